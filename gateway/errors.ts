@@ -1,0 +1,55 @@
+// Every error code the gateway can return, in one place (fastify's lib/errors.js habit).
+// A code is never reused for another meaning. docs/errors.md lists the same codes;
+// test/gateway/errors.test.ts fails when the two lists disagree.
+
+export interface ErrorSpec {
+  /** HTTP status a client sees for this code. */
+  readonly status: number;
+  /** One sentence for docs/errors.md: what it means for the caller. */
+  readonly summary: string;
+}
+
+export const GATEWAY_ERRORS = {
+  GW_INTERNAL: { status: 500, summary: 'Something failed inside the gateway; the log line with the same request id has the detail.' },
+  GW_NOT_FOUND: { status: 404, summary: 'No route matches the method and path.' },
+  GW_METHOD_NOT_ALLOWED: { status: 405, summary: 'The route exists but not for this HTTP method.' },
+  GW_BODY_TOO_LARGE: { status: 413, summary: 'The request body is larger than the configured limit.' },
+  GW_BAD_REQUEST: { status: 400, summary: 'The request body or parameters are malformed.' },
+  GW_NOT_READY: { status: 503, summary: 'The gateway is starting or a dependency (store, identity provider) is unreachable.' },
+  GW_SHUTTING_DOWN: { status: 503, summary: 'The gateway is draining before shutdown; retry against another replica.' },
+  GW_CONFIG_INVALID: { status: 500, summary: 'The configuration file or an AIRLOCK_* variable is invalid (start-up only).' },
+  GW_STORE_UNAVAILABLE: { status: 503, summary: 'The store cannot be reached or refused a write.' },
+  GW_STORE_MIGRATION: { status: 500, summary: 'A store migration failed or the store is newer than this gateway.' },
+  GW_PORT_IN_USE: { status: 500, summary: 'The listen port is already taken (start-up only).' },
+  GW_POLICY_INVALID: { status: 500, summary: 'A policy file failed validation; the previous policy stays in force.' },
+  GW_INSPECTION_FAILED: { status: 403, summary: 'A payload could not be inspected, so it was refused (fail closed).' },
+} as const satisfies Record<string, ErrorSpec>;
+
+export type GatewayErrorCode = keyof typeof GATEWAY_ERRORS;
+
+/**
+ * A failure with a stable code. `message` is safe to show a client: it says what happened and
+ * what to do. Internals go in `cause`/`detail`, which reach the log only.
+ */
+export class GatewayError extends Error {
+  readonly code: GatewayErrorCode;
+  readonly status: number;
+  readonly detail: unknown;
+
+  constructor(code: GatewayErrorCode, message: string, options: { cause?: unknown; detail?: unknown } = {}) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    this.name = 'GatewayError';
+    this.code = code;
+    this.status = GATEWAY_ERRORS[code].status;
+    this.detail = options.detail;
+  }
+}
+
+/** The JSON body every client-facing error has. */
+export interface ErrorBody {
+  error: { code: string; message: string; requestId: string };
+}
+
+export function errorBody(err: GatewayError, requestId: string): ErrorBody {
+  return { error: { code: err.code, message: err.message, requestId } };
+}
