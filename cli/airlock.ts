@@ -1,0 +1,17 @@
+#!/usr/bin/env node
+// The `airlock` command. Each group of commands lives in cli/commands/<group>.ts.
+import { Command } from 'commander';
+import { VERSION } from '../gateway/version.ts';
+import { registerGatewayCommands } from './commands/gateway.ts';
+import { runCli } from './run.ts';
+
+const program = new Command('airlock')
+  .description('airlock: identity-aware access proxy for AI agents (gateway, policy, reviews, recordings)')
+  .version(VERSION, '-V, --version', 'print the version')
+  .showHelpAfterError('(run with --help for usage)')
+  .showSuggestionAfterError();
+
+program.command('version').description('print the version').action(() => { process.stdout.write(`airlock ${VERSION}\n`); });
+registerGatewayCommands(program);
+
+await runCli(program);

@@ -1,0 +1,32 @@
+// Every error code the `airlock` and `airlock-agent` commands report, in one place.
+// A CliError prints `airlock: <message> (<code>)` on stderr and exits with `exitCode`.
+// Exit codes: 1 = runtime failure (network, store, remote refused), 2 = bad usage or bad input
+// (config, arguments, files), 3 = a policy/verification verdict the caller asked about failed.
+
+export const CLI_ERRORS = {
+  CLI_USAGE: { exitCode: 2, summary: 'The command line is malformed (unknown option, missing argument).' },
+  CLI_CONFIG_INVALID: { exitCode: 2, summary: 'The configuration file or an AIRLOCK_* variable is invalid.' },
+  CLI_INPUT_INVALID: { exitCode: 2, summary: 'An input file or standard input is not what the command expects.' },
+  CLI_FILE_NOT_FOUND: { exitCode: 2, summary: 'A file named on the command line does not exist or cannot be read.' },
+  CLI_STORE_UNAVAILABLE: { exitCode: 1, summary: 'The store named by store.url cannot be reached.' },
+  CLI_PORT_IN_USE: { exitCode: 1, summary: 'A port the command needs is already in use.' },
+  CLI_GATEWAY_UNREACHABLE: { exitCode: 1, summary: 'The gateway did not answer.' },
+  CLI_REMOTE_ERROR: { exitCode: 1, summary: 'The gateway answered with an error; its code and message are shown.' },
+  CLI_POLICY_INVALID: { exitCode: 2, summary: 'A policy file failed validation.' },
+  CLI_TEST_FAILED: { exitCode: 3, summary: 'One or more policy test cases did not get their expected decision.' },
+  CLI_INTERNAL: { exitCode: 1, summary: 'An unexpected failure; rerun with AIRLOCK_LOG_LEVEL=debug for detail.' },
+} as const satisfies Record<string, { exitCode: number; summary: string }>;
+
+export type CliErrorCode = keyof typeof CLI_ERRORS;
+
+export class CliError extends Error {
+  readonly code: CliErrorCode;
+  readonly exitCode: number;
+
+  constructor(code: CliErrorCode, message: string, options: { cause?: unknown } = {}) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    this.name = 'CliError';
+    this.code = code;
+    this.exitCode = CLI_ERRORS[code].exitCode;
+  }
+}

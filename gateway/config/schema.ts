@@ -1,0 +1,91 @@
+// The gateway's configuration: one zod schema, defaults in one place, unknown keys rejected.
+// deploy/airlock.example.yaml documents every option; test/gateway/config/schema.test.ts checks
+// that the example parses and names every option the schema has.
+import { z } from 'zod';
+
+const port = z.number().int().min(0).max(65535);
+const seconds = (max: number) => z.number().min(0).max(max);
+
+export const ROLES = ['admin', 'reviewer', 'auditor', 'user'] as const;
+export type Role = (typeof ROLES)[number];
+
+export const configSchema = z.strictObject({
+  server: z.strictObject({
+    /** Listen address. Default 127.0.0.1; anything else without TLS in front starts with a warning. */
+    host: z.string().min(1).default('127.0.0.1'),
+    /** Listen port. Default 8080; 0 picks a free port (tests). */
+    port: port.default(8080),
+    /** URL clients use to reach the gateway (metadata, links). Default http://localhost:<port>. */
+    publicUrl: z.url().optional(),
+    /** Seconds in-flight requests get to finish on SIGTERM/SIGINT before they are cut. Default 10. */
+    shutdownGrace: seconds(600).default(10),
+    /** Largest request body the gateway reads, in bytes. Default 10 MiB. */
+    maxBodyBytes: z.number().int().min(1024).max(1024 ** 3).default(10 * 1024 * 1024),
+    /** Seconds to receive the request headers (slowloris guard). Default 15. */
+    headersTimeout: seconds(300).default(15),
+    /** Seconds a keep-alive connection may sit idle. Default 5. */
+    keepAliveTimeout: seconds(300).default(5),
+    /** Set when TLS is terminated in front of the gateway; silences the plain-HTTP warning. */
+    behindTls: z.boolean().default(false),
+  }).prefault({}),
+  store: z.strictObject({
+    /** `sqlite:<path>` (embedded default) or `postgres://user:pass@host:port/db`. */
+    url: z.string().min(1).default('sqlite:./data/airlock.db'),
+  }).prefault({}),
+  log: z.strictObject({
+    /** debug | info | warn | error. Default info. */
+    level: z.enum(['debug', 'info', 'warn', 'error']).default('info'),
+  }).prefault({}),
+  auth: z.strictObject({
+    /** The OpenID Connect issuer URL, exactly as in its discovery document. Unset: no user can authenticate. */
+    issuer: z.url().optional(),
+    /** Audience the access tokens must name (`aud`). Default: the gateway's public URL. */
+    audience: z.string().min(1).optional(),
+    /** Accepted JWS algorithms. Default RS256, PS256, ES256, EdDSA. */
+    algorithms: z.array(z.enum(['RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512', 'ES256', 'ES384', 'ES512', 'EdDSA'])).min(1)
+      .default(['RS256', 'PS256', 'ES256', 'EdDSA']),
+    /** Allowed clock skew in seconds. Default 30, at most 120. */
+    clockSkew: seconds(120).default(30),
+    /** Require RFC 9068 `typ: at+jwt` access tokens. Default false. */
+    requireAtJwt: z.boolean().default(false),
+    /** Claim that carries the user's groups. Default `groups`. */
+    groupsClaim: z.string().min(1).default('groups'),
+    /** Role → groups that hold it. `*` means every authenticated user. */
+    roles: z.strictObject({
+      admin: z.array(z.string().min(1)).default(['admins']),
+      reviewer: z.array(z.string().min(1)).default(['admins', 'reviewers']),
+      auditor: z.array(z.string().min(1)).default(['admins', 'auditors']),
+      user: z.array(z.string().min(1)).default(['*']),
+    }).prefault({}),
+    /** OAuth client id of the `airlock` CLI at the identity provider (public client). Default airlock-cli. */
+    cliClientId: z.string().min(1).default('airlock-cli'),
+    jwks: z.strictObject({
+      /** Seconds between two JWKS refetches triggered by an unknown `kid`. Default 30. */
+      cooldown: seconds(3600).default(30),
+      /** Seconds cached keys stay usable while the identity provider is unreachable. Default 600. */
+      maxAge: seconds(86400).default(600),
+    }).prefault({}),
+    introspection: z.strictObject({
+      /** Accept opaque tokens through RFC 7662 introspection. Default false. */
+      enabled: z.boolean().default(false),
+      clientId: z.string().optional(),
+      /** Prefer AIRLOCK_AUTH_INTROSPECTION_CLIENT_SECRET over writing it in the file. */
+      clientSecret: z.string().optional(),
+      /** Seconds an introspection answer is cached. Default 30. */
+      cacheTtl: seconds(300).default(30),
+    }).prefault({}),
+  }).prefault({}),
+  policy: z.strictObject({
+    /** Policy packs from policies/ that apply to every connection. Default [default]. */
+    packs: z.array(z.string().regex(/^[a-z0-9][a-z0-9-]*$/)).default(['default']),
+    /** Extra policy files (YAML), reloaded when they change. */
+    files: z.array(z.string().min(1)).default([]),
+  }).prefault({}),
+  dev: z.strictObject({
+    /** Set by `airlock dev`: the issuer is the embedded development identity provider. Never set this in production. */
+    embeddedIdp: z.boolean().default(false),
+  }).prefault({}),
+});
+
+export type Config = z.infer<typeof configSchema>;
+export type ConfigInput = z.input<typeof configSchema>;

@@ -1,0 +1,65 @@
+// Starting and stopping a whole gateway: config → logger → store → server → listen.
+// Used by `airlock gateway start` and `airlock dev`.
+import { loadConfig, type LoadOptions } from './config/load.ts';
+import type { Config } from './config/schema.ts';
+import type { ReadinessCheck } from './health.ts';
+import type { Router } from './http/router.ts';
+import { createLogger, type Logger } from './log.ts';
+import { createGateway, type Gateway } from './server.ts';
+import { openStore, redactUrl, type Store } from './store/index.ts';
+
+export interface StartOptions extends LoadOptions {
+  /** Logger to use; default a JSON logger on stdout at config.log.level. */
+  readonly logger?: Logger;
+  readonly readiness?: readonly ReadinessCheck[];
+  readonly routes?: (router: Router, ctx: { config: Config; store: Store; logger: Logger }) => void;
+}
+
+export interface RunningGateway {
+  readonly config: Config;
+  readonly store: Store;
+  readonly gateway: Gateway;
+  readonly logger: Logger;
+  /** The URL the gateway listens on (http://host:port). */
+  readonly url: string;
+  /** Graceful stop: drain requests, then close the store. Idempotent. */
+  stop(): Promise<void>;
+}
+
+export async function startGateway(options: StartOptions = {}): Promise<RunningGateway> {
+  const { config, file, warnings } = loadConfig(options);
+  const logger = options.logger ?? createLogger({ level: config.log.level });
+  for (const w of warnings) logger.warn(w, { insecure: true });
+  logger.info('configuration loaded', { file: file ?? '(embedded defaults)' });
+
+  const store = await openStore(config.store.url);
+  const gateway = createGateway({
+    config,
+    logger,
+    store,
+    ...(options.readiness ? { readiness: options.readiness } : {}),
+    routes: (router) => options.routes?.(router, { config, store, logger }),
+  });
+  let address;
+  try {
+    address = await gateway.listen();
+  } catch (err) {
+    await store.close();
+    throw err;
+  }
+  const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
+  const url = `http://${host}:${address.port}`;
+  logger.info('gateway listening', { url, store: redactUrl(config.store.url) });
+
+  let stopping: Promise<void> | undefined;
+  const stop = () => {
+    stopping ??= (async () => {
+      logger.info('gateway stopping');
+      await gateway.close();
+      await store.close();
+      logger.info('gateway stopped');
+    })();
+    return stopping;
+  };
+  return { config, store, gateway, logger, url, stop };
+}

@@ -1,0 +1,15 @@
+// Worker side of startInWorker: start the module's server, report the port, close on request.
+import { parentPort, workerData } from 'node:worker_threads';
+
+const { moduleUrl, arg } = workerData as { moduleUrl: string; arg: unknown };
+try {
+  const mod = (await import(moduleUrl)) as { default: (arg: unknown) => Promise<{ port: number; close(): Promise<void> }> };
+  const server = await mod.default(arg);
+  parentPort!.postMessage({ port: server.port });
+  parentPort!.once('message', async () => {
+    await server.close();
+    process.exit(0);
+  });
+} catch (err) {
+  parentPort!.postMessage({ error: (err as Error)?.stack ?? String(err) });
+}

@@ -1,0 +1,122 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, writeFileSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { parse } from 'yaml';
+import { loadConfig, configVariables } from '../../../gateway/config/load.ts';
+import { GatewayError } from '../../../gateway/errors.ts';
+
+const dir = mkdtempSync(join(tmpdir(), 'airlock-config-'));
+function file(name: string, text: string): string {
+  const p = join(dir, name);
+  writeFileSync(p, text);
+  return p;
+}
+function configError(fn: () => unknown): GatewayError {
+  try {
+    fn();
+  } catch (err) {
+    assert.ok(err instanceof GatewayError, `expected GatewayError, got ${String(err)}`);
+    assert.equal(err.code, 'GW_CONFIG_INVALID');
+    return err;
+  }
+  assert.fail('expected the config to be refused');
+}
+
+test('embedded defaults load with no file and no environment', () => {
+  const { config, file: f, warnings } = loadConfig({ env: {}, cwd: dir });
+  assert.equal(f, undefined);
+  assert.equal(config.server.port, 8080);
+  assert.equal(config.server.host, '127.0.0.1');
+  assert.equal(config.store.url, 'sqlite:./data/airlock.db');
+  assert.deepEqual(config.auth.algorithms, ['RS256', 'PS256', 'ES256', 'EdDSA']);
+  assert.ok(warnings.some((w) => w.includes('auth.issuer')), 'missing issuer is warned about');
+});
+
+test('the result is frozen, deeply', () => {
+  const { config } = loadConfig({ env: {}, cwd: dir });
+  assert.ok(Object.isFrozen(config));
+  assert.ok(Object.isFrozen(config.server));
+  assert.ok(Object.isFrozen(config.auth.algorithms));
+  assert.throws(() => { (config.server as { port: number }).port = 1; }, TypeError);
+});
+
+test('an unknown key is refused with file, line and key path', () => {
+  const p = file('unknown.yaml', 'server:\n  port: 9000\n  prot: 1\n');
+  const err = configError(() => loadConfig({ file: p, env: {} }));
+  assert.match(err.message, new RegExp(`${p.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}, line 3: server\\.prot: Unrecognized key`));
+});
+
+test('a value of the wrong type names its line and path', () => {
+  const p = file('type.yaml', 'store:\n  url: sqlite:x\nserver:\n  port: "eighty"\n');
+  const err = configError(() => loadConfig({ file: p, env: {} }));
+  assert.match(err.message, /type\.yaml, line 4: server\.port: Invalid input: expected number/);
+});
+
+test('YAML syntax errors and duplicate keys are refused with a line', () => {
+  assert.match(configError(() => loadConfig({ file: file('syntax.yaml', 'server:\n  port: [\n'), env: {} })).message, /syntax\.yaml, line \d+: /);
+  assert.match(configError(() => loadConfig({ file: file('dup.yaml', 'server:\n  port: 1\n  port: 2\n'), env: {} })).message, /dup\.yaml, line 3: Map keys must be unique/);
+});
+
+test('a top level that is not a mapping is refused', () => {
+  assert.match(configError(() => loadConfig({ file: file('list.yaml', '- a\n- b\n'), env: {} })).message, /top level must be a mapping/);
+});
+
+test('a missing file is refused naming it', () => {
+  const err = configError(() => loadConfig({ file: join(dir, 'nope.yaml'), env: {} }));
+  assert.match(err.message, /cannot read config file .*nope\.yaml: ENOENT/);
+});
+
+test('AIRLOCK_CONFIG names the file; --config wins over it', () => {
+  const a = file('a.yaml', 'server:\n  port: 1111\n');
+  const b = file('b.yaml', 'server:\n  port: 2222\n');
+  assert.equal(loadConfig({ env: { AIRLOCK_CONFIG: a } }).config.server.port, 1111);
+  assert.equal(loadConfig({ file: b, env: { AIRLOCK_CONFIG: a } }).config.server.port, 2222);
+});
+
+test('AIRLOCK_* variables override the file, with types coerced', () => {
+  const p = file('env.yaml', 'server:\n  port: 1111\n');
+  const { config } = loadConfig({ file: p, env: { AIRLOCK_SERVER_PORT: '3333', AIRLOCK_SERVER_BEHIND_TLS: 'true', AIRLOCK_POLICY_PACKS: 'default, sql-safety', AIRLOCK_AUTH_ROLES_ADMIN: 'ops' } });
+  assert.equal(config.server.port, 3333);
+  assert.equal(config.server.behindTls, true);
+  assert.deepEqual(config.policy.packs, ['default', 'sql-safety']);
+  assert.deepEqual(config.auth.roles.admin, ['ops']);
+});
+
+test('a bad AIRLOCK_* value names the variable', () => {
+  const err = configError(() => loadConfig({ env: { AIRLOCK_SERVER_PORT: 'abc' } }));
+  assert.match(err.message, /^invalid configuration: AIRLOCK_SERVER_PORT \(server\.port\): /);
+  const err2 = configError(() => loadConfig({ env: { AIRLOCK_AUTH_CLOCK_SKEW: '500' } }));
+  assert.match(err2.message, /AIRLOCK_AUTH_CLOCK_SKEW \(auth\.clockSkew\): Too big/);
+});
+
+test('a misspelt AIRLOCK_* variable in a config section is warned about', () => {
+  const { warnings } = loadConfig({ env: { AIRLOCK_SERVER_PROT: '1', AIRLOCK_AGENT_NAME: 'x' } });
+  assert.ok(warnings.some((w) => w.includes('AIRLOCK_SERVER_PROT')));
+  assert.ok(!warnings.some((w) => w.includes('AIRLOCK_AGENT_NAME')), 'agent variables are not the gateway\'s business');
+});
+
+test('insecure settings start with loud warnings', () => {
+  const { warnings } = loadConfig({ env: { AIRLOCK_SERVER_HOST: '0.0.0.0', AIRLOCK_DEV_EMBEDDED_IDP: 'true' } });
+  assert.ok(warnings.some((w) => w.startsWith('INSECURE: the gateway serves plain HTTP on 0.0.0.0')));
+  assert.ok(warnings.some((w) => w.startsWith('DEV ONLY:')));
+  const quiet = loadConfig({ env: { AIRLOCK_SERVER_HOST: '0.0.0.0', AIRLOCK_SERVER_BEHIND_TLS: 'true', AIRLOCK_AUTH_ISSUER: 'https://idp.example.test' } });
+  assert.deepEqual(quiet.warnings, []);
+});
+
+test('deploy/airlock.example.yaml is valid and documents every option', () => {
+  const path = new URL('../../../deploy/airlock.example.yaml', import.meta.url).pathname;
+  const { config } = loadConfig({ file: path, env: {} });
+  assert.equal(config.server.port, 8080);
+  const text = readFileSync(path, 'utf8');
+  const doc = parse(text) as Record<string, Record<string, unknown>>;
+  for (const { path: key, variable } of configVariables()) {
+    const parts = key.split('.');
+    let node: unknown = doc;
+    for (const p of parts) node = (node as Record<string, unknown> | undefined)?.[p];
+    const leaf = parts[parts.length - 1]!;
+    assert.ok(node !== undefined || text.includes(`# ${leaf}:`), `${key} is documented (set, or shown commented out) in the example`);
+    assert.ok(text.includes(variable), `${variable} is named in the example`);
+  }
+});
