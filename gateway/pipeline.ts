@@ -13,7 +13,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { GatewayError } from './errors.ts';
 import { sendError } from './http/respond.ts';
 import type { Router } from './http/router.ts';
-import { withRequestContext, type Logger } from './log.ts';
+import { withRequestContext, type Logger } from '../lib/log.ts';
 
 const SAFE_REQUEST_ID = /^[A-Za-z0-9._-]{8,64}$/;
 

@@ -1,12 +1,13 @@
 // The gateway's HTTP server: routes, timeouts, listen, and graceful shutdown.
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { listen, ListenError } from '../lib/listen.ts';
 import type { Config } from './config/schema.ts';
 import { GatewayError } from './errors.ts';
 import { healthz, readyz, type ReadinessCheck } from './health.ts';
 import { sendJson } from './http/respond.ts';
 import { Router } from './http/router.ts';
-import type { Logger } from './log.ts';
+import type { Logger } from '../lib/log.ts';
 import { createPipeline, type PipelineState } from './pipeline.ts';
 import { VERSION } from './version.ts';
 
@@ -58,24 +59,8 @@ export function createGateway(deps: GatewayDeps): Gateway {
   return {
     server,
     inFlight: () => state.inFlight,
-    listen: () => new Promise<AddressInfo>((resolve, reject) => {
-      const onError = (err: NodeJS.ErrnoException) => {
-        server.off('listening', onListening);
-        if (err.code === 'EADDRINUSE') {
-          reject(new GatewayError('GW_PORT_IN_USE', `Port ${config.server.port} on ${config.server.host} is already in use; stop what holds it, or choose another with server.port in airlock.yaml or AIRLOCK_SERVER_PORT.`, { cause: err }));
-        } else if (err.code === 'EACCES' || err.code === 'EADDRNOTAVAIL') {
-          reject(new GatewayError('GW_PORT_IN_USE', `Cannot listen on ${config.server.host}:${config.server.port} (${err.code}); check server.host and server.port.`, { cause: err }));
-        } else {
-          reject(err);
-        }
-      };
-      const onListening = () => {
-        server.off('error', onError);
-        resolve(server.address() as AddressInfo);
-      };
-      server.once('error', onError);
-      server.once('listening', onListening);
-      server.listen(config.server.port, config.server.host);
+    listen: () => listen(server, config.server.host, config.server.port, 'server.port in airlock.yaml or AIRLOCK_SERVER_PORT').catch((err: unknown) => {
+      throw err instanceof ListenError ? new GatewayError('GW_PORT_IN_USE', err.message, { cause: err.cause }) : err;
     }),
     close: (graceMs = config.server.shutdownGrace * 1000) => {
       closing ??= drain(server, state, graceMs, logger);

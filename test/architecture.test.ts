@@ -1,6 +1,7 @@
 // Layering rules from DESIGN.md, enforced (the MCP SDK's layeringInvariants.test.ts habit):
 // gateway/ never imports from agent/ or cli/; agent/ imports from gateway/ only gateway/tunnel/,
-// and gateway/tunnel/ imports nothing else from gateway/ (so the agent's closure stays clean).
+// gateway/tunnel/ imports nothing else from gateway/ (so the agent's closure stays clean), and
+// lib/ (what the gateway and the agent share) imports from none of them.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readdirSync, readFileSync, statSync } from 'node:fs';
@@ -48,6 +49,14 @@ test('gateway/tunnel/ imports nothing else from gateway/', () => {
   for (const file of sources('gateway').filter((f) => f.startsWith('gateway/tunnel/'))) {
     for (const target of importsOf(file)) {
       assert.ok(!target.startsWith('gateway/') || target.startsWith('gateway/tunnel/'), `${file} imports ${target}`);
+    }
+  }
+});
+
+test('lib/ imports nothing from gateway/, agent/ or cli/', () => {
+  for (const file of sources('lib')) {
+    for (const target of importsOf(file)) {
+      assert.ok(!/^(gateway|agent|cli)\//.test(target), `${file} imports ${target}`);
     }
   }
 });

@@ -1,6 +1,6 @@
 // `airlock gateway start`: runs a gateway in the foreground until SIGTERM/SIGINT.
 import type { Command } from 'commander';
-import { onShutdownSignal } from '../run.ts';
+import { onShutdownSignal } from '../../lib/cli.ts';
 
 export function registerGatewayCommands(program: Command): void {
   const gateway = program.command('gateway').description('run and manage the gateway server');

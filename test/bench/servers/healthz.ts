@@ -3,7 +3,7 @@
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { configSchema } from '../../../gateway/config/schema.ts';
-import { silentLogger } from '../../../gateway/log.ts';
+import { silentLogger } from '../../../lib/log.ts';
 import { createGateway } from '../../../gateway/server.ts';
 
 export default async function start(kind: 'gateway' | 'bare'): Promise<{ port: number; close(): Promise<void> }> {

@@ -1,6 +1,7 @@
-// Structured JSON logs, one object per line. Inside a request (see `withRequestContext`) every
-// line carries its `requestId` without the caller passing it along. Fields whose names look like
-// credentials are replaced by "[REDACTED]" before writing: a secret must never reach a log line.
+// Structured JSON logs, one object per line, shared by the gateway and the agent. Inside a
+// request (see `withRequestContext`) every line carries its `requestId` without the caller
+// passing it along. Fields whose names look like credentials are replaced by "[REDACTED]"
+// before writing: a secret must never reach a log line.
 import { AsyncLocalStorage } from 'node:async_hooks';
 
 export type LogLevel = 'debug' | 'info' | 'warn' | 'error';

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { createLogger, withRequestContext } from '../../gateway/log.ts';
+import { createLogger, withRequestContext } from '../../lib/log.ts';
 
 function capture(level: 'debug' | 'info' | 'warn' | 'error' = 'debug') {
   const lines: Array<Record<string, unknown>> = [];
