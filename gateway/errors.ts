@@ -20,6 +20,7 @@ export const GATEWAY_ERRORS = {
   GW_CONFIG_INVALID: { status: 500, summary: 'The configuration file or an AIRLOCK_* variable is invalid (start-up only).' },
   GW_STORE_UNAVAILABLE: { status: 503, summary: 'The store cannot be reached or refused a write.' },
   GW_STORE_MIGRATION: { status: 500, summary: 'A store migration failed or the store is newer than this gateway.' },
+  GW_STORE_CONFLICT: { status: 409, summary: 'The write conflicts with what the store holds (a duplicate name, a stale version, an out-of-order event); reload and retry.' },
   GW_PORT_IN_USE: { status: 500, summary: 'The listen port is already taken (start-up only).' },
   GW_POLICY_INVALID: { status: 500, summary: 'A policy file failed validation; the previous policy stays in force.' },
   GW_INSPECTION_FAILED: { status: 403, summary: 'A payload could not be inspected, so it was refused (fail closed).' },

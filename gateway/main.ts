@@ -4,7 +4,7 @@ import { loadConfig, type LoadOptions } from './config/load.ts';
 import type { Config } from './config/schema.ts';
 import type { ReadinessCheck } from './health.ts';
 import type { Router } from './http/router.ts';
-import { createLogger, type Logger } from './log.ts';
+import { createLogger, type Logger } from '../lib/log.ts';
 import { createGateway, type Gateway } from './server.ts';
 import { openStore, redactUrl, type Store } from './store/index.ts';
 
@@ -32,7 +32,7 @@ export async function startGateway(options: StartOptions = {}): Promise<RunningG
   for (const w of warnings) logger.warn(w, { insecure: true });
   logger.info('configuration loaded', { file: file ?? '(embedded defaults)' });
 
-  const store = await openStore(config.store.url);
+  const store = await openStore(config.store.url, { logger: logger.child({ component: 'store' }) });
   const gateway = createGateway({
     config,
     logger,

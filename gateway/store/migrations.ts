@@ -1,0 +1,169 @@
+// Versioned schema migrations, applied at start. Append new ones at the end; never edit or
+// renumber one that has shipped. Column types stay portable: TEXT, INTEGER, BIGINT for epoch ms,
+// JSON as TEXT. Where the dialects differ, give `sql` as { sqlite, postgres }.
+//
+// The runner applies each missing migration in its own transaction and holds a lock while it
+// reads the applied versions and applies the next one, so gateways starting together never race:
+// PostgreSQL takes a transaction-scoped advisory lock (pg_advisory_xact_lock) first; SQLite's
+// BEGIN IMMEDIATE takes the database write lock, and a second opener waits (busy_timeout).
+import { GatewayError } from '../errors.ts';
+import type { Logger } from '../../lib/log.ts';
+import type { Driver } from './driver.ts';
+
+export interface Migration {
+  /** 1, 2, 3...: strictly increasing. */
+  readonly version: number;
+  readonly name: string;
+  /** One or more statements, without parameters. */
+  readonly sql: string | { readonly sqlite: string; readonly postgres: string };
+}
+
+export const MIGRATIONS: readonly Migration[] = [
+  {
+    version: 1,
+    name: 'connections, agents, api_keys, sessions, events, reviews',
+    sql: `
+      CREATE TABLE connections (
+        name TEXT NOT NULL PRIMARY KEY,
+        kind TEXT NOT NULL,
+        agent TEXT NOT NULL,
+        spec TEXT NOT NULL,
+        version INTEGER NOT NULL,
+        created_at BIGINT NOT NULL,
+        updated_at BIGINT NOT NULL
+      );
+      CREATE TABLE agents (
+        name TEXT NOT NULL PRIMARY KEY,
+        public_key TEXT,
+        enrollment_token_hash TEXT,
+        enrollment_expires_at BIGINT,
+        status TEXT NOT NULL,
+        version TEXT,
+        last_seen BIGINT,
+        created_at BIGINT NOT NULL,
+        revoked_at BIGINT
+      );
+      CREATE TABLE api_keys (
+        id TEXT NOT NULL PRIMARY KEY,
+        name TEXT NOT NULL,
+        hash TEXT NOT NULL UNIQUE,
+        connections TEXT NOT NULL,
+        created_by TEXT NOT NULL,
+        created_at BIGINT NOT NULL,
+        expires_at BIGINT,
+        revoked_at BIGINT,
+        last_used_at BIGINT
+      );
+      CREATE TABLE sessions (
+        id TEXT NOT NULL PRIMARY KEY,
+        connection TEXT NOT NULL,
+        subject TEXT NOT NULL,
+        kind TEXT NOT NULL,
+        started_at BIGINT NOT NULL,
+        ended_at BIGINT,
+        metadata TEXT NOT NULL
+      );
+      CREATE INDEX sessions_connection_started ON sessions (connection, started_at);
+      CREATE TABLE events (
+        session_id TEXT NOT NULL REFERENCES sessions (id),
+        seq INTEGER NOT NULL,
+        type TEXT NOT NULL,
+        at BIGINT NOT NULL,
+        offset_ms BIGINT NOT NULL,
+        payload TEXT NOT NULL,
+        prev_hash TEXT NOT NULL,
+        hash TEXT NOT NULL,
+        PRIMARY KEY (session_id, seq)
+      );
+      CREATE TABLE reviews (
+        id TEXT NOT NULL PRIMARY KEY,
+        session_id TEXT,
+        connection TEXT NOT NULL,
+        requester TEXT NOT NULL,
+        request_hash TEXT NOT NULL,
+        status TEXT NOT NULL CHECK (status IN ('pending', 'approved', 'denied', 'expired')),
+        created_at BIGINT NOT NULL,
+        decided_at BIGINT,
+        decided_by TEXT,
+        reason TEXT,
+        expires_at BIGINT NOT NULL,
+        detail TEXT NOT NULL
+      );
+      CREATE INDEX reviews_status_created ON reviews (status, created_at);
+      CREATE INDEX reviews_request_hash ON reviews (request_hash);
+    `,
+  },
+];
+
+/** Newest schema version this code knows. */
+export const LATEST_VERSION = MIGRATIONS.at(-1)?.version ?? 0;
+
+/** Arbitrary but fixed: every airlock gateway on a database takes this advisory lock to migrate. */
+const PG_MIGRATION_LOCK_KEY = 0x61_69_72_6c_6f_63_6bn; // "airlock" in ASCII
+/** How long a gateway waits for another one's migration before giving up. */
+const PG_LOCK_WAIT = '120s';
+
+const CREATE_SCHEMA_MIGRATIONS = `
+  CREATE TABLE IF NOT EXISTS schema_migrations (
+    version INTEGER NOT NULL PRIMARY KEY,
+    name TEXT NOT NULL,
+    applied_at BIGINT NOT NULL
+  )`;
+
+export interface MigrateOptions {
+  /** The store URL with its password redacted, for messages. */
+  readonly label: string;
+  readonly logger: Logger;
+  /** Clock for applied_at, epoch ms. Default Date.now. */
+  readonly now?: () => number;
+  /** Default MIGRATIONS; tests pass their own. */
+  readonly migrations?: readonly Migration[];
+}
+
+function checkOrder(migrations: readonly Migration[]): void {
+  migrations.forEach((m, i) => {
+    if (!Number.isSafeInteger(m.version) || m.version < 1 || (i > 0 && m.version <= migrations[i - 1]!.version)) {
+      throw new TypeError(`migrations must have strictly increasing positive integer versions (at index ${i}: ${m.version})`);
+    }
+  });
+}
+
+/** Applies every missing migration; resolves with the versions it applied (empty when up to date). */
+export async function runMigrations(driver: Driver, options: MigrateOptions): Promise<number[]> {
+  const migrations = options.migrations ?? MIGRATIONS;
+  checkOrder(migrations);
+  const newest = migrations.at(-1)?.version ?? 0;
+  const now = options.now ?? Date.now;
+  const applied: number[] = [];
+  for (;;) {
+    const step = await driver.transaction(async (tx) => {
+      if (driver.backend === 'postgres') {
+        // A migration may legitimately run long; waiting for another gateway's lock may not.
+        await tx.exec(`SET LOCAL statement_timeout = 0; SET LOCAL lock_timeout = '${PG_LOCK_WAIT}'`);
+        await tx.query(`SELECT pg_advisory_xact_lock(${PG_MIGRATION_LOCK_KEY})`);
+      }
+      await tx.exec(CREATE_SCHEMA_MIGRATIONS);
+      const done = new Set((await tx.query('SELECT version FROM schema_migrations')).map((r) => Number(r.version)));
+      const highest = Math.max(0, ...done);
+      if (highest > newest) {
+        throw new GatewayError('GW_STORE_MIGRATION',
+          `The store at ${options.label} has schema version ${highest}, newer than this gateway (${newest}); upgrade airlock or point store.url elsewhere.`);
+      }
+      const next = migrations.find((m) => !done.has(m.version));
+      if (!next) return undefined;
+      try {
+        await tx.exec(typeof next.sql === 'string' ? next.sql : next.sql[driver.backend]);
+        await tx.run('INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)', [next.version, next.name, now()]);
+      } catch (err) {
+        const reason = err instanceof Error ? (err.cause instanceof Error ? err.cause.message : err.message) : String(err);
+        throw new GatewayError('GW_STORE_MIGRATION',
+          `Migration ${next.version} (${next.name}) failed on the store at ${options.label} and was rolled back: ${reason}. Fix the database or restore a backup, then start again.`,
+          { cause: err });
+      }
+      return next;
+    });
+    if (!step) return applied;
+    applied.push(step.version);
+    options.logger.info('store migration applied', { version: step.version, name: step.name });
+  }
+}

@@ -1,0 +1,541 @@
+// One Store suite, run against both backends: a real SQLite file and a real PostgreSQL server
+// (test/support/postgres.ts). Then what only one backend has: file handling, unreachable servers.
+import { after, before, describe, test, test as nodeTest } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { existsSync, mkdtempSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer, type Server, type Socket } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { DatabaseSync } from 'node:sqlite';
+import pg from 'pg';
+import { GatewayError, type GatewayErrorCode } from '../../../gateway/errors.ts';
+import { createLogger, silentLogger } from '../../../lib/log.ts';
+import type { Driver } from '../../../gateway/store/driver.ts';
+import { LATEST_VERSION, openStore, redactUrl, type NewEvent, type Store } from '../../../gateway/store/index.ts';
+import { MIGRATIONS, runMigrations } from '../../../gateway/store/migrations.ts';
+import { openPostgresDriver } from '../../../gateway/store/postgres.ts';
+import { openSqliteDriver } from '../../../gateway/store/sqlite.ts';
+import { startPostgres, type TestPostgres } from '../../support/postgres.ts';
+
+type RawRow = Record<string, unknown>;
+
+interface Backend {
+  readonly name: 'sqlite' | 'postgres';
+  setup(): Promise<void>;
+  teardown(): Promise<void>;
+  /** The URL of a new, empty database. */
+  freshUrl(): Promise<string>;
+  /** SQL straight through the backend's own client, bypassing the store. `$1`-style placeholders. */
+  raw(url: string, sql: string, params?: Array<string | number>): Promise<RawRow[]>;
+  tableExists(url: string, table: string): Promise<boolean>;
+  openDriver(url: string): Promise<Driver>;
+}
+
+function sqliteBackend(): Backend {
+  let dir = '';
+  let n = 0;
+  const file = (url: string) => url.slice('sqlite:'.length);
+  const raw = async (url: string, sql: string, params: Array<string | number> = []) => {
+    const db = new DatabaseSync(file(url), { timeout: 5000 });
+    try {
+      return db.prepare(sql.replace(/\$\d+/g, '?')).all(...params).map((r) => ({ ...r }));
+    } finally {
+      db.close();
+    }
+  };
+  return {
+    name: 'sqlite',
+    setup: async () => { dir = mkdtempSync(join(tmpdir(), 'airlock-store-')); },
+    teardown: async () => { rmSync(dir, { recursive: true, force: true }); },
+    freshUrl: async () => `sqlite:${join(dir, `store-${++n}.db`)}`,
+    raw,
+    tableExists: async (url, table) => (await raw(url, `SELECT name FROM sqlite_master WHERE type = 'table' AND name = $1`, [table])).length === 1,
+    openDriver: async (url) => openSqliteDriver(file(url)),
+  };
+}
+
+function postgresBackend(): Backend {
+  let server: TestPostgres | undefined;
+  const created: string[] = [];
+  const withClient = async <T>(url: string, fn: (c: pg.Client) => Promise<T>): Promise<T> => {
+    const client = new pg.Client({ connectionString: url });
+    await client.connect();
+    try {
+      return await fn(client);
+    } finally {
+      await client.end();
+    }
+  };
+  const raw = (url: string, sql: string, params: Array<string | number> = []) => withClient(url, async (c) => (await c.query(sql, params)).rows as RawRow[]);
+  return {
+    name: 'postgres',
+    setup: async () => { server = await startPostgres(); },
+    teardown: async () => {
+      // Only matters for AIRLOCK_TEST_PG_URL; a server we started is removed whole.
+      if (server) await withClient(server.url, async (c) => { for (const db of created) await c.query(`DROP DATABASE IF EXISTS ${db} WITH (FORCE)`); }).catch(() => {});
+      await server?.stop();
+    },
+    freshUrl: async () => {
+      assert.ok(server, 'the PostgreSQL server did not start (see the error of the before hook)');
+      const db = `airlock_test_${process.pid}_${created.length + 1}`;
+      await withClient(server.url, (c) => c.query(`CREATE DATABASE ${db}`));
+      created.push(db);
+      const url = new URL(server.url);
+      url.pathname = `/${db}`;
+      return url.href;
+    },
+    raw,
+    tableExists: async (url, table) => (await raw(url, 'SELECT to_regclass($1) AS t', [table]))[0]?.t !== null,
+    openDriver: (url) => openPostgresDriver(url, { logger: silentLogger }),
+  };
+}
+
+async function rejectsWith(promise: Promise<unknown>, code: GatewayErrorCode, message: string | RegExp): Promise<GatewayError> {
+  let caught: unknown;
+  await assert.rejects(promise, (err) => {
+    caught = err;
+    return true;
+  });
+  assert.ok(caught instanceof GatewayError, `expected a GatewayError, got ${String(caught)}`);
+  assert.equal(caught.code, code, caught.message);
+  if (typeof message === 'string') assert.equal(caught.message, message);
+  else assert.match(caught.message, message);
+  return caught;
+}
+
+function captureLogger() {
+  const lines: RawRow[] = [];
+  return { lines, logger: createLogger({ level: 'debug', write: (l) => { lines.push(JSON.parse(l) as RawRow); } }) };
+}
+
+const T0 = 1_767_225_600_000; // 2026-01-01T00:00:00Z
+const event = (seq: number, payload: NewEvent['payload'] = { seq }): NewEvent =>
+  ({ seq, type: 'request', at: T0 + seq, offsetMs: seq * 10, payload, prevHash: `h${seq - 1}`, hash: `h${seq}` });
+
+for (const backend of [sqliteBackend(), postgresBackend()]) {
+  describe(`Store on ${backend.name}`, () => {
+    let clock = T0;
+    const now = () => clock;
+    let url = '';
+    let store: Store;
+
+    // A backend that cannot start (no PostgreSQL binaries) fails every test with its reason,
+    // rather than leaving them "cancelled" where a summary reads "fail 0".
+    let setupError: unknown;
+    before(async () => {
+      try {
+        await backend.setup();
+        url = await backend.freshUrl();
+        store = await openStore(url, { now });
+      } catch (err) {
+        setupError = err;
+      }
+    });
+    after(async () => {
+      await store?.close();
+      await backend.teardown();
+    });
+    const test = (name: string, fn: () => Promise<void>) => nodeTest(name, async () => {
+      if (setupError) throw setupError;
+      await fn();
+    });
+
+    test('opens on the chosen backend and answers a ping', async () => {
+      assert.equal(store.backend, backend.name);
+      await store.ping();
+    });
+
+    test('migrations are applied at start, and reopening applies none again', async () => {
+      assert.ok(LATEST_VERSION >= 1);
+      assert.equal(await store.schemaVersion(), LATEST_VERSION);
+      const { lines, logger } = captureLogger();
+      const again = await openStore(url, { logger });
+      try {
+        assert.equal(await again.schemaVersion(), LATEST_VERSION);
+      } finally {
+        await again.close();
+      }
+      assert.deepEqual(lines.filter((l) => l.msg === 'store migration applied'), []);
+      const rows = await backend.raw(url, 'SELECT version, name FROM schema_migrations ORDER BY version');
+      assert.deepEqual(rows.map((r) => [Number(r.version), r.name]), MIGRATIONS.map((m) => [m.version, m.name]));
+      for (const table of ['connections', 'agents', 'api_keys', 'sessions', 'events', 'reviews']) {
+        assert.ok(await backend.tableExists(url, table), `table ${table} exists`);
+      }
+    });
+
+    test('two gateways starting at once on an empty database both start; each migration runs once', async () => {
+      const fresh = await backend.freshUrl();
+      const a = captureLogger();
+      const b = captureLogger();
+      const [one, two] = await Promise.all([openStore(fresh, { logger: a.logger }), openStore(fresh, { logger: b.logger })]);
+      try {
+        assert.equal(await one.schemaVersion(), LATEST_VERSION);
+        assert.equal(await two.schemaVersion(), LATEST_VERSION);
+        const applied = [...a.lines, ...b.lines].filter((l) => l.msg === 'store migration applied').map((l) => l.version);
+        assert.deepEqual(applied.sort(), MIGRATIONS.map((m) => m.version));
+        const [count] = await backend.raw(fresh, 'SELECT COUNT(*) AS n FROM schema_migrations');
+        assert.equal(Number(count?.n), MIGRATIONS.length);
+        await one.connections.create({ name: 'shared', kind: 'http', agent: 'a', spec: {} });
+        assert.equal((await two.connections.get('shared'))?.name, 'shared');
+      } finally {
+        await Promise.all([one.close(), two.close()]);
+      }
+    });
+
+    test('a store with a newer schema than this gateway is refused', async () => {
+      const fresh = await backend.freshUrl();
+      await (await openStore(fresh)).close();
+      await backend.raw(fresh, 'INSERT INTO schema_migrations (version, name, applied_at) VALUES (999, $1, 0)', ['from the future']);
+      await rejectsWith(openStore(fresh), 'GW_STORE_MIGRATION',
+        `The store at ${redactUrl(fresh)} has schema version 999, newer than this gateway (${LATEST_VERSION}); upgrade airlock or point store.url elsewhere.`);
+    });
+
+    test('a failing migration is rolled back whole and named', async () => {
+      const fresh = await backend.freshUrl();
+      const driver = await backend.openDriver(fresh);
+      try {
+        assert.deepEqual(await runMigrations(driver, { label: 'the test store', logger: silentLogger }), MIGRATIONS.map((m) => m.version));
+        const broken = [...MIGRATIONS, { version: LATEST_VERSION + 1, name: 'broken on purpose', sql: 'CREATE TABLE half_done (a TEXT); CREATE TABLE connections (a TEXT);' }];
+        const err = await rejectsWith(runMigrations(driver, { label: 'the test store', logger: silentLogger, migrations: broken }), 'GW_STORE_MIGRATION',
+          new RegExp(`^Migration ${LATEST_VERSION + 1} \\(broken on purpose\\) failed on the store at the test store and was rolled back: .*connections.* already exists`));
+        assert.ok(err.cause, 'the driver error is kept as the cause');
+        assert.equal(await backend.tableExists(fresh, 'half_done'), false, 'the first statement of the failed migration was rolled back');
+        const [max] = await backend.raw(fresh, 'SELECT MAX(version) AS v FROM schema_migrations');
+        assert.equal(Number(max?.v), LATEST_VERSION);
+      } finally {
+        await driver.close();
+      }
+    });
+
+    test('connections: create, conflict on a duplicate name, get, list', async () => {
+      clock = T0 + 1000;
+      const demo = await store.connections.create({ name: 'demo', kind: 'http', agent: 'agent-1', spec: { target: 'http://svc.internal:8080', policies: ['sql-safety'] } });
+      assert.deepEqual(demo, {
+        name: 'demo', kind: 'http', agent: 'agent-1', spec: { target: 'http://svc.internal:8080', policies: ['sql-safety'] },
+        version: 1, createdAt: T0 + 1000, updatedAt: T0 + 1000,
+      });
+      const dup = await rejectsWith(store.connections.create({ name: 'demo', kind: 'mcp', agent: 'other', spec: {} }), 'GW_STORE_CONFLICT', 'connection "demo" already exists');
+      assert.equal(dup.status, 409);
+      assert.deepEqual(await store.connections.get('demo'), demo, 'the duplicate changed nothing');
+      assert.equal(await store.connections.get('nope'), null);
+      await store.connections.create({ name: 'billing', kind: 'postgres', agent: 'agent-2', spec: {} });
+      assert.deepEqual((await store.connections.list()).map((c) => c.name), ['billing', 'demo']);
+    });
+
+    test('connections: update is optimistic (version), remove says whether it removed', async () => {
+      clock = T0 + 2000;
+      const updated = await store.connections.update('demo', { agent: 'agent-9' }, 1);
+      assert.deepEqual(updated, {
+        name: 'demo', kind: 'http', agent: 'agent-9', spec: { target: 'http://svc.internal:8080', policies: ['sql-safety'] },
+        version: 2, createdAt: T0 + 1000, updatedAt: T0 + 2000,
+      });
+      await rejectsWith(store.connections.update('demo', { spec: { target: 'http://evil' } }, 1), 'GW_STORE_CONFLICT',
+        'connection "demo" was changed by someone else (it is at version 2, the update expected 1); reload it and retry.');
+      assert.deepEqual(await store.connections.get('demo'), updated, 'the stale update changed nothing');
+      assert.equal(await store.connections.update('nope', { agent: 'x' }, 1), null);
+
+      // Two admins saving the same version at once: one wins, the other gets a conflict.
+      const race = await Promise.allSettled([
+        store.connections.update('demo', { spec: { by: 'alice' } }, 2),
+        store.connections.update('demo', { spec: { by: 'bob' } }, 2),
+      ]);
+      const won = race.filter((r) => r.status === 'fulfilled');
+      const lost = race.filter((r) => r.status === 'rejected');
+      assert.equal(won.length, 1);
+      assert.equal(lost.length, 1);
+      assert.equal((lost[0]!.reason as GatewayError).code, 'GW_STORE_CONFLICT');
+      const after = await store.connections.get('demo');
+      assert.equal(after?.version, 3);
+      assert.deepEqual(after?.spec, (won[0] as PromiseFulfilledResult<{ spec: unknown }>).value.spec);
+
+      assert.equal(await store.connections.remove('demo'), true);
+      assert.equal(await store.connections.remove('demo'), false);
+      assert.equal(await store.connections.get('demo'), null);
+    });
+
+    test('agents: create with defaults, conflict, update (also to null), list, remove', async () => {
+      clock = T0 + 3000;
+      const agent = await store.agents.create({ name: 'dc-east', enrollmentTokenHash: 'sha256:abc', enrollmentExpiresAt: T0 + 60_000 });
+      assert.deepEqual(agent, {
+        name: 'dc-east', publicKey: null, enrollmentTokenHash: 'sha256:abc', enrollmentExpiresAt: T0 + 60_000, status: 'pending',
+        version: null, lastSeen: null, createdAt: T0 + 3000, revokedAt: null,
+      });
+      await rejectsWith(store.agents.create({ name: 'dc-east' }), 'GW_STORE_CONFLICT', 'agent "dc-east" already exists');
+      const enrolled = await store.agents.update('dc-east', { publicKey: 'MCowBQYDK2VwAyEA', enrollmentTokenHash: null, enrollmentExpiresAt: null, status: 'active', version: '0.1.0', lastSeen: T0 + 4000 });
+      assert.deepEqual(enrolled, { ...agent, publicKey: 'MCowBQYDK2VwAyEA', enrollmentTokenHash: null, enrollmentExpiresAt: null, status: 'active', version: '0.1.0', lastSeen: T0 + 4000 });
+      assert.deepEqual(await store.agents.update('dc-east', {}), enrolled, 'an empty patch changes nothing');
+      assert.deepEqual(await store.agents.get('dc-east'), enrolled);
+      assert.equal(await store.agents.update('nope', { status: 'revoked' }), null);
+      assert.equal(await store.agents.get('nope'), null);
+      await store.agents.create({ name: 'dc-central', status: 'active' });
+      assert.deepEqual((await store.agents.list()).map((a) => [a.name, a.status]), [['dc-central', 'active'], ['dc-east', 'active']]);
+      assert.equal(await store.agents.remove('dc-central'), true);
+      assert.equal(await store.agents.remove('dc-central'), false);
+    });
+
+    test('api keys: found by hash, conflicts on id and on hash, revoked once', async () => {
+      clock = T0 + 5000;
+      const key = await store.apiKeys.create({ id: 'key-1', name: 'ci', hash: 'sha256:k1', connections: ['demo', 'billing'], createdBy: 'alice@example.com', expiresAt: T0 + 86_400_000 });
+      assert.deepEqual(key, {
+        id: 'key-1', name: 'ci', hash: 'sha256:k1', connections: ['demo', 'billing'], createdBy: 'alice@example.com',
+        createdAt: T0 + 5000, expiresAt: T0 + 86_400_000, revokedAt: null, lastUsedAt: null,
+      });
+      assert.deepEqual(await store.apiKeys.getByHash('sha256:k1'), key);
+      assert.equal(await store.apiKeys.getByHash('sha256:unknown'), null);
+      await rejectsWith(store.apiKeys.create({ id: 'key-1', name: 'x', hash: 'sha256:other', connections: [], createdBy: 'bob' }), 'GW_STORE_CONFLICT', 'api key "key-1" already exists');
+      await rejectsWith(store.apiKeys.create({ id: 'key-2', name: 'x', hash: 'sha256:k1', connections: [], createdBy: 'bob' }), 'GW_STORE_CONFLICT',
+        'an api key with the same hash already exists; generate a new secret');
+      clock = T0 + 6000;
+      await store.apiKeys.create({ id: 'key-3', name: 'bot', hash: 'sha256:k3', connections: [], createdBy: 'bob' });
+      assert.deepEqual((await store.apiKeys.list()).map((k) => k.id), ['key-1', 'key-3']);
+      assert.equal(await store.apiKeys.revoke('key-1', T0 + 7000), true);
+      assert.equal(await store.apiKeys.revoke('key-1', T0 + 8000), false, 'a second revoke is a no-op');
+      assert.equal(await store.apiKeys.revoke('key-unknown'), false);
+      assert.equal((await store.apiKeys.getByHash('sha256:k1'))?.revokedAt, T0 + 7000);
+    });
+
+    test('events: appended gaplessly and all-or-nothing; listed by page', async () => {
+      const session = await store.sessions.create({ id: 's1', connection: 'demo', subject: 'alice@example.com', kind: 'mcp', startedAt: T0, metadata: { client: 'claude' } });
+      assert.deepEqual(session, { id: 's1', connection: 'demo', subject: 'alice@example.com', kind: 'mcp', startedAt: T0, endedAt: null, metadata: { client: 'claude' } });
+      await rejectsWith(store.sessions.create({ id: 's1', connection: 'x', subject: 'y', kind: 'http', startedAt: T0 }), 'GW_STORE_CONFLICT', 'session "s1" already exists');
+
+      await store.events.append('s1', [event(1), event(2), event(3)]);
+      const seqs = async () => (await store.events.list('s1')).map((e) => e.seq);
+      assert.deepEqual(await seqs(), [1, 2, 3]);
+      assert.deepEqual((await store.events.list('s1'))[1], { sessionId: 's1', seq: 2, type: 'request', at: T0 + 2, offsetMs: 20, payload: { seq: 2 }, prevHash: 'h1', hash: 'h2' });
+
+      await rejectsWith(store.events.append('s1', [event(5)]), 'GW_STORE_CONFLICT',
+        'event 5 does not follow the last stored event of session "s1" (3); the next must be 4. Nothing was stored.');
+      await rejectsWith(store.events.append('s1', [event(3)]), 'GW_STORE_CONFLICT',
+        'event 3 does not follow the last stored event of session "s1" (3); the next must be 4. Nothing was stored.');
+      await rejectsWith(store.events.append('s1', [event(4), event(6)]), 'GW_STORE_CONFLICT',
+        'events of session "s1" must be numbered without gaps: seq 6 follows 4 in the batch; nothing was stored.');
+      assert.deepEqual(await seqs(), [1, 2, 3], 'no event of a refused batch was stored');
+
+      // The database refuses the second row (NOT NULL): the first one is rolled back with it.
+      const bad = { ...event(5), hash: null } as unknown as NewEvent;
+      await rejectsWith(store.events.append('s1', [event(4), bad]), 'GW_STORE_UNAVAILABLE', 'The store could not record events of session "s1"; check that the database is reachable, then retry.');
+      assert.deepEqual(await seqs(), [1, 2, 3], 'the transaction was rolled back');
+
+      // Two writers appending the same next seq at once: one wins, nothing is duplicated.
+      const race = await Promise.allSettled([store.events.append('s1', [event(4, 'a')]), store.events.append('s1', [event(4, 'b')])]);
+      assert.deepEqual(race.map((r) => r.status).sort(), ['fulfilled', 'rejected']);
+      assert.equal((race.find((r) => r.status === 'rejected') as PromiseRejectedResult).reason.code, 'GW_STORE_CONFLICT');
+      await store.events.append('s1', [event(5), event(6)]);
+      assert.deepEqual(await seqs(), [1, 2, 3, 4, 5, 6]);
+
+      assert.deepEqual((await store.events.list('s1', { afterSeq: 2, limit: 2 })).map((e) => e.seq), [3, 4]);
+      assert.deepEqual(await store.events.list('s1', { afterSeq: 6 }), []);
+      assert.deepEqual(await store.events.list('nope'), []);
+      await assert.rejects(store.events.list('s1', { limit: 0 }), TypeError);
+      await store.events.append('s1', []);
+
+      await rejectsWith(store.events.append('nope', [event(1)]), 'GW_STORE_CONFLICT', 'session "nope" does not exist; create it before recording its events.');
+      assert.equal(await store.sessions.end('s1', T0 + 9000), true);
+      assert.equal(await store.sessions.end('s1', T0 + 9999), false);
+      assert.equal((await store.sessions.get('s1'))?.endedAt, T0 + 9000);
+      assert.equal(await store.sessions.get('nope'), null);
+      await rejectsWith(store.events.append('s1', [event(7)]), 'GW_STORE_CONFLICT', 'session "s1" has ended; no more events can be recorded in it.');
+    });
+
+    test('reviews: two reviewers deciding at once get exactly one winner', async () => {
+      clock = T0 + 10_000;
+      const review = await store.reviews.create({ id: 'r1', connection: 'demo', requester: 'alice', requestHash: 'sha256:req', expiresAt: T0 + 70_000, detail: { tool: 'execute' } });
+      assert.deepEqual(review, {
+        id: 'r1', sessionId: null, connection: 'demo', requester: 'alice', requestHash: 'sha256:req', status: 'pending',
+        createdAt: T0 + 10_000, decidedAt: null, decidedBy: null, reason: null, expiresAt: T0 + 70_000, detail: { tool: 'execute' },
+      });
+      await rejectsWith(store.reviews.create({ id: 'r1', connection: 'x', requester: 'y', requestHash: 'z', expiresAt: 0 }), 'GW_STORE_CONFLICT', 'review "r1" already exists');
+      clock = T0 + 11_000;
+      await store.reviews.create({ id: 'r2', sessionId: 's1', connection: 'demo', requester: 'carol', requestHash: 'sha256:req2', expiresAt: T0 + 70_000 });
+      assert.deepEqual((await store.reviews.listPending()).map((r) => r.id), ['r1', 'r2']);
+
+      const results = await Promise.all([
+        store.reviews.decide('r1', { status: 'approved', by: 'bob', reason: 'looks fine', at: T0 + 12_000 }),
+        store.reviews.decide('r1', { status: 'denied', by: 'dave', reason: 'no', at: T0 + 12_001 }),
+      ]);
+      assert.deepEqual([...results].sort(), [false, true]);
+      const decided = await store.reviews.get('r1');
+      const winner = results[0] ? { status: 'approved', decidedBy: 'bob', reason: 'looks fine', decidedAt: T0 + 12_000 } : { status: 'denied', decidedBy: 'dave', reason: 'no', decidedAt: T0 + 12_001 };
+      assert.deepEqual(decided, { ...review, ...winner });
+      assert.equal(await store.reviews.decide('r1', { status: 'denied', by: 'eve', at: T0 + 13_000 }), false, 'a decided review stays decided');
+      assert.equal(await store.reviews.decide('unknown', { status: 'approved', by: 'eve', at: T0 }), false);
+      await assert.rejects(store.reviews.decide('r2', { status: 'pending' as 'approved', by: 'eve', at: T0 }), TypeError);
+      assert.equal(await store.reviews.decide('r2', { status: 'expired', by: null, at: T0 + 70_000 }), true);
+      assert.deepEqual(await store.reviews.listPending(), []);
+      assert.equal(await store.reviews.get('nope'), null);
+    });
+
+    test('JSON round-trips exactly, unicode included', async () => {
+      const spec = {
+        text: 'héllo 世界 🚀 עברית e\u0301 "quoted" \\ back\nslash \u0000 nul \ud800 lone',
+        'ключ 🔑': [1, -2.5, 1e21, true, false, null, { nested: { deeper: ['x'] } }],
+        empty: {},
+        list: [],
+      };
+      await store.connections.create({ name: 'unicode-✓', kind: 'mcp', agent: 'ä', spec });
+      const back = await store.connections.get('unicode-✓');
+      assert.deepEqual(back?.spec, spec);
+      assert.equal(back?.agent, 'ä');
+      await store.sessions.create({ id: 's-json', connection: 'c', subject: 'ü', kind: 'http', startedAt: T0 });
+      const payloads = ['a string', 42, null, [1, 'two'], { deep: { 'ключ': '🚀' } }] as const;
+      await store.events.append('s-json', payloads.map((p, i) => event(i + 1, p as NewEvent['payload'])));
+      assert.deepEqual((await store.events.list('s-json')).map((e) => e.payload), payloads);
+    });
+
+    test('a "__proto__" key in stored JSON comes back stripped and pollutes nothing', async () => {
+      const hostile = JSON.parse('{"a":1,"__proto__":{"polluted":"yes"},"nested":{"__proto__":{"polluted":"yes"},"constructor":{"prototype":{"polluted":"yes"}},"ok":true}}');
+      const created = await store.connections.create({ name: 'hostile', kind: 'http', agent: 'a', spec: hostile });
+      // Also a row written behind the store's back.
+      await backend.raw(url, 'UPDATE connections SET spec = $1 WHERE name = $2', ['{"b":2,"__proto__":{"isAdmin":true}}', 'hostile']);
+      const read = await store.connections.get('hostile');
+      for (const spec of [created.spec, read!.spec]) {
+        assert.equal(Object.getPrototypeOf(spec), Object.prototype);
+        assert.equal(Object.hasOwn(spec, '__proto__'), false);
+      }
+      assert.deepEqual(created.spec, { a: 1, nested: { ok: true } });
+      assert.equal(Object.hasOwn(created.spec.nested as object, '__proto__'), false);
+      assert.deepEqual(read!.spec, { b: 2 });
+      assert.equal(({} as Record<string, unknown>).polluted, undefined);
+      assert.equal(({} as Record<string, unknown>).isAdmin, undefined);
+      // A naive merge of what the store returned must not reach Object.prototype either.
+      const merged: Record<string, unknown> = {};
+      for (const [k, v] of Object.entries(read!.spec)) merged[k] = v;
+      assert.equal(({} as Record<string, unknown>).isAdmin, undefined);
+    });
+
+    test('close is idempotent; operations after it fail with a coded error', async () => {
+      const closing = await openStore(await backend.freshUrl());
+      await closing.ping();
+      await closing.close();
+      await closing.close();
+      const closed = 'The store is closed (the gateway is shutting down); retry against another replica.';
+      await rejectsWith(closing.ping(), 'GW_STORE_UNAVAILABLE', closed);
+      await rejectsWith(closing.connections.get('x'), 'GW_STORE_UNAVAILABLE', closed);
+      await rejectsWith(closing.events.append('s', [event(1)]), 'GW_STORE_UNAVAILABLE', closed);
+    });
+  });
+}
+
+describe('SQLite specifics', () => {
+  let dir = '';
+  before(() => { dir = mkdtempSync(join(tmpdir(), 'airlock-sqlite-')); });
+  after(() => rmSync(dir, { recursive: true, force: true }));
+
+  test('a relative path is taken from cwd, its directory is created, and the file is in WAL mode', async () => {
+    const store = await openStore('sqlite:./data/nested/airlock.db', { cwd: dir });
+    await store.close();
+    const file = join(dir, 'data', 'nested', 'airlock.db');
+    assert.ok(existsSync(file));
+    const db = new DatabaseSync(file);
+    try {
+      assert.equal(db.prepare('PRAGMA journal_mode').get()?.journal_mode, 'wal');
+    } finally {
+      db.close();
+    }
+  });
+
+  test('two gateway processes starting at once on one file: both start, migrations run once', async () => {
+    const url = `sqlite:${join(dir, 'two-processes.db')}`;
+    const script = `import { openStore } from ${JSON.stringify(new URL('../../../gateway/store/index.ts', import.meta.url).href)};
+      await new Promise((r) => setTimeout(r, Number(process.env.START_AT) - Date.now()));
+      const store = await openStore(process.env.STORE_URL);
+      process.stdout.write(String(await store.schemaVersion()));
+      await store.close();`;
+    // Both children wait for the same instant, so their migrations really overlap.
+    const startAt = String(Date.now() + 500);
+    const child = () => new Promise<string>((resolve, reject) => {
+      execFile(process.execPath, ['--no-warnings', '--input-type=module', '-e', script], { env: { ...process.env, STORE_URL: url, START_AT: startAt }, timeout: 20_000 },
+        (err, stdout, stderr) => (err ? reject(new Error(`${err.message}\n${stderr}`)) : resolve(stdout)));
+    });
+    assert.deepEqual(await Promise.all([child(), child()]), [String(LATEST_VERSION), String(LATEST_VERSION)]);
+    const db = new DatabaseSync(url.slice('sqlite:'.length));
+    try {
+      assert.equal(db.prepare('SELECT COUNT(*) AS n FROM schema_migrations').get()?.n, MIGRATIONS.length);
+    } finally {
+      db.close();
+    }
+  });
+
+  test('sqlite::memory: works (tests)', async () => {
+    const store = await openStore('sqlite::memory:');
+    try {
+      assert.equal(await store.schemaVersion(), LATEST_VERSION);
+    } finally {
+      await store.close();
+    }
+  });
+
+  test('a path that cannot be a database fails clearly', async () => {
+    const file = join(dir, 'plain-file');
+    writeFileSync(file, 'not a database, only text that is long enough to fill a header....................................');
+    const tail = '; check store.url / AIRLOCK_STORE_URL and that the database is running.';
+    await rejectsWith(openStore(`sqlite:${file}/airlock.db`), 'GW_STORE_UNAVAILABLE',
+      `Cannot reach the store at sqlite:${file}/airlock.db: EEXIST: file already exists, mkdir '${file}'${tail}`);
+    await rejectsWith(openStore(`sqlite:${file}`), 'GW_STORE_UNAVAILABLE', `Cannot reach the store at sqlite:${file}: file is not a database${tail}`);
+    mkdirSync(join(dir, 'a-directory'));
+    await rejectsWith(openStore(`sqlite:${join(dir, 'a-directory')}`), 'GW_STORE_UNAVAILABLE',
+      `Cannot reach the store at sqlite:${join(dir, 'a-directory')}: unable to open database file${tail}`);
+  });
+});
+
+describe('PostgreSQL unreachable', () => {
+  const freePort = () => new Promise<number>((resolve) => {
+    const srv = createServer().listen(0, '127.0.0.1', () => {
+      const { port } = srv.address() as { port: number };
+      srv.close(() => resolve(port));
+    });
+  });
+
+  test('a closed port fails fast with the password redacted', async () => {
+    const port = await freePort();
+    const started = Date.now();
+    const err = await rejectsWith(openStore(`postgres://airlock:s3cr3t-P4ss@127.0.0.1:${port}/airlock`), 'GW_STORE_UNAVAILABLE',
+      `Cannot reach the store at postgres://airlock:***@127.0.0.1:${port}/airlock: connect ECONNREFUSED 127.0.0.1:${port}; check store.url / AIRLOCK_STORE_URL and that the database is running.`);
+    assert.ok(!err.message.includes('s3cr3t'));
+    assert.ok(Date.now() - started < 5000, 'within a few seconds');
+  });
+
+  test('a server that accepts but never answers times out within the connect timeout', async (t) => {
+    const sockets = new Set<Socket>();
+    const silent: Server = createServer((s) => { sockets.add(s); });
+    await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
+    t.after(() => {
+      for (const s of sockets) s.destroy();
+      silent.close();
+    });
+    const { port } = silent.address() as { port: number };
+    const started = Date.now();
+    const err = await rejectsWith(openStore(`postgresql://u:hunter2@127.0.0.1:${port}/db`, { connectTimeoutMs: 300 }), 'GW_STORE_UNAVAILABLE',
+      /^Cannot reach the store at postgresql:\/\/u:\*\*\*@127\.0\.0\.1:\d+\/db: .*timeout.*; check store\.url/);
+    assert.ok(!err.message.includes('hunter2'));
+    assert.ok(sockets.size >= 1, 'the client did reach the silent server');
+    assert.ok(Date.now() - started < 3000);
+  });
+});
+
+describe('store URLs', () => {
+  test('redactUrl hides passwords and never throws', () => {
+    const cases: Array<[string, string]> = [
+      ['postgres://airlock:s3cret@db.internal:5432/airlock', 'postgres://airlock:***@db.internal:5432/airlock'],
+      ['postgresql://u:p%40ss%2Fword@db/x?sslmode=require', 'postgresql://u:***@db/x?sslmode=require'],
+      ['postgres://db.internal/airlock?user=a&password=s3cret', 'postgres://db.internal/airlock?user=a&password=***'],
+      ['postgres://airlock@db.internal/airlock', 'postgres://airlock@db.internal/airlock'],
+      ['sqlite:./data/airlock.db', 'sqlite:./data/airlock.db'],
+      ['sqlite::memory:', 'sqlite::memory:'],
+      // Not parsable as a URL (port out of range, unencoded "/" in the password): redacted by pattern.
+      ['postgres://u:s3cret@db:99999/x', 'postgres://u:***@db:99999/x'],
+      ['postgres://u:s3c/ret@db/x', 'postgres://u:***@db/x'],
+      ['not a url at all', 'not a url at all'],
+      ['', ''],
+    ];
+    for (const [input, expected] of cases) assert.equal(redactUrl(input), expected, input);
+  });
+
+  test('an unknown scheme is a configuration error naming the accepted forms', async () => {
+    await rejectsWith(openStore('mysql://root:s3cret@db/airlock'), 'GW_CONFIG_INVALID',
+      'store.url "mysql://root:***@db/airlock" is not supported; use sqlite:<path> (e.g. sqlite:./data/airlock.db, relative to the working directory), sqlite::memory: (tests), or postgres://user:password@host:5432/database.');
+    await rejectsWith(openStore('sqlite:'), 'GW_CONFIG_INVALID', /^store\.url "sqlite:" does not name a file; use sqlite:<path>/);
+  });
+});
