@@ -4,6 +4,7 @@
 export const AGENT_ERRORS = {
   AGENT_USAGE: { exitCode: 2, summary: 'The command line is malformed (unknown option, missing argument).' },
   AGENT_CONFIG_INVALID: { exitCode: 2, summary: 'The agent configuration file or an AIRLOCK_AGENT_* variable is invalid.' },
+  AGENT_PORT_IN_USE: { exitCode: 1, summary: 'A port the agent needs (its health endpoint) is already in use.' },
   AGENT_INTERNAL: { exitCode: 1, summary: 'An unexpected failure; rerun with AIRLOCK_AGENT_LOG_LEVEL=debug for detail.' },
 } as const satisfies Record<string, { exitCode: number; summary: string }>;
 
