@@ -14,6 +14,7 @@ export const CLI_ERRORS = {
   CLI_REMOTE_ERROR: { exitCode: 1, summary: 'The gateway answered with an error; its code and message are shown.' },
   CLI_POLICY_INVALID: { exitCode: 2, summary: 'A policy file failed validation.' },
   CLI_TEST_FAILED: { exitCode: 3, summary: 'One or more policy test cases did not get their expected decision.' },
+  CLI_DEV_FAILED: { exitCode: 1, summary: 'A component of `airlock dev` (agent, identity provider, demo service) failed to start or stopped; its message is shown.' },
   CLI_INTERNAL: { exitCode: 1, summary: 'An unexpected failure; rerun with AIRLOCK_LOG_LEVEL=debug for detail.' },
 } as const satisfies Record<string, { exitCode: number; summary: string }>;
 

@@ -1,0 +1,33 @@
+// `airlock dev` (what `npm start` runs): gateway, development identity provider, local agent and
+// demo service on this machine, until Ctrl-C.
+import type { Command } from 'commander';
+import { InvalidArgumentError } from 'commander';
+import { onShutdownSignal } from '../../lib/cli.ts';
+
+function portArg(value: string): number {
+  const n = Number(value);
+  if (!/^\d{1,5}$/.test(value) || n > 65535) throw new InvalidArgumentError('expected a port number from 0 to 65535 (0 picks a free port)');
+  return n;
+}
+
+export function registerDevCommand(program: Command): void {
+  program
+    .command('dev')
+    .description('run airlock on this machine with embedded defaults: gateway (SQLite), dev identity provider, agent and a demo service. DEV ONLY')
+    .option('-c, --config <file>', 'gateway configuration file (default: $AIRLOCK_CONFIG, else ./airlock.yaml if present, else embedded defaults)')
+    .option('-p, --port <port>', 'gateway port, over server.port (default 8080)', portArg)
+    .option('--idp-port <port>', 'port of the development identity provider', portArg, 8081)
+    .option('--agent-port <port>', 'port of the local agent\'s health endpoint', portArg, 8082)
+    .option('--demo-port <port>', 'port of the demo internal service', portArg, 8090)
+    .option('--data-dir <dir>', 'where dev-only state (the provider\'s signing keys) is kept', '.airlock-dev')
+    .addHelpText('after', '\nEverything listens on 127.0.0.1. Dev users: alice (group admins), bob (group developers).\nThe store is store.url (default sqlite:./data/airlock.db). Ctrl-C stops everything.')
+    .action(async (opts: { config?: string; port?: number; idpPort: number; agentPort: number; demoPort: number; dataDir: string }) => {
+      const { startDev } = await import('../dev/run.ts'); // lazy: --help stays fast
+      const dev = await startDev(opts);
+      process.stdout.write(dev.banner);
+      onShutdownSignal(dev.stop);
+      const err = await dev.failed;
+      await dev.stop();
+      throw err;
+    });
+}

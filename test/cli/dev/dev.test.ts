@@ -1,0 +1,76 @@
+// `airlock dev` (what `npm start` runs) end to end: one real process that brings up the gateway,
+// the development identity provider, the agent child process and the demo service; every
+// component answers; Ctrl-C stops them all.
+import { test, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync, existsSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { AIRLOCK, run, start } from '../../support/process.ts';
+
+const dir = mkdtempSync(join(tmpdir(), 'airlock-dev-'));
+after(() => rmSync(dir, { recursive: true, force: true }));
+const FREE = ['--port', '0', '--idp-port', '0', '--agent-port', '0', '--demo-port', '0'];
+
+test('airlock dev brings up every component, prints where, and stops them all on Ctrl-C', async () => {
+  const dev = start(AIRLOCK, ['dev', ...FREE, '--data-dir', join(dir, 'state')], { cwd: dir });
+  after(() => dev.stop('SIGKILL'));
+  await dev.waitFor(/Ctrl-C stops everything\./, 30000);
+  const { stdout } = dev.output();
+  const gateway = stdout.match(/^  gateway\s+(http:\/\/127\.0\.0\.1:\d+)\s/m)?.[1];
+  const issuer = stdout.match(/^  identity provider\s+(http:\/\/127\.0\.0\.1:\d+)\s+users: alice \(admins\), bob \(developers\)$/m)?.[1];
+  const agentHealth = stdout.match(/^  agent\s+local\s+health (http:\/\/127\.0\.0\.1:\d+\/healthz)$/m)?.[1];
+  const demo = stdout.match(/^  demo service\s+(http:\/\/127\.0\.0\.1:\d+)\/customers\s/m)?.[1];
+  assert.ok(gateway && issuer && agentHealth && demo, `the banner names every component:\n${stdout}`);
+
+  assert.equal((await fetch(`${gateway}/healthz`)).status, 200);
+  const ready = await fetch(`${gateway}/readyz`);
+  assert.equal(ready.status, 200, await ready.clone().text());
+  const info = await (await fetch(`${gateway}/api/v1/info`)).json() as Record<string, unknown>;
+  assert.equal(info.issuer, issuer, 'the gateway trusts the embedded provider');
+  assert.equal(info.devIdp, true);
+  assert.equal(info.audience, gateway);
+
+  const discovery = await (await fetch(`${issuer}/.well-known/openid-configuration`)).json() as { issuer: string };
+  assert.equal(discovery.issuer, issuer);
+
+  const agent = await (await fetch(agentHealth!)).json() as { status: string; name: string };
+  assert.deepEqual([agent.status, agent.name], ['ok', 'local']);
+
+  const customers = await (await fetch(`${demo}/customers`)).json() as { customers: Array<{ card: string; email: string; ssn: string }> };
+  assert.ok(customers.customers.length >= 4);
+  assert.ok(customers.customers.every((c) => c.card && c.email && c.ssn), 'demo records carry fake PII');
+
+  assert.match(stdout, /"level":"warn","msg":"DEV ONLY: /, 'the dev provider is logged as DEV ONLY');
+  assert.ok(existsSync(join(dir, 'data', 'airlock.db')), 'the gateway uses the embedded SQLite store');
+
+  const finished = await dev.stop('SIGINT');
+  assert.equal(finished.code, 0, finished.stderr);
+  assert.match(finished.stdout, /"msg":"agent stopped"/);
+  assert.match(finished.stdout, /"msg":"gateway stopped"/);
+  for (const url of [gateway, issuer, agentHealth, demo]) {
+    await assert.rejects(fetch(url!), `${url} is closed after Ctrl-C`);
+  }
+});
+
+test('a dev port in use exits 1 naming the flag, leaving nothing running', async () => {
+  const blocker = createServer();
+  await new Promise<void>((r) => blocker.listen(0, '127.0.0.1', r));
+  after(() => blocker.close());
+  const port = (blocker.address() as { port: number }).port;
+  const { code, stderr } = await run(AIRLOCK, ['dev', ...FREE.slice(0, 6), '--demo-port', String(port), '--data-dir', join(dir, 'state')], { cwd: dir });
+  assert.equal(code, 1);
+  assert.equal(stderr, `airlock: Port ${port} on 127.0.0.1 is already in use; stop what holds it, or choose another with --demo-port. (CLI_PORT_IN_USE)\n`);
+});
+
+test('an agent that cannot start fails airlock dev with its reason, and the rest is stopped', async () => {
+  const blocker = createServer();
+  await new Promise<void>((r) => blocker.listen(0, '127.0.0.1', r));
+  after(() => blocker.close());
+  const port = (blocker.address() as { port: number }).port;
+  const args = ['dev', '--port', '0', '--idp-port', '0', '--demo-port', '0', '--agent-port', String(port), '--data-dir', join(dir, 'state')];
+  const { code, stderr } = await run(AIRLOCK, args, { cwd: dir, timeout: 30000 });
+  assert.equal(code, 1);
+  assert.match(stderr, new RegExp(`^airlock: the local agent exited \\(status 1\\): Port ${port} on 127\\.0\\.0\\.1 is already in use; .* \\(AGENT_PORT_IN_USE\\) \\(CLI_DEV_FAILED\\)$`, 'm'));
+});
