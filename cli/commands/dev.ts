@@ -23,9 +23,17 @@ export function registerDevCommand(program: Command): void {
     .addHelpText('after', '\nEverything listens on 127.0.0.1. Dev users: alice (group admins), bob (group developers).\nThe store is store.url (default sqlite:./data/airlock.db). Ctrl-C stops everything.')
     .action(async (opts: { config?: string; port?: number; idpPort: number; agentPort: number; demoPort: number; dataDir: string }) => {
       const { startDev } = await import('../dev/run.ts'); // lazy: --help stays fast
-      const dev = await startDev(opts);
+      // Listen for Ctrl-C before anything starts, so the agent child (which gets the terminal's
+      // SIGINT too) stopping is known to be expected.
+      const stopRequested = new AbortController();
+      let stop = async () => {};
+      onShutdownSignal(async () => {
+        stopRequested.abort();
+        await stop();
+      });
+      const dev = await startDev({ ...opts, signal: stopRequested.signal });
+      stop = dev.stop;
       process.stdout.write(dev.banner);
-      onShutdownSignal(dev.stop);
       const err = await dev.failed;
       await dev.stop();
       throw err;

@@ -29,6 +29,11 @@ export interface DevOptions {
   readonly agentPort: number;
   /** Where dev-only state lives (the provider's signing keys). Default .airlock-dev. */
   readonly dataDir?: string;
+  /**
+   * Aborted when the user asked to stop (Ctrl-C). The terminal sends SIGINT to the agent child
+   * too, so its exit is then expected, not a failure.
+   */
+  readonly signal?: AbortSignal;
 }
 
 export interface RunningDev {
@@ -81,7 +86,7 @@ export async function startDev(options: DevOptions): Promise<RunningDev> {
     });
     cleanup.push(() => gateway.stop());
 
-    const agent = await startAgentProcess(options.agentPort, logger);
+    const agent = await startAgentProcess(options.agentPort, logger, options.signal);
     cleanup.push(() => agent.stop());
 
     return {
@@ -130,7 +135,7 @@ const AGENT_START_MS = 15_000;
 const AGENT_STOP_MS = 5_000;
 
 /** Starts `airlock-agent start` as a child process; its JSON log lines join ours on stdout. */
-function startAgentProcess(port: number, logger: Logger): Promise<AgentProcess> {
+function startAgentProcess(port: number, logger: Logger, signal: AbortSignal | undefined): Promise<AgentProcess> {
   const child: ChildProcess = spawn(process.execPath, [AGENT_MAIN, 'start'], {
     env: { ...process.env, AIRLOCK_AGENT_NAME: 'local', AIRLOCK_AGENT_HEALTH_HOST: LOOPBACK, AIRLOCK_AGENT_HEALTH_PORT: String(port) },
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -163,7 +168,7 @@ function startAgentProcess(port: number, logger: Logger): Promise<AgentProcess> 
       clearTimeout(timer);
       resolve({
         healthUrl: health,
-        exited: exited.then((err) => (stopping ? new Promise<Error>(() => {}) : err)),
+        exited: exited.then((err) => (stopping || signal?.aborted ? new Promise<Error>(() => {}) : err)),
         stop: async () => {
           if (child.exitCode !== null || child.signalCode !== null) return;
           stopping = true;

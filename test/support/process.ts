@@ -11,6 +11,8 @@ export interface RunOptions {
   cwd?: string;
   /** Milliseconds before the process is killed and the run fails. Default 20000. */
   timeout?: number;
+  /** Start it as the leader of its own process group, so `signalGroup` reaches its children too, as a terminal's Ctrl-C does. */
+  group?: boolean;
 }
 
 export interface Finished { code: number | null; signal: NodeJS.Signals | null; stdout: string; stderr: string }
@@ -48,12 +50,14 @@ export interface Running {
   waitFor(pattern: RegExp, ms?: number): Promise<RegExpMatchArray>;
   /** Sends `signal` and waits for the exit, killing the process after `ms`. */
   stop(signal?: NodeJS.Signals, ms?: number): Promise<Finished>;
+  /** Sends `signal` to the whole process group (needs `group: true`), like Ctrl-C in a terminal. */
+  signalGroup(signal: NodeJS.Signals): void;
   readonly exited: Promise<Finished>;
 }
 
 /** Starts a long-running command (a server) and returns a handle. */
 export function start(script: string, args: readonly string[], options: RunOptions = {}): Running {
-  const child = spawn(process.execPath, [script, ...args], { env: childEnv(options.env), cwd: options.cwd, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [script, ...args], { env: childEnv(options.env), cwd: options.cwd, stdio: ['ignore', 'pipe', 'pipe'], detached: options.group ?? false });
   let stdout = '';
   let stderr = '';
   const waiters = new Set<() => void>();
@@ -65,6 +69,10 @@ export function start(script: string, args: readonly string[], options: RunOptio
     child,
     exited,
     output: () => ({ stdout, stderr }),
+    signalGroup: (signal) => {
+      if (!options.group) throw new TypeError('signalGroup needs start(..., { group: true })');
+      process.kill(-child.pid!, signal);
+    },
     waitFor: (pattern, ms = 20000) => new Promise((resolve, reject) => {
       const check = () => {
         const m = (stdout + '\n' + stderr).match(pattern);

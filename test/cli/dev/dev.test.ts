@@ -54,6 +54,17 @@ test('airlock dev brings up every component, prints where, and stops them all on
   }
 });
 
+test('Ctrl-C in a terminal (SIGINT to the whole process group, agent included) is a clean stop', async () => {
+  const dev = start(AIRLOCK, ['dev', ...FREE, '--data-dir', join(dir, 'state')], { cwd: dir, group: true });
+  after(() => dev.stop('SIGKILL'));
+  await dev.waitFor(/Ctrl-C stops everything\./, 30000);
+  dev.signalGroup('SIGINT');
+  const finished = await dev.exited;
+  assert.equal(finished.code, 0, finished.stderr);
+  assert.equal(finished.stderr, '', 'nothing is reported as failed');
+  assert.match(finished.stdout, /"msg":"gateway stopped"/);
+});
+
 test('a dev port in use exits 1 naming the flag, leaving nothing running', async () => {
   const blocker = createServer();
   await new Promise<void>((r) => blocker.listen(0, '127.0.0.1', r));
