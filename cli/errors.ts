@@ -14,6 +14,10 @@ export const CLI_ERRORS = {
   CLI_REMOTE_ERROR: { exitCode: 1, summary: 'The gateway answered with an error; its code and message are shown.' },
   CLI_POLICY_INVALID: { exitCode: 2, summary: 'A policy file failed validation.' },
   CLI_TEST_FAILED: { exitCode: 3, summary: 'One or more policy test cases did not get their expected decision.' },
+  CLI_NOT_LOGGED_IN: { exitCode: 1, summary: 'There are no credentials for the gateway, or they expired or were revoked; run `airlock login`.' },
+  CLI_LOGIN_FAILED: { exitCode: 1, summary: 'A login did not complete: the identity provider refused it, it was cancelled, or it timed out; the reason is shown.' },
+  CLI_IDP_ERROR: { exitCode: 1, summary: 'The identity provider did not answer or refused a token request (refresh, revocation); its message is shown.' },
+  CLI_DEV_ONLY: { exitCode: 2, summary: 'The command works only against a gateway whose issuer is the embedded development identity provider of `airlock dev`.' },
   CLI_DEV_FAILED: { exitCode: 1, summary: 'A component of `airlock dev` (agent, identity provider, demo service) failed to start or stopped; its message is shown.' },
   CLI_INTERNAL: { exitCode: 1, summary: 'An unexpected failure; rerun with AIRLOCK_LOG_LEVEL=debug for detail.' },
 } as const satisfies Record<string, { exitCode: number; summary: string }>;

@@ -22,6 +22,15 @@ export const GATEWAY_ERRORS = {
   GW_STORE_MIGRATION: { status: 500, summary: 'A store migration failed or the store is newer than this gateway.' },
   GW_STORE_CONFLICT: { status: 409, summary: 'The write conflicts with what the store holds (a duplicate name, a stale version, an out-of-order event); reload and retry.' },
   GW_PORT_IN_USE: { status: 500, summary: 'The listen port is already taken (start-up only).' },
+  GW_AUTH_REQUIRED: { status: 401, summary: 'No credentials were presented; send `Authorization: Bearer <token>` (get one with `airlock login`, or use an API key).' },
+  GW_AUTH_MALFORMED: { status: 401, summary: 'The credentials are not in an accepted form (one `Authorization: Bearer <token>` header; never a token in the URL).' },
+  GW_TOKEN_INVALID: { status: 401, summary: 'The access token failed verification (signature, algorithm, issuer, audience, type or claims); log in again.' },
+  GW_TOKEN_EXPIRED: { status: 401, summary: 'The access token has expired; refresh it or log in again.' },
+  GW_TOKEN_TOO_LARGE: { status: 401, summary: 'The access token is larger than the 16 KB the gateway reads.' },
+  GW_API_KEY_INVALID: { status: 401, summary: 'The API key is unknown, revoked or expired.' },
+  GW_IDP_UNAVAILABLE: { status: 503, summary: 'The identity provider cannot be reached and the keys the gateway holds are too old to trust; retry later.' },
+  GW_FORBIDDEN: { status: 403, summary: 'The caller is authenticated but lacks the role this needs.' },
+  GW_INSUFFICIENT_SCOPE: { status: 403, summary: 'The access token lacks a scope this needs; the WWW-Authenticate header names it.' },
   GW_POLICY_INVALID: { status: 500, summary: 'A policy file failed validation; the previous policy stays in force.' },
   GW_INSPECTION_FAILED: { status: 403, summary: 'A payload could not be inspected, so it was refused (fail closed).' },
 } as const satisfies Record<string, ErrorSpec>;
@@ -36,13 +45,16 @@ export class GatewayError extends Error {
   readonly code: GatewayErrorCode;
   readonly status: number;
   readonly detail: unknown;
+  /** Response headers that belong to this error (e.g. WWW-Authenticate on a 401). */
+  readonly headers: Readonly<Record<string, string>>;
 
-  constructor(code: GatewayErrorCode, message: string, options: { cause?: unknown; detail?: unknown } = {}) {
+  constructor(code: GatewayErrorCode, message: string, options: { cause?: unknown; detail?: unknown; headers?: Record<string, string> } = {}) {
     super(message, options.cause === undefined ? undefined : { cause: options.cause });
     this.name = 'GatewayError';
     this.code = code;
     this.status = GATEWAY_ERRORS[code].status;
     this.detail = options.detail;
+    this.headers = options.headers ?? {};
   }
 }
 

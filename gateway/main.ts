@@ -1,5 +1,8 @@
 // Starting and stopping a whole gateway: config → logger → store → server → listen.
 // Used by `airlock gateway start` and `airlock dev`.
+import { apiKeyRoutes } from './api/api-keys.ts';
+import { identityRoutes } from './api/identity.ts';
+import { createAuthn, type Authn } from './authn/index.ts';
 import { loadConfig, type LoadOptions } from './config/load.ts';
 import type { Config } from './config/schema.ts';
 import type { ReadinessCheck } from './health.ts';
@@ -12,7 +15,7 @@ export interface StartOptions extends LoadOptions {
   /** Logger to use; default a JSON logger on stdout at config.log.level. */
   readonly logger?: Logger;
   readonly readiness?: readonly ReadinessCheck[];
-  readonly routes?: (router: Router, ctx: { config: Config; store: Store; logger: Logger }) => void;
+  readonly routes?: (router: Router, ctx: { config: Config; store: Store; logger: Logger; authn: Authn }) => void;
 }
 
 export interface RunningGateway {
@@ -20,6 +23,7 @@ export interface RunningGateway {
   readonly store: Store;
   readonly gateway: Gateway;
   readonly logger: Logger;
+  readonly authn: Authn;
   /** The URL the gateway listens on (http://host:port). */
   readonly url: string;
   /** Graceful stop: drain requests, then close the store. Idempotent. */
@@ -33,17 +37,23 @@ export async function startGateway(options: StartOptions = {}): Promise<RunningG
   logger.info('configuration loaded', { file: file ?? '(embedded defaults)' });
 
   const store = await openStore(config.store.url, { logger: logger.child({ component: 'store' }) });
+  const authn = createAuthn(config, store, logger.child({ component: 'authn' }));
   const gateway = createGateway({
     config,
     logger,
     store,
-    ...(options.readiness ? { readiness: options.readiness } : {}),
-    routes: (router) => options.routes?.(router, { config, store, logger }),
+    readiness: [...authn.readiness, ...(options.readiness ?? [])],
+    routes: (router) => {
+      identityRoutes(router, config, authn.authenticator);
+      apiKeyRoutes(router, config, store, authn.authenticator);
+      options.routes?.(router, { config, store, logger, authn });
+    },
   });
   let address;
   try {
     address = await gateway.listen();
   } catch (err) {
+    authn.stop();
     await store.close();
     throw err;
   }
@@ -56,10 +66,11 @@ export async function startGateway(options: StartOptions = {}): Promise<RunningG
     stopping ??= (async () => {
       logger.info('gateway stopping');
       await gateway.close();
+      authn.stop();
       await store.close();
       logger.info('gateway stopped');
     })();
     return stopping;
   };
-  return { config, store, gateway, logger, url, stop };
+  return { config, store, gateway, logger, authn, url, stop };
 }

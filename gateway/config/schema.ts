@@ -57,6 +57,8 @@ export const configSchema = z.strictObject({
       auditor: z.array(z.string().min(1)).default(['admins', 'auditors']),
       user: z.array(z.string().min(1)).default(['*']),
     }).prefault({}),
+    /** Scopes every access token must carry; a token without them gets 403 insufficient_scope. Default none. */
+    requiredScopes: z.array(z.string().regex(/^[\x21\x23-\x5b\x5d-\x7e]+$/, 'a scope token (RFC 6749 §3.3)')).default([]),
     /** OAuth client id of the `airlock` CLI at the identity provider (public client). Default airlock-cli. */
     cliClientId: z.string().min(1).default('airlock-cli'),
     jwks: z.strictObject({

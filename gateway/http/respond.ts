@@ -15,12 +15,12 @@ export function sendJson(res: ServerResponse, status: number, body: unknown, hea
 }
 
 /** Sends `{"error": {code, message, requestId}}` with the code's status. */
-export function sendError(res: ServerResponse, err: GatewayError, requestId: string, headers: Record<string, string> = {}): void {
+export function sendError(res: ServerResponse, err: GatewayError, requestId: string): void {
   if (res.headersSent) {
     res.destroy(err);
     return;
   }
-  sendJson(res, err.status, errorBody(err, requestId), headers);
+  sendJson(res, err.status, errorBody(err, requestId), { ...err.headers });
 }
 
 /**

@@ -47,6 +47,7 @@ export const MIGRATIONS: readonly Migration[] = [
         id TEXT NOT NULL PRIMARY KEY,
         name TEXT NOT NULL,
         hash TEXT NOT NULL UNIQUE,
+        roles TEXT NOT NULL,
         connections TEXT NOT NULL,
         created_by TEXT NOT NULL,
         created_at BIGINT NOT NULL,

@@ -70,12 +70,14 @@ const AGENT_PATCH_COLUMNS: Record<keyof AgentPatch, string> = {
   status: 'status', version: 'version', lastSeen: 'last_seen', revokedAt: 'revoked_at',
 };
 
-const API_KEY_COLUMNS = 'id, name, hash, connections, created_by, created_at, expires_at, revoked_at, last_used_at';
+const API_KEY_COLUMNS = 'id, name, hash, roles, connections, created_by, created_at, expires_at, revoked_at, last_used_at';
 function toApiKey(r: Row): ApiKeyRecord {
   const connections = parseJsonText(r.connections, 'api key connections');
   if (!Array.isArray(connections) || !connections.every((c) => typeof c === 'string')) throw new TypeError('stored api key connections are not a list of names');
+  const roles = parseJsonText(r.roles, 'api key roles');
+  if (!Array.isArray(roles) || !roles.every((c) => typeof c === 'string')) throw new TypeError('stored api key roles are not a list of names');
   return {
-    id: str(r.id), name: str(r.name), hash: str(r.hash), connections: connections as string[], createdBy: str(r.created_by),
+    id: str(r.id), name: str(r.name), hash: str(r.hash), roles: roles as string[], connections: connections as string[], createdBy: str(r.created_by),
     createdAt: num(r.created_at), expiresAt: optNum(r.expires_at), revokedAt: optNum(r.revoked_at), lastUsedAt: optNum(r.last_used_at),
   };
 }
@@ -184,12 +186,19 @@ export function createStore(driver: Driver, options: StoreOptions = {}): Store {
 
     apiKeys: {
       create: (rec) => op(`store api key ${q(rec.id)}`, async () => {
-        const rows = await db.query(`INSERT INTO api_keys (${API_KEY_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, NULL, NULL) RETURNING ${API_KEY_COLUMNS}`,
-          [rec.id, rec.name, rec.hash, toJsonText(rec.connections, 'api key connections'), rec.createdBy, now(), rec.expiresAt ?? null]);
+        const rows = await db.query(`INSERT INTO api_keys (${API_KEY_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, NULL, NULL) RETURNING ${API_KEY_COLUMNS}`,
+          [rec.id, rec.name, rec.hash, toJsonText(rec.roles, 'api key roles'), toJsonText(rec.connections, 'api key connections'), rec.createdBy, now(), rec.expiresAt ?? null]);
         return toApiKey(rows[0]!);
       }, async () => (first(await db.query('SELECT id FROM api_keys WHERE id = ?', [rec.id]))
         ? `api key ${q(rec.id)} already exists`
         : 'an api key with the same hash already exists; generate a new secret')),
+      get: (id) => op(`read api key ${q(id)}`, async () => {
+        const r = first(await db.query(`SELECT ${API_KEY_COLUMNS} FROM api_keys WHERE id = ?`, [id]));
+        return r ? toApiKey(r) : null;
+      }),
+      touch: (id, at = now()) => op(`mark api key ${q(id)} used`, async () => {
+        await db.run('UPDATE api_keys SET last_used_at = ? WHERE id = ?', [at, id]);
+      }),
       getByHash: (hash) => op('look up an api key', async () => {
         const r = first(await db.query(`SELECT ${API_KEY_COLUMNS} FROM api_keys WHERE hash = ?`, [hash]));
         return r ? toApiKey(r) : null;

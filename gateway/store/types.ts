@@ -55,6 +55,8 @@ export interface ApiKeyRecord {
   readonly name: string;
   /** Hash of the secret; the secret itself is never stored. Unique. */
   readonly hash: string;
+  /** Roles the key's identity holds (admin, reviewer, auditor, user). */
+  readonly roles: string[];
   /** Connection names the key may use. */
   readonly connections: string[];
   readonly createdBy: string;
@@ -63,7 +65,7 @@ export interface ApiKeyRecord {
   readonly revokedAt: EpochMs | null;
   readonly lastUsedAt: EpochMs | null;
 }
-export type NewApiKey = Pick<ApiKeyRecord, 'id' | 'name' | 'hash' | 'connections' | 'createdBy'> & { readonly expiresAt?: EpochMs | null };
+export type NewApiKey = Pick<ApiKeyRecord, 'id' | 'name' | 'hash' | 'roles' | 'connections' | 'createdBy'> & { readonly expiresAt?: EpochMs | null };
 
 export interface SessionRecord {
   readonly id: string;
@@ -150,8 +152,12 @@ export interface Store {
   readonly apiKeys: {
     /** Duplicate id or hash → GW_STORE_CONFLICT. */
     create(rec: NewApiKey): Promise<ApiKeyRecord>;
+    /** By id (the key's public prefix). Returns revoked and expired keys too: the caller decides. */
+    get(id: string): Promise<ApiKeyRecord | null>;
     /** Returns revoked and expired keys too: the caller decides. */
     getByHash(hash: string): Promise<ApiKeyRecord | null>;
+    /** Records a use (last_used_at). */
+    touch(id: string, at?: EpochMs): Promise<void>;
     /** Ordered by creation. */
     list(): Promise<ApiKeyRecord[]>;
     /** true if the key was active and is now revoked; false if unknown or already revoked. */

@@ -276,23 +276,27 @@ for (const backend of [sqliteBackend(), postgresBackend()]) {
 
     test('api keys: found by hash, conflicts on id and on hash, revoked once', async () => {
       clock = T0 + 5000;
-      const key = await store.apiKeys.create({ id: 'key-1', name: 'ci', hash: 'sha256:k1', connections: ['demo', 'billing'], createdBy: 'alice@example.com', expiresAt: T0 + 86_400_000 });
+      const key = await store.apiKeys.create({ id: 'key-1', name: 'ci', hash: 'sha256:k1', roles: ['user'], connections: ['demo', 'billing'], createdBy: 'alice@example.com', expiresAt: T0 + 86_400_000 });
       assert.deepEqual(key, {
-        id: 'key-1', name: 'ci', hash: 'sha256:k1', connections: ['demo', 'billing'], createdBy: 'alice@example.com',
+        id: 'key-1', name: 'ci', hash: 'sha256:k1', roles: ['user'], connections: ['demo', 'billing'], createdBy: 'alice@example.com',
         createdAt: T0 + 5000, expiresAt: T0 + 86_400_000, revokedAt: null, lastUsedAt: null,
       });
       assert.deepEqual(await store.apiKeys.getByHash('sha256:k1'), key);
+      assert.deepEqual(await store.apiKeys.get('key-1'), key);
+      assert.equal(await store.apiKeys.get('key-unknown'), null);
       assert.equal(await store.apiKeys.getByHash('sha256:unknown'), null);
-      await rejectsWith(store.apiKeys.create({ id: 'key-1', name: 'x', hash: 'sha256:other', connections: [], createdBy: 'bob' }), 'GW_STORE_CONFLICT', 'api key "key-1" already exists');
-      await rejectsWith(store.apiKeys.create({ id: 'key-2', name: 'x', hash: 'sha256:k1', connections: [], createdBy: 'bob' }), 'GW_STORE_CONFLICT',
+      await rejectsWith(store.apiKeys.create({ id: 'key-1', name: 'x', hash: 'sha256:other', roles: [], connections: [], createdBy: 'bob' }), 'GW_STORE_CONFLICT', 'api key "key-1" already exists');
+      await rejectsWith(store.apiKeys.create({ id: 'key-2', name: 'x', hash: 'sha256:k1', roles: [], connections: [], createdBy: 'bob' }), 'GW_STORE_CONFLICT',
         'an api key with the same hash already exists; generate a new secret');
       clock = T0 + 6000;
-      await store.apiKeys.create({ id: 'key-3', name: 'bot', hash: 'sha256:k3', connections: [], createdBy: 'bob' });
+      await store.apiKeys.create({ id: 'key-3', name: 'bot', hash: 'sha256:k3', roles: [], connections: [], createdBy: 'bob' });
       assert.deepEqual((await store.apiKeys.list()).map((k) => k.id), ['key-1', 'key-3']);
       assert.equal(await store.apiKeys.revoke('key-1', T0 + 7000), true);
       assert.equal(await store.apiKeys.revoke('key-1', T0 + 8000), false, 'a second revoke is a no-op');
       assert.equal(await store.apiKeys.revoke('key-unknown'), false);
       assert.equal((await store.apiKeys.getByHash('sha256:k1'))?.revokedAt, T0 + 7000);
+      await store.apiKeys.touch('key-3', T0 + 9000);
+      assert.equal((await store.apiKeys.get('key-3'))?.lastUsedAt, T0 + 9000);
     });
 
     test('events: appended gaplessly and all-or-nothing; listed by page', async () => {

@@ -1,0 +1,34 @@
+// Who is calling, as the gateway has verified it, and which roles that gives them.
+import type { Config, Role } from '../config/schema.ts';
+import { ROLES } from '../config/schema.ts';
+
+export interface Identity {
+  /** Subject: the identity provider's `sub`, or `apikey:<id>` for a service identity. */
+  readonly sub: string;
+  readonly email: string | null;
+  readonly name: string | null;
+  readonly groups: readonly string[];
+  readonly roles: readonly Role[];
+  /** How the identity was proven. */
+  readonly via: 'oidc' | 'apikey' | 'agent';
+  /** The token's `jti` or the API key's id; null when the token has none. */
+  readonly tokenId: string | null;
+  /** When the credential stops being valid, epoch ms; null for a key without expiry. */
+  readonly expiresAt: number | null;
+  /** Scopes the access token carries (empty for API keys). */
+  readonly scopes: readonly string[];
+  /** Connections an API key is limited to; null = no such limit (users: their groups decide). */
+  readonly connections: readonly string[] | null;
+}
+
+/** The roles `groups` hold under auth.roles; `*` in a role's list means every authenticated user. */
+export function rolesFor(groups: readonly string[], mapping: Config['auth']['roles']): Role[] {
+  const held = new Set(groups);
+  return ROLES.filter((role) => mapping[role].some((g) => g === '*' || held.has(g)));
+}
+
+/** The identity as `/api/v1/me` shows it. */
+export function publicIdentity(identity: Identity) {
+  const { sub, email, name, groups, roles, via, tokenId, expiresAt } = identity;
+  return { sub, email, name, groups, roles, via, tokenId, expiresAt: expiresAt === null ? null : new Date(expiresAt).toISOString() };
+}
