@@ -5,7 +5,9 @@
 //   (unknown kid: one refetch per cooldown; stale cache: refetch, fail closed if the IdP is down)
 //   → iss exact, aud contains ours, exp required, nbf/iat with skew, typ at+jwt when required
 //   → not an ID token → identity.
+import { createHash } from 'node:crypto';
 import { createRemoteJWKSet, customFetch, errors, jwtVerify, type FetchImplementation, type JWTPayload } from 'jose';
+import { Lru } from '../../lib/lru.ts';
 import type { Config } from '../config/schema.ts';
 import { GatewayError } from '../errors.ts';
 import { rolesFor, type Identity } from './identity.ts';
@@ -21,6 +23,15 @@ const ID_TOKEN_CLAIMS = ['nonce', 'at_hash', 'c_hash'];
 
 const BASE64URL_PART = /^[A-Za-z0-9_-]+$/;
 
+/**
+ * Verified tokens are remembered by their SHA-256 so a client repeating its token skips the
+ * signature check: at most this many, each for at most VERIFIED_TTL_MS, never past its `exp`,
+ * and only while the key set they were checked against is the one held and still fresh (a
+ * refetch, or keys past auth.jwks.maxAge, sends every token through full verification again).
+ */
+const VERIFIED_CACHE_SIZE = 10_000;
+const VERIFIED_TTL_MS = 60_000;
+
 export interface JwtVerifierOptions {
   readonly issuer: string;
   readonly jwksUri: URL;
@@ -28,6 +39,8 @@ export interface JwtVerifierOptions {
   readonly auth: Config['auth'];
   /** Fetch used for the JWKS (counted in metrics; injectable for tests). Default global fetch. */
   readonly fetch?: FetchImplementation;
+  /** Clock in epoch ms. Default Date.now. */
+  readonly now?: () => number;
 }
 
 export interface JwtVerifier {
@@ -51,6 +64,8 @@ export function createJwtVerifier(options: JwtVerifierOptions): JwtVerifier {
     },
   });
   const algorithms = [...auth.algorithms];
+  const now = options.now ?? Date.now;
+  const verified = new Lru<string, { identity: Identity; until: number; keySet: number }>(VERIFIED_CACHE_SIZE);
 
   return {
     get jwksFetches() { return fetches; },
@@ -58,38 +73,49 @@ export function createJwtVerifier(options: JwtVerifierOptions): JwtVerifier {
       if (Buffer.byteLength(token) > MAX_TOKEN_BYTES) {
         throw new GatewayError('GW_TOKEN_TOO_LARGE', `The access token is larger than ${MAX_TOKEN_BYTES} bytes; the gateway does not read it.`);
       }
-      const parts = token.split('.');
-      if (parts.length !== 3) {
-        throw invalid(parts.length === 5 ? 'an encrypted token (JWE) is not accepted; send a signed access token' : 'the token is not a signed JWT (header.payload.signature)');
-      }
-      if (!parts.every((p) => BASE64URL_PART.test(p))) throw invalid('the token is not a signed JWT: a part is empty or not base64url (a stripped signature?)');
-      const header = decodePart(parts[0]!);
-      const pointer = KEY_POINTERS.find((k) => k in header);
-      if (pointer) throw invalid(`the token header carries "${pointer}"; keys come only from the issuer's JWKS`);
-      if (typeof header.alg !== 'string' || !algorithms.includes(header.alg as never)) {
-        throw invalid(`algorithm ${JSON.stringify(header.alg)} is not accepted (allowed: ${algorithms.join(', ')})`);
-      }
-
-      let payload: JWTPayload;
-      try {
-        ({ payload } = await jwtVerify(token, jwks, {
-          issuer: options.issuer,
-          audience: options.audience,
-          algorithms,
-          clockTolerance: auth.clockSkew,
-          requiredClaims: ['exp', 'sub'],
-          ...(auth.requireAtJwt ? { typ: 'at+jwt' } : {}),
-        }));
-      } catch (err) {
-        throw mapJoseError(err, options.issuer);
-      }
-      const idClaim = ID_TOKEN_CLAIMS.find((c) => c in payload);
-      if (idClaim || payload.token_use === 'id' || /^id[_+]/i.test(String(header.typ ?? ''))) {
-        throw invalid(`this is an ID token${idClaim ? ` (it carries "${idClaim}")` : ''}, not an access token; send the access token`);
-      }
-      return identityFrom(payload, auth);
+      const digest = createHash('sha256').update(token).digest('base64url');
+      const hit = verified.get(digest);
+      if (hit && now() < hit.until && hit.keySet === fetches && jwks.fresh) return hit.identity;
+      if (hit) verified.delete(digest);
+      const identity = await verifyFully(token);
+      // exp is checked with the clock skew, so a token may be accepted slightly past it; the cache never extends that.
+      verified.set(digest, { identity, until: Math.min(now() + VERIFIED_TTL_MS, identity.expiresAt ?? 0), keySet: fetches });
+      return identity;
     },
   };
+
+  async function verifyFully(token: string): Promise<Identity> {
+    const parts = token.split('.');
+    if (parts.length !== 3) {
+      throw invalid(parts.length === 5 ? 'an encrypted token (JWE) is not accepted; send a signed access token' : 'the token is not a signed JWT (header.payload.signature)');
+    }
+    if (!parts.every((p) => BASE64URL_PART.test(p))) throw invalid('the token is not a signed JWT: a part is empty or not base64url (a stripped signature?)');
+    const header = decodePart(parts[0]!);
+    const pointer = KEY_POINTERS.find((k) => k in header);
+    if (pointer) throw invalid(`the token header carries "${pointer}"; keys come only from the issuer's JWKS`);
+    if (typeof header.alg !== 'string' || !algorithms.includes(header.alg as never)) {
+      throw invalid(`algorithm ${JSON.stringify(header.alg)} is not accepted (allowed: ${algorithms.join(', ')})`);
+    }
+
+    let payload: JWTPayload;
+    try {
+      ({ payload } = await jwtVerify(token, jwks, {
+        issuer: options.issuer,
+        audience: options.audience,
+        algorithms,
+        clockTolerance: auth.clockSkew,
+        requiredClaims: ['exp', 'sub'],
+        ...(auth.requireAtJwt ? { typ: 'at+jwt' } : {}),
+      }));
+    } catch (err) {
+      throw mapJoseError(err, options.issuer);
+    }
+    const idClaim = ID_TOKEN_CLAIMS.find((c) => c in payload);
+    if (idClaim || payload.token_use === 'id' || /^id[_+]/i.test(String(header.typ ?? ''))) {
+      throw invalid(`this is an ID token${idClaim ? ` (it carries "${idClaim}")` : ''}, not an access token; send the access token`);
+    }
+    return identityFrom(payload, auth);
+  }
 }
 
 function decodePart(part: string): Record<string, unknown> {
