@@ -9,6 +9,7 @@ import { GatewayError, type GatewayErrorCode } from '../errors.ts';
 import type { Store } from '../store/types.ts';
 import { looksLikeApiKey, verifyApiKey } from './apikeys.ts';
 import type { Identity } from './identity.ts';
+import type { Introspector } from './introspection.ts';
 import type { JwtVerifier } from './jwt.ts';
 
 /** Query parameters that carry tokens in RFC 6750 §2.3 and elsewhere: refused, never read. */
@@ -25,6 +26,8 @@ export interface AuthenticatorDeps {
   readonly store: Store;
   /** The JWT verifier once the issuer is discovered, else undefined. */
   readonly verifier: () => JwtVerifier | undefined;
+  /** The introspector for opaque tokens when auth.introspection.enabled and discovered. */
+  readonly introspector?: () => Introspector | undefined;
   /** Scopes every access token must carry (auth.requiredScopes). */
   readonly requiredScopes?: readonly string[];
   /** URL of the protected resource metadata for a request path (RFC 9728). */
@@ -56,7 +59,8 @@ export function createAuthenticator(deps: AuthenticatorDeps): Authenticator {
               ? 'No identity provider is configured (auth.issuer), so no token can be verified; use an API key or configure one.'
               : `The identity provider ${deps.config.auth.issuer} has not been discovered yet; retry shortly.`);
           }
-          identity = await verifier.verify(credential);
+          const introspector = deps.introspector?.();
+          identity = introspector && !looksLikeJwt(credential) ? await introspector.verify(credential) : await verifier.verify(credential);
         }
         const missing = identity.via === 'oidc' ? required.filter((s) => !identity.scopes.includes(s)) : [];
         if (missing.length > 0) {
@@ -69,6 +73,11 @@ export function createAuthenticator(deps: AuthenticatorDeps): Authenticator {
       }
     },
   };
+}
+
+/** A JWS or JWE in compact form (dots between parts); anything else is an opaque token. */
+function looksLikeJwt(token: string): boolean {
+  return token.includes('.');
 }
 
 /** RFC 6750 §3 error codes for our 401/403 codes; GW_AUTH_REQUIRED carries none (§3.1). */

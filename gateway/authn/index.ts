@@ -6,6 +6,7 @@ import type { Logger } from '../../lib/log.ts';
 import type { Store } from '../store/types.ts';
 import { createAuthenticator, type Authenticator } from './authenticate.ts';
 import { discoverIssuer, type Discovery } from './discovery.ts';
+import { createIntrospector, type Introspector } from './introspection.ts';
 import { createJwtVerifier, type JwtVerifier } from './jwt.ts';
 
 export interface Authn {
@@ -15,6 +16,8 @@ export interface Authn {
   readonly readiness: readonly ReadinessCheck[];
   /** The JWT verifier once discovery succeeded. */
   verifier(): JwtVerifier | undefined;
+  /** The introspector for opaque tokens, when enabled and discovered. */
+  introspector(): Introspector | undefined;
   stop(): void;
 }
 
@@ -31,14 +34,20 @@ export function audienceOf(config: Config): string {
 export function createAuthn(config: Config, store: Store, logger: Logger): Authn {
   const discovery = discoverIssuer(config.auth, logger);
   let verifier: JwtVerifier | undefined;
+  let introspector: Introspector | undefined;
   void discovery.done.then((meta) => {
     verifier = createJwtVerifier({ issuer: meta.issuer, jwksUri: meta.jwksUri, audience: audienceOf(config), auth: config.auth });
+    if (config.auth.introspection.enabled) {
+      if (meta.introspectionEndpoint === undefined) logger.error('auth.introspection.enabled, but the identity provider publishes no introspection_endpoint: opaque tokens will be refused');
+      else introspector = createIntrospector({ configuration: meta.configuration, audience: audienceOf(config), auth: config.auth });
+    }
   });
   const base = publicUrlOf(config);
   const authenticator = createAuthenticator({
     config,
     store,
     verifier: () => verifier,
+    introspector: () => introspector,
     requiredScopes: config.auth.requiredScopes,
     resourceMetadataUrl: (path) => `${base}/.well-known/oauth-protected-resource${resourcePath(path)}`,
   });
@@ -47,6 +56,7 @@ export function createAuthn(config: Config, store: Store, logger: Logger): Authn
     discovery,
     readiness: config.auth.issuer === undefined ? [] : [discovery.readiness],
     verifier: () => verifier,
+    introspector: () => introspector,
     stop: () => discovery.stop(),
   };
 }
