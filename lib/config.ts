@@ -4,7 +4,7 @@
 // the line where there is one, and the reason; each caller wraps it in its own coded error.
 import { readFileSync, existsSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { LineCounter, parseDocument, isMap, isPair, isScalar, type Node } from 'yaml';
+import { LineCounter, parseDocument, isMap, isPair, isScalar, isSeq, type Node } from 'yaml';
 import type { z } from 'zod';
 
 export class ConfigError extends Error {
@@ -76,7 +76,7 @@ export function loadConfigFrom<S extends z.ZodType>(source: ConfigSource<S>, opt
   return Object.freeze({ value: deepFreeze(parsed.data), file, unknownVariables: Object.freeze(unknownVariables) });
 }
 
-function readYaml(file: string): { raw: Record<string, unknown>; locate: (path: readonly PropertyKey[]) => number | undefined } {
+function readYaml(file: string): YamlDocument {
   let text: string;
   try {
     const buf = readFileSync(file);
@@ -86,19 +86,35 @@ function readYaml(file: string): { raw: Record<string, unknown>; locate: (path: 
     if (err instanceof ConfigError) throw err;
     throw new ConfigError(`cannot read config file ${file}: ${(err as NodeJS.ErrnoException).code ?? 'error'}`, { cause: err });
   }
+  const doc = parseYaml(text, `config file ${file}`);
+  if (typeof doc.raw !== 'object' || doc.raw === null || Array.isArray(doc.raw)) {
+    throw new ConfigError(`config file ${file}: the top level must be a mapping of option names to values`);
+  }
+  return doc;
+}
+
+export interface YamlDocument {
+  readonly raw: Record<string, unknown>;
+  /** The line (1-based) of a key path, or of its closest parent; undefined when unknown. */
+  readonly locate: (path: readonly PropertyKey[]) => number | undefined;
+}
+
+/**
+ * Parses YAML strictly for files people write (config, policies): a duplicate key is an error,
+ * alias expansion is bounded, and errors name `source` and the line. The value is not checked
+ * beyond being YAML; callers validate it with zod and `describeIssues`.
+ */
+export function parseYaml(text: string, source: string): YamlDocument {
   const lineCounter = new LineCounter();
   // uniqueKeys: a key given twice is an error, not a silent override.
   const doc = parseDocument(text, { lineCounter, uniqueKeys: true, prettyErrors: false });
   const first = doc.errors[0];
   if (first) {
     const line = lineCounter.linePos(first.pos[0]).line;
-    throw new ConfigError(`config file ${file}, line ${line}: ${first.message.split('\n')[0]}`);
+    throw new ConfigError(`${source}, line ${line}: ${first.message.split('\n')[0]}`);
   }
   // maxAliasCount bounds alias expansion (the "billion laughs" file).
   const value: unknown = doc.toJS({ maxAliasCount: 100 }) ?? {};
-  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
-    throw new ConfigError(`config file ${file}: the top level must be a mapping of option names to values`);
-  }
   const locate = (path: readonly PropertyKey[]): number | undefined => {
     const start = nodeAt(doc.contents, path)?.range?.[0];
     return start === undefined ? undefined : lineCounter.linePos(start).line;
@@ -110,6 +126,12 @@ function readYaml(file: string): { raw: Record<string, unknown>; locate: (path: 
 function nodeAt(root: unknown, path: readonly PropertyKey[]): Node | undefined {
   let node = root as Node | undefined;
   for (const key of path) {
+    if (isSeq(node) && typeof key === 'number') {
+      const item = node.items[key] as Node | undefined;
+      if (!item) return node;
+      node = item;
+      continue;
+    }
     if (!isMap(node)) return node;
     const pair = node.items.find((p) => isPair(p) && isScalar(p.key) && p.key.value === key);
     if (!pair) return node;
@@ -175,7 +197,8 @@ function deepMerge(target: Record<string, unknown>, source: Record<string, unkno
   }
 }
 
-function describeIssues(issues: readonly z.core.$ZodIssue[], file: string | undefined, locate: (p: readonly PropertyKey[]) => number | undefined, fromEnv: Map<string, string>): ConfigError {
+/** One message for zod issues: each names the file and line (or the variable), the key path and the reason. */
+export function describeIssues(issues: readonly z.core.$ZodIssue[], file: string | undefined, locate: (p: readonly PropertyKey[]) => number | undefined, fromEnv: ReadonlyMap<string, string> = new Map(), what = 'configuration'): ConfigError {
   const lines = issues.slice(0, 5).map((issue) => {
     const path = issue.code === 'unrecognized_keys' ? [...issue.path, issue.keys[0]!] : issue.path;
     const dotted = path.map(String).join('.') || '(top level)';
@@ -186,7 +209,7 @@ function describeIssues(issues: readonly z.core.$ZodIssue[], file: string | unde
     return `${where}: ${dotted}: ${issue.message}`;
   });
   const more = issues.length > 5 ? ` (and ${issues.length - 5} more)` : '';
-  return new ConfigError(`invalid configuration: ${lines.join('; ')}${more}`);
+  return new ConfigError(`invalid ${what}: ${lines.join('; ')}${more}`);
 }
 
 function deepFreeze<T>(value: T): T {

@@ -1,0 +1,44 @@
+// What a policy decision is about: the request as the data path (or `airlock policy eval`)
+// describes it, who sent it, through which connection, and what the inspectors found.
+import type { Finding } from '../inspect/types.ts';
+import type { Direction, RequestKind } from './schema.ts';
+
+export interface PolicyIdentity {
+  readonly sub: string;
+  readonly email: string | null;
+  readonly name: string | null;
+  readonly groups: readonly string[];
+  readonly roles: readonly string[];
+  readonly via: string;
+}
+
+export interface PolicyConnection {
+  readonly name: string;
+  readonly kind: string;
+  readonly tags: readonly string[];
+}
+
+/** The request, as CEL sees it under `request`. Absent fields are simply missing (use has()). */
+export interface PolicyRequest {
+  readonly kind: RequestKind;
+  readonly direction: Direction;
+  readonly method?: string;
+  readonly path?: string;
+  readonly tool?: string;
+  readonly args?: unknown;
+  readonly sql?: string;
+  readonly dialect?: string;
+  readonly command?: string;
+  readonly body?: unknown;
+  readonly text?: string;
+  readonly justification?: string;
+}
+
+export interface EvalContext {
+  readonly identity: PolicyIdentity | null;
+  readonly connection: PolicyConnection | null;
+  readonly request: PolicyRequest;
+  readonly findings: readonly Finding[];
+  /** Evaluation time, epoch ms. */
+  readonly now: number;
+}
