@@ -17,6 +17,7 @@ export const CLI_ERRORS = {
   CLI_NOT_LOGGED_IN: { exitCode: 1, summary: 'There are no credentials for the gateway, or they expired or were revoked; run `airlock login`.' },
   CLI_LOGIN_FAILED: { exitCode: 1, summary: 'A login did not complete: the identity provider refused it, it was cancelled, or it timed out; the reason is shown.' },
   CLI_IDP_ERROR: { exitCode: 1, summary: 'The identity provider did not answer or refused a token request (refresh, revocation); its message is shown.' },
+  CLI_CREDENTIALS_UNAVAILABLE: { exitCode: 1, summary: 'The credentials file or its lock cannot be read or written (permissions, a full disk, another airlock command holding the lock); the path is shown.' },
   CLI_DEV_ONLY: { exitCode: 2, summary: 'The command works only against a gateway whose issuer is the embedded development identity provider of `airlock dev`.' },
   CLI_DEV_FAILED: { exitCode: 1, summary: 'A component of `airlock dev` (agent, identity provider, demo service) failed to start or stopped; its message is shown.' },
   CLI_INTERNAL: { exitCode: 1, summary: 'An unexpected failure; rerun with AIRLOCK_LOG_LEVEL=debug for detail.' },

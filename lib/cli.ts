@@ -21,8 +21,14 @@ export interface RunOptions {
 }
 
 export async function runProgram(program: Command, options: RunOptions): Promise<void> {
-  program.exitOverride();
-  program.configureOutput({ outputError: (text, write) => write(text) });
+  // Commander copies settings to subcommands only when they are created, so apply them to the
+  // whole tree: a usage error anywhere then exits 2 here instead of commander's process.exit(1).
+  const configure = (cmd: Command) => {
+    cmd.exitOverride();
+    cmd.configureOutput({ outputError: (text, write) => write(text) });
+    cmd.commands.forEach(configure);
+  };
+  configure(program);
   try {
     await program.parseAsync((options.argv ?? process.argv) as string[]);
   } catch (err) {

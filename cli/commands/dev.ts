@@ -3,6 +3,7 @@
 import type { Command } from 'commander';
 import { InvalidArgumentError } from 'commander';
 import { onShutdownSignal } from '../../lib/cli.ts';
+import { gatewayOption, resolveGateway } from '../gateway-url.ts';
 
 function portArg(value: string): number {
   const n = Number(value);
@@ -11,7 +12,7 @@ function portArg(value: string): number {
 }
 
 export function registerDevCommand(program: Command): void {
-  program
+  const devCommand = program
     .command('dev')
     .description('run airlock on this machine with embedded defaults: gateway (SQLite), dev identity provider, agent and a demo service. DEV ONLY')
     .option('-c, --config <file>', 'gateway configuration file (default: $AIRLOCK_CONFIG, else ./airlock.yaml if present, else embedded defaults)')
@@ -37,5 +38,17 @@ export function registerDevCommand(program: Command): void {
       const err = await dev.failed;
       await dev.stop();
       throw err;
+    });
+
+  devCommand
+    .command('token')
+    .description('print an access token for a dev user, for scripts and tests; only against `airlock dev`. DEV ONLY')
+    .requiredOption('--user <name>', 'the dev user: alice (group admins) or bob (group developers)')
+    .addOption(gatewayOption())
+    .addHelpText('after', '\nRefuses unless the gateway\'s issuer is the embedded development identity provider.\nExample: curl -H "Authorization: Bearer $(airlock dev token --user alice)" http://127.0.0.1:8080/api/v1/me')
+    .action(async (opts: { user: string; gateway?: string }) => {
+      const [{ CredentialStore }, { requestDevToken }] = await Promise.all([import('../auth/credentials.ts'), import('../dev/token.ts')]);
+      const gateway = await resolveGateway(opts.gateway, new CredentialStore());
+      process.stdout.write(`${await requestDevToken(gateway, opts.user)}\n`);
     });
 }

@@ -1,10 +1,14 @@
 // The embedded development OpenID provider behind `airlock dev`: oidc-provider on loopback, two
-// password-less users (alice in `admins`, bob in `developers`), one public client for the CLI.
+// password-less users (alice in `admins`, bob in `developers`), a public client for the CLI and any
+// public native client that registers itself.
 // It issues what a real company IdP issues to `airlock login`: Authorization Code + PKCE (S256) on
 // a loopback redirect (any port, RFC 8252), the device flow (RFC 8628), refresh tokens for
 // offline_access, revocation (RFC 7009), introspection (RFC 7662), and RFC 9068 JWT access tokens
 // (`typ: at+jwt`, ES256) for exactly one resource (RFC 8707): the gateway's audience, carrying
-// `groups`, `email` and `name`. DEV ONLY: anyone who can reach the port can sign in as anyone.
+// `groups`, `email` and `name`. Dynamic client registration (RFC 7591) admits public native
+// clients with loopback redirects, so MCP clients can register and sign in the same way; and
+// `POST /dev/token` (cli/dev/token-endpoint.ts) mints the same access token without a browser.
+// DEV ONLY: anyone who can reach the port can sign in as anyone.
 //
 // For clients: like any OpenID provider, offline_access on the authorization endpoint needs
 // prompt=consent (OIDC Core §11), else no refresh token; the device flow needs no prompt. JWT
@@ -20,6 +24,7 @@ import * as oidcProviderModule from 'oidc-provider';
 import { listen } from '../../lib/listen.ts';
 import { createLogger, type Logger } from '../../lib/log.ts';
 import { CliError } from '../errors.ts';
+import { DEV_TOKEN_METADATA, DEV_TOKEN_PATH, devTokenEndpoint } from './token-endpoint.ts';
 
 export interface DevUser { readonly sub: string; readonly name: string; readonly email: string; readonly groups: readonly string[] }
 
@@ -95,11 +100,15 @@ export async function startDevIdp(options: DevIdpOptions): Promise<DevIdp> {
   };
 
   try {
-    const provider = new oidc.default(issuer, configuration({ audience: options.audience, clientId, ttl, jwks }));
+    const provider = new oidc.default(issuer, configuration({ issuer, audience: options.audience, clientId, ttl, jwks }));
     observe(provider, logger);
     const providerHandler = provider.callback();
+    const devToken = await devTokenEndpoint({
+      issuer, audience: options.audience, clientId, scope: RESOURCE_SCOPE, ttl, key: jwks.keys[0]!, users: DEV_USERS, logger,
+    });
     handle = (req, res) => {
       const path = URL.parse(req.url ?? '/', issuer)?.pathname ?? '/';
+      if (path === DEV_TOKEN_PATH) { void devToken(req, res); return; }
       if (!path.startsWith('/interaction/')) { void providerHandler(req, res); return; }
       interaction(provider, issuer, path, req, res, logger).catch((err: unknown) => {
         logger.error('development identity provider: interaction failed', { err });
@@ -119,7 +128,7 @@ export async function startDevIdp(options: DevIdpOptions): Promise<DevIdp> {
 
 // ---- oidc-provider configuration ---------------------------------------------------------------
 
-function configuration(o: { audience: string; clientId: string; ttl: number; jwks: { keys: JWK[] } }): Record<string, unknown> {
+function configuration(o: { issuer: string; audience: string; clientId: string; ttl: number; jwks: { keys: JWK[] } }): Record<string, unknown> {
   const isAudience = (resource: string) => URL.canParse(resource) && new URL(resource).href === new URL(o.audience).href;
   const policy = oidc.interactionPolicy.base();
   // Ask "which user?" on every authorization, even with a live session, so switching between
@@ -141,11 +150,16 @@ function configuration(o: { audience: string; clientId: string; ttl: number; jwk
       id_token_signed_response_alg: ALG,
     }],
     clientDefaults: { id_token_signed_response_alg: ALG, grant_types: ['authorization_code'], response_types: ['code'], token_endpoint_auth_method: 'none' },
-    clientAuthMethods: ['none'], // the CLI is the only client, and it is public
+    clientAuthMethods: ['none'], // every client is public: the CLI and dynamically registered native apps
+    // oidc-provider calls this validator once per listed property with the client's whole metadata,
+    // for static and registered clients alike: the one place to hold registrations to our policy.
+    // software_id/software_version (RFC 7591 §2, sent by MCP clients) are kept rather than stripped.
+    extraClientMetadata: { properties: ['software_id', 'software_version'], validator: loopbackClientsOnly },
     enabledJWA: { idTokenSigningAlgValues: [ALG] },
     responseTypes: ['code'],
     pkce: { required: () => true }, // S256 is the only method oidc-provider v9 accepts
     scopes: SCOPES,
+    discovery: { [DEV_TOKEN_METADATA]: `${o.issuer}${DEV_TOKEN_PATH}` }, // how `airlock dev token` knows this is the dev provider
     claims: { openid: ['sub'], profile: ['name'], email: ['email', 'email_verified'], groups: ['groups'] },
     conformIdTokenClaims: false, // the ID token carries name, email and groups (the CLI shows who signed in)
     findAccount: (_ctx: unknown, sub: string) => {
@@ -172,6 +186,9 @@ function configuration(o: { audience: string; clientId: string; ttl: number; jwk
       // `airlock logout` revokes the refresh token instead. Switching users in one browser still
       // ends the old browser session through oidc-provider's always-on /session/end/confirm.
       rpInitiatedLogout: { enabled: false },
+      // RFC 7591 for MCP clients: open (no initial access token), public native clients only (see
+      // loopbackClientsOnly); no RFC 7592 management, so no registration access token either.
+      registration: { enabled: true, initialAccessToken: false, issueRegistrationAccessToken: false },
       revocation: { enabled: true, allowedPolicy: ownTokensOnly },
       introspection: { enabled: true, allowedPolicy: ownTokensOnly },
       deviceFlow: { enabled: true, userCodeInputSource, userCodeConfirmSource, successSource },
@@ -189,6 +206,27 @@ function configuration(o: { audience: string; clientId: string; ttl: number; jwk
   };
 }
 
+const LOOPBACK_HOSTS = new Set(['127.0.0.1', '[::1]', 'localhost']);
+
+/**
+ * Registration policy: redirects only to http loopback addresses (RFC 8252 §7.3), so a client
+ * registered here can only ever hand codes to a program on this machine; and every such client
+ * is native, so its redirect matches on any port (a desktop app picks a free one each run).
+ */
+function loopbackClientsOnly(_ctx: unknown, key: string, _value: unknown, metadata: Record<string, unknown>): void {
+  if (key !== 'software_id') return; // once per client
+  const uris = metadata.redirect_uris;
+  const loopback = (uri: unknown) => {
+    const url = typeof uri === 'string' ? URL.parse(uri) : null;
+    return url !== null && url.protocol === 'http:' && LOOPBACK_HOSTS.has(url.hostname) && url.hash === '' && url.username === '' && url.password === '';
+  };
+  if (!Array.isArray(uris) || uris.length === 0 || !uris.every(loopback)) {
+    // the description's first word makes oidc-provider answer invalid_redirect_uri (RFC 7591 §3.2.2)
+    throw new oidc.errors.InvalidClientMetadata('redirect_uris must all be http loopback addresses (http://127.0.0.1:<port>/<path>, RFC 8252): this development provider registers only native clients');
+  }
+  metadata.application_type = 'native';
+}
+
 function ownTokensOnly(_ctx: unknown, client: { clientId: string }, token: { clientId?: string }): boolean {
   return token.clientId === client.clientId;
 }
@@ -197,7 +235,7 @@ function devUser(sub: string): DevUser | undefined {
   return DEV_USERS.find((u) => u.sub === sub);
 }
 
-const PROVIDER_ERRORS = ['authorization.error', 'grant.error', 'device_authorization.error', 'code_verification.error',
+const PROVIDER_ERRORS = ['authorization.error', 'grant.error', 'device_authorization.error', 'code_verification.error', 'registration_create.error',
   'revocation.error', 'introspection.error', 'discovery.error', 'jwks.error', 'resume.error', 'device_resume.error'];
 
 /** oidc-provider's events into our log; Koa's own console output is replaced by the 'error' listener. */
@@ -497,7 +535,7 @@ interface OidcProvider {
 }
 interface OidcModule {
   default: new (issuer: string, configuration: Record<string, unknown>) => OidcProvider;
-  errors: { InvalidTarget: new (description: string) => Error; SessionNotFound: new () => Error };
+  errors: { InvalidTarget: new (description: string) => Error; InvalidClientMetadata: new (description: string) => Error; SessionNotFound: new () => Error };
   interactionPolicy: {
     base(): { get(name: string): { checks: { add(check: unknown): void } } | undefined };
     Check: new (reason: string, description: string, check: (ctx: PolicyContext) => boolean) => unknown;

@@ -19,6 +19,12 @@ test('--help lists the commands', async () => {
   for (const cmd of ['start', 'version']) assert.match(stdout, new RegExp(`^  ${cmd}\\b`, 'm'));
 });
 
+test('an unknown option exits 2', async () => {
+  const { code, stderr } = await run(AIRLOCK_AGENT, ['start', '--bogus']);
+  assert.equal(code, 2);
+  assert.match(stderr, /unknown option '--bogus'/);
+});
+
 test('start serves /healthz and stops on SIGTERM', async () => {
   const agent = start(AIRLOCK_AGENT, ['start'], { cwd: dir, env: { AIRLOCK_AGENT_HEALTH_PORT: '0', AIRLOCK_AGENT_NAME: 'edge-1' } });
   after(() => agent.stop('SIGKILL'));

@@ -33,6 +33,12 @@ test('an unknown command exits 2 with a suggestion', async () => {
   assert.match(stderr, /Did you mean gateway\?/);
 });
 
+test('a bad option on a subcommand exits 2 with the reason', async () => {
+  const { code, stderr } = await run(AIRLOCK, ['dev', '--port', 'abc']);
+  assert.equal(code, 2);
+  assert.match(stderr, /option '-p, --port <port>' argument 'abc' is invalid\. expected a port number/);
+});
+
 test('a malformed config exits 2 naming the file, the line, the key path and the reason', async () => {
   const file = join(dir, 'bad.yaml');
   writeFileSync(file, 'server:\n  port: 8080\n  prot: 1\n');

@@ -1,18 +1,20 @@
-// The development OpenID provider, driven as `airlock login` will drive it: the real openid-client
-// for the protocol, plain fetch as the browser (redirects followed by hand, cookies carried), and
-// jose for what the gateway will check on the access tokens.
+// The development OpenID provider, driven as `airlock login` drives it: the real openid-client
+// for the protocol, plain fetch as the browser (test/support/browser.ts), and jose for what the
+// gateway checks on the access tokens.
 import { after, before, mock, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtempSync, statSync, writeFileSync } from 'node:fs';
+import { request } from 'node:http';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as client from 'openid-client';
 import { createRemoteJWKSet, decodeProtectedHeader, jwtVerify, type JWTPayload } from 'jose';
-import { DEV_CALLBACK_PATH, DEV_USERS, startDevIdp, type DevIdp } from '../../../cli/dev/idp.ts';
+import { DEV_CALLBACK_PATH, startDevIdp, type DevIdp } from '../../../cli/dev/idp.ts';
 import { CliError } from '../../../cli/errors.ts';
 import { ListenError } from '../../../lib/listen.ts';
 import { createLogger, silentLogger } from '../../../lib/log.ts';
+import { Browser, forms, loginForm, page } from '../../support/browser.ts';
 
 const AUDIENCE = 'http://localhost:8080';
 const SCOPE = 'openid profile email groups offline_access';
@@ -33,81 +35,6 @@ after(async () => {
 
 function discover(provider: DevIdp): Promise<client.Configuration> {
   return client.discovery(new URL(provider.issuer), 'airlock-cli', undefined, client.None(), { execute: [client.allowInsecureRequests] });
-}
-
-// ---- a browser: cookies by name and path, redirects followed by hand ------------------------------
-
-interface Page { status: number; url: URL; body: string }
-interface Form { action: URL; fields: Record<string, string> }
-
-class Browser {
-  readonly #jar = new Map<string, { name: string; value: string; path: string }>();
-
-  /** Requests `url` and follows redirects; stops at (and returns) a redirect that `stop` accepts. */
-  async go(url: URL | string, form?: Record<string, string>, stop: (to: URL) => boolean = () => false): Promise<Page | URL> {
-    let target = new URL(url);
-    let body = form === undefined ? undefined : new URLSearchParams(form);
-    for (let hops = 0; hops < 15; hops++) {
-      const cookie = [...this.#jar.values()].filter((c) => target.pathname.startsWith(c.path)).map((c) => `${c.name}=${c.value}`).join('; ');
-      const res = await fetch(target, {
-        method: body ? 'POST' : 'GET',
-        redirect: 'manual',
-        headers: { accept: 'text/html', ...(cookie ? { cookie } : {}), ...(body ? { 'content-type': 'application/x-www-form-urlencoded' } : {}) },
-        ...(body ? { body } : {}),
-      });
-      this.#store(res.headers.getSetCookie());
-      const location = res.headers.get('location');
-      if (res.status < 300 || res.status > 399 || location === null) {
-        const p: Page = { status: res.status, url: target, body: await res.text() };
-        // oidc-provider's self-submitting form (form_post): a browser's script posts it at once
-        const auto = p.body.includes('document.forms[0].submit()') ? forms(p)[0] : undefined;
-        if (auto === undefined) return p;
-        target = auto.action;
-        body = new URLSearchParams(auto.fields);
-        continue;
-      }
-      await res.body?.cancel();
-      target = new URL(location, target);
-      if (stop(target)) return target;
-      body = undefined; // 302/303: the browser follows with GET
-    }
-    throw new Error('too many redirects');
-  }
-
-  #store(setCookies: string[]): void {
-    for (const line of setCookies) {
-      const [pair = '', ...attributes] = line.split(';').map((s) => s.trim());
-      const eq = pair.indexOf('=');
-      const name = pair.slice(0, eq);
-      const value = pair.slice(eq + 1);
-      const attr = (n: string) => attributes.find((a) => a.toLowerCase().startsWith(`${n}=`))?.slice(n.length + 1);
-      const path = attr('path') ?? '/';
-      const expires = attr('expires');
-      const key = `${name}|${path}`;
-      if (value === '' || (expires !== undefined && Date.parse(expires) <= Date.now())) this.#jar.delete(key);
-      else this.#jar.set(key, { name, value, path });
-    }
-  }
-}
-
-function page(result: Page | URL): Page {
-  assert.ok(!(result instanceof URL), `expected a page, got a redirect to ${String(result)}`);
-  return result;
-}
-
-function forms(p: Page): Form[] {
-  return [...p.body.matchAll(/<form[^>]*action="([^"]+)"[^>]*>([\s\S]*?)<\/form>/g)].map(([, action = '', inner = '']) => ({
-    action: new URL(action.replaceAll('&amp;', '&'), p.url),
-    fields: Object.fromEntries([...inner.matchAll(/<input type="hidden" name="([^"]+)" value="([^"]*)"/g)].map(([, n = '', v = '']) => [n, v])),
-  }));
-}
-
-function loginForm(p: Page): Form {
-  const form = forms(p).find((f) => f.action.pathname.endsWith('/login'));
-  assert.ok(form, `no login form on ${p.url.href} (status ${p.status}): ${p.body.slice(0, 300)}`);
-  assert.match(p.body, /DEV ONLY — airlock development identity provider/);
-  for (const u of DEV_USERS) assert.ok(p.body.includes(`name="user" value="${u.sub}"`), `a button for ${u.sub}`);
-  return form;
 }
 
 // ---- flows --------------------------------------------------------------------------------------
@@ -410,6 +337,117 @@ test('close() is idempotent', async () => {
   await Promise.all([p.close(), p.close()]);
   await p.close();
   await assert.rejects(fetch(`${p.issuer}/jwks`));
+});
+
+// ---- dynamic client registration (RFC 7591), for MCP clients --------------------------------------
+
+async function register(metadata: Record<string, unknown>): Promise<{ status: number; body: Record<string, unknown> }> {
+  const res = await fetch(`${idp.issuer}/reg`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(metadata) });
+  return { status: res.status, body: (await res.json()) as Record<string, unknown> };
+}
+
+test('a registered MCP client (public, native, loopback) signs in like the CLI and gets the same access tokens', async () => {
+  assert.equal(config.serverMetadata().registration_endpoint, `${idp.issuer}/reg`);
+  const registered = await client.dynamicClientRegistration(new URL(idp.issuer), {
+    client_name: 'an MCP client', software_id: 'mcp-client-x', software_version: '1.2.3',
+    redirect_uris: ['http://127.0.0.1:43110/callback'], // the port it had at registration ...
+    grant_types: ['authorization_code', 'refresh_token'], response_types: ['code'], token_endpoint_auth_method: 'none',
+  }, client.None(), { execute: [client.allowInsecureRequests] });
+  const m = registered.clientMetadata();
+  assert.match(m.client_id, /^[\w-]{20,}$/);
+  assert.equal(m.client_secret, undefined, 'a public client gets no secret');
+  assert.equal(m.application_type, 'native');
+  assert.equal(m.software_id, 'mcp-client-x');
+  assert.equal(m.registration_access_token, undefined, 'no RFC 7592 management');
+
+  const tokens = await signIn(registered, 'bob', { port: 51234 }); // ... and any other port later
+  const at = await verifyAccessToken(idp, tokens.access_token);
+  assert.deepEqual([at.sub, at.aud, at.groups, at.client_id, at.scope], ['bob', AUDIENCE, ['developers'], m.client_id, 'profile email groups']);
+  assert.ok(tokens.refresh_token);
+  const refreshed = await client.refreshTokenGrant(registered, tokens.refresh_token);
+  assert.equal((await verifyAccessToken(idp, refreshed.access_token)).client_id, m.client_id);
+  // another client (the CLI) cannot revoke it: the request is ignored or refused, and it still works
+  await client.tokenRevocation(config, refreshed.refresh_token!).catch(() => {});
+  const again = await client.refreshTokenGrant(registered, refreshed.refresh_token!);
+  assert.equal((await verifyAccessToken(idp, again.access_token)).sub, 'bob');
+});
+
+test('registration refuses redirects off this machine, custom schemes and confidential clients', async () => {
+  for (const redirect of ['https://app.example.com/callback', 'http://evil.example/callback', 'cursor://callback', 'http://user:pw@127.0.0.1/cb']) {
+    const { status, body } = await register({ redirect_uris: [redirect] });
+    assert.equal(status, 400, redirect);
+    assert.equal(body.error, 'invalid_redirect_uri', redirect);
+    assert.equal(body.error_description, 'redirect_uris must all be http loopback addresses (http://127.0.0.1:<port>/<path>, RFC 8252): this development provider registers only native clients', redirect);
+  }
+  const mixed = await register({ redirect_uris: ['http://127.0.0.1:1/cb', 'https://app.example.com/cb'] });
+  assert.equal(mixed.body.error, 'invalid_redirect_uri');
+  const confidential = await register({ redirect_uris: ['http://127.0.0.1/cb'], token_endpoint_auth_method: 'client_secret_basic' });
+  assert.equal(confidential.status, 400);
+  assert.equal(confidential.body.error, 'invalid_client_metadata');
+  assert.match(String(confidential.body.error_description), /token_endpoint_auth_method/);
+});
+
+// ---- POST /dev/token ------------------------------------------------------------------------------
+
+async function devToken(body: string, headers: Record<string, string> = { 'content-type': 'application/x-www-form-urlencoded' }, path = '/dev/token') {
+  const res = await fetch(`${idp.issuer}${path}`, { method: 'POST', headers, body });
+  return { status: res.status, headers: res.headers, body: (await res.json()) as Record<string, unknown> };
+}
+
+test('POST /dev/token (form or JSON) mints the provider\'s own kind of access token, advertised in discovery', async () => {
+  assert.equal((config.serverMetadata() as Record<string, unknown>).airlock_dev_token_endpoint, `${idp.issuer}/dev/token`);
+  const form = await devToken('user=alice');
+  assert.equal(form.status, 200);
+  assert.equal(form.headers.get('cache-control'), 'no-store');
+  assert.deepEqual({ ...form.body, access_token: '' }, { access_token: '', token_type: 'Bearer', expires_in: 900, scope: 'profile email groups' });
+  const token = form.body.access_token as string;
+  const at = await verifyAccessToken(idp, token); // jose against the provider's JWKS
+  const kids = ((await (await fetch(`${idp.issuer}/jwks`)).json()) as { keys: { kid: string }[] }).keys.map((k) => k.kid);
+  assert.deepEqual([decodeProtectedHeader(token).kid], kids, 'signed with the provider\'s key');
+  assert.deepEqual([at.iss, at.sub, at.aud, at.groups, at.email, at.name, at.client_id, at.scope], [idp.issuer, 'alice', AUDIENCE, ['admins'], 'alice@airlock.dev', 'Alice (dev)', 'airlock-cli', 'profile email groups']);
+  assert.equal(at.exp! - at.iat!, 900);
+  assert.match(String(at.jti), /^[\w-]{43}$/);
+  const fromLogin = await verifyAccessToken(idp, (await signIn(config, 'alice')).access_token);
+  assert.deepEqual(Object.keys(at).sort(), Object.keys(fromLogin).sort(), 'the same claims as from the token endpoint');
+
+  const json = await devToken('{"user":"bob"}', { 'content-type': 'application/json' });
+  assert.equal(json.status, 200);
+  assert.deepEqual((await verifyAccessToken(idp, json.body.access_token as string)).groups, ['developers']);
+});
+
+test('POST /dev/token refuses unknown users, GET, the URL, extra fields, web pages and other hosts', async () => {
+  const refused = async (p: Promise<{ status: number; body: Record<string, unknown> }>, status: number, description: string) => {
+    const r = await p;
+    assert.equal(r.status, status, description);
+    assert.deepEqual(r.body, { error: 'invalid_request', error_description: description });
+  };
+  await refused(devToken('user=mallory'), 400, 'unknown user "mallory": the development provider knows only alice and bob');
+  await refused(devToken('user=alice', undefined, '/dev/token?user=alice'), 400, 'parameters in the URL are refused; send the user in the body');
+  await refused(devToken('user=alice&scope=admin'), 400, 'the body must carry exactly one field, "user", a string');
+  await refused(devToken('{"user":["alice"]}', { 'content-type': 'application/json' }), 400, 'the body must carry exactly one field, "user", a string');
+  await refused(devToken('{"user":', { 'content-type': 'application/json' }), 400, 'the body is not valid JSON');
+  await refused(devToken('alice', { 'content-type': 'text/plain' }), 400, 'send a form (application/x-www-form-urlencoded) or JSON body {"user": "<name>"}');
+  await refused(devToken(`user=${'a'.repeat(5000)}`), 413, 'the body is larger than 4096 bytes');
+  await refused(devToken('user=alice', { 'content-type': 'application/x-www-form-urlencoded', origin: 'https://evil.example' }), 403, 'requests from web pages are refused');
+
+  const get = await fetch(`${idp.issuer}/dev/token`);
+  assert.equal(get.status, 405);
+  assert.equal(get.headers.get('allow'), 'POST');
+  assert.equal(((await get.json()) as { error: string }).error, 'invalid_request');
+
+  // DNS rebinding: a page at evil.example resolving to 127.0.0.1 would send Host: evil.example
+  const { port } = new URL(idp.issuer);
+  const rebound = await new Promise<{ status: number; body: string }>((resolve, reject) => {
+    const req = request({ host: '127.0.0.1', port, path: '/dev/token', method: 'POST', headers: { host: `evil.example:${port}`, 'content-type': 'application/x-www-form-urlencoded' } }, (res) => {
+      let body = '';
+      res.on('data', (d: Buffer) => { body += d.toString(); });
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
+    });
+    req.on('error', reject);
+    req.end('user=alice');
+  });
+  assert.equal(rebound.status, 403);
+  assert.deepEqual(JSON.parse(rebound.body), { error: 'invalid_request', error_description: `requests must be addressed to 127.0.0.1:${port}` });
 });
 
 test('oidc-provider printed nothing to the console (everything went through the logger)', () => {
