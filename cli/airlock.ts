@@ -2,6 +2,7 @@
 // The `airlock` command. Each group of commands lives in cli/commands/<group>.ts.
 import { Command } from 'commander';
 import { VERSION } from '../gateway/version.ts';
+import { registerApiKeyCommands } from './commands/api-keys.ts';
 import { registerAuthCommands } from './commands/auth.ts';
 import { registerDevCommand } from './commands/dev.ts';
 import { registerGatewayCommands } from './commands/gateway.ts';
@@ -15,6 +16,7 @@ const program = new Command('airlock')
 
 program.command('version').description('print the version').action(() => { process.stdout.write(`airlock ${VERSION}\n`); });
 registerAuthCommands(program);
+registerApiKeyCommands(program);
 registerGatewayCommands(program);
 registerDevCommand(program);
 

@@ -1,0 +1,92 @@
+// `airlock api-keys create|list|revoke` (admin): API keys for service identities. The key is
+// printed once, on stdout alone, so `KEY=$(airlock api-keys create …)` captures just it.
+import { InvalidArgumentError, type Command } from 'commander';
+import { z } from 'zod';
+import { gatewayOption } from '../gateway-url.ts';
+
+const ROLES = ['admin', 'reviewer', 'auditor', 'user'];
+
+/** `30d`, `12h`, `90m`, `3600s` → seconds; `never` → 0 (commander keeps a null result as the raw text). */
+export function ttlArg(value: string): number {
+  if (value === 'never') return 0;
+  const m = /^(\d{1,6})([smhd])$/.exec(value);
+  if (!m) throw new InvalidArgumentError('expected a duration such as 30d, 12h, 90m, 3600s, or never');
+  const seconds = Number(m[1]) * { s: 1, m: 60, h: 3600, d: 86_400 }[m[2] as 's' | 'm' | 'h' | 'd'];
+  if (seconds < 60 || seconds > 2 * 365 * 86_400) throw new InvalidArgumentError('the lifetime must be between 1 minute and 2 years (or never)');
+  return seconds;
+}
+
+function listArg(allowed?: readonly string[]) {
+  return (value: string): string[] => {
+    const items = value.split(',').map((s) => s.trim()).filter(Boolean);
+    if (items.length === 0) throw new InvalidArgumentError('expected a comma-separated list');
+    const bad = allowed ? items.filter((i) => !allowed.includes(i)) : [];
+    if (bad.length) throw new InvalidArgumentError(`unknown ${bad.join(', ')}; choose from ${allowed!.join(', ')}`);
+    return items;
+  };
+}
+
+const keyView = z.object({
+  id: z.string(), name: z.string(), roles: z.array(z.string()), connections: z.array(z.string()),
+  createdBy: z.string(), createdAt: z.string(), expiresAt: z.string().nullable(), revokedAt: z.string().nullable(), lastUsedAt: z.string().nullable(),
+});
+
+export function registerApiKeyCommands(program: Command): void {
+  const keys = program.command('api-keys').description('API keys for service identities (CI jobs, bots); admin only');
+
+  keys.command('create')
+    .description('create a key; it is printed once, on stdout')
+    .requiredOption('--name <name>', 'what the key is for, e.g. ci-bot')
+    .option('--roles <roles>', `comma-separated roles (${ROLES.join(', ')})`, listArg(ROLES), ['user'])
+    .option('--connections <names>', 'comma-separated connections the key may use (default: none)', listArg(), [])
+    .option('--ttl <duration>', 'lifetime: 30d, 12h, 90m, 3600s, or never', ttlArg, 90 * 86_400)
+    .addOption(gatewayOption())
+    .option('--json', 'print the whole answer as JSON (the key included)')
+    .action(async (opts: { name: string; roles: string[]; connections: string[]; ttl: number; gateway?: string; json?: boolean }) => {
+      const { callGateway } = await import('../call.ts');
+      const { answer } = await callGateway(opts.gateway, '/api/v1/api-keys', {
+        method: 'POST',
+        body: { name: opts.name, roles: opts.roles, connections: opts.connections, ttlSeconds: opts.ttl === 0 ? null : opts.ttl },
+      });
+      const created = keyView.extend({ key: z.string() }).parse(answer);
+      if (opts.json) {
+        process.stdout.write(JSON.stringify(created, null, 2) + '\n');
+        return;
+      }
+      process.stderr.write(`Created API key ${created.id} ("${created.name}", roles ${created.roles.join(', ')}, ${created.expiresAt ? `expires ${created.expiresAt}` : 'never expires'}).\nStore it now: it is not shown again. Use it as: Authorization: Bearer <key>\n`);
+      process.stdout.write(`${created.key}\n`);
+    });
+
+  keys.command('list')
+    .description('list keys (never the keys themselves)')
+    .addOption(gatewayOption())
+    .option('--json', 'print JSON')
+    .action(async (opts: { gateway?: string; json?: boolean }) => {
+      const { callGateway } = await import('../call.ts');
+      const { answer } = await callGateway(opts.gateway, '/api/v1/api-keys');
+      const { apiKeys } = z.object({ apiKeys: z.array(keyView) }).parse(answer);
+      if (opts.json) {
+        process.stdout.write(JSON.stringify(apiKeys, null, 2) + '\n');
+        return;
+      }
+      const rows = [['ID', 'NAME', 'ROLES', 'CONNECTIONS', 'EXPIRES', 'STATE', 'LAST USED']];
+      const now = Date.now();
+      for (const k of apiKeys) {
+        const state = k.revokedAt ? 'revoked' : k.expiresAt && Date.parse(k.expiresAt) <= now ? 'expired' : 'active';
+        rows.push([k.id, k.name, k.roles.join(','), k.connections.join(',') || '-', k.expiresAt ?? 'never', state, k.lastUsedAt ?? '-']);
+      }
+      const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
+      process.stdout.write(rows.map((r) => r.map((c, i) => c.padEnd(widths[i]!)).join('  ').trimEnd()).join('\n') + '\n');
+    });
+
+  keys.command('revoke')
+    .description('revoke a key at once')
+    .argument('<id>', 'the key id (the part after alk_, as `list` shows it)')
+    .addOption(gatewayOption())
+    .action(async (id: string, opts: { gateway?: string }) => {
+      const { callGateway } = await import('../call.ts');
+      const { answer } = await callGateway(opts.gateway, `/api/v1/api-keys/${encodeURIComponent(id)}`, { method: 'DELETE' });
+      const revoked = keyView.parse(answer);
+      process.stdout.write(`Revoked API key ${revoked.id} ("${revoked.name}").\n`);
+    });
+}
