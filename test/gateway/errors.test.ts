@@ -6,12 +6,14 @@ import { readFileSync } from 'node:fs';
 import { GATEWAY_ERRORS, GatewayError, errorBody } from '../../gateway/errors.ts';
 import { CLI_ERRORS } from '../../cli/errors.ts';
 import { AGENT_ERRORS } from '../../agent/errors.ts';
+import { TUNNEL_ERRORS, type TunnelErrorSpec } from '../../gateway/tunnel/errors.ts';
 
 const doc = readFileSync(new URL('../../docs/errors.md', import.meta.url), 'utf8');
-const documented = new Map<string, { status: number; summary: string }>();
-for (const m of doc.matchAll(/^\| `([A-Z_]+)` \| (\d+) \| (.+?) \|$/gm)) documented.set(m[1]!, { status: Number(m[2]), summary: m[3]! });
+const documented = new Map<string, { status: number | undefined; summary: string }>();
+for (const m of doc.matchAll(/^\| `([A-Z_]+)` \| (\d+|-) \| (.+?) \|$/gm)) documented.set(m[1]!, { status: m[2] === '-' ? undefined : Number(m[2]), summary: m[3]! });
 
-const defined = new Map<string, { status: number; summary: string }>([
+const defined = new Map<string, { status: number | undefined; summary: string }>([
+  ...Object.entries(TUNNEL_ERRORS as Record<string, TunnelErrorSpec>).map(([k, v]) => [k, { status: v.closeCode, summary: v.summary }] as const),
   ...Object.entries(GATEWAY_ERRORS).map(([k, v]) => [k, { status: v.status, summary: v.summary }] as const),
   ...Object.entries(CLI_ERRORS).map(([k, v]) => [k, { status: v.exitCode, summary: v.summary }] as const),
   ...Object.entries(AGENT_ERRORS).map(([k, v]) => [k, { status: v.exitCode, summary: v.summary }] as const),
@@ -34,6 +36,7 @@ test('codes carry their folder prefix', () => {
   for (const code of Object.keys(GATEWAY_ERRORS)) assert.match(code, /^GW_[A-Z0-9_]+$/);
   for (const code of Object.keys(CLI_ERRORS)) assert.match(code, /^CLI_[A-Z0-9_]+$/);
   for (const code of Object.keys(AGENT_ERRORS)) assert.match(code, /^AGENT_[A-Z0-9_]+$/);
+  for (const code of Object.keys(TUNNEL_ERRORS)) assert.match(code, /^TUNNEL_[A-Z0-9_]+$/);
 });
 
 test('a GatewayError carries its status and serialises to the client shape', () => {
