@@ -29,7 +29,7 @@ export interface IntrospectorOptions {
 export function createIntrospector(options: IntrospectorOptions): Introspector {
   const { auth, audience } = options;
   const now = options.now ?? Date.now;
-  const cache = new Lru<string, { identity: Identity; until: number }>(CACHE_SIZE);
+  const cache = new Lru<string, { identity: Identity; until: number }>({ maxEntries: CACHE_SIZE });
   let calls = 0;
   return {
     get calls() { return calls; },

@@ -65,7 +65,7 @@ export function createJwtVerifier(options: JwtVerifierOptions): JwtVerifier {
   });
   const algorithms = [...auth.algorithms];
   const now = options.now ?? Date.now;
-  const verified = new Lru<string, { identity: Identity; until: number; keySet: number }>(VERIFIED_CACHE_SIZE);
+  const verified = new Lru<string, { identity: Identity; until: number; keySet: number }>({ maxEntries: VERIFIED_CACHE_SIZE });
 
   return {
     get jwksFetches() { return fetches; },
