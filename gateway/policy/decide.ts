@@ -1,0 +1,40 @@
+// One decision for one request or response, end to end: inspect → evaluate → mask. The data
+// paths and `airlock policy eval` both go through here, so what the CLI shows is what the
+// gateway does.
+import { inspectRequest } from '../inspect/index.ts';
+import { maskJson, maskText } from '../inspect/mask.ts';
+import type { Finding } from '../inspect/types.ts';
+import type { CompiledPolicy } from './compile.ts';
+import type { EvalContext } from './context.ts';
+import { evaluate, type Decision, type EvaluateOptions } from './engine.ts';
+
+export interface Outcome extends Decision {
+  /**
+   * The payload as it may leave: masked when the decision is mask, else unchanged. Set for
+   * payloads the request carries (text, body, args); absent for SQL and shell, which are never
+   * rewritten (a statement with masked literals would do something else).
+   */
+  readonly masked?: unknown;
+}
+
+export interface DecideOptions extends EvaluateOptions {
+  /** Key of the `hash` masking strategy (≥ 16 bytes): equal values give equal tokens under one key. */
+  readonly maskKey: Uint8Array;
+}
+
+export function decide(policy: CompiledPolicy, ctx: Omit<EvalContext, 'findings'>, options: DecideOptions): Outcome {
+  const findings = inspectRequest(ctx.request);
+  const decision = evaluate(policy, { ...ctx, findings }, options);
+  const payload = ctx.request.text ?? ctx.request.body ?? ctx.request.args;
+  if (payload === undefined) return decision;
+  if (decision.decision !== 'mask' || !decision.mask) return { ...decision, masked: payload };
+  const plan = decision.mask;
+  const entityOf = (kind: string) => kind.slice(kind.indexOf('.') + 1);
+  // Only what a mask rule spoke for is masked (mergeMasks lists exactly those entities).
+  const concerned: Finding[] = findings.filter((f) => Object.hasOwn(plan, entityOf(f.kind)) && entityOf(f.kind) !== 'default');
+  const strategy = (kind: string) => plan[entityOf(kind)] ?? plan.default ?? 'redact';
+  const masked = typeof payload === 'string'
+    ? maskText(payload, concerned, strategy, options.maskKey)
+    : maskJson(payload, concerned, strategy, options.maskKey);
+  return { ...decision, masked };
+}
