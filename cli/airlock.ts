@@ -6,6 +6,7 @@ import { registerApiKeyCommands } from './commands/api-keys.ts';
 import { registerAuthCommands } from './commands/auth.ts';
 import { registerDevCommand } from './commands/dev.ts';
 import { registerGatewayCommands } from './commands/gateway.ts';
+import { registerPolicyCommands } from './commands/policy.ts';
 import { runCli } from './run.ts';
 
 const program = new Command('airlock')
@@ -19,5 +20,6 @@ registerAuthCommands(program);
 registerApiKeyCommands(program);
 registerGatewayCommands(program);
 registerDevCommand(program);
+registerPolicyCommands(program);
 
 await runCli(program);
