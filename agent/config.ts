@@ -8,9 +8,39 @@ import { AgentError } from './errors.ts';
 /** DNS label rules: what `airlock agents add NAME` accepts. */
 const DNS_LABEL = /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/;
 
+const seconds = (min: number, max: number) => z.number().min(min).max(max);
+
 export const agentConfigSchema = z.strictObject({
-  /** The agent's name, as registered at the gateway (DNS label). Default `local`. */
-  name: z.string().regex(DNS_LABEL, 'must be a DNS label: lower-case letters, digits and inner hyphens, at most 63').default('local'),
+  /**
+   * The name the agent must be enrolled as (DNS label). Unset: whatever name it enrolled with
+   * (the enrollment token names it). When set, start and enroll refuse another name.
+   */
+  name: z.string().regex(DNS_LABEL, 'must be a DNS label: lower-case letters, digits and inner hyphens, at most 63').optional(),
+  /** Directory of the agent's private key and enrollment state (created 0700). Default ./data/agent. */
+  dataDir: z.string().min(1).default('./data/agent'),
+  gateway: z.strictObject({
+    /**
+     * Gateways to keep a tunnel to, one each (replicas of one deployment: same store, same
+     * server.publicUrl). Default: the gateway the agent enrolled at.
+     */
+    urls: z.array(z.url({ protocol: /^https?$/, error: 'must be an http:// or https:// URL' })).max(16).default([]),
+    /** Allow plain http:// (ws://) to a non-loopback gateway; logs a loud warning. Default false. */
+    insecure: z.boolean().default(false),
+  }).prefault({}),
+  tunnel: z.strictObject({
+    /** Seconds between pings to the gateway; 0 disables them. Default 15. */
+    pingInterval: seconds(0, 3600).default(15),
+    /** Seconds a ping may go unanswered before the tunnel is dropped and redialled. Default 10. */
+    pingTimeout: seconds(0.01, 3600).default(10),
+    /** Seconds the WebSocket connect (TCP, TLS, upgrade) may take. Default 10. */
+    connectTimeout: seconds(0.1, 300).default(10),
+    /** First reconnect delay cap, in seconds; it doubles per failed attempt (full jitter). Default 0.5. */
+    reconnectMinDelay: seconds(0.01, 60).default(0.5),
+    /** Largest reconnect delay, in seconds. Default 30. */
+    reconnectMaxDelay: seconds(0.01, 3600).default(30),
+    /** Seconds a tunnel must stay up before the reconnect delay starts over from the minimum. Default 10. */
+    stableAfter: seconds(0, 3600).default(10),
+  }).prefault({}),
   health: z.strictObject({
     /** Address of the agent's own /healthz endpoint. Default 127.0.0.1. */
     host: z.string().min(1).default('127.0.0.1'),
@@ -36,14 +66,19 @@ export const AGENT_CONFIG: ConfigSource<typeof agentConfigSchema> = {
 };
 
 export function loadAgentConfig(options: LoadOptions = {}): { config: AgentConfig; file: string | undefined; warnings: readonly string[] } {
+  let loaded;
   try {
-    const loaded = loadConfigFrom(AGENT_CONFIG, options);
-    const warnings = loaded.unknownVariables.map((v) => `environment variable ${v} is not an agent configuration key and was ignored (typo?); see deploy/agent.example.yaml`);
-    return { config: loaded.value, file: loaded.file, warnings };
+    loaded = loadConfigFrom(AGENT_CONFIG, options);
   } catch (err) {
     if (err instanceof ConfigError) throw new AgentError('AGENT_CONFIG_INVALID', err.message, { cause: err.cause });
     throw err;
   }
+  const { value: config } = loaded;
+  if (config.tunnel.reconnectMaxDelay < config.tunnel.reconnectMinDelay) {
+    throw new AgentError('AGENT_CONFIG_INVALID', `invalid configuration: tunnel.reconnectMaxDelay (${config.tunnel.reconnectMaxDelay}) is below tunnel.reconnectMinDelay (${config.tunnel.reconnectMinDelay})`);
+  }
+  const warnings = loaded.unknownVariables.map((v) => `environment variable ${v} is not an agent configuration key and was ignored (typo?); see deploy/agent.example.yaml`);
+  return { config, file: loaded.file, warnings };
 }
 
 /** The AIRLOCK_AGENT_* variable that sets each key path, for docs and tests. */

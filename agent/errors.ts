@@ -1,14 +1,31 @@
 // Every error code the agent reports, in one place. The agent imports nothing from gateway/
 // except gateway/tunnel/, so it keeps its own table (docs/errors.md lists these too).
+// Codes without an exit status are reset codes: sent to the gateway on one tunnel stream (the
+// gateway sees them as the stream's `resetCode`); the process and the tunnel go on.
 
-export const AGENT_ERRORS = {
+export interface AgentErrorSpec {
+  /** Exit status of `airlock-agent` for this failure; undefined for a reset code. */
+  readonly exitCode?: number;
+  readonly summary: string;
+}
+
+const TABLE = {
   AGENT_USAGE: { exitCode: 2, summary: 'The command line is malformed (unknown option, missing argument).' },
   AGENT_CONFIG_INVALID: { exitCode: 2, summary: 'The agent configuration file or an AIRLOCK_AGENT_* variable is invalid.' },
   AGENT_PORT_IN_USE: { exitCode: 1, summary: 'A port the agent needs (its health endpoint) is already in use.' },
   AGENT_INTERNAL: { exitCode: 1, summary: 'An unexpected failure; rerun with AIRLOCK_AGENT_LOG_LEVEL=debug for detail.' },
-} as const satisfies Record<string, { exitCode: number; summary: string }>;
+  AGENT_NOT_ENROLLED: { exitCode: 2, summary: 'The agent holds no enrollment (no key in its dataDir), or the gateway does not know it as enrolled; run `airlock-agent enroll` with a token from `airlock agents add NAME`.' },
+  AGENT_ENROLLMENT_REFUSED: { exitCode: 1, summary: 'The gateway refused the enrollment (a wrong, used or expired token); its code and message are shown.' },
+  AGENT_GATEWAY_UNREACHABLE: { exitCode: 1, summary: 'The gateway did not answer the enrollment request; check the gateway URL and the network.' },
+  AGENT_INPUT_INVALID: { exitCode: 2, summary: 'An option or input is not what the command expects (an enrollment token, its file, a gateway URL); the reason is shown.' },
+  AGENT_STATE_INVALID: { exitCode: 2, summary: 'The agent\'s key or state file is unreadable, corrupt, readable by other users, or belongs to another agent; the path is shown.' },
+  AGENT_REVOKED: { exitCode: 1, summary: 'An admin revoked this agent; it stopped and does not reconnect until it is added and enrolled again.' },
+  AGENT_STREAM_KIND_UNKNOWN: { summary: 'Reset code: the gateway opened a stream of a kind this agent has no handler for; upgrade the agent.' },
+  AGENT_HANDLER_FAILED: { summary: 'Reset code: the agent\'s handler for the stream failed; the agent\'s log has the detail.' },
+} as const satisfies Record<string, AgentErrorSpec>;
 
-export type AgentErrorCode = keyof typeof AGENT_ERRORS;
+export type AgentErrorCode = keyof typeof TABLE;
+export const AGENT_ERRORS: Readonly<Record<AgentErrorCode, AgentErrorSpec>> = TABLE;
 
 export class AgentError extends Error {
   readonly code: AgentErrorCode;
@@ -18,6 +35,6 @@ export class AgentError extends Error {
     super(message, options.cause === undefined ? undefined : { cause: options.cause });
     this.name = 'AgentError';
     this.code = code;
-    this.exitCode = AGENT_ERRORS[code].exitCode;
+    this.exitCode = AGENT_ERRORS[code].exitCode ?? 1;
   }
 }

@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 // The `airlock-agent` command: runs near the internal services and dials out to the gateway.
 import { Command } from 'commander';
+import { resolve } from 'node:path';
 import { onShutdownSignal, runProgram } from '../lib/cli.ts';
 import { AgentError } from './errors.ts';
 import { AGENT_VERSION } from './version.ts';
@@ -14,14 +15,45 @@ const program = new Command('airlock-agent')
 program.command('version').description('print the version').action(() => { process.stdout.write(`airlock-agent ${AGENT_VERSION}\n`); });
 
 program
-  .command('start')
-  .description('start the agent in the foreground; stops gracefully on Ctrl-C or SIGTERM')
+  .command('enroll')
+  .description('register this agent at a gateway with a one-time token from `airlock agents add NAME`: a new Ed25519 key pair is made here and only its public key is sent')
+  .requiredOption('--gateway <url>', 'the gateway\'s URL (https://; http:// only to a loopback gateway or with gateway.insecure)')
+  .option('--token-file <file>', 'file holding the enrollment token (- for standard input)')
+  .option('--token <token>', 'the enrollment token itself, or - for standard input (a token in argv shows in ps and shell history: prefer --token-file)')
   .option('-c, --config <file>', 'configuration file (default: $AIRLOCK_AGENT_CONFIG, else ./airlock-agent.yaml if present, else embedded defaults)')
+  .addHelpText('after', '\nThe private key is written to dataDir (default ./data/agent), mode 0600; it never leaves this host.\nThen run: airlock-agent start')
+  .action(async (opts: { gateway: string; tokenFile?: string; token?: string; config?: string }) => {
+    const [{ loadAgentConfig }, { enrollAgent, readEnrollmentToken }, { createLogger }] = await Promise.all([import('./config.ts'), import('./enroll.ts'), import('../lib/log.ts')]);
+    const { config } = loadAgentConfig(opts.config === undefined ? {} : { file: opts.config });
+    if (opts.token !== undefined && opts.token !== '-') {
+      process.stderr.write('airlock-agent: warning: a token on the command line shows in ps and shell history; prefer --token-file FILE or --token - (standard input)\n');
+    }
+    const token = await readEnrollmentToken({ token: opts.token, tokenFile: opts.tokenFile });
+    const dataDir = resolve(config.dataDir);
+    const logger = createLogger({ level: 'warn', write: (line) => { process.stderr.write(line); } }, { service: 'agent' });
+    const state = await enrollAgent({ dataDir, gateway: opts.gateway, token, expectName: config.name, insecure: config.gateway.insecure, logger });
+    process.stdout.write(`Enrolled agent ${state.name} at ${state.gateways[0]}; its private key is in ${dataDir} (mode 0600).\nStart it with: airlock-agent start${opts.config === undefined ? '' : ` --config ${opts.config}`}\n`);
+  });
+
+program
+  .command('start')
+  .description('start the agent in the foreground: keeps a tunnel to each gateway; stops gracefully on Ctrl-C or SIGTERM')
+  .option('-c, --config <file>', 'configuration file (default: $AIRLOCK_AGENT_CONFIG, else ./airlock-agent.yaml if present, else embedded defaults)')
+  .option('--enroll-token-file <file>', 'enroll first with the token in this file when not enrolled yet (- for standard input); ignored once enrolled')
+  .option('--gateway <url>', 'the gateway to enroll at with --enroll-token-file (default: the first of gateway.urls)')
   .addHelpText('after', '\nEvery option can also be set with an AIRLOCK_AGENT_* variable, e.g. AIRLOCK_AGENT_HEALTH_PORT=9082.\nSee deploy/agent.example.yaml for all options.')
-  .action(async (opts: { config?: string }) => {
+  .action(async (opts: { config?: string; enrollTokenFile?: string; gateway?: string }) => {
     const { startAgent } = await import('./run.ts');
-    const agent = await startAgent(opts.config === undefined ? {} : { file: opts.config });
+    const agent = await startAgent({
+      ...(opts.config === undefined ? {} : { file: opts.config }),
+      ...(opts.enrollTokenFile === undefined ? {} : { enrollTokenFile: opts.enrollTokenFile }),
+      ...(opts.gateway === undefined ? {} : { enrollGateway: opts.gateway }),
+    });
     onShutdownSignal(agent.stop);
+    // Runs until a signal (which exits) or a refusal retrying cannot fix (revoked): then exit non-zero.
+    const err = await agent.failed;
+    await agent.stop();
+    throw err;
   });
 
 await runProgram(program, {

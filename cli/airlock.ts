@@ -2,8 +2,10 @@
 // The `airlock` command. Each group of commands lives in cli/commands/<group>.ts.
 import { Command } from 'commander';
 import { VERSION } from '../gateway/version.ts';
+import { registerAgentCommands } from './commands/agents.ts';
 import { registerApiKeyCommands } from './commands/api-keys.ts';
 import { registerAuthCommands } from './commands/auth.ts';
+import { registerConnectionCommands } from './commands/connections.ts';
 import { registerDevCommand } from './commands/dev.ts';
 import { registerGatewayCommands } from './commands/gateway.ts';
 import { registerPolicyCommands } from './commands/policy.ts';
@@ -18,6 +20,8 @@ const program = new Command('airlock')
 program.command('version').description('print the version').action(() => { process.stdout.write(`airlock ${VERSION}\n`); });
 registerAuthCommands(program);
 registerApiKeyCommands(program);
+registerAgentCommands(program);
+registerConnectionCommands(program);
 registerGatewayCommands(program);
 registerDevCommand(program);
 registerPolicyCommands(program);

@@ -19,6 +19,8 @@ export const CLI_ERRORS = {
   CLI_IDP_ERROR: { exitCode: 1, summary: 'The identity provider did not answer or refused a token request (refresh, revocation); its message is shown.' },
   CLI_CREDENTIALS_UNAVAILABLE: { exitCode: 1, summary: 'The credentials file or its lock cannot be read or written (permissions, a full disk, another airlock command holding the lock); the path is shown.' },
   CLI_DEV_ONLY: { exitCode: 2, summary: 'The command works only against a gateway whose issuer is the embedded development identity provider of `airlock dev`.' },
+  CLI_CONFIRMATION_REQUIRED: { exitCode: 2, summary: 'A destructive command needs confirmation and standard input is not a terminal to ask on; pass --yes.' },
+  CLI_CANCELLED: { exitCode: 1, summary: 'A destructive command was not confirmed at its prompt, so nothing was changed.' },
   CLI_DEV_FAILED: { exitCode: 1, summary: 'A component of `airlock dev` (agent, identity provider, demo service) failed to start or stopped; its message is shown.' },
   CLI_INTERNAL: { exitCode: 1, summary: 'An unexpected failure; rerun with AIRLOCK_LOG_LEVEL=debug for detail.' },
 } as const satisfies Record<string, { exitCode: number; summary: string }>;

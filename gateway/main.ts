@@ -1,9 +1,13 @@
-// Starting and stopping a whole gateway: config → logger → store → server → listen.
+// Starting and stopping a whole gateway: config → logger → store → connections → server → listen.
 // Used by `airlock gateway start` and `airlock dev`.
+import { createAgents } from './agents/index.ts';
+import type { AgentHub } from './agents/hub.ts';
 import { apiKeyRoutes } from './api/api-keys.ts';
+import { connectionRoutes } from './api/connections.ts';
 import { identityRoutes } from './api/identity.ts';
 import { createAuthn, type Authn } from './authn/index.ts';
 import { loadConfig, type LoadOptions } from './config/load.ts';
+import { ConnectionRegistry } from './connections/registry.ts';
 import type { Config } from './config/schema.ts';
 import type { ReadinessCheck } from './health.ts';
 import type { Router } from './http/router.ts';
@@ -15,7 +19,7 @@ export interface StartOptions extends LoadOptions {
   /** Logger to use; default a JSON logger on stdout at config.log.level. */
   readonly logger?: Logger;
   readonly readiness?: readonly ReadinessCheck[];
-  readonly routes?: (router: Router, ctx: { config: Config; store: Store; logger: Logger; authn: Authn }) => void;
+  readonly routes?: (router: Router, ctx: { config: Config; store: Store; logger: Logger; authn: Authn; connections: ConnectionRegistry }) => void;
 }
 
 export interface RunningGateway {
@@ -24,6 +28,10 @@ export interface RunningGateway {
   readonly gateway: Gateway;
   readonly logger: Logger;
   readonly authn: Authn;
+  /** The connections: `get(name)` from memory, `canUse`/`resolve` for the data paths, `onChange`. */
+  readonly connections: ConnectionRegistry;
+  /** The live agent tunnels: `agents.open(name, header)` gives a stream to an agent. */
+  readonly agents: AgentHub;
   /** The URL the gateway listens on (http://host:port). */
   readonly url: string;
   /** Graceful stop: drain requests, then close the store. Idempotent. */
@@ -38,6 +46,16 @@ export async function startGateway(options: StartOptions = {}): Promise<RunningG
 
   const store = await openStore(config.store.url, { logger: logger.child({ component: 'store' }) });
   const authn = createAuthn(config, store, logger.child({ component: 'authn' }));
+  const agents = createAgents(config, store, logger.child({ component: 'agents' }));
+  const connections = new ConnectionRegistry({ store, logger: logger.child({ component: 'connections' }), reloadIntervalMs: config.connections.reloadInterval * 1000 });
+  try {
+    await connections.start();
+  } catch (err) {
+    await agents.hub.close();
+    authn.stop();
+    await store.close();
+    throw err;
+  }
   const gateway = createGateway({
     config,
     logger,
@@ -46,13 +64,18 @@ export async function startGateway(options: StartOptions = {}): Promise<RunningG
     routes: (router) => {
       identityRoutes(router, config, authn.authenticator);
       apiKeyRoutes(router, config, store, authn.authenticator);
-      options.routes?.(router, { config, store, logger, authn });
+      connectionRoutes(router, connections, authn.authenticator);
+      agents.routes(router, authn.authenticator);
+      options.routes?.(router, { config, store, logger, authn, connections });
     },
+    upgrades: (router) => agents.upgrades(router),
   });
   let address;
   try {
     address = await gateway.listen();
   } catch (err) {
+    await agents.hub.close();
+    connections.stop();
     authn.stop();
     await store.close();
     throw err;
@@ -65,12 +88,14 @@ export async function startGateway(options: StartOptions = {}): Promise<RunningG
   const stop = () => {
     stopping ??= (async () => {
       logger.info('gateway stopping');
-      await gateway.close();
+      await gateway.close(); // drains requests, then closes every agent tunnel (the hub)
+      await agents.hub.close();
+      connections.stop();
       authn.stop();
       await store.close();
       logger.info('gateway stopped');
     })();
     return stopping;
   };
-  return { config, store, gateway, logger, authn, url, stop };
+  return { config, store, gateway, logger, authn, connections, agents: agents.hub, url, stop };
 }

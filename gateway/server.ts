@@ -7,6 +7,7 @@ import { GatewayError } from './errors.ts';
 import { healthz, readyz, type ReadinessCheck } from './health.ts';
 import { sendJson } from './http/respond.ts';
 import { Router } from './http/router.ts';
+import { createUpgradePipeline, takesUpgrade, UpgradeRouter, type UpgradePipeline } from './http/upgrade.ts';
 import type { Logger } from '../lib/log.ts';
 import { createPipeline, type PipelineState } from './pipeline.ts';
 import { VERSION } from './version.ts';
@@ -24,6 +25,13 @@ export interface GatewayDeps {
   readonly readiness?: readonly ReadinessCheck[];
   /** Lets later layers add routes (API, data paths) before the server starts. */
   readonly routes?: (router: Router) => void;
+  /**
+   * Lets later layers add HTTP upgrade routes (the agents' WebSocket tunnel). A WebSocket upgrade
+   * to any other path is refused with 404 GW_NOT_FOUND; other protocols (h2c) to other paths are
+   * ordinary requests. At shutdown each route's close hook runs once in-flight requests have
+   * drained (they may still use the upgraded connections).
+   */
+  readonly upgrades?: (router: UpgradeRouter) => void;
 }
 
 export interface Gateway {
@@ -46,6 +54,8 @@ export function createGateway(deps: GatewayDeps): Gateway {
     .add('/readyz', { GET: readyz([{ name: 'store', check: () => deps.store.ping() }, ...(deps.readiness ?? [])]) })
     .add('/api/v1/info', { GET: (_req, res) => sendJson(res, 200, publicInfo(config)) });
   deps.routes?.(router);
+  const upgradeRouter = new UpgradeRouter();
+  deps.upgrades?.(upgradeRouter);
 
   const state: PipelineState = { draining: false, inFlight: 0 };
   const server = createServer({
@@ -53,7 +63,10 @@ export function createGateway(deps: GatewayDeps): Gateway {
     requestTimeout: 0, // data paths hold requests open for reviews; they set their own deadlines
     keepAliveTimeout: config.server.keepAliveTimeout * 1000,
     maxHeaderSize: 32 * 1024,
+    shouldUpgradeCallback: (req) => takesUpgrade(upgradeRouter, req),
   }, createPipeline(router, logger, state));
+  const upgrades = createUpgradePipeline(upgradeRouter, logger, state);
+  server.on('upgrade', upgrades.listener);
 
   let closing: Promise<void> | undefined;
   return {
@@ -63,13 +76,13 @@ export function createGateway(deps: GatewayDeps): Gateway {
       throw err instanceof ListenError ? new GatewayError('GW_PORT_IN_USE', err.message, { cause: err.cause }) : err;
     }),
     close: (graceMs = config.server.shutdownGrace * 1000) => {
-      closing ??= drain(server, state, graceMs, logger);
+      closing ??= drain(server, state, graceMs, logger, upgrades);
       return closing;
     },
   };
 }
 
-async function drain(server: Server, state: PipelineState, graceMs: number, logger: Logger): Promise<void> {
+async function drain(server: Server, state: PipelineState, graceMs: number, logger: Logger, upgrades: UpgradePipeline): Promise<void> {
   state.draining = true;
   const closed = new Promise<void>((resolve) => server.close(() => resolve()));
   server.closeIdleConnections();
@@ -80,6 +93,7 @@ async function drain(server: Server, state: PipelineState, graceMs: number, logg
   }
   if (state.inFlight > 0) logger.warn('shutdown grace period over; cutting in-flight requests', { inFlight: state.inFlight, graceMs });
   server.closeAllConnections();
+  await upgrades.close(); // upgraded sockets keep server.close() waiting until they end
   await closed;
 }
 

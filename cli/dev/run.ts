@@ -3,13 +3,18 @@
 //   1. demo service        an internal HTTP API with fake PII (cli/dev/demo-service.ts)
 //   2. identity provider   the embedded development OpenID provider, users alice and bob
 //   3. gateway             SQLite store, trusting only that provider (logged as DEV ONLY)
-//   4. agent               a real `airlock-agent start` child process
+//   4. agent               a real `airlock-agent start` child process, enrolled afresh as `local`
+//                          on every run and connected through its tunnel before the banner
 //
 // Everything listens on loopback. stop() takes it all down in reverse order.
 import { spawn, type ChildProcess } from 'node:child_process';
+import { EventEmitter } from 'node:events';
+import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { createServer } from 'node:net';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
+import { issueEnrollment } from '../../gateway/agents/index.ts';
 import { loadConfig } from '../../gateway/config/load.ts';
 import { startGateway, type RunningGateway } from '../../gateway/main.ts';
 import { redactUrl } from '../../gateway/store/index.ts';
@@ -86,8 +91,9 @@ export async function startDev(options: DevOptions): Promise<RunningDev> {
     });
     cleanup.push(() => gateway.stop());
 
-    const agent = await startAgentProcess(options.agentPort, logger, options.signal);
+    const agent = await startAgentProcess(gateway, join(options.dataDir ?? '.airlock-dev', 'agent'), options.agentPort, logger, options.signal);
     cleanup.push(() => agent.stop());
+    await connected(gateway, agent);
 
     return {
       gateway, idp, demo,
@@ -125,22 +131,61 @@ function freePort(): Promise<number> {
 
 interface AgentProcess {
   readonly healthUrl: string;
+  /** The one-time enrollment token handed to the child. */
+  readonly tokenFile: string;
   /** Resolves with an error when the agent exits while dev still runs. */
   readonly exited: Promise<Error>;
   stop(): Promise<void>;
 }
 
-/** Milliseconds the agent gets to start, and to stop before it is killed. */
+/** Milliseconds the agent gets to start, to connect its tunnel, and to stop before it is killed. */
 const AGENT_START_MS = 15_000;
+const AGENT_CONNECT_MS = 15_000;
 const AGENT_STOP_MS = 5_000;
+/** Milliseconds a user-requested stop waits to see whether the child got the terminal's signal too. */
+const AGENT_SIGNAL_MS = 300;
+/** The dev agent's name. */
+const LOCAL_AGENT = 'local';
 
-/** Starts `airlock-agent start` as a child process; its JSON log lines join ours on stdout. */
-function startAgentProcess(port: number, logger: Logger, signal: AbortSignal | undefined): Promise<AgentProcess> {
-  const child: ChildProcess = spawn(process.execPath, [AGENT_MAIN, 'start'], {
-    env: { ...process.env, AIRLOCK_AGENT_NAME: 'local', AIRLOCK_AGENT_HEALTH_HOST: LOOPBACK, AIRLOCK_AGENT_HEALTH_PORT: String(port) },
+/** Waits (bounded) until the dev agent's tunnel is up; then its one-time token file is of no use. */
+async function connected(gateway: RunningGateway, agent: AgentProcess): Promise<void> {
+  try {
+    await Promise.race([gateway.agents.waitOnline(LOCAL_AGENT, AGENT_CONNECT_MS), agent.exited.then((err) => { throw err; })]);
+  } catch (err) {
+    if (err instanceof CliError) throw err;
+    throw new CliError('CLI_DEV_FAILED', `the local agent did not connect its tunnel to the gateway within ${AGENT_CONNECT_MS / 1000} s; its log lines above say why`, { cause: err });
+  } finally {
+    rmSync(agent.tokenFile, { force: true });
+  }
+}
+
+/**
+ * Starts `airlock-agent start` as a child process; its JSON log lines join ours on stdout. Dev
+ * enrols its agent afresh on every run, the way an operator would: an empty data dir, the
+ * record made pending (revoked first when a previous run left it active) with a one-time token,
+ * which the child reads from a 0600 file (never argv) through --enroll-token-file.
+ */
+async function startAgentProcess(gateway: RunningGateway, dataDir: string, port: number, logger: Logger, signal: AbortSignal | undefined): Promise<AgentProcess> {
+  rmSync(dataDir, { recursive: true, force: true });
+  mkdirSync(dataDir, { recursive: true, mode: 0o700 });
+  if ((await gateway.store.agents.get(LOCAL_AGENT))?.status === 'active') await gateway.agents.revoke(LOCAL_AGENT);
+  const { token } = await issueEnrollment(gateway.store, LOCAL_AGENT, { ttlSeconds: Math.ceil((AGENT_START_MS + AGENT_CONNECT_MS) / 1000) });
+  const tokenFile = join(dataDir, '..', 'agent-enrollment.token');
+  writeFileSync(tokenFile, token, { mode: 0o600 });
+  const child: ChildProcess = spawn(process.execPath, [AGENT_MAIN, 'start', '--enroll-token-file', tokenFile], {
+    env: {
+      ...process.env,
+      AIRLOCK_AGENT_NAME: LOCAL_AGENT,
+      AIRLOCK_AGENT_DATA_DIR: dataDir,
+      AIRLOCK_AGENT_GATEWAY_URLS: gateway.url,
+      AIRLOCK_AGENT_HEALTH_HOST: LOOPBACK,
+      AIRLOCK_AGENT_HEALTH_PORT: String(port),
+    },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let stopping = false;
+  let stoppingItself = false; // the child logged "agent stopping": it got the terminal's Ctrl-C too
+  const stoppingLogged = new EventEmitter();
   let lastError = '';
   const exited = new Promise<Error>((resolve) => {
     child.once('exit', (code, signal) => {
@@ -152,7 +197,7 @@ function startAgentProcess(port: number, logger: Logger, signal: AbortSignal | u
     process.stderr.write(line + '\n');
   });
 
-  return new Promise<AgentProcess>((resolve, reject) => {
+  const started = new Promise<AgentProcess>((resolve, reject) => {
     const timer = setTimeout(() => {
       child.kill('SIGKILL');
       reject(new CliError('CLI_DEV_FAILED', `the local agent did not start within ${AGENT_START_MS / 1000} s`));
@@ -163,25 +208,43 @@ function startAgentProcess(port: number, logger: Logger, signal: AbortSignal | u
     });
     createInterface({ input: child.stdout! }).on('line', (line) => {
       process.stdout.write(line + '\n');
+      if (line.includes('"msg":"agent stopping"')) {
+        stoppingItself = true;
+        stoppingLogged.emit('stopping');
+      }
       const health = agentStartedLine(line);
       if (health === undefined) return;
       clearTimeout(timer);
       resolve({
         healthUrl: health,
+        tokenFile,
         exited: exited.then((err) => (stopping || signal?.aborted ? new Promise<Error>(() => {}) : err)),
         stop: async () => {
           if (child.exitCode !== null || child.signalCode !== null) return;
           stopping = true;
+          // After Ctrl-C in a terminal the child got SIGINT too and is stopping by itself (closing
+          // its tunnel takes a round trip): a SIGTERM now would be its "second signal", which
+          // exits at once. Give the signal a moment to show in its log, then let it finish.
+          if (signal?.aborted && !stoppingItself) {
+            await new Promise<void>((done) => {
+              const timer = setTimeout(done, AGENT_SIGNAL_MS);
+              stoppingLogged.once('stopping', () => { clearTimeout(timer); done(); });
+            });
+          }
           const killer = setTimeout(() => {
             logger.warn('the agent did not stop in time; killing it', { ms: AGENT_STOP_MS });
             child.kill('SIGKILL');
           }, AGENT_STOP_MS);
-          child.kill('SIGTERM');
+          if (!stoppingItself) child.kill('SIGTERM');
           await exited;
           clearTimeout(killer);
         },
       });
     });
+  });
+  return started.catch((err: unknown) => {
+    rmSync(tokenFile, { force: true });
+    throw err;
   });
 }
 
@@ -205,7 +268,7 @@ function banner(gateway: RunningGateway, idp: DevIdp, demo: DemoService, agentHe
     '',
     `  gateway            ${gw}    store ${redactUrl(gateway.config.store.url)}`,
     `  identity provider  ${idp.issuer}    users: ${users}`,
-    `  agent              local    health ${agentHealth}`,
+    `  agent              local    connected through its tunnel    health ${agentHealth}`,
     `  demo service       ${demo.url}/customers    fake cards, emails and SSNs`,
     '',
     'Try:',

@@ -83,6 +83,26 @@ export const configSchema = z.strictObject({
     /** Extra policy files (YAML), reloaded when they change. */
     files: z.array(z.string().min(1)).default([]),
   }).prefault({}),
+  agents: z.strictObject({
+    /** Seconds an enrollment token from `airlock agents add` stays usable. Default 900 (15 min); 60–86400. */
+    enrollmentTtl: z.number().int().min(60).max(86_400).default(900),
+    /** Seconds between two checks of each connected agent against the store (revoked through another replica: its tunnels close) and last-seen writes. Default 30. */
+    presenceInterval: z.number().min(1).max(3600).default(30),
+    /** Seconds between tunnel pings to an agent; 0 disables them. Default 15. */
+    pingInterval: seconds(3600).default(15),
+    /** Seconds a ping may go unanswered before the tunnel is dropped. Default 10. */
+    pingTimeout: z.number().min(0.01).max(3600).default(10),
+    /** Tunnels one agent may hold to this gateway at once; one more is refused (429). Default 8. */
+    maxTunnelsPerAgent: z.number().int().min(1).max(64).default(8),
+  }).prefault({}),
+  connections: z.strictObject({
+    /**
+     * Seconds between two reads of the connections from the store: how soon a change made through
+     * another gateway replica applies here (changes made through this gateway apply at once).
+     * Default 5; at least 0.1, at most 3600.
+     */
+    reloadInterval: z.number().min(0.1).max(3600).default(5),
+  }).prefault({}),
   dev: z.strictObject({
     /** Set by `airlock dev`: the issuer is the embedded development identity provider. Never set this in production. */
     embeddedIdp: z.boolean().default(false),

@@ -1,5 +1,6 @@
-// `airlock-agent` as an operator runs it: a real process with its health endpoint.
-import { test, after } from 'node:test';
+// `airlock-agent` as an operator runs it: a real process with its health endpoint, enrolled at a
+// real gateway (start needs an enrollment).
+import { test, after, before } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtempSync, writeFileSync, readFileSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
@@ -9,14 +10,27 @@ import { parse } from 'yaml';
 import { agentConfigVariables, loadAgentConfig } from '../../agent/config.ts';
 import { AgentError } from '../../agent/errors.ts';
 import { AIRLOCK_AGENT, run, start } from '../support/process.ts';
+import { startTestGateway, type TestGateway } from '../gateway/agents/harness.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'airlock-agent-'));
-after(() => rmSync(dir, { recursive: true, force: true }));
+const dataDir = join(dir, 'data');
+let gateway: TestGateway;
+before(async () => {
+  gateway = await startTestGateway();
+  const tokenFile = join(dir, 'token');
+  writeFileSync(tokenFile, await gateway.addAgent('edge-1'), { mode: 0o600 });
+  const enrolled = await run(AIRLOCK_AGENT, ['enroll', '--gateway', gateway.gw.url, '--token-file', tokenFile], { cwd: dir, env: { AIRLOCK_AGENT_DATA_DIR: dataDir } });
+  assert.equal(enrolled.code, 0, enrolled.stderr);
+});
+after(async () => {
+  await gateway.close();
+  rmSync(dir, { recursive: true, force: true });
+});
 
 test('--help lists the commands', async () => {
   const { code, stdout } = await run(AIRLOCK_AGENT, ['--help']);
   assert.equal(code, 0);
-  for (const cmd of ['start', 'version']) assert.match(stdout, new RegExp(`^  ${cmd}\\b`, 'm'));
+  for (const cmd of ['enroll', 'start', 'version']) assert.match(stdout, new RegExp(`^  ${cmd}\\b`, 'm'));
 });
 
 test('an unknown option exits 2', async () => {
@@ -26,7 +40,7 @@ test('an unknown option exits 2', async () => {
 });
 
 test('start serves /healthz and stops on SIGTERM', async () => {
-  const agent = start(AIRLOCK_AGENT, ['start'], { cwd: dir, env: { AIRLOCK_AGENT_HEALTH_PORT: '0', AIRLOCK_AGENT_NAME: 'edge-1' } });
+  const agent = start(AIRLOCK_AGENT, ['start'], { cwd: dir, env: { AIRLOCK_AGENT_HEALTH_PORT: '0', AIRLOCK_AGENT_DATA_DIR: dataDir } });
   after(() => agent.stop('SIGKILL'));
   const [, health] = await agent.waitFor(/"health":"(http:\/\/127\.0\.0\.1:\d+\/healthz)"/);
   const res = await fetch(health!);
@@ -54,7 +68,7 @@ test('a port in use exits 1 naming the port and the option', async () => {
   await new Promise<void>((r) => blocker.listen(0, '127.0.0.1', r));
   after(() => blocker.close());
   const port = (blocker.address() as { port: number }).port;
-  const { code, stderr } = await run(AIRLOCK_AGENT, ['start'], { cwd: dir, env: { AIRLOCK_AGENT_HEALTH_PORT: String(port) } });
+  const { code, stderr } = await run(AIRLOCK_AGENT, ['start'], { cwd: dir, env: { AIRLOCK_AGENT_HEALTH_PORT: String(port), AIRLOCK_AGENT_DATA_DIR: dataDir } });
   assert.equal(code, 1);
   assert.equal(stderr, `airlock-agent: Port ${port} on 127.0.0.1 is already in use; stop what holds it, or choose another with health.port in airlock-agent.yaml or AIRLOCK_AGENT_HEALTH_PORT. (AGENT_PORT_IN_USE)\n`);
 });
@@ -78,7 +92,7 @@ test('deploy/agent.example.yaml is valid and documents every option', () => {
   for (const { path: key, variable } of agentConfigVariables()) {
     let node: unknown = doc;
     for (const p of key.split('.')) node = (node as Record<string, unknown> | undefined)?.[p];
-    assert.ok(node !== undefined, `${key} is set in the example`);
+    assert.ok(node !== undefined || text.includes(`# ${key.split('.').pop()}:`), `${key} is documented (set, or shown commented out) in the example`);
     assert.ok(text.includes(variable), `${variable} is named in the example`);
   }
 });

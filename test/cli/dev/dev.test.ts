@@ -3,7 +3,7 @@
 // component answers; Ctrl-C stops them all.
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, existsSync } from 'node:fs';
+import { mkdtempSync, rmSync, existsSync, statSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -20,7 +20,7 @@ test('airlock dev brings up every component, prints where, and stops them all on
   const { stdout } = dev.output();
   const gateway = stdout.match(/^  gateway\s+(http:\/\/127\.0\.0\.1:\d+)\s/m)?.[1];
   const issuer = stdout.match(/^  identity provider\s+(http:\/\/127\.0\.0\.1:\d+)\s+users: alice \(admins\), bob \(developers\)$/m)?.[1];
-  const agentHealth = stdout.match(/^  agent\s+local\s+health (http:\/\/127\.0\.0\.1:\d+\/healthz)$/m)?.[1];
+  const agentHealth = stdout.match(/^  agent\s+local\s+connected through its tunnel\s+health (http:\/\/127\.0\.0\.1:\d+\/healthz)$/m)?.[1];
   const demo = stdout.match(/^  demo service\s+(http:\/\/127\.0\.0\.1:\d+)\/customers\s/m)?.[1];
   assert.ok(gateway && issuer && agentHealth && demo, `the banner names every component:\n${stdout}`);
 
@@ -35,8 +35,16 @@ test('airlock dev brings up every component, prints where, and stops them all on
   const discovery = await (await fetch(`${issuer}/.well-known/openid-configuration`)).json() as { issuer: string };
   assert.equal(discovery.issuer, issuer);
 
-  const agent = await (await fetch(agentHealth!)).json() as { status: string; name: string };
-  assert.deepEqual([agent.status, agent.name], ['ok', 'local']);
+  const agent = await (await fetch(agentHealth!)).json() as { status: string; name: string; tunnels: unknown };
+  assert.deepEqual([agent.status, agent.name, agent.tunnels], ['ok', 'local', { connected: 1, total: 1 }]);
+  // The dev agent enrolled itself and is online at the gateway (as an admin sees it).
+  const token = await run(AIRLOCK, ['dev', 'token', '--user', 'alice', '--gateway', gateway!], { cwd: dir });
+  assert.equal(token.code, 0, token.stderr);
+  const agents = await (await fetch(`${gateway}/api/v1/agents`, { headers: { authorization: `Bearer ${token.stdout.trim()}` } })).json() as { agents: Array<Record<string, unknown>> };
+  const local = agents.agents.find((a) => a.name === 'local');
+  assert.deepEqual([local?.status, local?.online, local?.tunnels], ['active', true, 1]);
+  assert.ok(!existsSync(join(dir, 'state', 'agent-enrollment.token')), 'the one-time token file is gone once used');
+  assert.equal(statSync(join(dir, 'state', 'agent', 'agent-key.pem')).mode & 0o777, 0o600);
 
   const customers = await (await fetch(`${demo}/customers`)).json() as { customers: Array<{ card: string; email: string; ssn: string }> };
   assert.ok(customers.customers.length >= 4);

@@ -1,0 +1,128 @@
+// HTTP upgrades (WebSocket) on the gateway's server: a route table by exact path, the frame every
+// upgrade passes, and refusals written to the raw socket as the same JSON errors as any response.
+//
+//   1. request id   a safe X-Request-Id or a fresh one (the rule of pipeline.ts)
+//   2. drain        refused while shutting down (503 GW_SHUTTING_DOWN)
+//   3. route        exact path, else 404 GW_NOT_FOUND and the socket is destroyed
+//   4. handle       the route authenticates and completes the upgrade itself, or throws
+//   5. errors       GatewayError → its status and JSON body on the socket; else 500 GW_INTERNAL
+//
+// Sockets that were upgraded leave node:http's connection tracking (closeAllConnections() no
+// longer sees them, while server.close() still waits for them), so this module keeps its own
+// set, and close() ends them after each route's own close hook had its chance to do it cleanly.
+import { randomUUID } from 'node:crypto';
+import { STATUS_CODES, type IncomingMessage } from 'node:http';
+import type { Duplex } from 'node:stream';
+import { withRequestContext, type Logger } from '../../lib/log.ts';
+import { GatewayError, errorBody } from '../errors.ts';
+import type { RequestContext } from './router.ts';
+
+const SAFE_REQUEST_ID = /^[A-Za-z0-9._-]{8,64}$/; // the same rule as pipeline.ts
+
+export type UpgradeHandler = (req: IncomingMessage, socket: Duplex, head: Buffer, ctx: RequestContext) => Promise<void> | void;
+
+export interface UpgradeRoute {
+  /** Authenticates and completes the upgrade (e.g. ws's handleUpgrade), or throws a GatewayError. */
+  readonly handle: UpgradeHandler;
+  /** Ends the route's live connections cleanly at shutdown, after in-flight requests drained. */
+  readonly close?: () => Promise<void>;
+}
+
+export class UpgradeRouter {
+  readonly #routes = new Map<string, UpgradeRoute>();
+
+  /** Adds an exact-path upgrade route. */
+  add(path: string, route: UpgradeRoute): this {
+    if (this.#routes.has(path)) throw new TypeError(`upgrade route ${path} is already defined`);
+    this.#routes.set(path, route);
+    return this;
+  }
+
+  resolve(path: string): UpgradeRoute | undefined {
+    return this.#routes.get(path);
+  }
+
+  /** Runs every route's close hook (errors are the hook's to log). */
+  async closeRoutes(): Promise<void> {
+    await Promise.allSettled([...this.#routes.values()].map((r) => r.close?.()));
+  }
+}
+
+/**
+ * Which requests asking for an upgrade take the upgrade path (node:http's shouldUpgradeCallback):
+ * those to an upgrade route, and every WebSocket request (an unknown path is then a 404 and a
+ * closed socket). Others, such as `Upgrade: h2c` from `curl --http2`, are ordinary requests whose
+ * Upgrade header is ignored, as HTTP/1.1 allows.
+ */
+export function takesUpgrade(router: UpgradeRouter, req: IncomingMessage): boolean {
+  if (String(req.headers.upgrade ?? '').toLowerCase() === 'websocket') return true;
+  return router.resolve(pathOf(req)) !== undefined;
+}
+
+export interface UpgradePipeline {
+  /** The server's 'upgrade' listener. */
+  readonly listener: (req: IncomingMessage, socket: Duplex, head: Buffer) => void;
+  /** Route close hooks, then destroys any upgraded socket still open. */
+  close(): Promise<void>;
+}
+
+export function createUpgradePipeline(router: UpgradeRouter, logger: Logger, state: { readonly draining: boolean }): UpgradePipeline {
+  const sockets = new Set<Duplex>();
+  const listener = (req: IncomingMessage, socket: Duplex, head: Buffer): void => {
+    sockets.add(socket);
+    socket.once('close', () => sockets.delete(socket));
+    // A client that drops the connection while we authenticate must not crash the process.
+    socket.on('error', (err) => logger.debug('upgrade socket error', { err }));
+    const offered = req.headers['x-request-id'];
+    const requestId = typeof offered === 'string' && SAFE_REQUEST_ID.test(offered) ? offered : randomUUID();
+    withRequestContext(requestId, async () => {
+      try {
+        if (state.draining) throw new GatewayError('GW_SHUTTING_DOWN', 'The gateway is shutting down; reconnect in a moment (another replica will answer).');
+        const url = new URL(req.url ?? '/', 'http://gateway.invalid');
+        const route = router.resolve(url.pathname);
+        if (route === undefined) throw new GatewayError('GW_NOT_FOUND', `No upgrade route for ${url.pathname}; see the README for the gateway's endpoints.`);
+        await route.handle(req, socket, head, { requestId, path: url.pathname, url });
+      } catch (err) {
+        if (err instanceof GatewayError) {
+          if (err.status >= 500) logger.error(err.message, { code: err.code, detail: err.detail, cause: err.cause });
+          else logger.info('upgrade refused', { path: pathOf(req), code: err.code, error: err.message });
+          refuseUpgrade(socket, err, requestId);
+        } else {
+          logger.error('unhandled error in an upgrade', { err });
+          refuseUpgrade(socket, new GatewayError('GW_INTERNAL', `The gateway failed to handle this upgrade; report request id ${requestId} to your administrator.`), requestId);
+        }
+      }
+    });
+  };
+  return {
+    listener,
+    close: async () => {
+      await router.closeRoutes();
+      for (const socket of sockets) socket.destroy();
+    },
+  };
+}
+
+/** Writes the error as an HTTP response with the usual JSON body, then closes the socket. */
+export function refuseUpgrade(socket: Duplex, err: GatewayError, requestId: string): void {
+  if (socket.destroyed) return;
+  const body = JSON.stringify(errorBody(err, requestId));
+  const headers: Record<string, string | number> = {
+    'content-type': 'application/json; charset=utf-8',
+    'content-length': Buffer.byteLength(body),
+    'cache-control': 'no-store',
+    'x-content-type-options': 'nosniff',
+    'x-request-id': requestId,
+    connection: 'close',
+    ...err.headers,
+  };
+  const head = Object.entries(headers).map(([k, v]) => `${k}: ${String(v).replace(/[\r\n]/g, ' ')}\r\n`).join('');
+  // Destroyed once written: a client that keeps its side open must not hold the socket.
+  socket.end(`HTTP/1.1 ${err.status} ${STATUS_CODES[err.status] ?? 'Error'}\r\n${head}\r\n${body}`, () => socket.destroy());
+}
+
+function pathOf(req: IncomingMessage): string {
+  const raw = req.url ?? '/';
+  const q = raw.indexOf('?');
+  return q === -1 ? raw : raw.slice(0, q); // never log the query: it may carry a token someone misplaced
+}
