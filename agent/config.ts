@@ -41,6 +41,25 @@ export const agentConfigSchema = z.strictObject({
     /** Seconds a tunnel must stay up before the reconnect delay starts over from the minimum. Default 10. */
     stableAfter: seconds(0, 3600).default(10),
   }).prefault({}),
+  targets: z.strictObject({
+    /**
+     * Origins the agent forwards to (`http://host:port`, `https://host`), `*` as a wildcard:
+     * whatever a gateway asks, the agent reaches nothing else. Default none: list your services.
+     */
+    allow: z.array(z.string().min(1).max(300).regex(/^https?:\/\/[A-Za-z0-9.*\-\[\]:]+$/, 'an origin pattern such as http://10.0.0.*:8080 or https://*.internal')).max(1000).default([]),
+  }).prefault({}),
+  /**
+   * A static credential the agent adds for a connection, by connection name (the vault replaces
+   * these with KMS-protected secrets). Keep this file readable by the agent only.
+   */
+  credentials: z.record(
+    z.string().regex(DNS_LABEL, 'a connection name'),
+    z.discriminatedUnion('type', [
+      z.strictObject({ type: z.literal('bearer'), token: z.string().min(1).max(16_384) }),
+      z.strictObject({ type: z.literal('basic'), username: z.string().min(1).max(1024), password: z.string().max(1024) }),
+      z.strictObject({ type: z.literal('header'), name: z.string().regex(/^[A-Za-z0-9-]{1,100}$/), value: z.string().min(1).max(16_384) }),
+    ]),
+  ).default({}),
   health: z.strictObject({
     /** Address of the agent's own /healthz endpoint. Default 127.0.0.1. */
     host: z.string().min(1).default('127.0.0.1'),

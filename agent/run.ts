@@ -16,6 +16,8 @@ import { AgentError } from './errors.ts';
 import { parseGatewayUrl } from './gateway-url.ts';
 import { loadIdentity, type AgentIdentity } from './identity.ts';
 import { TunnelClient } from './tunnel.ts';
+import { registerStreamHandler } from './handlers.ts';
+import { createHttpForwarder } from './http-forward.ts';
 import { AGENT_VERSION } from './version.ts';
 
 export interface AgentStartOptions extends LoadOptions {
@@ -101,6 +103,8 @@ export async function startAgent(options: AgentStartOptions = {}): Promise<Runni
     await closeHealth();
     throw err;
   }
+  if (config.targets.allow.length === 0) logger.warn('targets.allow is empty: this agent forwards to no target; list the origins of your services');
+  const unregisterHttp = registerStreamHandler('http', createHttpForwarder({ allow: config.targets.allow, credentials: config.credentials, logger }));
   for (const t of tunnels) {
     t.on('connected', () => { connected++; });
     t.on('disconnected', () => { connected--; });
@@ -114,6 +118,7 @@ export async function startAgent(options: AgentStartOptions = {}): Promise<Runni
     stopping ??= (async () => {
       logger.info('agent stopping');
       await Promise.all(tunnels.map((t) => t.stop()));
+      unregisterHttp();
       await closeHealth();
       logger.info('agent stopped');
     })();

@@ -14,6 +14,10 @@ import type { Router } from './http/router.ts';
 import { createLogger, type Logger } from '../lib/log.ts';
 import { createGateway, type Gateway } from './server.ts';
 import { openStore, redactUrl, type Store } from './store/index.ts';
+import { PolicyManager } from './policy/manager.ts';
+import { httpProxyRoutes } from './proxy/http.ts';
+import { initInspectors } from './inspect/index.ts';
+import { randomBytes } from 'node:crypto';
 
 export interface StartOptions extends LoadOptions {
   /** Logger to use; default a JSON logger on stdout at config.log.level. */
@@ -44,10 +48,14 @@ export async function startGateway(options: StartOptions = {}): Promise<RunningG
   for (const w of warnings) logger.warn(w, { insecure: true });
   logger.info('configuration loaded', { file: file ?? '(embedded defaults)' });
 
+  await initInspectors(); // the SQL and shell parsers' WASM: the data paths refuse nothing for lack of them
+  const maskKey = config.policy.maskKey === undefined ? randomBytes(32) : Buffer.from(config.policy.maskKey, 'base64');
+  if (config.policy.maskKey === undefined) logger.warn('policy.maskKey is not set: hash-masked values get a new key on every start, so tokens from before a restart do not match; set AIRLOCK_POLICY_MASK_KEY');
   const store = await openStore(config.store.url, { logger: logger.child({ component: 'store' }) });
   const authn = createAuthn(config, store, logger.child({ component: 'authn' }));
   const agents = createAgents(config, store, logger.child({ component: 'agents' }));
   const connections = new ConnectionRegistry({ store, logger: logger.child({ component: 'connections' }), reloadIntervalMs: config.connections.reloadInterval * 1000 });
+  const policies = new PolicyManager({ logger: logger.child({ component: 'policy' }), reloadIntervalMs: config.policy.reloadInterval * 1000 });
   try {
     await connections.start();
   } catch (err) {
@@ -66,6 +74,7 @@ export async function startGateway(options: StartOptions = {}): Promise<RunningG
       apiKeyRoutes(router, config, store, authn.authenticator);
       connectionRoutes(router, connections, authn.authenticator);
       agents.routes(router, authn.authenticator);
+      httpProxyRoutes(router, { config, logger, authenticator: authn.authenticator, connections, agents: agents.hub, policies, maskKey });
       options.routes?.(router, { config, store, logger, authn, connections });
     },
     upgrades: (router) => agents.upgrades(router),
@@ -76,6 +85,7 @@ export async function startGateway(options: StartOptions = {}): Promise<RunningG
   } catch (err) {
     await agents.hub.close();
     connections.stop();
+    policies.close();
     authn.stop();
     await store.close();
     throw err;
@@ -91,6 +101,7 @@ export async function startGateway(options: StartOptions = {}): Promise<RunningG
       await gateway.close(); // drains requests, then closes every agent tunnel (the hub)
       await agents.hub.close();
       connections.stop();
+      policies.close();
       authn.stop();
       await store.close();
       logger.info('gateway stopped');

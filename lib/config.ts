@@ -162,6 +162,8 @@ function leaves(schema: z.core.$ZodType, path: string[] = [], out: Array<{ path:
   if (def.type === 'default' || def.type === 'prefault' || def.type === 'optional') return leaves(def.innerType!, path, out);
   if (def.type === 'object' && def.shape) {
     for (const [k, v] of Object.entries(def.shape)) leaves(v, [...path, k], out);
+  } else if (def.type === 'record') {
+    // A map (e.g. credentials by name) has no single-text form: it is set in the file only.
   } else {
     out.push({ path, kind: def.type });
   }

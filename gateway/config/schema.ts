@@ -78,10 +78,17 @@ export const configSchema = z.strictObject({
     }).prefault({}),
   }).prefault({}),
   policy: z.strictObject({
-    /** Policy packs from policies/ that apply to every connection. Default [default]. */
-    packs: z.array(z.string().regex(/^[a-z0-9][a-z0-9-]*$/)).default(['default']),
+    /** Policy packs from policies/ that apply to every connection, before the connection's own (policy.packs, default [default]). Default []. */
+    packs: z.array(z.string().regex(/^[a-z0-9][a-z0-9-]*$/)).default([]),
     /** Extra policy files (YAML), reloaded when they change. */
     files: z.array(z.string().min(1)).default([]),
+    /** Seconds between checks of policy files for changes. Default 2; 0 = never reload. */
+    reloadInterval: z.number().min(0).max(3600).default(2),
+    /**
+     * Key of the `hash` masking strategy, base64, at least 16 bytes: equal values give equal
+     * tokens under one key. Unset: a random key per start (tokens change on restart; warned).
+     */
+    maskKey: z.string().regex(/^[A-Za-z0-9+/=_-]{22,}$/, 'base64 of at least 16 bytes').optional(),
   }).prefault({}),
   agents: z.strictObject({
     /** Seconds an enrollment token from `airlock agents add` stays usable. Default 900 (15 min); 60–86400. */

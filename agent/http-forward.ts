@@ -1,0 +1,128 @@
+// The agent's HTTP forwarder: streams of kind `http` carry ordinary HTTP requests from the
+// gateway (served here by node:http, as if the stream were a socket); each is sent to the
+// connection's target with the target's credential added, and the answer streamed back.
+//
+// The agent refuses targets outside `targets.allow` (a compromised gateway cannot make it dial
+// anywhere), never forwards an Authorization header it did not add itself, and reports its own
+// failures with a status and an `x-airlock-agent-error` code the gateway turns into its JSON error.
+import { createServer, request as httpRequest, type IncomingMessage, type ServerResponse } from 'node:http';
+import { request as httpsRequest } from 'node:https';
+import type { Logger } from '../lib/log.ts';
+import type { TunnelStream } from '../gateway/tunnel/index.ts';
+import type { StreamHandler } from './handlers.ts';
+
+/** A static credential the agent adds for one connection (the vault replaces these). */
+export type StaticCredential =
+  | { readonly type: 'bearer'; readonly token: string }
+  | { readonly type: 'basic'; readonly username: string; readonly password: string }
+  | { readonly type: 'header'; readonly name: string; readonly value: string };
+
+export interface HttpForwarderOptions {
+  /** Target origins the agent may reach: `http://host:port` patterns with `*` wildcards. */
+  readonly allow: readonly string[];
+  /** Credential per connection name. */
+  readonly credentials: Readonly<Record<string, StaticCredential>>;
+  readonly logger: Logger;
+  /** Milliseconds to connect to a target. Default 5000. */
+  readonly connectTimeoutMs?: number;
+  /** Milliseconds a target may stay silent (before the first byte, or between two). Default 60000. */
+  readonly idleTimeoutMs?: number;
+}
+
+/** Error codes the agent reports in `x-airlock-agent-error` (with the HTTP status it answers). */
+export const AGENT_HTTP_ERRORS = {
+  TARGET_NOT_ALLOWED: 403,
+  TARGET_INVALID: 400,
+  TARGET_UNREACHABLE: 502,
+  TARGET_TIMEOUT: 504,
+  TARGET_FAILED: 502,
+} as const;
+
+const HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'te', 'trailer', 'transfer-encoding', 'upgrade', 'proxy-authenticate', 'proxy-authorization']);
+
+function globRe(pattern: string): RegExp {
+  return new RegExp('^' + pattern.split('*').map((p) => p.replace(/[.+?^${}()|[\]\\/]/g, '\\$&')).join('.*') + '$');
+}
+
+export function createHttpForwarder(options: HttpForwarderOptions): StreamHandler {
+  const allow = options.allow.map(globRe);
+  const connectMs = options.connectTimeoutMs ?? 5000;
+  const idleMs = options.idleTimeoutMs ?? 60_000;
+  const log = options.logger;
+
+  const server = createServer({ requestTimeout: 0, headersTimeout: 30_000, keepAliveTimeout: 5000 }, (req, res) => {
+    const header = (req.socket as unknown as TunnelStream).header;
+    forward(req, res, header).catch((err: unknown) => fail(res, 'TARGET_FAILED', `the agent failed to forward: ${(err as Error).message}`));
+  });
+
+  function fail(res: ServerResponse, code: keyof typeof AGENT_HTTP_ERRORS, message: string): void {
+    if (res.headersSent) {
+      res.destroy();
+      return;
+    }
+    const body = JSON.stringify({ error: { code: `AGENT_${code}`, message } });
+    res.writeHead(AGENT_HTTP_ERRORS[code], { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body), 'x-airlock-agent-error': code });
+    res.end(body);
+  }
+
+  async function forward(req: IncomingMessage, res: ServerResponse, header: Readonly<Record<string, unknown>>): Promise<void> {
+    const connection = typeof header.connection === 'string' ? header.connection : '';
+    let target: URL;
+    try {
+      target = new URL(String(header.target));
+    } catch {
+      return fail(res, 'TARGET_INVALID', 'the stream names no valid target URL');
+    }
+    if ((target.protocol !== 'http:' && target.protocol !== 'https:') || target.username || target.password) {
+      return fail(res, 'TARGET_INVALID', 'the target must be an http(s) URL without credentials');
+    }
+    if (!allow.some((re) => re.test(target.origin))) {
+      log.warn('target refused: not in targets.allow', { connection, origin: target.origin });
+      return fail(res, 'TARGET_NOT_ALLOWED', `this agent does not reach ${target.origin} (targets.allow)`);
+    }
+    const headers: Record<string, string | string[]> = {};
+    for (const [k, v] of Object.entries(req.headers)) {
+      if (v !== undefined && !HOP.has(k) && k !== 'authorization' && k !== 'host') headers[k] = v;
+    }
+    headers.host = target.host;
+    const credential = options.credentials[connection];
+    if (credential?.type === 'bearer') headers.authorization = `Bearer ${credential.token}`;
+    else if (credential?.type === 'basic') headers.authorization = `Basic ${Buffer.from(`${credential.username}:${credential.password}`).toString('base64')}`;
+    else if (credential?.type === 'header') headers[credential.name.toLowerCase()] = credential.value;
+
+    const send = target.protocol === 'https:' ? httpsRequest : httpRequest;
+    const upstream = send({
+      protocol: target.protocol, hostname: target.hostname, port: target.port || undefined,
+      method: req.method, path: req.url, headers, timeout: connectMs,
+    });
+    let connected = false;
+    upstream.on('socket', (socket) => {
+      socket.once(target.protocol === 'https:' ? 'secureConnect' : 'connect', () => {
+        connected = true;
+        upstream.setTimeout(idleMs);
+      });
+    });
+    upstream.on('timeout', () => upstream.destroy(Object.assign(new Error('timeout'), { code: connected ? 'ETIMEDOUT_IDLE' : 'ETIMEDOUT_CONNECT' })));
+    upstream.on('error', (err: NodeJS.ErrnoException) => {
+      const timedOut = err.code === 'ETIMEDOUT_IDLE' || err.code === 'ETIMEDOUT_CONNECT';
+      log.warn('target request failed', { connection, origin: target.origin, code: err.code });
+      fail(res, timedOut ? 'TARGET_TIMEOUT' : 'TARGET_UNREACHABLE', timedOut
+        ? `${target.origin} did not answer within ${(err.code === 'ETIMEDOUT_CONNECT' ? connectMs : idleMs) / 1000} s`
+        : `${target.origin} cannot be reached (${err.code ?? 'error'})`);
+    });
+    upstream.on('response', (answer) => {
+      const out: Record<string, string | string[]> = {};
+      for (const [k, v] of Object.entries(answer.headers)) if (v !== undefined && !HOP.has(k)) out[k] = v;
+      res.writeHead(answer.statusCode ?? 502, out);
+      answer.pipe(res);
+      answer.on('error', () => res.destroy());
+    });
+    req.pipe(upstream);
+    req.on('error', () => upstream.destroy());
+    res.on('close', () => { if (!res.writableFinished) upstream.destroy(); });
+  }
+
+  return (stream) => {
+    server.emit('connection', stream);
+  };
+}
