@@ -1,6 +1,7 @@
 // The demo internal service of `airlock dev`: a small HTTP JSON API of customer records that
 // carry fake card numbers (Luhn-valid test numbers), emails and US SSNs, so masking, policy and
 // recording have something realistic to act on. In-memory; nothing here is real data.
+import { timingSafeEqual } from 'node:crypto';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import { listen, urlOf } from '../../lib/listen.ts';
 
@@ -32,7 +33,18 @@ export interface DemoService {
   close(): Promise<void>;
 }
 
-export async function startDemoService(options: { host?: string; port?: number } = {}): Promise<DemoService> {
+export interface DemoOptions {
+  host?: string;
+  port?: number;
+  /**
+   * The bearer token every request but /healthz must carry: the credential only the agent
+   * holds, so a caller reaching the service directly is refused. Unset: no check.
+   */
+  token?: string;
+}
+
+export async function startDemoService(options: DemoOptions = {}): Promise<DemoService> {
+  const expected = options.token === undefined ? undefined : Buffer.from(`Bearer ${options.token}`);
   const customers = new Map<number, Customer>(SEED_CUSTOMERS.map((c) => [c.id, { ...c }]));
   let nextId = SEED_CUSTOMERS.length + 1;
 
@@ -46,6 +58,12 @@ export async function startDemoService(options: { host?: string; port?: number }
     const { pathname } = new URL(req.url ?? '/', 'http://demo.invalid');
     const method = req.method ?? 'GET';
     if (pathname === '/healthz' && method === 'GET') return send(res, 200, { status: 'ok' });
+    if (expected !== undefined) {
+      const given = Buffer.from(req.headers.authorization ?? '');
+      if (given.length !== expected.length || !timingSafeEqual(given, expected)) {
+        return send(res, 401, { error: { code: 'DEMO_UNAUTHORIZED', message: 'the demo service answers only its own credential, which the airlock agent holds; go through the gateway: /proxy/demo/…' } });
+      }
+    }
     if (pathname === '/customers' && method === 'GET') return send(res, 200, { customers: [...customers.values()] });
     if (pathname === '/customers' && method === 'POST') {
       const body = await readJson(req);

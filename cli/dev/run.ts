@@ -8,6 +8,7 @@
 //
 // Everything listens on loopback. stop() takes it all down in reverse order.
 import { spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -64,7 +65,10 @@ export async function startDev(options: DevOptions): Promise<RunningDev> {
     for (const close of cleanup.reverse().splice(0)) await close().catch((err: unknown) => logger.error('stop failed', { err }));
   };
   try {
-    const demo = await portOption(startDemoService({ host: LOOPBACK, port: options.demoPort }));
+    // The demo service accepts only a credential the agent holds (written to the agent's own
+    // config file): the caller's token never reaches it, and its credential never the caller.
+    const demoToken = randomBytes(24).toString('base64url');
+    const demo = await portOption(startDemoService({ host: LOOPBACK, port: options.demoPort, token: demoToken }));
     cleanup.push(() => demo.close());
 
     // The provider must know the gateway's address (the token audience) before the gateway
@@ -91,7 +95,11 @@ export async function startDev(options: DevOptions): Promise<RunningDev> {
     });
     cleanup.push(() => gateway.stop());
 
-    const agent = await startAgentProcess(gateway, join(options.dataDir ?? '.airlock-dev', 'agent'), options.agentPort, logger, options.signal);
+    await registerDemo(gateway, demo.url);
+    const agentConfig = join(options.dataDir ?? '.airlock-dev', 'agent.yaml');
+    mkdirSync(options.dataDir ?? '.airlock-dev', { recursive: true, mode: 0o700 });
+    writeFileSync(agentConfig, `# written by airlock dev on every start\ntargets: { allow: ['${demo.url}'] }\ncredentials: { demo: { type: bearer, token: ${demoToken} } }\n`, { mode: 0o600 });
+    const agent = await startAgentProcess(gateway, join(options.dataDir ?? '.airlock-dev', 'agent'), agentConfig, options.agentPort, logger, options.signal);
     cleanup.push(() => agent.stop());
     await connected(gateway, agent);
 
@@ -165,14 +173,21 @@ async function connected(gateway: RunningGateway, agent: AgentProcess): Promise<
  * record made pending (revoked first when a previous run left it active) with a one-time token,
  * which the child reads from a 0600 file (never argv) through --enroll-token-file.
  */
-async function startAgentProcess(gateway: RunningGateway, dataDir: string, port: number, logger: Logger, signal: AbortSignal | undefined): Promise<AgentProcess> {
+/** The demo service as connection `demo`: every signed-in user may use it, through agent `local`. */
+async function registerDemo(gateway: RunningGateway, url: string): Promise<void> {
+  const definition = { name: 'demo', kind: 'http', agent: LOCAL_AGENT, target: url, groups: ['*'], description: 'The airlock dev demo service: customer records with fake cards, emails and SSNs.', tags: ['env=dev'] };
+  if (gateway.connections.get('demo')) await gateway.connections.replace('demo', definition);
+  else await gateway.connections.create(definition);
+}
+
+async function startAgentProcess(gateway: RunningGateway, dataDir: string, configFile: string, port: number, logger: Logger, signal: AbortSignal | undefined): Promise<AgentProcess> {
   rmSync(dataDir, { recursive: true, force: true });
   mkdirSync(dataDir, { recursive: true, mode: 0o700 });
   if ((await gateway.store.agents.get(LOCAL_AGENT))?.status === 'active') await gateway.agents.revoke(LOCAL_AGENT);
   const { token } = await issueEnrollment(gateway.store, LOCAL_AGENT, { ttlSeconds: Math.ceil((AGENT_START_MS + AGENT_CONNECT_MS) / 1000) });
   const tokenFile = join(dataDir, '..', 'agent-enrollment.token');
   writeFileSync(tokenFile, token, { mode: 0o600 });
-  const child: ChildProcess = spawn(process.execPath, [AGENT_MAIN, 'start', '--enroll-token-file', tokenFile], {
+  const child: ChildProcess = spawn(process.execPath, [AGENT_MAIN, 'start', '--config', configFile, '--enroll-token-file', tokenFile], {
     env: {
       ...process.env,
       AIRLOCK_AGENT_NAME: LOCAL_AGENT,
@@ -269,13 +284,15 @@ function banner(gateway: RunningGateway, idp: DevIdp, demo: DemoService, agentHe
     `  gateway            ${gw}    store ${redactUrl(gateway.config.store.url)}`,
     `  identity provider  ${idp.issuer}    users: ${users}`,
     `  agent              local    connected through its tunnel    health ${agentHealth}`,
-    `  demo service       ${demo.url}/customers    fake cards, emails and SSNs`,
+    `  demo service       ${demo.url}    connection "demo": fake cards, emails and SSNs; only the agent holds its credential`,
     '',
     'Try:',
+    `  npx airlock login --gateway ${gw}                 # sign in as alice or bob in the browser (--device without one)`,
+    '  npx airlock whoami',
+    `  curl -H "Authorization: Bearer $(npx airlock token)" ${gw}/proxy/demo/customers   # masked on the way back`,
+    `  curl ${demo.url}/customers                            # refused: the caller never holds the target's credential`,
+    `  echo '{"kind":"sql","sql":"DELETE FROM users"}' | npx airlock policy eval -i -`,
     `  curl ${gw}/readyz`,
-    `  curl ${gw}/api/v1/info`,
-    `  curl ${demo.url}/customers`,
-    `  curl ${idp.issuer}/.well-known/openid-configuration`,
     '  npx airlock --help',
     '',
     'Ctrl-C stops everything.',

@@ -21,7 +21,7 @@ test('airlock dev brings up every component, prints where, and stops them all on
   const gateway = stdout.match(/^  gateway\s+(http:\/\/127\.0\.0\.1:\d+)\s/m)?.[1];
   const issuer = stdout.match(/^  identity provider\s+(http:\/\/127\.0\.0\.1:\d+)\s+users: alice \(admins\), bob \(developers\)$/m)?.[1];
   const agentHealth = stdout.match(/^  agent\s+local\s+connected through its tunnel\s+health (http:\/\/127\.0\.0\.1:\d+\/healthz)$/m)?.[1];
-  const demo = stdout.match(/^  demo service\s+(http:\/\/127\.0\.0\.1:\d+)\/customers\s/m)?.[1];
+  const demo = stdout.match(/^  demo service\s+(http:\/\/127\.0\.0\.1:\d+)\s+connection "demo"/m)?.[1];
   assert.ok(gateway && issuer && agentHealth && demo, `the banner names every component:\n${stdout}`);
 
   assert.equal((await fetch(`${gateway}/healthz`)).status, 200);
@@ -46,9 +46,17 @@ test('airlock dev brings up every component, prints where, and stops them all on
   assert.ok(!existsSync(join(dir, 'state', 'agent-enrollment.token')), 'the one-time token file is gone once used');
   assert.equal(statSync(join(dir, 'state', 'agent', 'agent-key.pem')).mode & 0o777, 0o600);
 
-  const customers = await (await fetch(`${demo}/customers`)).json() as { customers: Array<{ card: string; email: string; ssn: string }> };
-  assert.ok(customers.customers.length >= 4);
-  assert.ok(customers.customers.every((c) => c.card && c.email && c.ssn), 'demo records carry fake PII');
+  const direct = await fetch(`${demo}/customers`);
+  assert.equal(direct.status, 401, 'the demo service refuses a caller without the credential only the agent holds');
+
+  // The quick start: a token for bob, then the demo records through gateway → tunnel → agent, masked.
+  const bobToken = await run(AIRLOCK, ['dev', 'token', '--user', 'bob', '--gateway', gateway!], { cwd: dir });
+  assert.equal(bobToken.code, 0, bobToken.stderr);
+  const proxied = await fetch(`${gateway}/proxy/demo/customers`, { headers: { authorization: `Bearer ${bobToken.stdout.trim()}` } });
+  assert.equal(proxied.status, 200, await proxied.clone().text());
+  const { customers } = await proxied.json() as { customers: Array<{ card: string; email: string; ssn: string }> };
+  assert.ok(customers.length >= 4);
+  assert.ok(customers.every((c) => /^\[CREDIT_CARD …\d{4}\]$/.test(c.card) && c.email === '[EMAIL_ADDRESS]' && c.ssn === '[US_SSN]'), `masked: ${JSON.stringify(customers[0])}`);
 
   assert.match(stdout, /"level":"warn","msg":"DEV ONLY: /, 'the dev provider is logged as DEV ONLY');
   assert.ok(existsSync(join(dir, 'data', 'airlock.db')), 'the gateway uses the embedded SQLite store');
