@@ -5,8 +5,8 @@
 // The agent refuses targets outside `targets.allow` (a compromised gateway cannot make it dial
 // anywhere), never forwards an Authorization header it did not add itself, and reports its own
 // failures with a status and an `x-airlock-agent-error` code the gateway turns into its JSON error.
-import { createServer, request as httpRequest, type IncomingMessage, type ServerResponse } from 'node:http';
-import { request as httpsRequest } from 'node:https';
+import { Agent as HttpAgent, createServer, request as httpRequest, type IncomingMessage, type ServerResponse } from 'node:http';
+import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
 import type { Logger } from '../lib/log.ts';
 import type { TunnelStream } from '../gateway/tunnel/index.ts';
 import type { StreamHandler } from './handlers.ts';
@@ -50,6 +50,8 @@ export function createHttpForwarder(options: HttpForwarderOptions): StreamHandle
   const idleMs = options.idleTimeoutMs ?? 60_000;
   const log = options.logger;
 
+  // Connections to targets are kept alive and reused, as a client of the target would.
+  const agents = { http: new HttpAgent({ keepAlive: true, maxSockets: 256 }), https: new HttpsAgent({ keepAlive: true, maxSockets: 256 }) };
   const server = createServer({ requestTimeout: 0, headersTimeout: 30_000, keepAliveTimeout: 5000 }, (req, res) => {
     const header = (req.socket as unknown as TunnelStream).header;
     forward(req, res, header).catch((err: unknown) => fail(res, 'TARGET_FAILED', `the agent failed to forward: ${(err as Error).message}`));
@@ -94,13 +96,16 @@ export function createHttpForwarder(options: HttpForwarderOptions): StreamHandle
     const upstream = send({
       protocol: target.protocol, hostname: target.hostname, port: target.port || undefined,
       method: req.method, path: req.url, headers, timeout: connectMs,
+      agent: target.protocol === 'https:' ? agents.https : agents.http,
     });
     let connected = false;
     upstream.on('socket', (socket) => {
-      socket.once(target.protocol === 'https:' ? 'secureConnect' : 'connect', () => {
+      const ready = () => {
         connected = true;
         upstream.setTimeout(idleMs);
-      });
+      };
+      if (!socket.connecting) ready(); // a kept-alive socket, reused
+      else socket.once(target.protocol === 'https:' ? 'secureConnect' : 'connect', ready);
     });
     upstream.on('timeout', () => upstream.destroy(Object.assign(new Error('timeout'), { code: connected ? 'ETIMEDOUT_IDLE' : 'ETIMEDOUT_CONNECT' })));
     upstream.on('error', (err: NodeJS.ErrnoException) => {

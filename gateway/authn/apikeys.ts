@@ -7,8 +7,12 @@ import type { Role } from '../config/schema.ts';
 import { GatewayError } from '../errors.ts';
 import type { ApiKeyRecord, Store } from '../store/types.ts';
 import type { Identity } from './identity.ts';
+import { Lru } from '../../lib/lru.ts';
 
 export const API_KEY_PREFIX = 'alk_';
+/** How often a key's last use is written, in ms. */
+const TOUCH_EVERY_MS = 60_000;
+const lastTouch = new Lru<string, number>({ maxEntries: 10_000 });
 const KEY_SHAPE = /^alk_([a-z2-7]{16})_([A-Za-z0-9_-]{43})$/;
 
 export interface NewKey {
@@ -44,7 +48,13 @@ export async function verifyApiKey(token: string, store: Store, now: number = Da
   if (!record || !match) throw invalidKey('it is not known');
   if (record.revokedAt !== null) throw invalidKey(`key ${record.id} ("${record.name}") was revoked`);
   if (record.expiresAt !== null && record.expiresAt <= now) throw invalidKey(`key ${record.id} ("${record.name}") expired at ${new Date(record.expiresAt).toISOString()}`);
-  void store.apiKeys.touch(record.id, now).catch(() => {}); // bookkeeping only: never fails the request
+  // Bookkeeping only, never failing the request, and at most once a minute per key: a write per
+  // request would put a database commit on every call's path.
+  const last = lastTouch.get(record.id) ?? 0;
+  if (now - last >= TOUCH_EVERY_MS) {
+    lastTouch.set(record.id, now);
+    void store.apiKeys.touch(record.id, now).catch(() => {});
+  }
   return apiKeyIdentity(record);
 }
 

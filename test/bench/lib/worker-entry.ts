@@ -3,9 +3,9 @@ import { parentPort, workerData } from 'node:worker_threads';
 
 const { moduleUrl, arg } = workerData as { moduleUrl: string; arg: unknown };
 try {
-  const mod = (await import(moduleUrl)) as { default: (arg: unknown) => Promise<{ port: number; close(): Promise<void> }> };
+  const mod = (await import(moduleUrl)) as { default: (arg: unknown) => Promise<{ port: number; info?: unknown; close(): Promise<void> }> };
   const server = await mod.default(arg);
-  parentPort!.postMessage({ port: server.port });
+  parentPort!.postMessage({ port: server.port, info: server.info });
   parentPort!.once('message', async () => {
     await server.close();
     process.exit(0);
