@@ -1,7 +1,6 @@
 // Binding a server to host:port with an error that says what to change. Shared by the gateway,
 // the agent and `airlock dev`, so "port in use" reads the same everywhere.
-import type { Server } from 'node:net';
-import type { AddressInfo } from 'node:net';
+import { createServer as createNetServer, type AddressInfo, type Server } from 'node:net';
 
 export class ListenError extends Error {
   /** The errno code: EADDRINUSE, EACCES, EADDRNOTAVAIL, ... */
@@ -42,4 +41,19 @@ export function listen(server: Server, host: string, port: number, option: strin
 export function urlOf(address: AddressInfo): string {
   const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
   return `http://${host}:${address.port}`;
+}
+
+/**
+ * A port that was free on `host` a moment ago (bound to 0, then released). Another process may
+ * take it before it is used: for tests, and for `airlock dev`, which must know a port up front.
+ */
+export function freePort(host = '127.0.0.1'): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const probe = createNetServer();
+    probe.once('error', reject);
+    probe.listen(0, host, () => {
+      const { port } = probe.address() as AddressInfo;
+      probe.close(() => resolve(port));
+    });
+  });
 }

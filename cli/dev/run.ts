@@ -12,14 +12,13 @@ import { randomBytes } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { createServer } from 'node:net';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { issueEnrollment } from '../../gateway/agents/index.ts';
 import { loadConfig } from '../../gateway/config/load.ts';
 import { startGateway, type RunningGateway } from '../../gateway/main.ts';
 import { redactUrl } from '../../gateway/store/index.ts';
-import { ListenError } from '../../lib/listen.ts';
+import { freePort, ListenError } from '../../lib/listen.ts';
 import { createLogger, type Logger } from '../../lib/log.ts';
 import { CliError } from '../errors.ts';
 import { startDemoService, type DemoService } from './demo-service.ts';
@@ -126,16 +125,6 @@ async function portOption<T>(starting: Promise<T>): Promise<T> {
   }
 }
 
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const probe = createServer();
-    probe.once('error', reject);
-    probe.listen(0, LOOPBACK, () => {
-      const { port } = probe.address() as { port: number };
-      probe.close(() => resolve(port));
-    });
-  });
-}
 
 interface AgentProcess {
   readonly healthUrl: string;

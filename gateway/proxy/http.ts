@@ -81,14 +81,20 @@ async function proxy(req: IncomingMessage, res: ServerResponse, ctx: { requestId
   };
   const options = { defaultAction: connection.policy.defaultAction, maskKey: deps.maskKey };
 
-  // ---- the request -------------------------------------------------------------------------
-  const sent = payloadOf(raw, req.headers['content-type'], limits.inspectBytes);
-  const requestOutcome = sent.oversize
-    ? oversize(limits.oversize, sent.size, limits.inspectBytes)
-    : decide(policy, { ...base, request: { kind: 'http', direction: 'request', method, path, ...sent.fields } as PolicyRequest }, options);
-  await deps.hooks?.onDecision?.({ direction: 'request', identity, connection, outcome: requestOutcome, requestId: ctx.requestId });
-  refuseUnlessAllowed(requestOutcome, connection, 'request');
-  const body = requestOutcome.decision === 'mask' && requestOutcome.masked !== undefined ? reencode(requestOutcome.masked) : raw;
+  // One step of the pipeline, the same for the request and the answer: inspect + decide (or the
+  // oversize rule), hand the outcome to the recorder, refuse unless allowed, and give back the
+  // bytes that may leave (masked when the decision is mask).
+  const check = async (direction: 'request' | 'response', raw: Buffer, contentType: string | undefined): Promise<Buffer> => {
+    const payload = payloadOf(raw, contentType, limits.inspectBytes);
+    const outcome = payload.oversize
+      ? oversize(limits.oversize, payload.size, limits.inspectBytes)
+      : decide(policy, { ...base, request: { kind: 'http', direction, method, path, ...payload.fields } as PolicyRequest }, options);
+    await deps.hooks?.onDecision?.({ direction, identity, connection, outcome, requestId: ctx.requestId });
+    refuseUnlessAllowed(outcome, connection, direction);
+    return outcome.decision === 'mask' && outcome.masked !== undefined ? reencode(outcome.masked) : raw;
+  };
+
+  const body = await check('request', raw, req.headers['content-type']);
 
   // ---- forward through the agent ---------------------------------------------------------------
   const stream = deps.agents.open(connection.agent, { kind: 'http', connection: connection.name, target: target.origin, caller: identity.sub, requestId: ctx.requestId });
@@ -109,13 +115,7 @@ async function proxy(req: IncomingMessage, res: ServerResponse, ctx: { requestId
 
   // ---- the response ------------------------------------------------------------------------------
   const returned = await readLimited(answer, limits.maxResponseBytes, 'GW_RESPONSE_TOO_LARGE', `The target's answer is larger than connection ${connection.name} returns (${limits.maxResponseBytes} bytes).`);
-  const got = payloadOf(returned, answer.headers['content-type'], limits.inspectBytes);
-  const responseOutcome = got.oversize
-    ? oversize(limits.oversize, got.size, limits.inspectBytes)
-    : decide(policy, { ...base, request: { kind: 'http', direction: 'response', method, path, ...got.fields } as PolicyRequest }, options);
-  await deps.hooks?.onDecision?.({ direction: 'response', identity, connection, outcome: responseOutcome, requestId: ctx.requestId });
-  refuseUnlessAllowed(responseOutcome, connection, 'response');
-  const out = responseOutcome.decision === 'mask' && responseOutcome.masked !== undefined ? reencode(responseOutcome.masked) : returned;
+  const out = await check('response', returned, answer.headers['content-type']);
 
   const responseHeaders = forwardResponseHeaders(answer.headers);
   delete responseHeaders['content-length'];

@@ -10,7 +10,7 @@ import { parse } from 'yaml';
 import { agentConfigVariables, loadAgentConfig } from '../../agent/config.ts';
 import { AgentError } from '../../agent/errors.ts';
 import { AIRLOCK_AGENT, run, start } from '../support/process.ts';
-import { startTestGateway, type TestGateway } from '../gateway/agents/harness.ts';
+import { startTestGateway, type TestGateway } from '../support/gateway.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'airlock-agent-'));
 const dataDir = join(dir, 'data');

@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { TunnelError, type TunnelStream } from '../../gateway/tunnel/index.ts';
 import { AIRLOCK_AGENT, run, start, type Running } from '../support/process.ts';
-import { eventually, startTestGateway, type TestGateway } from '../gateway/agents/harness.ts';
+import { eventually, startTestGateway, type TestGateway } from '../support/gateway.ts';
 
 const HANDLERS = fileURLToPath(new URL('./fixtures/stream-handlers.ts', import.meta.url));
 let t: TestGateway;
@@ -128,7 +128,7 @@ test('start connects; streams reach the handlers and back; an unknown kind is re
     assert.equal(err.code, 'TUNNEL_STREAM_RESET', kind);
     assert.equal(err.resetCode, code, kind);
   }
-  assert.match(agent.output().stdout, /"msg":"stream handler failed".*the test handler fails on purpose/);
+  await agent.waitFor(/"msg":"stream handler failed".*the test handler fails on purpose/, 5000); // its log line may arrive after the reset frame
 
   await t.restart();
   await t.gw.agents.waitOnline('edge-2', 10_000);

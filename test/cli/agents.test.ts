@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { AIRLOCK, AIRLOCK_AGENT, run, start } from '../support/process.ts';
-import { eventually, startTestGateway, type TestGateway } from '../gateway/agents/harness.ts';
+import { eventually, startTestGateway, type TestGateway } from '../support/gateway.ts';
 
 let t: TestGateway;
 let env: NodeJS.ProcessEnv;

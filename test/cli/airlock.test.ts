@@ -6,6 +6,7 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { AIRLOCK, run, start } from '../support/process.ts';
+import { freePort } from '../../lib/listen.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'airlock-cli-'));
 after(() => rmSync(dir, { recursive: true, force: true }));
@@ -48,7 +49,7 @@ test('a malformed config exits 2 naming the file, the line, the key path and the
 });
 
 test('an unreachable store exits 1 naming the URL with its password redacted', async () => {
-  const port = await closedPort();
+  const port = await freePort();
   const { code, stderr } = await run(AIRLOCK, ['gateway', 'start'], { cwd: dir, env: { AIRLOCK_STORE_URL: `postgres://airlock:hunter2@127.0.0.1:${port}/airlock`, AIRLOCK_SERVER_PORT: '0' } });
   assert.equal(code, 1);
   assert.ok(!stderr.includes('hunter2'), 'the password is not printed');
@@ -85,12 +86,3 @@ test('gateway start serves on the embedded defaults and stops gracefully on SIGT
   assert.match(finished.stdout, /"msg":"gateway stopped"/);
 });
 
-function closedPort(): Promise<number> {
-  return new Promise((resolve) => {
-    const s = createServer();
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address() as { port: number };
-      s.close(() => resolve(port));
-    });
-  });
-}

@@ -2,43 +2,23 @@
 // development provider; the admin's token comes from $AIRLOCK_TOKEN, as in CI.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { randomUUID } from 'node:crypto';
-import { calculateJwkThumbprint, exportJWK, generateKeyPair, SignJWT } from 'jose';
-import { startDevIdp, type DevIdp } from '../../cli/dev/idp.ts';
-import { startGateway, type RunningGateway } from '../../gateway/main.ts';
-import { silentLogger } from '../../lib/log.ts';
 import { AIRLOCK, run } from '../support/process.ts';
+import { startTestGateway, type TestGateway } from '../support/gateway.ts';
 
-const AUDIENCE = 'http://airlock.test';
-const dir = mkdtempSync(join(tmpdir(), 'airlock-cli-keys-'));
-let idp: DevIdp;
-let gw: RunningGateway;
+let t: TestGateway;
+let gw: TestGateway['gw'];
 let env: NodeJS.ProcessEnv;
 let bobEnv: NodeJS.ProcessEnv;
 
 before(async () => {
-  const { privateKey } = await generateKeyPair('ES256', { extractable: true });
-  const jwk = await exportJWK(privateKey);
-  const kid = await calculateJwkThumbprint(jwk);
-  const file = join(dir, 'idp.json');
-  writeFileSync(file, JSON.stringify({ keys: [{ ...jwk, kid, alg: 'ES256', use: 'sig' }] }), { mode: 0o600 });
-  idp = await startDevIdp({ audience: AUDIENCE, keyFile: file, logger: silentLogger });
-  gw = await startGateway({ env: {}, cwd: dir, logger: silentLogger, overrides: { server: { port: 0, publicUrl: AUDIENCE }, store: { url: 'sqlite::memory:' }, auth: { issuer: idp.issuer, audience: AUDIENCE } } });
-  await gw.authn.discovery.done;
-  const token = (sub: string, groups: string[]) => new SignJWT({ iss: idp.issuer, aud: AUDIENCE, sub, groups, email: `${sub}@airlock.dev`, jti: randomUUID() })
-    .setProtectedHeader({ alg: 'ES256', kid, typ: 'at+jwt' }).setIssuedAt().setExpirationTime('10m').sign(privateKey);
-  const base = { AIRLOCK_GATEWAY: gw.url, AIRLOCK_CONFIG_DIR: join(dir, 'config') };
-  env = { ...base, AIRLOCK_TOKEN: await token('alice', ['admins']) };
-  bobEnv = { ...base, AIRLOCK_TOKEN: await token('bob', ['developers']) };
+  t = await startTestGateway();
+  gw = t.gw;
+  const base = { AIRLOCK_GATEWAY: gw.url, AIRLOCK_CONFIG_DIR: join(t.dir, 'config') };
+  env = { ...base, AIRLOCK_TOKEN: await t.token('alice', ['admins']) };
+  bobEnv = { ...base, AIRLOCK_TOKEN: await t.token('bob', ['developers']) };
 });
-after(async () => {
-  await gw.stop();
-  await idp.close();
-  rmSync(dir, { recursive: true, force: true });
-});
+after(() => t.close());
 
 test('create prints only the key on stdout; list shows it; revoke ends it', async () => {
   const created = await run(AIRLOCK, ['api-keys', 'create', '--name', 'ci-bot', '--roles', 'user', '--connections', 'demo', '--ttl', '30d'], { env });

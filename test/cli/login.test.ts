@@ -5,7 +5,6 @@
 import { after, before, describe, test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as client from 'openid-client';
@@ -15,6 +14,7 @@ import { startGateway, type RunningGateway } from '../../gateway/main.ts';
 import { silentLogger } from '../../lib/log.ts';
 import { approveDevice, Browser, forms, page, signInAt } from '../support/browser.ts';
 import { AIRLOCK, run, start, type Finished } from '../support/process.ts';
+import { freePort } from '../../lib/listen.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'airlock-login-'));
 let idp: DevIdp;
@@ -56,15 +56,6 @@ function credentials(config: string): CredentialsFile {
   return JSON.parse(readFileSync(join(config, 'credentials.json'), 'utf8')) as CredentialsFile;
 }
 
-function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const s = createServer();
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address() as { port: number };
-      s.close(() => resolve(port));
-    });
-  });
-}
 
 /** What the gateway checks, done with jose against the provider's JWKS. */
 async function verify(token: string): Promise<JWTPayload> {

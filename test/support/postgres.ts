@@ -4,9 +4,9 @@
 // Missing binaries are an error, never a skip: a green run must mean the PostgreSQL store was tested.
 import { spawn, spawnSync } from 'node:child_process';
 import { accessSync, appendFileSync, chmodSync, chownSync, constants, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { delimiter, join } from 'node:path';
+import { freePort } from '../../lib/listen.ts';
 
 export interface TestPostgres {
   /** Superuser URL of the server's `postgres` database, e.g. postgres://airlock@127.0.0.1:5433/postgres. */
@@ -126,16 +126,6 @@ function runAs(user: string | undefined, file: string, args: string[], cwd: stri
   });
 }
 
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.on('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const { port } = srv.address() as { port: number };
-      srv.close(() => resolve(port));
-    });
-  });
-}
 
 function serverLog(dir: string): string {
   try {

@@ -4,7 +4,7 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { hashEnrollmentToken } from '../../../gateway/agents/token.ts';
-import { agentKey, startTestGateway, type TestGateway } from './harness.ts';
+import { agentKey, startTestGateway, type TestGateway } from '../../support/gateway.ts';
 
 let t: TestGateway;
 let alice: string;

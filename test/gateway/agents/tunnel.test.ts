@@ -13,7 +13,7 @@ import { AGENT_CLOSE_CODES } from '../../../gateway/agents/hub.ts';
 import { TUNNEL_PATH } from '../../../gateway/agents/endpoint.ts';
 import { GatewayError } from '../../../gateway/errors.ts';
 import { TunnelError, type TunnelSession, type TunnelStream } from '../../../gateway/tunnel/index.ts';
-import { agentKey, connectToken, dialTunnel, enrolledAgent, eventually, startTestGateway, type Dialled, type TestGateway } from './harness.ts';
+import { agentKey, connectToken, dialTunnel, enrolledAgent, eventually, startTestGateway, type Dialled, type TestGateway } from '../../support/gateway.ts';
 
 let t: TestGateway;
 let alice: string;

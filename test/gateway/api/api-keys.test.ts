@@ -2,47 +2,22 @@
 // real development OpenID provider: shown once, stored as a hash, revocation and expiry enforced.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { randomUUID } from 'node:crypto';
-import { calculateJwkThumbprint, exportJWK, generateKeyPair, SignJWT } from 'jose';
-import { startDevIdp, type DevIdp } from '../../../cli/dev/idp.ts';
 import { generateApiKey, hashApiKey } from '../../../gateway/authn/apikeys.ts';
-import { startGateway, type RunningGateway } from '../../../gateway/main.ts';
-import { silentLogger } from '../../../lib/log.ts';
+import { startTestGateway, AUDIENCE, type TestGateway } from '../../support/gateway.ts';
 
-const AUDIENCE = 'http://airlock.test';
-const dir = mkdtempSync(join(tmpdir(), 'airlock-apikeys-'));
-let idp: DevIdp;
-let gw: RunningGateway;
+let t: TestGateway;
+let gw: TestGateway['gw'];
 let tokenFor: (sub: string, groups: string[]) => Promise<string>;
 
 before(async () => {
-  const { privateKey } = await generateKeyPair('ES256', { extractable: true });
-  const jwk = await exportJWK(privateKey);
-  const kid = await calculateJwkThumbprint(jwk);
-  const file = join(dir, 'idp.json');
-  writeFileSync(file, JSON.stringify({ keys: [{ ...jwk, kid, alg: 'ES256', use: 'sig' }] }), { mode: 0o600 });
-  idp = await startDevIdp({ audience: AUDIENCE, keyFile: file, logger: silentLogger });
-  gw = await startGateway({ env: {}, cwd: dir, logger: silentLogger, overrides: { server: { port: 0, publicUrl: AUDIENCE }, store: { url: `sqlite:${join(dir, 'gw.db')}` }, auth: { issuer: idp.issuer, audience: AUDIENCE } } });
-  await gw.authn.discovery.done;
-  tokenFor = (sub, groups) => new SignJWT({ iss: idp.issuer, aud: AUDIENCE, sub, email: `${sub}@airlock.dev`, groups, jti: randomUUID() })
-    .setProtectedHeader({ alg: 'ES256', kid, typ: 'at+jwt' }).setIssuedAt().setExpirationTime('5m').sign(privateKey);
+  t = await startTestGateway();
+  gw = t.gw;
+  tokenFor = t.token;
 });
-after(async () => {
-  await gw.stop();
-  await idp.close();
-  rmSync(dir, { recursive: true, force: true });
-});
+after(() => t.close());
 
 async function call(method: string, path: string, bearer: string | undefined, body?: unknown) {
-  const res = await fetch(`${gw.url}${path}`, {
-    method,
-    headers: { ...(bearer ? { authorization: `Bearer ${bearer}` } : {}), ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
-    ...(body === undefined ? {} : { body: typeof body === 'string' ? body : JSON.stringify(body) }),
-  });
-  return { status: res.status, body: await res.json() as Record<string, any> };
+  return t.call(method, path, bearer, body);
 }
 
 test('an admin creates a key; it is shown once, stored only as a hash, and authenticates as a service identity', async () => {
@@ -152,7 +127,7 @@ test('the protected resource metadata names the provider, for the gateway and pe
     assert.equal(res.status, 200, path);
     assert.deepEqual(await res.json(), {
       resource: AUDIENCE,
-      authorization_servers: [idp.issuer],
+      authorization_servers: [t.idp.issuer],
       scopes_supported: ['openid', 'profile', 'email', 'groups', 'offline_access'],
       bearer_methods_supported: ['header'],
       resource_name: 'airlock gateway',

@@ -5,26 +5,17 @@
 // gateway accepts. The browser part (picking alice on the login page) is played by fetch.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { createServer } from 'node:net';
 import { auth, extractWWWAuthenticateParams, type OAuthClientProvider } from '@modelcontextprotocol/sdk/client/auth.js';
 import type { OAuthClientInformationMixed, OAuthClientMetadata, OAuthTokens } from '@modelcontextprotocol/sdk/shared/auth.js';
 import { startDevIdp, type DevIdp } from '../../../cli/dev/idp.ts';
 import { startGateway, type RunningGateway } from '../../../gateway/main.ts';
 import { silentLogger } from '../../../lib/log.ts';
 import { signInAt } from '../../support/browser.ts';
+import { freePort } from '../../../lib/listen.ts';
 
 let idp: DevIdp;
 let gw: RunningGateway;
 
-function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const s = createServer();
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address() as { port: number };
-      s.close(() => resolve(port));
-    });
-  });
-}
 
 before(async () => {
   const port = await freePort();

@@ -9,7 +9,7 @@ import { readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createLogger } from '../../../lib/log.ts';
 import { AIRLOCK_AGENT, run, start, type Running } from '../../support/process.ts';
-import { eventually, startTestGateway, type TestGateway } from '../agents/harness.ts';
+import { eventually, startTestGateway, type TestGateway } from '../../support/gateway.ts';
 
 const TARGET_SECRET = 'target-secret-6b1f0c';
 interface Seen { method: string; url: string; headers: IncomingMessage['headers']; body: string }

@@ -1,4 +1,4 @@
-// Test helpers for agents: a real gateway (SQLite file, so a restart keeps its agents) trusting the
+// A real gateway for tests (SQLite file, so a restart keeps its state) trusting the
 // real development OpenID provider, admin and user tokens signed with the provider's own key,
 // enrollment through the real API, and raw tunnel dials with hand-made connect tokens.
 import { generateKeyPairSync, randomBytes, randomUUID, type KeyObject } from 'node:crypto';
@@ -8,10 +8,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { calculateJwkThumbprint, exportJWK, generateKeyPair, SignJWT } from 'jose';
 import { WebSocket } from 'ws';
-import { startDevIdp, type DevIdp } from '../../../cli/dev/idp.ts';
-import { startGateway, type RunningGateway } from '../../../gateway/main.ts';
-import { TunnelSession, TUNNEL_WS_CLIENT_OPTIONS, type TunnelSessionOptions } from '../../../gateway/tunnel/index.ts';
-import { silentLogger, type Logger } from '../../../lib/log.ts';
+import { startDevIdp, type DevIdp } from '../../cli/dev/idp.ts';
+import { startGateway, type RunningGateway } from '../../gateway/main.ts';
+import { TunnelSession, TUNNEL_WS_CLIENT_OPTIONS, type TunnelSessionOptions } from '../../gateway/tunnel/index.ts';
+import { silentLogger, type Logger } from '../../lib/log.ts';
 
 /** The gateway's public URL in these tests, hence the audience of user and agent tokens. */
 export const AUDIENCE = 'http://airlock.test';
@@ -35,7 +35,7 @@ export interface TestGateway {
 }
 
 export async function startTestGateway(options: { agents?: Record<string, unknown>; logger?: Logger } = {}): Promise<TestGateway> {
-  const dir = mkdtempSync(join(tmpdir(), 'airlock-agents-'));
+  const dir = mkdtempSync(join(tmpdir(), 'airlock-gateway-'));
   const { privateKey } = await generateKeyPair('ES256', { extractable: true });
   const jwk = await exportJWK(privateKey);
   const kid = await calculateJwkThumbprint(jwk);
