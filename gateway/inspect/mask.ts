@@ -24,7 +24,9 @@ import { createHmac, createSecretKey, type KeyObject } from 'node:crypto';
 import type { Finding } from './types.ts';
 import { type Segment, parsePath } from './pii/path.ts';
 
-export type MaskStrategy = 'redact' | 'partial' | 'hash';
+/** The masking strategies: the one list that policies and masking share. */
+export const MASK_STRATEGIES = ['redact', 'partial', 'hash'] as const;
+export type MaskStrategy = (typeof MASK_STRATEGIES)[number];
 
 /** Chooses the strategy for a finding kind (`pii.CREDIT_CARD`, `secret.API_KEY`, …). */
 export type StrategyFor = (kind: string) => MaskStrategy;
@@ -36,7 +38,7 @@ const HASH_HEX = 12;
 /** Values shorter than this keep nothing under `partial`. */
 const PARTIAL_MIN = 8;
 
-const STRATEGIES: ReadonlySet<string> = new Set(['redact', 'partial', 'hash']);
+const STRATEGIES: ReadonlySet<string> = new Set(MASK_STRATEGIES);
 
 function isMaskable(f: Finding): boolean {
   return f.kind.startsWith('pii.') || f.kind.startsWith('secret.');

@@ -14,8 +14,8 @@ export type RequestKind = (typeof REQUEST_KINDS)[number];
 export const DIRECTIONS = ['request', 'response'] as const;
 export type Direction = (typeof DIRECTIONS)[number];
 
-export const MASK_STRATEGIES = ['redact', 'partial', 'hash'] as const;
-export type MaskStrategy = (typeof MASK_STRATEGIES)[number];
+export { MASK_STRATEGIES, type MaskStrategy } from '../inspect/mask.ts';
+import { MASK_STRATEGIES } from '../inspect/mask.ts';
 
 const CODE = /^[a-z0-9][a-z0-9._-]{0,99}$/;
 /** A name pattern: letters, digits and . _ - / :, with `*` matching any run of characters. */
