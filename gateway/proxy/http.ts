@@ -102,6 +102,7 @@ async function proxy(req: IncomingMessage, res: ServerResponse, ctx: { requestId
   headers.host = target.host; // HTTP/1.1 requires one; the agent sets the same
   headers['accept-encoding'] = 'identity';
   headers['x-request-id'] = ctx.requestId;
+  headers.connection = 'close'; // one exchange per tunnel stream: both ends close it cleanly (END frames, no reset)
   if (body.length > 0 || method === 'POST' || method === 'PUT' || method === 'PATCH') headers['content-length'] = String(body.length);
   else delete headers['content-length'];
   const answer = await exchange(stream, { method, path, headers, body }, limits.timeouts);
