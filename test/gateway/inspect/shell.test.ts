@@ -8,34 +8,15 @@ import { readFileSync } from 'node:fs';
 import { Buffer } from 'node:buffer';
 import { FINDING_KINDS, type Finding } from '../../../gateway/inspect/types.ts';
 import { initShellInspector, inspectShell, SHELL_LIMITS } from '../../../gateway/inspect/shell/index.ts';
+import { defaultDecision } from '../../support/default-pack.ts';
 
 type Decision = 'allow' | 'review' | 'deny';
 
-const DECISION: Record<string, Decision> = {
-  'shell.command': 'allow',
-  'shell.infra_destructive': 'review',
-  'shell.destructive': 'deny',
-  'shell.disk_destruction': 'deny',
-  'shell.pipe_to_interpreter': 'deny',
-  'shell.decoded_payload': 'deny',
-  'shell.fork_bomb': 'deny',
-  'shell.permission_blowup': 'deny',
-  'shell.dynamic_command': 'deny',
-  'shell.obfuscation': 'deny',
-  'shell.unparsed': 'deny',
-  'inspect.limit': 'deny',
-  'inspect.error': 'deny',
-};
 const RANK: Record<Decision, number> = { allow: 0, review: 1, deny: 2 };
 
+/** What the shipped default pack decides for these findings (the real policy engine). */
 function decisionOf(findings: readonly Finding[]): Decision {
-  let worst: Decision = 'allow';
-  // A kind this table does not know fails closed.
-  for (const f of findings) {
-    const d = DECISION[f.kind] ?? 'deny';
-    if (RANK[d] > RANK[worst]) worst = d;
-  }
-  return worst;
+  return defaultDecision(findings, 'shell') as Decision;
 }
 
 interface Case { command: string; expect: Decision; kinds?: string[]; note?: string }

@@ -16,36 +16,15 @@ import { Buffer } from 'node:buffer';
 import { FINDING_KINDS, SQL_DIALECTS, type Finding, type SqlDialect } from '../../../gateway/inspect/types.ts';
 import { initSqlInspector, inspectSql, SQL_LIMITS } from '../../../gateway/inspect/sql/index.ts';
 import { SEVERITY, type SqlKind } from '../../../gateway/inspect/sql/collector.ts';
+import { defaultDecision } from '../../support/default-pack.ts';
 
 type Decision = 'allow' | 'review' | 'deny';
 
-const DECISION: Record<string, Decision> = {
-  'sql.read': 'allow',
-  'sql.write': 'allow',
-  'sql.multi_statement': 'allow',
-  'sql.transaction': 'allow',
-  'sql.write.unbounded': 'review',
-  'sql.ddl.create': 'review',
-  'sql.procedural': 'review',
-  'sql.other': 'review',
-  'sql.ddl.drop': 'deny',
-  'sql.privilege': 'deny',
-  'sql.escape': 'deny',
-  'sql.server_config': 'deny',
-  'sql.obfuscation': 'deny',
-  'sql.unparsed': 'deny',
-  'inspect.limit': 'deny',
-  'inspect.error': 'deny',
-};
 const RANK: Record<Decision, number> = { allow: 0, review: 1, deny: 2 };
 
+/** What the shipped default pack decides for these findings (the real policy engine). */
 function decisionOf(findings: readonly Finding[]): Decision {
-  let worst: Decision = 'allow';
-  for (const f of findings) {
-    const d = DECISION[f.kind] ?? 'deny';
-    if (RANK[d] > RANK[worst]) worst = d;
-  }
-  return worst;
+  return defaultDecision(findings, 'sql') as Decision;
 }
 
 interface Case { dialect: SqlDialect; sql: string; expect: Decision; kinds?: string[]; note?: string }
