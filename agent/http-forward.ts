@@ -10,6 +10,7 @@ import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
 import type { Logger } from '../lib/log.ts';
 import type { TunnelStream } from '../gateway/tunnel/index.ts';
 import type { StreamHandler } from './handlers.ts';
+import { createWebSocketForwarder } from './websocket-forward.ts';
 
 /** A static credential the agent adds for one connection (the vault replaces these). */
 export type StaticCredential =
@@ -56,6 +57,8 @@ export function createHttpForwarder(options: HttpForwarderOptions): StreamHandle
     const header = (req.socket as unknown as TunnelStream).header;
     forward(req, res, header).catch((err: unknown) => fail(res, 'TARGET_FAILED', `the agent failed to forward: ${(err as Error).message}`));
   });
+  // WebSocket upgrades through /proxy: the same allowlist and credential, then bytes both ways (the gateway inspects the messages).
+  server.on('upgrade', createWebSocketForwarder({ allowed: (origin) => allow.some((re) => re.test(origin)), credentials: options.credentials, logger: log, connectTimeoutMs: connectMs }));
 
   function fail(res: ServerResponse, code: keyof typeof AGENT_HTTP_ERRORS, message: string): void {
     if (res.headersSent) {

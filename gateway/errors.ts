@@ -37,6 +37,7 @@ export const GATEWAY_ERRORS = {
   GW_TARGET_TIMEOUT: { status: 504, summary: 'The target did not answer within the connection\'s timeouts (connect, first byte, idle).' },
   GW_TARGET_REFUSED: { status: 502, summary: 'The agent refuses to reach the connection\'s target (outside its targets.allow, or not a valid target).' },
   GW_UPSTREAM_FAILED: { status: 502, summary: 'The tunnel to the agent failed during the request (the agent stopped or the connection dropped); retry.' },
+  GW_UPGRADE_REFUSED: { status: 502, summary: 'The target did not accept the WebSocket upgrade (it answered with an HTTP status, or an invalid handshake); the message names what it answered.' },
   GW_RESPONSE_TOO_LARGE: { status: 502, summary: 'The target\'s answer is larger than the connection returns (limits.maxResponseBytes).' },
   GW_POLICY_INVALID: { status: 500, summary: 'A policy file failed validation; the previous policy stays in force.' },
   GW_INSPECTION_FAILED: { status: 403, summary: 'A payload could not be inspected, so it was refused (fail closed).' },

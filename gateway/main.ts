@@ -15,7 +15,8 @@ import { createLogger, type Logger } from '../lib/log.ts';
 import { createGateway, type Gateway } from './server.ts';
 import { openStore, redactUrl, type Store } from './store/index.ts';
 import { PolicyManager } from './policy/manager.ts';
-import { httpProxyRoutes } from './proxy/http.ts';
+import { httpProxyRoutes, type HttpProxyDeps } from './proxy/http.ts';
+import { websocketProxyRoute } from './proxy/websocket.ts';
 import { initInspectors } from './inspect/index.ts';
 import { randomBytes } from 'node:crypto';
 
@@ -64,6 +65,7 @@ export async function startGateway(options: StartOptions = {}): Promise<RunningG
     await store.close();
     throw err;
   }
+  const proxy: HttpProxyDeps = { config, logger, authenticator: authn.authenticator, connections, agents: agents.hub, policies, maskKey };
   const gateway = createGateway({
     config,
     logger,
@@ -74,10 +76,13 @@ export async function startGateway(options: StartOptions = {}): Promise<RunningG
       apiKeyRoutes(router, config, store, authn.authenticator);
       connectionRoutes(router, connections, authn.authenticator);
       agents.routes(router, authn.authenticator);
-      httpProxyRoutes(router, { config, logger, authenticator: authn.authenticator, connections, agents: agents.hub, policies, maskKey });
+      httpProxyRoutes(router, proxy);
       options.routes?.(router, { config, store, logger, authn, connections });
     },
-    upgrades: (router) => agents.upgrades(router),
+    upgrades: (router) => {
+      agents.upgrades(router);
+      router.addPrefix('/proxy', websocketProxyRoute(proxy)); // WebSocket upgrades on the HTTP data path
+    },
   });
   let address;
   try {

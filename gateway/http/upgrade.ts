@@ -1,9 +1,11 @@
-// HTTP upgrades (WebSocket) on the gateway's server: a route table by exact path, the frame every
-// upgrade passes, and refusals written to the raw socket as the same JSON errors as any response.
+// HTTP upgrades (WebSocket) on the gateway's server: a route table by exact path or path prefix,
+// the frame every upgrade passes, and refusals written to the raw socket as the same JSON errors
+// as any response.
 //
 //   1. request id   a safe X-Request-Id or a fresh one (the rule of pipeline.ts)
 //   2. drain        refused while shutting down (503 GW_SHUTTING_DOWN)
-//   3. route        exact path, else 404 GW_NOT_FOUND and the socket is destroyed
+//   3. route        exact path, then the prefix (e.g. /proxy owns /proxy/...), else 404
+//                   GW_NOT_FOUND and the socket is destroyed
 //   4. handle       the route authenticates and completes the upgrade itself, or throws
 //   5. errors       GatewayError → its status and JSON body on the socket; else 500 GW_INTERNAL
 //
@@ -30,33 +32,68 @@ export interface UpgradeRoute {
 
 export class UpgradeRouter {
   readonly #routes = new Map<string, UpgradeRoute>();
+  readonly #prefixes = new Map<string, UpgradeRoute>();
+  /** Every route in the order added, for closing in reverse. */
+  readonly #added: UpgradeRoute[] = [];
 
   /** Adds an exact-path upgrade route. */
   add(path: string, route: UpgradeRoute): this {
     if (this.#routes.has(path)) throw new TypeError(`upgrade route ${path} is already defined`);
     this.#routes.set(path, route);
+    this.#added.push(route);
     return this;
   }
 
-  resolve(path: string): UpgradeRoute | undefined {
-    return this.#routes.get(path);
+  /**
+   * Adds a prefix route: `prefix` (no trailing slash) owns every path under `prefix/`, for
+   * WebSocket upgrades only (other upgrades there, such as h2c, stay ordinary requests).
+   */
+  addPrefix(prefix: string, route: UpgradeRoute): this {
+    if (!/^\/[^?#]*[^/?#]$/.test(prefix)) throw new TypeError(`upgrade prefix ${prefix} must start with / and not end with one`);
+    if (this.#prefixes.has(prefix)) throw new TypeError(`upgrade prefix ${prefix} is already defined`);
+    this.#prefixes.set(prefix, route);
+    this.#added.push(route);
+    return this;
   }
 
-  /** Runs every route's close hook (errors are the hook's to log). */
+  /** The route for a path: an exact route first, then a prefix route (unless `exactOnly`). */
+  resolve(path: string, exactOnly = false): UpgradeRoute | undefined {
+    const exact = this.#routes.get(path);
+    if (exact !== undefined || exactOnly) return exact;
+    for (const [prefix, route] of this.#prefixes) if (path.startsWith(prefix + '/')) return route; // bounded: one entry per data path
+    return undefined;
+  }
+
+  /**
+   * Runs every route's close hook, one after the other in reverse order of adding: a route may
+   * ride on one added before it (/proxy sessions run over the agents' tunnels), so it closes first
+   * while that one still carries its closing handshakes. Errors are the hook's to log.
+   */
   async closeRoutes(): Promise<void> {
-    await Promise.allSettled([...this.#routes.values()].map((r) => r.close?.()));
+    for (const route of [...this.#added].reverse()) { // bounded: one entry per route
+      try {
+        await route.close?.();
+      } catch {
+        // the hook logs its own failures; the next route still closes
+      }
+    }
   }
 }
 
 /**
  * Which requests asking for an upgrade take the upgrade path (node:http's shouldUpgradeCallback):
- * those to an upgrade route, and every WebSocket request (an unknown path is then a 404 and a
- * closed socket). Others, such as `Upgrade: h2c` from `curl --http2`, are ordinary requests whose
- * Upgrade header is ignored, as HTTP/1.1 allows.
+ * every WebSocket request (to an exact or a prefix route; an unknown path is then a 404 and a
+ * closed socket), and any upgrade to an exact route. Others, such as `Upgrade: h2c` from
+ * `curl --http2` (to /proxy/... too), are ordinary requests whose Upgrade header is ignored, as
+ * HTTP/1.1 allows.
  */
 export function takesUpgrade(router: UpgradeRouter, req: IncomingMessage): boolean {
-  if (String(req.headers.upgrade ?? '').toLowerCase() === 'websocket') return true;
-  return router.resolve(pathOf(req)) !== undefined;
+  if (isWebSocketUpgrade(req)) return true;
+  return router.resolve(pathOf(req), true) !== undefined;
+}
+
+function isWebSocketUpgrade(req: IncomingMessage): boolean {
+  return String(req.headers.upgrade ?? '').toLowerCase() === 'websocket';
 }
 
 export interface UpgradePipeline {
@@ -79,7 +116,7 @@ export function createUpgradePipeline(router: UpgradeRouter, logger: Logger, sta
       try {
         if (state.draining) throw new GatewayError('GW_SHUTTING_DOWN', 'The gateway is shutting down; reconnect in a moment (another replica will answer).');
         const url = new URL(req.url ?? '/', 'http://gateway.invalid');
-        const route = router.resolve(url.pathname);
+        const route = router.resolve(url.pathname, !isWebSocketUpgrade(req));
         if (route === undefined) throw new GatewayError('GW_NOT_FOUND', `No upgrade route for ${url.pathname}; see the README for the gateway's endpoints.`);
         await route.handle(req, socket, head, { requestId, path: url.pathname, url });
       } catch (err) {

@@ -54,6 +54,7 @@ export const FINDING_KINDS = {
   // Generic
   'inspect.limit': 'The value exceeded an inspection limit (size, depth, recursion) and was not fully inspected.',
   'inspect.error': 'An inspector failed; treated as unparsed (fail closed).',
+  'inspect.binary': 'A binary payload (a WebSocket message) that is not UTF-8 text, so it cannot be inspected (fail closed).',
 } as const;
 
 export type FindingKind = keyof typeof FINDING_KINDS;

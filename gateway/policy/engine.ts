@@ -36,7 +36,7 @@ export interface EvaluateOptions {
 
 /** Finding kinds that mean "not fully understood": never allowed through. */
 export function isFailureFinding(kind: string): boolean {
-  return kind.endsWith('.unparsed') || kind === 'inspect.error' || kind === 'inspect.limit' || kind.endsWith('.obfuscation');
+  return kind.endsWith('.unparsed') || kind.startsWith('inspect.') || kind.endsWith('.obfuscation');
 }
 
 /** Information hidden, least to most: a conflict between mask rules takes the most hiding. */

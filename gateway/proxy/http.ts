@@ -44,7 +44,8 @@ export interface HttpProxyDeps {
   readonly hooks?: ProxyHooks;
 }
 
-const AGENT_ERRORS: Record<string, { code: 'GW_TARGET_UNREACHABLE' | 'GW_TARGET_TIMEOUT' | 'GW_TARGET_REFUSED'; what: string }> = {
+/** What the agent's `x-airlock-agent-error` codes mean to the caller (the WebSocket path maps them too). */
+export const AGENT_ERRORS: Record<string, { code: 'GW_TARGET_UNREACHABLE' | 'GW_TARGET_TIMEOUT' | 'GW_TARGET_REFUSED'; what: string }> = {
   TARGET_UNREACHABLE: { code: 'GW_TARGET_UNREACHABLE', what: 'The agent cannot reach the target' },
   TARGET_FAILED: { code: 'GW_TARGET_UNREACHABLE', what: 'The agent failed to forward to the target' },
   TARGET_TIMEOUT: { code: 'GW_TARGET_TIMEOUT', what: 'The target did not answer in time' },
@@ -70,17 +71,6 @@ async function proxy(req: IncomingMessage, res: ServerResponse, ctx: { requestId
   const limits = connection.limits;
 
   const raw = await readLimited(req, limits.maxRequestBytes, 'GW_BODY_TOO_LARGE', `The request body is larger than connection ${connection.name} accepts (${limits.maxRequestBytes} bytes).`);
-  const policy = deps.policies.get({
-    packs: [...new Set([...deps.config.policy.packs, ...connection.policy.packs])],
-    files: [...new Set([...deps.config.policy.files, ...connection.policy.files])],
-  });
-  const base = {
-    identity: { sub: identity.sub, email: identity.email, name: identity.name, groups: identity.groups, roles: identity.roles, via: identity.via },
-    connection: { name: connection.name, kind: connection.kind, tags: connection.tags },
-    now: Date.now(),
-  };
-  const options = { defaultAction: connection.policy.defaultAction, maskKey: deps.maskKey };
-
   // One step of the pipeline, the same for the request and the answer: inspect + decide (or the
   // oversize rule), hand the outcome to the recorder, refuse unless allowed, and give back the
   // bytes that may leave (masked when the decision is mask).
@@ -88,7 +78,7 @@ async function proxy(req: IncomingMessage, res: ServerResponse, ctx: { requestId
     const payload = payloadOf(raw, contentType, limits.inspectBytes);
     const outcome = payload.oversize
       ? oversize(limits.oversize, payload.size, limits.inspectBytes)
-      : decide(policy, { ...base, request: { kind: 'http', direction, method, path, ...payload.fields } as PolicyRequest }, options);
+      : decideFor(deps, identity, connection, { kind: 'http', direction, method, path, ...payload.fields } as PolicyRequest);
     await deps.hooks?.onDecision?.({ direction, identity, connection, outcome, requestId: ctx.requestId });
     refuseUnlessAllowed(outcome, connection, direction);
     return outcome.decision === 'mask' && outcome.masked !== undefined ? reencode(outcome.masked) : raw;
@@ -146,7 +136,8 @@ function oversize(action: 'deny' | 'review', size: number, limit: number): Outco
   return { decision: action, reasons: [{ rule: '(oversize)', policy: '(connection)', action, reason: 'inspect.oversize', message: `The body (${size} bytes) is larger than the ${limit} bytes inspected (limits.inspectBytes).` }], findings: [finding] };
 }
 
-function refuseUnlessAllowed(outcome: Outcome, connection: Connection, direction: 'request' | 'response'): void {
+/** Throws GW_POLICY_DENIED (deny) or GW_REVIEW_REQUIRED (review); allow and mask pass. */
+export function refuseUnlessAllowed(outcome: Outcome, connection: Connection, direction: 'request' | 'response'): void {
   if (outcome.decision === 'allow' || outcome.decision === 'mask') return;
   const first = outcome.reasons[0];
   const why = first?.message ?? `rule ${first?.rule} (${first?.reason})`;
@@ -205,4 +196,18 @@ function exchange(stream: TunnelStream, out: Outgoing, timeouts: Connection['lim
     });
     req.end(out.body);
   });
+}
+
+/** The connection's policies (the gateway's baseline first) applied to one request or answer, with the caller as CEL sees it. */
+export function decideFor(deps: HttpProxyDeps, identity: Identity, connection: Connection, request: PolicyRequest): Outcome {
+  const policy = deps.policies.get({
+    packs: [...new Set([...deps.config.policy.packs, ...connection.policy.packs])],
+    files: [...new Set([...deps.config.policy.files, ...connection.policy.files])],
+  });
+  return decide(policy, {
+    identity: { sub: identity.sub, email: identity.email, name: identity.name, groups: identity.groups, roles: identity.roles, via: identity.via },
+    connection: { name: connection.name, kind: connection.kind, tags: connection.tags },
+    request,
+    now: Date.now(),
+  }, { defaultAction: connection.policy.defaultAction, maskKey: deps.maskKey });
 }
