@@ -161,3 +161,29 @@ export async function eventually<T>(check: () => Promise<T | undefined> | T | un
     await new Promise((r) => setTimeout(r, 20));
   }
 }
+
+/**
+ * A real `airlock-agent` process for `t`: added and enrolled as `name` through the API, then
+ * started with a config that allows `allow` targets and adds `credentials` (connection →
+ * bearer token); resolves once its tunnel is up. Stopped with `t` by the caller (`agent.stop`).
+ */
+export async function startTestAgent(t: TestGateway, name: string, options: { allow: readonly string[]; bearer?: Readonly<Record<string, string>> }): Promise<import('./process.ts').Running> {
+  const { AIRLOCK_AGENT, run, start } = await import('./process.ts');
+  const tokenFile = join(t.dir, `${name}.token`);
+  writeFileSync(tokenFile, `${await t.addAgent(name)}\n`, { mode: 0o600 });
+  const config = join(t.dir, `${name}.yaml`);
+  const credentials = Object.entries(options.bearer ?? {}).map(([connection, token]) => `${connection}: { type: bearer, token: ${token} }`).join(', ');
+  writeFileSync(config, [
+    `dataDir: ${join(t.dir, `agent-${name}`)}`,
+    'health: { port: 0 }',
+    'tunnel: { pingInterval: 0, reconnectMinDelay: 0.05, reconnectMaxDelay: 0.3 }',
+    `targets: { allow: [${options.allow.map((a) => `'${a}'`).join(', ')}] }`,
+    `credentials: { ${credentials} }`,
+    '',
+  ].join('\n'), { mode: 0o600 });
+  const enrolled = await run(AIRLOCK_AGENT, ['enroll', '--config', config, '--gateway', t.gw.url, '--token-file', tokenFile], { cwd: t.dir });
+  if (enrolled.code !== 0) throw new Error(`enroll ${name}: ${enrolled.stderr}`);
+  const agent = start(AIRLOCK_AGENT, ['start', '--config', config], { cwd: t.dir });
+  await eventually(() => t.gw.agents.presence(name).online || undefined, 15_000, `agent ${name} online`);
+  return agent;
+}

@@ -8,8 +8,8 @@ import { createServer, request, type IncomingMessage, type Server } from 'node:h
 import { readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createLogger } from '../../../lib/log.ts';
-import { AIRLOCK_AGENT, run, start, type Running } from '../../support/process.ts';
-import { eventually, startTestGateway, type TestGateway } from '../../support/gateway.ts';
+import type { Running } from '../../support/process.ts';
+import { eventually, startTestAgent, startTestGateway, type TestGateway } from '../../support/gateway.ts';
 
 const TARGET_SECRET = 'target-secret-6b1f0c';
 interface Seen { method: string; url: string; headers: IncomingMessage['headers']; body: string }
@@ -47,23 +47,8 @@ before(async () => {
   alice = await t.token('alice', ['admins']);
   bob = await t.token('bob', ['developers']);
 
-  const dataDir = join(t.dir, 'agent');
-  const tokenFile = join(t.dir, 'edge.token');
-  writeFileSync(tokenFile, `${await t.addAgent('edge')}\n`, { mode: 0o600 });
-  const config = join(t.dir, 'agent.yaml');
   const closedPort = 'http://127.0.0.1:9';
-  writeFileSync(config, [
-    `dataDir: ${dataDir}`,
-    'health: { port: 0 }',
-    'tunnel: { pingInterval: 0, reconnectMinDelay: 0.05, reconnectMaxDelay: 0.3 }',
-    `targets: { allow: ['${targetUrl}', '${closedPort}'] }`,
-    `credentials: { demo: { type: bearer, token: ${TARGET_SECRET} } }`,
-    '',
-  ].join('\n'), { mode: 0o600 });
-  const enrolled = await run(AIRLOCK_AGENT, ['enroll', '--config', config, '--gateway', t.gw.url, '--token-file', tokenFile], { cwd: t.dir });
-  assert.equal(enrolled.code, 0, enrolled.stderr);
-  agent = start(AIRLOCK_AGENT, ['start', '--config', config], { cwd: t.dir });
-  await eventually(() => t.gw.agents.presence('edge').online || undefined, 15_000, 'the agent online');
+  agent = await startTestAgent(t, 'edge', { allow: [targetUrl, closedPort], bearer: { demo: TARGET_SECRET } });
 
   const policyFile = join(t.dir, 'no-delete.yaml');
   writeFileSync(policyFile, 'name: no-delete\nrules:\n  - { id: no-delete, match: { methods: [DELETE] }, action: deny, reason: demo.no_delete, message: Deleting through airlock is refused. }\n');

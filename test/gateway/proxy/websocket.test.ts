@@ -9,8 +9,8 @@ import { createServer, request, type IncomingMessage, type Server } from 'node:h
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { WebSocket, WebSocketServer, type RawData } from 'ws';
-import { AIRLOCK_AGENT, run, start, type Running } from '../../support/process.ts';
-import { eventually, startTestGateway, type TestGateway } from '../../support/gateway.ts';
+import type { Running } from '../../support/process.ts';
+import { eventually, startTestAgent, startTestGateway, type TestGateway } from '../../support/gateway.ts';
 
 const TARGET_SECRET = 'target-secret-ws-51c2';
 const CARD_GREETING = JSON.stringify({ hello: 'Ada', card: '4111 1111 1111 1111' });
@@ -52,21 +52,7 @@ before(async () => {
   t = await startTestGateway();
   const alice = await t.token('alice', ['admins']);
   bob = await t.token('bob', ['developers']);
-  const tokenFile = join(t.dir, 'edge.token');
-  writeFileSync(tokenFile, `${await t.addAgent('edge')}\n`, { mode: 0o600 });
-  const config = join(t.dir, 'agent.yaml');
-  writeFileSync(config, [
-    `dataDir: ${join(t.dir, 'agent')}`,
-    'health: { port: 0 }',
-    'tunnel: { pingInterval: 0, reconnectMinDelay: 0.05, reconnectMaxDelay: 0.3 }',
-    `targets: { allow: ['${targetUrl}', 'http://127.0.0.1:9'] }`,
-    `credentials: { demo: { type: bearer, token: ${TARGET_SECRET} } }`,
-    '',
-  ].join('\n'), { mode: 0o600 });
-  const enrolled = await run(AIRLOCK_AGENT, ['enroll', '--config', config, '--gateway', t.gw.url, '--token-file', tokenFile], { cwd: t.dir });
-  assert.equal(enrolled.code, 0, enrolled.stderr);
-  agent = start(AIRLOCK_AGENT, ['start', '--config', config], { cwd: t.dir });
-  await eventually(() => t.gw.agents.presence('edge').online || undefined, 15_000, 'the agent online');
+  agent = await startTestAgent(t, 'edge', { allow: [targetUrl, 'http://127.0.0.1:9'], bearer: { demo: TARGET_SECRET } });
 
   const policyFile = join(t.dir, 'no-secrets.yaml');
   writeFileSync(policyFile, 'name: no-secrets\nrules:\n  - { id: no-secrets, match: { directions: [request], findings: [\'secret.*\'] }, action: deny, reason: demo.no_secrets, message: Secrets may not be sent. }\n');
