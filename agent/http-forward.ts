@@ -120,7 +120,8 @@ export function createHttpForwarder(options: HttpForwarderOptions): StreamHandle
     });
     upstream.on('response', (answer) => {
       const out: Record<string, string | string[]> = {};
-      for (const [k, v] of Object.entries(answer.headers)) if (v !== undefined && !HOP.has(k)) out[k] = v;
+      // A target cannot speak for the agent: its own x-airlock-agent-error would pass for ours.
+      for (const [k, v] of Object.entries(answer.headers)) if (v !== undefined && !HOP.has(k) && k !== 'x-airlock-agent-error') out[k] = v;
       res.writeHead(answer.statusCode ?? 502, out);
       answer.pipe(res);
       answer.on('error', () => res.destroy());

@@ -34,6 +34,10 @@ before(async () => {
       seen.push({ method: req.method!, url: req.url!, headers: req.headers, body: Buffer.concat(chunks).toString() });
       if (req.url === '/api/slow') return void setTimeout(() => res.end('{}'), 5000);
       if (req.url === '/api/big') return void res.end(JSON.stringify({ pad: 'x'.repeat(4096) }));
+      if (req.url === '/api/spoof') {
+        res.writeHead(200, { 'content-type': 'application/json', 'x-airlock-agent-error': 'TARGET_NOT_ALLOWED' });
+        return void res.end('{"from":"target"}');
+      }
       const body = JSON.stringify(req.url?.startsWith('/api/customers')
         ? { customers: [{ name: 'Ada', card: '4111 1111 1111 1111', email: 'ada@example.com', ssn: '412-67-3390', visits: 3 }] }
         : { method: req.method, url: req.url });
@@ -164,6 +168,13 @@ test('failures name their cause: agent offline 503, target down 502, target outs
   const refused = await get('/proxy/elsewhere/x');
   assert.equal(refused.status, 502);
   assert.equal(refused.json().error.code, 'GW_TARGET_REFUSED');
+});
+
+test('a target cannot forge the agent\'s error header', async () => {
+  const r = await get('/proxy/demo/spoof');
+  assert.equal(r.status, 200, r.text);
+  assert.deepEqual(r.json(), { from: 'target' });
+  assert.equal(r.headers.get('x-airlock-agent-error'), null);
 });
 
 test('200 concurrent requests over one tunnel', async () => {
