@@ -8,6 +8,16 @@ import { AgentError } from './errors.ts';
 /** DNS label rules: what `airlock agents add NAME` accepts. */
 const DNS_LABEL = /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/;
 
+/** A credential the agent adds for a connection: the config's static form and the vault's entries. */
+export const credentialSchema = z.discriminatedUnion('type', [
+  z.strictObject({ type: z.literal('bearer'), token: z.string().min(1).max(16_384) }),
+  z.strictObject({ type: z.literal('basic'), username: z.string().min(1).max(1024), password: z.string().max(1024) }),
+  z.strictObject({ type: z.literal('header'), name: z.string().regex(/^[A-Za-z0-9-]{1,100}$/), value: z.string().min(1).max(16_384) }),
+]);
+
+/** A connection name, as the config's `credentials` keys and the vault's entries spell it: a DNS label. */
+export const CONNECTION_NAME = DNS_LABEL;
+
 const seconds = (min: number, max: number) => z.number().min(min).max(max);
 
 export const agentConfigSchema = z.strictObject({
@@ -49,17 +59,21 @@ export const agentConfigSchema = z.strictObject({
     allow: z.array(z.string().min(1).max(300).regex(/^https?:\/\/[A-Za-z0-9.*\-\[\]:]+$/, 'an origin pattern such as http://10.0.0.*:8080 or https://*.internal')).max(1000).default([]),
   }).prefault({}),
   /**
-   * A static credential the agent adds for a connection, by connection name (the vault replaces
-   * these with KMS-protected secrets). Keep this file readable by the agent only.
+   * A static credential the agent adds for a connection, by connection name, for development:
+   * the vault (`airlock-agent secrets set`) holds them encrypted and wins over these. Keep this
+   * file readable by the agent only.
    */
   credentials: z.record(
     z.string().regex(DNS_LABEL, 'a connection name'),
-    z.discriminatedUnion('type', [
-      z.strictObject({ type: z.literal('bearer'), token: z.string().min(1).max(16_384) }),
-      z.strictObject({ type: z.literal('basic'), username: z.string().min(1).max(1024), password: z.string().max(1024) }),
-      z.strictObject({ type: z.literal('header'), name: z.string().regex(/^[A-Za-z0-9-]{1,100}$/), value: z.string().min(1).max(16_384) }),
-    ]),
+    credentialSchema,
   ).default({}),
+  vault: z.strictObject({
+    /**
+     * The KMS that wraps the vault's data keys. Default `local` (a master key file in dataDir:
+     * development only); the cloud providers come with issue 5.
+     */
+    kms: z.enum(['local'], { error: 'only local is available in this version (a master key file in dataDir, for development)' }).default('local'),
+  }).prefault({}),
   health: z.strictObject({
     /** Address of the agent's own /healthz endpoint. Default 127.0.0.1. */
     host: z.string().min(1).default('127.0.0.1'),

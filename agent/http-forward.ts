@@ -7,12 +7,13 @@
 // failures with a status and an `x-airlock-agent-error` code the gateway turns into its JSON error.
 import { Agent as HttpAgent, createServer, request as httpRequest, type IncomingMessage, type ServerResponse } from 'node:http';
 import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
+import type { Duplex } from 'node:stream';
 import type { Logger } from '../lib/log.ts';
 import type { TunnelStream } from '../gateway/tunnel/index.ts';
 import type { StreamHandler } from './handlers.ts';
 import { createWebSocketForwarder } from './websocket-forward.ts';
 
-/** A static credential the agent adds for one connection (the vault replaces these). */
+/** A credential the agent adds for one connection: from the vault, else the config's static `credentials`. */
 export type StaticCredential =
   | { readonly type: 'bearer'; readonly token: string }
   | { readonly type: 'basic'; readonly username: string; readonly password: string }
@@ -21,8 +22,11 @@ export type StaticCredential =
 export interface HttpForwarderOptions {
   /** Target origins the agent may reach: `http://host:port` patterns with `*` wildcards. */
   readonly allow: readonly string[];
-  /** Credential per connection name. */
-  readonly credentials: Readonly<Record<string, StaticCredential>>;
+  /**
+   * The credential of a connection, undefined for none; called once per request or upgrade. A
+   * rejection (a vault entry that does not decrypt) fails that request with TARGET_FAILED.
+   */
+  readonly credentialFor: (connection: string) => Promise<StaticCredential | undefined>;
   readonly logger: Logger;
   /** Milliseconds to connect to a target. Default 5000. */
   readonly connectTimeoutMs?: number;
@@ -58,7 +62,28 @@ export function createHttpForwarder(options: HttpForwarderOptions): StreamHandle
     forward(req, res, header).catch((err: unknown) => fail(res, 'TARGET_FAILED', `the agent failed to forward: ${(err as Error).message}`));
   });
   // WebSocket upgrades through /proxy: the same allowlist and credential, then bytes both ways (the gateway inspects the messages).
-  server.on('upgrade', createWebSocketForwarder({ allowed: (origin) => allow.some((re) => re.test(origin)), credentials: options.credentials, logger: log, connectTimeoutMs: connectMs }));
+  // The credential is looked up first (the vault is asynchronous) and handed to a forwarder for this one upgrade.
+  const allowed = (origin: string) => allow.some((re) => re.test(origin));
+  server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
+    const header = (socket as unknown as TunnelStream).header ?? {};
+    const connection = typeof header.connection === 'string' ? header.connection : '';
+    options.credentialFor(connection).then(
+      (credential) => createWebSocketForwarder({ allowed, credentials: credential === undefined ? {} : { [connection]: credential }, logger: log, connectTimeoutMs: connectMs })(req, socket, head),
+      (err: unknown) => {
+        const message = credentialFailure(connection, err);
+        if (socket.destroyed || socket.writableEnded) return;
+        const body = JSON.stringify({ error: { code: 'AGENT_TARGET_FAILED', message } });
+        socket.end(`HTTP/1.1 502 Bad Gateway\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\nx-airlock-agent-error: TARGET_FAILED\r\nconnection: close\r\n\r\n${body}`);
+      },
+    );
+  });
+
+  /** Logs why the credential of `connection` is unavailable (code and message name the connection, never a value) and returns the client's sentence. */
+  function credentialFailure(connection: string, err: unknown): string {
+    const code = (err as { code?: unknown })?.code;
+    log.error('credential unavailable', { connection, code, error: (err as Error)?.message });
+    return `the agent cannot read the credential of connection ${connection}${typeof code === 'string' ? ` (${code})` : ''}; its log has the detail`;
+  }
 
   function fail(res: ServerResponse, code: keyof typeof AGENT_HTTP_ERRORS, message: string): void {
     if (res.headersSent) {
@@ -90,7 +115,12 @@ export function createHttpForwarder(options: HttpForwarderOptions): StreamHandle
       if (v !== undefined && !HOP.has(k) && k !== 'authorization' && k !== 'host') headers[k] = v;
     }
     headers.host = target.host;
-    const credential = options.credentials[connection];
+    let credential: StaticCredential | undefined;
+    try {
+      credential = await options.credentialFor(connection);
+    } catch (err) {
+      return fail(res, 'TARGET_FAILED', credentialFailure(connection, err));
+    }
     if (credential?.type === 'bearer') headers.authorization = `Bearer ${credential.token}`;
     else if (credential?.type === 'basic') headers.authorization = `Basic ${Buffer.from(`${credential.username}:${credential.password}`).toString('base64')}`;
     else if (credential?.type === 'header') headers[credential.name.toLowerCase()] = credential.value;

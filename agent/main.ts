@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 // The `airlock-agent` command: runs near the internal services and dials out to the gateway.
-import { Command } from 'commander';
+import { Command, Option } from 'commander';
 import { resolve } from 'node:path';
 import { onShutdownSignal, runProgram } from '../lib/cli.ts';
 import { AgentError } from './errors.ts';
@@ -54,6 +54,46 @@ program
     const err = await agent.failed;
     await agent.stop();
     throw err;
+  });
+
+const CONFIG_HELP = 'configuration file (default: $AIRLOCK_AGENT_CONFIG, else ./airlock-agent.yaml if present, else embedded defaults)';
+const secrets = program
+  .command('secrets')
+  .description('the credentials this agent adds for its connections, kept encrypted in its vault (dataDir/vault.json)');
+
+secrets
+  .command('set')
+  .description('store (or replace) the credential of a connection; the value is read from a file, a variable or standard input, never from the command line')
+  .argument('<connection>', 'the connection\'s name')
+  .addOption(new Option('--type <type>', 'what the value is: bearer (a token), basic (user:password), header (a header\'s value, with --name)').choices(['bearer', 'basic', 'header']).makeOptionMandatory())
+  .option('--name <header>', 'the header to send, for --type header (e.g. X-Api-Key)')
+  .option('--from-file <file>', 'read the value from this file (one trailing newline is dropped)')
+  .option('--from-env <var>', 'read the value from this environment variable')
+  .option('--stdin', 'read the value from standard input')
+  .option('-c, --config <file>', CONFIG_HELP)
+  .action(async (connection: string, opts: { type: 'bearer' | 'basic' | 'header'; name?: string; fromFile?: string; fromEnv?: string; stdin?: boolean; config?: string }) => {
+    const { secretsSet } = await import('./vault/secrets-cli.ts');
+    await secretsSet(connection, opts);
+  });
+
+secrets
+  .command('list')
+  .description('the connections the vault holds a secret for, with types and dates (never values)')
+  .option('--json', 'print JSON')
+  .option('-c, --config <file>', CONFIG_HELP)
+  .action(async (opts: { json?: boolean; config?: string }) => {
+    const { secretsList } = await import('./vault/secrets-cli.ts');
+    await secretsList(opts);
+  });
+
+secrets
+  .command('rm')
+  .description('remove the secret of a connection from the vault')
+  .argument('<connection>', 'the connection\'s name')
+  .option('-c, --config <file>', CONFIG_HELP)
+  .action(async (connection: string, opts: { config?: string }) => {
+    const { secretsRemove } = await import('./vault/secrets-cli.ts');
+    await secretsRemove(connection, opts);
   });
 
 await runProgram(program, {

@@ -3,8 +3,8 @@
 //   config → logger → identity (data dir; enrolment with --enroll-token-file when it holds none)
 //   → health endpoint → one tunnel per gateway (gateway.urls, else the one it enrolled at)
 //
-// The vault and the target dialers join as they are built: they register stream handlers
-// (agent/handlers.ts) that the tunnels dispatch to.
+// → vault (dataDir/vault.json) → the HTTP forwarder, registered as the `http` stream handler
+// (agent/handlers.ts) that the tunnels dispatch to; other target dialers join as they are built.
 import { createServer } from 'node:http';
 import { resolve } from 'node:path';
 import { listen, ListenError, urlOf } from '../lib/listen.ts';
@@ -19,6 +19,8 @@ import { TunnelClient } from './tunnel.ts';
 import { registerStreamHandler } from './handlers.ts';
 import { createHttpForwarder } from './http-forward.ts';
 import { AGENT_VERSION } from './version.ts';
+import { createLocalKms, LOCAL_KEY_ID } from './vault/local-kms.ts';
+import { openVault } from './vault/vault.ts';
 
 export interface AgentStartOptions extends LoadOptions {
   readonly logger?: Logger;
@@ -103,14 +105,25 @@ export async function startAgent(options: AgentStartOptions = {}): Promise<Runni
     await closeHealth();
     throw err;
   }
+  const name = identity.state.name;
   if (config.targets.allow.length === 0) logger.warn('targets.allow is empty: this agent forwards to no target; list the origins of your services');
-  const unregisterHttp = registerStreamHandler('http', createHttpForwarder({ allow: config.targets.allow, credentials: config.credentials, logger }));
+  // Credentials: the vault's (encrypted), else the config's static ones (development).
+  const vault = openVault({ dataDir, agent: name, kms: createLocalKms({ dataDir }), keyId: LOCAL_KEY_ID });
+  try {
+    const held = await vault.list(); // a corrupt vault stops the start here, not at the first request
+    logger.info('vault opened', { path: vault.path, kms: config.vault.kms, entries: held.length });
+    if (held.length > 0) logger.warn('vault.kms is local: the master key lies in the dataDir next to the vault it protects; for development only');
+  } catch (err) {
+    await closeHealth();
+    throw err;
+  }
+  const credentialFor = async (connection: string) => (await vault.get(connection)) ?? (Object.hasOwn(config.credentials, connection) ? config.credentials[connection] : undefined);
+  const unregisterHttp = registerStreamHandler('http', createHttpForwarder({ allow: config.targets.allow, credentialFor, logger }));
   for (const t of tunnels) {
     t.on('connected', () => { connected++; });
     t.on('disconnected', () => { connected--; });
     t.start();
   }
-  const name = identity.state.name;
   logger.info('agent started', { name, version: AGENT_VERSION, health: healthUrl, gateways: tunnels.map((t) => t.gateway) });
 
   let stopping: Promise<void> | undefined;
