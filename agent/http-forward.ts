@@ -7,7 +7,6 @@
 // failures with a status and an `x-airlock-agent-error` code the gateway turns into its JSON error.
 import { Agent as HttpAgent, createServer, request as httpRequest, type IncomingMessage, type ServerResponse } from 'node:http';
 import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
-import type { Duplex } from 'node:stream';
 import type { Logger } from '../lib/log.ts';
 import type { TunnelStream } from '../gateway/tunnel/index.ts';
 import type { StreamHandler } from './handlers.ts';
@@ -62,21 +61,7 @@ export function createHttpForwarder(options: HttpForwarderOptions): StreamHandle
     forward(req, res, header).catch((err: unknown) => fail(res, 'TARGET_FAILED', `the agent failed to forward: ${(err as Error).message}`));
   });
   // WebSocket upgrades through /proxy: the same allowlist and credential, then bytes both ways (the gateway inspects the messages).
-  // The credential is looked up first (the vault is asynchronous) and handed to a forwarder for this one upgrade.
-  const allowed = (origin: string) => allow.some((re) => re.test(origin));
-  server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
-    const header = (socket as unknown as TunnelStream).header ?? {};
-    const connection = typeof header.connection === 'string' ? header.connection : '';
-    options.credentialFor(connection).then(
-      (credential) => createWebSocketForwarder({ allowed, credentials: credential === undefined ? {} : { [connection]: credential }, logger: log, connectTimeoutMs: connectMs })(req, socket, head),
-      (err: unknown) => {
-        const message = credentialFailure(connection, err);
-        if (socket.destroyed || socket.writableEnded) return;
-        const body = JSON.stringify({ error: { code: 'AGENT_TARGET_FAILED', message } });
-        socket.end(`HTTP/1.1 502 Bad Gateway\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\nx-airlock-agent-error: TARGET_FAILED\r\nconnection: close\r\n\r\n${body}`);
-      },
-    );
-  });
+  server.on('upgrade', createWebSocketForwarder({ allowed: (origin) => allow.some((re) => re.test(origin)), credentialFor: options.credentialFor, logger: log, connectTimeoutMs: connectMs }));
 
   /** Logs why the credential of `connection` is unavailable (code and message name the connection, never a value) and returns the client's sentence. */
   function credentialFailure(connection: string, err: unknown): string {

@@ -18,8 +18,8 @@ import type { AGENT_HTTP_ERRORS, StaticCredential } from './http-forward.ts';
 export interface WebSocketForwarderOptions {
   /** Whether this agent may reach `origin` (its targets.allow). */
   allowed(origin: string): boolean;
-  /** Credential per connection name. */
-  readonly credentials: Readonly<Record<string, StaticCredential>>;
+  /** The credential the agent adds for a connection (vault, then config); rejects when it cannot be read. */
+  readonly credentialFor: (connection: string) => Promise<StaticCredential | undefined>;
   readonly logger: Logger;
   /** Milliseconds to connect (TCP, and TLS for https targets) to a target. Default 5000. */
   readonly connectTimeoutMs?: number;
@@ -60,7 +60,17 @@ export function createWebSocketForwarder(options: WebSocketForwarderOptions): (r
       log.warn('target refused: not in targets.allow', { connection, origin: target.origin });
       return refuse(socket, 'TARGET_NOT_ALLOWED', `this agent does not reach ${target.origin} (targets.allow)`);
     }
-    const requestHead = upgradeRequest(req, target, options.credentials[connection]);
+    options.credentialFor(connection).then(
+      (credential) => dial(req, socket, head, target, connection, credential),
+      (err: unknown) => {
+        log.error('websocket upgrade not forwarded: the credential cannot be read', { connection, code: (err as { code?: string }).code });
+        refuse(socket, 'TARGET_FAILED', `the agent cannot read the credential of connection ${connection} (${(err as { code?: string }).code ?? 'error'}); see its log`);
+      },
+    );
+  };
+
+  function dial(req: IncomingMessage, socket: Duplex, head: Buffer, target: URL, connection: string, credential: StaticCredential | undefined): void {
+    const requestHead = upgradeRequest(req, target, credential);
     if (typeof requestHead !== 'string') {
       log.error('websocket upgrade not forwarded', { connection, reason: requestHead.error });
       return refuse(socket, 'TARGET_FAILED', requestHead.error);
@@ -101,7 +111,7 @@ export function createWebSocketForwarder(options: WebSocketForwarderOptions): (r
       if (!socket.readableEnded || !connected) upstream.destroy(); // the gateway's side was cut, or left before the target answered
       else if (!upstream.readableEnded) setTimeout(() => upstream.destroy(), LINGER_MS).unref(); // nobody reads the target any more
     });
-  };
+  }
 }
 
 /**
