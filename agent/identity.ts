@@ -6,12 +6,13 @@
 // state.json is written last, so its presence means "enrolled". Every write lands by rename of a
 // fully written, fsynced temporary file: a crash leaves the old file or the new one, never half.
 // Like ssh, a key file that other users can read is refused rather than used.
-import { createPrivateKey, generateKeyPairSync, randomBytes, type KeyObject } from 'node:crypto';
-import { chmod, mkdir, open, readFile, rename, rm, stat } from 'node:fs/promises';
+import { createPrivateKey, generateKeyPairSync, type KeyObject } from 'node:crypto';
+import { chmod, mkdir, readFile, rename, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { z } from 'zod';
 import { parseJson } from '../lib/json.ts';
 import { AgentError } from './errors.ts';
+import { writeFileAtomic } from '../lib/files.ts';
 
 export const KEY_FILE = 'agent-key.pem';
 export const STATE_FILE = 'state.json';
@@ -118,18 +119,9 @@ export async function commitIdentity(dir: string, state: AgentState): Promise<vo
 }
 
 async function writeAtomic(path: string, content: string): Promise<void> {
-  const tmp = `${path}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`;
   try {
-    const handle = await open(tmp, 'wx', 0o600);
-    try {
-      await handle.writeFile(content);
-      await handle.sync();
-    } finally {
-      await handle.close();
-    }
-    await rename(tmp, path);
+    await writeFileAtomic(path, content);
   } catch (err) {
-    await rm(tmp, { force: true });
     throw unwritable(path, err);
   }
 }

@@ -5,11 +5,12 @@
 //
 // A wrapped data key is 61 bytes: version (1) | IV (12) | GCM tag (16) | encrypted key (32).
 import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
-import { link, open, readFile, rm, stat } from 'node:fs/promises';
+import { readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { AgentError } from '../errors.ts';
 import { ensureDataDir } from '../identity.ts';
 import { canonicalContext, type DataKey, type EncryptionContext, type Kms } from './kms.ts';
+import { writeFileAtomic } from '../../lib/files.ts';
 
 export const MASTER_KEY_FILE = 'vault-master.key';
 /** The only key id the local provider has. */
@@ -110,16 +111,8 @@ async function readMaster(path: string): Promise<Buffer | undefined> {
  * so two processes creating it at once agree on one key, and none ever reads half a key.
  */
 async function createMaster(path: string, key: Buffer): Promise<Buffer> {
-  const tmp = `${path}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`;
   try {
-    const handle = await open(tmp, 'wx', 0o600);
-    try {
-      await handle.writeFile(key);
-      await handle.sync();
-    } finally {
-      await handle.close();
-    }
-    await link(tmp, path);
+    await writeFileAtomic(path, key, { exclusive: true });
     return key;
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'EEXIST') {
@@ -128,7 +121,5 @@ async function createMaster(path: string, key: Buffer): Promise<Buffer> {
       if (theirs !== undefined) return theirs;
     }
     throw new AgentError('AGENT_KMS_FAILED', `Cannot create the local master key ${path} (${(err as NodeJS.ErrnoException).code ?? 'error'}); check the permissions of the agent's dataDir.`, { cause: err });
-  } finally {
-    await rm(tmp, { force: true });
   }
 }

@@ -10,7 +10,7 @@
 // cache yet: each get asks the KMS (cheap for `local`; the cloud providers will want one).
 // Concurrent writers (two `secrets set` at once) are not serialised: the last rename wins.
 import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
-import { open, readFile, rename, rm, stat } from 'node:fs/promises';
+import { readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { z } from 'zod';
 import { parseJson } from '../../lib/json.ts';
@@ -19,6 +19,7 @@ import { AgentError } from '../errors.ts';
 import { ensureDataDir } from '../identity.ts';
 import type { StaticCredential } from '../http-forward.ts';
 import type { EncryptionContext, Kms } from './kms.ts';
+import { writeFileAtomic } from '../../lib/files.ts';
 
 export const VAULT_FILE = 'vault.json';
 const IV_BYTES = 12;
@@ -226,18 +227,9 @@ async function readVault(path: string): Promise<VaultFile | undefined> {
 }
 
 async function writeAtomic(path: string, content: string): Promise<void> {
-  const tmp = `${path}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`;
   try {
-    const handle = await open(tmp, 'wx', 0o600);
-    try {
-      await handle.writeFile(content);
-      await handle.sync();
-    } finally {
-      await handle.close();
-    }
-    await rename(tmp, path);
+    await writeFileAtomic(path, content);
   } catch (err) {
-    await rm(tmp, { force: true });
     throw new AgentError('AGENT_VAULT_INVALID', `Cannot write the vault ${path} (${(err as NodeJS.ErrnoException).code ?? 'error'}); check the permissions and free space of the agent's dataDir.`, { cause: err });
   }
 }

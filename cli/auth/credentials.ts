@@ -3,13 +3,13 @@
 // Every change is read-modify-write under a lock and lands by rename, so a crash or a concurrent
 // command never leaves half a file. The file is parsed strictly; a corrupt one is an error naming
 // the file, and no message ever quotes its content (it holds tokens).
-import { randomBytes } from 'node:crypto';
-import { chmod, mkdir, open, readFile, rename, rm, stat } from 'node:fs/promises';
+import { chmod, mkdir, readFile, stat } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { z } from 'zod';
 import { CliError } from '../errors.ts';
 import { withFileLock } from './file-lock.ts';
+import { writeFileAtomic } from '../../lib/files.ts';
 
 const sessionSchema = z.strictObject({
   /** The identity provider that issued the tokens, and the client they were issued to. */
@@ -123,18 +123,9 @@ export class CredentialStore {
 
   async #write(file: CredentialsFile): Promise<void> {
     await this.#ensureDir();
-    const tmp = `${this.path}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`;
     try {
-      const handle = await open(tmp, 'wx', 0o600);
-      try {
-        await handle.writeFile(JSON.stringify(file, null, 2) + '\n');
-        await handle.sync();
-      } finally {
-        await handle.close();
-      }
-      await rename(tmp, this.path);
+      await writeFileAtomic(this.path, JSON.stringify(file, null, 2) + '\n');
     } catch (err) {
-      await rm(tmp, { force: true });
       throw this.#unavailable('write', err);
     }
   }

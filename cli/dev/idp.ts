@@ -16,9 +16,10 @@
 // token revokes the whole grant. No userinfo endpoint: the ID token carries name, email, groups.
 import { randomBytes } from 'node:crypto';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
-import { chmod, mkdir, readFile, rename, stat, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, readFile, stat } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { calculateJwkThumbprint, exportJWK, generateKeyPair, type JWK } from 'jose';
+import { writeFileAtomic } from '../../lib/files.ts';
 // @ts-expect-error -- oidc-provider ships no type declarations; the part used here is typed by OidcModule below.
 import * as oidcProviderModule from 'oidc-provider';
 import { listen } from '../../lib/listen.ts';
@@ -406,9 +407,7 @@ async function signingKeys(keyFile: string | undefined, logger: Logger): Promise
   if (text === undefined) {
     const jwks = { keys: [await newSigningKey()] };
     await mkdir(dirname(keyFile), { recursive: true, mode: 0o700 });
-    const tmp = `${keyFile}.${process.pid}.tmp`;
-    await writeFile(tmp, JSON.stringify(jwks) + '\n', { mode: 0o600, flag: 'wx' });
-    await rename(tmp, keyFile); // never a half-written key file
+    await writeFileAtomic(keyFile, JSON.stringify(jwks) + '\n'); // never a half-written key file
     logger.info('development identity provider: new signing key written', { keyFile });
     return jwks;
   }
