@@ -12,6 +12,7 @@ import { AgentError } from './errors.ts';
 import { parseGatewayUrl } from './gateway-url.ts';
 import { commitIdentity, discardStagedKey, ensureDataDir, generateAgentKey, loadIdentity, stageKey, type AgentState } from './identity.ts';
 import { AGENT_VERSION } from './version.ts';
+import { causeOf } from '../lib/cause.ts';
 
 const TOKEN_SHAPE = /^aet_([a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)_[A-Za-z0-9_-]{43}$/;
 /** Largest token input read, in bytes (a token is about 110). */
@@ -135,16 +136,4 @@ async function readCapped(res: Response): Promise<string> {
     chunks.push(chunk);
   }
   return Buffer.concat(chunks).toString('utf8');
-}
-
-/** The most specific reason a fetch failed (ECONNREFUSED rather than "fetch failed"). */
-function causeOf(err: unknown): string {
-  let e: unknown = err;
-  for (let depth = 0; depth < 5 && e instanceof Error; depth++) { // bounded walk down the cause chain
-    const code = (e as NodeJS.ErrnoException).code;
-    if (typeof code === 'string' && /^E[A-Z]+$/.test(code)) return code;
-    if (!(e.cause instanceof Error)) return e.message;
-    e = e.cause;
-  }
-  return String(e);
 }

@@ -3,6 +3,7 @@
 // Authorization header; no URL and no message built here ever contains one.
 import { z } from 'zod';
 import { CliError } from './errors.ts';
+import { causeOf } from '../lib/cause.ts';
 
 /** Milliseconds a gateway request may take. */
 const TIMEOUT_MS = 10_000;
@@ -101,16 +102,4 @@ async function readJson(res: Response): Promise<unknown> {
 
 function notAirlock(gateway: string, path: string, what: string): CliError {
   return new CliError('CLI_REMOTE_ERROR', `${gateway}${path} answered with ${what}; is ${gateway} an airlock gateway?`);
-}
-
-/** The most specific reason a request failed: a system error code (ECONNREFUSED) rather than "fetch failed". */
-export function causeOf(err: unknown): string {
-  let e: unknown = err;
-  for (let depth = 0; depth < 5 && e instanceof Error; depth++) { // bounded walk down the cause chain
-    const code = (e as NodeJS.ErrnoException).code;
-    if (typeof code === 'string' && /^E[A-Z]+$/.test(code)) return code;
-    if (!(e.cause instanceof Error)) return e.message;
-    e = e.cause;
-  }
-  return String(e);
 }

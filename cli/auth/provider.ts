@@ -3,7 +3,7 @@
 // errors turned into one-line CLI errors. Plain HTTP is allowed only to a provider on this machine
 // (`airlock dev`): anywhere else it would expose codes and tokens on the network.
 import * as client from 'openid-client';
-import { causeOf } from '../api.ts';
+import { causeOf } from '../../lib/cause.ts';
 import { CliError, type CliErrorCode } from '../errors.ts';
 
 /** Seconds each request to the identity provider may take. */

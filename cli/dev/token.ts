@@ -2,7 +2,8 @@
 // and tests. It refuses unless the gateway says its issuer is the embedded development provider
 // (devIdp) AND that issuer proves it: on this machine, and advertising the dev-only endpoint in its
 // own discovery document. A company gateway can therefore never be asked for one.
-import { causeOf, fetchInfo } from '../api.ts';
+import { fetchInfo } from '../api.ts';
+import { causeOf } from '../../lib/cause.ts';
 import { discoverProvider, isLoopbackHost } from '../auth/provider.ts';
 import { CliError } from '../errors.ts';
 import { DEV_TOKEN_METADATA } from './token-endpoint.ts';
