@@ -2,45 +2,29 @@
 // development provider, with the token in $AIRLOCK_TOKEN as in CI.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { randomUUID } from 'node:crypto';
 import { spawn } from 'node:child_process';
-import { calculateJwkThumbprint, exportJWK, generateKeyPair, SignJWT } from 'jose';
 import { parse } from 'yaml';
-import { startDevIdp, type DevIdp } from '../../cli/dev/idp.ts';
-import { startGateway, type RunningGateway } from '../../gateway/main.ts';
-import { silentLogger } from '../../lib/log.ts';
+import type { RunningGateway } from '../../gateway/main.ts';
 import { AIRLOCK, run } from '../support/process.ts';
+import { startTestGateway, type TestGateway } from '../support/gateway.ts';
 
-const AUDIENCE = 'http://airlock.test';
-const dir = mkdtempSync(join(tmpdir(), 'airlock-cli-connections-'));
-let idp: DevIdp;
+let t: TestGateway;
+let dir: string;
 let gw: RunningGateway;
 let env: NodeJS.ProcessEnv;
 let bobEnv: NodeJS.ProcessEnv;
 
 before(async () => {
-  const { privateKey } = await generateKeyPair('ES256', { extractable: true });
-  const jwk = await exportJWK(privateKey);
-  const kid = await calculateJwkThumbprint(jwk);
-  const file = join(dir, 'idp.json');
-  writeFileSync(file, JSON.stringify({ keys: [{ ...jwk, kid, alg: 'ES256', use: 'sig' }] }), { mode: 0o600 });
-  idp = await startDevIdp({ audience: AUDIENCE, keyFile: file, logger: silentLogger });
-  gw = await startGateway({ env: {}, cwd: dir, logger: silentLogger, overrides: { server: { port: 0, publicUrl: AUDIENCE }, store: { url: 'sqlite::memory:' }, auth: { issuer: idp.issuer, audience: AUDIENCE } } });
-  await gw.authn.discovery.done;
-  const token = (sub: string, groups: string[]) => new SignJWT({ iss: idp.issuer, aud: AUDIENCE, sub, groups, email: `${sub}@airlock.dev`, jti: randomUUID() })
-    .setProtectedHeader({ alg: 'ES256', kid, typ: 'at+jwt' }).setIssuedAt().setExpirationTime('10m').sign(privateKey);
+  t = await startTestGateway();
+  dir = t.dir;
+  gw = t.gw;
   const base = { AIRLOCK_GATEWAY: gw.url, AIRLOCK_CONFIG_DIR: join(dir, 'config') };
-  env = { ...base, AIRLOCK_TOKEN: await token('alice', ['admins']) };
-  bobEnv = { ...base, AIRLOCK_TOKEN: await token('bob', ['developers']) };
+  env = { ...base, AIRLOCK_TOKEN: await t.token('alice', ['admins']) };
+  bobEnv = { ...base, AIRLOCK_TOKEN: await t.token('bob', ['developers']) };
 });
-after(async () => {
-  await gw.stop();
-  await idp.close();
-  rmSync(dir, { recursive: true, force: true });
-});
+after(() => t.close());
 
 test('add (flags, a stdio command, a file), list, show: what an admin and a user see', async () => {
   const openapi = join(dir, 'openapi.yaml');

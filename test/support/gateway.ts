@@ -29,12 +29,13 @@ export interface TestGateway {
   addAgent(name: string): Promise<string>;
   /** Stops the gateway and starts it again on the same port and store. */
   restart(): Promise<RunningGateway>;
-  /** Starts another gateway on the same store (a replica), closed with the rest. */
-  replica(): Promise<RunningGateway>;
+  /** Starts another gateway on the same store (a replica), with more configuration if given; closed with the rest. */
+  replica(config?: Record<string, unknown>): Promise<RunningGateway>;
   close(): Promise<void>;
 }
 
-export async function startTestGateway(options: { agents?: Record<string, unknown>; logger?: Logger } = {}): Promise<TestGateway> {
+/** `config`: more gateway configuration (e.g. { connections: { reloadInterval: 60 } }), over the test defaults. */
+export async function startTestGateway(options: { agents?: Record<string, unknown>; config?: Record<string, unknown>; logger?: Logger } = {}): Promise<TestGateway> {
   const dir = mkdtempSync(join(tmpdir(), 'airlock-gateway-'));
   const { privateKey } = await generateKeyPair('ES256', { extractable: true });
   const jwk = await exportJWK(privateKey);
@@ -43,7 +44,7 @@ export async function startTestGateway(options: { agents?: Record<string, unknow
   writeFileSync(keyFile, JSON.stringify({ keys: [{ ...jwk, kid, alg: 'ES256', use: 'sig' }] }), { mode: 0o600 });
   const idp = await startDevIdp({ audience: AUDIENCE, keyFile, logger: silentLogger });
   const replicas: RunningGateway[] = [];
-  const boot = async (port: number) => {
+  const boot = async (port: number, config: Record<string, unknown> = {}) => {
     const gw = await startGateway({
       env: {}, cwd: dir, logger: options.logger ?? silentLogger,
       overrides: {
@@ -51,6 +52,8 @@ export async function startTestGateway(options: { agents?: Record<string, unknow
         store: { url: `sqlite:${join(dir, 'gw.db')}` },
         auth: { issuer: idp.issuer, audience: AUDIENCE },
         agents: { pingInterval: 0, ...options.agents },
+        ...options.config,
+        ...config,
       },
     });
     await gw.authn.discovery.done;
@@ -82,8 +85,8 @@ export async function startTestGateway(options: { agents?: Record<string, unknow
       t.gw = await boot(port);
       return t.gw;
     },
-    async replica() {
-      const gw = await boot(0);
+    async replica(config) {
+      const gw = await boot(0, config);
       replicas.push(gw);
       return gw;
     },

@@ -4,50 +4,24 @@
 // the same SQLite file picks changes up without a restart.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { randomUUID } from 'node:crypto';
-import { calculateJwkThumbprint, exportJWK, generateKeyPair, SignJWT } from 'jose';
-import { startDevIdp, type DevIdp } from '../../../cli/dev/idp.ts';
 import { CONNECTION_BODY_MAX_BYTES } from '../../../gateway/api/connections.ts';
 import { verifyApiKey } from '../../../gateway/authn/apikeys.ts';
 import type { ConnectionChange } from '../../../gateway/connections/registry.ts';
-import { startGateway, type RunningGateway } from '../../../gateway/main.ts';
-import { silentLogger } from '../../../lib/log.ts';
+import type { RunningGateway } from '../../../gateway/main.ts';
+import { startTestGateway, type TestGateway } from '../../support/gateway.ts';
 
-const AUDIENCE = 'http://airlock.test';
-const dir = mkdtempSync(join(tmpdir(), 'airlock-connections-api-'));
-const db = join(dir, 'gw.db');
-let idp: DevIdp;
+let t: TestGateway;
 let gw: RunningGateway;
 let gw2: RunningGateway;
 let tokenFor: (sub: string, groups: string[]) => Promise<string>;
 
-const start = (reloadInterval: number) => startGateway({
-  env: {}, cwd: dir, logger: silentLogger,
-  overrides: { server: { port: 0, publicUrl: AUDIENCE }, store: { url: `sqlite:${db}` }, auth: { issuer: idp.issuer, audience: AUDIENCE }, connections: { reloadInterval } },
-});
-
 before(async () => {
-  const { privateKey } = await generateKeyPair('ES256', { extractable: true });
-  const jwk = await exportJWK(privateKey);
-  const kid = await calculateJwkThumbprint(jwk);
-  const file = join(dir, 'idp.json');
-  writeFileSync(file, JSON.stringify({ keys: [{ ...jwk, kid, alg: 'ES256', use: 'sig' }] }), { mode: 0o600 });
-  idp = await startDevIdp({ audience: AUDIENCE, keyFile: file, logger: silentLogger });
-  gw = await start(60);
-  gw2 = await start(0.1);
-  await Promise.all([gw.authn.discovery.done, gw2.authn.discovery.done]);
-  tokenFor = (sub, groups) => new SignJWT({ iss: idp.issuer, aud: AUDIENCE, sub, email: `${sub}@airlock.dev`, groups, jti: randomUUID() })
-    .setProtectedHeader({ alg: 'ES256', kid, typ: 'at+jwt' }).setIssuedAt().setExpirationTime('5m').sign(privateKey);
+  t = await startTestGateway({ config: { connections: { reloadInterval: 60 } } });
+  gw = t.gw;
+  gw2 = await t.replica({ connections: { reloadInterval: 0.1 } });
+  tokenFor = t.token;
 });
-after(async () => {
-  await gw.stop();
-  await gw2.stop();
-  await idp.close();
-  rmSync(dir, { recursive: true, force: true });
-});
+after(() => t.close());
 
 async function call(method: string, path: string, bearer: string | undefined, body?: unknown, headers: Record<string, string> = {}, base = gw.url) {
   const res = await fetch(`${base}${path}`, {
