@@ -42,6 +42,24 @@ export const AGENT_HTTP_ERRORS = {
   TARGET_FAILED: 502,
 } as const;
 
+/** The stream's target, if the agent may reach it; else the refusal (code and message) to answer. */
+export function targetOf(header: Readonly<Record<string, unknown>>, allowed: (origin: string) => boolean, log: Logger): URL | { code: 'TARGET_INVALID' | 'TARGET_NOT_ALLOWED'; message: string } {
+  let target: URL;
+  try {
+    target = new URL(String(header.target));
+  } catch {
+    return { code: 'TARGET_INVALID', message: 'the stream names no valid target URL' };
+  }
+  if ((target.protocol !== 'http:' && target.protocol !== 'https:') || target.username || target.password) {
+    return { code: 'TARGET_INVALID', message: 'the target must be an http(s) URL without credentials' };
+  }
+  if (!allowed(target.origin)) {
+    log.warn('target refused: not in targets.allow', { connection: header.connection, origin: target.origin });
+    return { code: 'TARGET_NOT_ALLOWED', message: `this agent does not reach ${target.origin} (targets.allow)` };
+  }
+  return target;
+}
+
 const HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'te', 'trailer', 'transfer-encoding', 'upgrade', 'proxy-authenticate', 'proxy-authorization']);
 
 function globRe(pattern: string): RegExp {
@@ -50,6 +68,7 @@ function globRe(pattern: string): RegExp {
 
 export function createHttpForwarder(options: HttpForwarderOptions): StreamHandler {
   const allow = options.allow.map(globRe);
+  const allowed = (origin: string) => allow.some((re) => re.test(origin));
   const connectMs = options.connectTimeoutMs ?? 5000;
   const idleMs = options.idleTimeoutMs ?? 60_000;
   const log = options.logger;
@@ -61,7 +80,7 @@ export function createHttpForwarder(options: HttpForwarderOptions): StreamHandle
     forward(req, res, header).catch((err: unknown) => fail(res, 'TARGET_FAILED', `the agent failed to forward: ${(err as Error).message}`));
   });
   // WebSocket upgrades through /proxy: the same allowlist and credential, then bytes both ways (the gateway inspects the messages).
-  server.on('upgrade', createWebSocketForwarder({ allowed: (origin) => allow.some((re) => re.test(origin)), credentialFor: options.credentialFor, logger: log, connectTimeoutMs: connectMs }));
+  server.on('upgrade', createWebSocketForwarder({ allowed, credentialFor: options.credentialFor, logger: log, connectTimeoutMs: connectMs }));
 
   /** Logs why the credential of `connection` is unavailable (code and message name the connection, never a value) and returns the client's sentence. */
   function credentialFailure(connection: string, err: unknown): string {
@@ -82,19 +101,8 @@ export function createHttpForwarder(options: HttpForwarderOptions): StreamHandle
 
   async function forward(req: IncomingMessage, res: ServerResponse, header: Readonly<Record<string, unknown>>): Promise<void> {
     const connection = typeof header.connection === 'string' ? header.connection : '';
-    let target: URL;
-    try {
-      target = new URL(String(header.target));
-    } catch {
-      return fail(res, 'TARGET_INVALID', 'the stream names no valid target URL');
-    }
-    if ((target.protocol !== 'http:' && target.protocol !== 'https:') || target.username || target.password) {
-      return fail(res, 'TARGET_INVALID', 'the target must be an http(s) URL without credentials');
-    }
-    if (!allow.some((re) => re.test(target.origin))) {
-      log.warn('target refused: not in targets.allow', { connection, origin: target.origin });
-      return fail(res, 'TARGET_NOT_ALLOWED', `this agent does not reach ${target.origin} (targets.allow)`);
-    }
+    const target = targetOf(header, allowed, log);
+    if (!(target instanceof URL)) return fail(res, target.code, target.message);
     const headers: Record<string, string | string[]> = {};
     for (const [k, v] of Object.entries(req.headers)) {
       if (v !== undefined && !HOP.has(k) && k !== 'authorization' && k !== 'host') headers[k] = v;

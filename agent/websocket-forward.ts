@@ -13,7 +13,7 @@ import type { Duplex } from 'node:stream';
 import { connect as tlsConnect } from 'node:tls';
 import type { Logger } from '../lib/log.ts';
 import type { TunnelStream } from '../gateway/tunnel/index.ts';
-import type { AGENT_HTTP_ERRORS, StaticCredential } from './http-forward.ts';
+import { targetOf, type AGENT_HTTP_ERRORS, type StaticCredential } from './http-forward.ts';
 
 export interface WebSocketForwarderOptions {
   /** Whether this agent may reach `origin` (its targets.allow). */
@@ -47,19 +47,8 @@ export function createWebSocketForwarder(options: WebSocketForwarderOptions): (r
     const header = (socket as TunnelStream).header ?? {};
     const connection = typeof header.connection === 'string' ? header.connection : '';
     if (String(req.headers.upgrade ?? '').toLowerCase() !== 'websocket') return refuse(socket, 'TARGET_INVALID', 'only WebSocket upgrades are forwarded');
-    let target: URL;
-    try {
-      target = new URL(String(header.target));
-    } catch {
-      return refuse(socket, 'TARGET_INVALID', 'the stream names no valid target URL');
-    }
-    if ((target.protocol !== 'http:' && target.protocol !== 'https:') || target.username || target.password) {
-      return refuse(socket, 'TARGET_INVALID', 'the target must be an http(s) URL without credentials');
-    }
-    if (!options.allowed(target.origin)) {
-      log.warn('target refused: not in targets.allow', { connection, origin: target.origin });
-      return refuse(socket, 'TARGET_NOT_ALLOWED', `this agent does not reach ${target.origin} (targets.allow)`);
-    }
+    const target = targetOf(header, options.allowed, log);
+    if (!(target instanceof URL)) return refuse(socket, target.code, target.message);
     options.credentialFor(connection).then(
       (credential) => dial(req, socket, head, target, connection, credential),
       (err: unknown) => {
