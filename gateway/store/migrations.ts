@@ -94,6 +94,56 @@ export const MIGRATIONS: readonly Migration[] = [
       CREATE INDEX reviews_request_hash ON reviews (request_hash);
     `,
   },
+  {
+    version: 2,
+    name: 'recording (session state, checkpoints, gateway instances) and reviews (votes, approvals, deliveries)',
+    sql: `
+      ALTER TABLE sessions ADD COLUMN state TEXT NOT NULL DEFAULT 'open';
+      ALTER TABLE sessions ADD COLUMN end_reason TEXT;
+      ALTER TABLE sessions ADD COLUMN instance TEXT;
+      ALTER TABLE sessions ADD COLUMN last_seq INTEGER NOT NULL DEFAULT 0;
+      ALTER TABLE sessions ADD COLUMN decisions TEXT NOT NULL DEFAULT ',';
+      CREATE INDEX sessions_state ON sessions (state, instance);
+      CREATE INDEX sessions_subject_started ON sessions (subject, started_at);
+      CREATE TABLE checkpoints (
+        session_id TEXT NOT NULL REFERENCES sessions (id),
+        seq INTEGER NOT NULL,
+        hash TEXT NOT NULL,
+        at BIGINT NOT NULL,
+        key_id TEXT NOT NULL,
+        signature TEXT NOT NULL,
+        PRIMARY KEY (session_id, seq)
+      );
+      CREATE TABLE gateway_instances (
+        id TEXT NOT NULL PRIMARY KEY,
+        started_at BIGINT NOT NULL,
+        heartbeat_at BIGINT NOT NULL
+      );
+      ALTER TABLE reviews ADD COLUMN approvals_needed INTEGER NOT NULL DEFAULT 1;
+      ALTER TABLE reviews ADD COLUMN reviewers TEXT NOT NULL DEFAULT '[]';
+      ALTER TABLE reviews ADD COLUMN uses_left INTEGER NOT NULL DEFAULT 1;
+      ALTER TABLE reviews ADD COLUMN valid_until BIGINT;
+      CREATE TABLE review_votes (
+        review_id TEXT NOT NULL REFERENCES reviews (id),
+        reviewer TEXT NOT NULL,
+        approve INTEGER NOT NULL,
+        reason TEXT,
+        at BIGINT NOT NULL,
+        PRIMARY KEY (review_id, reviewer)
+      );
+      CREATE TABLE review_deliveries (
+        review_id TEXT NOT NULL REFERENCES reviews (id),
+        attempt INTEGER NOT NULL,
+        channel TEXT NOT NULL,
+        target TEXT NOT NULL,
+        ok INTEGER NOT NULL,
+        status INTEGER,
+        error TEXT,
+        at BIGINT NOT NULL
+      );
+      CREATE INDEX review_deliveries_review ON review_deliveries (review_id, at);
+    `,
+  },
 ];
 
 /** Newest schema version this code knows. */

@@ -67,6 +67,8 @@ export interface ApiKeyRecord {
 }
 export type NewApiKey = Pick<ApiKeyRecord, 'id' | 'name' | 'hash' | 'roles' | 'connections' | 'createdBy'> & { readonly expiresAt?: EpochMs | null };
 
+export type SessionState = 'open' | 'ended' | 'incomplete';
+
 export interface SessionRecord {
   readonly id: string;
   readonly connection: string;
@@ -75,11 +77,31 @@ export interface SessionRecord {
   readonly kind: ConnectionKind;
   readonly startedAt: EpochMs;
   readonly endedAt: EpochMs | null;
+  /** open while recording; ended cleanly (last event session.end); incomplete when its gateway died. */
+  readonly state: SessionState;
+  readonly endReason: string | null;
+  /** The gateway process that records it (gateway_instances.id). */
+  readonly instance: string | null;
+  /** Seq of the last stored event (0 before the first). */
+  readonly lastSeq: number;
+  /** Every decision taken in the session (allow, mask, review, deny), for filtering. */
+  readonly decisions: string[];
   readonly metadata: JsonObject;
 }
-export type NewSession = Pick<SessionRecord, 'id' | 'connection' | 'subject' | 'kind' | 'startedAt'> & { readonly metadata?: JsonObject };
+export type NewSession = Pick<SessionRecord, 'id' | 'connection' | 'subject' | 'kind' | 'startedAt'> &
+  { readonly metadata?: JsonObject; readonly instance?: string | null };
+export interface SessionFilter {
+  readonly connection?: string;
+  readonly subject?: string;
+  /** Sessions started at or after, epoch ms. */
+  readonly since?: EpochMs;
+  /** Sessions in which this decision was taken at least once. */
+  readonly decision?: string;
+  /** Newest first; at most this many (default 100, max 1000). */
+  readonly limit?: number;
+}
 
-export type EventType = 'request' | 'response' | 'finding' | 'decision' | 'review' | 'error';
+export type EventType = string;
 
 export interface EventRecord {
   readonly sessionId: string;
@@ -96,6 +118,26 @@ export interface EventRecord {
   readonly hash: string;
 }
 export type NewEvent = Omit<EventRecord, 'sessionId'>;
+/** One session's part of a batch written in one transaction. */
+export interface EventBatch {
+  readonly sessionId: string;
+  readonly events: readonly NewEvent[];
+  /** Decisions taken in these events, added to the session's set. */
+  readonly decisions?: readonly string[];
+}
+
+export interface CheckpointRecord {
+  readonly sessionId: string;
+  /** The last event the checkpoint covers. */
+  readonly seq: number;
+  /** That event's hash. */
+  readonly hash: string;
+  readonly at: EpochMs;
+  /** Which recording key signed it (its JWK thumbprint). */
+  readonly keyId: string;
+  /** Ed25519 signature, base64url, over the checkpoint's canonical JSON. */
+  readonly signature: string;
+}
 
 export type ReviewStatus = 'pending' | 'approved' | 'denied' | 'expired';
 
@@ -111,16 +153,44 @@ export interface ReviewRecord {
   readonly decidedAt: EpochMs | null;
   readonly decidedBy: string | null;
   readonly reason: string | null;
+  /** A pending review not decided by then is expired (denied). */
   readonly expiresAt: EpochMs;
+  /** Approvals needed (distinct reviewers). */
+  readonly approvalsNeeded: number;
+  /** Groups a reviewer must belong to (one of); empty: any reviewer. */
+  readonly reviewers: string[];
+  /** Approved: how many more identical requests it releases. */
+  readonly usesLeft: number;
+  /** Approved: until when it releases them. */
+  readonly validUntil: EpochMs | null;
+  readonly votes: ReviewVote[];
   readonly detail: JsonObject;
 }
-export type NewReview = Pick<ReviewRecord, 'id' | 'connection' | 'requester' | 'requestHash' | 'expiresAt'> &
-  { readonly sessionId?: string | null; readonly detail?: JsonObject };
+export interface ReviewVote { readonly reviewer: string; readonly approve: boolean; readonly reason: string | null; readonly at: EpochMs }
+export type NewReview = Pick<ReviewRecord, 'id' | 'connection' | 'requester' | 'requestHash' | 'expiresAt'> & {
+  readonly sessionId?: string | null;
+  readonly detail?: JsonObject;
+  readonly approvalsNeeded?: number;
+  readonly reviewers?: readonly string[];
+  readonly uses?: number;
+};
 export interface ReviewDecision {
   readonly status: Exclude<ReviewStatus, 'pending'>;
   /** The reviewer; null when the gateway expires the review. */
   readonly by: string | null;
   readonly reason?: string | null;
+  readonly at: EpochMs;
+}
+export interface ReviewDelivery {
+  readonly reviewId: string;
+  readonly attempt: number;
+  /** slack, teams or json. */
+  readonly channel: string;
+  /** The webhook's origin (never its path: incoming-webhook URLs are secrets). */
+  readonly target: string;
+  readonly ok: boolean;
+  readonly status: number | null;
+  readonly error: string | null;
   readonly at: EpochMs;
 }
 
@@ -166,8 +236,14 @@ export interface Store {
   readonly sessions: {
     create(rec: NewSession): Promise<SessionRecord>;
     get(id: string): Promise<SessionRecord | null>;
-    /** true if the session was open and is now ended. */
-    end(id: string, at: EpochMs): Promise<boolean>;
+    /** Ends an open session (state ended, or incomplete); true if it was open. */
+    end(id: string, at: EpochMs, options?: { readonly state?: 'ended' | 'incomplete'; readonly reason?: string }): Promise<boolean>;
+    list(filter?: SessionFilter): Promise<SessionRecord[]>;
+    /**
+     * Deletes sessions of `connection` that started before `before` and are no longer open, with
+     * their events and checkpoints; resolves with how many sessions went.
+     */
+    purge(connection: string, before: EpochMs): Promise<number>;
   };
   readonly events: {
     /**
@@ -176,8 +252,26 @@ export interface Store {
      * stored. Unknown or ended session → GW_STORE_CONFLICT.
      */
     append(sessionId: string, events: readonly NewEvent[]): Promise<void>;
+    /** Several sessions' batches in one transaction (the recorder's group commit): all or nothing. */
+    appendMany(batches: readonly EventBatch[]): Promise<void>;
     /** Ordered by seq; events with seq > afterSeq (default 0), at most `limit` (default 1000, max 10000). */
     list(sessionId: string, options?: { afterSeq?: number; limit?: number }): Promise<EventRecord[]>;
+  };
+  readonly checkpoints: {
+    add(rec: CheckpointRecord): Promise<void>;
+    /** Ordered by seq. */
+    list(sessionId: string): Promise<CheckpointRecord[]>;
+  };
+  readonly instances: {
+    /** Records that gateway process `id` is alive at `at`. */
+    beat(id: string, at: EpochMs): Promise<void>;
+    /**
+     * Marks `incomplete` every open session whose gateway process has not beaten since
+     * `staleBefore` (or never registered), except `self`'s; resolves with their ids.
+     */
+    sweep(self: string, staleBefore: EpochMs, at: EpochMs): Promise<string[]>;
+    /** Forgets process `id` (clean shutdown). */
+    remove(id: string): Promise<void>;
   };
   readonly reviews: {
     /** status 'pending', createdAt = now. */
@@ -185,8 +279,25 @@ export interface Store {
     get(id: string): Promise<ReviewRecord | null>;
     /** Decides a pending review; false if it is unknown or already decided (one winner under races). */
     decide(id: string, decision: ReviewDecision): Promise<boolean>;
+    /**
+     * One reviewer's vote on a pending review: a deny decides it denied; enough approvals decide it
+     * approved (valid until at + validityMs). The same reviewer twice → GW_STORE_CONFLICT.
+     * Resolves with the review after the vote (null if unknown).
+     */
+    vote(id: string, vote: ReviewVote, options: { readonly validityMs: number }): Promise<ReviewRecord | null>;
+    /** Takes one use of an approved, still valid review; false when none is left (one winner under races). */
+    consume(id: string, at: EpochMs): Promise<boolean>;
+    /** Reviews of this exact request by this requester: pending, or approved and still usable; newest first. */
+    forRequest(requestHash: string, requester: string, at: EpochMs): Promise<ReviewRecord[]>;
     /** Ordered by creation; includes pending reviews past expiresAt (the caller expires them). */
     listPending(): Promise<ReviewRecord[]>;
+    /** Newest first, at most `limit` (default 100, max 1000). */
+    list(filter?: { readonly status?: ReviewStatus; readonly limit?: number }): Promise<ReviewRecord[]>;
+  };
+  readonly deliveries: {
+    add(rec: ReviewDelivery): Promise<void>;
+    /** Ordered by time. */
+    list(reviewId: string): Promise<ReviewDelivery[]>;
   };
 
   /** Closes connections; later calls fail with GW_STORE_UNAVAILABLE. Idempotent. */

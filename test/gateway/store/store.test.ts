@@ -301,7 +301,8 @@ for (const backend of [sqliteBackend(), postgresBackend()]) {
 
     test('events: appended gaplessly and all-or-nothing; listed by page', async () => {
       const session = await store.sessions.create({ id: 's1', connection: 'demo', subject: 'alice@example.com', kind: 'mcp', startedAt: T0, metadata: { client: 'claude' } });
-      assert.deepEqual(session, { id: 's1', connection: 'demo', subject: 'alice@example.com', kind: 'mcp', startedAt: T0, endedAt: null, metadata: { client: 'claude' } });
+      assert.deepEqual(session, { id: 's1', connection: 'demo', subject: 'alice@example.com', kind: 'mcp', startedAt: T0, endedAt: null, metadata: { client: 'claude' },
+        state: 'open', endReason: null, instance: null, lastSeq: 0, decisions: [] });
       await rejectsWith(store.sessions.create({ id: 's1', connection: 'x', subject: 'y', kind: 'http', startedAt: T0 }), 'GW_STORE_CONFLICT', 'session "s1" already exists');
 
       await store.events.append('s1', [event(1), event(2), event(3)]);
@@ -349,6 +350,7 @@ for (const backend of [sqliteBackend(), postgresBackend()]) {
       assert.deepEqual(review, {
         id: 'r1', sessionId: null, connection: 'demo', requester: 'alice', requestHash: 'sha256:req', status: 'pending',
         createdAt: T0 + 10_000, decidedAt: null, decidedBy: null, reason: null, expiresAt: T0 + 70_000, detail: { tool: 'execute' },
+        approvalsNeeded: 1, reviewers: [], usesLeft: 1, validUntil: null, votes: [],
       });
       await rejectsWith(store.reviews.create({ id: 'r1', connection: 'x', requester: 'y', requestHash: 'z', expiresAt: 0 }), 'GW_STORE_CONFLICT', 'review "r1" already exists');
       clock = T0 + 11_000;
@@ -369,6 +371,79 @@ for (const backend of [sqliteBackend(), postgresBackend()]) {
       assert.equal(await store.reviews.decide('r2', { status: 'expired', by: null, at: T0 + 70_000 }), true);
       assert.deepEqual(await store.reviews.listPending(), []);
       assert.equal(await store.reviews.get('nope'), null);
+    });
+
+    test('sessions: group commit across sessions, decisions filter, ending, purge', async () => {
+      await store.sessions.create({ id: 'g1', connection: 'demo', subject: 'alice', kind: 'http', startedAt: T0, instance: 'i1' });
+      await store.sessions.create({ id: 'g2', connection: 'db', subject: 'bob', kind: 'postgres', startedAt: T0 + 10, instance: 'i1' });
+      await store.events.appendMany([
+        { sessionId: 'g1', events: [event(1), event(2)], decisions: ['allow'] },
+        { sessionId: 'g2', events: [event(1)], decisions: ['deny', 'review'] },
+      ]);
+      assert.equal((await store.sessions.get('g1'))?.lastSeq, 2);
+      assert.deepEqual((await store.sessions.get('g2'))?.decisions, ['deny', 'review']);
+      // all or nothing: g1's part is fine, g2's is out of sequence → neither is stored
+      await rejectsWith(store.events.appendMany([{ sessionId: 'g1', events: [event(3)] }, { sessionId: 'g2', events: [event(5)] }]), 'GW_STORE_CONFLICT',
+        'event 5 does not follow the last stored event of session "g2" (1); the next must be 2. Nothing was stored.');
+      assert.equal((await store.sessions.get('g1'))?.lastSeq, 2);
+      assert.deepEqual((await store.sessions.list({ decision: 'deny' })).map((s) => s.id), ['g2']);
+      assert.deepEqual((await store.sessions.list({ subject: 'alice' })).map((s) => s.id), ['g1']);
+      assert.deepEqual((await store.sessions.list({ since: T0 + 5 })).map((s) => s.id), ['g2']);
+      assert.deepEqual((await store.sessions.list({ connection: 'demo', limit: 1 })).map((s) => s.id), ['g1']);
+      await assert.rejects(store.sessions.list({ decision: "x' OR 1=1" }), TypeError);
+
+      await store.checkpoints.add({ sessionId: 'g1', seq: 2, hash: 'h2', at: T0 + 3, keyId: 'k', signature: 'sig' });
+      await rejectsWith(store.checkpoints.add({ sessionId: 'g1', seq: 2, hash: 'h2', at: T0 + 3, keyId: 'k', signature: 'sig' }), 'GW_STORE_CONFLICT', 'session "g1" already has a checkpoint at event 2');
+      assert.deepEqual(await store.checkpoints.list('g1'), [{ sessionId: 'g1', seq: 2, hash: 'h2', at: T0 + 3, keyId: 'k', signature: 'sig' }]);
+
+      // A process that stops beating leaves its open sessions incomplete; a live one keeps them.
+      await store.instances.beat('i1', T0);
+      await store.instances.beat('i2', T0 + 100);
+      await store.sessions.create({ id: 'g3', connection: 'demo', subject: 'carol', kind: 'http', startedAt: T0 + 20, instance: 'i2' });
+      assert.deepEqual((await store.instances.sweep('i3', T0 + 50, T0 + 200)).sort(), ['g1', 'g2']);
+      const g1 = await store.sessions.get('g1');
+      assert.equal(g1?.state, 'incomplete');
+      assert.equal(g1?.endReason, 'the gateway recording it stopped without ending it');
+      assert.equal((await store.sessions.get('g3'))?.state, 'open');
+      await rejectsWith(store.events.append('g1', [event(3)]), 'GW_STORE_CONFLICT', 'session "g1" has ended; no more events can be recorded in it.');
+
+      assert.equal(await store.sessions.end('g3', T0 + 300, { reason: 'idle' }), true);
+      assert.equal((await store.sessions.get('g3'))?.state, 'ended');
+      assert.equal(await store.sessions.purge('demo', T0 + 15), 2, 'g1 and the earlier s1 started before the cut; g3 after');
+      assert.equal(await store.sessions.get('g1'), null);
+      assert.deepEqual(await store.events.list('g1'), []);
+      assert.deepEqual(await store.checkpoints.list('g1'), []);
+      assert.ok(await store.sessions.get('g3'));
+    });
+
+    test('reviews: votes, minimum approvals, single use, lookups by request', async () => {
+      clock = T0;
+      await store.reviews.create({ id: 'v1', connection: 'demo', requester: 'alice', requestHash: 'sha256:x', expiresAt: T0 + 60_000, approvalsNeeded: 2, reviewers: ['dba'] });
+      assert.deepEqual((await store.reviews.forRequest('sha256:x', 'alice', T0 + 1)).map((r) => r.id), ['v1']);
+      assert.deepEqual(await store.reviews.forRequest('sha256:x', 'mallory', T0 + 1), [], 'bound to the requester');
+      const one = await store.reviews.vote('v1', { reviewer: 'bob', approve: true, reason: null, at: T0 + 5 }, { validityMs: 900_000 });
+      assert.equal(one?.status, 'pending', 'one of two approvals');
+      await rejectsWith(store.reviews.vote('v1', { reviewer: 'bob', approve: true, reason: null, at: T0 + 6 }, { validityMs: 900_000 }), 'GW_STORE_CONFLICT', '"bob" has already voted on review "v1"');
+      const two = await store.reviews.vote('v1', { reviewer: 'carol', approve: true, reason: 'ok', at: T0 + 7 }, { validityMs: 900_000 });
+      assert.equal(two?.status, 'approved');
+      assert.equal(two?.validUntil, T0 + 7 + 900_000);
+      assert.deepEqual(two?.votes.map((v) => v.reviewer), ['bob', 'carol']);
+      await rejectsWith(store.reviews.vote('v1', { reviewer: 'dave', approve: false, reason: null, at: T0 + 8 }, { validityMs: 1 }), 'GW_STORE_CONFLICT', 'review "v1" is already approved; it cannot be voted on.');
+      const uses = await Promise.all([store.reviews.consume('v1', T0 + 10), store.reviews.consume('v1', T0 + 10)]);
+      assert.deepEqual(uses.sort(), [false, true], 'single use under a race');
+      assert.deepEqual(await store.reviews.forRequest('sha256:x', 'alice', T0 + 11), [], 'used up');
+
+      await store.reviews.create({ id: 'v2', connection: 'demo', requester: 'alice', requestHash: 'sha256:y', expiresAt: T0 + 60_000, uses: 2 });
+      const denied = await store.reviews.vote('v2', { reviewer: 'bob', approve: false, reason: 'no', at: T0 + 12 }, { validityMs: 1000 });
+      assert.equal(denied?.status, 'denied');
+      assert.equal(denied?.reason, 'no');
+      assert.equal(await store.reviews.consume('v2', T0 + 13), false);
+      assert.equal(await store.reviews.vote('nope', { reviewer: 'bob', approve: true, reason: null, at: T0 }, { validityMs: 1 }), null);
+      assert.deepEqual((await store.reviews.list({ status: 'denied' })).map((r) => r.id), ['v2']);
+
+      await store.deliveries.add({ reviewId: 'v2', attempt: 1, channel: 'slack', target: 'http://127.0.0.1:1', ok: false, status: 500, error: 'HTTP 500', at: T0 + 20 });
+      await store.deliveries.add({ reviewId: 'v2', attempt: 2, channel: 'slack', target: 'http://127.0.0.1:1', ok: true, status: 200, error: null, at: T0 + 21 });
+      assert.deepEqual((await store.deliveries.list('v2')).map((d) => [d.attempt, d.ok, d.status]), [[1, false, 500], [2, true, 200]]);
     });
 
     test('JSON round-trips exactly, unicode included', async () => {
