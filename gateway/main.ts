@@ -18,6 +18,9 @@ import { PolicyManager } from './policy/manager.ts';
 import { httpProxyRoutes, type HttpProxyDeps } from './proxy/http.ts';
 import { websocketProxyRoute } from './proxy/websocket.ts';
 import { initInspectors } from './inspect/index.ts';
+import { startRecording, type RecordingSystem } from './recorder/index.ts';
+import { sessionRoutes } from './api/sessions.ts';
+import { reviewRoutes } from './api/reviews.ts';
 import { randomBytes } from 'node:crypto';
 
 export interface StartOptions extends LoadOptions {
@@ -37,6 +40,8 @@ export interface RunningGateway {
   readonly connections: ConnectionRegistry;
   /** The live agent tunnels: `agents.open(name, header)` gives a stream to an agent. */
   readonly agents: AgentHub;
+  /** The recorder, HTTP sessions and reviews. */
+  readonly recording: RecordingSystem;
   /** The URL the gateway listens on (http://host:port). */
   readonly url: string;
   /** Graceful stop: drain requests, then close the store. Idempotent. */
@@ -57,15 +62,19 @@ export async function startGateway(options: StartOptions = {}): Promise<RunningG
   const agents = createAgents(config, store, logger.child({ component: 'agents' }));
   const connections = new ConnectionRegistry({ store, logger: logger.child({ component: 'connections' }), reloadIntervalMs: config.connections.reloadInterval * 1000 });
   const policies = new PolicyManager({ logger: logger.child({ component: 'policy' }), reloadIntervalMs: config.policy.reloadInterval * 1000 });
+  let recording: RecordingSystem;
   try {
     await connections.start();
+    recording = await startRecording(config, store, connections, logger.child({ component: 'recorder' }), config.server.publicUrl ?? `http://localhost:${config.server.port}`);
   } catch (err) {
+    connections.stop();
+    policies.close();
     await agents.hub.close();
     authn.stop();
     await store.close();
     throw err;
   }
-  const proxy: HttpProxyDeps = { config, logger, authenticator: authn.authenticator, connections, agents: agents.hub, policies, maskKey };
+  const proxy: HttpProxyDeps = { config, logger, authenticator: authn.authenticator, connections, agents: agents.hub, policies, maskKey, recording };
   const gateway = createGateway({
     config,
     logger,
@@ -77,6 +86,8 @@ export async function startGateway(options: StartOptions = {}): Promise<RunningG
       connectionRoutes(router, connections, authn.authenticator);
       agents.routes(router, authn.authenticator);
       httpProxyRoutes(router, proxy);
+      sessionRoutes(router, store, authn.authenticator, recording.key);
+      reviewRoutes(router, store, recording.reviews, authn.authenticator);
       options.routes?.(router, { config, store, logger, authn, connections });
     },
     upgrades: (router) => {
@@ -88,6 +99,7 @@ export async function startGateway(options: StartOptions = {}): Promise<RunningG
   try {
     address = await gateway.listen();
   } catch (err) {
+    await recording.stop();
     await agents.hub.close();
     connections.stop();
     policies.close();
@@ -105,6 +117,7 @@ export async function startGateway(options: StartOptions = {}): Promise<RunningG
       logger.info('gateway stopping');
       await gateway.close(); // drains requests, then closes every agent tunnel (the hub)
       await agents.hub.close();
+      await recording.stop(); // after the drain: every session's end is recorded and signed
       connections.stop();
       policies.close();
       authn.stop();
@@ -113,5 +126,5 @@ export async function startGateway(options: StartOptions = {}): Promise<RunningG
     })();
     return stopping;
   };
-  return { config, store, gateway, logger, authn, connections, agents: agents.hub, url, stop };
+  return { config, store, gateway, logger, authn, connections, agents: agents.hub, recording, url, stop };
 }

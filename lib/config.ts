@@ -162,12 +162,18 @@ function leaves(schema: z.core.$ZodType, path: string[] = [], out: Array<{ path:
   if (def.type === 'default' || def.type === 'prefault' || def.type === 'optional') return leaves(def.innerType!, path, out);
   if (def.type === 'object' && def.shape) {
     for (const [k, v] of Object.entries(def.shape)) leaves(v, [...path, k], out);
-  } else if (def.type === 'record') {
-    // A map (e.g. credentials by name) has no single-text form: it is set in the file only.
+  } else if (def.type === 'record' || (def.type === 'array' && unwrap((def as { element?: z.core.$ZodType }).element)?._zod.def.type === 'object')) {
+    // A map (e.g. credentials by name) or a list of objects (webhooks) has no single-text form:
+    // it is set in the file only.
   } else {
     out.push({ path, kind: def.type });
   }
   return out;
+}
+
+function unwrap(schema: z.core.$ZodType | undefined): z.core.$ZodType | undefined {
+  const def = schema?._zod.def as { type: string; innerType?: z.core.$ZodType } | undefined;
+  return def && (def.type === 'default' || def.type === 'prefault' || def.type === 'optional') ? unwrap(def.innerType) : schema;
 }
 
 /** Variables are text; numbers, booleans and comma-separated lists are converted for the schema to judge. */

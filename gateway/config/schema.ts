@@ -110,6 +110,42 @@ export const configSchema = z.strictObject({
      */
     reloadInterval: z.number().min(0.1).max(3600).default(5),
   }).prefault({}),
+  recording: z.strictObject({
+    /**
+     * Ed25519 private key (PKCS#8 PEM) that signs recording checkpoints; created with mode 0600
+     * when missing. Unset: a key for this process only (warned: its checkpoints cannot be verified
+     * after a restart).
+     */
+    keyFile: z.string().min(1).optional(),
+    /** Seconds without a request after which an HTTP session ends. Default 300 (5 min). */
+    httpIdle: z.number().min(1).max(86_400).default(300),
+    /** A signed checkpoint every this many events of a session, and at its end. Default 100. */
+    checkpointEvery: z.number().int().min(1).max(100_000).default(100),
+    /** Event bodies larger than this (bytes) are split into chunk events. Default 262144 (256 KiB). */
+    chunkBytes: z.number().int().min(1024).max(16 * 1024 * 1024).default(256 * 1024),
+    /** Event bodies larger than this (bytes) are not recorded; the event says truncated. Default 8 MiB. */
+    maxEventBytes: z.number().int().min(1024).max(1024 ** 3).default(8 * 1024 * 1024),
+    /** Body bytes recorded per session, after which bodies are dropped (truncated). Default 256 MiB. */
+    maxSessionBytes: z.number().int().min(1024).max(64 * 1024 ** 3).default(256 * 1024 * 1024),
+    /** Seconds between this gateway's heartbeats; a gateway silent for 3 of them is gone and its open sessions are marked incomplete. Default 10. */
+    heartbeat: z.number().min(0.1).max(3600).default(10),
+    /** Seconds between retention purges (per-connection recording.retentionDays). Default 3600. */
+    purgeInterval: z.number().min(1).max(86_400 * 7).default(3600),
+  }).prefault({}),
+  reviews: z.strictObject({
+    /** Where reviewers are told about a new review: Slack incoming webhooks, Teams webhooks, or generic JSON. Default none. */
+    webhooks: z.array(z.strictObject({
+      type: z.enum(['slack', 'teams', 'json']),
+      /** The webhook URL (an incoming-webhook URL is a secret: prefer keeping this file private). */
+      url: z.url({ protocol: /^https?$/ }),
+    })).max(20).default([]),
+    /** Delivery attempts per webhook before giving up (exponential backoff from 1 s). Default 5. */
+    webhookAttempts: z.number().int().min(1).max(20).default(5),
+    /** Seconds to wait for a webhook to answer. Default 5. */
+    webhookTimeout: z.number().min(0.1).max(60).default(5),
+    /** Seconds between checks of the store for decisions made through another replica. Default 1. */
+    pollInterval: z.number().min(0.05).max(60).default(1),
+  }).prefault({}),
   dev: z.strictObject({
     /** Set by `airlock dev`: the issuer is the embedded development identity provider. Never set this in production. */
     embeddedIdp: z.boolean().default(false),

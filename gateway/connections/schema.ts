@@ -220,6 +220,12 @@ const common = {
   limits,
   /** Labels, `key` or `key=value`, at most 32. Default []. */
   tags: tags.default([]),
+  recording: strict({
+    /** Days a recorded session is kept, then purged; 0 = forever. Default 0. */
+    retentionDays: z.number().int().min(0).max(36_500).default(0),
+    /** Record every event without its payload (method, path, status, decisions, findings only). Default false. */
+    metadataOnly: z.boolean().default(false),
+  }).prefault({}),
 };
 
 /** The connection's name: a DNS label, 1–63 characters; it appears in /proxy/<name>, /mcp/<name>, dbname=<name>. */

@@ -17,6 +17,11 @@ export interface Outcome extends Decision {
   readonly masked?: unknown;
 }
 
+/** How a review is held: reviewers, approvals, wait, expiry, validity, uses (policy `review:`). */
+export type RuleReview = NonNullable<Decision['review']>;
+/** The settings of a review no rule configured (a default action or the oversize rule). */
+export const DEFAULT_REVIEW: RuleReview = { approvals: 1, wait: 120, expires: 3600, validity: 900, uses: 1 };
+
 export interface DecideOptions extends EvaluateOptions {
   /** Key of the `hash` masking strategy (≥ 16 bytes): equal values give equal tokens under one key. */
   readonly maskKey: Uint8Array;

@@ -106,7 +106,10 @@ function mergeReviews(rules: readonly CompiledRule[]): NonNullable<Rule['review'
   return {
     ...(reviewers.length ? { reviewers } : {}),
     approvals: Math.max(1, ...rules.map((r) => r.review?.approvals ?? 1)),
-    wait: Math.min(...rules.map((r) => r.review?.wait ?? 300)),
+    wait: Math.min(...rules.map((r) => r.review?.wait ?? 120)),
+    expires: Math.min(...rules.map((r) => r.review?.expires ?? 3600)),
+    validity: Math.min(...rules.map((r) => r.review?.validity ?? 900)),
+    uses: Math.min(...rules.map((r) => r.review?.uses ?? 1)),
   };
 }
 

@@ -48,9 +48,18 @@ export const ruleSchema = z.strictObject({
   mask: z.record(z.string().regex(/^(default|[A-Z][A-Z0-9_]{1,40})$/), z.enum(MASK_STRATEGIES)).optional(),
   /** With action review: who may approve, how many approvals, how long the request waits (seconds). */
   review: z.strictObject({
+    /** Groups a reviewer must be in (one of). Default: anyone with the reviewer role. */
     reviewers: z.array(z.string().min(1)).min(1).optional(),
+    /** Distinct reviewers who must approve. Default 1. */
     approvals: z.number().int().min(1).max(10).default(1),
-    wait: z.number().int().min(1).max(86_400).default(300),
+    /** Seconds the request is held open waiting for the decision. Default 120. */
+    wait: z.number().int().min(1).max(86_400).default(120),
+    /** Seconds a pending review can still be decided; undecided by then it is expired (denied). Default 3600. */
+    expires: z.number().int().min(60).max(30 * 86_400).default(3600),
+    /** Seconds an approval releases the identical request (a retry after the wait ran out). Default 900. */
+    validity: z.number().int().min(1).max(7 * 86_400).default(900),
+    /** How many identical requests one approval releases. Default 1. */
+    uses: z.number().int().min(1).max(1000).default(1),
   }).optional(),
 }).superRefine((rule, ctx) => {
   if (rule.mask && rule.action !== 'mask') ctx.addIssue({ code: 'custom', path: ['mask'], message: 'mask strategies go with action: mask' });

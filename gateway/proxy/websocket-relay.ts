@@ -48,7 +48,7 @@ export interface RelayOptions {
   /** Inspects and decides on one message (or close reason); throws a GatewayError to end the session. */
   decide(direction: Direction, payload: MessagePayload): Outcome;
   /** The recorder's hook, called for each message decision in order; a rejection ends the session (fail closed). */
-  onDecision?(direction: Direction, outcome: Outcome): Promise<void> | void;
+  onDecision?(direction: Direction, outcome: Outcome, payload?: unknown): Promise<void> | void;
   /** limits.inspectBytes of the connection, in bytes (the ws maxPayload at both ends). */
   readonly inspectBytes: number;
   readonly logger: Logger;
@@ -111,8 +111,9 @@ export class WebSocketRelay {
       return flushed(data.length);
     }
     const text = data.toString('utf8');
-    const outcome = this.#options.decide(direction, payloadOf(text));
-    await this.#options.onDecision?.(direction, outcome);
+    const payload = payloadOf(text);
+    const outcome = this.#options.decide(direction, payload);
+    await this.#options.onDecision?.(direction, outcome, 'body' in payload ? payload.body : payload.text);
     if (this.#ending) return flushed(data.length);
     if (outcome.decision === 'deny' || outcome.decision === 'review') {
       const first = outcome.reasons[0];

@@ -23,7 +23,9 @@ import type { Outcome } from '../policy/decide.ts';
 import type { PolicyRequest } from '../policy/context.ts';
 import type { TunnelStream } from '../tunnel/index.ts';
 import { forwardRequestHeaders } from './headers.ts';
+import type { JsonObject } from '../store/index.ts';
 import { AGENT_ERRORS, decideFor, refuseUnlessAllowed, type HttpProxyDeps } from './http.ts';
+import { recordStep, sessionMeta } from './record.ts';
 import { proxyTarget } from './path.ts';
 import { CLOSE, WebSocketRelay, type Direction, type MessagePayload } from './websocket-relay.ts';
 
@@ -53,53 +55,67 @@ export function websocketProxyRoute(deps: HttpProxyDeps): UpgradeRoute {
       const { path } = proxyTarget(req.url ?? '/', target.pathname);
       const protocols = offeredProtocols(req);
 
-      const upgrade = decideFor(deps, identity, connection, { kind: 'http', direction: 'request', method: 'GET', path });
-      await deps.hooks?.onDecision?.({ direction: 'request', identity, connection, outcome: upgrade, requestId: ctx.requestId });
-      refuseUnlessAllowed(upgrade, connection, 'request');
-
-      const stream = deps.agents.open(connection.agent, { kind: 'http', connection: connection.name, target: target.origin, caller: identity.sub, requestId: ctx.requestId });
-      const upstream = await dialTarget(stream, socket, {
-        url: `ws://${target.host}${path}`,
-        protocols,
-        headers: { ...targetHeaders(req), 'x-request-id': ctx.requestId },
-        limits: connection.limits,
-        connection: connection.name,
+      // A WebSocket connection is one recorded session: the upgrade, every message, the close.
+      const recorder = deps.recording.recorder;
+      const recording = await recorder.open(sessionMeta(identity, connection, { websocket: true, path: path.split('?')[0] ?? '/' }));
+      const record = (direction: 'request' | 'response', outcome: Outcome, payload: unknown, summary: JsonObject) => recordStep(recorder, recording, {
+        type: summary.upgrade ? 'request' : 'message', direction, outcome, maskKey: deps.maskKey, payload,
+        leaving: outcome.decision === 'mask' && outcome.masked !== undefined ? outcome.masked : payload, summary: { ...summary, requestId: ctx.requestId },
       });
+      let relayed = false;
+      try {
+        const upgrade = decideFor(deps, identity, connection, { kind: 'http', direction: 'request', method: 'GET', path });
+        await record('request', upgrade, undefined, { upgrade: true, method: 'GET', path });
+        refuseUnlessAllowed(upgrade, connection, 'request');
 
-      if (closing) { // the dial outlived the shutdown's close of the sessions
-        upstream.terminate();
-        throw new GatewayError('GW_SHUTTING_DOWN', 'The gateway is shutting down; reconnect in a moment (another replica will answer).');
-      }
-      const log = deps.logger.child({ connection: connection.name, requestId: ctx.requestId, caller: identity.sub });
-      const wss = new WebSocketServer({
-        noServer: true, clientTracking: false, perMessageDeflate: false, maxPayload: connection.limits.inspectBytes,
-        handleProtocols: () => upstream.protocol === '' ? false : upstream.protocol,
-      });
-      let relay: WebSocketRelay | undefined;
-      // No verifyClient: handleUpgrade answers 101 and calls back in this tick, or destroys a
-      // socket the client already closed (and never calls back).
-      wss.handleUpgrade(req, socket, head, (caller) => {
-        relay = new WebSocketRelay(caller, upstream, {
-          decide: (direction, payload) => decideMessage(deps, identity, name, direction, path, payload),
-          onDecision: (direction, outcome) => deps.hooks?.onDecision?.({ direction, identity, connection, outcome, requestId: ctx.requestId }),
-          inspectBytes: connection.limits.inspectBytes,
-          logger: log,
+        const stream = deps.agents.open(connection.agent, { kind: 'http', connection: connection.name, target: target.origin, caller: identity.sub, requestId: ctx.requestId });
+        const upstream = await dialTarget(stream, socket, {
+          url: `ws://${target.host}${path}`,
+          protocols,
+          headers: { ...targetHeaders(req), 'x-request-id': ctx.requestId },
+          limits: connection.limits,
+          connection: connection.name,
         });
-      });
-      if (relay === undefined) {
-        upstream.terminate();
-        return;
+
+        if (closing) { // the dial outlived the shutdown's close of the sessions
+          upstream.terminate();
+          throw new GatewayError('GW_SHUTTING_DOWN', 'The gateway is shutting down; reconnect in a moment (another replica will answer).');
+        }
+        const log = deps.logger.child({ connection: connection.name, requestId: ctx.requestId, caller: identity.sub });
+        const wss = new WebSocketServer({
+          noServer: true, clientTracking: false, perMessageDeflate: false, maxPayload: connection.limits.inspectBytes,
+          handleProtocols: () => upstream.protocol === '' ? false : upstream.protocol,
+        });
+        let relay: WebSocketRelay | undefined;
+        // No verifyClient: handleUpgrade answers 101 and calls back in this tick, or destroys a
+        // socket the client already closed (and never calls back).
+        wss.handleUpgrade(req, socket, head, (caller) => {
+          relay = new WebSocketRelay(caller, upstream, {
+            decide: (direction, payload) => decideMessage(deps, identity, name, direction, path, payload),
+            onDecision: (direction, outcome, payload) => record(direction, outcome, payload, { method: WEBSOCKET_METHOD, path }),
+            inspectBytes: connection.limits.inspectBytes,
+            logger: log,
+          });
+        });
+        if (relay === undefined) {
+          upstream.terminate();
+          return;
+        }
+        const session = relay;
+        relays.add(session);
+        const expiry = expiryTimer(identity, session);
+        log.info('websocket session opened', { path: path.split('?')[0], protocol: upstream.protocol || undefined });
+        void session.closed.then(() => {
+          clearTimeout(expiry);
+          relays.delete(session);
+          log.info('websocket session closed');
+        });
+        upstream.resume(); // paused at open, so nothing the target sent first was missed
+        relayed = true;
+        void session.closed.then(() => recorder.end(recording, 'the WebSocket closed')).catch((err: unknown) => log.error('ending a recorded session failed', { err }));
+      } finally {
+        if (!relayed) await recorder.end(recording, 'the WebSocket was refused or failed').catch(() => {});
       }
-      const session = relay;
-      relays.add(session);
-      const expiry = expiryTimer(identity, session);
-      log.info('websocket session opened', { path: path.split('?')[0], protocol: upstream.protocol || undefined });
-      void session.closed.then(() => {
-        clearTimeout(expiry);
-        relays.delete(session);
-        log.info('websocket session closed');
-      });
-      upstream.resume(); // paused at open, so nothing the target sent first was missed
     },
     close: async () => {
       closing = true;

@@ -52,6 +52,7 @@ export async function startTestGateway(options: { agents?: Record<string, unknow
         store: { url: `sqlite:${join(dir, 'gw.db')}` },
         auth: { issuer: idp.issuer, audience: AUDIENCE },
         agents: { pingInterval: 0, ...options.agents },
+        recording: { keyFile: join(dir, 'recording-key.pem') },
         ...options.config,
         ...config,
       },

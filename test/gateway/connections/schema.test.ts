@@ -52,6 +52,7 @@ test('defaults are filled in as documented', () => {
       timeouts: { connectMs: 5000, firstByteMs: 30_000, idleMs: 60_000 },
     },
     tags: [],
+    recording: { retentionDays: 0, metadataOnly: false },
   });
 });
 

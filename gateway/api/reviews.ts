@@ -1,0 +1,72 @@
+// The reviews API. Reviewers, auditors and admins list and read every review; anyone else their
+// own. Reviewers (and admins) decide; the requester never decides their own.
+//
+//   GET  /api/v1/reviews?status=pending|approved|denied|expired&limit=
+//   GET  /api/v1/reviews/<id>            the review, with its votes and webhook deliveries
+//   POST /api/v1/reviews/<id>/approve    { "reason"?: "…" }   (reviewer)
+//   POST /api/v1/reviews/<id>/deny       { "reason"?: "…" }   (reviewer)
+import { z } from 'zod';
+import type { Authenticator } from '../authn/authenticate.ts';
+import { requireRole } from '../authn/authenticate.ts';
+import type { Identity } from '../authn/identity.ts';
+import { GatewayError } from '../errors.ts';
+import { readJson } from '../http/body.ts';
+import { sendJson } from '../http/respond.ts';
+import type { Router } from '../http/router.ts';
+import type { Reviews } from '../reviews/reviews.ts';
+import type { ReviewRecord, ReviewStatus, Store } from '../store/index.ts';
+
+export const REVIEWS_PATH = '/api/v1/reviews';
+const ID = /^rev_[0-9a-f]{20}$/;
+const decisionBody = z.strictObject({ reason: z.string().max(1000).optional() });
+
+export function reviewView(r: ReviewRecord) {
+  const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
+  return {
+    ...r, createdAt: iso(r.createdAt), decidedAt: iso(r.decidedAt), expiresAt: iso(r.expiresAt), validUntil: iso(r.validUntil),
+    votes: r.votes.map((v) => ({ ...v, at: iso(v.at) })),
+  };
+}
+
+const seesAll = (identity: Identity) => ['reviewer', 'auditor', 'admin'].some((r) => identity.roles.includes(r as never));
+
+export function reviewRoutes(router: Router, store: Store, reviews: Reviews, authenticator: Authenticator): void {
+  const visible = async (identity: Identity, id: string): Promise<ReviewRecord> => {
+    const review = ID.test(id) ? await reviews.expireIfDue(await store.reviews.get(id)) : null;
+    if (!review || (!seesAll(identity) && review.requester !== identity.sub)) {
+      throw new GatewayError('GW_REVIEW_NOT_FOUND', `There is no review ${JSON.stringify(id.slice(0, 80))} you may see; list them with \`airlock reviews list\`.`);
+    }
+    return review;
+  };
+  router.addPrefix(REVIEWS_PATH, {
+    GET: async (req, res, ctx) => {
+      const identity = await authenticator.authenticate(req, ctx.url);
+      const rest = ctx.path.slice(REVIEWS_PATH.length).split('/').filter(Boolean);
+      if (rest.length === 0) {
+        const status = ctx.url.searchParams.get('status') ?? undefined;
+        if (status !== undefined && !['pending', 'approved', 'denied', 'expired'].includes(status)) throw new GatewayError('GW_BAD_REQUEST', 'status must be pending, approved, denied or expired.');
+        const limitRaw = ctx.url.searchParams.get('limit');
+        const limit = limitRaw === null ? 100 : Number(limitRaw);
+        if (!Number.isInteger(limit) || limit < 1 || limit > 1000) throw new GatewayError('GW_BAD_REQUEST', 'limit must be an integer from 1 to 1000.');
+        const all = await Promise.all((await store.reviews.list({ ...(status ? { status: status as ReviewStatus } : {}), limit })).map((r) => reviews.expireIfDue(r)));
+        const mine = all.filter((r): r is ReviewRecord => r !== null && (seesAll(identity) || r.requester === identity.sub) && (status === undefined || r.status === status));
+        return sendJson(res, 200, { reviews: mine.map(reviewView) });
+      }
+      if (rest.length !== 1) throw new GatewayError('GW_NOT_FOUND', `No route for ${ctx.path.slice(0, 200)}.`);
+      const review = await visible(identity, rest[0]!);
+      sendJson(res, 200, { ...reviewView(review), deliveries: (await store.deliveries.list(review.id)).map((d) => ({ ...d, at: new Date(d.at).toISOString() })) });
+    },
+    POST: async (req, res, ctx) => {
+      const identity = await authenticator.authenticate(req, ctx.url);
+      const rest = ctx.path.slice(REVIEWS_PATH.length).split('/').filter(Boolean);
+      const verb = rest[1];
+      if (rest.length !== 2 || (verb !== 'approve' && verb !== 'deny')) throw new GatewayError('GW_NOT_FOUND', `No route for POST ${ctx.path.slice(0, 200)}; use ${REVIEWS_PATH}/<id>/approve or /deny.`);
+      requireRole(identity, 'reviewer', 'admin');
+      const id = rest[0]!;
+      if (!ID.test(id)) throw new GatewayError('GW_REVIEW_NOT_FOUND', `There is no review ${JSON.stringify(id.slice(0, 80))}.`);
+      const body = Number(req.headers['content-length'] ?? '0') > 0 || req.headers['transfer-encoding'] ? await readJson(req, decisionBody) : {};
+      const after = await reviews.decide(id, identity, verb === 'approve', body.reason ?? null);
+      sendJson(res, 200, reviewView(after));
+    },
+  });
+}

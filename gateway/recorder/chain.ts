@@ -1,0 +1,39 @@
+// The tamper evidence, shared by the recorder that writes it and the verifier that checks it:
+// canonical JSON (keys sorted, no spaces), each event's hash over its canonical form plus the
+// previous hash, and the signed checkpoint statement.
+import { createHash } from 'node:crypto';
+
+/** The hash a session's first event chains to. */
+export const GENESIS_HASH = '0'.repeat(64);
+
+/** JSON with object keys sorted at every depth and no whitespace: one text per value. */
+export function canonicalJson(value: unknown): string {
+  return JSON.stringify(value, (_key, v: unknown) => {
+    if (v === null || typeof v !== 'object' || Array.isArray(v)) return v;
+    const sorted: Record<string, unknown> = {};
+    for (const k of Object.keys(v).sort()) sorted[k] = (v as Record<string, unknown>)[k];
+    return sorted;
+  });
+}
+
+/** What an event's hash covers: everything stored about it except the hash itself. */
+export interface ChainedEvent {
+  readonly sessionId: string;
+  readonly seq: number;
+  readonly type: string;
+  readonly at: number;
+  readonly offsetMs: number;
+  readonly payload: unknown;
+  readonly prevHash: string;
+}
+
+/** SHA-256 (hex) over the previous hash and the event's canonical JSON. */
+export function eventHash(e: ChainedEvent): string {
+  const body = canonicalJson({ session: e.sessionId, seq: e.seq, type: e.type, at: e.at, offsetMs: e.offsetMs, payload: e.payload, prev: e.prevHash });
+  return createHash('sha256').update(e.prevHash).update('\n').update(body).digest('hex');
+}
+
+/** The bytes a checkpoint's Ed25519 signature covers. */
+export function checkpointStatement(c: { readonly sessionId: string; readonly seq: number; readonly hash: string; readonly at: number; readonly keyId: string }): Buffer {
+  return Buffer.from(canonicalJson({ v: 1, kind: 'airlock.recording.checkpoint', session: c.sessionId, seq: c.seq, hash: c.hash, at: c.at, key: c.keyId }), 'utf8');
+}
