@@ -99,12 +99,12 @@ export class Reviews {
     if (final?.status === 'denied' || final?.status === 'expired' || final?.status === 'approved') {
       const why = final.status === 'expired' ? 'expired before anyone decided it' : final.status === 'approved' ? 'was approved, but its approvals are used up' : `was denied by ${final.decidedBy}${final.reason ? `: ${final.reason}` : ''}`;
       await this.#o.recorder.record(req.session, `review.${final.status}`, { review: final.id, by: final.decidedBy, reason: final.reason });
-      throw new GatewayError('GW_REVIEW_DENIED', `Review ${final.id} of this request ${why}.`, { detail: { review: final.id, status: final.status } });
+      throw new GatewayError('GW_REVIEW_DENIED', `Review ${final.id} of this request ${why}.`, { detail: { review: final.id, status: final.status }, headers: { 'x-airlock-review': final.id } });
     }
     await this.#o.recorder.record(req.session, 'review.timeout', { review: review.id, waitedMs: req.settings.wait * 1000 });
     throw new GatewayError('GW_REVIEW_PENDING',
       `The request waits for review ${review.id} (${review.approvalsNeeded} approval(s) needed${review.reviewers.length ? ` from ${review.reviewers.join(', ')}` : ''}); once approved, retry the identical request within the approval's validity. Reviewers: airlock reviews approve ${review.id}`,
-      { detail: { review: review.id, status: 'pending', expiresAt: review.expiresAt } });
+      { detail: { review: review.id, status: 'pending', expiresAt: review.expiresAt }, headers: { 'x-airlock-review': review.id, 'retry-after': '30' } });
   }
 
   /**
