@@ -9,6 +9,8 @@ import { registerConnectionCommands } from './commands/connections.ts';
 import { registerDevCommand } from './commands/dev.ts';
 import { registerGatewayCommands } from './commands/gateway.ts';
 import { registerPolicyCommands } from './commands/policy.ts';
+import { registerReviewCommands } from './commands/reviews.ts';
+import { registerSessionCommands } from './commands/sessions.ts';
 import { runCli } from './run.ts';
 
 const program = new Command('airlock')
@@ -25,5 +27,7 @@ registerConnectionCommands(program);
 registerGatewayCommands(program);
 registerDevCommand(program);
 registerPolicyCommands(program);
+registerSessionCommands(program);
+registerReviewCommands(program);
 
 await runCli(program);

@@ -4,6 +4,7 @@
 import type { Command } from 'commander';
 import { z } from 'zod';
 import { gatewayOption } from '../gateway-url.ts';
+import { formatTable } from '../table.ts';
 
 const agentView = z.object({
   name: z.string(),
@@ -61,8 +62,7 @@ export function registerAgentCommands(program: Command): void {
       for (const a of list) {
         rows.push([a.name, a.status, a.online ? 'online' : 'offline', String(a.tunnels), a.version ?? '-', a.online ? 'now' : a.lastSeen ?? 'never']);
       }
-      const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
-      process.stdout.write(rows.map((r) => r.map((c, i) => c.padEnd(widths[i]!)).join('  ').trimEnd()).join('\n') + '\n');
+      process.stdout.write(formatTable(rows));
     });
 
   agents.command('revoke')

@@ -3,6 +3,7 @@
 import { InvalidArgumentError, type Command } from 'commander';
 import { z } from 'zod';
 import { gatewayOption } from '../gateway-url.ts';
+import { formatTable } from '../table.ts';
 
 const ROLES = ['admin', 'reviewer', 'auditor', 'user'];
 
@@ -75,8 +76,7 @@ export function registerApiKeyCommands(program: Command): void {
         const state = k.revokedAt ? 'revoked' : k.expiresAt && Date.parse(k.expiresAt) <= now ? 'expired' : 'active';
         rows.push([k.id, k.name, k.roles.join(','), k.connections.join(',') || '-', k.expiresAt ?? 'never', state, k.lastUsedAt ?? '-']);
       }
-      const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
-      process.stdout.write(rows.map((r) => r.map((c, i) => c.padEnd(widths[i]!)).join('  ').trimEnd()).join('\n') + '\n');
+      process.stdout.write(formatTable(rows));
     });
 
   keys.command('revoke')

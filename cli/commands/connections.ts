@@ -7,6 +7,7 @@ import { readFileSync, statSync } from 'node:fs';
 import { z } from 'zod';
 import { CliError } from '../errors.ts';
 import { gatewayOption } from '../gateway-url.ts';
+import { formatTable } from '../table.ts';
 
 const PATH = '/api/v1/connections';
 const DNS_LABEL = /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/;
@@ -91,8 +92,7 @@ export function registerConnectionCommands(program: Command): void {
       }
       const rows = [['NAME', 'KIND', 'AGENT', 'TARGET', 'GROUPS', 'PACKS']];
       for (const c of connections) rows.push([c.name, c.kind, c.agent, targetText(c.target), c.groups.join(',') || '-', c.policy.packs.join(',') || '-']);
-      const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
-      process.stdout.write(rows.map((r) => r.map((c, i) => c.padEnd(widths[i]!)).join('  ').trimEnd()).join('\n') + '\n');
+      process.stdout.write(formatTable(rows));
     });
 
   group.command('show')

@@ -1,0 +1,114 @@
+// `airlock sessions` and `airlock reviews` as an auditor and a reviewer run them, against a real
+// gateway, agent and target: a held request released by `reviews approve` from another user;
+// list/show/replay/export show the whole story; verify proves it, and names the first bad event
+// once the store is edited behind the gateway's back.
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { createServer, type Server } from 'node:http';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { DatabaseSync } from 'node:sqlite';
+import { AIRLOCK, run, type Running } from '../support/process.ts';
+import { eventually, startTestAgent, startTestGateway, type TestGateway } from '../support/gateway.ts';
+
+let t: TestGateway;
+let target: Server;
+let agent: Running;
+let bob: string;
+let admin: NodeJS.ProcessEnv;
+let carol: NodeJS.ProcessEnv;
+let sessionId: string;
+
+before(async () => {
+  target = createServer((req, res) => {
+    req.resume();
+    res.writeHead(200, { 'content-type': 'application/json' });
+    res.end(JSON.stringify({ ok: req.method, card: '4111 1111 1111 1111' }));
+  });
+  const url = await new Promise<string>((r) => target.listen(0, '127.0.0.1', () => r(`http://127.0.0.1:${(target.address() as { port: number }).port}`)));
+  t = await startTestGateway({ config: { reviews: { pollInterval: 0.05 } } });
+  const base = { AIRLOCK_GATEWAY: t.gw.url, AIRLOCK_CONFIG_DIR: join(t.dir, 'config') };
+  admin = { ...base, AIRLOCK_TOKEN: await t.token('alice', ['admins']) };
+  carol = { ...base, AIRLOCK_TOKEN: await t.token('carol', ['reviewers']) };
+  bob = await t.token('bob', ['developers']);
+  agent = await startTestAgent(t, 'edge', { allow: [url] });
+  const policy = join(t.dir, 'review.yaml');
+  writeFileSync(policy, 'name: r\nrules:\n  - { id: r, match: { methods: [DELETE], directions: [request] }, action: review, reason: demo.delete, review: { wait: 30 } }\n');
+  assert.equal((await t.call('POST', '/api/v1/connections', admin.AIRLOCK_TOKEN, { name: 'demo', kind: 'http', agent: 'edge', target: `${url}/api`, groups: ['developers'], policy: { files: [policy] } })).status, 201);
+});
+after(async () => {
+  await agent?.stop('SIGTERM');
+  await t?.close();
+  await new Promise<void>((r) => target.close(() => r()));
+});
+
+test('a held request is released by `reviews approve`; the session replays and verifies', async () => {
+  const headers = { authorization: `Bearer ${bob}`, 'x-airlock-session': 'cli' };
+  assert.equal((await fetch(`${t.gw.url}/proxy/demo/customers`, { headers })).status, 200);
+  const held = fetch(`${t.gw.url}/proxy/demo/orders/7`, { method: 'DELETE', headers });
+  const id = await eventually(async () => {
+    const listed = await run(AIRLOCK, ['reviews', 'list'], { env: carol });
+    return /^(rev_[0-9a-f]{20})\s+pending\s+demo\s+bob\s+DELETE \/api\/orders\/7\s+0\/1/m.exec(listed.stdout)?.[1];
+  }, 10_000, 'the pending review in `reviews list`');
+  const shown = await run(AIRLOCK, ['reviews', 'show', id], { env: carol });
+  assert.match(shown.stdout, /request: {4}DELETE \/api\/orders\/7 on demo, by bob/);
+  const approved = await run(AIRLOCK, ['reviews', 'approve', id, '--reason', 'ticket 7'], { env: carol });
+  assert.equal(approved.code, 0, approved.stderr);
+  assert.equal(approved.stdout, `Review ${id} is approved. The held request is released (or passes when retried).\n`);
+  assert.equal((await held).status, 200);
+  const twice = await run(AIRLOCK, ['reviews', 'deny', id], { env: carol });
+  assert.equal(twice.code, 1);
+  assert.match(twice.stderr, /GW_REVIEW_FORBIDDEN/);
+
+  await t.gw.recording.httpSessions.close();
+  const listed = await run(AIRLOCK, ['sessions', 'list', '--user', 'bob', '--decision', 'review'], { env: admin });
+  assert.equal(listed.code, 0, listed.stderr);
+  assert.match(listed.stdout, /^ID\s+CONNECTION\s+USER\s+STARTED\s+STATE\s+EVENTS\s+DECISIONS\n/);
+  sessionId = /^(ses_[0-9a-f]{32})\s+demo\s+bob\s+\S+\s+ended\s+\d+\s+\S*review/m.exec(listed.stdout)![1]!;
+
+  const replay = await run(AIRLOCK, ['sessions', 'replay', sessionId, '--speed', '0'], { env: admin });
+  assert.equal(replay.code, 0, replay.stderr);
+  const lines = replay.stdout.trim().split('\n').map((l) => l.replace(/^\s*\+\d+\.\d{3}s\s+/, ''));
+  assert.match(lines[0]!, /^session start {2}bob on demo \(http\)$/);
+  assert.ok(lines.includes('→ GET /api/customers'));
+  assert.ok(lines.some((l) => /^decision mask \(response\): /.test(l)), 'the masked answer is highlighted');
+  assert.ok(lines.includes('→ DELETE /api/orders/7 [held for review]'));
+  assert.ok(lines.some((l) => /^review\.requested rev_/.test(l)));
+  assert.ok(lines.includes(`review.approved ${id} by carol: ticket 7`));
+  assert.ok(!replay.stdout.includes('4111 1111 1111 1111'), 'masked values are shown masked');
+  assert.match(lines.at(-1)!, /^session end {2}the gateway stopped$/);
+
+  // The replay matches the events, one line each (chunks folded into their event).
+  const exported = await run(AIRLOCK, ['sessions', 'export', sessionId, '--format', 'jsonl'], { env: admin });
+  const events = exported.stdout.trim().split('\n').map((l) => JSON.parse(l) as { seq: number; type: string });
+  assert.deepEqual(events.map((e) => e.seq), events.map((_, i) => i + 1));
+  const timed = replay.stdout.split('\n').filter((l) => /^\s*\+\d+\.\d{3}s /.test(l));
+  assert.equal(timed.length, events.filter((e) => e.type !== 'chunk').length, 'one timed line per event');
+  const cast = await run(AIRLOCK, ['sessions', 'export', sessionId, '--format', 'asciicast'], { env: admin });
+  const [header, ...frames] = cast.stdout.trim().split('\n').map((l) => JSON.parse(l));
+  assert.equal(header.version, 2);
+  assert.equal(frames.length, timed.length);
+  assert.equal(frames[0][1], 'o');
+
+  const ok = await run(AIRLOCK, ['sessions', 'verify', sessionId], { env: admin });
+  assert.equal(ok.code, 0, ok.stderr);
+  assert.match(ok.stdout, new RegExp(`^OK: session ${sessionId} \\(ended\\): ${events.length} events chained, \\d+ signed checkpoint\\(s\\), signed through event ${events.length}\\.\\n$`));
+});
+
+test('`sessions verify` exits 1 naming the first bad event after the store is edited', async () => {
+  const db = new DatabaseSync(join(t.dir, 'gw.db'));
+  try {
+    db.prepare("UPDATE events SET payload = replace(payload, 'GET', 'PUT') WHERE session_id = ? AND seq = 2").run(sessionId);
+  } finally {
+    db.close();
+  }
+  const bad = await run(AIRLOCK, ['sessions', 'verify', sessionId], { env: admin });
+  assert.equal(bad.code, 1);
+  assert.equal(bad.stderr, `airlock: Session ${sessionId} does NOT verify: event 2 was altered: its content does not match its hash (event 2). (CLI_VERIFY_FAILED)\n`);
+  const usage = await run(AIRLOCK, ['sessions', 'replay', sessionId, '--speed', 'fast'], { env: admin });
+  assert.equal(usage.code, 2);
+  assert.match(usage.stderr, /--speed must be a number ≥ 0/);
+  const missing = await run(AIRLOCK, ['sessions', 'show', 'ses_00000000000000000000000000000000'], { env: admin });
+  assert.equal(missing.code, 1);
+  assert.match(missing.stderr, /GW_SESSION_NOT_FOUND/);
+});
