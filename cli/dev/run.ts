@@ -90,7 +90,11 @@ export async function startDev(options: DevOptions): Promise<RunningDev> {
     const gateway = await startGateway({
       ...(options.config === undefined ? {} : { file: options.config }),
       logger,
-      overrides: { server: { host: LOOPBACK, port, publicUrl }, auth: { issuer: idp.issuer, audience }, dev: { embeddedIdp: true } },
+      overrides: {
+        server: { host: LOOPBACK, port, publicUrl }, auth: { issuer: idp.issuer, audience }, dev: { embeddedIdp: true },
+        // Kept across restarts, so sessions recorded yesterday still verify today.
+        recording: { keyFile: join(options.dataDir ?? '.airlock-dev', 'recording-key.pem') },
+      },
     });
     cleanup.push(() => gateway.stop());
 
@@ -164,7 +168,7 @@ async function connected(gateway: RunningGateway, agent: AgentProcess): Promise<
  */
 /** The demo service as connection `demo`: every signed-in user may use it, through agent `local`. */
 async function registerDemo(gateway: RunningGateway, url: string): Promise<void> {
-  const definition = { name: 'demo', kind: 'http', agent: LOCAL_AGENT, target: url, groups: ['*'], description: 'The airlock dev demo service: customer records with fake cards, emails and SSNs.', tags: ['env=dev'] };
+  const definition = { name: 'demo', kind: 'http', agent: LOCAL_AGENT, target: url, groups: ['*'], description: 'The airlock dev demo service: customer records with fake cards, emails and SSNs.', tags: ['env=dev'], policy: { packs: ['default', 'http-writes'] } };
   if (gateway.connections.get('demo')) await gateway.connections.replace('demo', definition);
   else await gateway.connections.create(definition);
 }

@@ -58,6 +58,30 @@ test('airlock dev brings up every component, prints where, and stops them all on
   assert.ok(customers.length >= 4);
   assert.ok(customers.every((c) => /^\[CREDIT_CARD …\d{4}\]$/.test(c.card) && c.email === '[EMAIL_ADDRESS]' && c.ssn === '[US_SSN]'), `masked: ${JSON.stringify(customers[0])}`);
 
+  // The review flow of the README: bob's DELETE is held; alice (another user) approves it with the
+  // CLI; the request goes through; the session replays and verifies.
+  const aliceEnv = { AIRLOCK_GATEWAY: gateway!, AIRLOCK_TOKEN: token.stdout.trim(), AIRLOCK_CONFIG_DIR: join(dir, 'cli') };
+  const held = fetch(`${gateway}/proxy/demo/customers/c-1`, { method: 'DELETE', headers: { authorization: `Bearer ${bobToken.stdout.trim()}`, 'x-airlock-session': 'tour' } });
+  let reviewId: string | undefined;
+  for (let i = 0; i < 100 && !reviewId; i++) {
+    reviewId = /^(rev_[0-9a-f]{20})\s+pending\s+demo\s+bob/m.exec((await run(AIRLOCK, ['reviews', 'list'], { env: aliceEnv, cwd: dir })).stdout)?.[1];
+    if (!reviewId) await new Promise((r) => setTimeout(r, 100));
+  }
+  assert.ok(reviewId, 'the DELETE waits for a review');
+  const approved = await run(AIRLOCK, ['reviews', 'approve', reviewId], { env: aliceEnv, cwd: dir });
+  assert.equal(approved.code, 0, approved.stderr);
+  const released = await held;
+  assert.notEqual(released.status, 409, await released.clone().text());
+  assert.ok(released.status < 500, `the approved DELETE reached the demo service (${released.status})`);
+  const sessions = await run(AIRLOCK, ['sessions', 'list', '--connection', 'demo', '--decision', 'review'], { env: aliceEnv, cwd: dir });
+  const sessionId = /^(ses_[0-9a-f]{32})\s+demo\s+bob/m.exec(sessions.stdout)?.[1];
+  assert.ok(sessionId, sessions.stdout + sessions.stderr);
+  const replay = await run(AIRLOCK, ['sessions', 'replay', sessionId, '--speed', '0'], { env: aliceEnv, cwd: dir });
+  assert.match(replay.stdout, new RegExp(`review\\.approved ${reviewId} by alice`));
+  const verified = await run(AIRLOCK, ['sessions', 'verify', sessionId], { env: aliceEnv, cwd: dir });
+  assert.equal(verified.code, 0, verified.stderr);
+  assert.match(verified.stdout, /^OK: session ses_[0-9a-f]{32} \(open\): /);
+
   assert.match(stdout, /"level":"warn","msg":"DEV ONLY: /, 'the dev provider is logged as DEV ONLY');
   assert.ok(existsSync(join(dir, 'data', 'airlock.db')), 'the gateway uses the embedded SQLite store');
 
