@@ -34,6 +34,8 @@ function toCheckpoint(r: Row): CheckpointRecord {
 }
 
 const DECISION = /^[a-z]{1,16}$/;
+/** Rows per INSERT statement: 8 parameters each stays far below either backend's limit. */
+const ROWS_PER_INSERT = 200;
 
 export function recordingRepos(driver: Driver, _now: () => number): Pick<Store, 'sessions' | 'events' | 'checkpoints' | 'instances'> {
   const db: Executor = driver;
@@ -59,9 +61,11 @@ export function recordingRepos(driver: Driver, _now: () => number): Pick<Store, 
     if (head.seq !== last + 1) {
       conflict(`event ${head.seq} does not follow the last stored event of session ${q(sessionId)} (${last}); the next must be ${last + 1}. Nothing was stored.`);
     }
-    for (const e of events) {
-      await tx.run(`INSERT INTO events (${EVENT_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
-        [sessionId, e.seq, e.type, e.at, e.offsetMs, toJsonText(e.payload, 'event payload'), e.prevHash, e.hash]);
+    // Multi-row INSERTs: one round trip per ROWS_PER_INSERT events (PostgreSQL pays per statement).
+    for (let i = 0; i < events.length; i += ROWS_PER_INSERT) {
+      const part = events.slice(i, i + ROWS_PER_INSERT);
+      await tx.run(`INSERT INTO events (${EVENT_COLUMNS}) VALUES ${part.map(() => '(?, ?, ?, ?, ?, ?, ?, ?)').join(', ')}`,
+        part.flatMap((e) => [sessionId, e.seq, e.type, e.at, e.offsetMs, toJsonText(e.payload, 'event payload'), e.prevHash, e.hash]));
     }
     let decisions = str(session.decisions);
     for (const d of batch.decisions ?? []) {
