@@ -47,7 +47,7 @@ export async function recordStep(recorder: Recorder, session: RecordingSession, 
   const { outcome } = step;
   const passes = outcome.decision === 'allow' || outcome.decision === 'mask';
   const body = step.payload === undefined ? undefined : (passes ? step.leaving : redactFindings(step.payload, outcome.findings, step.maskKey)) as Json;
-  const flag = passes ? {} : outcome.decision === 'review' ? { held: true } : { withheld: true };
+  const flag: JsonObject = passes ? {} : outcome.decision === 'review' ? { held: true } : { withheld: true };
   const writes: Array<Promise<void>> = [recorder.record(session, step.type, { ...step.summary, direction: step.direction, ...flag }, body)];
   for (const f of outcome.findings.slice(0, MAX_FINDING_EVENTS)) {
     writes.push(recorder.record(session, 'finding', { direction: step.direction, kind: f.kind, path: f.path, severity: f.severity, detail: f.detail ?? null }));
