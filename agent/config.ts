@@ -2,23 +2,63 @@
 // AIRLOCK_AGENT_* overrides, validated (unknown keys are errors) and frozen. Options arrive with
 // the capabilities that use them: the tunnel adds the gateway to dial, the vault its KMS.
 import { z } from 'zod';
-import { ConfigError, loadConfigFrom, variablesOf, type ConfigSource, type LoadOptions } from '../lib/config.ts';
+import { ConfigError, isLoopbackHost, loadConfigFrom, variablesOf, type ConfigSource, type LoadOptions } from '../lib/config.ts';
+import { staticCredentialSchema } from './credentials/schema.ts';
 import { AgentError } from './errors.ts';
 
 /** DNS label rules: what `airlock agents add NAME` accepts. */
 const DNS_LABEL = /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/;
 
-/** A credential the agent adds for a connection: the config's static form and the vault's entries. */
-export const credentialSchema = z.discriminatedUnion('type', [
-  z.strictObject({ type: z.literal('bearer'), token: z.string().min(1).max(16_384) }),
-  z.strictObject({ type: z.literal('basic'), username: z.string().min(1).max(1024), password: z.string().max(1024) }),
-  z.strictObject({ type: z.literal('header'), name: z.string().regex(/^[A-Za-z0-9-]{1,100}$/), value: z.string().min(1).max(16_384) }),
-]);
+/** A static credential the agent adds for a connection: the config's `credentials:` form (see credentials/schema.ts for the vault's types). */
+export const credentialSchema = staticCredentialSchema;
 
 /** A connection name, as the config's `credentials` keys and the vault's entries spell it: a DNS label. */
 export const CONNECTION_NAME = DNS_LABEL;
 
 const seconds = (min: number, max: number) => z.number().min(min).max(max);
+
+/** https://, or http:// to a loopback host (a token endpoint on the agent's own machine). */
+const endpointUrl = z.url({ protocol: /^https?$/, error: 'must be an https:// URL' })
+  .refine((u) => u.startsWith('https:') || isLoopbackHost(new URL(u).hostname), 'must be https:// (http:// only to a loopback address)');
+
+/** How the agent makes the credential of one connection, beyond what its vault entry holds. */
+const connectionSettingsSchema = z.strictObject({
+  /** Tokens minted per caller with the connection's `jwt-signing-key` secret. */
+  jwt: z.strictObject({
+    /** `aud` of the minted tokens. Default the target's origin (e.g. https://crm.internal). */
+    audience: z.string().min(1).max(1000).optional(),
+    /** `iss` of the minted tokens, e.g. the URL where targets fetch the JWKS. Default the agent's name. */
+    issuer: z.string().min(1).max(1000).optional(),
+    /** Lifetime of a minted token, in seconds (at most 300). Default 300. */
+    ttl: z.number().int().min(10).max(300).default(300),
+  }).prefault({}),
+  /** Tokens from the target's OAuth 2.0 token endpoint, with the connection's `oauth-client` secret. */
+  oauth: z.strictObject({
+    /** The token endpoint (https://). Required. */
+    tokenEndpoint: endpointUrl,
+    /** client_credentials (one token for the connection) or token_exchange (RFC 8693: one per caller, the caller as subject). Default client_credentials. */
+    mode: z.enum(['client_credentials', 'token_exchange']).default('client_credentials'),
+    /** `scope` to ask for. Default none. */
+    scope: z.string().min(1).max(1000).optional(),
+    /** `audience` to ask for (RFC 8693, and IdPs that take it for client credentials). Default none. */
+    audience: z.string().min(1).max(1000).optional(),
+    /** `resource` to ask for (RFC 8707), an absolute URL. Default none. */
+    resource: z.url().optional(),
+    /** How the client authenticates: client_secret_basic or client_secret_post. Default client_secret_basic. */
+    auth: z.enum(['client_secret_basic', 'client_secret_post']).default('client_secret_basic'),
+    /** Seconds the token endpoint may take. Default 10. */
+    timeout: seconds(0.1, 60).default(10),
+    /**
+     * token_exchange only (required there): the vault entry (a name, like a connection's) of the
+     * `jwt-signing-key` that signs the subject token, a JWT whose `sub` is the caller, which the
+     * token endpoint verifies against the agent's JWKS.
+     */
+    subjectTokenKey: z.string().regex(DNS_LABEL, 'the name of a vault entry of type jwt-signing-key').optional(),
+    /** `aud` of the subject token. Default the token endpoint's origin. */
+    subjectTokenAudience: z.string().min(1).max(1000).optional(),
+  }).refine((o) => o.mode !== 'token_exchange' || o.subjectTokenKey !== undefined, { message: 'token_exchange needs subjectTokenKey: the vault entry of the jwt-signing-key that signs subject tokens', path: ['subjectTokenKey'] }).optional(),
+});
+export type ConnectionSettings = z.infer<typeof connectionSettingsSchema>;
 
 export const agentConfigSchema = z.strictObject({
   /**
@@ -67,15 +107,37 @@ export const agentConfigSchema = z.strictObject({
     z.string().regex(DNS_LABEL, 'a connection name'),
     credentialSchema,
   ).default({}),
+  /** Per connection (by name): how its credential is minted or fetched (jwt, oauth). Default {}. */
+  connections: z.record(z.string().regex(DNS_LABEL, 'a connection name'), connectionSettingsSchema).default({}),
   vault: z.strictObject({
     /**
-     * The KMS that wraps the vault's data keys. Default `local` (a master key file in dataDir:
-     * development only); the cloud providers come with issue 5.
+     * The KMS that wraps the vault's data keys: `aws` (AWS KMS, see `aws`), or `local` (a master
+     * key file in dataDir: development only). Default local.
      */
-    kms: z.enum(['local'], { error: 'only local is available in this version (a master key file in dataDir, for development)' }).default('local'),
-  }).prefault({}),
+    kms: z.enum(['local', 'aws'], { error: 'must be local (a master key file in dataDir, for development) or aws (AWS KMS)' }).default('local'),
+    /** The AWS KMS key, for kms: aws. Credentials come from the AWS SDK's standard chain. */
+    aws: z.strictObject({
+      /** Region of the key, e.g. eu-west-1. Required. */
+      region: z.string().regex(/^[a-z]{2}(-[a-z]+)+-\d+$/, 'an AWS region such as eu-west-1'),
+      /** The symmetric KMS key new data keys are made under: key id, key ARN, alias/NAME or alias ARN. Required. */
+      keyId: z.string().min(1).max(2048),
+      /** Another endpoint than the region's (a VPC endpoint, FIPS). Default the SDK's. */
+      endpoint: z.url({ protocol: /^https?$/ }).optional(),
+      /** Tries per KMS request, the first included; throttling and network failures are retried. Default 3. */
+      maxAttempts: z.number().int().min(1).max(10).default(3),
+      /** Seconds per try to connect and answer. Default 5. */
+      timeout: seconds(0.1, 60).default(5),
+    }).optional(),
+    /** Unwrapped data keys kept in memory, to spare a KMS call per request; either bound 0 disables it. */
+    cache: z.strictObject({
+      /** Seconds a data key stays cached after the KMS unwrapped it. Default 60. */
+      maxAge: seconds(0, 3600).default(60),
+      /** Decrypts one cached data key serves at most. Default 1000. */
+      maxUses: z.number().int().min(0).max(1_000_000).default(1000),
+    }).prefault({}),
+  }).refine((v) => v.kms !== 'aws' || v.aws !== undefined, { message: 'kms: aws needs the aws block (region, keyId)', path: ['aws'] }).prefault({}),
   health: z.strictObject({
-    /** Address of the agent's own /healthz endpoint. Default 127.0.0.1. */
+    /** Address of the agent's own /healthz endpoint, and of /.well-known/jwks.json (the public keys of minted tokens). Default 127.0.0.1. */
     host: z.string().min(1).default('127.0.0.1'),
     /** Its port; 0 picks a free one. Default 8082. */
     port: z.number().int().min(0).max(65535).default(8082),

@@ -1,31 +1,34 @@
 // The agent's HTTP forwarder: streams of kind `http` carry ordinary HTTP requests from the
 // gateway (served here by node:http, as if the stream were a socket); each is sent to the
-// connection's target with the target's credential added, and the answer streamed back.
+// connection's target with the target's credential added (agent/credentials/: static, or minted
+// for the caller the stream names), and the answer streamed back.
 //
 // The agent refuses targets outside `targets.allow` (a compromised gateway cannot make it dial
 // anywhere), never forwards an Authorization header it did not add itself, and reports its own
-// failures with a status and an `x-airlock-agent-error` code the gateway turns into its JSON error.
+// failures with a status and an `x-airlock-agent-error` code the gateway turns into its JSON error;
+// a credential it cannot produce (vault, KMS, token endpoint) is CREDENTIAL_UNAVAILABLE and
+// nothing is sent to the target.
 import { Agent as HttpAgent, createServer, request as httpRequest, type IncomingMessage, type ServerResponse } from 'node:http';
 import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
 import type { Logger } from '../lib/log.ts';
 import type { TunnelStream } from '../gateway/tunnel/index.ts';
+import type { CredentialRequest } from './credentials/index.ts';
 import type { StreamHandler } from './handlers.ts';
 import { createWebSocketForwarder } from './websocket-forward.ts';
 
-/** A credential the agent adds for one connection: from the vault, else the config's static `credentials`. */
-export type StaticCredential =
-  | { readonly type: 'bearer'; readonly token: string }
-  | { readonly type: 'basic'; readonly username: string; readonly password: string }
-  | { readonly type: 'header'; readonly name: string; readonly value: string };
+export type { StaticCredential } from './credentials/schema.ts';
+
+/** The headers (lower-case names) that carry a connection's credential for one request; {} for none. */
+export type CredentialHeaders = (connection: string, request: CredentialRequest) => Promise<Readonly<Record<string, string>>>;
 
 export interface HttpForwarderOptions {
   /** Target origins the agent may reach: `http://host:port` patterns with `*` wildcards. */
   readonly allow: readonly string[];
   /**
-   * The credential of a connection, undefined for none; called once per request or upgrade. A
-   * rejection (a vault entry that does not decrypt) fails that request with TARGET_FAILED.
+   * The credential headers of a connection (agent/credentials/); called once per request or
+   * upgrade. A rejection (vault, KMS, minting) fails that request with CREDENTIAL_UNAVAILABLE.
    */
-  readonly credentialFor: (connection: string) => Promise<StaticCredential | undefined>;
+  readonly credentialHeaders: CredentialHeaders;
   readonly logger: Logger;
   /** Milliseconds to connect to a target. Default 5000. */
   readonly connectTimeoutMs?: number;
@@ -40,7 +43,13 @@ export const AGENT_HTTP_ERRORS = {
   TARGET_UNREACHABLE: 502,
   TARGET_TIMEOUT: 504,
   TARGET_FAILED: 502,
+  CREDENTIAL_UNAVAILABLE: 502,
 } as const;
+
+/** The caller's identity the gateway put in the stream header, if any. */
+export function callerOf(header: Readonly<Record<string, unknown>>): string | undefined {
+  return typeof header.caller === 'string' && header.caller !== '' ? header.caller : undefined;
+}
 
 /** The stream's target, if the agent may reach it; else the refusal (code and message) to answer. */
 export function targetOf(header: Readonly<Record<string, unknown>>, allowed: (origin: string) => boolean, log: Logger): URL | { code: 'TARGET_INVALID' | 'TARGET_NOT_ALLOWED'; message: string } {
@@ -80,13 +89,13 @@ export function createHttpForwarder(options: HttpForwarderOptions): StreamHandle
     forward(req, res, header).catch((err: unknown) => fail(res, 'TARGET_FAILED', `the agent failed to forward: ${(err as Error).message}`));
   });
   // WebSocket upgrades through /proxy: the same allowlist and credential, then bytes both ways (the gateway inspects the messages).
-  server.on('upgrade', createWebSocketForwarder({ allowed, credentialFor: options.credentialFor, logger: log, connectTimeoutMs: connectMs }));
+  server.on('upgrade', createWebSocketForwarder({ allowed, credentialHeaders: options.credentialHeaders, logger: log, connectTimeoutMs: connectMs }));
 
   /** Logs why the credential of `connection` is unavailable (code and message name the connection, never a value) and returns the client's sentence. */
   function credentialFailure(connection: string, err: unknown): string {
     const code = (err as { code?: unknown })?.code;
     log.error('credential unavailable', { connection, code, error: (err as Error)?.message });
-    return `the agent cannot read the credential of connection ${connection}${typeof code === 'string' ? ` (${code})` : ''}; its log has the detail`;
+    return `the agent cannot produce the credential of connection ${connection}${typeof code === 'string' ? ` (${code})` : ''}; its log has the detail`;
   }
 
   function fail(res: ServerResponse, code: keyof typeof AGENT_HTTP_ERRORS, message: string): void {
@@ -108,15 +117,13 @@ export function createHttpForwarder(options: HttpForwarderOptions): StreamHandle
       if (v !== undefined && !HOP.has(k) && k !== 'authorization' && k !== 'host') headers[k] = v;
     }
     headers.host = target.host;
-    let credential: StaticCredential | undefined;
+    let injected: Readonly<Record<string, string>>;
     try {
-      credential = await options.credentialFor(connection);
+      injected = await options.credentialHeaders(connection, { caller: callerOf(header), target });
     } catch (err) {
-      return fail(res, 'TARGET_FAILED', credentialFailure(connection, err));
+      return fail(res, 'CREDENTIAL_UNAVAILABLE', credentialFailure(connection, err));
     }
-    if (credential?.type === 'bearer') headers.authorization = `Bearer ${credential.token}`;
-    else if (credential?.type === 'basic') headers.authorization = `Basic ${Buffer.from(`${credential.username}:${credential.password}`).toString('base64')}`;
-    else if (credential?.type === 'header') headers[credential.name.toLowerCase()] = credential.value;
+    for (const [name, value] of Object.entries(injected)) headers[name] = value;
 
     const send = target.protocol === 'https:' ? httpsRequest : httpRequest;
     const upstream = send({

@@ -65,13 +65,15 @@ secrets
   .command('set')
   .description('store (or replace) the credential of a connection; the value is read from a file, a variable or standard input, never from the command line')
   .argument('<connection>', 'the connection\'s name')
-  .addOption(new Option('--type <type>', 'what the value is: bearer (a token), basic (user:password), header (a header\'s value, with --name)').choices(['bearer', 'basic', 'header']).makeOptionMandatory())
+  .addOption(new Option('--type <type>', 'what the value is: bearer (a token), basic (user:password), header (a header\'s value, with --name), jwt-signing-key (a private key, PEM or JWK, to mint tokens per caller), oauth-client (client_id:client_secret for the target\'s token endpoint), postgres (user:password)')
+    .choices(['bearer', 'basic', 'header', 'jwt-signing-key', 'oauth-client', 'postgres']).makeOptionMandatory())
   .option('--name <header>', 'the header to send, for --type header (e.g. X-Api-Key)')
   .option('--from-file <file>', 'read the value from this file (one trailing newline is dropped)')
   .option('--from-env <var>', 'read the value from this environment variable')
   .option('--stdin', 'read the value from standard input')
+  .option('--generate', 'for --type jwt-signing-key: make a new P-256 key here (it never exists anywhere else)')
   .option('-c, --config <file>', CONFIG_HELP)
-  .action(async (connection: string, opts: { type: 'bearer' | 'basic' | 'header'; name?: string; fromFile?: string; fromEnv?: string; stdin?: boolean; config?: string }) => {
+  .action(async (connection: string, opts: { type: 'bearer' | 'basic' | 'header' | 'jwt-signing-key' | 'oauth-client' | 'postgres'; name?: string; fromFile?: string; fromEnv?: string; stdin?: boolean; generate?: boolean; config?: string }) => {
     const { secretsSet } = await import('./vault/secrets-cli.ts');
     await secretsSet(connection, opts);
   });
@@ -94,6 +96,28 @@ secrets
   .action(async (connection: string, opts: { config?: string }) => {
     const { secretsRemove } = await import('./vault/secrets-cli.ts');
     await secretsRemove(connection, opts);
+  });
+
+const vault = program
+  .command('vault')
+  .description('the vault itself: re-wrap its data keys after a KMS key rotation, print the public keys targets verify minted tokens with');
+
+vault
+  .command('rewrap')
+  .description('re-wrap every data key under the current master key (vault.aws.keyId, after a rotation or to move to another key); the values are not decrypted')
+  .option('-c, --config <file>', CONFIG_HELP)
+  .action(async (opts: { config?: string }) => {
+    const { vaultRewrap } = await import('./vault/secrets-cli.ts');
+    await vaultRewrap(opts);
+  });
+
+vault
+  .command('jwks')
+  .description('print the public JWKS of the jwt-signing-key secrets (what GET /.well-known/jwks.json on the health port serves)')
+  .option('-c, --config <file>', CONFIG_HELP)
+  .action(async (opts: { config?: string }) => {
+    const { vaultJwks } = await import('./vault/secrets-cli.ts');
+    await vaultJwks(opts);
   });
 
 await runProgram(program, {

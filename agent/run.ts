@@ -1,10 +1,12 @@
 // Starting and stopping an agent:
 //
 //   config → logger → identity (data dir; enrolment with --enroll-token-file when it holds none)
-//   → health endpoint → one tunnel per gateway (gateway.urls, else the one it enrolled at)
+//   → health endpoint (/healthz, and /.well-known/jwks.json for targets that verify minted
+//     tokens) → one tunnel per gateway (gateway.urls, else the one it enrolled at)
 //
-// → vault (dataDir/vault.json) → the HTTP forwarder, registered as the `http` stream handler
-// (agent/handlers.ts) that the tunnels dispatch to; other target dialers join as they are built.
+// → vault (dataDir/vault.json, its KMS and data-key cache) → credentials (agent/credentials/)
+// → the HTTP forwarder, registered as the `http` stream handler (agent/handlers.ts) that the
+// tunnels dispatch to; other target dialers join as they are built.
 import { createServer } from 'node:http';
 import { resolve } from 'node:path';
 import { listen, ListenError, urlOf } from '../lib/listen.ts';
@@ -19,8 +21,11 @@ import { TunnelClient } from './tunnel.ts';
 import { registerStreamHandler } from './handlers.ts';
 import { createHttpForwarder } from './http-forward.ts';
 import { AGENT_VERSION } from './version.ts';
-import { createLocalKms, LOCAL_KEY_ID } from './vault/local-kms.ts';
-import { openVault } from './vault/vault.ts';
+import { createCredentials, type Credentials } from './credentials/index.ts';
+import { openConfiguredVaultAs } from './vault/configured.ts';
+
+/** Where the agent publishes the public keys of its minted tokens (on the health listener). */
+export const JWKS_PATH = '/.well-known/jwks.json';
 
 export interface AgentStartOptions extends LoadOptions {
   readonly logger?: Logger;
@@ -70,13 +75,29 @@ export async function startAgent(options: AgentStartOptions = {}): Promise<Runni
 
   let connected = 0;
   let tunnels: TunnelClient[] = [];
+  let credentials: Credentials | undefined;
   const health = createServer((req, res) => {
-    const ok = req.url === '/healthz' && (req.method === 'GET' || req.method === 'HEAD');
+    const send = (status: number, text: string, type: string, cache = 'no-store') => {
+      res.writeHead(status, { 'content-type': type, 'content-length': Buffer.byteLength(text), 'cache-control': cache });
+      res.end(req.method === 'HEAD' ? undefined : text);
+    };
+    const readable = req.method === 'GET' || req.method === 'HEAD';
+    if (readable && req.url === JWKS_PATH) {
+      if (credentials === undefined) return send(503, '{"keys":[]}', 'application/json');
+      credentials.jwks().then(
+        (jwks) => send(200, JSON.stringify(jwks), 'application/json', 'public, max-age=60'),
+        (err: unknown) => {
+          logger.error('JWKS not served', { code: (err as { code?: unknown }).code, error: (err as Error).message });
+          send(503, JSON.stringify({ error: { code: (err as { code?: unknown }).code ?? 'AGENT_INTERNAL', message: 'the agent cannot read its signing keys now; retry' } }), 'application/json');
+        },
+      );
+      return;
+    }
+    const ok = readable && req.url === '/healthz';
     const text = ok
       ? JSON.stringify({ status: 'ok', name: identity?.state.name ?? null, version: AGENT_VERSION, tunnels: { connected, total: tunnels.length } })
-      : 'not found: the agent serves only GET /healthz here\n';
-    res.writeHead(ok ? 200 : 404, { 'content-type': ok ? 'application/json; charset=utf-8' : 'text/plain; charset=utf-8', 'content-length': Buffer.byteLength(text), 'cache-control': 'no-store' });
-    res.end(req.method === 'HEAD' ? undefined : text);
+      : `not found: the agent serves only GET /healthz and GET ${JWKS_PATH} here\n`;
+    send(ok ? 200 : 404, text, ok ? 'application/json; charset=utf-8' : 'text/plain; charset=utf-8');
   });
   health.headersTimeout = 5000;
   health.requestTimeout = 10_000;
@@ -108,17 +129,18 @@ export async function startAgent(options: AgentStartOptions = {}): Promise<Runni
   const name = identity.state.name;
   if (config.targets.allow.length === 0) logger.warn('targets.allow is empty: this agent forwards to no target; list the origins of your services');
   // Credentials: the vault's (encrypted), else the config's static ones (development).
-  const vault = openVault({ dataDir, agent: name, kms: createLocalKms({ dataDir }), keyId: LOCAL_KEY_ID });
+  const { vault, kms, keyId } = openConfiguredVaultAs(config, { dataDir, agent: name, warn: () => {} });
   try {
     const held = await vault.list(); // a corrupt vault stops the start here, not at the first request
-    logger.info('vault opened', { path: vault.path, kms: config.vault.kms, entries: held.length });
-    if (held.length > 0) logger.warn('vault.kms is local: the master key lies in the dataDir next to the vault it protects; for development only');
+    logger.info('vault opened', { path: vault.path, kms: config.vault.kms, keyId, entries: held.length, dataKeyCache: config.vault.cache });
+    if (held.length > 0 && config.vault.kms === 'local') logger.warn('vault.kms is local: the master key lies in the dataDir next to the vault it protects; for development only');
   } catch (err) {
     await closeHealth();
     throw err;
   }
-  const credentialFor = async (connection: string) => (await vault.get(connection)) ?? (Object.hasOwn(config.credentials, connection) ? config.credentials[connection] : undefined);
-  const unregisterHttp = registerStreamHandler('http', createHttpForwarder({ allow: config.targets.allow, credentialFor, logger }));
+  credentials = createCredentials({ vault, agent: name, staticCredentials: config.credentials, connections: config.connections, logger });
+  const creds = credentials;
+  const unregisterHttp = registerStreamHandler('http', createHttpForwarder({ allow: config.targets.allow, credentialHeaders: (connection, request) => creds.headersFor(connection, request), logger }));
   for (const t of tunnels) {
     t.on('connected', () => { connected++; });
     t.on('disconnected', () => { connected--; });
@@ -132,6 +154,8 @@ export async function startAgent(options: AgentStartOptions = {}): Promise<Runni
       logger.info('agent stopping');
       await Promise.all(tunnels.map((t) => t.stop()));
       unregisterHttp();
+      creds.clear();
+      kms.clear(); // no unwrapped data key outlives the agent's work
       await closeHealth();
       logger.info('agent stopped');
     })();

@@ -13,13 +13,13 @@ import type { Duplex } from 'node:stream';
 import { connect as tlsConnect } from 'node:tls';
 import type { Logger } from '../lib/log.ts';
 import type { TunnelStream } from '../gateway/tunnel/index.ts';
-import { targetOf, type AGENT_HTTP_ERRORS, type StaticCredential } from './http-forward.ts';
+import { callerOf, targetOf, type AGENT_HTTP_ERRORS, type CredentialHeaders } from './http-forward.ts';
 
 export interface WebSocketForwarderOptions {
   /** Whether this agent may reach `origin` (its targets.allow). */
   allowed(origin: string): boolean;
-  /** The credential the agent adds for a connection (vault, then config); rejects when it cannot be read. */
-  readonly credentialFor: (connection: string) => Promise<StaticCredential | undefined>;
+  /** The credential headers the agent adds for a connection (agent/credentials/); rejects when it cannot produce them. */
+  readonly credentialHeaders: CredentialHeaders;
   readonly logger: Logger;
   /** Milliseconds to connect (TCP, and TLS for https targets) to a target. Default 5000. */
   readonly connectTimeoutMs?: number;
@@ -28,7 +28,7 @@ export interface WebSocketForwarderOptions {
 type AgentErrorCode = keyof typeof AGENT_HTTP_ERRORS;
 /** The HTTP forwarder's statuses (tsc checks the two tables agree). */
 const STATUS = {
-  TARGET_NOT_ALLOWED: 403, TARGET_INVALID: 400, TARGET_UNREACHABLE: 502, TARGET_TIMEOUT: 504, TARGET_FAILED: 502,
+  TARGET_NOT_ALLOWED: 403, TARGET_INVALID: 400, TARGET_UNREACHABLE: 502, TARGET_TIMEOUT: 504, TARGET_FAILED: 502, CREDENTIAL_UNAVAILABLE: 502,
 } as const satisfies typeof AGENT_HTTP_ERRORS;
 
 /** Request headers that never cross: hop-by-hop ones (the upgrade's own are written anew), and the caller's credentials. */
@@ -49,17 +49,17 @@ export function createWebSocketForwarder(options: WebSocketForwarderOptions): (r
     if (String(req.headers.upgrade ?? '').toLowerCase() !== 'websocket') return refuse(socket, 'TARGET_INVALID', 'only WebSocket upgrades are forwarded');
     const target = targetOf(header, options.allowed, log);
     if (!(target instanceof URL)) return refuse(socket, target.code, target.message);
-    options.credentialFor(connection).then(
-      (credential) => dial(req, socket, head, target, connection, credential),
+    options.credentialHeaders(connection, { caller: callerOf(header), target }).then(
+      (injected) => dial(req, socket, head, target, connection, injected),
       (err: unknown) => {
-        log.error('websocket upgrade not forwarded: the credential cannot be read', { connection, code: (err as { code?: string }).code });
-        refuse(socket, 'TARGET_FAILED', `the agent cannot read the credential of connection ${connection} (${(err as { code?: string }).code ?? 'error'}); see its log`);
+        log.error('websocket upgrade not forwarded: the credential is unavailable', { connection, code: (err as { code?: string }).code, error: (err as Error)?.message });
+        refuse(socket, 'CREDENTIAL_UNAVAILABLE', `the agent cannot produce the credential of connection ${connection} (${(err as { code?: string }).code ?? 'error'}); see its log`);
       },
     );
   };
 
-  function dial(req: IncomingMessage, socket: Duplex, head: Buffer, target: URL, connection: string, credential: StaticCredential | undefined): void {
-    const requestHead = upgradeRequest(req, target, credential);
+  function dial(req: IncomingMessage, socket: Duplex, head: Buffer, target: URL, connection: string, injectedHeaders: Readonly<Record<string, string>>): void {
+    const requestHead = upgradeRequest(req, target, injectedHeaders);
     if (typeof requestHead !== 'string') {
       log.error('websocket upgrade not forwarded', { connection, reason: requestHead.error });
       return refuse(socket, 'TARGET_FAILED', requestHead.error);
@@ -107,13 +107,10 @@ export function createWebSocketForwarder(options: WebSocketForwarderOptions): (r
  * The upgrade request as the target gets it: the gateway's request line and headers minus the
  * dropped ones, Host of the target, the connection's credential; or why it cannot be sent.
  */
-function upgradeRequest(req: IncomingMessage, target: URL, credential: StaticCredential | undefined): string | { error: string } {
+function upgradeRequest(req: IncomingMessage, target: URL, injectedHeaders: Readonly<Record<string, string>>): string | { error: string } {
   const url = req.url ?? '';
   if (!url.startsWith('/')) return { error: 'the upgrade request has no origin-form path' };
-  const injected: Array<[string, string]> = [];
-  if (credential?.type === 'bearer') injected.push(['authorization', `Bearer ${credential.token}`]);
-  else if (credential?.type === 'basic') injected.push(['authorization', `Basic ${Buffer.from(`${credential.username}:${credential.password}`).toString('base64')}`]);
-  else if (credential?.type === 'header') injected.push([credential.name.toLowerCase(), credential.value]);
+  const injected = Object.entries(injectedHeaders);
   if (injected.some(([, v]) => !FIELD_VALUE.test(v))) return { error: 'the credential configured for this connection is not a valid header value' };
   const replaced = new Set(injected.map(([name]) => name));
   const lines = [`GET ${url} HTTP/1.1`, `host: ${target.host}`, 'connection: Upgrade', 'upgrade: websocket'];

@@ -1,6 +1,8 @@
-// The key-management service behind the vault, shaped like AWS KMS so the cloud providers slot in
-// (issue 5): the vault asks for a fresh data key per secret, keeps only its wrapped form, and
-// asks the KMS to unwrap it, under the same encryption context, when it needs the secret back.
+// The key-management service behind the vault, shaped like AWS KMS (agent/vault/aws-kms.ts is
+// the real one; local-kms.ts the development stand-in): the vault asks for a fresh data key per
+// secret, keeps only its wrapped form, and asks the KMS to unwrap it, under the same encryption
+// context, when it needs the secret back; after a key rotation, `reEncrypt` re-wraps a stored
+// key under the current master key without the agent ever seeing it in clear (AWS ReEncrypt).
 // The context is authenticated, not secret: a data key wrapped for {agent: a, connection: x}
 // does not unwrap for any other agent or connection.
 
@@ -12,6 +14,8 @@ export interface DataKey {
   readonly plaintext: Buffer;
   /** The same key wrapped by the KMS: safe to store; only `decrypt` with the same context opens it. */
   readonly ciphertext: Buffer;
+  /** The master key that wrapped it, as the KMS names it (AWS: the key ARN); stored beside it. */
+  readonly keyId: string;
 }
 
 export interface Kms {
@@ -22,9 +26,15 @@ export interface Kms {
   /**
    * The plaintext of a wrapped data key (Decrypt); the caller zeroes it after use. Throws
    * AGENT_VAULT_DECRYPT_FAILED when the blob or the context does not authenticate, and
-   * AGENT_KMS_FAILED when the KMS itself cannot be used.
+   * AGENT_KMS_FAILED (AGENT_KMS_THROTTLED) when the KMS itself cannot be used. `keyId`, when
+   * given, is the master key the blob must be under (AWS: IncorrectKeyException otherwise).
    */
-  decrypt(input: { readonly ciphertext: Buffer; readonly context: EncryptionContext }): Promise<Buffer>;
+  decrypt(input: { readonly ciphertext: Buffer; readonly context: EncryptionContext; readonly keyId?: string }): Promise<Buffer>;
+  /**
+   * The wrapped key `ciphertext` (under `context`, and `sourceKeyId` when given) wrapped anew
+   * under master key `keyId`'s current version, same context. Errors as `decrypt`.
+   */
+  reEncrypt(input: { readonly ciphertext: Buffer; readonly context: EncryptionContext; readonly keyId: string; readonly sourceKeyId?: string }): Promise<{ ciphertext: Buffer; keyId: string }>;
 }
 
 /**

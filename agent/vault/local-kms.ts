@@ -1,7 +1,7 @@
 // The `local` KMS provider: a 256-bit master key in a file of the agent's dataDir (mode 0600,
 // created on first use) wraps each data key with AES-256-GCM, the canonical encryption context
 // as additional authenticated data. It is for development: whoever reads the dataDir holds the
-// master key next to the vault it protects. The cloud providers (issue 5) keep it off the host.
+// master key next to the vault it protects. The `aws` provider (aws-kms.ts) keeps it off the host.
 //
 // A wrapped data key is 61 bytes: version (1) | IV (12) | GCM tag (16) | encrypted key (32).
 import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
@@ -62,27 +62,53 @@ export function createLocalKms(options: LocalKmsOptions): Kms {
       if (keyId !== LOCAL_KEY_ID) throw new TypeError(`the local KMS has only the key id "${LOCAL_KEY_ID}", not "${keyId}"`);
       const key = await masterKey(true);
       const plaintext = random(KEY_BYTES);
-      const iv = random(IV_BYTES);
-      const cipher = createCipheriv('aes-256-gcm', key, iv);
-      cipher.setAAD(canonicalContext(context));
-      const wrapped = Buffer.concat([cipher.update(plaintext), cipher.final()]);
-      return { plaintext, ciphertext: Buffer.concat([Buffer.of(VERSION), iv, cipher.getAuthTag(), wrapped]) };
+      return { plaintext, ciphertext: wrap(key, plaintext, context), keyId: LOCAL_KEY_ID };
     },
-    async decrypt({ ciphertext, context }: { ciphertext: Buffer; context: EncryptionContext }): Promise<Buffer> {
-      if (ciphertext.length !== WRAPPED_BYTES || ciphertext[0] !== VERSION) {
-        throw new AgentError('AGENT_VAULT_DECRYPT_FAILED', 'The wrapped data key is not one the local KMS made (wrong length or version).');
-      }
+    async decrypt({ ciphertext, context, keyId }): Promise<Buffer> {
+      checkKeyId(keyId);
+      return unwrap(await masterKey(false), ciphertext, context);
+    },
+    // One master key, so re-wrapping only renews the IV; it keeps `vault rewrap` provider-neutral.
+    async reEncrypt({ ciphertext, context, keyId, sourceKeyId }) {
+      checkKeyId(keyId);
+      checkKeyId(sourceKeyId);
       const key = await masterKey(false);
-      const decipher = createDecipheriv('aes-256-gcm', key, ciphertext.subarray(1, 1 + IV_BYTES), { authTagLength: TAG_BYTES });
-      decipher.setAuthTag(ciphertext.subarray(1 + IV_BYTES, 1 + IV_BYTES + TAG_BYTES));
-      decipher.setAAD(canonicalContext(context));
+      const plaintext = unwrap(key, ciphertext, context);
       try {
-        return Buffer.concat([decipher.update(ciphertext.subarray(1 + IV_BYTES + TAG_BYTES)), decipher.final()]);
-      } catch {
-        throw new AgentError('AGENT_VAULT_DECRYPT_FAILED', 'The local KMS cannot unwrap the data key: it was wrapped for another agent or connection, under another master key, or altered.');
+        return { ciphertext: wrap(key, plaintext, context), keyId: LOCAL_KEY_ID };
+      } finally {
+        plaintext.fill(0);
       }
     },
   };
+
+  function wrap(key: Buffer, plaintext: Buffer, context: EncryptionContext): Buffer {
+    const iv = random(IV_BYTES);
+    const cipher = createCipheriv('aes-256-gcm', key, iv);
+    cipher.setAAD(canonicalContext(context));
+    const wrapped = Buffer.concat([cipher.update(plaintext), cipher.final()]);
+    return Buffer.concat([Buffer.of(VERSION), iv, cipher.getAuthTag(), wrapped]);
+  }
+}
+
+function checkKeyId(keyId: string | undefined): void {
+  if (keyId !== undefined && keyId !== LOCAL_KEY_ID) {
+    throw new AgentError('AGENT_VAULT_DECRYPT_FAILED', `The data key names the master key ${JSON.stringify(keyId.slice(0, 200))}, but the local KMS has only "${LOCAL_KEY_ID}" (was the vault written with another provider?).`);
+  }
+}
+
+function unwrap(key: Buffer, ciphertext: Buffer, context: EncryptionContext): Buffer {
+  if (ciphertext.length !== WRAPPED_BYTES || ciphertext[0] !== VERSION) {
+    throw new AgentError('AGENT_VAULT_DECRYPT_FAILED', 'The wrapped data key is not one the local KMS made (wrong length or version).');
+  }
+  const decipher = createDecipheriv('aes-256-gcm', key, ciphertext.subarray(1, 1 + IV_BYTES), { authTagLength: TAG_BYTES });
+  decipher.setAuthTag(ciphertext.subarray(1 + IV_BYTES, 1 + IV_BYTES + TAG_BYTES));
+  decipher.setAAD(canonicalContext(context));
+  try {
+    return Buffer.concat([decipher.update(ciphertext.subarray(1 + IV_BYTES + TAG_BYTES)), decipher.final()]);
+  } catch {
+    throw new AgentError('AGENT_VAULT_DECRYPT_FAILED', 'The local KMS cannot unwrap the data key: it was wrapped for another agent or connection, under another master key, or altered.');
+  }
 }
 
 /** The master key, undefined when the file does not exist; refused when others may read it (like ssh) or it is not 32 bytes. */

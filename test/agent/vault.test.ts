@@ -11,7 +11,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { loadAgentConfig } from '../../agent/config.ts';
 import type { AgentError } from '../../agent/errors.ts';
-import { createHttpForwarder, type StaticCredential } from '../../agent/http-forward.ts';
+import { createCredentials } from '../../agent/credentials/index.ts';
+import { createHttpForwarder, type CredentialHeaders, type StaticCredential } from '../../agent/http-forward.ts';
 import { createLocalKms, LOCAL_KEY_ID, MASTER_KEY_FILE } from '../../agent/vault/local-kms.ts';
 import { openVault, VAULT_FILE, type Vault } from '../../agent/vault/vault.ts';
 import { silentLogger } from '../../lib/log.ts';
@@ -56,7 +57,7 @@ test('set, get, list and remove round-trip; the file holds no value in clear, mo
   ]);
   const text = readFileSync(vault.path, 'utf8');
   for (const clear of [TOKEN, Buffer.from(TOKEN).toString('base64').slice(0, 20), 'pa:ss', 'X-Api-Key']) assert.ok(!text.includes(clear), `${clear} is not in the file`);
-  assert.deepEqual(Object.keys(readJson(vault).entries.demo!).sort(), ['ciphertext', 'createdAt', 'encryptedKey', 'iv', 'tag', 'type', 'updatedAt']);
+  assert.deepEqual(Object.keys(readJson(vault).entries.demo!).sort(), ['ciphertext', 'createdAt', 'encryptedKey', 'iv', 'keyId', 'tag', 'type', 'updatedAt']);
   assert.equal(statSync(vault.path).mode & 0o777, 0o600);
   assert.equal(statSync(join(dirOf(vault), MASTER_KEY_FILE)).mode & 0o777, 0o600);
   assert.equal(statSync(join(dirOf(vault), MASTER_KEY_FILE)).size, 32);
@@ -140,21 +141,31 @@ test('a missing master key is AGENT_KMS_FAILED on decrypt and is not silently re
   await rejectsWith(freshVault('edge-1', dirOf(vault)).get('demo'), 'AGENT_KMS_FAILED', /is not 32 bytes/);
 });
 
-test('vault.kms accepts only local, with a clear message', () => {
-  assert.equal(loadAgentConfig({ env: {}, cwd: root }).config.vault.kms, 'local');
-  assert.throws(() => loadAgentConfig({ env: { AIRLOCK_AGENT_VAULT_KMS: 'aws' }, cwd: root }), (err: AgentError) => {
+test('vault.kms is local by default, aws with its key, and nothing else, with clear messages', () => {
+  const { config } = loadAgentConfig({ env: {}, cwd: root });
+  assert.equal(config.vault.kms, 'local');
+  assert.deepEqual(config.vault.cache, { maxAge: 60, maxUses: 1000 });
+  assert.throws(() => loadAgentConfig({ env: { AIRLOCK_AGENT_VAULT_KMS: 'gcp' }, cwd: root }), (err: AgentError) => {
     assert.equal(err.code, 'AGENT_CONFIG_INVALID');
-    assert.match(err.message, /AIRLOCK_AGENT_VAULT_KMS \(vault\.kms\): only local is available in this version/);
+    assert.match(err.message, /AIRLOCK_AGENT_VAULT_KMS \(vault\.kms\): must be local \(a master key file in dataDir, for development\) or aws \(AWS KMS\)/);
     return true;
   });
+  assert.throws(() => loadAgentConfig({ env: { AIRLOCK_AGENT_VAULT_KMS: 'aws' }, cwd: root }), (err: AgentError) => {
+    assert.equal(err.code, 'AGENT_CONFIG_INVALID');
+    assert.match(err.message, /vault\.aws: kms: aws needs the aws block \(region, keyId\)/);
+    return true;
+  });
+  const aws = loadAgentConfig({ env: { AIRLOCK_AGENT_VAULT_KMS: 'aws', AIRLOCK_AGENT_VAULT_AWS_REGION: 'eu-west-1', AIRLOCK_AGENT_VAULT_AWS_KEY_ID: 'alias/airlock', AIRLOCK_AGENT_VAULT_CACHE_MAX_USES: '0' }, cwd: root }).config.vault;
+  assert.deepEqual(aws, { kms: 'aws', aws: { region: 'eu-west-1', keyId: 'alias/airlock', maxAttempts: 3, timeout: 5 }, cache: { maxAge: 60, maxUses: 0 } });
+  assert.throws(() => loadAgentConfig({ env: { AIRLOCK_AGENT_VAULT_KMS: 'aws', AIRLOCK_AGENT_VAULT_AWS_REGION: 'Europe', AIRLOCK_AGENT_VAULT_AWS_KEY_ID: 'k' }, cwd: root }), /AIRLOCK_AGENT_VAULT_AWS_REGION \(vault\.aws\.region\): an AWS region such as eu-west-1/);
 });
 
 /** A forwarder reached over real TCP (each accepted socket plays a tunnel stream), sending to a target that echoes the credential headers. */
-async function forwarderTo(credentialFor: (c: string) => Promise<StaticCredential | undefined>): Promise<(connection: string) => Promise<Response>> {
+async function forwarderTo(credentialHeaders: CredentialHeaders): Promise<(connection: string) => Promise<Response>> {
   const target: Server = createServer((req, res) => res.end(JSON.stringify({ authorization: req.headers.authorization ?? null, key: req.headers['x-api-key'] ?? null })));
   await new Promise<void>((r) => target.listen(0, '127.0.0.1', r));
   const origin = `http://127.0.0.1:${(target.address() as { port: number }).port}`;
-  const handler = createHttpForwarder({ allow: [origin], credentialFor, logger: silentLogger });
+  const handler = createHttpForwarder({ allow: [origin], credentialHeaders, logger: silentLogger });
   let next = '';
   const front = createTcpServer((socket) => {
     Object.assign(socket, { header: { connection: next, target: `${origin}/` } });
@@ -163,7 +174,8 @@ async function forwarderTo(credentialFor: (c: string) => Promise<StaticCredentia
   await new Promise<void>((r) => front.listen(0, '127.0.0.1', r));
   after(() => { front.close(); target.close(); target.closeAllConnections(); });
   const port = (front.address() as { port: number }).port;
-  return (connection) => { next = connection; return fetch(`http://127.0.0.1:${port}/x`, { headers: { connection: 'close' } }); };
+  // Every request carries a caller's Authorization, as a gateway that failed to strip it would: the agent drops it.
+  return (connection) => { next = connection; return fetch(`http://127.0.0.1:${port}/x`, { headers: { connection: 'close', authorization: 'Bearer caller-token' } }); };
 }
 
 test('the forwarder takes the vault credential first, then the config; an undecryptable entry fails that request', async () => {
@@ -171,7 +183,8 @@ test('the forwarder takes the vault credential first, then the config; an undecr
   await vault.set('demo', { type: 'bearer', token: TOKEN });
   await vault.set('billing', { type: 'header', name: 'X-Api-Key', value: 'k-1' });
   const config: Record<string, StaticCredential> = { demo: { type: 'bearer', token: 'from-config' }, legacy: { type: 'bearer', token: 'from-config' } };
-  const get = await forwarderTo(async (c) => (await vault.get(c)) ?? (Object.hasOwn(config, c) ? config[c] : undefined));
+  const credentials = createCredentials({ vault, agent: 'edge-1', staticCredentials: config, logger: silentLogger });
+  const get = await forwarderTo((c, request) => credentials.headersFor(c, request));
   assert.deepEqual(await (await get('demo')).json(), { authorization: `Bearer ${TOKEN}`, key: null });
   assert.deepEqual(await (await get('billing')).json(), { authorization: null, key: 'k-1' });
   assert.deepEqual(await (await get('legacy')).json(), { authorization: 'Bearer from-config', key: null });
@@ -181,9 +194,9 @@ test('the forwarder takes the vault credential first, then the config; an undecr
   writeJson(vault, doc);
   const res = await get('demo');
   assert.equal(res.status, 502);
-  assert.equal(res.headers.get('x-airlock-agent-error'), 'TARGET_FAILED');
+  assert.equal(res.headers.get('x-airlock-agent-error'), 'CREDENTIAL_UNAVAILABLE');
   const body = await res.text();
-  assert.match(body, /the agent cannot read the credential of connection demo \(AGENT_VAULT_DECRYPT_FAILED\)/);
+  assert.match(body, /the agent cannot produce the credential of connection demo \(AGENT_VAULT_DECRYPT_FAILED\)/);
   assert.ok(!body.includes(TOKEN) && !body.includes('from-config'));
 });
 

@@ -52,9 +52,9 @@ export async function startTestGateway(options: { agents?: Record<string, unknow
         store: { url: `sqlite:${join(dir, 'gw.db')}` },
         auth: { issuer: idp.issuer, audience: AUDIENCE },
         agents: { pingInterval: 0, ...options.agents },
-        recording: { keyFile: join(dir, 'recording-key.pem') },
         ...options.config,
         ...config,
+        recording: { keyFile: join(dir, 'recording-key.pem'), ...(options.config?.recording as object | undefined), ...(config.recording as object | undefined) },
       },
     });
     await gw.authn.discovery.done;
@@ -166,12 +166,22 @@ export async function eventually<T>(check: () => Promise<T | undefined> | T | un
   }
 }
 
+/** More for startTestAgent: extra YAML lines (e.g. `vault: …`, `connections: …`), environment, and a step between enrolment and start. */
+export interface TestAgentExtras {
+  /** Lines appended to the agent's YAML config. */
+  readonly config?: readonly string[];
+  /** Environment of the agent's commands (enroll, start). */
+  readonly env?: NodeJS.ProcessEnv;
+  /** Runs after enrolment, before start (e.g. `airlock-agent secrets set … --config configFile`). */
+  readonly beforeStart?: (configFile: string) => Promise<void>;
+}
+
 /**
  * A real `airlock-agent` process for `t`: added and enrolled as `name` through the API, then
  * started with a config that allows `allow` targets and adds `credentials` (connection →
  * bearer token); resolves once its tunnel is up. Stopped with `t` by the caller (`agent.stop`).
  */
-export async function startTestAgent(t: TestGateway, name: string, options: { allow: readonly string[]; bearer?: Readonly<Record<string, string>> }): Promise<import('./process.ts').Running> {
+export async function startTestAgent(t: TestGateway, name: string, options: { allow: readonly string[]; bearer?: Readonly<Record<string, string>> } & TestAgentExtras): Promise<import('./process.ts').Running> {
   const { AIRLOCK_AGENT, run, start } = await import('./process.ts');
   const tokenFile = join(t.dir, `${name}.token`);
   writeFileSync(tokenFile, `${await t.addAgent(name)}\n`, { mode: 0o600 });
@@ -183,11 +193,14 @@ export async function startTestAgent(t: TestGateway, name: string, options: { al
     'tunnel: { pingInterval: 0, reconnectMinDelay: 0.05, reconnectMaxDelay: 0.3 }',
     `targets: { allow: [${options.allow.map((a) => `'${a}'`).join(', ')}] }`,
     `credentials: { ${credentials} }`,
+    ...(options.config ?? []),
     '',
   ].join('\n'), { mode: 0o600 });
-  const enrolled = await run(AIRLOCK_AGENT, ['enroll', '--config', config, '--gateway', t.gw.url, '--token-file', tokenFile], { cwd: t.dir });
+  const env = options.env ?? {};
+  const enrolled = await run(AIRLOCK_AGENT, ['enroll', '--config', config, '--gateway', t.gw.url, '--token-file', tokenFile], { cwd: t.dir, env });
   if (enrolled.code !== 0) throw new Error(`enroll ${name}: ${enrolled.stderr}`);
-  const agent = start(AIRLOCK_AGENT, ['start', '--config', config], { cwd: t.dir });
+  await options.beforeStart?.(config);
+  const agent = start(AIRLOCK_AGENT, ['start', '--config', config], { cwd: t.dir, env });
   await eventually(() => t.gw.agents.presence(name).online || undefined, 15_000, `agent ${name} online`);
   return agent;
 }
