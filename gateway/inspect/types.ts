@@ -55,6 +55,9 @@ export const FINDING_KINDS = {
   'inspect.limit': 'The value exceeded an inspection limit (size, depth, recursion) and was not fully inspected.',
   'inspect.error': 'An inspector failed; treated as unparsed (fail closed).',
   'inspect.binary': 'A binary payload (a WebSocket message) that is not UTF-8 text, so it cannot be inspected (fail closed).',
+  // MCP tool definitions
+  'mcp.hidden_unicode': 'A tool description (or other MCP text) carries invisible characters: zero-width, bidi controls, tag characters, variation-selector runs or other format (Cf) characters.',
+  'mcp.instruction_text': 'A tool description carries text addressed to the model: overriding instructions, secrecy from the user, sensitive file paths, exfiltration, steering other tools, or markup such as <IMPORTANT>.',
 } as const;
 
 export type FindingKind = keyof typeof FINDING_KINDS;

@@ -2,19 +2,10 @@
 // canonical JSON (keys sorted, no spaces), each event's hash over its canonical form plus the
 // previous hash, and the signed checkpoint statement.
 import { createHash } from 'node:crypto';
+import { canonicalJson } from '../../lib/canonical-json.ts';
 
 /** The hash a session's first event chains to. */
 export const GENESIS_HASH = '0'.repeat(64);
-
-/** JSON with object keys sorted at every depth and no whitespace: one text per value. */
-export function canonicalJson(value: unknown): string {
-  return JSON.stringify(value, (_key, v: unknown) => {
-    if (v === null || typeof v !== 'object' || Array.isArray(v)) return v;
-    const sorted: Record<string, unknown> = {};
-    for (const k of Object.keys(v).sort()) sorted[k] = (v as Record<string, unknown>)[k];
-    return sorted;
-  });
-}
 
 /** What an event's hash covers: everything stored about it except the hash itself. */
 export interface ChainedEvent {

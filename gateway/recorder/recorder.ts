@@ -15,7 +15,8 @@ import { randomUUID } from 'node:crypto';
 import { GatewayError } from '../errors.ts';
 import type { EventBatch, Json, JsonObject, NewEvent, Store } from '../store/index.ts';
 import type { Logger } from '../../lib/log.ts';
-import { GENESIS_HASH, canonicalJson, checkpointStatement, eventHash } from './chain.ts';
+import { canonicalJson } from '../../lib/canonical-json.ts';
+import { GENESIS_HASH, checkpointStatement, eventHash } from './chain.ts';
 import type { RecordingKey } from './keys.ts';
 
 export interface RecorderOptions {

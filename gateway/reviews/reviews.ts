@@ -16,7 +16,7 @@ import type { Identity } from '../authn/identity.ts';
 import { GatewayError } from '../errors.ts';
 import type { RuleReview } from '../policy/decide.ts';
 import type { Recorder, RecordingSession } from '../recorder/recorder.ts';
-import { canonicalJson } from '../recorder/chain.ts';
+import { canonicalJson } from '../../lib/canonical-json.ts';
 import type { JsonObject, ReviewRecord, Store } from '../store/index.ts';
 import type { Logger } from '../../lib/log.ts';
 import type { Notifier } from './notify.ts';
