@@ -1,9 +1,10 @@
 // The HTTP data path: /proxy/<connection>/<path…> → the connection's agent → its target.
 //
 //   authenticate → resolve the connection (may this identity use it?) → confine the path →
-//   read the body (bounded) → inspect + policy on the request → [record] → forward over a tunnel
+//   [session: identity + connection until idle, or X-Airlock-Session] → read the body (bounded) →
+//   inspect + policy on the request → record (durable) → [review: hold] → forward over a tunnel
 //   stream (caller credentials stripped; the agent adds the target's) → read the answer
-//   (bounded) → inspect + policy on the response (mask) → [record] → answer.
+//   (bounded) → inspect + policy on the response (mask) → record (durable) → answer.
 //
 // Bodies are read whole, up to the connection's limits, because what is forwarded or returned
 // must first be inspected: nothing uninspected passes (a body over `limits.inspectBytes` follows
@@ -18,19 +19,18 @@ import { GatewayError } from '../errors.ts';
 import { sendJson } from '../http/respond.ts';
 import type { Router } from '../http/router.ts';
 import type { Finding } from '../inspect/types.ts';
-import { decide, type Outcome } from '../policy/decide.ts';
+import { DEFAULT_REVIEW, decide, type Outcome } from '../policy/decide.ts';
+import type { RecordingSession } from '../recorder/recorder.ts';
+import type { JsonObject } from '../store/index.ts';
+import { recordStep, sessionMeta, type Recording } from './record.ts';
 import type { PolicyRequest } from '../policy/context.ts';
 import type { PolicyManager } from '../policy/manager.ts';
-import type { TunnelStream } from '../tunnel/index.ts';
+import { isStaleStreamFailure, tunnelHttpPools, type TunnelStream } from '../tunnel/index.ts';
 import { parseJson } from '../../lib/json.ts';
 import type { Logger } from '../../lib/log.ts';
 import { forwardRequestHeaders, forwardResponseHeaders } from './headers.ts';
 import { proxyTarget } from './path.ts';
 
-/** What the data path hands the recorder at each step; a hook that throws refuses the request (fail closed). */
-export interface ProxyHooks {
-  onDecision?(event: { direction: 'request' | 'response'; identity: Identity; connection: Connection; outcome: Outcome; requestId: string }): Promise<void> | void;
-}
 
 export interface HttpProxyDeps {
   readonly config: Config;
@@ -41,16 +41,18 @@ export interface HttpProxyDeps {
   readonly policies: PolicyManager;
   /** Key of the `hash` masking strategy. */
   readonly maskKey: Uint8Array;
-  readonly hooks?: ProxyHooks;
+  /** The recorder, the HTTP sessions and the reviews: every request is recorded (fail closed) and reviews are held. */
+  readonly recording: Recording;
 }
 
 /** What the agent's `x-airlock-agent-error` codes mean to the caller (the WebSocket path maps them too). */
-export const AGENT_ERRORS: Record<string, { code: 'GW_TARGET_UNREACHABLE' | 'GW_TARGET_TIMEOUT' | 'GW_TARGET_REFUSED'; what: string }> = {
+export const AGENT_ERRORS: Record<string, { code: 'GW_TARGET_UNREACHABLE' | 'GW_TARGET_TIMEOUT' | 'GW_TARGET_REFUSED' | 'GW_CREDENTIAL_UNAVAILABLE'; what: string }> = {
   TARGET_UNREACHABLE: { code: 'GW_TARGET_UNREACHABLE', what: 'The agent cannot reach the target' },
   TARGET_FAILED: { code: 'GW_TARGET_UNREACHABLE', what: 'The agent failed to forward to the target' },
   TARGET_TIMEOUT: { code: 'GW_TARGET_TIMEOUT', what: 'The target did not answer in time' },
   TARGET_NOT_ALLOWED: { code: 'GW_TARGET_REFUSED', what: 'The agent refuses to reach this target (its targets.allow)' },
   TARGET_INVALID: { code: 'GW_TARGET_REFUSED', what: 'The agent refuses this target' },
+  CREDENTIAL_UNAVAILABLE: { code: 'GW_CREDENTIAL_UNAVAILABLE', what: 'The agent cannot produce the credential (vault, KMS or token minting failed)' },
 };
 
 export function httpProxyRoutes(router: Router, deps: HttpProxyDeps): void {
@@ -67,35 +69,82 @@ async function proxy(req: IncomingMessage, res: ServerResponse, ctx: { requestId
   }
   const target = new URL(connection.target as string);
   const { path } = proxyTarget(req.url ?? '/', target.pathname);
+  const label = req.headers['x-airlock-session'];
+  const client = { client: typeof req.headers['user-agent'] === 'string' ? req.headers['user-agent'].slice(0, 200) : null };
+  await deps.recording.httpSessions.with(sessionMeta(identity, connection, client), typeof label === 'string' ? label : undefined, async (session) => {
+    try {
+      await proxyInSession(req, res, ctx, deps, { identity, connection, target, path, session });
+    } catch (err) {
+      if (err instanceof GatewayError) {
+        // Best effort: the request is refused either way, and a store that failed the request's
+        // own events fails this too.
+        await deps.recording.recorder.record(session, 'error', { requestId: ctx.requestId, code: err.code, message: err.message }).catch(() => {});
+      }
+      throw err;
+    }
+  });
+}
+
+interface InSession {
+  readonly identity: Identity;
+  readonly connection: Connection;
+  readonly target: URL;
+  readonly path: string;
+  readonly session: RecordingSession;
+}
+
+async function proxyInSession(req: IncomingMessage, res: ServerResponse, ctx: { requestId: string; url: URL }, deps: HttpProxyDeps, { identity, connection, target, path, session }: InSession): Promise<void> {
   const method = (req.method ?? 'GET').toUpperCase();
   const limits = connection.limits;
+  const started = performance.now();
 
   const raw = await readLimited(req, limits.maxRequestBytes, 'GW_BODY_TOO_LARGE', `The request body is larger than connection ${connection.name} accepts (${limits.maxRequestBytes} bytes).`);
   // One step of the pipeline, the same for the request and the answer: inspect + decide (or the
-  // oversize rule), hand the outcome to the recorder, refuse unless allowed, and give back the
-  // bytes that may leave (masked when the decision is mask).
-  const check = async (direction: 'request' | 'response', raw: Buffer, contentType: string | undefined): Promise<Buffer> => {
+  // oversize rule), record it durably, hold it for a review or refuse it unless allowed, and give
+  // back the bytes that may leave (masked when the decision is mask).
+  let approvedBy: string | undefined; // the review that released the request also covers its answer
+  const check = async (direction: 'request' | 'response', raw: Buffer, contentType: string | undefined, summary: JsonObject): Promise<Buffer> => {
     const payload = payloadOf(raw, contentType, limits.inspectBytes);
     const outcome = payload.oversize
       ? oversize(limits.oversize, payload.size, limits.inspectBytes)
       : decideFor(deps, identity, connection, { kind: 'http', direction, method, path, ...payload.fields } as PolicyRequest);
-    await deps.hooks?.onDecision?.({ direction, identity, connection, outcome, requestId: ctx.requestId });
+    const out = outcome.decision === 'mask' && outcome.masked !== undefined ? reencode(outcome.masked) : raw;
+    const inspected = payload.fields.body ?? payload.fields.text;
+    const leaving = outcome.decision === 'mask' && outcome.masked !== undefined ? outcome.masked : inspected;
+    await recordStep(deps.recording.recorder, session, {
+      type: direction, direction, outcome, maskKey: deps.maskKey, payload: inspected, leaving,
+      summary: { ...summary, requestId: ctx.requestId, contentType: contentType ?? null, bytes: raw.length, ...(payload.oversize ? { uninspected: true } : {}) },
+    });
+    if (outcome.decision === 'review' && direction === 'response' && approvedBy !== undefined) {
+      await deps.recording.recorder.record(session, 'review.covered', { direction, review: approvedBy });
+      return out;
+    }
+    if (outcome.decision === 'review' && direction === 'request') {
+      approvedBy = (await deps.recording.reviews.hold({
+        connection: connection.name, requester: identity, session, settings: outcome.review ?? DEFAULT_REVIEW,
+        request: { method, path, body: raw.toString('base64') },
+        detail: { method, path, reasons: outcome.reasons.map((r) => ({ rule: r.rule, reason: r.reason, message: r.message ?? null })), findings: outcome.findings.map((f) => ({ kind: f.kind, path: f.path })) },
+        signal: abortOnClose(req, res),
+      })).id;
+      return out;
+    }
     refuseUnlessAllowed(outcome, connection, direction);
-    return outcome.decision === 'mask' && outcome.masked !== undefined ? reencode(outcome.masked) : raw;
+    return out;
   };
 
-  const body = await check('request', raw, req.headers['content-type']);
+  const body = await check('request', raw, req.headers['content-type'], { method, path });
 
   // ---- forward through the agent ---------------------------------------------------------------
-  const stream = deps.agents.open(connection.agent, { kind: 'http', connection: connection.name, target: target.origin, caller: identity.sub, requestId: ctx.requestId });
+  // Streams are kept alive and reused, pooled per agent and open header: a stream only ever
+  // carries requests of this connection, target and caller. The request id travels per request.
+  const open = { kind: 'http', connection: connection.name, target: target.origin, caller: identity.sub };
   const headers = forwardRequestHeaders(req.headers);
   headers.host = target.host; // HTTP/1.1 requires one; the agent sets the same
   headers['accept-encoding'] = 'identity';
   headers['x-request-id'] = ctx.requestId;
-  headers.connection = 'close'; // one exchange per tunnel stream: both ends close it cleanly (END frames, no reset)
   if (body.length > 0 || method === 'POST' || method === 'PUT' || method === 'PATCH') headers['content-length'] = String(body.length);
   else delete headers['content-length'];
-  const answer = await exchange(stream, { method, path, headers, body }, limits.timeouts);
+  const answer = await exchange(deps.agents, connection.agent, open, { method, path, headers, body }, limits.timeouts);
 
   const agentError = answer.headers['x-airlock-agent-error'];
   if (typeof agentError === 'string') {
@@ -106,7 +155,7 @@ async function proxy(req: IncomingMessage, res: ServerResponse, ctx: { requestId
 
   // ---- the response ------------------------------------------------------------------------------
   const returned = await readLimited(answer, limits.maxResponseBytes, 'GW_RESPONSE_TOO_LARGE', `The target's answer is larger than connection ${connection.name} returns (${limits.maxResponseBytes} bytes).`);
-  const out = await check('response', returned, answer.headers['content-type']);
+  const out = await check('response', returned, answer.headers['content-type'], { status: answer.statusCode ?? 502, ms: Math.round(performance.now() - started) });
 
   const responseHeaders = forwardResponseHeaders(answer.headers);
   delete responseHeaders['content-length'];
@@ -148,12 +197,21 @@ export function refuseUnlessAllowed(outcome: Outcome, connection: Connection, di
   throw new GatewayError('GW_POLICY_DENIED', `The ${direction} on connection ${connection.name} was refused by policy (${first?.reason}): ${why}`, { detail });
 }
 
+/** Aborts when the caller goes away before the answer (a held request stops waiting). */
+function abortOnClose(req: IncomingMessage, res: ServerResponse): AbortSignal {
+  const controller = new AbortController();
+  const onClose = () => { if (!res.writableEnded) controller.abort(); };
+  req.socket.once('close', onClose);
+  res.once('finish', () => req.socket.off('close', onClose));
+  return controller.signal;
+}
+
 /** A masked payload back to bytes: JSON stays JSON, text stays text. */
 function reencode(masked: unknown): Buffer {
   return Buffer.from(typeof masked === 'string' ? masked : JSON.stringify(masked), 'utf8');
 }
 
-async function readLimited(source: IncomingMessage, max: number, code: 'GW_BODY_TOO_LARGE' | 'GW_RESPONSE_TOO_LARGE', message: string): Promise<Buffer> {
+export async function readLimited(source: IncomingMessage, max: number, code: 'GW_BODY_TOO_LARGE' | 'GW_RESPONSE_TOO_LARGE', message: string): Promise<Buffer> {
   const declared = Number(source.headers['content-length']);
   if (Number.isFinite(declared) && declared > max) {
     source.destroy();
@@ -172,34 +230,63 @@ async function readLimited(source: IncomingMessage, max: number, code: 'GW_BODY_
   return Buffer.concat(chunks, size);
 }
 
-interface Outgoing { method: string; path: string; headers: Record<string, string | string[]>; body: Buffer }
+export interface Outgoing { method: string; path: string; headers: Record<string, string | string[]>; body: Buffer }
 
-/** One HTTP exchange over a tunnel stream, with first-byte and idle deadlines. */
-function exchange(stream: TunnelStream, out: Outgoing, timeouts: Connection['limits']['timeouts']): Promise<IncomingMessage> {
+/**
+ * One HTTP exchange with `agent` over a kept-alive tunnel stream (gateway/tunnel/http-pool.ts),
+ * with first-byte and idle deadlines. Opening a stream can fail at once (the hub's GW_AGENT_OFFLINE,
+ * passed on as it is). An idempotent request that fails on a reused stream before any answer,
+ * because the agent closed that idle stream as the request went out (the keep-alive race), is
+ * sent once more on another stream (RFC 9110 §9.2.2 allows it for idempotent methods only);
+ * every other failure is GW_UPSTREAM_FAILED.
+ */
+export function exchange(opener: HttpProxyDeps['agents'], agent: string, open: Record<string, unknown>, out: Outgoing, timeouts: Connection['limits']['timeouts']): Promise<IncomingMessage> {
+  const pool = tunnelHttpPools(opener).agentFor(agent, open);
+  const idempotent = ['GET', 'HEAD', 'OPTIONS', 'PUT', 'DELETE'].includes(out.method);
   return new Promise((resolve, reject) => {
-    const req = request({ method: out.method, path: out.path, headers: out.headers, createConnection: () => stream as never, setHost: false });
+    let settled = false;
+    let current: ReturnType<typeof request> | undefined;
+    const settle = (err: Error | undefined, res?: IncomingMessage) => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(firstByte);
+      if (err !== undefined) reject(err);
+      else resolve(res!);
+    };
     const firstByte = setTimeout(() => {
-      req.destroy();
-      reject(new GatewayError('GW_TARGET_TIMEOUT', `The target sent nothing within ${timeouts.firstByteMs} ms (limits.timeouts.firstByteMs).`));
+      current?.destroy();
+      settle(new GatewayError('GW_TARGET_TIMEOUT', `The target sent nothing within ${timeouts.firstByteMs} ms (limits.timeouts.firstByteMs).`));
     }, timeouts.firstByteMs);
-    req.setTimeout(timeouts.idleMs, () => {
-      req.destroy();
-      reject(new GatewayError('GW_TARGET_TIMEOUT', `The exchange was idle for ${timeouts.idleMs} ms (limits.timeouts.idleMs).`));
-    });
-    req.once('response', (res) => {
-      clearTimeout(firstByte);
-      resolve(res);
-    });
-    req.once('error', (err: Error & { code?: string }) => {
-      clearTimeout(firstByte);
-      reject(new GatewayError('GW_UPSTREAM_FAILED', `The tunnel to the agent failed during the request (${err.code ?? err.message}); retry.`, { cause: err }));
-    });
-    req.end(out.body);
+    const send = (mayRetry: boolean) => {
+      let req: ReturnType<typeof request>;
+      try {
+        req = request({ method: out.method, path: out.path, headers: out.headers, agent: pool, setHost: false });
+      } catch (err) {
+        settle(err as Error); // no stream could be opened
+        return;
+      }
+      current = req;
+      req.setTimeout(timeouts.idleMs, () => {
+        req.destroy();
+        settle(new GatewayError('GW_TARGET_TIMEOUT', `The exchange was idle for ${timeouts.idleMs} ms (limits.timeouts.idleMs).`));
+      });
+      req.once('response', (res) => settle(undefined, res));
+      req.on('error', (err: Error & { code?: string }) => {
+        if (settled) return;
+        if (mayRetry && idempotent && isStaleStreamFailure(req, err)) {
+          send(false);
+          return;
+        }
+        settle(new GatewayError('GW_UPSTREAM_FAILED', `The tunnel to the agent failed during the request (${err.code ?? err.message}); retry.`, { cause: err }));
+      });
+      req.end(out.body);
+    };
+    send(true);
   });
 }
 
 /** The connection's policies (the gateway's baseline first) applied to one request or answer, with the caller as CEL sees it. */
-export function decideFor(deps: HttpProxyDeps, identity: Identity, connection: Connection, request: PolicyRequest): Outcome {
+export function decideFor(deps: Pick<HttpProxyDeps, 'config' | 'policies' | 'maskKey'>, identity: Identity, connection: Connection, request: PolicyRequest, extraFindings: readonly Finding[] = []): Outcome {
   const policy = deps.policies.get({
     packs: [...new Set([...deps.config.policy.packs, ...connection.policy.packs])],
     files: [...new Set([...deps.config.policy.files, ...connection.policy.files])],
@@ -209,5 +296,5 @@ export function decideFor(deps: HttpProxyDeps, identity: Identity, connection: C
     connection: { name: connection.name, kind: connection.kind, tags: connection.tags },
     request,
     now: Date.now(),
-  }, { defaultAction: connection.policy.defaultAction, maskKey: deps.maskKey });
+  }, { defaultAction: connection.policy.defaultAction, maskKey: deps.maskKey }, extraFindings);
 }

@@ -4,3 +4,4 @@ export { TunnelStream } from './stream.ts';
 export { TunnelError, TUNNEL_ERRORS, type TunnelErrorCode } from './errors.ts';
 export { checkTunnelUrl, isLoopbackHost, type TunnelUrlOptions } from './url.ts';
 export { MAX_FRAME_BYTES, MAX_OPEN_HEADER_BYTES, MAX_PAYLOAD_BYTES } from './frames.ts';
+export { isStaleStreamFailure, TunnelHttpPools, tunnelHttpPools, type StreamOpener, type TunnelHttpPoolOptions } from './http-pool.ts';

@@ -115,6 +115,7 @@ export class TunnelSession extends EventEmitter<TunnelSessionEvents> {
   #pongTimer: NodeJS.Timeout | undefined;
   #closeTimer: NodeJS.Timeout | undefined;
   #pingNonce = 0n;
+  #corked = false;
   #pingSentAt = 0;
   #rtt: number | undefined;
   #resolveReady!: (version: number) => void;
@@ -238,6 +239,7 @@ export class TunnelSession extends EventEmitter<TunnelSessionEvents> {
       return;
     }
     if (this.#state !== 'open') return; // closing: streams are being aborted, nothing more goes out
+    this.#cork();
     if (done === undefined) {
       this.#ws.send(frame);
     } else if (this.#ws.bufferedAmount < this.#opts.socketHighWaterMark) {
@@ -246,6 +248,22 @@ export class TunnelSession extends EventEmitter<TunnelSessionEvents> {
     } else {
       this.#ws.send(frame, () => done()); // runs once the socket has written this frame
     }
+  }
+
+  // Frames sent in one tick (data of many streams, a window update, a response's head and body)
+  // leave in one write instead of one system call each: the socket is corked until the next tick.
+  // ws has no cork of its own, so this reaches for its socket (`_socket`, set while it is open);
+  // without one, frames simply go out one by one.
+  #cork(): void {
+    if (this.#corked) return;
+    const socket = (this.#ws as unknown as { _socket?: { cork?: () => void; uncork?: () => void } | null })._socket;
+    if (typeof socket?.cork !== 'function' || typeof socket.uncork !== 'function') return;
+    this.#corked = true;
+    socket.cork();
+    process.nextTick(() => {
+      this.#corked = false;
+      socket.uncork!();
+    });
   }
 
   #onMessage(data: RawData, isBinary: boolean): void {
