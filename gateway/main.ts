@@ -21,6 +21,8 @@ import { initInspectors } from './inspect/index.ts';
 import { startRecording, type RecordingSystem } from './recorder/index.ts';
 import { sessionRoutes } from './api/sessions.ts';
 import { reviewRoutes } from './api/reviews.ts';
+import { mcpRoutes } from './mcp/server.ts';
+import { openapiSource } from './mcp/openapi-source.ts';
 import { randomBytes } from 'node:crypto';
 
 export interface StartOptions extends LoadOptions {
@@ -75,6 +77,7 @@ export async function startGateway(options: StartOptions = {}): Promise<RunningG
     throw err;
   }
   const proxy: HttpProxyDeps = { config, logger, authenticator: authn.authenticator, connections, agents: agents.hub, policies, maskKey, recording };
+  let mcp: { close(): Promise<void> } | undefined;
   const gateway = createGateway({
     config,
     logger,
@@ -88,6 +91,7 @@ export async function startGateway(options: StartOptions = {}): Promise<RunningG
       httpProxyRoutes(router, proxy);
       sessionRoutes(router, store, authn.authenticator, recording.key);
       reviewRoutes(router, store, recording.reviews, authn.authenticator);
+      mcp = mcpRoutes(router, { ...proxy, store, sources: { http: openapiSource } });
       options.routes?.(router, { config, store, logger, authn, connections });
     },
     upgrades: (router) => {
@@ -115,6 +119,7 @@ export async function startGateway(options: StartOptions = {}): Promise<RunningG
   const stop = () => {
     stopping ??= (async () => {
       logger.info('gateway stopping');
+      await mcp?.close(); // MCP sessions end (their upstreams and recordings with them) before the drain
       await gateway.close(); // drains requests, then closes every agent tunnel (the hub)
       await agents.hub.close();
       await recording.stop(); // after the drain: every session's end is recorded and signed

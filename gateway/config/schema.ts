@@ -146,6 +146,18 @@ export const configSchema = z.strictObject({
     /** Seconds between checks of the store for decisions made through another replica. Default 1. */
     pollInterval: z.number().min(0.05).max(60).default(1),
   }).prefault({}),
+  mcp: z.strictObject({
+    /** Browser origins allowed to call /mcp besides the gateway's own (DNS-rebinding protection); requests without Origin are not browsers. Default []. */
+    allowedOrigins: z.array(z.url()).max(50).default([]),
+    /** When a new upstream tool is shown: `first-use` (pinned the first time it is seen) or `approval` (after `airlock tools approve`). Default first-use. */
+    pinMode: z.enum(['first-use', 'approval']).default('first-use'),
+    /** Above this many tools, /mcp (all connections) exposes only search_tools, describe_tool and call_tool. Default 40. */
+    aggregateToolLimit: z.number().int().min(1).max(10_000).default(40),
+    /** Seconds an MCP session may stay unused before the gateway closes it. Default 1800. */
+    sessionIdle: z.number().min(1).max(86_400).default(1800),
+    /** MCP sessions one identity may hold open at once on this gateway. Default 32. */
+    maxSessionsPerIdentity: z.number().int().min(1).max(1000).default(32),
+  }).prefault({}),
   dev: z.strictObject({
     /** Set by `airlock dev`: the issuer is the embedded development identity provider. Never set this in production. */
     embeddedIdp: z.boolean().default(false),

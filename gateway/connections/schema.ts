@@ -6,6 +6,7 @@
 // A connection definition is not secret: users who may use a connection can read it. Credentials
 // live in the agent's vault, which is why a target refuses `user:password@` and query strings.
 import { z } from 'zod';
+import { jmespathProblem } from '../mcp/shape.ts';
 import { ACTIONS } from '../policy/schema.ts';
 
 export const CONNECTION_KINDS = ['http', 'mcp', 'postgres'] as const;
@@ -242,6 +243,15 @@ export const httpConnectionSchema = strict({
   ...common,
   /** Optional OpenAPI 3.0/3.1 document (an object, at most OPENAPI_MAX_BYTES) from which MCP tools are made. */
   openapi: openapi.optional(),
+  /** Per OpenAPI tool (by name): `jmespath`, an expression that shapes its JSON answer to cut the model's context. Default none. */
+  tools: z.record(z.string().regex(/^[A-Za-z0-9_-]{1,64}$/, 'a tool name'), strict({
+    jmespath: z.string().min(1).max(1000).superRefine((e, ctx) => {
+      const problem = jmespathProblem(e);
+      if (problem !== undefined) ctx.addIssue({ code: 'custom', message: problem });
+    }),
+  })).optional(),
+  /** Largest tool answer given to the model, in bytes; longer ones are cut with a visible marker. Default 65536. */
+  maxToolResultBytes: z.number().int().min(1024).max(16 * MiB).default(64 * KiB),
 });
 
 export const mcpConnectionSchema = strict({

@@ -28,22 +28,9 @@ export function toolFingerprint(tool: Tool): string {
 export type PinMode = 'first-use' | 'approval';
 export const PIN_MODES = ['first-use', 'approval'] as const satisfies readonly PinMode[];
 
-export interface PinRecord {
-  readonly connection: string;
-  readonly tool: string;
-  /** The approved fingerprint; null while the tool has never been approved. */
-  readonly approved: string | null;
-  /** Who approved it: an admin's subject, or `first-use`. */
-  readonly approvedBy: string | null;
-  /** When it was approved, epoch ms. */
-  readonly approvedAt: number | null;
-  /** The latest fingerprint seen that is not the approved one (awaiting approval); null when none. */
-  readonly pending: string | null;
-  /** When `pending` was first seen, epoch ms. */
-  readonly pendingSince: number | null;
-  /** When the tool was first seen, epoch ms. */
-  readonly firstSeen: number;
-}
+/** A tool's pinned definition: the approved fingerprint and the latest unapproved one (store type). */
+export type { PinRecord } from '../store/types.ts';
+import type { PinRecord } from '../store/types.ts';
 
 /** Where pins live (the gateway's store). */
 export interface PinStore {

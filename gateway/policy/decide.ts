@@ -27,8 +27,10 @@ export interface DecideOptions extends EvaluateOptions {
   readonly maskKey: Uint8Array;
 }
 
-export function decide(policy: CompiledPolicy, ctx: Omit<EvalContext, 'findings'>, options: DecideOptions): Outcome {
-  const findings = inspectRequest(ctx.request);
+export function decide(policy: CompiledPolicy, ctx: Omit<EvalContext, 'findings'>, options: DecideOptions, extraFindings: readonly Finding[] = []): Outcome {
+  // extraFindings: what was inspected apart from the request (an MCP tool's SQL- and
+  // command-bearing arguments, inspected each with its own inspector).
+  const findings = [...inspectRequest(ctx.request), ...extraFindings];
   const decision = evaluate(policy, { ...ctx, findings }, options);
   const payload = ctx.request.text ?? ctx.request.body ?? ctx.request.args;
   if (payload === undefined) return decision;

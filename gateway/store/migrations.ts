@@ -144,6 +144,23 @@ export const MIGRATIONS: readonly Migration[] = [
       CREATE INDEX review_deliveries_review ON review_deliveries (review_id, at);
     `,
   },
+  {
+    version: 3,
+    name: 'tool pins (MCP tool integrity)',
+    sql: `
+      CREATE TABLE tool_pins (
+        connection TEXT NOT NULL,
+        tool TEXT NOT NULL,
+        approved TEXT,
+        approved_by TEXT,
+        approved_at BIGINT,
+        pending TEXT,
+        pending_since BIGINT,
+        first_seen BIGINT NOT NULL,
+        PRIMARY KEY (connection, tool)
+      );
+    `,
+  },
 ];
 
 /** Newest schema version this code knows. */

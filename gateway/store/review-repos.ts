@@ -4,7 +4,7 @@
 import type { Driver, Executor, Row } from './driver.ts';
 import { parseJsonObject, parseJsonText, toJsonText } from './json.ts';
 import { conflict, first, num, op, optNum, optStr, positiveInt, q, str } from './ops.ts';
-import type { ReviewDelivery, ReviewRecord, ReviewStatus, ReviewVote, Store } from './types.ts';
+import type { PinRecord, ReviewDelivery, ReviewRecord, ReviewStatus, ReviewVote, Store } from './types.ts';
 
 const REVIEW_COLUMNS = 'id, session_id, connection, requester, request_hash, status, created_at, decided_at, decided_by, reason, expires_at, detail, approvals_needed, reviewers, uses_left, valid_until';
 const DECISIONS: ReadonlySet<string> = new Set(['approved', 'denied', 'expired']);
@@ -21,6 +21,14 @@ function toReview(r: Row, votes: ReviewVote[]): ReviewRecord {
   };
 }
 
+const PIN_COLUMNS = 'connection, tool, approved, approved_by, approved_at, pending, pending_since, first_seen';
+function toPin(r: Row): PinRecord {
+  return {
+    connection: str(r.connection), tool: str(r.tool), approved: optStr(r.approved), approvedBy: optStr(r.approved_by), approvedAt: optNum(r.approved_at),
+    pending: optStr(r.pending), pendingSince: optNum(r.pending_since), firstSeen: num(r.first_seen),
+  };
+}
+
 function toVote(r: Row): ReviewVote {
   return { reviewer: str(r.reviewer), approve: num(r.approve) === 1, reason: optStr(r.reason), at: num(r.at) };
 }
@@ -32,7 +40,7 @@ function toDelivery(r: Row): ReviewDelivery {
   };
 }
 
-export function reviewRepos(driver: Driver, now: () => number): Pick<Store, 'reviews' | 'deliveries'> {
+export function reviewRepos(driver: Driver, now: () => number): Pick<Store, 'reviews' | 'deliveries' | 'pins'> {
   const db: Executor = driver;
 
   async function load(ex: Executor, rows: Row[]): Promise<ReviewRecord[]> {
@@ -97,6 +105,19 @@ export function reviewRepos(driver: Driver, now: () => number): Pick<Store, 'rev
           ? await db.query(`SELECT ${REVIEW_COLUMNS} FROM reviews ORDER BY created_at DESC, id LIMIT ?`, [limit])
           : await db.query(`SELECT ${REVIEW_COLUMNS} FROM reviews WHERE status = ? ORDER BY created_at DESC, id LIMIT ?`, [filter.status, limit])));
       },
+    },
+    pins: {
+      get: (connection, tool) => op(`read the pin of ${q(connection)}/${q(tool)}`, async () => {
+        const r = first(await db.query(`SELECT ${PIN_COLUMNS} FROM tool_pins WHERE connection = ? AND tool = ?`, [connection, tool]));
+        return r ? toPin(r) : undefined;
+      }),
+      put: (p) => op(`store the pin of ${q(p.connection)}/${q(p.tool)}`, async () => {
+        const values = [p.approved, p.approvedBy, p.approvedAt, p.pending, p.pendingSince];
+        const changed = await db.run('UPDATE tool_pins SET approved = ?, approved_by = ?, approved_at = ?, pending = ?, pending_since = ? WHERE connection = ? AND tool = ?', [...values, p.connection, p.tool]);
+        if (changed === 0) await db.run(`INSERT INTO tool_pins (${PIN_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`, [p.connection, p.tool, ...values, p.firstSeen]);
+      }, () => `the pin of ${q(p.connection)}/${q(p.tool)} was written by someone else at the same time; list the tools again`),
+      list: (connection) => op(`list the pins of ${q(connection)}`, async () =>
+        (await db.query(`SELECT ${PIN_COLUMNS} FROM tool_pins WHERE connection = ? ORDER BY tool`, [connection])).map(toPin)),
     },
     deliveries: {
       add: (d) => op(`record a notification of review ${q(d.reviewId)}`, async () => {

@@ -11,6 +11,18 @@
 /** Epoch milliseconds, UTC. */
 export type EpochMs = number;
 
+/** An MCP tool's pinned definition (the shape gateway/mcp/integrity.ts decides over). */
+export interface PinRecord {
+  readonly connection: string;
+  readonly tool: string;
+  readonly approved: string | null;
+  readonly approvedBy: string | null;
+  readonly approvedAt: EpochMs | null;
+  readonly pending: string | null;
+  readonly pendingSince: EpochMs | null;
+  readonly firstSeen: EpochMs;
+}
+
 export type Json = null | boolean | number | string | Json[] | { [key: string]: Json };
 export type JsonObject = { [key: string]: Json };
 
@@ -293,6 +305,14 @@ export interface Store {
     listPending(): Promise<ReviewRecord[]>;
     /** Newest first, at most `limit` (default 100, max 1000). */
     list(filter?: { readonly status?: ReviewStatus; readonly limit?: number }): Promise<ReviewRecord[]>;
+  };
+  /** MCP tool pins (gateway/mcp/integrity.ts): the approved and pending fingerprint of each upstream tool. */
+  readonly pins: {
+    get(connection: string, tool: string): Promise<PinRecord | undefined>;
+    /** Inserts or replaces the record of (connection, tool). */
+    put(record: PinRecord): Promise<void>;
+    /** Ordered by tool name. */
+    list(connection: string): Promise<PinRecord[]>;
   };
   readonly deliveries: {
     add(rec: ReviewDelivery): Promise<void>;

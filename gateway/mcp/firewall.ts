@@ -1,0 +1,175 @@
+// The firewall on every MCP call, one downstream session's worth: which tools the caller sees,
+// and what happens to each `tools/call`:
+//
+//   tools/list   source tools ─► pin (hidden when new under `approval`, or changed) ─► scan the
+//                description (hidden Unicode stripped; instruction-like text hides the tool) ─►
+//                + optional `_justification`
+//   tools/call   known, visible tool? ─► arguments valid against its schema (extra properties
+//                refused) ─► inspect (SQL/shell arguments with their inspectors, PII anywhere) +
+//                policy ─► record (durable) ─► deny: isError with the reason │ review: held │
+//                allow/mask: call the source with the (masked) arguments ─► inspect + policy on
+//                the result ─► record ─► the (masked) result
+//
+// Annotations such as readOnlyHint are passed to the caller but never read here: they never
+// lower the risk of a call.
+import type { CallToolResult, Tool } from '@modelcontextprotocol/sdk/types.js';
+import type { Identity } from '../authn/identity.ts';
+import type { Connection } from '../connections/registry.ts';
+import { GatewayError } from '../errors.ts';
+import { inspectRequest } from '../inspect/index.ts';
+import type { Finding } from '../inspect/types.ts';
+import { DEFAULT_REVIEW, type Outcome } from '../policy/decide.ts';
+import type { PolicyRequest } from '../policy/context.ts';
+import { decideFor, type HttpProxyDeps } from '../proxy/http.ts';
+import { recordStep } from '../proxy/record.ts';
+import type { RecordingSession } from '../recorder/recorder.ts';
+import type { Json, Store } from '../store/index.ts';
+import type { Logger } from '../../lib/log.ts';
+import { JUSTIFICATION_ARG, argumentRoles, inspectionRequests, rebaseFindings, validateArguments, withJustification } from './arguments.ts';
+import { decidePin, scanDescription, stripHidden, type PinMode } from './integrity.ts';
+import type { CallContext, ToolSource } from './source.ts';
+
+export interface FirewallDeps extends Pick<HttpProxyDeps, 'config' | 'policies' | 'maskKey' | 'recording'> {
+  readonly store: Store;
+  readonly logger: Logger;
+  /** `first-use` (default) or `approval`: when a new upstream tool may be shown. */
+  readonly pinMode: PinMode;
+}
+
+interface Listed {
+  /** As advertised to the caller. */
+  readonly advertised: Tool;
+  /** As the source defines it (validation runs against this schema). */
+  readonly original: Tool;
+}
+
+export class Firewall {
+  readonly #deps: FirewallDeps;
+  readonly #identity: Identity;
+  readonly #connection: Connection;
+  readonly #source: ToolSource;
+  readonly #session: RecordingSession;
+  #tools = new Map<string, Listed>();
+
+  constructor(deps: FirewallDeps, identity: Identity, connection: Connection, source: ToolSource, session: RecordingSession) {
+    this.#deps = deps;
+    this.#identity = identity;
+    this.#connection = connection;
+    this.#source = source;
+    this.#session = session;
+  }
+
+  /** The tools the caller may see, decorated; hidden ones are logged and recorded with their reason. */
+  async listTools(signal?: AbortSignal): Promise<Tool[]> {
+    const tools = await this.#source.listTools(signal);
+    const next = new Map<string, Listed>();
+    const hidden: Array<{ tool: string; reason: string }> = [];
+    for (const tool of tools.slice(0, 2000)) {
+      const pinned = await this.#deps.store.pins.get(this.#connection.name, tool.name);
+      const pin = decidePin({ pinned, mode: this.#deps.pinMode, connection: this.#connection.name, tool });
+      if (pin.update) await this.#deps.store.pins.put(pin.update);
+      if (pin.visibility !== 'visible') {
+        hidden.push({ tool: tool.name, reason: pin.reason });
+        continue;
+      }
+      const findings = scanDescription(tool.description ?? '', { path: `tools.${tool.name}.description` });
+      if (findings.some((f) => f.kind === 'mcp.instruction_text')) {
+        hidden.push({ tool: tool.name, reason: `its description addresses the model (${findings.filter((f) => f.kind === 'mcp.instruction_text').map((f) => f.detail).join('; ')})` });
+        continue;
+      }
+      const clean: Tool = findings.some((f) => f.kind === 'mcp.hidden_unicode') && tool.description !== undefined ? { ...tool, description: stripHidden(tool.description) } : tool;
+      next.set(tool.name, { advertised: withJustification(clean), original: tool });
+    }
+    this.#tools = next;
+    if (hidden.length > 0) {
+      this.#deps.logger.warn('mcp tools hidden', { connection: this.#connection.name, hidden });
+      await this.#deps.recording.recorder.record(this.#session, 'tools.hidden', { tools: hidden });
+    }
+    return [...next.values()].map((t) => t.advertised);
+  }
+
+  /** One tools/call through the firewall. Policy refusals are tool results with isError (the model can act on them). */
+  async callTool(name: string, rawArgs: unknown, justificationMeta: string | undefined, ctx: CallContext & { onHeld?: (reviewId: string) => void }): Promise<CallToolResult> {
+    if (!this.#tools.has(name)) await this.listTools(ctx.signal);
+    const listed = this.#tools.get(name);
+    if (!listed) return refusal(`There is no tool ${JSON.stringify(name.slice(0, 100))} on ${this.#connection.name} (or it is hidden until an admin approves it); call tools/list.`);
+    const valid = validateArguments(listed.original, rawArgs ?? {});
+    const summary = { tool: name, requestId: ctx.requestId };
+    if (!valid.ok) {
+      await this.#deps.recording.recorder.record(this.#session, 'error', { ...summary, code: 'GW_TOOL_ARGUMENTS_INVALID', message: valid.errors.join('; ') });
+      return refusal(`The arguments do not match the schema of ${name}: ${valid.errors.join('; ')}`);
+    }
+    const args = valid.args as Record<string, unknown>;
+    const justification = valid.justification ?? justificationMeta;
+
+    // Inspect: SQL- and command-bearing arguments with their own inspectors, everything for PII.
+    const roles = argumentRoles(listed.original, args);
+    const extra: Finding[] = inspectionRequests(listed.original, roles, this.#connection.kind === 'postgres' ? 'postgresql' : undefined)
+      .flatMap((r) => rebaseFindings(inspectRequest(r.request), r.path));
+    const firstSql = roles.find((r) => r.role === 'sql')?.value;
+    const firstCommand = roles.find((r) => r.role === 'shell')?.value;
+    const request: PolicyRequest = {
+      kind: 'mcp', direction: 'request', tool: name, args,
+      ...(justification === undefined ? {} : { justification }),
+      ...(firstSql === undefined ? {} : { dialect: 'postgresql' }),
+    };
+    const outcome = decideFor(this.#deps, this.#identity, this.#connection, request, extra);
+    const leaving = outcome.decision === 'mask' && outcome.masked !== undefined ? outcome.masked : args;
+    await recordStep(this.#deps.recording.recorder, this.#session, {
+      type: 'request', direction: 'request', outcome, maskKey: this.#deps.maskKey, payload: args, leaving,
+      summary: { ...summary, ...(justification === undefined ? {} : { justification }), ...(firstSql === undefined ? {} : { sql: true }), ...(firstCommand === undefined ? {} : { shell: true }) },
+    });
+    if (outcome.decision === 'deny') return refusal(reasonText('refused by policy', outcome));
+    if (outcome.decision === 'review') {
+      try {
+        await this.#deps.recording.reviews.hold({
+          connection: this.#connection.name, requester: this.#identity, session: this.#session, settings: outcome.review ?? DEFAULT_REVIEW,
+          request: { tool: name, arguments: args as Json },
+          detail: { tool: name, reasons: outcome.reasons.map((r) => ({ rule: r.rule, reason: r.reason, message: r.message ?? null })), findings: outcome.findings.map((f) => ({ kind: f.kind, path: f.path })) },
+          signal: ctx.signal,
+          onWaiting: (review) => ctx.onHeld?.(review.id),
+        });
+      } catch (err) {
+        if (err instanceof GatewayError && (err.code === 'GW_REVIEW_PENDING' || err.code === 'GW_REVIEW_DENIED')) return refusal(err.message);
+        throw err;
+      }
+    }
+
+    const started = performance.now();
+    const result = await this.#source.callTool(name, leaving as Record<string, unknown>, ctx);
+    return this.#checkResult(name, result, ctx.requestId, started);
+  }
+
+  /** Inspects and decides on a result (tool result, prompt, resource): masked, or withheld with isError. */
+  async #checkResult(tool: string, result: CallToolResult, requestId: string, started: number): Promise<CallToolResult> {
+    const payload = { content: result.content, ...(result.structuredContent === undefined ? {} : { structuredContent: result.structuredContent }) };
+    const outcome = decideFor(this.#deps, this.#identity, this.#connection, { kind: 'mcp', direction: 'response', tool, body: payload });
+    const leaving = outcome.decision === 'mask' && outcome.masked !== undefined ? outcome.masked as typeof payload : payload;
+    await recordStep(this.#deps.recording.recorder, this.#session, {
+      type: 'response', direction: 'response', outcome, maskKey: this.#deps.maskKey, payload, leaving,
+      summary: { tool, requestId, isError: result.isError === true, ms: Math.round(performance.now() - started) },
+    });
+    if (outcome.decision === 'deny' || outcome.decision === 'review') return refusal(reasonText('withheld by policy', outcome, 'The tool ran, but its answer'));
+    return { ...result, ...leaving };
+  }
+
+  /** Prompts and resources pass through the same response inspection (as a tool named `prompt:<name>`/`resource:<uri>`). */
+  async checkPayload<T extends object>(label: string, value: T, requestId: string): Promise<T> {
+    const outcome = decideFor(this.#deps, this.#identity, this.#connection, { kind: 'mcp', direction: 'response', tool: label, body: value });
+    const leaving = outcome.decision === 'mask' && outcome.masked !== undefined ? outcome.masked as T : value;
+    await recordStep(this.#deps.recording.recorder, this.#session, { type: 'response', direction: 'response', outcome, maskKey: this.#deps.maskKey, payload: value, leaving, summary: { tool: label, requestId } });
+    if (outcome.decision === 'deny' || outcome.decision === 'review') throw new GatewayError('GW_POLICY_DENIED', reasonText('withheld by policy', outcome, `The answer to ${label}`));
+    return leaving;
+  }
+}
+
+export const JUSTIFICATION = JUSTIFICATION_ARG;
+
+function reasonText(what: string, outcome: Outcome, subject = 'The call'): string {
+  const first = outcome.reasons[0];
+  return `${subject} was ${what} (${first?.reason ?? 'policy'}): ${first?.message ?? `rule ${first?.rule ?? '?'}`}`;
+}
+
+function refusal(text: string): CallToolResult {
+  return { isError: true, content: [{ type: 'text', text: `airlock: ${text}` }] };
+}

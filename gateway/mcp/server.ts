@@ -1,0 +1,209 @@
+// /mcp/<connection>: an MCP server over Streamable HTTP (the SDK's transport and Server), in front
+// of the connection's tool source, with the firewall (firewall.ts) on every call.
+//
+//   authenticate (bearer; 401 with RFC 9728 metadata) ─► Origin allowed? ─► connection usable?
+//   ─► session: initialize opens one (source + recording session), bound to the identity; any
+//   other request must name a session of the same identity on the same connection (else 404)
+//   ─► the SDK transport handles the JSON-RPC exchange ─► handlers below ─► firewall ─► source
+//
+// A session ends on DELETE, when idle for mcp.sessionIdle, or when the gateway stops; its
+// upstream session and recording session end with it.
+import { randomUUID } from 'node:crypto';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { Server } from '@modelcontextprotocol/sdk/server/index.js';
+import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/streamableHttp.js';
+import {
+  CallToolRequestSchema, GetPromptRequestSchema, ListPromptsRequestSchema, ListResourcesRequestSchema, ListResourceTemplatesRequestSchema,
+  ListToolsRequestSchema, ReadResourceRequestSchema, isInitializeRequest,
+} from '@modelcontextprotocol/sdk/types.js';
+import type { Identity } from '../authn/identity.ts';
+import type { Connection } from '../connections/registry.ts';
+import { GatewayError } from '../errors.ts';
+import { readBody } from '../http/respond.ts';
+import type { Router } from '../http/router.ts';
+import type { HttpProxyDeps } from '../proxy/http.ts';
+import { sessionMeta } from '../proxy/record.ts';
+import type { RecordingSession } from '../recorder/recorder.ts';
+import type { Store } from '../store/index.ts';
+import { parseJson } from '../../lib/json.ts';
+import { VERSION } from '../version.ts';
+import { Firewall } from './firewall.ts';
+import type { SourceFactory, ToolSource } from './source.ts';
+
+/** Largest JSON-RPC body read, in bytes. */
+const MAX_BODY_BYTES = 4 * 1024 * 1024;
+
+export interface McpDeps extends HttpProxyDeps {
+  readonly store: Store;
+  /** The tool source for each connection kind. */
+  readonly sources: Readonly<Partial<Record<Connection['kind'], SourceFactory>>>;
+}
+
+interface Session {
+  readonly id: string;
+  readonly sub: string;
+  readonly connection: string;
+  readonly transport: StreamableHTTPServerTransport;
+  readonly source: ToolSource;
+  readonly recording: RecordingSession;
+  lastUsed: number;
+  closing?: Promise<void>;
+}
+
+export function mcpRoutes(router: Router, deps: McpDeps): { close(): Promise<void> } {
+  const sessions = new Map<string, Session>();
+  const cfg = deps.config.mcp;
+  const publicOrigin = new URL(deps.config.server.publicUrl ?? `http://localhost:${deps.config.server.port}`).origin;
+  const origins = new Set([publicOrigin, ...cfg.allowedOrigins.map((o) => new URL(o).origin)]);
+
+  const end = (s: Session, why: string): Promise<void> => {
+    s.closing ??= (async () => {
+      sessions.delete(s.id);
+      await s.transport.close().catch(() => {});
+      await s.source.close().catch((err: unknown) => deps.logger.warn('closing an mcp upstream failed', { err }));
+      await deps.recording.recorder.end(s.recording, why).catch(() => {});
+    })();
+    return s.closing;
+  };
+  const sweeper = setInterval(() => {
+    const cutoff = Date.now() - cfg.sessionIdle * 1000;
+    for (const s of sessions.values()) if (s.lastUsed < cutoff) void end(s, `idle for ${cfg.sessionIdle} s`);
+  }, Math.min(60_000, cfg.sessionIdle * 250));
+  sweeper.unref();
+
+  const handle = async (req: IncomingMessage, res: ServerResponse, ctx: { requestId: string; url: URL }) => {
+    const identity = await deps.authenticator.authenticate(req, ctx.url);
+    const origin = req.headers.origin;
+    if (origin !== undefined && !origins.has(origin)) {
+      throw new GatewayError('GW_FORBIDDEN', `Origin ${origin.slice(0, 200)} may not call this MCP endpoint (DNS-rebinding protection); an admin can add it to mcp.allowedOrigins.`);
+    }
+    const name = /^\/mcp\/([^/?]+)\/?$/.exec(ctx.url.pathname)?.[1];
+    if (name === undefined) throw new GatewayError('GW_NOT_FOUND', 'Use /mcp/<connection> (see `airlock connections list`).');
+    const connection = deps.connections.resolve(identity, decodeURIComponent(name));
+    const body = req.method === 'POST' ? parseBody(await readBody(req, MAX_BODY_BYTES)) : undefined;
+
+    const offered = req.headers['mcp-session-id'];
+    if (typeof offered === 'string') {
+      const session = sessions.get(offered);
+      if (!session || session.sub !== identity.sub || session.connection !== connection.name) return sessionNotFound(res);
+      session.lastUsed = Date.now();
+      await session.transport.handleRequest(req, res, body);
+      return;
+    }
+    if (req.method !== 'POST' || !isInitializeRequest(body)) {
+      throw new GatewayError('GW_BAD_REQUEST', 'Start an MCP session with an initialize request (POST without Mcp-Session-Id); other requests name their session in Mcp-Session-Id.');
+    }
+    const mine = [...sessions.values()].filter((s) => s.sub === identity.sub).sort((a, b) => a.lastUsed - b.lastUsed);
+    if (mine.length >= cfg.maxSessionsPerIdentity) await end(mine[0]!, 'the identity opened too many sessions; the oldest was closed');
+    const session = await open(identity, connection, ctx.requestId, body);
+    await session.transport.handleRequest(req, res, body);
+  };
+
+  const open = async (identity: Identity, connection: Connection, requestId: string, init: unknown): Promise<Session> => {
+    const factory = deps.sources[connection.kind];
+    if (!factory) throw new GatewayError('GW_BAD_REQUEST', `Connection ${connection.name} (${connection.kind}) has no MCP tools on this gateway.`);
+    const clientInfo = (init as { params?: { clientInfo?: { name?: unknown; version?: unknown } } }).params?.clientInfo;
+    const recording = await deps.recording.recorder.open(sessionMeta(identity, connection, {
+      mcp: true, client: typeof clientInfo?.name === 'string' ? `${clientInfo.name.slice(0, 100)} ${String(clientInfo.version ?? '').slice(0, 40)}`.trim() : null,
+    }));
+    let source: ToolSource;
+    try {
+      source = await factory({ connection, identity, openStream: (agent, header) => deps.agents.open(agent, header), agents: deps.agents, logger: deps.logger.child({ connection: connection.name, mcp: true }) });
+    } catch (err) {
+      await deps.recording.recorder.record(recording, 'error', { requestId, code: (err as GatewayError).code ?? 'GW_INTERNAL', message: (err as Error).message }).catch(() => {});
+      await deps.recording.recorder.end(recording, 'the MCP source could not be opened').catch(() => {});
+      throw err;
+    }
+    const firewall = new Firewall({ ...deps, pinMode: cfg.pinMode }, identity, connection, source, recording);
+    const server = buildServer(firewall, source);
+    let session: Session | undefined;
+    const transport = new StreamableHTTPServerTransport({
+      sessionIdGenerator: () => randomUUID(),
+      onsessioninitialized: (id) => {
+        session = { id, sub: identity.sub, connection: connection.name, transport, source, recording, lastUsed: Date.now() };
+        sessions.set(id, session);
+      },
+    });
+    transport.onclose = () => { if (session) void end(session, 'the client closed the session'); };
+    source.onNotification?.((n) => {
+      if (n.kind === 'list_changed') {
+        const send = n.what === 'tools' ? server.sendToolListChanged() : n.what === 'prompts' ? server.sendPromptListChanged() : server.sendResourceListChanged();
+        void send.catch(() => {});
+      } else {
+        void server.sendLoggingMessage({ level: n.level as 'info', data: n.data, ...(n.logger ? { logger: n.logger } : {}) }).catch(() => {});
+      }
+    });
+    await server.connect(transport);
+    return {
+      get id() { return session?.id ?? ''; }, sub: identity.sub, connection: connection.name, transport, source, recording, lastUsed: Date.now(),
+    };
+  };
+
+  router.addPrefix('/mcp', { GET: handle, POST: handle, DELETE: handle });
+  return {
+    close: async () => {
+      clearInterval(sweeper);
+      await Promise.all([...sessions.values()].map((s) => end(s, 'the gateway stopped')));
+    },
+  };
+}
+
+/** The SDK server of one session: every handler goes through the firewall. */
+function buildServer(firewall: Firewall, source: ToolSource): Server {
+  const server = new Server({ name: 'airlock', version: VERSION }, {
+    capabilities: { tools: { listChanged: true }, prompts: { listChanged: true }, resources: { listChanged: true }, logging: {} },
+    instructions: 'Tools behind airlock: every call is authenticated, inspected, checked against policy and recorded. A refused call explains why; a call held for review names the review.',
+  });
+  server.setRequestHandler(ListToolsRequestSchema, async (_req, extra) => ({ tools: await firewall.listTools(extra.signal) }));
+  server.setRequestHandler(CallToolRequestSchema, async (req, extra) => {
+    const token = req.params._meta?.progressToken;
+    const justification = (req.params._meta as { justification?: unknown } | undefined)?.justification;
+    let ticks = 0;
+    let heartbeat: NodeJS.Timeout | undefined;
+    const progress = (p: { progress: number; total?: number; message?: string }) => {
+      if (token !== undefined) void extra.sendNotification({ method: 'notifications/progress', params: { progressToken: token, ...p } }).catch(() => {});
+    };
+    try {
+      return await firewall.callTool(req.params.name, req.params.arguments, typeof justification === 'string' ? justification.slice(0, 2000) : undefined, {
+        signal: extra.signal, requestId: String(extra.requestId), onProgress: progress,
+        onHeld: (reviewId) => {
+          const message = `Held for human review ${reviewId}; a reviewer decides with \`airlock reviews approve ${reviewId}\`.`;
+          progress({ progress: 0, message });
+          heartbeat = setInterval(() => progress({ progress: ++ticks, message }), 5000);
+          const elicitation = server.getClientCapabilities()?.elicitation;
+          if (elicitation) {
+            // Tells the user where the call waits; the answer does not matter and is not awaited.
+            void server.elicitInput({ mode: 'form', message, requestedSchema: { type: 'object', properties: {} } }, { timeout: 1000 }).catch(() => {});
+          }
+        },
+      });
+    } finally {
+      clearInterval(heartbeat);
+    }
+  });
+  if (source.listPrompts) server.setRequestHandler(ListPromptsRequestSchema, async (_r, extra) => ({ prompts: await source.listPrompts!(extra.signal) }));
+  if (source.getPrompt) {
+    server.setRequestHandler(GetPromptRequestSchema, async (req, extra) =>
+      firewall.checkPayload(`prompt:${req.params.name}`, await source.getPrompt!(req.params.name, req.params.arguments ?? {}, { signal: extra.signal, requestId: String(extra.requestId) }), String(extra.requestId)));
+  }
+  if (source.listResources) server.setRequestHandler(ListResourcesRequestSchema, async (_r, extra) => ({ resources: await source.listResources!(extra.signal) }));
+  if (source.listResourceTemplates) server.setRequestHandler(ListResourceTemplatesRequestSchema, async (_r, extra) => ({ resourceTemplates: await source.listResourceTemplates!(extra.signal) }));
+  if (source.readResource) {
+    server.setRequestHandler(ReadResourceRequestSchema, async (req, extra) =>
+      firewall.checkPayload(`resource:${req.params.uri}`, await source.readResource!(req.params.uri, { signal: extra.signal, requestId: String(extra.requestId) }), String(extra.requestId)));
+  }
+  return server;
+}
+
+function parseBody(raw: Buffer): unknown {
+  try {
+    return parseJson(raw.toString('utf8'));
+  } catch {
+    throw new GatewayError('GW_BAD_REQUEST', 'The MCP request body is not JSON.');
+  }
+}
+
+function sessionNotFound(res: ServerResponse): void {
+  res.writeHead(404, { 'content-type': 'application/json' });
+  res.end(JSON.stringify({ jsonrpc: '2.0', error: { code: -32001, message: 'Session not found: it ended, or belongs to someone else; start a new session with initialize.' }, id: null }));
+}

@@ -1,0 +1,164 @@
+// /mcp/<connection> end to end with the MCP SDK's own client: a real gateway, a real agent
+// process, a real HTTP service described by an OpenAPI document. Tools come from the document;
+// every call goes through the firewall: schema-violating arguments refused, SQL in an argument
+// judged by policy (deny → isError with the reason), results masked (nowhere in clear: answer,
+// logs, store), a DELETE held for review and released by another user; sessions are bound to
+// their identity; a foreign Origin is refused; the service never sees the caller's token.
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { createServer, type IncomingMessage, type Server } from 'node:http';
+import { readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { Client } from '@modelcontextprotocol/sdk/client/index.js';
+import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
+import { createLogger } from '../../../lib/log.ts';
+import type { Running } from '../../support/process.ts';
+import { eventually, startTestAgent, startTestGateway, type TestGateway } from '../../support/gateway.ts';
+
+const CARD = '4111 1111 1111 1111';
+const TARGET_SECRET = 'svc-secret-93a1';
+let t: TestGateway;
+let target: Server;
+let agent: Running;
+let bob: string;
+let admin: string;
+const seen: Array<{ method: string; url: string; headers: IncomingMessage['headers']; body: string }> = [];
+const logs: string[] = [];
+
+const openapi = {
+  openapi: '3.0.3',
+  info: { title: 'Customers', version: '1' },
+  paths: {
+    '/customers/{id}': {
+      get: { operationId: 'getCustomer', summary: 'One customer by id', parameters: [{ name: 'id', in: 'path', required: true, schema: { type: 'string' } }], responses: { 200: { description: 'ok' } } },
+      delete: { operationId: 'deleteCustomer', summary: 'Delete a customer', parameters: [{ name: 'id', in: 'path', required: true, schema: { type: 'string' } }], responses: { 204: { description: 'gone' } } },
+    },
+    '/query': {
+      post: {
+        operationId: 'runQuery', summary: 'Run a SQL query against the reporting database',
+        requestBody: { required: true, content: { 'application/json': { schema: { type: 'object', required: ['sql'], properties: { sql: { type: 'string', description: 'SQL statement' } } } } } },
+        responses: { 200: { description: 'rows' } },
+      },
+    },
+  },
+};
+
+before(async () => {
+  target = createServer((req, res) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => chunks.push(c));
+    req.on('end', () => {
+      seen.push({ method: req.method!, url: req.url!, headers: req.headers, body: Buffer.concat(chunks).toString() });
+      res.writeHead(200, { 'content-type': 'application/json' });
+      res.end(JSON.stringify(req.url?.startsWith('/api/customers') ? { id: 'c-1', name: 'Ada', card: CARD, method: req.method } : { rows: [[1]] }));
+    });
+  });
+  const url = await new Promise<string>((r) => target.listen(0, '127.0.0.1', () => r(`http://127.0.0.1:${(target.address() as { port: number }).port}`)));
+  t = await startTestGateway({ config: { reviews: { pollInterval: 0.05 } }, logger: createLogger({ level: 'debug', write: (l) => { logs.push(l); } }) });
+  admin = await t.token('alice', ['admins']);
+  bob = await t.token('bob', ['developers']);
+  agent = await startTestAgent(t, 'edge', { allow: [url], bearer: { crm: TARGET_SECRET } });
+  const policy = join(t.dir, 'mcp-review.yaml');
+  writeFileSync(policy, 'name: m\nrules:\n  - { id: del, match: { kinds: [mcp], tools: [deleteCustomer], directions: [request] }, action: review, reason: crm.delete, review: { wait: 30 } }\n');
+  const r = await t.call('POST', '/api/v1/connections', admin, { name: 'crm', kind: 'http', agent: 'edge', target: `${url}/api`, groups: ['developers'], openapi, policy: { files: [policy] } });
+  assert.equal(r.status, 201, JSON.stringify(r.body));
+});
+after(async () => {
+  await agent?.stop('SIGTERM');
+  await t?.close();
+  await new Promise<void>((r) => target.close(() => r()));
+});
+
+async function connect(token: string, path = '/mcp/crm', headers: Record<string, string> = {}): Promise<{ client: Client; transport: StreamableHTTPClientTransport }> {
+  const transport = new StreamableHTTPClientTransport(new URL(`${t.gw.url}${path}`), { requestInit: { headers: { authorization: `Bearer ${token}`, ...headers } } });
+  const client = new Client({ name: 'test-client', version: '1.0.0' });
+  await client.connect(transport);
+  return { client, transport };
+}
+
+const textOf = (r: { content?: unknown }) => ((r.content ?? []) as Array<{ type: string; text?: string }>).map((c) => c.text ?? '').join('\n');
+
+test('tools come from the OpenAPI document, each with an optional _justification', async () => {
+  const { client } = await connect(bob);
+  const { tools } = await client.listTools();
+  assert.deepEqual(tools.map((x) => x.name).sort(), ['deleteCustomer', 'getCustomer', 'runQuery']);
+  const get = tools.find((x) => x.name === 'getCustomer')!;
+  assert.equal(get.description, 'One customer by id');
+  assert.deepEqual((get.inputSchema as { required?: string[] }).required, ['id']);
+  assert.equal(((get.inputSchema as { properties: Record<string, { type: string }> }).properties._justification)?.type, 'string');
+  await client.close();
+});
+
+test('a call returns the answer masked, and the card number is nowhere in clear', async () => {
+  const { client } = await connect(bob);
+  const result = await client.callTool({ name: 'getCustomer', arguments: { id: 'c-1', _justification: 'ticket 7' } });
+  assert.equal(result.isError, undefined);
+  const text = textOf(result);
+  assert.match(text, /"name":"Ada"/);
+  assert.doesNotMatch(text, /4111 1111 1111 1111/);
+  assert.match(text, /CREDIT_CARD/);
+  const call = seen.at(-1)!;
+  assert.equal(call.url, '/api/customers/c-1');
+  assert.equal(call.headers.authorization, `Bearer ${TARGET_SECRET}`, 'the agent adds the service credential');
+  assert.ok(!seen.some((s) => JSON.stringify(s.headers).includes(bob)), 'the caller token never reaches the service');
+  await client.close();
+  await t.gw.recording.httpSessions.close();
+  assert.ok(!logs.join('\n').includes(CARD), 'not in the logs');
+  for (const f of readdirSync(t.dir).filter((x) => x.startsWith('gw.db'))) assert.ok(!readFileSync(join(t.dir, f)).includes(CARD), `not in ${f}`);
+});
+
+test('schema-violating arguments are refused; SQL in an argument is judged by policy (deny → isError with the reason)', async () => {
+  const { client } = await connect(bob);
+  const before = seen.length;
+  const extra = await client.callTool({ name: 'getCustomer', arguments: { id: 'c-1', admin: true } });
+  assert.equal(extra.isError, true);
+  assert.match(textOf(extra), /^airlock: The arguments do not match the schema of getCustomer: /);
+  const missing = await client.callTool({ name: 'getCustomer', arguments: {} });
+  assert.equal(missing.isError, true);
+  const drop = await client.callTool({ name: 'runQuery', arguments: { body: { sql: 'DROP TABLE customers' } } });
+  assert.equal(drop.isError, true);
+  assert.match(textOf(drop), /^airlock: The call was refused by policy \(sql\.drop\): DROP and TRUNCATE are refused/);
+  assert.equal(seen.length, before, 'nothing refused reached the service');
+  const read = await client.callTool({ name: 'runQuery', arguments: { body: { sql: 'SELECT id FROM customers WHERE id = 1' } } });
+  assert.equal(read.isError, undefined, textOf(read));
+  assert.equal(JSON.parse(seen.at(-1)!.body).sql, 'SELECT id FROM customers WHERE id = 1');
+  const unknown = await client.callTool({ name: 'dropEverything', arguments: {} });
+  assert.equal(unknown.isError, true);
+  assert.match(textOf(unknown), /There is no tool "dropEverything" on crm/);
+  await client.close();
+});
+
+test('a call held for review is released by another user\'s approval; the caller sees progress', async () => {
+  const { client } = await connect(bob);
+  const progress: string[] = [];
+  const held = client.callTool({ name: 'deleteCustomer', arguments: { id: 'c-9' } }, undefined, { onprogress: (p) => { progress.push(p.message ?? ''); }, timeout: 60_000 });
+  const review = await eventually(async () => ((await t.call('GET', '/api/v1/reviews?status=pending', admin)).body.reviews as Array<{ id: string; detail: { tool: string } }>).find((r) => r.detail.tool === 'deleteCustomer'), 10_000, 'the review');
+  assert.equal((await t.call('POST', `/api/v1/reviews/${review.id}/approve`, admin, {})).status, 200);
+  const result = await held;
+  assert.equal(result.isError, undefined, textOf(result));
+  assert.equal(seen.at(-1)!.method, 'DELETE');
+  assert.match(progress[0] ?? '', new RegExp(`^Held for human review ${review.id}`));
+  await client.close();
+});
+
+test('a session id used by another identity is not found; a foreign Origin is refused', async () => {
+  const { client, transport } = await connect(bob);
+  const sessionId = transport.sessionId!;
+  const carol = await t.token('carol', ['developers']);
+  const stolen = await fetch(`${t.gw.url}/mcp/crm`, {
+    method: 'POST', headers: { authorization: `Bearer ${carol}`, 'mcp-session-id': sessionId, 'content-type': 'application/json', accept: 'application/json, text/event-stream' },
+    body: JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'tools/list', params: {} }),
+  });
+  assert.equal(stolen.status, 404);
+  assert.match(((await stolen.json()) as { error: { message: string } }).error.message, /^Session not found/);
+  await client.close();
+  const evil = await fetch(`${t.gw.url}/mcp/crm`, {
+    method: 'POST', headers: { authorization: `Bearer ${bob}`, origin: 'http://evil.example', 'content-type': 'application/json', accept: 'application/json, text/event-stream' },
+    body: JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'initialize', params: { protocolVersion: '2025-06-18', capabilities: {}, clientInfo: { name: 'x', version: '1' } } }),
+  });
+  assert.equal(evil.status, 403);
+  assert.equal(((await evil.json()) as { error: { code: string } }).error.code, 'GW_FORBIDDEN');
+  const anonymous = await fetch(`${t.gw.url}/mcp/crm`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{}' });
+  assert.equal(anonymous.status, 401);
+  assert.match(anonymous.headers.get('www-authenticate') ?? '', /resource_metadata=/);
+});
