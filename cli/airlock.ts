@@ -11,6 +11,7 @@ import { registerGatewayCommands } from './commands/gateway.ts';
 import { registerPolicyCommands } from './commands/policy.ts';
 import { registerReviewCommands } from './commands/reviews.ts';
 import { registerSessionCommands } from './commands/sessions.ts';
+import { registerToolCommands } from './commands/tools.ts';
 import { runCli } from './run.ts';
 
 const program = new Command('airlock')
@@ -29,5 +30,6 @@ registerDevCommand(program);
 registerPolicyCommands(program);
 registerSessionCommands(program);
 registerReviewCommands(program);
+registerToolCommands(program);
 
 await runCli(program);

@@ -22,6 +22,7 @@ import { startRecording, type RecordingSystem } from './recorder/index.ts';
 import { sessionRoutes } from './api/sessions.ts';
 import { reviewRoutes } from './api/reviews.ts';
 import { mcpRoutes } from './mcp/server.ts';
+import { toolRoutes } from './api/tools.ts';
 import { openapiSource } from './mcp/openapi-source.ts';
 import { randomBytes } from 'node:crypto';
 
@@ -91,6 +92,7 @@ export async function startGateway(options: StartOptions = {}): Promise<RunningG
       httpProxyRoutes(router, proxy);
       sessionRoutes(router, store, authn.authenticator, recording.key);
       reviewRoutes(router, store, recording.reviews, authn.authenticator);
+      toolRoutes(router, store, connections, authn.authenticator);
       mcp = mcpRoutes(router, { ...proxy, store, sources: { http: openapiSource } });
       options.routes?.(router, { config, store, logger, authn, connections });
     },
