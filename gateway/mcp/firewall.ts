@@ -136,7 +136,15 @@ export class Firewall {
     }
 
     const started = performance.now();
-    const result = await this.#source.callTool(name, leaving as Record<string, unknown>, ctx);
+    let result: CallToolResult;
+    try {
+      result = await this.#source.callTool(name, leaving as Record<string, unknown>, ctx);
+    } catch (err) {
+      if (!(err instanceof GatewayError)) throw err;
+      // The upstream, agent or target failed: a tool error the model can read, recorded.
+      await this.#deps.recording.recorder.record(this.#session, 'error', { ...summary, code: err.code, message: err.message });
+      return refusal(`${err.message} (${err.code})`);
+    }
     return this.#checkResult(name, result, ctx.requestId, started);
   }
 

@@ -27,9 +27,12 @@ import type { RecordingSession } from '../recorder/recorder.ts';
 import type { Store } from '../store/index.ts';
 import { parseJson } from '../../lib/json.ts';
 import { VERSION } from '../version.ts';
+import { AggregateCatalog, type Catalog } from './aggregate.ts';
 import { Firewall } from './firewall.ts';
 import type { SourceFactory, ToolSource } from './source.ts';
 
+/** The recording session's connection for /mcp (all connections); not a DNS label, so never a connection's name. */
+const AGGREGATE = '*';
 /** Largest JSON-RPC body read, in bytes. */
 const MAX_BODY_BYTES = 4 * 1024 * 1024;
 
@@ -44,7 +47,7 @@ interface Session {
   readonly sub: string;
   readonly connection: string;
   readonly transport: StreamableHTTPServerTransport;
-  readonly source: ToolSource;
+  readonly sources: readonly ToolSource[];
   readonly recording: RecordingSession;
   lastUsed: number;
   closing?: Promise<void>;
@@ -60,7 +63,7 @@ export function mcpRoutes(router: Router, deps: McpDeps): { close(): Promise<voi
     s.closing ??= (async () => {
       sessions.delete(s.id);
       await s.transport.close().catch(() => {});
-      await s.source.close().catch((err: unknown) => deps.logger.warn('closing an mcp upstream failed', { err }));
+      await Promise.all(s.sources.map((x) => x.close().catch((err: unknown) => deps.logger.warn('closing an mcp upstream failed', { err }))));
       await deps.recording.recorder.end(s.recording, why).catch(() => {});
     })();
     return s.closing;
@@ -77,15 +80,16 @@ export function mcpRoutes(router: Router, deps: McpDeps): { close(): Promise<voi
     if (origin !== undefined && !origins.has(origin)) {
       throw new GatewayError('GW_FORBIDDEN', `Origin ${origin.slice(0, 200)} may not call this MCP endpoint (DNS-rebinding protection); an admin can add it to mcp.allowedOrigins.`);
     }
-    const name = /^\/mcp\/([^/?]+)\/?$/.exec(ctx.url.pathname)?.[1];
-    if (name === undefined) throw new GatewayError('GW_NOT_FOUND', 'Use /mcp/<connection> (see `airlock connections list`).');
-    const connection = deps.connections.resolve(identity, decodeURIComponent(name));
+    const name = /^\/mcp(?:\/([^/?]+))?\/?$/.exec(ctx.url.pathname);
+    if (name === null) throw new GatewayError('GW_NOT_FOUND', 'Use /mcp/<connection> (one connection) or /mcp (every connection you may use).');
+    const connection = name[1] === undefined ? null : deps.connections.resolve(identity, decodeURIComponent(name[1]));
+    const scope = connection?.name ?? AGGREGATE;
     const body = req.method === 'POST' ? parseBody(await readBody(req, MAX_BODY_BYTES)) : undefined;
 
     const offered = req.headers['mcp-session-id'];
     if (typeof offered === 'string') {
       const session = sessions.get(offered);
-      if (!session || session.sub !== identity.sub || session.connection !== connection.name) return sessionNotFound(res);
+      if (!session || session.sub !== identity.sub || session.connection !== scope) return sessionNotFound(res);
       session.lastUsed = Date.now();
       await session.transport.handleRequest(req, res, body);
       return;
@@ -95,48 +99,80 @@ export function mcpRoutes(router: Router, deps: McpDeps): { close(): Promise<voi
     }
     const mine = [...sessions.values()].filter((s) => s.sub === identity.sub).sort((a, b) => a.lastUsed - b.lastUsed);
     if (mine.length >= cfg.maxSessionsPerIdentity) await end(mine[0]!, 'the identity opened too many sessions; the oldest was closed');
-    const session = await open(identity, connection, ctx.requestId, body);
+    const session = connection ? await open(identity, connection, ctx.requestId, body) : await openAggregate(identity, ctx.requestId, body);
     await session.transport.handleRequest(req, res, body);
   };
 
-  const open = async (identity: Identity, connection: Connection, requestId: string, init: unknown): Promise<Session> => {
+  const clientOf = (init: unknown) => {
+    const info = (init as { params?: { clientInfo?: { name?: unknown; version?: unknown } } }).params?.clientInfo;
+    return typeof info?.name === 'string' ? `${info.name.slice(0, 100)} ${String(info.version ?? '').slice(0, 40)}`.trim() : null;
+  };
+  const openSource = async (identity: Identity, connection: Connection): Promise<ToolSource> => {
     const factory = deps.sources[connection.kind];
-    if (!factory) throw new GatewayError('GW_BAD_REQUEST', `Connection ${connection.name} (${connection.kind}) has no MCP tools on this gateway.`);
-    const clientInfo = (init as { params?: { clientInfo?: { name?: unknown; version?: unknown } } }).params?.clientInfo;
-    const recording = await deps.recording.recorder.open(sessionMeta(identity, connection, {
-      mcp: true, client: typeof clientInfo?.name === 'string' ? `${clientInfo.name.slice(0, 100)} ${String(clientInfo.version ?? '').slice(0, 40)}`.trim() : null,
-    }));
+    if (!factory || (connection.kind === 'http' && connection.openapi === undefined)) {
+      throw new GatewayError('GW_BAD_REQUEST', `Connection ${connection.name} (${connection.kind}) has no MCP tools on this gateway${connection.kind === 'http' ? ' (it has no OpenAPI document)' : ''}.`);
+    }
+    return factory({ connection, identity, openStream: (agent, header) => deps.agents.open(agent, header), agents: deps.agents, logger: deps.logger.child({ connection: connection.name, mcp: true }) });
+  };
+
+  const open = async (identity: Identity, connection: Connection, requestId: string, init: unknown): Promise<Session> => {
+    const recording = await deps.recording.recorder.open(sessionMeta(identity, connection, { mcp: true, client: clientOf(init) }));
     let source: ToolSource;
     try {
-      source = await factory({ connection, identity, openStream: (agent, header) => deps.agents.open(agent, header), agents: deps.agents, logger: deps.logger.child({ connection: connection.name, mcp: true }) });
+      source = await openSource(identity, connection);
     } catch (err) {
       await deps.recording.recorder.record(recording, 'error', { requestId, code: (err as GatewayError).code ?? 'GW_INTERNAL', message: (err as Error).message }).catch(() => {});
       await deps.recording.recorder.end(recording, 'the MCP source could not be opened').catch(() => {});
       throw err;
     }
     const firewall = new Firewall({ ...deps, pinMode: cfg.pinMode }, identity, connection, source, recording);
-    const server = buildServer(firewall, source);
+    return connect(identity, connection.name, firewall, [source], recording, source);
+  };
+
+  /** /mcp: a source and firewall per usable connection with MCP tools; one that fails to open is left out (and logged). */
+  const openAggregate = async (identity: Identity, requestId: string, init: unknown): Promise<Session> => {
+    const recording = await deps.recording.recorder.open({
+      connection: AGGREGATE, kind: 'mcp', subject: identity.sub,
+      metadata: { mcp: true, aggregate: true, client: clientOf(init), email: identity.email ?? null, via: identity.via, groups: [...identity.groups] },
+    });
+    const firewalls = new Map<string, Firewall>();
+    const sources: ToolSource[] = [];
+    for (const connection of deps.connections.visibleTo(identity)) {
+      if (!deps.sources[connection.kind] || (connection.kind === 'http' && connection.openapi === undefined)) continue;
+      try {
+        const source = await openSource(identity, connection);
+        sources.push(source);
+        firewalls.set(connection.name, new Firewall({ ...deps, pinMode: cfg.pinMode }, identity, connection, source, recording));
+      } catch (err) {
+        deps.logger.warn('an mcp connection is left out of /mcp', { connection: connection.name, requestId, err });
+      }
+    }
+    return connect(identity, AGGREGATE, new AggregateCatalog(firewalls, cfg.aggregateToolLimit, deps.logger), sources, recording);
+  };
+
+  const connect = async (identity: Identity, scope: string, catalog: Catalog, sources: ToolSource[], recording: RecordingSession, single?: ToolSource): Promise<Session> => {
+    const server = buildServer(catalog, single, single ? catalog as Firewall : undefined);
     let session: Session | undefined;
     const transport = new StreamableHTTPServerTransport({
       sessionIdGenerator: () => randomUUID(),
       onsessioninitialized: (id) => {
-        session = { id, sub: identity.sub, connection: connection.name, transport, source, recording, lastUsed: Date.now() };
+        session = { id, sub: identity.sub, connection: scope, transport, sources, recording, lastUsed: Date.now() };
         sessions.set(id, session);
       },
     });
     transport.onclose = () => { if (session) void end(session, 'the client closed the session'); };
-    source.onNotification?.((n) => {
-      if (n.kind === 'list_changed') {
-        const send = n.what === 'tools' ? server.sendToolListChanged() : n.what === 'prompts' ? server.sendPromptListChanged() : server.sendResourceListChanged();
-        void send.catch(() => {});
-      } else {
-        void server.sendLoggingMessage({ level: n.level as 'info', data: n.data, ...(n.logger ? { logger: n.logger } : {}) }).catch(() => {});
-      }
-    });
+    for (const source of sources) {
+      source.onNotification?.((n) => {
+        if (n.kind === 'list_changed') {
+          const send = n.what === 'tools' ? server.sendToolListChanged() : n.what === 'prompts' ? server.sendPromptListChanged() : server.sendResourceListChanged();
+          void send.catch(() => {});
+        } else {
+          void server.sendLoggingMessage({ level: n.level as 'info', data: n.data, ...(n.logger ? { logger: n.logger } : {}) }).catch(() => {});
+        }
+      });
+    }
     await server.connect(transport);
-    return {
-      get id() { return session?.id ?? ''; }, sub: identity.sub, connection: connection.name, transport, source, recording, lastUsed: Date.now(),
-    };
+    return { id: '', sub: identity.sub, connection: scope, transport, sources, recording, lastUsed: Date.now() };
   };
 
   router.addPrefix('/mcp', { GET: handle, POST: handle, DELETE: handle });
@@ -148,13 +184,13 @@ export function mcpRoutes(router: Router, deps: McpDeps): { close(): Promise<voi
   };
 }
 
-/** The SDK server of one session: every handler goes through the firewall. */
-function buildServer(firewall: Firewall, source: ToolSource): Server {
+/** The SDK server of one session: every handler goes through the firewall (prompts and resources: one connection only). */
+function buildServer(catalog: Catalog, source: ToolSource | undefined, firewall: Firewall | undefined): Server {
   const server = new Server({ name: 'airlock', version: VERSION }, {
     capabilities: { tools: { listChanged: true }, prompts: { listChanged: true }, resources: { listChanged: true }, logging: {} },
     instructions: 'Tools behind airlock: every call is authenticated, inspected, checked against policy and recorded. A refused call explains why; a call held for review names the review.',
   });
-  server.setRequestHandler(ListToolsRequestSchema, async (_req, extra) => ({ tools: await firewall.listTools(extra.signal) }));
+  server.setRequestHandler(ListToolsRequestSchema, async (_req, extra) => ({ tools: await catalog.listTools(extra.signal) }));
   server.setRequestHandler(CallToolRequestSchema, async (req, extra) => {
     const token = req.params._meta?.progressToken;
     const justification = (req.params._meta as { justification?: unknown } | undefined)?.justification;
@@ -164,7 +200,7 @@ function buildServer(firewall: Firewall, source: ToolSource): Server {
       if (token !== undefined) void extra.sendNotification({ method: 'notifications/progress', params: { progressToken: token, ...p } }).catch(() => {});
     };
     try {
-      return await firewall.callTool(req.params.name, req.params.arguments, typeof justification === 'string' ? justification.slice(0, 2000) : undefined, {
+      return await catalog.callTool(req.params.name, req.params.arguments, typeof justification === 'string' ? justification.slice(0, 2000) : undefined, {
         signal: extra.signal, requestId: String(extra.requestId), onProgress: progress,
         onHeld: (reviewId) => {
           const message = `Held for human review ${reviewId}; a reviewer decides with \`airlock reviews approve ${reviewId}\`.`;
@@ -181,16 +217,18 @@ function buildServer(firewall: Firewall, source: ToolSource): Server {
       clearInterval(heartbeat);
     }
   });
-  if (source.listPrompts) server.setRequestHandler(ListPromptsRequestSchema, async (_r, extra) => ({ prompts: await source.listPrompts!(extra.signal) }));
-  if (source.getPrompt) {
-    server.setRequestHandler(GetPromptRequestSchema, async (req, extra) =>
-      firewall.checkPayload(`prompt:${req.params.name}`, await source.getPrompt!(req.params.name, req.params.arguments ?? {}, { signal: extra.signal, requestId: String(extra.requestId) }), String(extra.requestId)));
-  }
-  if (source.listResources) server.setRequestHandler(ListResourcesRequestSchema, async (_r, extra) => ({ resources: await source.listResources!(extra.signal) }));
-  if (source.listResourceTemplates) server.setRequestHandler(ListResourceTemplatesRequestSchema, async (_r, extra) => ({ resourceTemplates: await source.listResourceTemplates!(extra.signal) }));
-  if (source.readResource) {
-    server.setRequestHandler(ReadResourceRequestSchema, async (req, extra) =>
-      firewall.checkPayload(`resource:${req.params.uri}`, await source.readResource!(req.params.uri, { signal: extra.signal, requestId: String(extra.requestId) }), String(extra.requestId)));
+  if (source && firewall) {
+    if (source.listPrompts) server.setRequestHandler(ListPromptsRequestSchema, async (_r, extra) => ({ prompts: await source.listPrompts!(extra.signal) }));
+    if (source.getPrompt) {
+      server.setRequestHandler(GetPromptRequestSchema, async (req, extra) =>
+        firewall.checkPayload(`prompt:${req.params.name}`, await source.getPrompt!(req.params.name, req.params.arguments ?? {}, { signal: extra.signal, requestId: String(extra.requestId) }), String(extra.requestId)));
+    }
+    if (source.listResources) server.setRequestHandler(ListResourcesRequestSchema, async (_r, extra) => ({ resources: await source.listResources!(extra.signal) }));
+    if (source.listResourceTemplates) server.setRequestHandler(ListResourceTemplatesRequestSchema, async (_r, extra) => ({ resourceTemplates: await source.listResourceTemplates!(extra.signal) }));
+    if (source.readResource) {
+      server.setRequestHandler(ReadResourceRequestSchema, async (req, extra) =>
+        firewall.checkPayload(`resource:${req.params.uri}`, await source.readResource!(req.params.uri, { signal: extra.signal, requestId: String(extra.requestId) }), String(extra.requestId)));
+    }
   }
   return server;
 }

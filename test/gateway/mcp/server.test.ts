@@ -195,3 +195,37 @@ test('a tool whose definition changes after pinning is hidden until approved; hi
   assert.match(user.stderr, /GW_FORBIDDEN/);
   await client.close();
 });
+
+test('/mcp aggregates every usable connection as <connection>__<tool>; over the limit only search, describe and call are listed', async () => {
+  const { client } = await connect(bob, '/mcp');
+  const { tools } = await client.listTools();
+  assert.ok(tools.length >= 3);
+  assert.ok(tools.every((x) => x.name.startsWith('crm__')), tools.map((x) => x.name).join());
+  const got = await client.callTool({ name: 'crm__getCustomer', arguments: { id: 'c-2' } });
+  assert.equal(got.isError, undefined, textOf(got));
+  assert.equal(seen.at(-1)!.url, '/api/customers/c-2');
+  await client.close();
+
+  const small = await t.replica({ mcp: { aggregateToolLimit: 1 } });
+  const transport = new StreamableHTTPClientTransport(new URL(`${small.url}/mcp`), { requestInit: { headers: { authorization: `Bearer ${bob}` } } });
+  const meta = new Client({ name: 'meta', version: '1' });
+  await meta.connect(transport);
+  assert.deepEqual((await meta.listTools()).tools.map((x) => x.name), ['search_tools', 'describe_tool', 'call_tool']);
+  const found = await meta.callTool({ name: 'search_tools', arguments: { query: 'customer by id' } });
+  const hits = (found.structuredContent as { tools: Array<{ name: string }> }).tools;
+  assert.equal(hits[0]?.name, 'crm__getCustomer');
+  const described = JSON.parse(textOf(await meta.callTool({ name: 'describe_tool', arguments: { name: 'crm__getCustomer' } })));
+  assert.deepEqual(described.inputSchema.required, ['id']);
+  await meta.close();
+
+  // call_tool on the gateway the agent is connected to: the same firewall as a direct call.
+  const { client: again } = await connect(bob, '/mcp');
+  const called = await again.callTool({ name: 'call_tool', arguments: { name: 'crm__getCustomer', arguments: { id: 'c-3' } } });
+  assert.equal(called.isError, undefined, textOf(called));
+  assert.equal(seen.at(-1)!.url, '/api/customers/c-3');
+  assert.doesNotMatch(textOf(called), /4111 1111 1111 1111/, 'call_tool goes through the same firewall');
+  const bad = await again.callTool({ name: 'call_tool', arguments: { name: 'crm__getCustomer', arguments: { id: 'c-3', extra: 1 } } });
+  assert.equal(bad.isError, true);
+  assert.match(textOf(bad), /do not match the schema/);
+  await again.close();
+});
