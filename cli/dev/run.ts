@@ -21,6 +21,7 @@ import { redactUrl } from '../../gateway/store/index.ts';
 import { freePort, ListenError } from '../../lib/listen.ts';
 import { createLogger, type Logger } from '../../lib/log.ts';
 import { CliError } from '../errors.ts';
+import { DEMO_OPENAPI } from './demo-openapi.ts';
 import { startDemoService, type DemoService } from './demo-service.ts';
 import { DEV_USERS, startDevIdp, type DevIdp } from './idp.ts';
 
@@ -168,7 +169,7 @@ async function connected(gateway: RunningGateway, agent: AgentProcess): Promise<
  */
 /** The demo service as connection `demo`: every signed-in user may use it, through agent `local`. */
 async function registerDemo(gateway: RunningGateway, url: string): Promise<void> {
-  const definition = { name: 'demo', kind: 'http', agent: LOCAL_AGENT, target: url, groups: ['*'], description: 'The airlock dev demo service: customer records with fake cards, emails and SSNs.', tags: ['env=dev'], policy: { packs: ['default', 'http-writes'] } };
+  const definition = { name: 'demo', kind: 'http', agent: LOCAL_AGENT, target: url, groups: ['*'], description: 'The airlock dev demo service: customer records with fake cards, emails and SSNs.', tags: ['env=dev'], policy: { packs: ['default', 'http-writes'] }, openapi: structuredClone(DEMO_OPENAPI) as unknown as Record<string, unknown> };
   if (gateway.connections.get('demo')) await gateway.connections.replace('demo', definition);
   else await gateway.connections.create(definition);
 }
