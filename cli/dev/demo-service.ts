@@ -4,6 +4,7 @@
 import { timingSafeEqual } from 'node:crypto';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import { listen, urlOf } from '../../lib/listen.ts';
+import { handleDemoMcp } from './demo-mcp.ts';
 
 export interface Customer {
   id: number;
@@ -63,6 +64,13 @@ export async function startDemoService(options: DemoOptions = {}): Promise<DemoS
       if (given.length !== expected.length || !timingSafeEqual(given, expected)) {
         return send(res, 401, { error: { code: 'DEMO_UNAUTHORIZED', message: 'the demo service answers only its own credential, which the airlock agent holds; go through the gateway: /proxy/demo/…' } });
       }
+    }
+    if (pathname === '/mcp') {
+      // The demo MCP server (connection demo-mcp): JSON-RPC over Streamable HTTP, stateless.
+      if (method !== 'POST') return send(res, 405, { error: { code: 'DEMO_METHOD', message: 'POST JSON-RPC to /mcp' } });
+      const body = await readJson(req);
+      if (body === undefined) return send(res, 400, { error: { code: 'DEMO_BAD_REQUEST', message: `send a JSON-RPC message of at most ${MAX_BODY} bytes` } });
+      return handleDemoMcp(req, res, body, () => [...customers.values()]);
     }
     if (pathname === '/customers' && method === 'GET') return send(res, 200, { customers: [...customers.values()] });
     if (pathname === '/customers' && method === 'POST') {

@@ -102,7 +102,7 @@ export async function startDev(options: DevOptions): Promise<RunningDev> {
     await registerDemo(gateway, demo.url);
     const agentConfig = join(options.dataDir ?? '.airlock-dev', 'agent.yaml');
     mkdirSync(options.dataDir ?? '.airlock-dev', { recursive: true, mode: 0o700 });
-    writeFileSync(agentConfig, `# written by airlock dev on every start\ntargets: { allow: ['${demo.url}'] }\ncredentials: { demo: { type: bearer, token: ${demoToken} } }\n`, { mode: 0o600 });
+    writeFileSync(agentConfig, `# written by airlock dev on every start\ntargets: { allow: ['${demo.url}'] }\ncredentials: { demo: { type: bearer, token: ${demoToken} }, demo-mcp: { type: bearer, token: ${demoToken} } }\n`, { mode: 0o600 });
     const agent = await startAgentProcess(gateway, join(options.dataDir ?? '.airlock-dev', 'agent'), agentConfig, options.agentPort, logger, options.signal);
     cleanup.push(() => agent.stop());
     await connected(gateway, agent);
@@ -172,6 +172,10 @@ async function registerDemo(gateway: RunningGateway, url: string): Promise<void>
   const definition = { name: 'demo', kind: 'http', agent: LOCAL_AGENT, target: url, groups: ['*'], description: 'The airlock dev demo service: customer records with fake cards, emails and SSNs.', tags: ['env=dev'], policy: { packs: ['default', 'http-writes'] }, openapi: structuredClone(DEMO_OPENAPI) as unknown as Record<string, unknown> };
   if (gateway.connections.get('demo')) await gateway.connections.replace('demo', definition);
   else await gateway.connections.create(definition);
+  // The demo service's MCP server, as an upstream MCP server reached through the agent.
+  const mcp = { name: 'demo-mcp', kind: 'mcp', agent: LOCAL_AGENT, target: { url: `${url}/mcp` }, groups: ['*'], description: 'The airlock dev demo MCP server: lookup_customer (PII, masked) and run_sql (claims read-only; judged anyway).', tags: ['env=dev'] };
+  if (gateway.connections.get('demo-mcp')) await gateway.connections.replace('demo-mcp', mcp);
+  else await gateway.connections.create(mcp);
 }
 
 async function startAgentProcess(gateway: RunningGateway, dataDir: string, configFile: string, port: number, logger: Logger, signal: AbortSignal | undefined): Promise<AgentProcess> {
@@ -285,6 +289,8 @@ function banner(gateway: RunningGateway, idp: DevIdp, demo: DemoService, agentHe
     '  npx airlock whoami',
     `  curl -H "Authorization: Bearer $(npx airlock token)" ${gw}/proxy/demo/customers   # masked on the way back`,
     `  curl ${demo.url}/customers                            # refused: the caller never holds the target's credential`,
+    `  MCP clients: ${gw}/mcp/demo (its API as tools), ${gw}/mcp/demo-mcp (an MCP server), ${gw}/mcp (both)`,
+    `  curl -X DELETE -H "Authorization: Bearer $(npx airlock token)" ${gw}/proxy/demo/customers/4   # held: npx airlock reviews list`,
     `  echo '{"kind":"sql","sql":"DELETE FROM users"}' | npx airlock policy eval -i -`,
     `  curl ${gw}/readyz`,
     '  npx airlock --help',
