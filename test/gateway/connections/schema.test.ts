@@ -53,6 +53,7 @@ test('defaults are filled in as documented', () => {
     },
     tags: [],
     recording: { retentionDays: 0, metadataOnly: false },
+    maxToolResultBytes: 64 * 1024,
   });
 });
 

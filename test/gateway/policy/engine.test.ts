@@ -116,7 +116,7 @@ test('CEL conditions see identity, connection, request, findings and now', () =>
   const refund = (amount: number, groups: string[]) => evaluate(policy, ctx([], { kind: 'mcp', tool: 'refund_order', args: { amount } }, groups));
   const held = refund(5000, ['developers']);
   assert.equal(held.decision, 'review');
-  assert.deepEqual(held.review, { reviewers: ['finance'], approvals: 2, wait: 600 });
+  assert.deepEqual(held.review, { reviewers: ['finance'], approvals: 2, wait: 600, expires: 3600, validity: 900, uses: 1 });
   assert.equal(refund(5000, ['finance']).decision, 'allow');
   assert.equal(refund(10, ['developers']).decision, 'allow');
   assert.equal(evaluate(policy, ctx([f('sql.write')])).decision, 'allow', 'noon UTC is not night');
