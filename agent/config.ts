@@ -93,10 +93,27 @@ export const agentConfigSchema = z.strictObject({
   }).prefault({}),
   targets: z.strictObject({
     /**
-     * Origins the agent forwards to (`http://host:port`, `https://host`), `*` as a wildcard:
-     * whatever a gateway asks, the agent reaches nothing else. Default none: list your services.
+     * Origins the agent forwards to (`http://host:port`, `https://host`, `postgres://host:port`
+     * for postgres connections; port 5432 may be left out), `*` as a wildcard: whatever a gateway
+     * asks, the agent reaches nothing else. Default none: list your services.
      */
-    allow: z.array(z.string().min(1).max(300).regex(/^https?:\/\/[A-Za-z0-9.*\-\[\]:]+$/, 'an origin pattern such as http://10.0.0.*:8080 or https://*.internal')).max(1000).default([]),
+    allow: z.array(z.string().min(1).max(300).regex(/^(https?|postgres):\/\/[A-Za-z0-9.*\-\[\]:]+$/, 'an origin pattern such as http://10.0.0.*:8080, https://*.internal or postgres://db.internal:5432')).max(1000).default([]),
+  }).prefault({}),
+  mcp: z.strictObject({
+    /**
+     * Commands the agent may start as stdio MCP servers, matched exactly against a connection's
+     * argv[0] (`/usr/local/bin/mcp-server-git`, or a name looked up on the agent's PATH such as
+     * `uvx`). The arguments are the connection's: listing an interpreter (node, python, npx, uvx)
+     * lets the connection run any program it names. Default none: no stdio MCP server is started.
+     */
+    commands: z.array(z.string().min(1).max(4096).refine((s) => !s.includes('\0') && s.trim() === s, 'a command without NUL or surrounding spaces')).max(256).default([]),
+    /**
+     * Absolute directories a stdio server's working directory (the connection's `cwd`) may be
+     * in; any other cwd is replaced by dataDir/mcp/<connection>. Default none.
+     */
+    dirs: z.array(z.string().min(2).max(4096).refine((s) => s.startsWith('/') && !s.includes('\0'), 'an absolute path')).max(256).default([]),
+    /** Stdio MCP servers running at once (one per downstream MCP session). Default 32. */
+    maxProcesses: z.number().int().min(1).max(1024).default(32),
   }).prefault({}),
   /**
    * A static credential the agent adds for a connection, by connection name, for development:

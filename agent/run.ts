@@ -6,7 +6,8 @@
 //
 // → vault (dataDir/vault.json, its KMS and data-key cache) → credentials (agent/credentials/)
 // → the HTTP forwarder, registered as the `http` stream handler (agent/handlers.ts) that the
-// tunnels dispatch to; other target dialers join as they are built.
+// tunnels dispatch to, the stdio MCP servers (`mcp-stdio`, agent/mcp-stdio.ts) and the postgres
+// tools (`pg-tool`, agent/pg-tools.ts); other target dialers join as they are built.
 import { createServer } from 'node:http';
 import { resolve } from 'node:path';
 import { listen, ListenError, urlOf } from '../lib/listen.ts';
@@ -20,6 +21,8 @@ import { loadIdentity, type AgentIdentity } from './identity.ts';
 import { TunnelClient } from './tunnel.ts';
 import { registerStreamHandler } from './handlers.ts';
 import { createHttpForwarder } from './http-forward.ts';
+import { createMcpStdioHandler } from './mcp-stdio.ts';
+import { createPgToolHandler } from './pg-tools.ts';
 import { AGENT_VERSION } from './version.ts';
 import { createCredentials, type Credentials } from './credentials/index.ts';
 import { openConfiguredVaultAs } from './vault/configured.ts';
@@ -141,6 +144,9 @@ export async function startAgent(options: AgentStartOptions = {}): Promise<Runni
   credentials = createCredentials({ vault, agent: name, staticCredentials: config.credentials, connections: config.connections, logger });
   const creds = credentials;
   const unregisterHttp = registerStreamHandler('http', createHttpForwarder({ allow: config.targets.allow, credentialHeaders: (connection, request) => creds.headersFor(connection, request), logger }));
+  const mcpStdio = createMcpStdioHandler({ commands: config.mcp.commands, dirs: config.mcp.dirs, maxProcesses: config.mcp.maxProcesses, dataDir, logger });
+  const unregisterMcpStdio = registerStreamHandler('mcp-stdio', mcpStdio.handle);
+  const unregisterPgTool = registerStreamHandler('pg-tool', createPgToolHandler({ allow: config.targets.allow, login: (connection) => creds.postgres(connection), logger }));
   for (const t of tunnels) {
     t.on('connected', () => { connected++; });
     t.on('disconnected', () => { connected--; });
@@ -154,6 +160,9 @@ export async function startAgent(options: AgentStartOptions = {}): Promise<Runni
       logger.info('agent stopping');
       await Promise.all(tunnels.map((t) => t.stop()));
       unregisterHttp();
+      unregisterMcpStdio();
+      unregisterPgTool();
+      await mcpStdio.close(); // servers whose streams the tunnels' close did not end yet
       creds.clear();
       kms.clear(); // no unwrapped data key outlives the agent's work
       await closeHealth();

@@ -24,6 +24,8 @@ import { reviewRoutes } from './api/reviews.ts';
 import { mcpRoutes } from './mcp/server.ts';
 import { toolRoutes } from './api/tools.ts';
 import { openapiSource } from './mcp/openapi-source.ts';
+import { upstreamSource } from './mcp/upstream.ts';
+import { postgresSource } from './mcp/postgres.ts';
 import { randomBytes } from 'node:crypto';
 
 export interface StartOptions extends LoadOptions {
@@ -93,7 +95,7 @@ export async function startGateway(options: StartOptions = {}): Promise<RunningG
       sessionRoutes(router, store, authn.authenticator, recording.key);
       reviewRoutes(router, store, recording.reviews, authn.authenticator);
       toolRoutes(router, store, connections, authn.authenticator);
-      mcp = mcpRoutes(router, { ...proxy, store, sources: { http: openapiSource } });
+      mcp = mcpRoutes(router, { ...proxy, store, sources: { http: openapiSource, mcp: upstreamSource, postgres: postgresSource } });
       options.routes?.(router, { config, store, logger, authn, connections });
     },
     upgrades: (router) => {

@@ -167,7 +167,8 @@ export function mcpRoutes(router: Router, deps: McpDeps): { close(): Promise<voi
           const send = n.what === 'tools' ? server.sendToolListChanged() : n.what === 'prompts' ? server.sendPromptListChanged() : server.sendResourceListChanged();
           void send.catch(() => {});
         } else {
-          void server.sendLoggingMessage({ level: n.level as 'info', data: n.data, ...(n.logger ? { logger: n.logger } : {}) }).catch(() => {});
+          // With the session id, the SDK drops messages below the level this session set (logging/setLevel).
+          void server.sendLoggingMessage({ level: n.level as 'info', data: n.data, ...(n.logger ? { logger: n.logger } : {}) }, transport.sessionId).catch(() => {});
         }
       });
     }

@@ -30,6 +30,8 @@ export class StreamTransport implements Transport {
   readonly #buffer: ReadBuffer;
   #stream: TunnelStream | undefined;
   #closed = false;
+  #queue: JSONRPCMessage[] = [];
+  #delivering = false;
 
   constructor(options: StreamTransportOptions) {
     this.#options = options;
@@ -51,16 +53,19 @@ export class StreamTransport implements Transport {
   }
 
   #read(chunk: Buffer): void {
-    try {
-      this.#buffer.append(chunk);
-    } catch {
-      this.failure ??= new GatewayError('GW_MCP_UPSTREAM_FAILED', `The stdio MCP server of connection ${this.#options.connection} sent a message larger than ${this.#options.maxMessageBytes} bytes (limits.maxResponseBytes); the session was ended.`);
-      this.onerror?.(this.failure);
-      this.#stream?.destroy();
-      return;
-    }
-    // Each turn consumes one line of the buffer, or stops.
-    for (;;) {
+    // Appended a line at a time, so the buffer's cap bounds one message, not a chunk of several.
+    for (let rest = chunk; rest.length > 0;) { // each turn consumes a line or the rest
+      const end = rest.indexOf(0x0a);
+      const line = end === -1 ? rest : rest.subarray(0, end + 1);
+      rest = rest.subarray(line.length);
+      try {
+        this.#buffer.append(line);
+      } catch {
+        this.failure ??= new GatewayError('GW_MCP_UPSTREAM_FAILED', `The stdio MCP server of connection ${this.#options.connection} sent a message larger than ${this.#options.maxMessageBytes} bytes (limits.maxResponseBytes); the session was ended.`);
+        this.onerror?.(this.failure);
+        this.#stream?.destroy();
+        return;
+      }
       let message: JSONRPCMessage | null;
       try {
         message = this.#buffer.readMessage();
@@ -68,16 +73,30 @@ export class StreamTransport implements Transport {
         this.onerror?.(err as Error); // a line that is not JSON-RPC is skipped, as the SDK's stdio transport does
         continue;
       }
-      if (message === null) return;
-      this.onmessage?.(message);
+      if (message !== null) this.#queue.push(message);
     }
+    void this.#deliver();
+  }
+
+  // One message per microtask: the SDK runs a notification's handler in a microtask but a
+  // response at once, so a progress notification read in the same chunk as its request's
+  // response would otherwise find the request already settled, and be lost.
+  async #deliver(): Promise<void> {
+    if (this.#delivering) return;
+    this.#delivering = true;
+    while (this.#queue.length > 0) { // bounded by what was read; #read appends to this same loop
+      this.onmessage?.(this.#queue.shift()!);
+      await Promise.resolve();
+    }
+    this.#delivering = false;
+    if (this.#closed) this.onclose?.(); // held back until the last message was delivered
   }
 
   #onClose(): void {
     if (this.#closed) return;
     this.#closed = true;
     this.#buffer.clear();
-    this.onclose?.();
+    if (!this.#delivering) this.onclose?.();
   }
 
   async send(message: JSONRPCMessage): Promise<void> {

@@ -11,7 +11,7 @@
 // at maxResponseBytes per event (it may run for the whole session).
 import { randomUUID } from 'node:crypto';
 import { request, type IncomingMessage, type OutgoingHttpHeaders } from 'node:http';
-import { Readable, Transform, pipeline } from 'node:stream';
+import { Transform, pipeline } from 'node:stream';
 import type { FetchLike } from '@modelcontextprotocol/sdk/shared/transport.js';
 import { GatewayError } from '../errors.ts';
 import { AGENT_ERRORS } from '../proxy/http.ts';
@@ -32,6 +32,11 @@ export interface TunnelFetchOptions {
   readonly idleMs: number;
   /** Largest JSON answer, and largest event of an event stream, in bytes. */
   readonly maxResponseBytes: number;
+  /**
+   * Called when a body is cut for passing maxResponseBytes. The SDK only logs a broken event
+   * stream (its request would then wait for its timeout), so the owner ends the session here.
+   */
+  readonly onOversize?: (err: GatewayError) => void;
 }
 
 /** Hop-by-hop and framing headers, never copied between the two sides. */
@@ -128,8 +133,12 @@ function toResponse(res: IncomingMessage, method: string, options: TunnelFetchOp
     return new Response(null, { status, statusText: res.statusMessage, headers });
   }
   const events = /^text\/event-stream\s*(;|$)/i.test(res.headers['content-type'] ?? '');
-  const limited = pipeline(res, sizeGuard(events, options), () => {}); // an error destroys both ends
-  return new Response(Readable.toWeb(limited) as ReadableStream<Uint8Array>, { status, statusText: res.statusMessage, headers });
+  const limited = pipeline(res, sizeGuard(events, options), (err) => { // an error destroys both ends
+    if (err instanceof GatewayError && err.code === 'GW_RESPONSE_TOO_LARGE') options.onOversize?.(err);
+  });
+  // Through async iteration rather than Readable.toWeb: a consumer that cancels the body (the SDK
+  // does, after a 202) makes toWeb's adapter enqueue into a closed controller and throw.
+  return new Response(ReadableStream.from(limited as AsyncIterable<Uint8Array>), { status, statusText: res.statusMessage, headers });
 }
 
 /**

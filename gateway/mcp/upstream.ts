@@ -72,12 +72,16 @@ class UpstreamSource implements ToolSource {
     this.#session = 'url' in target ? await this.#connectHttp(new URL(target.url)) : await this.#connectStdio(target);
     const { client } = this.#session;
     const log = this.#ctx.logger;
-    client.onclose = () => log.debug('upstream MCP session closed', { connection: this.#ctx.connection.name });
+    client.onclose = () => {
+      if (this.#closing === undefined) log.warn('the upstream MCP session ended', { connection: this.#ctx.connection.name, reason: this.#session?.failure()?.message });
+    };
     log.info('upstream MCP session opened', { connection: this.#ctx.connection.name, server: client.getServerVersion()?.name, version: client.getServerVersion()?.version });
   }
 
   async #connectHttp(url: URL): Promise<Session> {
     const { connection, identity } = this.#ctx;
+    let failure: GatewayError | undefined;
+    let client: Client | undefined;
     const fetch = tunnelFetch({
       target: url,
       open: (header) => this.#ctx.openStream(connection.agent, header),
@@ -86,21 +90,26 @@ class UpstreamSource implements ToolSource {
       firstByteMs: connection.limits.timeouts.firstByteMs,
       idleMs: connection.limits.timeouts.idleMs,
       maxResponseBytes: connection.limits.maxResponseBytes,
+      onOversize: (err) => {
+        failure ??= err;
+        void client?.close(); // its requests fail now with this error, rather than at their timeout
+      },
     });
     // No authProvider: the SDK sends no Authorization header; the agent adds the upstream's own.
     const streamable = new StreamableHTTPClientTransport(url, { fetch });
     try {
-      const client = await this.#initialize(streamable);
-      return { client, failure: () => undefined, terminate: () => streamable.terminateSession() };
+      client = await this.#initialize(streamable, (c) => { client = c; });
+      return { client, failure: () => failure, terminate: () => streamable.terminateSession() };
     } catch (err) {
       const status = err instanceof StreamableHTTPError ? err.code ?? 0 : 0;
-      if (status < 400 || status > 499 || status === 401 || status === 403) throw this.#error(err, 'initialise');
+      if (status < 400 || status > 499 || status === 401 || status === 403) throw this.#error(err, 'initialise', failure);
       this.#ctx.logger.info('upstream MCP server refused Streamable HTTP; trying HTTP+SSE', { connection: connection.name, status });
     }
     try {
-      return { client: await this.#initialize(new SSEClientTransport(url, { fetch })), failure: () => undefined };
+      client = await this.#initialize(new SSEClientTransport(url, { fetch }), (c) => { client = c; });
+      return { client, failure: () => failure };
     } catch (err) {
-      throw this.#error(err, 'initialise');
+      throw this.#error(err, 'initialise', failure);
     }
   }
 
@@ -119,7 +128,8 @@ class UpstreamSource implements ToolSource {
     }
   }
 
-  async #initialize(transport: StreamableHTTPClientTransport | SSEClientTransport | StreamTransport): Promise<Client> {
+  /** A connected, initialised client over `transport`; `created` learns the client before the handshake. */
+  async #initialize(transport: StreamableHTTPClientTransport | SSEClientTransport | StreamTransport, created?: (client: Client) => void): Promise<Client> {
     // Capabilities: none. The upstream's requests to its client (sampling, elicitation, roots)
     // have nobody to answer them behind the gateway, so they are refused as unknown methods.
     const client = new Client({ name: 'airlock-gateway', version: VERSION }, { capabilities: {} });
@@ -128,6 +138,7 @@ class UpstreamSource implements ToolSource {
     client.setNotificationHandler(PromptListChangedNotificationSchema, () => emit({ kind: 'list_changed', what: 'prompts' }));
     client.setNotificationHandler(ResourceListChangedNotificationSchema, () => emit({ kind: 'list_changed', what: 'resources' }));
     client.setNotificationHandler(LoggingMessageNotificationSchema, (n) => emit({ kind: 'log', level: n.params.level, data: n.params.data, ...(n.params.logger === undefined ? {} : { logger: n.params.logger }) }));
+    created?.(client);
     await client.connect(transport, { timeout: this.#ctx.connection.limits.timeouts.firstByteMs });
     return client;
   }
