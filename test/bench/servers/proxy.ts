@@ -25,7 +25,7 @@ function document(bytes: number): string {
   return JSON.stringify(rows);
 }
 
-export default async function start(arg: { kind: 'target' } | { kind: 'gateway'; target: string }): Promise<{ port: number; info?: unknown; close(): Promise<void> }> {
+export default async function start(arg: { kind: 'target' } | { kind: 'gateway'; target: string; unrecorded?: boolean }): Promise<{ port: number; info?: unknown; close(): Promise<void> }> {
   if (arg.kind === 'target') {
     const small = document(1024);
     const large = document(1024 * 1024);
@@ -54,6 +54,14 @@ export default async function start(arg: { kind: 'target' } | { kind: 'gateway';
     overrides: { dataDir: join(dir, 'agent'), health: { port: 0 }, tunnel: { pingInterval: 0 }, targets: { allow: [arg.target] }, gateway: { urls: [gw.url] } },
   });
   await gw.agents.waitOnline('bench', 10_000);
+  if (arg.unrecorded) {
+    // Benchmark only, to measure what recording costs: the recorder's writes become no-ops in
+    // this worker. The gateway has no setting that does this.
+    const recorder = gw.recording.recorder as unknown as { record: () => Promise<void>; open: (meta: unknown) => Promise<unknown>; end: () => Promise<void> };
+    recorder.record = () => Promise.resolve();
+    recorder.open = (meta) => Promise.resolve({ id: 'ses_unrecorded', meta, startedAt: Date.now(), ended: false });
+    recorder.end = () => Promise.resolve();
+  }
   return {
     port: Number(new URL(gw.url).port),
     info: key.key,
