@@ -21,6 +21,8 @@ import { redactUrl } from '../../gateway/store/index.ts';
 import { freePort, ListenError } from '../../lib/listen.ts';
 import { createLogger, type Logger } from '../../lib/log.ts';
 import { CliError } from '../errors.ts';
+import { loadAgentConfig } from '../../agent/config.ts';
+import { openConfiguredVaultAs } from '../../agent/vault/configured.ts';
 import { DEMO_OPENAPI } from './demo-openapi.ts';
 import { startDemoService, type DemoService } from './demo-service.ts';
 import { DEV_USERS, startDevIdp, type DevIdp } from './idp.ts';
@@ -102,8 +104,8 @@ export async function startDev(options: DevOptions): Promise<RunningDev> {
     await registerDemo(gateway, demo.url);
     const agentConfig = join(options.dataDir ?? '.airlock-dev', 'agent.yaml');
     mkdirSync(options.dataDir ?? '.airlock-dev', { recursive: true, mode: 0o700 });
-    writeFileSync(agentConfig, `# written by airlock dev on every start\ntargets: { allow: ['${demo.url}'] }\ncredentials: { demo: { type: bearer, token: ${demoToken} }, demo-mcp: { type: bearer, token: ${demoToken} } }\n`, { mode: 0o600 });
-    const agent = await startAgentProcess(gateway, join(options.dataDir ?? '.airlock-dev', 'agent'), agentConfig, options.agentPort, logger, options.signal);
+    writeFileSync(agentConfig, `# written by airlock dev on every start; the demo credential is in the agent's vault\ntargets: { allow: ['${demo.url}'] }\n`, { mode: 0o600 });
+    const agent = await startAgentProcess(gateway, join(options.dataDir ?? '.airlock-dev', 'agent'), agentConfig, options.agentPort, logger, options.signal, { demo: demoToken, 'demo-mcp': demoToken });
     cleanup.push(() => agent.stop());
     await connected(gateway, agent);
 
@@ -178,9 +180,14 @@ async function registerDemo(gateway: RunningGateway, url: string): Promise<void>
   else await gateway.connections.create(mcp);
 }
 
-async function startAgentProcess(gateway: RunningGateway, dataDir: string, configFile: string, port: number, logger: Logger, signal: AbortSignal | undefined): Promise<AgentProcess> {
+async function startAgentProcess(gateway: RunningGateway, dataDir: string, configFile: string, port: number, logger: Logger, signal: AbortSignal | undefined, bearers: Readonly<Record<string, string>>): Promise<AgentProcess> {
   rmSync(dataDir, { recursive: true, force: true });
   mkdirSync(dataDir, { recursive: true, mode: 0o700 });
+  // The demo credentials go into the agent's vault (its local development KMS), as an operator's
+  // `airlock-agent secrets set` would put them: never in the agent's configuration file.
+  const { config } = loadAgentConfig({ file: configFile, env: { AIRLOCK_AGENT_NAME: LOCAL_AGENT, AIRLOCK_AGENT_DATA_DIR: dataDir } });
+  const { vault } = openConfiguredVaultAs(config, { dataDir, agent: LOCAL_AGENT, warn: (m) => logger.debug(m), cache: false });
+  for (const [connection, token] of Object.entries(bearers)) await vault.set(connection, { type: 'bearer', token });
   if ((await gateway.store.agents.get(LOCAL_AGENT))?.status === 'active') await gateway.agents.revoke(LOCAL_AGENT);
   const { token } = await issueEnrollment(gateway.store, LOCAL_AGENT, { ttlSeconds: Math.ceil((AGENT_START_MS + AGENT_CONNECT_MS) / 1000) });
   const tokenFile = join(dataDir, '..', 'agent-enrollment.token');

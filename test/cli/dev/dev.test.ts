@@ -3,7 +3,7 @@
 // component answers; Ctrl-C stops them all.
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, existsSync, statSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, existsSync, statSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -46,6 +46,8 @@ test('airlock dev brings up every component, prints where, and stops them all on
   assert.ok(!existsSync(join(dir, 'state', 'agent-enrollment.token')), 'the one-time token file is gone once used');
   assert.equal(statSync(join(dir, 'state', 'agent', 'agent-key.pem')).mode & 0o777, 0o600);
 
+  assert.doesNotMatch(readFileSync(join(dir, 'state', 'agent.yaml'), 'utf8'), /credentials|token/, 'the demo credential is not in the agent config');
+  assert.ok(existsSync(join(dir, 'state', 'agent', 'vault.json')), 'it is in the agent vault');
   const direct = await fetch(`${demo}/customers`);
   assert.equal(direct.status, 401, 'the demo service refuses a caller without the credential only the agent holds');
 
