@@ -10,7 +10,7 @@
 // GatewayErrors; bodies are bounded: a JSON answer at maxResponseBytes in all, an event stream
 // at maxResponseBytes per event (it may run for the whole session).
 import { randomUUID } from 'node:crypto';
-import { request, type IncomingMessage, type OutgoingHttpHeaders } from 'node:http';
+import { request, type Agent as HttpAgent, type IncomingMessage, type OutgoingHttpHeaders } from 'node:http';
 import { Transform, pipeline } from 'node:stream';
 import type { FetchLike } from '@modelcontextprotocol/sdk/shared/transport.js';
 import { GatewayError } from '../errors.ts';
@@ -24,6 +24,12 @@ export interface TunnelFetchOptions {
   readonly open: (header: Record<string, unknown>) => TunnelStream;
   /** The open header's fixed part: `{kind: 'http', connection, target, caller}`; a request id is added per exchange. */
   readonly header: Readonly<Record<string, unknown>>;
+  /**
+   * Kept-alive tunnel streams for this header (gateway/tunnel/http-pool.ts): exchanges reuse them
+   * instead of opening a stream each, and carry their request id in X-Request-Id only. Unset: a
+   * stream per exchange.
+   */
+  readonly pool?: HttpAgent;
   /** For messages. */
   readonly connection: string;
   /** Milliseconds from the request sent to the answer's headers. */
@@ -63,23 +69,33 @@ export function tunnelFetch(options: TunnelFetchOptions): FetchLike {
     const headers: OutgoingHttpHeaders = {};
     new Headers(init.headers).forEach((value, name) => { if (!HOP.has(name)) headers[name] = value; });
     headers.host = url.host;
-    headers.connection = 'close';
+    if (options.pool === undefined) headers.connection = 'close';
     headers['x-request-id'] = requestId;
     if (body !== undefined) headers['content-length'] = String(body.length);
 
-    let stream: TunnelStream;
-    try {
-      stream = options.open({ ...options.header, requestId });
-    } catch (err) {
-      reject(err); // GW_AGENT_OFFLINE, as the hub says it
-      return;
+    let stream: TunnelStream | undefined;
+    if (options.pool === undefined) {
+      try {
+        stream = options.open({ ...options.header, requestId });
+      } catch (err) {
+        reject(err); // GW_AGENT_OFFLINE, as the hub says it
+        return;
+      }
     }
     let answered = false;
     const fail = (err: unknown) => {
       clearTimeout(firstByte);
       if (!answered) reject(err);
     };
-    const req = request({ method, path: `${url.pathname}${url.search}`, headers, setHost: false, createConnection: () => stream as never });
+    let req: ReturnType<typeof request>;
+    try {
+      req = options.pool === undefined
+        ? request({ method, path: `${url.pathname}${url.search}`, headers, setHost: false, createConnection: () => stream as never })
+        : request({ method, path: `${url.pathname}${url.search}`, headers, setHost: false, agent: options.pool });
+    } catch (err) {
+      reject(err); // the pool could not open a stream: GW_AGENT_OFFLINE, as the hub says it
+      return;
+    }
     const firstByte = setTimeout(() => {
       fail(new GatewayError('GW_TARGET_TIMEOUT', `The upstream MCP server of connection ${connection} did not answer within ${options.firstByteMs} ms (limits.timeouts.firstByteMs).`));
       req.destroy();

@@ -26,7 +26,7 @@ import {
 } from '@modelcontextprotocol/sdk/types.js';
 import type { McpTarget } from '../connections/schema.ts';
 import { GatewayError } from '../errors.ts';
-import { TunnelError } from '../tunnel/index.ts';
+import { TunnelError, tunnelHttpPools } from '../tunnel/index.ts';
 import { VERSION } from '../version.ts';
 import type { CallContext, ListChanged, SourceContext, SourceFactory, ToolSource } from './source.ts';
 import { StreamTransport } from './stream-transport.ts';
@@ -82,10 +82,14 @@ class UpstreamSource implements ToolSource {
     const { connection, identity } = this.#ctx;
     let failure: GatewayError | undefined;
     let client: Client | undefined;
+    const header = { kind: 'http', connection: connection.name, target: url.origin, caller: identity.sub };
     const fetch = tunnelFetch({
       target: url,
-      open: (header) => this.#ctx.openStream(connection.agent, header),
-      header: { kind: 'http', connection: connection.name, target: url.origin, caller: identity.sub },
+      open: (h) => this.#ctx.openStream(connection.agent, h),
+      header,
+      // Kept-alive tunnel streams, as the HTTP data path uses: one per exchange costs a stream
+      // open and an HTTP connection setup at the agent on every JSON-RPC message.
+      ...(this.#ctx.agents ? { pool: tunnelHttpPools(this.#ctx.agents).agentFor(connection.agent, header) } : {}),
       connection: connection.name,
       firstByteMs: connection.limits.timeouts.firstByteMs,
       idleMs: connection.limits.timeouts.idleMs,
