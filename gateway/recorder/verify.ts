@@ -11,18 +11,12 @@
 //                              session says it ended but its last event is not a signed session.end
 //   forged checkpoint          its signature does not verify under a trusted key
 import type { JWK } from 'jose';
-import { GENESIS_HASH, checkpointStatement, eventHash } from './chain.ts';
+import { GENESIS_HASH, checkpointStatement, eventHash, type ChainedEvent } from './chain.ts';
 import { verifySignature } from './keys.ts';
 
-export interface VerifiableEvent {
-  readonly seq: number;
-  readonly type: string;
-  readonly at: number;
-  readonly offsetMs: number;
-  readonly payload: unknown;
-  readonly prevHash: string;
-  readonly hash: string;
-}
+/** An event as stored: what its hash covers (chain.ts), and the hash. */
+export type VerifiableEvent = Omit<ChainedEvent, 'sessionId'> & { readonly hash: string };
+
 export interface VerifiableCheckpoint {
   readonly seq: number;
   readonly hash: string;

@@ -38,6 +38,14 @@ async function measure(store: Store): Promise<{ perSecond: number; p50: number; 
   return { perSecond: count / seconds, p50: latencies[Math.floor(latencies.length / 2)]!, p99: latencies[Math.floor(latencies.length * 0.99)]! };
 }
 
+function figures(backend: string, r: { perSecond: number; p50: number; p99: number }): Metric[] {
+  return [
+    { name: `recorder ${backend} events/s`, value: r.perSecond, unit: 'ev/s' },
+    { name: `recorder ${backend} p50 per event`, value: r.p50, unit: 'ms' },
+    { name: `recorder ${backend} p99 per event`, value: r.p99, unit: 'ms' },
+  ];
+}
+
 const scenario: Scenario = {
   name: 'recorder',
   repeats: 1,
@@ -47,10 +55,7 @@ const scenario: Scenario = {
     try {
       const sqlite = await openStore(`sqlite:${join(dir, 'bench.db')}`);
       try {
-        const r = await measure(sqlite);
-        metrics.push({ name: 'recorder sqlite events/s', value: r.perSecond, unit: 'ev/s' });
-        metrics.push({ name: 'recorder sqlite p50 per event', value: r.p50, unit: 'ms' });
-        metrics.push({ name: 'recorder sqlite p99 per event', value: r.p99, unit: 'ms' });
+        metrics.push(...figures('sqlite', await measure(sqlite)));
       } finally {
         await sqlite.close();
       }
@@ -61,10 +66,7 @@ const scenario: Scenario = {
     try {
       const store = await openStore(pg.url);
       try {
-        const r = await measure(store);
-        metrics.push({ name: 'recorder postgres events/s', value: r.perSecond, unit: 'ev/s' });
-        metrics.push({ name: 'recorder postgres p50 per event', value: r.p50, unit: 'ms' });
-        metrics.push({ name: 'recorder postgres p99 per event', value: r.p99, unit: 'ms' });
+        metrics.push(...figures('postgres', await measure(store)));
       } finally {
         await store.close();
       }

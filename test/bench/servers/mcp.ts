@@ -5,19 +5,12 @@
 //               connection `bench` is the upstream as kind mcp; an API key authenticates
 import { randomUUID } from 'node:crypto';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import type { AddressInfo } from 'node:net';
 import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
 import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/streamableHttp.js';
 import { isInitializeRequest } from '@modelcontextprotocol/sdk/types.js';
 import { z } from 'zod';
-import { startAgent } from '../../../agent/run.ts';
-import { issueEnrollment } from '../../../gateway/agents/index.ts';
-import { generateApiKey } from '../../../gateway/authn/apikeys.ts';
-import { startGateway } from '../../../gateway/main.ts';
-import { silentLogger } from '../../../lib/log.ts';
+import { startBenchGateway } from '../lib/gateway.ts';
 
 async function upstream(): Promise<{ port: number; close(): Promise<void> }> {
   const transports = new Map<string, StreamableHTTPServerTransport>();
@@ -46,29 +39,6 @@ async function upstream(): Promise<{ port: number; close(): Promise<void> }> {
 
 export default async function start(arg: { kind: 'upstream' } | { kind: 'gateway'; upstream: string }): Promise<{ port: number; info?: unknown; close(): Promise<void> }> {
   if (arg.kind === 'upstream') return upstream();
-  const dir = mkdtempSync(join(tmpdir(), 'airlock-bench-mcp-'));
-  const gw = await startGateway({
-    env: {}, cwd: dir, logger: silentLogger,
-    overrides: { server: { port: 0, publicUrl: 'http://127.0.0.1' }, store: { url: `sqlite:${join(dir, 'gw.db')}` }, log: { level: 'error' }, agents: { pingInterval: 0 }, policy: { maskKey: 'YmVuY2gtbWFzay1rZXktYmVuY2gtbWFzay1rZXk=' } },
-  });
-  const key = generateApiKey();
-  await gw.store.apiKeys.create({ id: key.id, name: 'bench', hash: key.hash, roles: ['user'], connections: ['bench'], createdBy: 'bench' });
-  await gw.connections.create({ name: 'bench', kind: 'mcp', agent: 'bench', target: { url: `${arg.upstream}/mcp` }, groups: ['*'] });
-  const { token } = await issueEnrollment(gw.store, 'bench', { ttlSeconds: 60 });
-  const tokenFile = join(dir, 'token');
-  writeFileSync(tokenFile, token, { mode: 0o600 });
-  const agent = await startAgent({
-    env: {}, cwd: dir, logger: silentLogger, enrollTokenFile: tokenFile, enrollGateway: gw.url,
-    overrides: { dataDir: join(dir, 'agent'), health: { port: 0 }, tunnel: { pingInterval: 0 }, targets: { allow: [arg.upstream] }, gateway: { urls: [gw.url] } },
-  });
-  await gw.agents.waitOnline('bench', 10_000);
-  return {
-    port: Number(new URL(gw.url).port),
-    info: key.key,
-    close: async () => {
-      await agent.stop();
-      await gw.stop();
-      rmSync(dir, { recursive: true, force: true });
-    },
-  };
+  const bench = await startBenchGateway({ kind: 'mcp', target: { url: `${arg.upstream}/mcp` } }, [arg.upstream]);
+  return { port: bench.port, info: bench.key, close: () => bench.close() };
 }

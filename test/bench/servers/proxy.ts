@@ -4,15 +4,8 @@
 //              authenticates) with a real agent started in the same worker and enrolled through
 //              the store; connection `bench` points at the target. Reports the API key as info.
 import { createServer } from 'node:http';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import type { AddressInfo } from 'node:net';
-import { startAgent } from '../../../agent/run.ts';
-import { issueEnrollment } from '../../../gateway/agents/index.ts';
-import { generateApiKey } from '../../../gateway/authn/apikeys.ts';
-import { startGateway } from '../../../gateway/main.ts';
-import { silentLogger } from '../../../lib/log.ts';
+import { startBenchGateway } from '../lib/gateway.ts';
 
 function document(bytes: number): string {
   const rows: Array<{ id: number; sku: string; qty: number; note: string }> = [];
@@ -38,37 +31,14 @@ export default async function start(arg: { kind: 'target' } | { kind: 'gateway';
     return { port: (server.address() as AddressInfo).port, close: () => new Promise((r) => { server.closeAllConnections(); server.close(() => r()); }) };
   }
 
-  const dir = mkdtempSync(join(tmpdir(), 'airlock-bench-proxy-'));
-  const gw = await startGateway({
-    env: {}, cwd: dir, logger: silentLogger,
-    overrides: { server: { port: 0, publicUrl: 'http://127.0.0.1' }, store: { url: `sqlite:${join(dir, 'gw.db')}` }, log: { level: 'error' }, agents: { pingInterval: 0 }, policy: { maskKey: 'YmVuY2gtbWFzay1rZXktYmVuY2gtbWFzay1rZXk=' } },
-  });
-  const key = generateApiKey();
-  await gw.store.apiKeys.create({ id: key.id, name: 'bench', hash: key.hash, roles: ['user'], connections: ['bench'], createdBy: 'bench' });
-  await gw.connections.create({ name: 'bench', kind: 'http', agent: 'bench', target: arg.target, groups: ['*'], limits: { inspectBytes: 2 * 1024 * 1024 } });
-  const { token } = await issueEnrollment(gw.store, 'bench', { ttlSeconds: 60 });
-  const tokenFile = join(dir, 'token');
-  writeFileSync(tokenFile, token, { mode: 0o600 });
-  const agent = await startAgent({
-    env: {}, cwd: dir, logger: silentLogger, enrollTokenFile: tokenFile, enrollGateway: gw.url,
-    overrides: { dataDir: join(dir, 'agent'), health: { port: 0 }, tunnel: { pingInterval: 0 }, targets: { allow: [arg.target] }, gateway: { urls: [gw.url] } },
-  });
-  await gw.agents.waitOnline('bench', 10_000);
+  const bench = await startBenchGateway({ kind: 'http', target: arg.target, limits: { inspectBytes: 2 * 1024 * 1024 } }, [arg.target]);
   if (arg.unrecorded) {
     // Benchmark only, to measure what recording costs: the recorder's writes become no-ops in
     // this worker. The gateway has no setting that does this.
-    const recorder = gw.recording.recorder as unknown as { record: () => Promise<void>; open: (meta: unknown) => Promise<unknown>; end: () => Promise<void> };
+    const recorder = bench.gw.recording.recorder as unknown as { record: () => Promise<void>; open: (meta: unknown) => Promise<unknown>; end: () => Promise<void> };
     recorder.record = () => Promise.resolve();
     recorder.open = (meta) => Promise.resolve({ id: 'ses_unrecorded', meta, startedAt: Date.now(), ended: false });
     recorder.end = () => Promise.resolve();
   }
-  return {
-    port: Number(new URL(gw.url).port),
-    info: key.key,
-    close: async () => {
-      await agent.stop();
-      await gw.stop();
-      rmSync(dir, { recursive: true, force: true });
-    },
-  };
+  return { port: bench.port, info: bench.key, close: () => bench.close() };
 }
