@@ -229,3 +229,23 @@ test('/mcp aggregates every usable connection as <connection>__<tool>; over the 
   assert.match(textOf(bad), /do not match the schema/);
   await again.close();
 });
+
+test('a client that supports elicitation is told which review its held call waits for', async () => {
+  const { ElicitRequestSchema } = await import('@modelcontextprotocol/sdk/types.js');
+  const transport = new StreamableHTTPClientTransport(new URL(`${t.gw.url}/mcp/crm`), { requestInit: { headers: { authorization: `Bearer ${bob}` } } });
+  const client = new Client({ name: 'elicit', version: '1' }, { capabilities: { elicitation: {} } });
+  const told: string[] = [];
+  client.setRequestHandler(ElicitRequestSchema, async (req) => {
+    told.push(String(req.params.message));
+    return { action: 'accept', content: {} };
+  });
+  await client.connect(transport);
+  const held = client.callTool({ name: 'deleteCustomer', arguments: { id: 'c-elicit' } }, undefined, { timeout: 60_000 });
+  const message = await eventually(() => told[0], 10_000, 'the elicitation');
+  const id = /review (rev_[0-9a-f]{20})/.exec(message)?.[1];
+  assert.ok(id, message);
+  assert.equal((await t.call('POST', `/api/v1/reviews/${id}/deny`, admin, {})).status, 200);
+  const result = await held;
+  assert.equal(result.isError, true);
+  await client.close();
+});
