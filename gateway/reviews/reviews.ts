@@ -90,7 +90,8 @@ export class Reviews {
       await this.#o.recorder.record(req.session, 'review.waiting', { review: review.id, requestHash: hash });
     }
     req.onWaiting?.(review);
-    const deadline = Math.min(now + req.settings.wait * 1000, review.expiresAt);
+    // The wait runs on the monotonic clock (timestamps on the injectable one).
+    const deadline = performance.now() + Math.max(0, Math.min(req.settings.wait * 1000, review.expiresAt - now));
     const final = await this.#waitFor(review.id, deadline, req.signal);
     if (final?.status === 'approved' && await store.reviews.consume(final.id, this.#o.now())) {
       await this.#o.recorder.record(req.session, 'review.approved', { review: final.id, by: final.decidedBy, reason: final.reason, approvals: final.votes.filter((v) => v.approve).map((v) => v.reviewer) });
@@ -140,12 +141,13 @@ export class Reviews {
     return this.#o.store.reviews.get(review.id);
   }
 
+  /** `deadline`: performance.now() time. */
   async #waitFor(id: string, deadline: number, signal: AbortSignal | undefined): Promise<ReviewRecord | null> {
     // Bounded: each turn waits for a local decision or one poll interval, until the deadline.
     for (;;) {
       const current = await this.expireIfDue(await this.#o.store.reviews.get(id));
       if (!current || current.status !== 'pending') return current;
-      const left = deadline - this.#o.now();
+      const left = deadline - performance.now();
       if (left <= 0 || signal?.aborted) return current;
       await new Promise<void>((resolve) => {
         const done = () => {
