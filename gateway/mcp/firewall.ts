@@ -161,11 +161,15 @@ export class Firewall {
     return { ...result, ...leaving };
   }
 
-  /** Prompts and resources pass through the same response inspection (as a tool named `prompt:<name>`/`resource:<uri>`). */
-  async checkPayload<T extends object>(label: string, value: T, requestId: string): Promise<T> {
-    const outcome = decideFor(this.#deps, this.#identity, this.#connection, { kind: 'mcp', direction: 'response', tool: label, body: value });
+  /**
+   * Prompts, resources and completions pass through the same inspection as results (as a tool
+   * named `prompt:<name>`, `resource:<uri>`, `completion`); so do the caller's answers to the
+   * upstream's sampling and elicitation requests, going the other way (`direction: 'request'`).
+   */
+  async checkPayload<T extends object>(label: string, value: T, requestId: string, direction: 'request' | 'response' = 'response'): Promise<T> {
+    const outcome = decideFor(this.#deps, this.#identity, this.#connection, { kind: 'mcp', direction, tool: label, body: value });
     const leaving = outcome.decision === 'mask' && outcome.masked !== undefined ? outcome.masked as T : value;
-    await recordStep(this.#deps.recording.recorder, this.#session, { type: 'response', direction: 'response', outcome, maskKey: this.#deps.maskKey, payload: value, leaving, summary: { tool: label, requestId } });
+    await recordStep(this.#deps.recording.recorder, this.#session, { type: direction, direction, outcome, maskKey: this.#deps.maskKey, payload: value, leaving, summary: { tool: label, requestId } });
     if (outcome.decision === 'deny' || outcome.decision === 'review') throw new GatewayError('GW_POLICY_DENIED', reasonText('withheld by policy', outcome, `The answer to ${label}`));
     return leaving;
   }

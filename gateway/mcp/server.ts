@@ -13,7 +13,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { Server } from '@modelcontextprotocol/sdk/server/index.js';
 import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/streamableHttp.js';
 import {
-  CallToolRequestSchema, GetPromptRequestSchema, ListPromptsRequestSchema, ListResourcesRequestSchema, ListResourceTemplatesRequestSchema,
+  CallToolRequestSchema, CompleteRequestSchema, GetPromptRequestSchema, SubscribeRequestSchema, UnsubscribeRequestSchema, ListPromptsRequestSchema, ListResourcesRequestSchema, ListResourceTemplatesRequestSchema,
   ListToolsRequestSchema, ReadResourceRequestSchema, isInitializeRequest,
 } from '@modelcontextprotocol/sdk/types.js';
 import type { Identity } from '../authn/identity.ts';
@@ -29,7 +29,7 @@ import { parseJson } from '../../lib/json.ts';
 import { VERSION } from '../version.ts';
 import { AggregateCatalog, type Catalog } from './aggregate.ts';
 import { Firewall } from './firewall.ts';
-import type { SourceFactory, ToolSource } from './source.ts';
+import type { SourceFactory, ToolSource, UpstreamRelay } from './source.ts';
 
 /** The recording session's connection for /mcp (all connections); not a DNS label, so never a connection's name. */
 const AGGREGATE = '*';
@@ -49,6 +49,8 @@ interface Session {
   readonly transport: StreamableHTTPServerTransport;
   readonly sources: readonly ToolSource[];
   readonly recording: RecordingSession;
+  /** The SDK server of this session (set once connected). */
+  readonly server?: Server;
   lastUsed: number;
   closing?: Promise<void>;
 }
@@ -107,26 +109,37 @@ export function mcpRoutes(router: Router, deps: McpDeps): { close(): Promise<voi
     const info = (init as { params?: { clientInfo?: { name?: unknown; version?: unknown } } }).params?.clientInfo;
     return typeof info?.name === 'string' ? `${info.name.slice(0, 100)} ${String(info.version ?? '').slice(0, 40)}`.trim() : null;
   };
-  const openSource = async (identity: Identity, connection: Connection): Promise<ToolSource> => {
+  const openSource = async (identity: Identity, connection: Connection, relay?: UpstreamRelay): Promise<ToolSource> => {
     const factory = deps.sources[connection.kind];
     if (!factory || (connection.kind === 'http' && connection.openapi === undefined)) {
       throw new GatewayError('GW_BAD_REQUEST', `Connection ${connection.name} (${connection.kind}) has no MCP tools on this gateway${connection.kind === 'http' ? ' (it has no OpenAPI document)' : ''}.`);
     }
-    return factory({ connection, identity, openStream: (agent, header) => deps.agents.open(agent, header), agents: deps.agents, logger: deps.logger.child({ connection: connection.name, mcp: true }) });
+    return factory({ connection, identity, openStream: (agent, header) => deps.agents.open(agent, header), agents: deps.agents, logger: deps.logger.child({ connection: connection.name, mcp: true }), ...(relay ? { relay } : {}) });
   };
 
   const open = async (identity: Identity, connection: Connection, requestId: string, init: unknown): Promise<Session> => {
     const recording = await deps.recording.recorder.open(sessionMeta(identity, connection, { mcp: true, client: clientOf(init) }));
+    // The upstream's sampling and elicitation requests reach the caller's client only if it said
+    // it answers them; its answers go upstream through the firewall (inspected, masked, recorded).
+    const wants = (init as { params?: { capabilities?: { sampling?: unknown; elicitation?: unknown } } }).params?.capabilities ?? {};
+    let server: Server | undefined;
+    let firewall: Firewall | undefined;
+    const relay: UpstreamRelay = {
+      ...(wants.sampling ? { createMessage: async (params, signal) => firewall!.checkPayload('sampling', await server!.createMessage(params, { signal }), randomUUID(), 'request') } : {}),
+      ...(wants.elicitation ? { elicit: async (params, signal) => firewall!.checkPayload('elicitation', await server!.elicitInput(params, { signal }), randomUUID(), 'request') } : {}),
+    } as UpstreamRelay;
     let source: ToolSource;
     try {
-      source = await openSource(identity, connection);
+      source = await openSource(identity, connection, relay);
     } catch (err) {
       await deps.recording.recorder.record(recording, 'error', { requestId, code: (err as GatewayError).code ?? 'GW_INTERNAL', message: (err as Error).message }).catch(() => {});
       await deps.recording.recorder.end(recording, 'the MCP source could not be opened').catch(() => {});
       throw err;
     }
-    const firewall = new Firewall({ ...deps, pinMode: cfg.pinMode }, identity, connection, source, recording);
-    return connect(identity, connection.name, firewall, [source], recording, source);
+    firewall = new Firewall({ ...deps, pinMode: cfg.pinMode }, identity, connection, source, recording);
+    const session = await connect(identity, connection.name, firewall, [source], recording, source);
+    server = session.server;
+    return session;
   };
 
   /** /mcp: a source and firewall per usable connection with MCP tools; one that fails to open is left out (and logged). */
@@ -163,7 +176,9 @@ export function mcpRoutes(router: Router, deps: McpDeps): { close(): Promise<voi
     transport.onclose = () => { if (session) void end(session, 'the client closed the session'); };
     for (const source of sources) {
       source.onNotification?.((n) => {
-        if (n.kind === 'list_changed') {
+        if (n.kind === 'resource_updated') {
+          void server.sendResourceUpdated({ uri: n.uri }).catch(() => {});
+        } else if (n.kind === 'list_changed') {
           const send = n.what === 'tools' ? server.sendToolListChanged() : n.what === 'prompts' ? server.sendPromptListChanged() : server.sendResourceListChanged();
           void send.catch(() => {});
         } else {
@@ -173,7 +188,7 @@ export function mcpRoutes(router: Router, deps: McpDeps): { close(): Promise<voi
       });
     }
     await server.connect(transport);
-    return { id: '', sub: identity.sub, connection: scope, transport, sources, recording, lastUsed: Date.now() };
+    return { id: '', sub: identity.sub, connection: scope, transport, sources, recording, lastUsed: Date.now(), server };
   };
 
   router.addPrefix('/mcp', { GET: handle, POST: handle, DELETE: handle });
@@ -188,7 +203,11 @@ export function mcpRoutes(router: Router, deps: McpDeps): { close(): Promise<voi
 /** The SDK server of one session: every handler goes through the firewall (prompts and resources: one connection only). */
 function buildServer(catalog: Catalog, source: ToolSource | undefined, firewall: Firewall | undefined): Server {
   const server = new Server({ name: 'airlock', version: VERSION }, {
-    capabilities: { tools: { listChanged: true }, prompts: { listChanged: true }, resources: { listChanged: true }, logging: {} },
+    capabilities: {
+      tools: { listChanged: true }, prompts: { listChanged: true }, logging: {},
+      resources: { listChanged: true, ...(source?.subscribe ? { subscribe: true } : {}) },
+      ...(source?.complete ? { completions: {} } : {}),
+    },
     instructions: 'Tools behind airlock: every call is authenticated, inspected, checked against policy and recorded. A refused call explains why; a call held for review names the review.',
   });
   server.setRequestHandler(ListToolsRequestSchema, async (_req, extra) => ({ tools: await catalog.listTools(extra.signal) }));
@@ -226,6 +245,12 @@ function buildServer(catalog: Catalog, source: ToolSource | undefined, firewall:
     }
     if (source.listResources) server.setRequestHandler(ListResourcesRequestSchema, async (_r, extra) => ({ resources: await source.listResources!(extra.signal) }));
     if (source.listResourceTemplates) server.setRequestHandler(ListResourceTemplatesRequestSchema, async (_r, extra) => ({ resourceTemplates: await source.listResourceTemplates!(extra.signal) }));
+    if (source.complete) {
+      server.setRequestHandler(CompleteRequestSchema, async (req, extra) =>
+        firewall.checkPayload('completion', await source.complete!(req.params, { signal: extra.signal, requestId: String(extra.requestId) }), String(extra.requestId)));
+    }
+    if (source.subscribe) server.setRequestHandler(SubscribeRequestSchema, async (req, extra) => { await source.subscribe!(req.params.uri, { signal: extra.signal, requestId: String(extra.requestId) }); return {}; });
+    if (source.unsubscribe) server.setRequestHandler(UnsubscribeRequestSchema, async (req, extra) => { await source.unsubscribe!(req.params.uri, { signal: extra.signal, requestId: String(extra.requestId) }); return {}; });
     if (source.readResource) {
       server.setRequestHandler(ReadResourceRequestSchema, async (req, extra) =>
         firewall.checkPayload(`resource:${req.params.uri}`, await source.readResource!(req.params.uri, { signal: extra.signal, requestId: String(extra.requestId) }), String(extra.requestId)));

@@ -9,7 +9,7 @@
 // callers, and closed with it. The server does everything around the calls — argument validation,
 // inspection and policy, reviews, recording, masking of results, pinning — so sources only list
 // and call.
-import type { CallToolResult, GetPromptResult, Prompt, ReadResourceResult, Resource, ResourceTemplate, Tool } from '@modelcontextprotocol/sdk/types.js';
+import type { CallToolResult, CompleteRequest, CompleteResult, CreateMessageRequest, CreateMessageResult, ElicitRequest, ElicitResult, GetPromptResult, Prompt, ReadResourceResult, Resource, ResourceTemplate, Tool } from '@modelcontextprotocol/sdk/types.js';
 import type { Identity } from '../authn/identity.ts';
 import type { Connection } from '../connections/registry.ts';
 import type { TunnelStream } from '../tunnel/index.ts';
@@ -25,6 +25,17 @@ export interface SourceContext {
   /** The same, as the object the HTTP data path pools its kept-alive tunnel streams by. */
   readonly agents?: { open(agent: string, header: Record<string, unknown>): TunnelStream };
   readonly logger: Logger;
+  /**
+   * Requests the upstream sends its client (sampling, elicitation), relayed to the caller's MCP
+   * client through the firewall. Present only for what the caller's client declared it supports;
+   * the source declares the same capabilities upstream.
+   */
+  readonly relay?: UpstreamRelay;
+}
+
+export interface UpstreamRelay {
+  readonly createMessage?: (params: CreateMessageRequest['params'], signal: AbortSignal) => Promise<CreateMessageResult>;
+  readonly elicit?: (params: ElicitRequest['params'], signal: AbortSignal) => Promise<ElicitResult>;
 }
 
 /** Per call: cancellation and progress pass through to the upstream. */
@@ -47,8 +58,13 @@ export interface ToolSource {
   listResources?(signal?: AbortSignal): Promise<Resource[]>;
   listResourceTemplates?(signal?: AbortSignal): Promise<ResourceTemplate[]>;
   readResource?(uri: string, ctx: CallContext): Promise<ReadResourceResult>;
-  /** Upstream `notifications/<kind>/list_changed` and log messages, to relay. Returns an unsubscribe. */
-  onNotification?(listener: (n: { kind: 'list_changed'; what: ListChanged } | { kind: 'log'; level: string; data: unknown; logger?: string }) => void): () => void;
+  /** Argument completion (completion/complete), when the upstream offers it. */
+  complete?(params: CompleteRequest['params'], ctx: CallContext): Promise<CompleteResult>;
+  /** Resource subscriptions, when the upstream offers them; updates arrive as `resource_updated`. */
+  subscribe?(uri: string, ctx: CallContext): Promise<void>;
+  unsubscribe?(uri: string, ctx: CallContext): Promise<void>;
+  /** Upstream `notifications/<kind>/list_changed`, resource updates and log messages, to relay. Returns an unsubscribe. */
+  onNotification?(listener: (n: { kind: 'list_changed'; what: ListChanged } | { kind: 'resource_updated'; uri: string } | { kind: 'log'; level: string; data: unknown; logger?: string }) => void): () => void;
   /** Ends the upstream session (idempotent). */
   close(): Promise<void>;
 }

@@ -21,8 +21,8 @@ import { SSEClientTransport, SseError } from '@modelcontextprotocol/sdk/client/s
 import { StreamableHTTPClientTransport, StreamableHTTPError } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import type { RequestOptions } from '@modelcontextprotocol/sdk/shared/protocol.js';
 import {
-  ErrorCode, LoggingMessageNotificationSchema, McpError, PromptListChangedNotificationSchema, ResourceListChangedNotificationSchema, ToolListChangedNotificationSchema,
-  type CallToolResult, type GetPromptResult, type Prompt, type ReadResourceResult, type Resource, type ResourceTemplate, type Tool,
+  CreateMessageRequestSchema, ElicitRequestSchema, ErrorCode, LoggingMessageNotificationSchema, McpError, PromptListChangedNotificationSchema, ResourceListChangedNotificationSchema, ResourceUpdatedNotificationSchema, ToolListChangedNotificationSchema,
+  type CallToolResult, type CompleteRequest, type CompleteResult, type GetPromptResult, type Prompt, type ReadResourceResult, type Resource, type ResourceTemplate, type Tool,
 } from '@modelcontextprotocol/sdk/types.js';
 import type { McpTarget } from '../connections/schema.ts';
 import { GatewayError } from '../errors.ts';
@@ -134,13 +134,19 @@ class UpstreamSource implements ToolSource {
 
   /** A connected, initialised client over `transport`; `created` learns the client before the handshake. */
   async #initialize(transport: StreamableHTTPClientTransport | SSEClientTransport | StreamTransport, created?: (client: Client) => void): Promise<Client> {
-    // Capabilities: none. The upstream's requests to its client (sampling, elicitation, roots)
-    // have nobody to answer them behind the gateway, so they are refused as unknown methods.
-    const client = new Client({ name: 'airlock-gateway', version: VERSION }, { capabilities: {} });
+    // Capabilities: what the caller's client can answer and the gateway relays (sampling,
+    // elicitation — through the firewall); the rest (roots) is refused as an unknown method.
+    const relay = this.#ctx.relay;
+    const client = new Client({ name: 'airlock-gateway', version: VERSION }, {
+      capabilities: { ...(relay?.createMessage ? { sampling: {} } : {}), ...(relay?.elicit ? { elicitation: { form: {} } } : {}) },
+    });
+    if (relay?.createMessage) client.setRequestHandler(CreateMessageRequestSchema, (req, extra) => relay.createMessage!(req.params, extra.signal));
+    if (relay?.elicit) client.setRequestHandler(ElicitRequestSchema, (req, extra) => relay.elicit!(req.params, extra.signal));
     const emit = (n: Notification) => this.#emit(n);
     client.setNotificationHandler(ToolListChangedNotificationSchema, () => emit({ kind: 'list_changed', what: 'tools' }));
     client.setNotificationHandler(PromptListChangedNotificationSchema, () => emit({ kind: 'list_changed', what: 'prompts' }));
     client.setNotificationHandler(ResourceListChangedNotificationSchema, () => emit({ kind: 'list_changed', what: 'resources' }));
+    client.setNotificationHandler(ResourceUpdatedNotificationSchema, (n) => emit({ kind: 'resource_updated', uri: n.params.uri }));
     client.setNotificationHandler(LoggingMessageNotificationSchema, (n) => emit({ kind: 'log', level: n.params.level, data: n.params.data, ...(n.params.logger === undefined ? {} : { logger: n.params.logger }) }));
     created?.(client);
     await client.connect(transport, { timeout: this.#ctx.connection.limits.timeouts.firstByteMs });
@@ -213,8 +219,23 @@ class UpstreamSource implements ToolSource {
     throw new GatewayError('GW_MCP_UPSTREAM_FAILED', `The upstream MCP server of connection ${this.#ctx.connection.name} returned more than ${MAX_PAGES} pages for one list; it seems to loop.`);
   }
 
-  #has(capability: 'prompts' | 'resources'): boolean {
+  #has(capability: 'prompts' | 'resources' | 'completions'): boolean {
     return this.#session?.client.getServerCapabilities()?.[capability] !== undefined;
+  }
+
+  complete(params: CompleteRequest['params'], ctx: CallContext): Promise<CompleteResult> {
+    if (!this.#has('completions')) return Promise.resolve({ completion: { values: [] } });
+    return this.#request((client, options) => client.complete(params, options), ctx.signal);
+  }
+
+  async subscribe(uri: string, ctx: CallContext): Promise<void> {
+    if (!this.#session?.client.getServerCapabilities()?.resources?.subscribe) throw new McpError(ErrorCode.MethodNotFound, 'The upstream MCP server does not offer resource subscriptions.');
+    await this.#request((client, options) => client.subscribeResource({ uri }, options), ctx.signal);
+  }
+
+  async unsubscribe(uri: string, ctx: CallContext): Promise<void> {
+    if (!this.#session?.client.getServerCapabilities()?.resources?.subscribe) throw new McpError(ErrorCode.MethodNotFound, 'The upstream MCP server does not offer resource subscriptions.');
+    await this.#request((client, options) => client.unsubscribeResource({ uri }, options), ctx.signal);
   }
 
   listTools(signal?: AbortSignal): Promise<Tool[]> {
