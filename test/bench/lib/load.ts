@@ -6,6 +6,8 @@ import autocannon from 'autocannon';
 export interface LoadResult {
   /** Mean requests per second over the run. */
   rps: number;
+  /** Requests completed. */
+  requests: number;
   /** Latency percentiles in milliseconds. */
   p50: number;
   p99: number;
@@ -32,7 +34,7 @@ export async function load(opts: LoadOptions): Promise<LoadResult> {
   if (result.errors > 0 || result.non2xx > 0) {
     throw new Error(`load on ${opts.url}: ${result.errors} errors, ${result.non2xx} non-2xx responses`);
   }
-  return { rps: result.requests.average, p50: result.latency.p50, p99: result.latency.p99, errors: result.errors, non2xx: result.non2xx };
+  return { rps: result.requests.average, requests: result.requests.total, p50: result.latency.p50, p99: result.latency.p99, errors: result.errors, non2xx: result.non2xx };
 }
 
 export interface LatencyOptions {

@@ -1,4 +1,5 @@
-// Worker side of startInWorker: start the module's server, report the port, close on request.
+// Worker side of startInWorker: start the module's server, report the port, report this thread's
+// CPU time when asked ('cpu'), close on any other message.
 import { parentPort, workerData } from 'node:worker_threads';
 
 const { moduleUrl, arg } = workerData as { moduleUrl: string; arg: unknown };
@@ -6,7 +7,11 @@ try {
   const mod = (await import(moduleUrl)) as { default: (arg: unknown) => Promise<{ port: number; info?: unknown; close(): Promise<void> }> };
   const server = await mod.default(arg);
   parentPort!.postMessage({ port: server.port, info: server.info });
-  parentPort!.once('message', async () => {
+  parentPort!.on('message', async (message: unknown) => {
+    if (message === 'cpu') {
+      parentPort!.postMessage({ cpu: process.threadCpuUsage() });
+      return;
+    }
     await server.close();
     process.exit(0);
   });

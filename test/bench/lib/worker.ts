@@ -7,6 +7,11 @@ export interface ServerInWorker {
   port: number;
   /** What the server module chose to report besides its port (e.g. a credential for the load). */
   info: unknown;
+  /**
+   * CPU time the worker's thread has used so far (user + system), in µs: the server's own cost,
+   * whatever else runs on the machine. Work node hands to its thread pool (fs calls) is not in it.
+   */
+  cpu(): Promise<number>;
   close(): Promise<void>;
 }
 
@@ -20,6 +25,15 @@ export async function startInWorker(moduleUrl: URL, arg: unknown = null): Promis
   return {
     port,
     info,
+    cpu: () => new Promise<number>((resolve) => {
+      const onMessage = (m: { cpu?: { user: number; system: number } }) => {
+        if (m.cpu === undefined) return;
+        worker.off('message', onMessage);
+        resolve(m.cpu.user + m.cpu.system);
+      };
+      worker.on('message', onMessage);
+      worker.postMessage('cpu');
+    }),
     close: async () => {
       worker.postMessage('close');
       await new Promise<void>((resolve) => worker.once('exit', () => resolve()));
