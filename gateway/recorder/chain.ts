@@ -20,7 +20,16 @@ export interface ChainedEvent {
 
 /** SHA-256 (hex) over the previous hash and the event's canonical JSON. */
 export function eventHash(e: ChainedEvent): string {
-  const body = canonicalJson({ session: e.sessionId, seq: e.seq, type: e.type, at: e.at, offsetMs: e.offsetMs, payload: e.payload, prev: e.prevHash });
+  return eventHashWithPayloadText(e, canonicalJson(e.payload));
+}
+
+/**
+ * The same hash, given the payload's canonical JSON already made (the recorder stores that very
+ * text, so it is made once). The event's canonical JSON is spelled out here in sorted key order:
+ * at, offsetMs, payload, prev, seq, session, type — exactly what canonicalJson writes.
+ */
+export function eventHashWithPayloadText(e: Omit<ChainedEvent, 'payload'>, payloadText: string): string {
+  const body = `{"at":${JSON.stringify(e.at)},"offsetMs":${JSON.stringify(e.offsetMs)},"payload":${payloadText},"prev":${JSON.stringify(e.prevHash)},"seq":${JSON.stringify(e.seq)},"session":${JSON.stringify(e.sessionId)},"type":${JSON.stringify(e.type)}}`;
   return createHash('sha256').update(e.prevHash).update('\n').update(body).digest('hex');
 }
 

@@ -16,7 +16,7 @@ import { GatewayError } from '../errors.ts';
 import type { EventBatch, Json, JsonObject, NewEvent, Store } from '../store/index.ts';
 import type { Logger } from '../../lib/log.ts';
 import { canonicalJson } from '../../lib/canonical-json.ts';
-import { GENESIS_HASH, checkpointStatement, eventHash } from './chain.ts';
+import { GENESIS_HASH, checkpointStatement, eventHashWithPayloadText } from './chain.ts';
 import type { RecordingKey } from './keys.ts';
 
 export interface RecorderOptions {
@@ -191,8 +191,10 @@ export class Recorder {
       heads.set(p.session, head);
       for (const e of p.events) {
         const seq = head.seq + 1;
-        const hash = eventHash({ sessionId: p.session.id, seq, type: e.type, at: e.at, offsetMs: e.offsetMs, payload: e.payload, prevHash: head.hash });
-        head.events.push({ seq, type: e.type, at: e.at, offsetMs: e.offsetMs, payload: e.payload, prevHash: head.hash, hash });
+        // One canonical text per payload: hashed, and stored as it is.
+        const payloadText = canonicalJson(e.payload);
+        const hash = eventHashWithPayloadText({ sessionId: p.session.id, seq, type: e.type, at: e.at, offsetMs: e.offsetMs, prevHash: head.hash }, payloadText);
+        head.events.push({ seq, type: e.type, at: e.at, offsetMs: e.offsetMs, payload: e.payload, payloadText, prevHash: head.hash, hash });
         head.seq = seq;
         head.hash = hash;
       }

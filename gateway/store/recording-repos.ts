@@ -65,7 +65,7 @@ export function recordingRepos(driver: Driver, _now: () => number): Pick<Store, 
     for (let i = 0; i < events.length; i += ROWS_PER_INSERT) {
       const part = events.slice(i, i + ROWS_PER_INSERT);
       await tx.run(`INSERT INTO events (${EVENT_COLUMNS}) VALUES ${part.map(() => '(?, ?, ?, ?, ?, ?, ?, ?)').join(', ')}`,
-        part.flatMap((e) => [sessionId, e.seq, e.type, e.at, e.offsetMs, toJsonText(e.payload, 'event payload'), e.prevHash, e.hash]));
+        part.flatMap((e) => [sessionId, e.seq, e.type, e.at, e.offsetMs, e.payloadText ?? toJsonText(e.payload, 'event payload'), e.prevHash, e.hash]));
     }
     let decisions = str(session.decisions);
     for (const d of batch.decisions ?? []) {

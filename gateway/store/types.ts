@@ -129,7 +129,10 @@ export interface EventRecord {
   readonly prevHash: string;
   readonly hash: string;
 }
-export type NewEvent = Omit<EventRecord, 'sessionId'>;
+export type NewEvent = Omit<EventRecord, 'sessionId'> & {
+  /** The payload's JSON text when the writer has it already (the recorder's canonical JSON); stored as is. */
+  readonly payloadText?: string;
+};
 /** One session's part of a batch written in one transaction. */
 export interface EventBatch {
   readonly sessionId: string;

@@ -1,7 +1,7 @@
 // A gateway process killed with SIGKILL while 100 requests are in flight: after a restart on the
 // same store, every session it was recording is marked incomplete and verifies up to its last
 // event (the hash chain holds; nothing half-written).
-import { test } from 'node:test';
+import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -25,7 +25,9 @@ test('SIGKILL during 100 concurrent requests: every session is incomplete and ve
       'log: { level: info }',
     ].join('\n'));
     const child = start(AIRLOCK, ['gateway', 'start', '--config', config], { cwd: t.dir });
+    after(() => child.stop('SIGKILL'));
     const url = (await child.waitFor(/"msg":"gateway listening","url":"(http:\/\/127\.0\.0\.1:\d+)"/, 20_000))[1]!;
+    await eventually(async () => ((await fetch(`${url}/readyz`)).status === 200 ? true : undefined), 20_000, 'the child gateway ready (identity provider discovered)');
     const created = await fetch(`${url}/api/v1/connections`, {
       method: 'POST', headers: { authorization: `Bearer ${admin}`, 'content-type': 'application/json' },
       body: JSON.stringify({ name: 'demo', kind: 'http', agent: 'nowhere', target: 'http://127.0.0.1:9/api', groups: ['*'] }),
