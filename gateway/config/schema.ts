@@ -151,6 +151,13 @@ export const configSchema = z.strictObject({
     allowedOrigins: z.array(z.url()).max(50).default([]),
     /** When a new upstream tool is shown: `first-use` (pinned the first time it is seen) or `approval` (after `airlock tools approve`). Default first-use. */
     pinMode: z.enum(['first-use', 'approval']).default('first-use'),
+    /** Suspicious upstream tool descriptions. */
+    descriptions: z.strictObject({
+      /** Zero-width, bidi or tag characters: `strip` them (default) or `block` (hide the tool). */
+      hiddenUnicode: z.enum(['strip', 'block']).default('strip'),
+      /** Text addressed to the model ("ignore previous instructions", <IMPORTANT>…): `block` (hide the tool, default) or `flag` (show it; recorded). */
+      instructionText: z.enum(['block', 'flag']).default('block'),
+    }).prefault({}),
     /** Above this many tools, /mcp (all connections) exposes only search_tools, describe_tool and call_tool. Default 40. */
     aggregateToolLimit: z.number().int().min(1).max(10_000).default(40),
     /** Seconds an MCP session may stay unused before the gateway closes it. Default 1800. */

@@ -34,6 +34,8 @@ export interface FirewallDeps extends Pick<HttpProxyDeps, 'config' | 'policies' 
   readonly logger: Logger;
   /** `first-use` (default) or `approval`: when a new upstream tool may be shown. */
   readonly pinMode: PinMode;
+  /** What a suspicious tool description does: hidden Unicode stripped or the tool hidden; instruction-like text hides the tool or is only recorded. */
+  readonly descriptions: { readonly hiddenUnicode: 'strip' | 'block'; readonly instructionText: 'block' | 'flag' };
 }
 
 interface Listed {
@@ -64,7 +66,15 @@ export class Firewall {
     const tools = await this.#source.listTools(signal);
     const next = new Map<string, Listed>();
     const hidden: Array<{ tool: string; reason: string }> = [];
+    const flagged: Array<{ tool: string; findings: string[] }> = [];
+    // A name the source lists twice is ambiguous: which definition would a call run? Both are refused.
+    const counts = new Map<string, number>();
+    for (const tool of tools) counts.set(tool.name, (counts.get(tool.name) ?? 0) + 1);
     for (const tool of tools.slice(0, 2000)) {
+      if ((counts.get(tool.name) ?? 0) > 1) {
+        if (!hidden.some((h) => h.tool === tool.name)) hidden.push({ tool: tool.name, reason: 'the upstream lists two tools under this name' });
+        continue;
+      }
       const pinned = await this.#deps.store.pins.get(this.#connection.name, tool.name);
       const pin = decidePin({ pinned, mode: this.#deps.pinMode, connection: this.#connection.name, tool });
       if (pin.update) await this.#deps.store.pins.put(pin.update);
@@ -73,11 +83,19 @@ export class Firewall {
         continue;
       }
       const findings = scanDescription(tool.description ?? '', { path: `tools.${tool.name}.description` });
-      if (findings.some((f) => f.kind === 'mcp.instruction_text')) {
-        hidden.push({ tool: tool.name, reason: `its description addresses the model (${findings.filter((f) => f.kind === 'mcp.instruction_text').map((f) => f.detail).join('; ')})` });
+      const instructions = findings.filter((f) => f.kind === 'mcp.instruction_text');
+      const hiddenText = findings.some((f) => f.kind === 'mcp.hidden_unicode');
+      const rules = this.#deps.descriptions;
+      if (instructions.length > 0 && rules.instructionText === 'block') {
+        hidden.push({ tool: tool.name, reason: `its description addresses the model (${instructions.map((f) => f.detail).join('; ')})` });
         continue;
       }
-      const clean: Tool = findings.some((f) => f.kind === 'mcp.hidden_unicode') && tool.description !== undefined ? { ...tool, description: stripHidden(tool.description) } : tool;
+      if (hiddenText && rules.hiddenUnicode === 'block') {
+        hidden.push({ tool: tool.name, reason: 'its description carries hidden Unicode (zero-width, bidi or tag characters)' });
+        continue;
+      }
+      if (findings.length > 0) flagged.push({ tool: tool.name, findings: findings.map((f) => f.kind) });
+      const clean: Tool = hiddenText && tool.description !== undefined ? { ...tool, description: stripHidden(tool.description) } : tool;
       next.set(tool.name, { advertised: withJustification(clean), original: tool });
     }
     this.#tools = next;
@@ -85,6 +103,7 @@ export class Firewall {
       this.#deps.logger.warn('mcp tools hidden', { connection: this.#connection.name, hidden });
       await this.#deps.recording.recorder.record(this.#session, 'tools.hidden', { tools: hidden });
     }
+    if (flagged.length > 0) await this.#deps.recording.recorder.record(this.#session, 'tools.flagged', { tools: flagged });
     return [...next.values()].map((t) => t.advertised);
   }
 

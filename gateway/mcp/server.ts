@@ -136,7 +136,7 @@ export function mcpRoutes(router: Router, deps: McpDeps): { close(): Promise<voi
       await deps.recording.recorder.end(recording, 'the MCP source could not be opened').catch(() => {});
       throw err;
     }
-    firewall = new Firewall({ ...deps, pinMode: cfg.pinMode }, identity, connection, source, recording);
+    firewall = new Firewall({ ...deps, pinMode: cfg.pinMode, descriptions: cfg.descriptions }, identity, connection, source, recording);
     const session = await connect(identity, connection.name, firewall, [source], recording, source);
     server = session.server;
     return session;
@@ -155,7 +155,7 @@ export function mcpRoutes(router: Router, deps: McpDeps): { close(): Promise<voi
       try {
         const source = await openSource(identity, connection);
         sources.push(source);
-        firewalls.set(connection.name, new Firewall({ ...deps, pinMode: cfg.pinMode }, identity, connection, source, recording));
+        firewalls.set(connection.name, new Firewall({ ...deps, pinMode: cfg.pinMode, descriptions: cfg.descriptions }, identity, connection, source, recording));
       } catch (err) {
         deps.logger.warn('an mcp connection is left out of /mcp', { connection: connection.name, requestId, err });
       }
