@@ -53,7 +53,7 @@ const paint = (code: string, text: string) => (COLOR ? `\x1b[${code}m${text}\x1b
 export function describeEvent(e: Event): string {
   const p = e.payload ?? {};
   const t = `+${(e.offsetMs / 1000).toFixed(3)}s`.padStart(10);
-  const body = (b: unknown) => (b === undefined || b === null ? '' : `\n${' '.repeat(12)}${JSON.stringify(b).slice(0, 2000)}`);
+  const body = (b: unknown) => (b === undefined || b === null ? '' : `\n${' '.repeat(12)}${(typeof b === 'string' ? b : JSON.stringify(b)).slice(0, 2000)}`);
   switch (e.type) {
     case 'session.start': return `${t}  ${paint('1', 'session start')}  ${p.subject} on ${p.connection} (${p.kind})`;
     case 'session.end': return `${t}  ${paint('1', 'session end')}  ${p.reason}`;

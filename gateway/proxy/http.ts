@@ -110,7 +110,9 @@ async function proxyInSession(req: IncomingMessage, res: ServerResponse, ctx: { 
       : decideFor(deps, identity, connection, { kind: 'http', direction, method, path, ...payload.fields } as PolicyRequest);
     const out = outcome.decision === 'mask' && outcome.masked !== undefined ? reencode(outcome.masked) : raw;
     const inspected = payload.fields.body ?? payload.fields.text;
-    const leaving = outcome.decision === 'mask' && outcome.masked !== undefined ? outcome.masked : inspected;
+    // What left is recorded as the text that left: hashing a large parsed JSON tree in canonical
+    // form costs far more than its text, and the text is what the auditor must see anyway.
+    const leaving = inspected === undefined ? undefined : out.toString('utf8');
     await recordStep(deps.recording.recorder, session, {
       type: direction, direction, outcome, maskKey: deps.maskKey, payload: inspected, leaving,
       summary: { ...summary, requestId: ctx.requestId, contentType: contentType ?? null, bytes: raw.length, ...(payload.oversize ? { uninspected: true } : {}) },

@@ -46,7 +46,11 @@ export async function recordStep(recorder: Recorder, session: RecordingSession, 
 }): Promise<void> {
   const { outcome } = step;
   const passes = outcome.decision === 'allow' || outcome.decision === 'mask';
-  const body = step.payload === undefined ? undefined : (passes ? step.leaving : redactFindings(step.payload, outcome.findings, step.maskKey)) as Json;
+  const redacted = () => {
+    const r = redactFindings(step.payload, outcome.findings, step.maskKey);
+    return typeof step.leaving === 'string' && typeof r !== 'string' ? JSON.stringify(r) : r; // the same form as what leaves: text
+  };
+  const body = step.payload === undefined ? undefined : (passes ? step.leaving : redacted()) as Json;
   const flag: JsonObject = passes ? {} : outcome.decision === 'review' ? { held: true } : { withheld: true };
   const writes: Array<Promise<void>> = [recorder.record(session, step.type, { ...step.summary, direction: step.direction, ...flag }, body)];
   for (const f of outcome.findings.slice(0, MAX_FINDING_EVENTS)) {
