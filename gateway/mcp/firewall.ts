@@ -139,15 +139,16 @@ export class Firewall {
       summary: { ...summary, ...(justification === undefined ? {} : { justification }), ...(firstSql === undefined ? {} : { sql: true }), ...(firstCommand === undefined ? {} : { shell: true }) },
     });
     if (outcome.decision === 'deny') return refusal(reasonText('refused by policy', outcome));
+    let released: string | undefined;
     if (outcome.decision === 'review') {
       try {
-        await this.#deps.recording.reviews.hold({
+        released = (await this.#deps.recording.reviews.hold({
           connection: this.#connection.name, requester: this.#identity, session: this.#session, settings: outcome.review ?? DEFAULT_REVIEW,
           request: { tool: name, arguments: args as Json },
           detail: { tool: name, reasons: outcome.reasons.map((r) => ({ rule: r.rule, reason: r.reason, message: r.message ?? null })), findings: outcome.findings.map((f) => ({ kind: f.kind, path: f.path })) },
           signal: ctx.signal,
           onWaiting: (review) => ctx.onHeld?.(review.id),
-        });
+        })).id;
       } catch (err) {
         if (err instanceof GatewayError && (err.code === 'GW_REVIEW_PENDING' || err.code === 'GW_REVIEW_DENIED')) return refusal(err.message);
         throw err;
@@ -160,6 +161,8 @@ export class Firewall {
       result = await this.#source.callTool(name, leaving as Record<string, unknown>, ctx);
     } catch (err) {
       if (!(err instanceof GatewayError)) throw err;
+      // Nothing reached the upstream: an approval this call used is given back for the retry.
+      if (released !== undefined && err.code === 'GW_AGENT_OFFLINE') await this.#deps.recording.reviews.refund(released, this.#session, err.code);
       // The upstream, agent or target failed: a tool error the model can read, recorded.
       await this.#deps.recording.recorder.record(this.#session, 'error', { ...summary, code: err.code, message: err.message });
       return refusal(`${err.message} (${err.code})`);

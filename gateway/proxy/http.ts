@@ -146,7 +146,14 @@ async function proxyInSession(req: IncomingMessage, res: ServerResponse, ctx: { 
   headers['x-request-id'] = ctx.requestId;
   if (body.length > 0 || method === 'POST' || method === 'PUT' || method === 'PATCH') headers['content-length'] = String(body.length);
   else delete headers['content-length'];
-  const answer = await exchange(deps.agents, connection.agent, open, { method, path, headers, body }, limits.timeouts);
+  let answer: IncomingMessage;
+  try {
+    answer = await exchange(deps.agents, connection.agent, open, { method, path, headers, body }, limits.timeouts);
+  } catch (err) {
+    // Nothing reached the target: an approval this request used is given back for the retry.
+    if (approvedBy !== undefined && err instanceof GatewayError && err.code === 'GW_AGENT_OFFLINE') await deps.recording.reviews.refund(approvedBy, session, err.code);
+    throw err;
+  }
 
   const agentError = answer.headers['x-airlock-agent-error'];
   if (typeof agentError === 'string') {

@@ -134,6 +134,14 @@ export class Reviews {
     return after;
   }
 
+  /**
+   * Gives back the use `hold` took when the released request then failed before reaching its
+   * target (the agent was offline): the retry passes on the same approval. Recorded.
+   */
+  async refund(reviewId: string, session: RecordingSession, why: string): Promise<void> {
+    if (await this.#o.store.reviews.refund(reviewId)) await this.#o.recorder.record(session, 'review.refunded', { review: reviewId, why });
+  }
+
   /** A pending review past its expiry becomes expired (in the store); others pass through. */
   async expireIfDue(review: ReviewRecord | null): Promise<ReviewRecord | null> {
     if (!review || review.status !== 'pending' || review.expiresAt > this.#o.now()) return review;

@@ -90,6 +90,8 @@ export function reviewRepos(driver: Driver, now: () => number): Pick<Store, 'rev
       }), () => `${q(vote.reviewer)} has already voted on review ${q(id)}`),
       consume: (id, at) => op(`use the approval of review ${q(id)}`, async () =>
         (await db.run(`UPDATE reviews SET uses_left = uses_left - 1 WHERE id = ? AND status = 'approved' AND uses_left > 0 AND valid_until > ?`, [id, at])) > 0),
+      refund: (id) => op(`give back a use of review ${q(id)}`, async () =>
+        (await db.run(`UPDATE reviews SET uses_left = uses_left + 1 WHERE id = ? AND status = 'approved'`, [id])) > 0),
       forRequest: (requestHash, requester, at) => op('look up reviews of a request', async () => load(db, await db.query(
         `SELECT ${REVIEW_COLUMNS} FROM reviews WHERE request_hash = ? AND requester = ?
          AND ((status = 'pending' AND expires_at > ?) OR (status = 'approved' AND uses_left > 0 AND valid_until > ?)) ORDER BY created_at DESC, id`,

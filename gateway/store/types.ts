@@ -302,6 +302,8 @@ export interface Store {
     vote(id: string, vote: ReviewVote, options: { readonly validityMs: number }): Promise<ReviewRecord | null>;
     /** Takes one use of an approved, still valid review; false when none is left (one winner under races). */
     consume(id: string, at: EpochMs): Promise<boolean>;
+    /** Gives back a use taken by `consume` (the released request never reached its target). */
+    refund(id: string): Promise<boolean>;
     /** Reviews of this exact request by this requester: pending, or approved and still usable; newest first. */
     forRequest(requestHash: string, requester: string, at: EpochMs): Promise<ReviewRecord[]>;
     /** Ordered by creation; includes pending reviews past expiresAt (the caller expires them). */

@@ -191,3 +191,20 @@ test('review events are in the session recording with the reviewer identity', as
   for (const type of ['review.requested', 'review.approved', 'review.denied', 'review.timeout', 'review.released']) assert.ok(types.includes(type), `${type} recorded`);
   assert.equal(approvedBy, 'carol');
 });
+
+test('an approval is given back when the released request cannot reach its agent', async () => {
+  const policy = join(t.dir, 'review-deletes.yaml');
+  const r = await t.call('POST', '/api/v1/connections', admin, { name: 'offline', kind: 'http', agent: 'ghost', target: 'http://127.0.0.1:9/api', groups: ['developers'], policy: { files: [policy] } });
+  assert.equal(r.status, 201, JSON.stringify(r.body));
+  const send = () => fetch(`${t.gw.url}/proxy/offline/orders/5`, { method: 'DELETE', headers: { authorization: `Bearer ${bob}` } });
+  const held = send();
+  const review = await eventually(async () => (await pending()).find((x) => x.detail.path === '/api/orders/5'), 5000, 'the review');
+  assert.equal((await t.call('POST', `/api/v1/reviews/${review.id}/approve`, carol, {})).status, 200);
+  const first = await held;
+  assert.equal(first.status, 503);
+  assert.equal(((await first.json()) as { error: { code: string } }).error.code, 'GW_AGENT_OFFLINE');
+  assert.equal((await t.gw.store.reviews.get(review.id))?.usesLeft, 1, 'the use is given back');
+  const retry = await send();
+  assert.equal(retry.status, 503, 'the retry is released by the same approval (and the agent is still offline)');
+  assert.equal((await pending()).filter((x) => x.detail.path === '/api/orders/5').length, 0, 'no new review');
+});
