@@ -25,7 +25,7 @@ import { recordStep } from '../proxy/record.ts';
 import type { RecordingSession } from '../recorder/recorder.ts';
 import type { Json, Store } from '../store/index.ts';
 import type { Logger } from '../../lib/log.ts';
-import { JUSTIFICATION_ARG, argumentRoles, inspectionRequests, rebaseFindings, validateArguments, withJustification } from './arguments.ts';
+import { argumentRoles, inspectionRequests, rebaseFindings, validateArguments, withJustification } from './arguments.ts';
 import { decidePin, scanDescription, stripHidden, type PinMode } from './integrity.ts';
 import type { CallContext, ToolSource } from './source.ts';
 
@@ -196,8 +196,6 @@ export class Firewall {
     return leaving;
   }
 }
-
-export const JUSTIFICATION = JUSTIFICATION_ARG;
 
 function reasonText(what: string, outcome: Outcome, subject = 'The call'): string {
   const first = outcome.reasons[0];

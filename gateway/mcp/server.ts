@@ -49,8 +49,6 @@ interface Session {
   readonly transport: StreamableHTTPServerTransport;
   readonly sources: readonly ToolSource[];
   readonly recording: RecordingSession;
-  /** The SDK server of this session (set once connected). */
-  readonly server?: Server;
   lastUsed: number;
   closing?: Promise<void>;
 }
@@ -101,8 +99,8 @@ export function mcpRoutes(router: Router, deps: McpDeps): { close(): Promise<voi
     }
     const mine = [...sessions.values()].filter((s) => s.sub === identity.sub).sort((a, b) => a.lastUsed - b.lastUsed);
     if (mine.length >= cfg.maxSessionsPerIdentity) await end(mine[0]!, 'the identity opened too many sessions; the oldest was closed');
-    const session = connection ? await open(identity, connection, ctx.requestId, body) : await openAggregate(identity, ctx.requestId, body);
-    await session.transport.handleRequest(req, res, body);
+    const transport = connection ? await open(identity, connection, ctx.requestId, body) : await openAggregate(identity, ctx.requestId, body);
+    await transport.handleRequest(req, res, body);
   };
 
   const clientOf = (init: unknown) => {
@@ -117,7 +115,7 @@ export function mcpRoutes(router: Router, deps: McpDeps): { close(): Promise<voi
     return factory({ connection, identity, openStream: (agent, header) => deps.agents.open(agent, header), agents: deps.agents, logger: deps.logger.child({ connection: connection.name, mcp: true }), ...(relay ? { relay } : {}) });
   };
 
-  const open = async (identity: Identity, connection: Connection, requestId: string, init: unknown): Promise<Session> => {
+  const open = async (identity: Identity, connection: Connection, requestId: string, init: unknown): Promise<StreamableHTTPServerTransport> => {
     const recording = await deps.recording.recorder.open(sessionMeta(identity, connection, { mcp: true, client: clientOf(init) }));
     // The upstream's sampling and elicitation requests reach the caller's client only if it said
     // it answers them; its answers go upstream through the firewall (inspected, masked, recorded).
@@ -137,13 +135,13 @@ export function mcpRoutes(router: Router, deps: McpDeps): { close(): Promise<voi
       throw err;
     }
     firewall = new Firewall({ ...deps, pinMode: cfg.pinMode, descriptions: cfg.descriptions }, identity, connection, source, recording);
-    const session = await connect(identity, connection.name, firewall, [source], recording, source);
-    server = session.server;
-    return session;
+    const connected = await connect(identity, connection.name, firewall, [source], recording, source);
+    server = connected.server;
+    return connected.transport;
   };
 
   /** /mcp: a source and firewall per usable connection with MCP tools; one that fails to open is left out (and logged). */
-  const openAggregate = async (identity: Identity, requestId: string, init: unknown): Promise<Session> => {
+  const openAggregate = async (identity: Identity, requestId: string, init: unknown): Promise<StreamableHTTPServerTransport> => {
     const recording = await deps.recording.recorder.open({
       connection: AGGREGATE, kind: 'mcp', subject: identity.sub,
       metadata: { mcp: true, aggregate: true, client: clientOf(init), email: identity.email ?? null, via: identity.via, groups: [...identity.groups] },
@@ -160,10 +158,11 @@ export function mcpRoutes(router: Router, deps: McpDeps): { close(): Promise<voi
         deps.logger.warn('an mcp connection is left out of /mcp', { connection: connection.name, requestId, err });
       }
     }
-    return connect(identity, AGGREGATE, new AggregateCatalog(firewalls, cfg.aggregateToolLimit, deps.logger), sources, recording);
+    return (await connect(identity, AGGREGATE, new AggregateCatalog(firewalls, cfg.aggregateToolLimit, deps.logger), sources, recording)).transport;
   };
 
-  const connect = async (identity: Identity, scope: string, catalog: Catalog, sources: ToolSource[], recording: RecordingSession, single?: ToolSource): Promise<Session> => {
+  /** The SDK server and transport of a new session; the session is registered once the transport has its id. */
+  const connect = async (identity: Identity, scope: string, catalog: Catalog, sources: ToolSource[], recording: RecordingSession, single?: ToolSource): Promise<{ transport: StreamableHTTPServerTransport; server: Server }> => {
     const server = buildServer(catalog, single, single ? catalog as Firewall : undefined);
     let session: Session | undefined;
     const transport = new StreamableHTTPServerTransport({
@@ -188,7 +187,7 @@ export function mcpRoutes(router: Router, deps: McpDeps): { close(): Promise<voi
       });
     }
     await server.connect(transport);
-    return { id: '', sub: identity.sub, connection: scope, transport, sources, recording, lastUsed: Date.now(), server };
+    return { transport, server };
   };
 
   router.addPrefix('/mcp', { GET: handle, POST: handle, DELETE: handle });

@@ -91,11 +91,6 @@ export class Recorder {
     if (this.#o.chunkBytes < 1024) throw new TypeError('chunkBytes must be at least 1024');
   }
 
-  /** Sessions open in this process. */
-  get openSessions(): number {
-    return this.#open.size;
-  }
-
   /** Creates the session and makes its session.start event durable. Throws GW_RECORDING_FAILED. */
   async open(meta: SessionMeta): Promise<RecordingSession> {
     const startedAt = this.#o.now();
