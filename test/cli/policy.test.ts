@@ -7,10 +7,10 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { AIRLOCK, run } from '../support/process.ts';
+import { corpusDir } from '../support/corpus.ts';
 
-const CORPUS = fileURLToPath(new URL('../../../shared/corpus/', import.meta.url));
+const CORPUS = corpusDir();
 const dir = mkdtempSync(join(tmpdir(), 'airlock-policy-cli-'));
 after(() => rmSync(dir, { recursive: true, force: true }));
 

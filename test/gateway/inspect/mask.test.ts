@@ -6,6 +6,7 @@ import { readFileSync } from 'node:fs';
 import { inspectText, inspectJson } from '../../../gateway/inspect/pii/index.ts';
 import { maskText, maskJson, maskToken, type MaskStrategy } from '../../../gateway/inspect/mask.ts';
 import type { Finding } from '../../../gateway/inspect/types.ts';
+import { corpusFile } from '../../support/corpus.ts';
 
 const KEY = new Uint8Array(32).fill(7);
 const OTHER_KEY = new Uint8Array(32).fill(9);
@@ -147,7 +148,7 @@ test('maskJson: paths with quoted names round-trip', () => {
 });
 
 test('corpus: with redact, every labelled value is gone; texts without labels come back unchanged', () => {
-  const corpus = readFileSync('/work/shared/corpus/pii.jsonl', 'utf8').trim().split('\n')
+  const corpus = readFileSync(corpusFile('pii.jsonl'), 'utf8').trim().split('\n')
     .map((l) => JSON.parse(l) as { text: string; entities: Array<{ type: string; value: string }> });
   let negatives = 0;
   for (const c of corpus) {

@@ -7,10 +7,11 @@ import { readFileSync } from 'node:fs';
 import { inspectText, inspectJson, inspectBytes } from '../../../gateway/inspect/pii/index.ts';
 import type { Finding } from '../../../gateway/inspect/types.ts';
 import { PII_ENTITIES, SECRET_ENTITIES } from '../../../gateway/inspect/types.ts';
+import { corpusFile } from '../../support/corpus.ts';
 
 interface Case { why: string; text: string; expect: Array<[string, string]> }
 const cases = JSON.parse(readFileSync(new URL('./pii-cases.json', import.meta.url), 'utf8')) as Case[];
-const corpus = readFileSync('/work/shared/corpus/pii.jsonl', 'utf8').trim().split('\n')
+const corpus = readFileSync(corpusFile('pii.jsonl'), 'utf8').trim().split('\n')
   .map((l) => JSON.parse(l) as { text: string; entities: Array<{ type: string; value: string }> });
 
 const KINDS = new Set([...PII_ENTITIES.map((e) => `pii.${e}`), ...SECRET_ENTITIES.map((e) => `secret.${e}`)]);

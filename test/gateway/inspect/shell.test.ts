@@ -9,6 +9,7 @@ import { Buffer } from 'node:buffer';
 import { FINDING_KINDS, type Finding } from '../../../gateway/inspect/types.ts';
 import { initShellInspector, inspectShell, SHELL_LIMITS } from '../../../gateway/inspect/shell/index.ts';
 import { defaultDecision } from '../../support/default-pack.ts';
+import { corpusFile } from '../../support/corpus.ts';
 
 type Decision = 'allow' | 'review' | 'deny';
 
@@ -21,11 +22,11 @@ function decisionOf(findings: readonly Finding[]): Decision {
 
 interface Case { command: string; expect: Decision; kinds?: string[]; note?: string }
 
-function readCases(url: URL): Case[] {
+function readCases(url: URL | string): Case[] {
   return readFileSync(url, 'utf8').split('\n').filter((l) => l.trim() !== '').map((l) => JSON.parse(l) as Case);
 }
 
-const corpus = readCases(new URL('../../../../shared/corpus/shell.jsonl', import.meta.url));
+const corpus = readCases(corpusFile('shell.jsonl'));
 const table = readCases(new URL('./shell-cases.jsonl', import.meta.url));
 
 interface Miss { command: string; expect: Decision; got: Decision; missing: string; findings: string }

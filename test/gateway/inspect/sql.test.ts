@@ -17,6 +17,7 @@ import { FINDING_KINDS, SQL_DIALECTS, type Finding, type SqlDialect } from '../.
 import { initSqlInspector, inspectSql, SQL_LIMITS } from '../../../gateway/inspect/sql/index.ts';
 import { SEVERITY, type SqlKind } from '../../../gateway/inspect/sql/collector.ts';
 import { defaultDecision } from '../../support/default-pack.ts';
+import { corpusFile } from '../../support/corpus.ts';
 
 type Decision = 'allow' | 'review' | 'deny';
 
@@ -29,11 +30,11 @@ function decisionOf(findings: readonly Finding[]): Decision {
 
 interface Case { dialect: SqlDialect; sql: string; expect: Decision; kinds?: string[]; note?: string }
 
-function readCases(url: URL): Case[] {
+function readCases(url: URL | string): Case[] {
   return readFileSync(url, 'utf8').split('\n').filter((l) => l.trim() !== '').map((l) => JSON.parse(l) as Case);
 }
 
-const corpus = readCases(new URL('../../../../shared/corpus/sql.jsonl', import.meta.url));
+const corpus = readCases(corpusFile('sql.jsonl'));
 const table = readCases(new URL('./sql-cases.jsonl', import.meta.url));
 
 interface Miss { dialect: string; sql: string; expect: Decision; got: Decision; missing: string; findings: string }
