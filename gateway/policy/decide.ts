@@ -27,10 +27,12 @@ export interface DecideOptions extends EvaluateOptions {
   readonly maskKey: Uint8Array;
 }
 
-export function decide(policy: CompiledPolicy, ctx: Omit<EvalContext, 'findings'>, options: DecideOptions, extraFindings: readonly Finding[] = []): Outcome {
+export function decide(policy: CompiledPolicy, ctx: Omit<EvalContext, 'findings'>, options: DecideOptions, extraFindings: readonly Finding[] = [], inspected?: readonly Finding[]): Outcome {
   // extraFindings: what was inspected apart from the request (an MCP tool's SQL- and
-  // command-bearing arguments, inspected each with its own inspector).
-  const findings = [...inspectRequest(ctx.request), ...extraFindings];
+  // command-bearing arguments, inspected each with its own inspector). inspected: the request's
+  // findings when the caller inspected it already (a streamed body's window, inspected with the
+  // text around it: gateway/inspect/stream.ts); spans must then point into request.text.
+  const findings = [...(inspected ?? inspectRequest(ctx.request)), ...extraFindings];
   const decision = evaluate(policy, { ...ctx, findings }, options);
   const payload = ctx.request.text ?? ctx.request.body ?? ctx.request.args;
   if (payload === undefined) return decision;
