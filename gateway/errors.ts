@@ -32,7 +32,7 @@ export const GATEWAY_ERRORS = {
   GW_FORBIDDEN: { status: 403, summary: 'The caller is authenticated but lacks the role this needs.' },
   GW_INSUFFICIENT_SCOPE: { status: 403, summary: 'The access token lacks a scope this needs; the WWW-Authenticate header names it.' },
   GW_POLICY_DENIED: { status: 403, summary: 'A policy refused the request or its response; the message names the rule\'s reason.' },
-  GW_REVIEW_REQUIRED: { status: 403, summary: 'A policy asks for a human review where none can be held (a response, a WebSocket message), so it was refused.' },
+  GW_REVIEW_REQUIRED: { status: 403, summary: 'A policy asks for a human review where none can be held (a response, a WebSocket message, a streamed body), so it was refused.' },
   GW_REVIEW_PENDING: { status: 409, summary: 'The request waits for a human review that was not decided in time; the message names the review id: retry the identical request after it is approved.' },
   GW_REVIEW_DENIED: { status: 403, summary: 'A reviewer denied the request, or its review expired undecided.' },
   GW_REVIEW_NOT_FOUND: { status: 404, summary: 'No review has this id.' },

@@ -57,8 +57,14 @@ export function describeEvent(e: Event): string {
   switch (e.type) {
     case 'session.start': return `${t}  ${paint('1', 'session start')}  ${p.subject} on ${p.connection} (${p.kind})`;
     case 'session.end': return `${t}  ${paint('1', 'session end')}  ${p.reason}`;
-    case 'request': return `${t}  → ${p.method} ${p.path}${p.withheld ? paint('31', ' [withheld]') : ''}${p.held ? paint('35', ' [held for review]') : ''}${body(p.body)}`;
-    case 'response': return `${t}  ← ${p.status} (${p.ms} ms)${p.withheld ? paint('31', ' [withheld]') : ''}${body(p.body)}`;
+    case 'request': return `${t}  → ${p.method} ${p.path}${p.streamed ? ' [streamed]' : ''}${p.withheld ? paint('31', ' [withheld]') : ''}${p.held ? paint('35', ' [held for review]') : ''}${body(p.body)}`;
+    case 'response': return `${t}  ← ${p.status}${p.streamed ? ' [streamed]' : ` (${p.ms} ms)`}${p.withheld ? paint('31', ' [withheld]') : ''}${body(p.body)}`;
+    case 'request.data':
+    case 'response.data':
+      return `${t}  ${p.direction === 'request' ? '→' : '←'} window ${p.window} at byte ${p.offset} (${p.bytes} bytes${p.encoding === 'latin1' ? ', binary' : ''})${p.withheld ? paint('31', ' [withheld]') : ''}${body(p.body)}`;
+    case 'request.end':
+    case 'response.end':
+      return `${t}  ${p.direction === 'request' ? '→' : '←'} end of the streamed ${p.direction}: ${p.bytes} bytes in ${p.windows} windows, ${p.masked} masked${p.ms === undefined ? '' : ` (${p.ms} ms)`}`;
     case 'message': return `${t}  ${p.direction === 'request' ? '→' : '←'} message${body(p.body)}`;
     case 'finding': return `${t}    ${paint('33', `finding ${p.kind}`)} at ${p.path}${p.detail ? `: ${p.detail}` : ''}`;
     case 'decision': {

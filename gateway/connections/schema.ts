@@ -147,10 +147,13 @@ const limits = strict({
   /** Largest body (request or response) that is inspected, in bytes. Default 1 MiB, at most 64 MiB. */
   inspectBytes: bytes(KiB, 64 * MiB).default(MiB),
   /**
-   * What happens to a body larger than inspectBytes: `deny` (default) or `review`. There is no
-   * "allow uninspected": what the gateway cannot inspect is never silently allowed (DESIGN.md, invariant 3).
+   * What happens to an HTTP body larger than inspectBytes: `deny` (default), `review`, or `stream`:
+   * forwarded as it arrives, inspected window by window (gateway/inspect/stream.ts) and masked as
+   * it flows; JSON and form bodies are still refused, their structure cannot be inspected in
+   * windows. There is no "allow uninspected": what the gateway cannot inspect is never silently
+   * allowed (DESIGN.md, invariant 3). WebSocket messages over inspectBytes are always refused.
    */
-  oversize: z.enum(['deny', 'review']).default('deny'),
+  oversize: z.enum(['deny', 'review', 'stream']).default('deny'),
   timeouts: strict({
     /** Milliseconds to open a connection to the target (through the agent). Default 5000. */
     connectMs: ms(100, 60_000).default(5_000),

@@ -10,7 +10,7 @@
 // must first be inspected: nothing uninspected passes (a body over `limits.inspectBytes` follows
 // `limits.oversize`, deny or review). Targets are asked for identity encoding so answers can be
 // inspected as sent.
-import { request, type IncomingMessage, type ServerResponse } from 'node:http';
+import { request, type ClientRequest, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { Authenticator } from '../authn/authenticate.ts';
 import type { Identity } from '../authn/identity.ts';
 import type { Config } from '../config/schema.ts';
@@ -25,7 +25,9 @@ import type { JsonObject } from '../store/index.ts';
 import { recordStep, sessionMeta, type Recording } from './record.ts';
 import type { PolicyRequest } from '../policy/context.ts';
 import type { PolicyManager } from '../policy/manager.ts';
-import { isStaleStreamFailure, tunnelHttpPools, type TunnelStream } from '../tunnel/index.ts';
+import { isStaleStreamFailure, tunnelHttpPools, TunnelStream } from '../tunnel/index.ts';
+import type { ScanWindow } from '../inspect/stream.ts';
+import { isJson, pumpBody, readHead, readRest, streamable, writeWithBackpressure, type StreamedBody } from './body-stream.ts';
 import { parseJson } from '../../lib/json.ts';
 import type { Logger } from '../../lib/log.ts';
 import { forwardRequestHeaders, forwardResponseHeaders } from './headers.ts';
@@ -97,8 +99,15 @@ async function proxyInSession(req: IncomingMessage, res: ServerResponse, ctx: { 
   const method = (req.method ?? 'GET').toUpperCase();
   const limits = connection.limits;
   const started = performance.now();
+  const recorder = deps.recording.recorder;
 
-  const raw = await readLimited(req, limits.maxRequestBytes, 'GW_BODY_TOO_LARGE', `The request body is larger than connection ${connection.name} accepts (${limits.maxRequestBytes} bytes).`);
+  const tooLargeRequest = () => new GatewayError('GW_BODY_TOO_LARGE', `The request body is larger than connection ${connection.name} accepts (${limits.maxRequestBytes} bytes).`);
+  const clientFailed = (err: Error) => new GatewayError('GW_BAD_REQUEST', `The client stopped sending the request body before its end (${(err as NodeJS.ErrnoException).code ?? err.message}).`, { cause: err });
+  const declared = Number(req.headers['content-length']);
+  if (Number.isFinite(declared) && declared > limits.maxRequestBytes) throw refuseEarly(res, tooLargeRequest());
+  const requestBody = req[Symbol.asyncIterator]() as AsyncIterator<Buffer>;
+  const requestHead = await readHead(requestBody, limits.inspectBytes, limits.maxRequestBytes, tooLargeRequest, clientFailed).catch((err: unknown) => { throw refuseEarly(res, err); });
+
   // One step of the pipeline, the same for the request and the answer: inspect + decide (or the
   // oversize rule), record it durably, hold it for a review or refuse it unless allowed, and give
   // back the bytes that may leave (masked when the decision is mask).
@@ -106,19 +115,19 @@ async function proxyInSession(req: IncomingMessage, res: ServerResponse, ctx: { 
   const check = async (direction: 'request' | 'response', raw: Buffer, contentType: string | undefined, summary: JsonObject): Promise<Buffer> => {
     const payload = payloadOf(raw, contentType, limits.inspectBytes);
     const outcome = payload.oversize
-      ? oversize(limits.oversize, payload.size, limits.inspectBytes)
+      ? oversize(limits.oversize === 'review' ? 'review' : 'deny', payload.size, limits.inspectBytes, limits.oversize === 'stream')
       : decideFor(deps, identity, connection, { kind: 'http', direction, method, path, ...payload.fields } as PolicyRequest);
     const out = outcome.decision === 'mask' && outcome.masked !== undefined ? reencode(outcome.masked) : raw;
     const inspected = payload.fields.body ?? payload.fields.text;
     // What left is recorded as the text that left: hashing a large parsed JSON tree in canonical
     // form costs far more than its text, and the text is what the auditor must see anyway.
     const leaving = inspected === undefined ? undefined : out.toString('utf8');
-    await recordStep(deps.recording.recorder, session, {
+    await recordStep(recorder, session, {
       type: direction, direction, outcome, maskKey: deps.maskKey, payload: inspected, leaving,
       summary: { ...summary, requestId: ctx.requestId, contentType: contentType ?? null, bytes: raw.length, ...(payload.oversize ? { uninspected: true } : {}) },
     });
     if (outcome.decision === 'review' && direction === 'response' && approvedBy !== undefined) {
-      await deps.recording.recorder.record(session, 'review.covered', { direction, review: approvedBy });
+      await recorder.record(session, 'review.covered', { direction, review: approvedBy });
       return out;
     }
     if (outcome.decision === 'review' && direction === 'request') {
@@ -134,7 +143,29 @@ async function proxyInSession(req: IncomingMessage, res: ServerResponse, ctx: { 
     return out;
   };
 
-  const body = await check('request', raw, req.headers['content-type'], { method, path });
+  // One window of a streamed body (limits.oversize: stream): the same step over the window's text,
+  // with the findings the window scanner made (they see the text around the window too). A
+  // streamed body cannot wait for a review: it is not kept whole to be released later.
+  const passWindow = async (direction: 'request' | 'response', w: ScanWindow): Promise<Buffer> => {
+    const outcome = decideFor(deps, identity, connection, { kind: 'http', direction, method, path, text: w.text }, [], w.findings);
+    const masked = outcome.decision === 'mask' && typeof outcome.masked === 'string' && outcome.masked !== w.text;
+    const out = masked ? Buffer.from(outcome.masked as string, w.encoding) : w.bytes;
+    await recordStep(recorder, session, {
+      type: `${direction}.data`, direction, outcome, maskKey: deps.maskKey, payload: w.text, leaving: masked ? outcome.masked : w.text,
+      summary: { requestId: ctx.requestId, window: w.index, offset: w.offset, bytes: w.bytes.length, encoding: w.encoding, final: w.final },
+    });
+    if (outcome.decision === 'review') {
+      if (direction === 'response' && approvedBy !== undefined) {
+        await recorder.record(session, 'review.covered', { direction, review: approvedBy, window: w.index });
+        return out;
+      }
+      const first = outcome.reasons[0];
+      throw new GatewayError('GW_REVIEW_REQUIRED', `The streamed ${direction} on connection ${connection.name} needs a human review (${first?.reason}): ${first?.message ?? `rule ${first?.rule}`} A streamed body (limits.oversize: stream) is not kept whole, so it cannot be held for one; it was refused at byte ${w.offset}.`,
+        { detail: { reasons: outcome.reasons, findings: outcome.findings.map((f) => ({ kind: f.kind, path: f.path, detail: f.detail })) } });
+    }
+    refuseUnlessAllowed(outcome, connection, direction);
+    return out;
+  };
 
   // ---- forward through the agent ---------------------------------------------------------------
   // Streams are kept alive and reused, pooled per agent and open header: a stream only ever
@@ -144,33 +175,169 @@ async function proxyInSession(req: IncomingMessage, res: ServerResponse, ctx: { 
   headers.host = target.host; // HTTP/1.1 requires one; the agent sets the same
   headers['accept-encoding'] = 'identity';
   headers['x-request-id'] = ctx.requestId;
-  if (body.length > 0 || method === 'POST' || method === 'PUT' || method === 'PATCH') headers['content-length'] = String(body.length);
-  else delete headers['content-length'];
+  delete headers['content-length'];
+
   let answer: IncomingMessage;
+  let upload: Upload | undefined;
+  if (requestHead.done || !streamable(limits.oversize, req.headers['content-type'])) {
+    const raw = await readRest(requestBody, requestHead, limits.maxRequestBytes, tooLargeRequest, clientFailed).catch((err: unknown) => { throw refuseEarly(res, err); });
+    const body = await check('request', raw, req.headers['content-type'], { method, path });
+    if (body.length > 0 || method === 'POST' || method === 'PUT' || method === 'PATCH') headers['content-length'] = String(body.length);
+    try {
+      answer = await exchange(deps.agents, connection.agent, open, { method, path, headers, body }, limits.timeouts);
+    } catch (err) {
+      // Nothing reached the target: an approval this request used is given back for the retry.
+      if (approvedBy !== undefined && err instanceof GatewayError && err.code === 'GW_AGENT_OFFLINE') await deps.recording.reviews.refund(approvedBy, session, err.code);
+      throw err;
+    }
+  } else {
+    await recorder.record(session, 'request', { method, path, requestId: ctx.requestId, contentType: req.headers['content-type'] ?? null, direction: 'request', streamed: true, declaredBytes: Number.isFinite(declared) ? declared : null });
+    headers['transfer-encoding'] = 'chunked'; // masking may change the length: the end is the last chunk
+    upload = startUpload({ deps, open, agent: connection.agent, out: { method, path, headers }, timeouts: limits.timeouts, pump: (write) => pumpBody({ head: requestHead, rest: requestBody, max: limits.maxRequestBytes, tooLarge: tooLargeRequest, failed: clientFailed, pass: (w) => passWindow('request', w), write }) });
+    try {
+      answer = await upload.answer;
+    } catch (err) {
+      throw refuseEarly(res, err);
+    }
+  }
+
+  // The upload's end is recorded before the answer's end goes out (a target that answered before
+  // reading the whole upload gets no more of it).
+  let uploadFinished: Promise<void> | undefined;
+  const finishUpload = () => uploadFinished ??= (async () => {
+    if (upload === undefined) return;
+    if (!upload.settled) upload.cancel();
+    const sent = await upload.done.catch(() => undefined);
+    if (sent !== undefined) await recorder.record(session, 'request.end', { direction: 'request', requestId: ctx.requestId, ...sent.body, tunnel: tunnelCounters(sent.socket) });
+  })();
   try {
-    answer = await exchange(deps.agents, connection.agent, open, { method, path, headers, body }, limits.timeouts);
-  } catch (err) {
-    // Nothing reached the target: an approval this request used is given back for the retry.
-    if (approvedBy !== undefined && err instanceof GatewayError && err.code === 'GW_AGENT_OFFLINE') await deps.recording.reviews.refund(approvedBy, session, err.code);
-    throw err;
+    await respond();
+  } finally {
+    await finishUpload();
   }
 
-  const agentError = answer.headers['x-airlock-agent-error'];
-  if (typeof agentError === 'string') {
-    answer.resume();
-    const mapped = AGENT_ERRORS[agentError] ?? { code: 'GW_TARGET_UNREACHABLE' as const, what: 'The agent failed' };
-    throw new GatewayError(mapped.code, `${mapped.what} for connection ${connection.name} (${agentError}); check the target and the agent's log.`);
+  async function respond(): Promise<void> {
+    const agentError = answer.headers['x-airlock-agent-error'];
+    if (typeof agentError === 'string') {
+      answer.resume();
+      const mapped = AGENT_ERRORS[agentError] ?? { code: 'GW_TARGET_UNREACHABLE' as const, what: 'The agent failed' };
+      throw new GatewayError(mapped.code, `${mapped.what} for connection ${connection.name} (${agentError}); check the target and the agent's log.`);
+    }
+
+    // ---- the response ------------------------------------------------------------------------------
+    const status = answer.statusCode ?? 502;
+    const stream = answer.socket; // taken now: Node detaches it once the answer is read, to pool it again
+    const tooLargeResponse = () => new GatewayError('GW_RESPONSE_TOO_LARGE', `The target's answer is larger than connection ${connection.name} returns (${limits.maxResponseBytes} bytes).`);
+    const upstreamFailed = (err: Error) => new GatewayError('GW_UPSTREAM_FAILED', `The answer from the agent broke off (${(err as NodeJS.ErrnoException).code ?? err.message}); retry.`, { cause: err });
+    const responseHeaders = forwardResponseHeaders(answer.headers);
+    delete responseHeaders['content-length'];
+    try {
+      if (Number(answer.headers['content-length']) > limits.maxResponseBytes) throw tooLargeResponse();
+      const responseBody = answer[Symbol.asyncIterator]() as AsyncIterator<Buffer>;
+      const head = await readHead(responseBody, limits.inspectBytes, limits.maxResponseBytes, tooLargeResponse, upstreamFailed);
+      if (head.done || !streamable(limits.oversize, answer.headers['content-type'])) {
+        const returned = await readRest(responseBody, head, limits.maxResponseBytes, tooLargeResponse, upstreamFailed);
+        const out = await check('response', returned, answer.headers['content-type'], { status, ms: Math.round(performance.now() - started) });
+        if (out !== returned) responseHeaders['x-airlock-masked'] = 'true';
+        await finishUpload();
+        res.writeHead(status, { ...responseHeaders, 'content-length': String(out.length) });
+        res.end(method === 'HEAD' ? undefined : out);
+        return;
+      }
+      // Streamed: the status and headers go with the first window that passed (a refusal before
+      // then is an ordinary coded error); a refusal after cuts the answer off.
+      await recorder.record(session, 'response', { status, requestId: ctx.requestId, contentType: answer.headers['content-type'] ?? null, direction: 'response', streamed: true, declaredBytes: Number(answer.headers['content-length']) || null });
+      const toClient = writeWithBackpressure(res, limits.timeouts.idleMs,
+        () => new GatewayError('GW_BAD_REQUEST', 'The client closed the connection before the streamed answer was complete.'),
+        () => new GatewayError('GW_TARGET_TIMEOUT', `The client read nothing for ${limits.timeouts.idleMs} ms (limits.timeouts.idleMs); the streamed answer was cut.`));
+      const begin = () => {
+        if (!res.headersSent) res.writeHead(status, { ...responseHeaders, 'x-airlock-inspection': 'streamed' });
+      };
+      const sent = await pumpBody({
+        head, rest: responseBody, max: limits.maxResponseBytes, tooLarge: tooLargeResponse, failed: upstreamFailed,
+        pass: (w) => passWindow('response', w),
+        write: async (bytes) => { begin(); await toClient(bytes); },
+      });
+      await finishUpload();
+      await recorder.record(session, 'response.end', { direction: 'response', requestId: ctx.requestId, status, ms: Math.round(performance.now() - started), ...sent, tunnel: tunnelCounters(stream) });
+      begin();
+      res.end(); // the end goes out only once the last window passed and the recording has it
+    } catch (err) {
+      answer.destroy();
+      throw err;
+    }
   }
+}
 
-  // ---- the response ------------------------------------------------------------------------------
-  const returned = await readLimited(answer, limits.maxResponseBytes, 'GW_RESPONSE_TOO_LARGE', `The target's answer is larger than connection ${connection.name} returns (${limits.maxResponseBytes} bytes).`);
-  const out = await check('response', returned, answer.headers['content-type'], { status: answer.statusCode ?? 502, ms: Math.round(performance.now() - started) });
+/** A streamed upload under way: the answer, and the upload's own end. */
+interface Upload {
+  readonly answer: Promise<IncomingMessage>;
+  /** What was sent and on which tunnel stream, once the body's end went out. */
+  readonly done: Promise<{ body: StreamedBody; socket: unknown }>;
+  readonly settled: boolean;
+  /** Stops the upload: the target never sees its end. */
+  cancel(): void;
+}
 
-  const responseHeaders = forwardResponseHeaders(answer.headers);
-  delete responseHeaders['content-length'];
-  if (out !== returned) responseHeaders['x-airlock-masked'] = 'true';
-  res.writeHead(answer.statusCode ?? 502, { ...responseHeaders, 'content-length': String(out.length) });
-  res.end(method === 'HEAD' ? undefined : out);
+/**
+ * Sends a streamed request body: the exchange with the agent opens only once the first window
+ * passed (a body refused at once never reaches the target), each window is written as the
+ * tunnel takes it, and the body's end is sent after its last window passed. A window refused,
+ * a body too large or a client gone resets the request: the target sees an aborted upload.
+ * `answer` rejects with whatever failed first: the upload's refusal or the exchange.
+ */
+function startUpload(o: {
+  deps: HttpProxyDeps; agent: string; open: Record<string, unknown>; out: Omit<Outgoing, 'body'>; timeouts: Connection['limits']['timeouts'];
+  pump: (write: (bytes: Buffer) => Promise<void>) => Promise<StreamedBody>;
+}): Upload {
+  const answer = Promise.withResolvers<IncomingMessage>();
+  let request: ClientRequest | undefined;
+  let sink: Promise<ClientRequest> | undefined;
+  let write: ((bytes: Buffer) => Promise<void>) | undefined;
+  const connect = (): Promise<ClientRequest> => {
+    if (sink !== undefined) return sink;
+    const ready = Promise.withResolvers<ClientRequest>();
+    sink = ready.promise;
+    sink.catch(() => {}); // the exchange's failure reaches the caller through `answer`
+    exchange(o.deps.agents, o.agent, o.open, { ...o.out, body: { start: (r) => { request = r; ready.resolve(r); } } }, o.timeouts)
+      .then(answer.resolve, (err: unknown) => { answer.reject(err); ready.reject(err); });
+    return sink;
+  };
+  const gone = () => new GatewayError('GW_UPSTREAM_FAILED', 'The tunnel stream to the agent closed during the upload; retry.');
+  const stalled = () => new GatewayError('GW_TARGET_TIMEOUT', `The target read nothing for ${o.timeouts.idleMs} ms (limits.timeouts.idleMs); the upload was cut.`);
+  const state = { settled: false };
+  const done = (async () => {
+    const body = await o.pump(async (bytes) => {
+      const r = await connect();
+      write ??= writeWithBackpressure(r, o.timeouts.idleMs, gone, stalled);
+      await write(bytes);
+    });
+    const r = await connect();
+    await new Promise<void>((resolve, reject) => {
+      r.end(() => resolve());
+      r.once('close', () => { if (!r.writableFinished) reject(gone()); });
+    });
+    return { body, socket: r.socket };
+  })().finally(() => { state.settled = true; });
+  done.catch(() => request?.destroy()); // refused, too large, or the client went away: no end for the target
+  return {
+    answer: Promise.race([answer.promise, done.then(() => answer.promise)]),
+    done,
+    get settled() { return state.settled; },
+    cancel: () => request?.destroy(),
+  };
+}
+
+/** The tunnel stream's flow-control counters (gateway/tunnel/stream.ts), for the recording. */
+function tunnelCounters(socket: unknown): JsonObject | null {
+  if (!(socket instanceof TunnelStream)) return null;
+  return { id: socket.id, receiveWindow: socket.receiveWindow, peakReadableBytes: socket.peakReadableBytes, peakWritableBytes: socket.peakWritableBytes, bytesRead: socket.bytesRead, bytesWritten: socket.bytesWritten };
+}
+
+/** A refusal before the request body was read whole: the connection closes after the answer, so the rest of the body is not read. */
+function refuseEarly(res: ServerResponse, err: unknown): unknown {
+  if (!res.headersSent) res.setHeader('connection', 'close');
+  return err;
 }
 
 /** What a body gives the inspectors: parsed JSON, or text; or that it is too large to inspect. */
@@ -178,7 +345,7 @@ function payloadOf(raw: Buffer, contentType: string | undefined, inspectBytes: n
   if (raw.length === 0) return { oversize: false, size: 0, fields: {} };
   if (raw.length > inspectBytes) return { oversize: true, size: raw.length, fields: {} };
   const text = raw.toString('utf8');
-  if (/^application\/([a-z0-9.+-]*\+)?json\s*(;|$)/i.test(contentType ?? '')) {
+  if (isJson(contentType)) {
     try {
       return { oversize: false, size: raw.length, fields: { body: parseJson(text) } };
     } catch {
@@ -189,9 +356,10 @@ function payloadOf(raw: Buffer, contentType: string | undefined, inspectBytes: n
 }
 
 /** A body too large to inspect: never allowed (limits.oversize is deny or review). */
-function oversize(action: 'deny' | 'review', size: number, limit: number): Outcome {
+function oversize(action: 'deny' | 'review', size: number, limit: number, streaming: boolean): Outcome {
   const finding: Finding = { kind: 'inspect.limit', path: '$', severity: 'high', detail: `body of ${size} bytes, over the inspection limit of ${limit}` };
-  return { decision: action, reasons: [{ rule: '(oversize)', policy: '(connection)', action, reason: 'inspect.oversize', message: `The body (${size} bytes) is larger than the ${limit} bytes inspected (limits.inspectBytes).` }], findings: [finding] };
+  const why = streaming ? ' A JSON body is inspected whole, so it is not streamed (limits.oversize: stream).' : '';
+  return { decision: action, reasons: [{ rule: '(oversize)', policy: '(connection)', action, reason: 'inspect.oversize', message: `The body (${size} bytes) is larger than the ${limit} bytes inspected (limits.inspectBytes).${why}` }], findings: [finding] };
 }
 
 /** Throws GW_POLICY_DENIED (deny) or GW_REVIEW_REQUIRED (review); allow and mask pass. */
@@ -201,7 +369,7 @@ export function refuseUnlessAllowed(outcome: Outcome, connection: Connection, di
   const why = first?.message ?? `rule ${first?.rule} (${first?.reason})`;
   const detail = { reasons: outcome.reasons, findings: outcome.findings.map((f) => ({ kind: f.kind, path: f.path, detail: f.detail })) };
   if (outcome.decision === 'review') {
-    throw new GatewayError('GW_REVIEW_REQUIRED', `The ${direction} on connection ${connection.name} needs a human review (${first?.reason}): ${why} Reviews are not available on this gateway yet, so it was refused.`, { detail });
+    throw new GatewayError('GW_REVIEW_REQUIRED', `The ${direction} on connection ${connection.name} needs a human review (${first?.reason}): ${why} Only a request can be held for a review (an answer or a message cannot wait for one), so it was refused.`, { detail });
   }
   throw new GatewayError('GW_POLICY_DENIED', `The ${direction} on connection ${connection.name} was refused by policy (${first?.reason}): ${why}`, { detail });
 }
@@ -239,7 +407,8 @@ export async function readLimited(source: IncomingMessage, max: number, code: 'G
   return Buffer.concat(chunks, size);
 }
 
-export interface Outgoing { method: string; path: string; headers: Record<string, string | string[]>; body: Buffer }
+/** A request for exchange(): a body in memory, or a streamed one that `start` writes and ends on the request once it is open (sent once: never retried). */
+export interface Outgoing { method: string; path: string; headers: Record<string, string | string[]>; body: Buffer | { start(request: ClientRequest): void } }
 
 /**
  * One HTTP exchange with `agent` over a kept-alive tunnel stream (gateway/tunnel/http-pool.ts),
@@ -259,13 +428,21 @@ export function exchange(opener: HttpProxyDeps['agents'], agent: string, open: R
       if (settled) return;
       settled = true;
       clearTimeout(firstByte);
+      firstByte = undefined;
       if (err !== undefined) reject(err);
       else resolve(res!);
     };
-    const firstByte = setTimeout(() => {
-      current?.destroy();
-      settle(new GatewayError('GW_TARGET_TIMEOUT', `The target sent nothing within ${timeouts.firstByteMs} ms (limits.timeouts.firstByteMs).`));
-    }, timeouts.firstByteMs);
+    // The target's first byte is awaited from the start, or for a streamed body from its end (a
+    // target answers an upload once it has it all; the idle timeout covers the upload itself).
+    let firstByte: NodeJS.Timeout | undefined;
+    const awaitFirstByte = () => {
+      if (settled || firstByte !== undefined) return;
+      firstByte = setTimeout(() => {
+        current?.destroy();
+        settle(new GatewayError('GW_TARGET_TIMEOUT', `The target sent nothing within ${timeouts.firstByteMs} ms (limits.timeouts.firstByteMs).`));
+      }, timeouts.firstByteMs);
+    };
+    if (Buffer.isBuffer(out.body)) awaitFirstByte();
     const send = (mayRetry: boolean) => {
       let req: ReturnType<typeof request>;
       try {
@@ -288,14 +465,19 @@ export function exchange(opener: HttpProxyDeps['agents'], agent: string, open: R
         }
         settle(new GatewayError('GW_UPSTREAM_FAILED', `The tunnel to the agent failed during the request (${err.code ?? err.message}); retry.`, { cause: err }));
       });
-      req.end(out.body);
+      if (Buffer.isBuffer(out.body)) {
+        req.end(out.body);
+      } else {
+        req.once('finish', awaitFirstByte);
+        out.body.start(req);
+      }
     };
-    send(true);
+    send(Buffer.isBuffer(out.body));
   });
 }
 
 /** The connection's policies (the gateway's baseline first) applied to one request or answer, with the caller as CEL sees it. */
-export function decideFor(deps: Pick<HttpProxyDeps, 'config' | 'policies' | 'maskKey'>, identity: Identity, connection: Connection, request: PolicyRequest, extraFindings: readonly Finding[] = []): Outcome {
+export function decideFor(deps: Pick<HttpProxyDeps, 'config' | 'policies' | 'maskKey'>, identity: Identity, connection: Connection, request: PolicyRequest, extraFindings: readonly Finding[] = [], inspected?: readonly Finding[]): Outcome {
   const policy = deps.policies.get({
     packs: [...new Set([...deps.config.policy.packs, ...connection.policy.packs])],
     files: [...new Set([...deps.config.policy.files, ...connection.policy.files])],
@@ -305,5 +487,5 @@ export function decideFor(deps: Pick<HttpProxyDeps, 'config' | 'policies' | 'mas
     connection: { name: connection.name, kind: connection.kind, tags: connection.tags },
     request,
     now: Date.now(),
-  }, { defaultAction: connection.policy.defaultAction, maskKey: deps.maskKey }, extraFindings);
+  }, { defaultAction: connection.policy.defaultAction, maskKey: deps.maskKey }, extraFindings, inspected);
 }

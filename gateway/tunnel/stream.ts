@@ -84,6 +84,9 @@ export class TunnelStream extends Duplex {
   #resetMessage: string | undefined;
   #bytesRead = 0;
   #bytesWritten = 0;
+  #peakReadable = 0;
+  #peakWritable = 0;
+  readonly #window: number;
   #idle: NodeJS.Timeout | undefined;
   #idleMs: number | undefined;
 
@@ -112,6 +115,7 @@ export class TunnelStream extends Duplex {
     this.id = init.id;
     this.header = init.header;
     this.#recvCredit = init.window;
+    this.#window = init.window;
     this.#grantThreshold = Math.max(1, Math.floor(init.window / 4));
   }
 
@@ -121,6 +125,15 @@ export class TunnelStream extends Duplex {
   get bytesWritten(): number { return this.#bytesWritten; }
   /** Bytes the peer still accepts before it grants more. */
   get sendCredit(): number { return this.#sendCredit; }
+  /** This side's receive window: the most the peer may send ahead of what is read here, in bytes. */
+  get receiveWindow(): number { return this.#window; }
+  /**
+   * The most received bytes this stream has held unread at once (its readable buffer), over its
+   * life. Flow control keeps it at most readableHighWaterMark + receiveWindow + one frame.
+   */
+  get peakReadableBytes(): number { return this.#peakReadable; }
+  /** The most bytes written to this stream and not yet sent at once, over its life (writers that wait for 'drain' keep it near writableHighWaterMark). */
+  get peakWritableBytes(): number { return this.#peakWritable; }
   /** The idle timeout in ms set with setTimeout(), undefined when never set (as net.Socket). */
   get timeout(): number | undefined { return this.#idleMs; }
   get readyState(): 'open' | 'readOnly' | 'writeOnly' | 'closed' {
@@ -193,6 +206,7 @@ export class TunnelStream extends Duplex {
     }
     this.#pending = chunk;
     this.#pendingCallback = callback;
+    if (this.writableLength > this.#peakWritable) this.#peakWritable = this.writableLength;
     this.#flush();
   }
 
@@ -294,6 +308,7 @@ export class TunnelStream extends Duplex {
     this.#recvCredit -= payload.length;
     this.#bytesRead += payload.length;
     this.#touch();
+    if (this.readableLength + payload.length > this.#peakReadable) this.#peakReadable = this.readableLength + payload.length;
     if (this.#paused) {
       this.#held += payload.length;
       this.push(payload);
