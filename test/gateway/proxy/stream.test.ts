@@ -40,6 +40,7 @@ function* textBody(bytes: number, piece = 64 * 1024, mask = false): Generator<Bu
 
 interface Upload { bytes: number; sha256: string; complete: boolean }
 const uploads: Upload[] = [];
+const aborted = new WeakSet<Upload>();
 const downloads: Array<{ sent: number; done: boolean }> = [];
 let t: TestGateway;
 let target: Server;
@@ -53,6 +54,7 @@ before(async () => {
       uploads.push(up);
       const hash = createHash('sha256');
       req.on('data', (c: Buffer) => { up.bytes += c.length; hash.update(c); });
+      req.on('close', () => { if (!up.complete) aborted.add(up); });
       req.on('end', () => {
         up.complete = true;
         up.sha256 = hash.digest('hex');
@@ -109,6 +111,7 @@ before(async () => {
   const limits = { oversize: 'stream', inspectBytes: 64 * 1024, maxRequestBytes: 64 * MiB, maxResponseBytes: 64 * MiB };
   for (const c of [
     { name: 'files', kind: 'http', agent: 'edge', target: `${targetUrl}/api`, groups: ['developers'], limits, policy: { files: [rules] } },
+    { name: 'small-files', kind: 'http', agent: 'edge', target: `${targetUrl}/api`, groups: ['developers'], limits: { ...limits, maxRequestBytes: 2 * MiB, maxResponseBytes: 2 * MiB } },
   ]) {
     const r = await t.call('POST', '/api/v1/connections', alice, c);
     assert.equal(r.status, 201, JSON.stringify(r.body));
@@ -121,9 +124,9 @@ after(async () => {
 });
 
 /** Events of the exchange with request id `id`, in order. */
-async function eventsOf(id: string): Promise<Array<{ type: string; payload: Record<string, any> }>> {
+async function eventsOf(id: string, connection = 'files'): Promise<Array<{ type: string; payload: Record<string, any> }>> {
   const out: Array<{ type: string; payload: Record<string, any> }> = [];
-  for (const s of await t.gw.store.sessions.list({ connection: 'files', limit: 1000 })) {
+  for (const s of await t.gw.store.sessions.list({ connection, limit: 1000 })) {
     for (let after = 0; ;) {
       const page = await t.gw.store.events.list(s.id, { afterSeq: after, limit: 1000 });
       if (page.length === 0) break;
@@ -317,4 +320,44 @@ test('a binary body streams byte for byte; a card number in it is masked in plac
   const body = Buffer.from(await r.arrayBuffer());
   const expected = Buffer.concat([...textBody(3 * MiB, 64 * 1024, true)]);
   assert.ok(body.equals(expected), `got ${body.length} bytes, expected ${expected.length}`);
+});
+
+test('limits hold while streaming: too large is refused or cut; a client gone midway aborts the upload', async () => {
+  // Declared too large: refused before a byte is read.
+  const declared = await new Promise<{ status: number; code: string; connection: string | undefined }>((resolve, reject) => {
+    const req = request(`${t.gw.url}/proxy/small-files/upload`, { method: 'POST', headers: { authorization: `Bearer ${bob}`, 'content-type': 'text/plain', 'content-length': String(3 * MiB) } }, (res) => {
+      let text = '';
+      res.on('data', (c: Buffer) => { text += c.toString(); });
+      res.on('end', () => resolve({ status: res.statusCode!, code: JSON.parse(text).error.code, connection: res.headers.connection }));
+    });
+    req.on('error', reject);
+    req.write(Buffer.alloc(1024, 'a'));
+  });
+  assert.deepEqual(declared, { status: 413, code: 'GW_BODY_TOO_LARGE', connection: 'close' });
+
+  // Chunked, too large: refused when the limit is passed; the target's upload never ends.
+  const before = uploads.length;
+  const r = await send('POST', '/proxy/small-files/upload', textBody(3 * MiB));
+  assert.equal(r.status, 413);
+  assert.equal(JSON.parse(r.text).error.code, 'GW_BODY_TOO_LARGE');
+  await new Promise((resolve) => setTimeout(resolve, 200));
+  assert.ok(uploads.slice(before).every((u) => !u.complete), 'no upload was completed');
+
+  // An answer over maxResponseBytes, already begun: cut off.
+  const big = await fetch(`${t.gw.url}/proxy/small-files/download/${3 * MiB}`, { headers: { authorization: `Bearer ${bob}`, 'x-request-id': 'download-too-large-1' } });
+  assert.equal(big.status, 200);
+  await assert.rejects(big.arrayBuffer(), 'the answer is cut, not ended');
+  const events = await eventsOf('download-too-large-1', 'small-files');
+  assert.ok(events.some((e) => e.type === 'error' && e.payload.code === 'GW_RESPONSE_TOO_LARGE'), events.map((e) => e.type).join(' '));
+
+  // The client goes away mid-upload: the target sees an aborted upload.
+  const gone = uploads.length;
+  const req = request(`${t.gw.url}/proxy/files/upload`, { method: 'POST', headers: { authorization: `Bearer ${bob}`, 'content-type': 'text/plain' } });
+  req.on('error', () => {});
+  for (const part of textBody(2 * MiB)) req.write(part);
+  for (let i = 0; i < 100 && (uploads[gone]?.bytes ?? 0) < 256 * 1024; i++) await new Promise((resolve) => setTimeout(resolve, 50));
+  req.destroy();
+  for (let i = 0; i < 100 && uploads[gone] !== undefined && uploads[gone]!.bytes > 0 && !aborted.has(uploads[gone]!); i++) await new Promise((resolve) => setTimeout(resolve, 50));
+  assert.ok(uploads[gone] !== undefined && aborted.has(uploads[gone]!), 'the target saw the upload abort');
+  assert.equal(uploads[gone]!.complete, false);
 });
