@@ -11,6 +11,7 @@ import { createServer, request, type IncomingMessage, type Server } from 'node:h
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Running } from '../../support/process.ts';
+import { execFile } from 'node:child_process';
 import { startTestAgent, startTestGateway, type TestGateway } from '../../support/gateway.ts';
 import { MAX_PAYLOAD_BYTES } from '../../../gateway/tunnel/frames.ts';
 import { DEFAULT_OVERLAP_BYTES, DEFAULT_WINDOW_BYTES } from '../../../gateway/inspect/stream.ts';
@@ -312,6 +313,25 @@ test('JSON over the inspection limit is not streamed, and a streamed body cannot
   assert.equal(error.code, 'GW_REVIEW_REQUIRED');
   assert.match(error.message, /The streamed request on connection files needs a human review \(put\.review\): Replacing a file needs a second pair of eyes\. A streamed body \(limits\.oversize: stream\) is not kept whole, so it cannot be held for one; it was refused at byte 0\./);
   assert.equal(uploads.length, before, 'nothing reached the target');
+});
+
+test('curl uploads a 5 MB binary file with --data-binary: the target gets it byte for byte', async () => {
+  const file = join(t.dir, 'upload.bin');
+  const bytes = Buffer.alloc(5 * MiB);
+  for (let i = 0; i < bytes.length; i++) bytes[i] = (i * 2654435761) >>> 24;
+  writeFileSync(file, bytes);
+  const before = uploads.length;
+  const curl = await new Promise<{ code: number; stdout: string; stderr: string }>((resolve) => {
+    // The token goes in a header file, not the command line (other users could read it there).
+    const headers = join(t.dir, 'curl-headers');
+    writeFileSync(headers, `Authorization: Bearer ${bob}\nContent-Type: application/octet-stream\n`, { mode: 0o600 });
+    execFile('curl', ['-sS', '--fail-with-body', '-H', `@${headers}`, '--data-binary', `@${file}`, `${t.gw.url}/proxy/files/upload`], (err, stdout, stderr) => {
+      resolve({ code: err ? Number((err as { code?: number }).code ?? 1) : 0, stdout, stderr });
+    });
+  });
+  assert.equal(curl.code, 0, curl.stderr + curl.stdout);
+  assert.deepEqual(JSON.parse(curl.stdout), { bytes: bytes.length, sha256: createHash('sha256').update(bytes).digest('hex') });
+  assert.equal(uploads.length, before + 1);
 });
 
 test('a binary body streams byte for byte; a card number in it is masked in place', async () => {
