@@ -3,7 +3,7 @@
 import { z } from 'zod';
 import type { Authenticator } from '../authn/authenticate.ts';
 import { requireRole } from '../authn/authenticate.ts';
-import { generateApiKey } from '../authn/apikeys.ts';
+import { forgetApiKey, generateApiKey } from '../authn/apikeys.ts';
 import { ROLES, type Config } from '../config/schema.ts';
 import { GatewayError } from '../errors.ts';
 import { readJson } from '../http/body.ts';
@@ -58,7 +58,11 @@ export function apiKeyRoutes(router: Router, _config: Config, store: Store, auth
       if (!/^[a-z2-7]{16}$/.test(id)) throw new GatewayError('GW_NOT_FOUND', `No API key ${JSON.stringify(id)}; list them with GET ${PATH}.`);
       const existing = await store.apiKeys.get(id);
       if (!existing) throw new GatewayError('GW_NOT_FOUND', `No API key ${id}; list them with GET ${PATH}.`);
-      await store.apiKeys.revoke(id);
+      try {
+        await store.apiKeys.revoke(id);
+      } finally {
+        forgetApiKey(store, id); // the key's next use reads the store: refused from now on
+      }
       sendJson(res, 200, view((await store.apiKeys.get(id))!));
     },
   });

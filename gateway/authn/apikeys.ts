@@ -2,7 +2,12 @@
 // public lookup prefix, the secret 256 random bits. Only SHA-256 of the whole key is stored
 // (the secret is high-entropy, so a slow hash adds nothing); the stored hash is compared in
 // constant time, after the lookup by id, so a wrong secret and an unknown id look the same.
-import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
+//
+// A key that verified is remembered for a second (ApiKeyCache), so a busy service identity costs
+// no store read per request; the presented key is still hashed and compared in constant time, and
+// revocation and expiry are checked on every request. Revoking through the API forgets the key at
+// once (forgetApiKey); a revocation made through another replica is seen within the second.
+import { hash, randomBytes, timingSafeEqual } from 'node:crypto';
 import type { Role } from '../config/schema.ts';
 import { GatewayError } from '../errors.ts';
 import type { ApiKeyRecord, Store } from '../store/types.ts';
@@ -30,22 +35,40 @@ export function generateApiKey(random: (n: number) => Buffer = randomBytes): New
 }
 
 export function hashApiKey(key: string): string {
-  return 'sha256:' + createHash('sha256').update(key, 'utf8').digest('hex');
+  return 'sha256:' + hash('sha256', key, 'hex');
 }
 
 export function looksLikeApiKey(token: string): boolean {
   return token.startsWith(API_KEY_PREFIX);
 }
 
-/** Verifies a presented key against the store and returns its identity; GW_API_KEY_INVALID otherwise. */
-export async function verifyApiKey(token: string, store: Store, now: number = Date.now()): Promise<Identity> {
+/** Stands in for the stored hash of an unknown id, so that case costs the same compare. */
+const UNKNOWN_HASH = Buffer.from(hashApiKey(`${API_KEY_PREFIX}unknown`));
+
+/**
+ * Verifies a presented key and returns its identity; GW_API_KEY_INVALID otherwise. The key's
+ * record comes from `cache` while it holds it (default: the cache of `store`), else from the store.
+ * `now`: epoch ms, for the expiry check.
+ */
+export async function verifyApiKey(token: string, store: Store, now: number = Date.now(), cache: ApiKeyCache = apiKeyCacheOf(store)): Promise<Identity> {
   const m = KEY_SHAPE.exec(token);
   if (!m) throw invalidKey('it is not in the alk_<id>_<secret> form');
-  const record = await store.apiKeys.get(m[1]!);
+  const id = m[1]!;
+  let known = cache.get(id);
+  if (known === undefined) {
+    const generation = cache.generation;
+    const record = await store.apiKeys.get(id);
+    if (record !== null) {
+      known = { record, hash: Buffer.from(record.hash) };
+      // Only a key that may be used is remembered, and only when no revocation happened meanwhile.
+      if (record.revokedAt === null && (record.expiresAt === null || record.expiresAt > now)) cache.set(known, generation);
+    }
+  }
   const presented = Buffer.from(hashApiKey(token));
-  const stored = Buffer.from(record?.hash ?? hashApiKey(`${API_KEY_PREFIX}unknown`));
+  const stored = known?.hash ?? UNKNOWN_HASH;
   const match = presented.length === stored.length && timingSafeEqual(presented, stored);
-  if (!record || !match) throw invalidKey('it is not known');
+  if (known === undefined || !match) throw invalidKey('it is not known');
+  const { record } = known;
   if (record.revokedAt !== null) throw invalidKey(`key ${record.id} ("${record.name}") was revoked`);
   if (record.expiresAt !== null && record.expiresAt <= now) throw invalidKey(`key ${record.id} ("${record.name}") expired at ${new Date(record.expiresAt).toISOString()}`);
   // Bookkeeping only, never failing the request, and at most once a minute per key: a write per
@@ -56,6 +79,81 @@ export async function verifyApiKey(token: string, store: Store, now: number = Da
     void store.apiKeys.touch(record.id, now).catch(() => {});
   }
   return apiKeyIdentity(record);
+}
+
+/** A key record as the cache holds it, with its stored hash ready for the compare. */
+interface KnownKey {
+  readonly record: ApiKeyRecord;
+  readonly hash: Buffer;
+}
+
+export interface ApiKeyCacheOptions {
+  /** How long a verified key's record is reused without reading the store, in ms. Default 1000; 0 turns the cache off. */
+  readonly ttlMs?: number;
+  /** Keys remembered, least recently used dropped first. Default 10000. */
+  readonly maxEntries?: number;
+  /** Monotonic milliseconds. Default performance.now. */
+  readonly clock?: () => number;
+}
+
+/**
+ * Key records that verified, by key id, for `ttlMs`. `forget` drops one and bumps `generation`,
+ * so a store read that was under way during a revocation is not remembered after it.
+ */
+export class ApiKeyCache {
+  readonly #entries: Lru<string, { known: KnownKey; until: number }>;
+  readonly #ttlMs: number;
+  readonly #clock: () => number;
+  #generation = 0;
+
+  constructor(options: ApiKeyCacheOptions = {}) {
+    const ttlMs = options.ttlMs ?? 1000;
+    if (!Number.isFinite(ttlMs) || ttlMs < 0 || ttlMs > 60_000) throw new TypeError(`ApiKeyCache ttlMs must be 0–60000, not ${String(options.ttlMs)}`);
+    this.#ttlMs = ttlMs;
+    this.#entries = new Lru({ maxEntries: options.maxEntries ?? 10_000 });
+    this.#clock = options.clock ?? (() => performance.now());
+  }
+
+  /** Bumped by every forget. */
+  get generation(): number { return this.#generation; }
+
+  /** The record of key `id` while it is fresh; undefined otherwise. */
+  get(id: string): KnownKey | undefined {
+    const entry = this.#entries.get(id);
+    if (entry === undefined) return undefined;
+    if (this.#clock() < entry.until) return entry.known;
+    this.#entries.delete(id);
+    return undefined;
+  }
+
+  /** Remembers `known`, read from the store when `generation` was current; ignored if a forget came since. */
+  set(known: KnownKey, generation: number): void {
+    if (this.#ttlMs === 0 || generation !== this.#generation) return;
+    this.#entries.set(known.record.id, { known, until: this.#clock() + this.#ttlMs });
+  }
+
+  /** Drops key `id`: its next use reads the store. */
+  forget(id: string): void {
+    this.#generation++;
+    this.#entries.delete(id);
+  }
+}
+
+const caches = new WeakMap<Store, ApiKeyCache>();
+
+/** The key cache of `store` (one per store, made with default options on first use). */
+export function apiKeyCacheOf(store: Store): ApiKeyCache {
+  let cache = caches.get(store);
+  if (cache === undefined) {
+    cache = new ApiKeyCache();
+    caches.set(store, cache);
+  }
+  return cache;
+}
+
+/** The revocation hook: call it when key `id` was revoked (or may have been) through `store`, so its next use is refused at once. */
+export function forgetApiKey(store: Store, id: string): void {
+  apiKeyCacheOf(store).forget(id);
 }
 
 function apiKeyIdentity(record: ApiKeyRecord): Identity {

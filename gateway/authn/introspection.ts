@@ -2,7 +2,7 @@
 // when auth.introspection.enabled. The answer must say active, name our audience and carry a
 // future exp; positive answers are cached by the token's SHA-256 for auth.introspection.cacheTtl
 // (never past exp), so a busy client costs one round trip per TTL, not one per request.
-import { createHash } from 'node:crypto';
+import { hash } from 'node:crypto';
 import * as oidc from 'openid-client';
 import { Lru } from '../../lib/lru.ts';
 import type { Config } from '../config/schema.ts';
@@ -34,7 +34,7 @@ export function createIntrospector(options: IntrospectorOptions): Introspector {
   return {
     get calls() { return calls; },
     async verify(token) {
-      const digest = createHash('sha256').update(token).digest('base64url');
+      const digest = hash('sha256', token, 'base64url');
       const hit = cache.get(digest);
       if (hit && now() < hit.until) return hit.identity;
       calls++;

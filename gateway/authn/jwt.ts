@@ -5,7 +5,7 @@
 //   (unknown kid: one refetch per cooldown; stale cache: refetch, fail closed if the IdP is down)
 //   → iss exact, aud contains ours, exp required, nbf/iat with skew, typ at+jwt when required
 //   → not an ID token → identity.
-import { createHash } from 'node:crypto';
+import { hash } from 'node:crypto';
 import { createRemoteJWKSet, customFetch, errors, jwtVerify, type FetchImplementation, type JWTPayload } from 'jose';
 import { Lru } from '../../lib/lru.ts';
 import type { Config } from '../config/schema.ts';
@@ -73,7 +73,7 @@ export function createJwtVerifier(options: JwtVerifierOptions): JwtVerifier {
       if (Buffer.byteLength(token) > MAX_TOKEN_BYTES) {
         throw new GatewayError('GW_TOKEN_TOO_LARGE', `The access token is larger than ${MAX_TOKEN_BYTES} bytes; the gateway does not read it.`);
       }
-      const digest = createHash('sha256').update(token).digest('base64url');
+      const digest = hash('sha256', token, 'base64url');
       const hit = verified.get(digest);
       if (hit && now() < hit.until && hit.keySet === fetches && jwks.fresh) return hit.identity;
       if (hit) verified.delete(digest);

@@ -70,6 +70,23 @@ test('a revoked key and an expired key are refused with GW_API_KEY_INVALID', asy
   assert.match(expired.body.error.message, /expired at \d{4}-/);
 });
 
+test('a key in busy use (its record cached) is refused by the first request after the revocation answers', async () => {
+  const alice = await tokenFor('alice', ['admins']);
+  const created = await call('POST', '/api/v1/api-keys', alice, { name: 'busy', roles: ['user'], ttlSeconds: 3600 });
+  const key = created.body.key as string;
+  assert.equal((await call('GET', '/api/v1/me', key)).status, 200); // now cached
+  const during = Array.from({ length: 10 }, () => call('GET', '/api/v1/me', key));
+  const revoked = await call('DELETE', `/api/v1/api-keys/${created.body.id}`, alice);
+  assert.equal(revoked.status, 200);
+  await Promise.all(during); // concurrent with the revocation: either answer is right
+  for (let i = 0; i < 3; i++) {
+    const refused = await call('GET', '/api/v1/me', key);
+    assert.equal(refused.status, 401);
+    assert.equal(refused.body.error.code, 'GW_API_KEY_INVALID');
+    assert.match(refused.body.error.message, /was revoked/);
+  }
+});
+
 test('an unknown key, a wrong secret and a malformed key are all GW_API_KEY_INVALID', async () => {
   const alice = await tokenFor('alice', ['admins']);
   const created = await call('POST', '/api/v1/api-keys', alice, { name: 'probe', roles: ['user'], ttlSeconds: null });
