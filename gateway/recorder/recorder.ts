@@ -15,7 +15,7 @@ import { randomUUID } from 'node:crypto';
 import { GatewayError } from '../errors.ts';
 import type { EventBatch, Json, JsonObject, NewEvent, Store } from '../store/index.ts';
 import type { Logger } from '../../lib/log.ts';
-import { canonicalJson } from '../../lib/canonical-json.ts';
+import { canonicalJson, canonicalJsonWith } from '../../lib/canonical-json.ts';
 import { GENESIS_HASH, checkpointStatement, eventHashWithPayloadText } from './chain.ts';
 import type { RecordingKey } from './keys.ts';
 
@@ -67,7 +67,7 @@ interface SessionState extends RecordingSession {
 
 interface Pending {
   readonly session: SessionState;
-  readonly events: Array<{ type: string; payload: Json; at: number; offsetMs: number }>;
+  readonly events: Array<{ type: string; payload: Json; payloadText: string; at: number; offsetMs: number }>;
   readonly decision?: string;
   resolve(): void;
   reject(err: unknown): void;
@@ -117,7 +117,12 @@ export class Recorder {
     if (!s || s.ended) return Promise.reject(new GatewayError('GW_RECORDING_FAILED', `Session ${session.id} has ended; nothing more can be recorded in it.`));
     const at = this.#o.now();
     const offsetMs = Math.max(0, Math.round(performance.now() - s.startMono));
-    const events = this.#shape(s, type, summary, body).map((e) => ({ ...e, at, offsetMs }));
+    let events: Pending['events'];
+    try {
+      events = this.#shape(s, type, summary, body).map((e) => ({ ...e, at, offsetMs }));
+    } catch (err) {
+      return Promise.reject(err); // not JSON (a BigInt, a cycle): our own bug, refused like a failed write
+    }
     if (type === 'session.end') s.ended = true;
     return new Promise<void>((resolve, reject) => {
       this.#queue.push({ session: s, events, ...(decision ? { decision } : {}), resolve, reject });
@@ -146,9 +151,13 @@ export class Recorder {
     await this.#flushing;
   }
 
-  /** The body as it will be stored: metadata only, capped, or split into chunk events. */
-  #shape(s: SessionState, type: string, summary: JsonObject, body: Json | undefined): Array<{ type: string; payload: JsonObject }> {
-    const one = (payload: JsonObject) => [{ type, payload }];
+  /**
+   * The body as it will be stored: metadata only, capped, or split into chunk events; each with
+   * its canonical JSON text, made here once (it is hashed and stored as it is). The body's text,
+   * made to measure it, is reused in the event's text rather than serialised a second time.
+   */
+  #shape(s: SessionState, type: string, summary: JsonObject, body: Json | undefined): Array<{ type: string; payload: JsonObject; payloadText: string }> {
+    const one = (payload: JsonObject) => [{ type, payload, payloadText: canonicalJson(payload) }];
     if (body === undefined) return one({ ...summary });
     if (s.meta.metadataOnly) return one({ ...summary, body: null, omitted: 'metadata-only' });
     const text = canonicalJson(body);
@@ -156,12 +165,15 @@ export class Recorder {
     if (bytes > this.#o.maxEventBytes) return one({ ...summary, body: null, truncated: { bytes, limit: this.#o.maxEventBytes, why: 'event' } });
     if (s.bodyBytes + bytes > this.#o.maxSessionBytes) return one({ ...summary, body: null, truncated: { bytes, limit: this.#o.maxSessionBytes, why: 'session' } });
     s.bodyBytes += bytes;
-    if (bytes <= this.#o.chunkBytes) return one({ ...summary, body });
+    if (bytes <= this.#o.chunkBytes) return [{ type, payload: { ...summary, body }, payloadText: canonicalJsonWith(summary, { body: text }) }];
     // Chunks split the JSON text by UTF-16 units (a surrogate pair may straddle two chunks);
     // concatenated in order they give the text back exactly.
     const parts: string[] = [];
     for (let i = 0; i < text.length; i += this.#o.chunkBytes) parts.push(text.slice(i, i + this.#o.chunkBytes));
-    return [{ type, payload: { ...summary, body: null, chunked: { parts: parts.length, bytes } } }, ...parts.map((data, part) => ({ type: 'chunk', payload: { part, data } }))];
+    return [
+      ...one({ ...summary, body: null, chunked: { parts: parts.length, bytes } }),
+      ...parts.map((data, part) => ({ type: 'chunk', payload: { part, data }, payloadText: `{"data":${JSON.stringify(data)},"part":${part}}` })),
+    ];
   }
 
   #schedule(): void {
@@ -186,10 +198,9 @@ export class Recorder {
       heads.set(p.session, head);
       for (const e of p.events) {
         const seq = head.seq + 1;
-        // One canonical text per payload: hashed, and stored as it is.
-        const payloadText = canonicalJson(e.payload);
-        const hash = eventHashWithPayloadText({ sessionId: p.session.id, seq, type: e.type, at: e.at, offsetMs: e.offsetMs, prevHash: head.hash }, payloadText);
-        head.events.push({ seq, type: e.type, at: e.at, offsetMs: e.offsetMs, payload: e.payload, payloadText, prevHash: head.hash, hash });
+        // One canonical text per payload (made by #shape): hashed, and stored as it is.
+        const hash = eventHashWithPayloadText({ sessionId: p.session.id, seq, type: e.type, at: e.at, offsetMs: e.offsetMs, prevHash: head.hash }, e.payloadText);
+        head.events.push({ seq, type: e.type, at: e.at, offsetMs: e.offsetMs, payload: e.payload, payloadText: e.payloadText, prevHash: head.hash, hash });
         head.seq = seq;
         head.hash = hash;
       }
