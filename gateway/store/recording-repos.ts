@@ -11,6 +11,11 @@ const DEFAULT_SESSION_PAGE = 100;
 const MAX_SESSION_PAGE = 1000;
 
 const SESSION_COLUMNS = 'id, connection, subject, kind, started_at, ended_at, metadata, state, end_reason, instance, last_seq, decisions';
+// A session's last stored seq is read from its events (the primary key's index), not from the
+// sessions row: appending then writes no sessions row, which spares every recorder commit a
+// page. The last_seq column is written when the session ends or is swept (for readers of the row).
+const LAST_SEQ = '(SELECT COALESCE(MAX(e.seq), 0) FROM events e WHERE e.session_id = sessions.id)';
+const SESSION_READ_COLUMNS = SESSION_COLUMNS.replace('last_seq', `${LAST_SEQ} AS last_seq`);
 function toSession(r: Row): SessionRecord {
   return {
     id: str(r.id), connection: str(r.connection), subject: str(r.subject), kind: str(r.kind) as ConnectionKind,
@@ -39,11 +44,11 @@ const ROWS_PER_INSERT = 200;
 
 export function recordingRepos(driver: Driver, _now: () => number): Pick<Store, 'sessions' | 'events' | 'checkpoints' | 'instances'> {
   const db: Executor = driver;
-  // PostgreSQL runs READ COMMITTED: lock the session row so concurrent appends queue up. SQLite's
-  // BEGIN IMMEDIATE already serialises writers (and has no FOR UPDATE).
-  const forUpdate = driver.backend === 'postgres' ? ' FOR UPDATE' : '';
+  // PostgreSQL runs READ COMMITTED: an append locks the session row so concurrent appends queue
+  // up. SQLite's BEGIN IMMEDIATE already serialises writers (and has no FOR UPDATE).
+  const postgres = driver.backend === 'postgres';
 
-  /** Inside a transaction: checks and stores one session's batch, advancing its last_seq. */
+  /** Inside a transaction: checks and stores one session's batch (the sessions row changes only for a new decision). */
   async function appendIn(tx: Executor, batch: EventBatch): Promise<void> {
     const { sessionId, events } = batch;
     const head = events[0];
@@ -54,10 +59,16 @@ export function recordingRepos(driver: Driver, _now: () => number): Pick<Store, 
         conflict(`events of session ${q(sessionId)} must be numbered without gaps: seq ${e.seq} follows ${events[i - 1]!.seq} in the batch; nothing was stored.`);
       }
     });
-    const session = first(await tx.query(`SELECT state, last_seq, decisions FROM sessions WHERE id = ?${forUpdate}`, [sessionId]));
+    // PostgreSQL: the row lock first, then the last seq in a statement of its own, whose snapshot
+    // sees what a writer that held the lock before us committed. SQLite: one statement will do.
+    const session = first(await tx.query(postgres
+      ? 'SELECT state, decisions FROM sessions WHERE id = ? FOR UPDATE'
+      : `SELECT state, decisions, ${LAST_SEQ} AS last_seq FROM sessions WHERE id = ?`, [sessionId]));
     if (!session) conflict(`session ${q(sessionId)} does not exist; create it before recording its events.`);
     if (session.state !== 'open') conflict(`session ${q(sessionId)} has ended; no more events can be recorded in it.`);
-    const last = num(session.last_seq);
+    const last = num(postgres
+      ? first(await tx.query('SELECT COALESCE(MAX(seq), 0) AS last_seq FROM events WHERE session_id = ?', [sessionId]))!.last_seq
+      : session.last_seq);
     if (head.seq !== last + 1) {
       conflict(`event ${head.seq} does not follow the last stored event of session ${q(sessionId)} (${last}); the next must be ${last + 1}. Nothing was stored.`);
     }
@@ -67,12 +78,13 @@ export function recordingRepos(driver: Driver, _now: () => number): Pick<Store, 
       await tx.run(`INSERT INTO events (${EVENT_COLUMNS}) VALUES ${part.map(() => '(?, ?, ?, ?, ?, ?, ?, ?)').join(', ')}`,
         part.flatMap((e) => [sessionId, e.seq, e.type, e.at, e.offsetMs, e.payloadText ?? toJsonText(e.payload, 'event payload'), e.prevHash, e.hash]));
     }
-    let decisions = str(session.decisions);
+    const known = str(session.decisions);
+    let decisions = known;
     for (const d of batch.decisions ?? []) {
       if (!DECISION.test(d)) throw new TypeError(`a decision is a lower-case word, got ${JSON.stringify(d)}`);
       if (!decisions.includes(`,${d},`)) decisions += `${d},`;
     }
-    await tx.run('UPDATE sessions SET last_seq = ?, decisions = ? WHERE id = ?', [events.at(-1)!.seq, decisions, sessionId]);
+    if (decisions !== known) await tx.run('UPDATE sessions SET decisions = ? WHERE id = ?', [decisions, sessionId]);
   }
 
   return {
@@ -84,11 +96,11 @@ export function recordingRepos(driver: Driver, _now: () => number): Pick<Store, 
         return toSession(rows[0]!);
       }, () => `session ${q(rec.id)} already exists`),
       get: (id) => op(`read session ${q(id)}`, async () => {
-        const r = first(await db.query(`SELECT ${SESSION_COLUMNS} FROM sessions WHERE id = ?`, [id]));
+        const r = first(await db.query(`SELECT ${SESSION_READ_COLUMNS} FROM sessions WHERE id = ?`, [id]));
         return r ? toSession(r) : null;
       }),
       end: (id, at, options = {}) => op(`end session ${q(id)}`, async () =>
-        (await db.run(`UPDATE sessions SET ended_at = ?, state = ?, end_reason = ? WHERE id = ? AND state = 'open'`,
+        (await db.run(`UPDATE sessions SET ended_at = ?, state = ?, end_reason = ?, last_seq = ${LAST_SEQ} WHERE id = ? AND state = 'open'`,
           [at, options.state ?? 'ended', options.reason ?? null, id])) > 0),
       list: async (filter = {}) => {
         const limit = filter.limit ?? DEFAULT_SESSION_PAGE;
@@ -104,7 +116,7 @@ export function recordingRepos(driver: Driver, _now: () => number): Pick<Store, 
           where.push('decisions LIKE ?');
           params.push(`%,${filter.decision},%`);
         }
-        const sql = `SELECT ${SESSION_COLUMNS} FROM sessions${where.length ? ` WHERE ${where.join(' AND ')}` : ''} ORDER BY started_at DESC, id LIMIT ?`;
+        const sql = `SELECT ${SESSION_READ_COLUMNS} FROM sessions${where.length ? ` WHERE ${where.join(' AND ')}` : ''} ORDER BY started_at DESC, id LIMIT ?`;
         return op('list sessions', async () => (await db.query(sql, [...params, limit])).map(toSession));
       },
       purge: (connection, before) => op(`purge sessions of ${q(connection)}`, () => driver.transaction(async (tx) => {
@@ -157,7 +169,7 @@ export function recordingRepos(driver: Driver, _now: () => number): Pick<Store, 
            WHERE s.state = 'open' AND (s.instance IS NULL OR s.instance <> ?) AND (g.id IS NULL OR g.heartbeat_at < ?)`, [self, staleBefore]);
         const ids = rows.map((r) => str(r.id));
         for (const id of ids) {
-          await tx.run(`UPDATE sessions SET state = 'incomplete', ended_at = ?, end_reason = ? WHERE id = ? AND state = 'open'`,
+          await tx.run(`UPDATE sessions SET state = 'incomplete', ended_at = ?, end_reason = ?, last_seq = ${LAST_SEQ} WHERE id = ? AND state = 'open'`,
             [at, 'the gateway recording it stopped without ending it', id]);
         }
         await tx.run('DELETE FROM gateway_instances WHERE heartbeat_at < ? AND id <> ?', [staleBefore, self]);

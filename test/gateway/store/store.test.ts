@@ -416,6 +416,28 @@ for (const backend of [sqliteBackend(), postgresBackend()]) {
       assert.ok(await store.sessions.get('g3'));
     });
 
+    test('sessions: racing appends of the same seq store one; lastSeq comes from the events and is written at the end', async () => {
+      await store.sessions.create({ id: 'race', connection: 'demo', subject: 'alice', kind: 'http', startedAt: T0, instance: 'i9' });
+      await store.events.append('race', [event(1)]);
+      const results = await Promise.allSettled(Array.from({ length: 5 }, (_, i) =>
+        store.events.appendMany([{ sessionId: 'race', events: [event(2, { writer: i }), event(3)], decisions: [i % 2 ? 'deny' : 'allow'] }])));
+      const stored = results.filter((r) => r.status === 'fulfilled');
+      assert.equal(stored.length, 1, 'exactly one racing append is stored');
+      for (const r of results) {
+        if (r.status === 'fulfilled') continue;
+        assert.ok(r.reason instanceof GatewayError && r.reason.code === 'GW_STORE_CONFLICT', String(r.reason));
+      }
+      const events = await store.events.list('race');
+      assert.deepEqual(events.map((e) => e.seq), [1, 2, 3]);
+      const session = await store.sessions.get('race');
+      assert.equal(session?.lastSeq, 3);
+      assert.deepEqual(session?.decisions, [(events[1]!.payload as { writer: number }).writer % 2 ? 'deny' : 'allow'], 'only the stored batch\'s decision');
+      assert.equal((await store.sessions.list({ subject: 'alice' })).find((s) => s.id === 'race')?.lastSeq, 3);
+      assert.equal(await store.sessions.end('race', T0 + 1, { reason: 'done' }), true);
+      const [row] = await backend.raw(url, 'SELECT last_seq FROM sessions WHERE id = $1', ['race']);
+      assert.equal(Number(row?.last_seq), 3, 'the ended session\'s row carries its last seq');
+    });
+
     test('reviews: votes, minimum approvals, single use, lookups by request', async () => {
       clock = T0;
       await store.reviews.create({ id: 'v1', connection: 'demo', requester: 'alice', requestHash: 'sha256:x', expiresAt: T0 + 60_000, approvalsNeeded: 2, reviewers: ['dba'] });
