@@ -108,10 +108,15 @@ export function createHttpForwarder(options: HttpForwarderOptions): StreamHandle
     res.end(body);
   }
 
+  // A stream carries request after request with the same open header: its allowed target is
+  // worked out once per stream (refusals are not kept, so each one is logged).
+  const targets = new WeakMap<object, URL>();
+
   async function forward(req: IncomingMessage, res: ServerResponse, header: Readonly<Record<string, unknown>>): Promise<void> {
     const connection = typeof header.connection === 'string' ? header.connection : '';
-    const target = targetOf(header, allowed, log);
+    const target = targets.get(header) ?? targetOf(header, allowed, log);
     if (!(target instanceof URL)) return fail(res, target.code, target.message);
+    targets.set(header, target);
     const headers: Record<string, string | string[]> = {};
     for (const [k, v] of Object.entries(req.headers)) {
       if (v !== undefined && !HOP.has(k) && k !== 'authorization' && k !== 'host') headers[k] = v;
