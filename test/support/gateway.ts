@@ -166,6 +166,23 @@ export async function eventually<T>(check: () => Promise<T | undefined> | T | un
   }
 }
 
+/** Creates each connection through the API with `admin`'s token; the first refusal fails the setup with the gateway's answer. */
+export async function addConnections(t: TestGateway, admin: string, connections: ReadonlyArray<Record<string, unknown>>): Promise<void> {
+  for (const c of connections) {
+    const r = await t.call('POST', '/api/v1/connections', admin, c);
+    if (r.status !== 201) throw new Error(`connection ${String(c.name)}: ${r.status} ${JSON.stringify(r.body)}`);
+  }
+}
+
+/** The end of a data-path test file: the agent (SIGTERM), the gateway, then the target servers. Each may be missing (setup failed early). */
+export async function stopAll(agent: { stop(signal?: NodeJS.Signals): Promise<unknown> } | undefined, t: TestGateway | undefined, ...servers: Array<import('node:http').Server | undefined>): Promise<void> {
+  await agent?.stop('SIGTERM');
+  await t?.close();
+  for (const server of servers) {
+    if (server !== undefined) await new Promise<void>((r) => { server.closeAllConnections(); server.close(() => r()); });
+  }
+}
+
 /** More for startTestAgent: extra YAML lines (e.g. `vault: …`, `connections: …`), environment, and a step between enrolment and start. */
 export interface TestAgentExtras {
   /** Lines appended to the agent's YAML config. */

@@ -9,7 +9,7 @@ import { readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createLogger } from '../../../lib/log.ts';
 import type { Running } from '../../support/process.ts';
-import { eventually, startTestAgent, startTestGateway, type TestGateway } from '../../support/gateway.ts';
+import { addConnections, eventually, startTestAgent, startTestGateway, stopAll, type TestGateway } from '../../support/gateway.ts';
 
 const TARGET_SECRET = 'target-secret-6b1f0c';
 interface Seen { method: string; url: string; headers: IncomingMessage['headers']; body: string }
@@ -64,16 +64,9 @@ before(async () => {
     { name: 'elsewhere', kind: 'http', agent: 'edge', target: 'http://127.0.0.2:8080/api', groups: ['*'] },
     { name: 'tight', kind: 'http', agent: 'edge', target: `${targetUrl}/api`, groups: ['*'], limits: { inspectBytes: 1024 } },
   ];
-  for (const c of connections) {
-    const r = await t.call('POST', '/api/v1/connections', alice, c);
-    assert.equal(r.status, 201, JSON.stringify(r.body));
-  }
+  await addConnections(t, alice, connections);
 });
-after(async () => {
-  await agent?.stop('SIGTERM');
-  await t?.close();
-  await new Promise<void>((r) => { target.closeAllConnections(); target.close(() => r()); });
-});
+after(() => stopAll(agent, t, target));
 
 async function get(path: string, token: string | null = bob, init: RequestInit = {}) {
   const res = await fetch(`${t.gw.url}${path}`, { ...init, headers: { ...(token ? { authorization: `Bearer ${token}` } : {}), ...(init.headers as Record<string, string> ?? {}) } });

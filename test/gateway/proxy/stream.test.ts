@@ -12,7 +12,7 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Running } from '../../support/process.ts';
 import { execFile } from 'node:child_process';
-import { startTestAgent, startTestGateway, type TestGateway } from '../../support/gateway.ts';
+import { addConnections, startTestAgent, startTestGateway, stopAll, type TestGateway } from '../../support/gateway.ts';
 import { MAX_PAYLOAD_BYTES } from '../../../gateway/tunnel/frames.ts';
 import { DEFAULT_OVERLAP_BYTES, DEFAULT_WINDOW_BYTES } from '../../../gateway/inspect/stream.ts';
 import { describeEvent } from '../../../cli/commands/sessions.ts';
@@ -110,19 +110,12 @@ before(async () => {
     '',
   ].join('\n'));
   const limits = { oversize: 'stream', inspectBytes: 64 * 1024, maxRequestBytes: 64 * MiB, maxResponseBytes: 64 * MiB };
-  for (const c of [
+  await addConnections(t, alice, [
     { name: 'files', kind: 'http', agent: 'edge', target: `${targetUrl}/api`, groups: ['developers'], limits, policy: { files: [rules] } },
     { name: 'small-files', kind: 'http', agent: 'edge', target: `${targetUrl}/api`, groups: ['developers'], limits: { ...limits, maxRequestBytes: 2 * MiB, maxResponseBytes: 2 * MiB } },
-  ]) {
-    const r = await t.call('POST', '/api/v1/connections', alice, c);
-    assert.equal(r.status, 201, JSON.stringify(r.body));
-  }
+  ]);
 });
-after(async () => {
-  await agent?.stop('SIGTERM');
-  await t?.close();
-  await new Promise<void>((r) => { target.closeAllConnections(); target.close(() => r()); });
-});
+after(() => stopAll(agent, t, target));
 
 /** Events of the exchange with request id `id`, in order. */
 async function eventsOf(id: string, connection = 'files'): Promise<Array<{ type: string; payload: Record<string, any> }>> {

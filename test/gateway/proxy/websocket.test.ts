@@ -10,7 +10,7 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { WebSocket, WebSocketServer, type RawData } from 'ws';
 import type { Running } from '../../support/process.ts';
-import { eventually, startTestAgent, startTestGateway, type TestGateway } from '../../support/gateway.ts';
+import { addConnections, eventually, startTestAgent, startTestGateway, stopAll, type TestGateway } from '../../support/gateway.ts';
 
 const TARGET_SECRET = 'target-secret-ws-51c2';
 const CARD_GREETING = JSON.stringify({ hello: 'Ada', card: '4111 1111 1111 1111' });
@@ -63,16 +63,9 @@ before(async () => {
     { name: 'elsewhere', kind: 'http', agent: 'edge', target: 'http://127.0.0.2:8080/api', groups: ['*'] },
     { name: 'down', kind: 'http', agent: 'edge', target: 'http://127.0.0.1:9/api', groups: ['*'] },
   ];
-  for (const c of connections) {
-    const r = await t.call('POST', '/api/v1/connections', alice, c);
-    assert.equal(r.status, 201, JSON.stringify(r.body));
-  }
+  await addConnections(t, alice, connections);
 });
-after(async () => {
-  await agent?.stop('SIGTERM');
-  await t?.close();
-  await new Promise<void>((r) => { target.closeAllConnections(); target.close(() => r()); });
-});
+after(() => stopAll(agent, t, target));
 
 type Opened = { ws: WebSocket; messages: Array<{ text: string; binary: boolean }>; closed: Promise<{ code: number; reason: string }> };
 type Refused = { status: number; headers: IncomingMessage['headers']; body: Record<string, any> };
