@@ -87,14 +87,11 @@ export class WindowScanner {
     return out;
   }
 
-  /** The body is complete: the remaining windows, the last with `final` (one empty final window for an empty rest). */
+  /** The body is complete: its last window, `final` (empty when nothing was left), of at most windowBytes + overlapBytes. */
   end(): ScanWindow[] {
     if (this.#ended) throw new Error('WindowScanner: end twice');
     this.#ended = true;
-    const out: ScanWindow[] = [];
-    while (this.#held > this.#window + this.#overlap) out.push(this.#cut(false));
-    out.push(this.#cut(true));
-    return out;
+    return [this.#cut(true)]; // push() leaves less than windowBytes + overlapBytes held
   }
 
   // One window: scans at most windowBytes + overlapBytes (and the context before), gives out at

@@ -10,56 +10,9 @@
 // an aborted upload, never a complete one), an answer already begun is cut off (the client sees
 // an incomplete body, never a complete one).
 import type { Writable } from 'node:stream';
-import { GatewayError } from '../errors.ts';
+import type { GatewayError } from '../errors.ts';
+import { nextChunk, type BodyHead } from '../http/respond.ts';
 import { WindowScanner, type ScanWindow } from '../inspect/stream.ts';
-
-/** The start of a body, read to see whether it fits the inspection limit. */
-export interface BodyHead {
-  readonly chunks: Buffer[];
-  readonly size: number;
-  /** The whole body is in `chunks`. */
-  readonly done: boolean;
-}
-
-/**
- * Reads from `source` until more than `inspectBytes` have come or the body ends. Past `max`
- * bytes (declared or read) it throws `tooLarge()`. A source that fails (the peer went away) is
- * GW_BAD_REQUEST for a request, GW_UPSTREAM_FAILED for an answer (`failed`).
- */
-export async function readHead(source: AsyncIterator<Buffer>, inspectBytes: number, max: number, tooLarge: () => GatewayError, failed: (err: Error) => GatewayError): Promise<BodyHead> {
-  const chunks: Buffer[] = [];
-  let size = 0;
-  while (size <= inspectBytes) {
-    const next = await nextChunk(source, failed);
-    if (next === undefined) return { chunks, size, done: true };
-    size += next.length;
-    if (size > max) throw tooLarge();
-    chunks.push(next);
-  }
-  return { chunks, size, done: false };
-}
-
-/** The rest of a body after its head, whole (the buffered path), up to `max` bytes in all. */
-export async function readRest(source: AsyncIterator<Buffer>, head: BodyHead, max: number, tooLarge: () => GatewayError, failed: (err: Error) => GatewayError): Promise<Buffer> {
-  const chunks = [...head.chunks];
-  let size = head.size;
-  for (let next = head.done ? undefined : await nextChunk(source, failed); next !== undefined; next = await nextChunk(source, failed)) {
-    size += next.length;
-    if (size > max) throw tooLarge();
-    chunks.push(next);
-  }
-  return Buffer.concat(chunks, size);
-}
-
-async function nextChunk(source: AsyncIterator<Buffer>, failed: (err: Error) => GatewayError): Promise<Buffer | undefined> {
-  let r: IteratorResult<Buffer>;
-  try {
-    r = await source.next();
-  } catch (err) {
-    throw err instanceof GatewayError ? err : failed(err as Error);
-  }
-  return r.done ? undefined : r.value;
-}
 
 /** What went through, for the recording. */
 export interface StreamedBody {

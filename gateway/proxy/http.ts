@@ -16,7 +16,7 @@ import type { Identity } from '../authn/identity.ts';
 import type { Config } from '../config/schema.ts';
 import type { Connection, ConnectionRegistry } from '../connections/registry.ts';
 import { GatewayError } from '../errors.ts';
-import { sendJson } from '../http/respond.ts';
+import { NOTHING_READ, readHead, readRest, sendJson } from '../http/respond.ts';
 import type { Router } from '../http/router.ts';
 import type { Finding } from '../inspect/types.ts';
 import { DEFAULT_REVIEW, decide, type Outcome } from '../policy/decide.ts';
@@ -27,7 +27,7 @@ import type { PolicyRequest } from '../policy/context.ts';
 import type { PolicyManager } from '../policy/manager.ts';
 import { isStaleStreamFailure, tunnelHttpPools, TunnelStream } from '../tunnel/index.ts';
 import type { ScanWindow } from '../inspect/stream.ts';
-import { isJson, pumpBody, readHead, readRest, streamable, writeWithBackpressure, type StreamedBody } from './body-stream.ts';
+import { isJson, pumpBody, streamable, writeWithBackpressure, type StreamedBody } from './body-stream.ts';
 import { parseJson } from '../../lib/json.ts';
 import type { Logger } from '../../lib/log.ts';
 import { forwardRequestHeaders, forwardResponseHeaders } from './headers.ts';
@@ -154,16 +154,11 @@ async function proxyInSession(req: IncomingMessage, res: ServerResponse, ctx: { 
       type: `${direction}.data`, direction, outcome, maskKey: deps.maskKey, payload: w.text, leaving: masked ? outcome.masked : w.text,
       summary: { requestId: ctx.requestId, window: w.index, offset: w.offset, bytes: w.bytes.length, encoding: w.encoding, final: w.final },
     });
-    if (outcome.decision === 'review') {
-      if (direction === 'response' && approvedBy !== undefined) {
-        await recorder.record(session, 'review.covered', { direction, review: approvedBy, window: w.index });
-        return out;
-      }
-      const first = outcome.reasons[0];
-      throw new GatewayError('GW_REVIEW_REQUIRED', `The streamed ${direction} on connection ${connection.name} needs a human review (${first?.reason}): ${first?.message ?? `rule ${first?.rule}`} A streamed body (limits.oversize: stream) is not kept whole, so it cannot be held for one; it was refused at byte ${w.offset}.`,
-        { detail: { reasons: outcome.reasons, findings: outcome.findings.map((f) => ({ kind: f.kind, path: f.path, detail: f.detail })) } });
+    if (outcome.decision === 'review' && direction === 'response' && approvedBy !== undefined) {
+      await recorder.record(session, 'review.covered', { direction, review: approvedBy, window: w.index });
+      return out;
     }
-    refuseUnlessAllowed(outcome, connection, direction);
+    refuseUnlessAllowed(outcome, connection, direction, w.offset);
     return out;
   };
 
@@ -305,7 +300,7 @@ function startUpload(o: {
   };
   const gone = () => new GatewayError('GW_UPSTREAM_FAILED', 'The tunnel stream to the agent closed during the upload; retry.');
   const stalled = () => new GatewayError('GW_TARGET_TIMEOUT', `The target read nothing for ${o.timeouts.idleMs} ms (limits.timeouts.idleMs); the upload was cut.`);
-  const state = { settled: false };
+  let settled = false;
   const done = (async () => {
     const body = await o.pump(async (bytes) => {
       const r = await connect();
@@ -318,12 +313,12 @@ function startUpload(o: {
       r.once('close', () => { if (!r.writableFinished) reject(gone()); });
     });
     return { body, socket: r.socket };
-  })().finally(() => { state.settled = true; });
+  })().finally(() => { settled = true; });
   done.catch(() => request?.destroy()); // refused, too large, or the client went away: no end for the target
   return {
     answer: Promise.race([answer.promise, done.then(() => answer.promise)]),
     done,
-    get settled() { return state.settled; },
+    get settled() { return settled; },
     cancel: () => request?.destroy(),
   };
 }
@@ -362,14 +357,20 @@ function oversize(action: 'deny' | 'review', size: number, limit: number, stream
   return { decision: action, reasons: [{ rule: '(oversize)', policy: '(connection)', action, reason: 'inspect.oversize', message: `The body (${size} bytes) is larger than the ${limit} bytes inspected (limits.inspectBytes).${why}` }], findings: [finding] };
 }
 
-/** Throws GW_POLICY_DENIED (deny) or GW_REVIEW_REQUIRED (review); allow and mask pass. */
-export function refuseUnlessAllowed(outcome: Outcome, connection: Connection, direction: 'request' | 'response'): void {
+/**
+ * Throws GW_POLICY_DENIED (deny) or GW_REVIEW_REQUIRED (review); allow and mask pass.
+ * `streamedAt`: the byte offset of a streamed body's window, which cannot wait for a review either.
+ */
+export function refuseUnlessAllowed(outcome: Outcome, connection: Connection, direction: 'request' | 'response', streamedAt?: number): void {
   if (outcome.decision === 'allow' || outcome.decision === 'mask') return;
   const first = outcome.reasons[0];
   const why = first?.message ?? `rule ${first?.rule} (${first?.reason})`;
   const detail = { reasons: outcome.reasons, findings: outcome.findings.map((f) => ({ kind: f.kind, path: f.path, detail: f.detail })) };
   if (outcome.decision === 'review') {
-    throw new GatewayError('GW_REVIEW_REQUIRED', `The ${direction} on connection ${connection.name} needs a human review (${first?.reason}): ${why} Only a request can be held for a review (an answer or a message cannot wait for one), so it was refused.`, { detail });
+    const message = streamedAt === undefined
+      ? `The ${direction} on connection ${connection.name} needs a human review (${first?.reason}): ${why} Only a request can be held for a review (an answer or a message cannot wait for one), so it was refused.`
+      : `The streamed ${direction} on connection ${connection.name} needs a human review (${first?.reason}): ${why} A streamed body (limits.oversize: stream) is not kept whole, so it cannot be held for one; it was refused at byte ${streamedAt}.`;
+    throw new GatewayError('GW_REVIEW_REQUIRED', message, { detail });
   }
   throw new GatewayError('GW_POLICY_DENIED', `The ${direction} on connection ${connection.name} was refused by policy (${first?.reason}): ${why}`, { detail });
 }
@@ -389,22 +390,15 @@ function reencode(masked: unknown): Buffer {
 }
 
 export async function readLimited(source: IncomingMessage, max: number, code: 'GW_BODY_TOO_LARGE' | 'GW_RESPONSE_TOO_LARGE', message: string): Promise<Buffer> {
-  const declared = Number(source.headers['content-length']);
-  if (Number.isFinite(declared) && declared > max) {
+  const tooLarge = () => new GatewayError(code, message);
+  try {
+    if (Number(source.headers['content-length']) > max) throw tooLarge();
+    return await readRest(source[Symbol.asyncIterator](), NOTHING_READ, max, tooLarge,
+      (err) => new GatewayError('GW_UPSTREAM_FAILED', `The body broke off (${(err as NodeJS.ErrnoException).code ?? err.message}); retry.`, { cause: err }));
+  } catch (err) {
     source.destroy();
-    throw new GatewayError(code, message);
+    throw err;
   }
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of source as AsyncIterable<Buffer>) {
-    size += chunk.length;
-    if (size > max) {
-      source.destroy();
-      throw new GatewayError(code, message);
-    }
-    chunks.push(chunk);
-  }
-  return Buffer.concat(chunks, size);
 }
 
 /** A request for exchange(): a body in memory, or a streamed one that `start` writes and ends on the request once it is open (sent once: never retried). */
