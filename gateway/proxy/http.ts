@@ -7,9 +7,10 @@
 //   (bounded) → inspect + policy on the response (mask) → record (durable) → answer.
 //
 // Bodies are read whole, up to the connection's limits, because what is forwarded or returned
-// must first be inspected: nothing uninspected passes (a body over `limits.inspectBytes` follows
-// `limits.oversize`, deny or review). Targets are asked for identity encoding so answers can be
-// inspected as sent.
+// must first be inspected: nothing uninspected passes. A body over `limits.inspectBytes` follows
+// `limits.oversize`: deny, review, or stream (not JSON), where it flows through window by window,
+// each inspected, decided and recorded before it leaves (./body-stream.ts). Targets are asked for
+// identity encoding so answers can be inspected as sent.
 import { request, type ClientRequest, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { Authenticator } from '../authn/authenticate.ts';
 import type { Identity } from '../authn/identity.ts';
