@@ -1,7 +1,8 @@
 // Layering rules from DESIGN.md, enforced (the MCP SDK's layeringInvariants.test.ts habit):
 // gateway/ never imports from agent/ or cli/; agent/ imports from gateway/ only gateway/tunnel/,
 // gateway/tunnel/ imports nothing else from gateway/ (so the agent's closure stays clean), and
-// lib/ (what the gateway and the agent share) imports from none of them.
+// lib/ (what the gateway and the agent share) imports from none of them; every data path decides
+// through gateway/guard/, which imports none of them.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readdirSync, readFileSync, statSync } from 'node:fs';
@@ -59,6 +60,17 @@ test('lib/ imports nothing from gateway/, agent/ or cli/', () => {
       assert.ok(!/^(gateway|agent|cli)\//.test(target), `${file} imports ${target}`);
     }
   }
+});
+
+test('gateway/guard/ decides for every data path and imports from none of them; the MCP gateway never imports the HTTP proxy', () => {
+  for (const file of sources('gateway')) {
+    for (const target of importsOf(file)) {
+      if (file.startsWith('gateway/guard/')) assert.ok(!/^gateway\/(proxy|mcp|postgres)\//.test(target), `${file} imports ${target}`);
+      if (file.startsWith('gateway/mcp/')) assert.ok(!target.startsWith('gateway/proxy/'), `${file} imports ${target}`);
+    }
+  }
+  assert.ok(importsOf('gateway/mcp/firewall.ts').includes('gateway/guard/index.ts'), 'the MCP firewall decides through the guard');
+  assert.ok(importsOf('gateway/proxy/http.ts').includes('gateway/guard/index.ts'), 'the HTTP path decides through the guard');
 });
 
 test('the rules see real imports (the parser is not vacuous)', () => {

@@ -18,10 +18,9 @@ import type { Connection } from '../connections/registry.ts';
 import { GatewayError } from '../errors.ts';
 import { inspectRequest } from '../inspect/index.ts';
 import type { Finding } from '../inspect/types.ts';
-import { DEFAULT_REVIEW, type Outcome } from '../policy/decide.ts';
+import { DEFAULT_REVIEW } from '../policy/decide.ts';
 import type { PolicyRequest } from '../policy/context.ts';
-import { decideFor, type HttpProxyDeps } from '../proxy/http.ts';
-import { recordStep } from '../proxy/record.ts';
+import { decideFor, reasonText, recordStep, type GuardDeps } from '../guard/index.ts';
 import type { RecordingSession } from '../recorder/recorder.ts';
 import type { Json, Store } from '../store/index.ts';
 import type { Logger } from '../../lib/log.ts';
@@ -29,7 +28,7 @@ import { argumentRoles, inspectionRequests, rebaseFindings, validateArguments, w
 import { decidePin, scanDescription, stripHidden, type PinMode } from './integrity.ts';
 import type { CallContext, ToolSource } from './source.ts';
 
-export interface FirewallDeps extends Pick<HttpProxyDeps, 'config' | 'policies' | 'maskKey' | 'recording'> {
+export interface FirewallDeps extends GuardDeps {
   readonly store: Store;
   readonly logger: Logger;
   /** `first-use` (default) or `approval`: when a new upstream tool may be shown. */
@@ -195,11 +194,6 @@ export class Firewall {
     if (outcome.decision === 'deny' || outcome.decision === 'review') throw new GatewayError('GW_POLICY_DENIED', reasonText('withheld by policy', outcome, `The answer to ${label}`));
     return leaving;
   }
-}
-
-function reasonText(what: string, outcome: Outcome, subject = 'The call'): string {
-  const first = outcome.reasons[0];
-  return `${subject} was ${what} (${first?.reason ?? 'policy'}): ${first?.message ?? `rule ${first?.rule ?? '?'}`}`;
 }
 
 function refusal(text: string): CallToolResult {

@@ -5,7 +5,7 @@
 // model can read.
 import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 import { GatewayError } from '../errors.ts';
-import { AGENT_ERRORS, exchange, readLimited } from '../proxy/http.ts';
+import { AGENT_ERRORS, exchange, readLimited } from '../agents/exchange.ts';
 import { parseJson } from '../../lib/json.ts';
 import { toolsFromOpenApi, buildRequest, type OpenApiTool } from './openapi.ts';
 import { compileShape, shapeJson, truncateUtf8, type Shape } from './shape.ts';

@@ -21,8 +21,11 @@ import type { Connection } from '../connections/registry.ts';
 import { GatewayError } from '../errors.ts';
 import { readBody } from '../http/respond.ts';
 import type { Router } from '../http/router.ts';
-import type { HttpProxyDeps } from '../proxy/http.ts';
-import { sessionMeta } from '../proxy/record.ts';
+import type { AgentOpener } from '../agents/exchange.ts';
+import type { Authenticator } from '../authn/authenticate.ts';
+import type { ConnectionRegistry } from '../connections/registry.ts';
+import { sessionMeta, type GuardDeps } from '../guard/index.ts';
+import type { Logger } from '../../lib/log.ts';
 import type { RecordingSession } from '../recorder/recorder.ts';
 import type { Store } from '../store/index.ts';
 import { parseJson } from '../../lib/json.ts';
@@ -36,7 +39,11 @@ const AGGREGATE = '*';
 /** Largest JSON-RPC body read, in bytes. */
 const MAX_BODY_BYTES = 4 * 1024 * 1024;
 
-export interface McpDeps extends HttpProxyDeps {
+export interface McpDeps extends GuardDeps {
+  readonly logger: Logger;
+  readonly authenticator: Authenticator;
+  readonly connections: ConnectionRegistry;
+  readonly agents: AgentOpener;
   readonly store: Store;
   /** The tool source for each connection kind. */
   readonly sources: Readonly<Partial<Record<Connection['kind'], SourceFactory>>>;

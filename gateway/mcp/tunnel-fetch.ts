@@ -14,7 +14,7 @@ import { request, type Agent as HttpAgent, type IncomingMessage, type OutgoingHt
 import { Transform, pipeline } from 'node:stream';
 import type { FetchLike } from '@modelcontextprotocol/sdk/shared/transport.js';
 import { GatewayError } from '../errors.ts';
-import { AGENT_ERRORS } from '../proxy/http.ts';
+import { AGENT_ERRORS } from '../agents/exchange.ts';
 import type { TunnelStream } from '../tunnel/index.ts';
 
 export interface TunnelFetchOptions {

@@ -11,22 +11,21 @@
 // `limits.oversize`: deny, review, or stream (not JSON), where it flows through window by window,
 // each inspected, decided and recorded before it leaves (./body-stream.ts). Targets are asked for
 // identity encoding so answers can be inspected as sent.
-import { request, type ClientRequest, type IncomingMessage, type ServerResponse } from 'node:http';
+import type { ClientRequest, IncomingMessage, ServerResponse } from 'node:http';
 import type { Authenticator } from '../authn/authenticate.ts';
 import type { Identity } from '../authn/identity.ts';
-import type { Config } from '../config/schema.ts';
 import type { Connection, ConnectionRegistry } from '../connections/registry.ts';
 import { GatewayError } from '../errors.ts';
-import { NOTHING_READ, readHead, readRest, sendJson } from '../http/respond.ts';
+import { readHead, readRest } from '../http/respond.ts';
 import type { Router } from '../http/router.ts';
 import type { Finding } from '../inspect/types.ts';
-import { DEFAULT_REVIEW, decide, type Outcome } from '../policy/decide.ts';
+import { DEFAULT_REVIEW, type Outcome } from '../policy/decide.ts';
 import type { RecordingSession } from '../recorder/recorder.ts';
 import type { JsonObject } from '../store/index.ts';
-import { recordStep, sessionMeta, type Recording } from './record.ts';
+import { decideFor, recordStep, refuseUnlessAllowed, sessionMeta, type GuardDeps } from '../guard/index.ts';
+import { AGENT_ERRORS, exchange, type AgentOpener, type Outgoing } from '../agents/exchange.ts';
 import type { PolicyRequest } from '../policy/context.ts';
-import type { PolicyManager } from '../policy/manager.ts';
-import { isStaleStreamFailure, tunnelHttpPools, TunnelStream } from '../tunnel/index.ts';
+import { TunnelStream } from '../tunnel/index.ts';
 import type { ScanWindow } from '../inspect/stream.ts';
 import { isJson, pumpBody, streamable, writeWithBackpressure, type StreamedBody } from './body-stream.ts';
 import { parseJson } from '../../lib/json.ts';
@@ -35,28 +34,12 @@ import { forwardRequestHeaders, forwardResponseHeaders } from './headers.ts';
 import { proxyTarget } from './path.ts';
 
 
-export interface HttpProxyDeps {
-  readonly config: Config;
+export interface HttpProxyDeps extends GuardDeps {
   readonly logger: Logger;
   readonly authenticator: Authenticator;
   readonly connections: ConnectionRegistry;
-  readonly agents: { open(agent: string, header: Record<string, unknown>): TunnelStream };
-  readonly policies: PolicyManager;
-  /** Key of the `hash` masking strategy. */
-  readonly maskKey: Uint8Array;
-  /** The recorder, the HTTP sessions and the reviews: every request is recorded (fail closed) and reviews are held. */
-  readonly recording: Recording;
+  readonly agents: AgentOpener;
 }
-
-/** What the agent's `x-airlock-agent-error` codes mean to the caller (the WebSocket path maps them too). */
-export const AGENT_ERRORS: Record<string, { code: 'GW_TARGET_UNREACHABLE' | 'GW_TARGET_TIMEOUT' | 'GW_TARGET_REFUSED' | 'GW_CREDENTIAL_UNAVAILABLE'; what: string }> = {
-  TARGET_UNREACHABLE: { code: 'GW_TARGET_UNREACHABLE', what: 'The agent cannot reach the target' },
-  TARGET_FAILED: { code: 'GW_TARGET_UNREACHABLE', what: 'The agent failed to forward to the target' },
-  TARGET_TIMEOUT: { code: 'GW_TARGET_TIMEOUT', what: 'The target did not answer in time' },
-  TARGET_NOT_ALLOWED: { code: 'GW_TARGET_REFUSED', what: 'The agent refuses to reach this target (its targets.allow)' },
-  TARGET_INVALID: { code: 'GW_TARGET_REFUSED', what: 'The agent refuses this target' },
-  CREDENTIAL_UNAVAILABLE: { code: 'GW_CREDENTIAL_UNAVAILABLE', what: 'The agent cannot produce the credential (vault, KMS or token minting failed)' },
-};
 
 export function httpProxyRoutes(router: Router, deps: HttpProxyDeps): void {
   const handle = (req: IncomingMessage, res: ServerResponse, ctx: { requestId: string; url: URL }) => proxy(req, res, ctx, deps);
@@ -358,24 +341,6 @@ function oversize(action: 'deny' | 'review', size: number, limit: number, stream
   return { decision: action, reasons: [{ rule: '(oversize)', policy: '(connection)', action, reason: 'inspect.oversize', message: `The body (${size} bytes) is larger than the ${limit} bytes inspected (limits.inspectBytes).${why}` }], findings: [finding] };
 }
 
-/**
- * Throws GW_POLICY_DENIED (deny) or GW_REVIEW_REQUIRED (review); allow and mask pass.
- * `streamedAt`: the byte offset of a streamed body's window, which cannot wait for a review either.
- */
-export function refuseUnlessAllowed(outcome: Outcome, connection: Connection, direction: 'request' | 'response', streamedAt?: number): void {
-  if (outcome.decision === 'allow' || outcome.decision === 'mask') return;
-  const first = outcome.reasons[0];
-  const why = first?.message ?? `rule ${first?.rule} (${first?.reason})`;
-  const detail = { reasons: outcome.reasons, findings: outcome.findings.map((f) => ({ kind: f.kind, path: f.path, detail: f.detail })) };
-  if (outcome.decision === 'review') {
-    const message = streamedAt === undefined
-      ? `The ${direction} on connection ${connection.name} needs a human review (${first?.reason}): ${why} Only a request can be held for a review (an answer or a message cannot wait for one), so it was refused.`
-      : `The streamed ${direction} on connection ${connection.name} needs a human review (${first?.reason}): ${why} A streamed body (limits.oversize: stream) is not kept whole, so it cannot be held for one; it was refused at byte ${streamedAt}.`;
-    throw new GatewayError('GW_REVIEW_REQUIRED', message, { detail });
-  }
-  throw new GatewayError('GW_POLICY_DENIED', `The ${direction} on connection ${connection.name} was refused by policy (${first?.reason}): ${why}`, { detail });
-}
-
 /** Aborts when the caller goes away before the answer (a held request stops waiting). */
 function abortOnClose(req: IncomingMessage, res: ServerResponse): AbortSignal {
   const controller = new AbortController();
@@ -388,99 +353,4 @@ function abortOnClose(req: IncomingMessage, res: ServerResponse): AbortSignal {
 /** A masked payload back to bytes: JSON stays JSON, text stays text. */
 function reencode(masked: unknown): Buffer {
   return Buffer.from(typeof masked === 'string' ? masked : JSON.stringify(masked), 'utf8');
-}
-
-export async function readLimited(source: IncomingMessage, max: number, code: 'GW_BODY_TOO_LARGE' | 'GW_RESPONSE_TOO_LARGE', message: string): Promise<Buffer> {
-  const tooLarge = () => new GatewayError(code, message);
-  try {
-    if (Number(source.headers['content-length']) > max) throw tooLarge();
-    return await readRest(source[Symbol.asyncIterator](), NOTHING_READ, max, tooLarge,
-      (err) => new GatewayError('GW_UPSTREAM_FAILED', `The body broke off (${(err as NodeJS.ErrnoException).code ?? err.message}); retry.`, { cause: err }));
-  } catch (err) {
-    source.destroy();
-    throw err;
-  }
-}
-
-/** A request for exchange(): a body in memory, or a streamed one that `start` writes and ends on the request once it is open (sent once: never retried). */
-export interface Outgoing { method: string; path: string; headers: Record<string, string | string[]>; body: Buffer | { start(request: ClientRequest): void } }
-
-/**
- * One HTTP exchange with `agent` over a kept-alive tunnel stream (gateway/tunnel/http-pool.ts),
- * with first-byte and idle deadlines. Opening a stream can fail at once (the hub's GW_AGENT_OFFLINE,
- * passed on as it is). An idempotent request that fails on a reused stream before any answer,
- * because the agent closed that idle stream as the request went out (the keep-alive race), is
- * sent once more on another stream (RFC 9110 §9.2.2 allows it for idempotent methods only);
- * every other failure is GW_UPSTREAM_FAILED.
- */
-export function exchange(opener: HttpProxyDeps['agents'], agent: string, open: Record<string, unknown>, out: Outgoing, timeouts: Connection['limits']['timeouts']): Promise<IncomingMessage> {
-  const pool = tunnelHttpPools(opener).agentFor(agent, open);
-  const idempotent = ['GET', 'HEAD', 'OPTIONS', 'PUT', 'DELETE'].includes(out.method);
-  return new Promise((resolve, reject) => {
-    let settled = false;
-    let current: ReturnType<typeof request> | undefined;
-    const settle = (err: Error | undefined, res?: IncomingMessage) => {
-      if (settled) return;
-      settled = true;
-      clearTimeout(firstByte);
-      firstByte = undefined;
-      if (err !== undefined) reject(err);
-      else resolve(res!);
-    };
-    // The target's first byte is awaited from the start, or for a streamed body from its end (a
-    // target answers an upload once it has it all; the idle timeout covers the upload itself).
-    let firstByte: NodeJS.Timeout | undefined;
-    const awaitFirstByte = () => {
-      if (settled || firstByte !== undefined) return;
-      firstByte = setTimeout(() => {
-        current?.destroy();
-        settle(new GatewayError('GW_TARGET_TIMEOUT', `The target sent nothing within ${timeouts.firstByteMs} ms (limits.timeouts.firstByteMs).`));
-      }, timeouts.firstByteMs);
-    };
-    if (Buffer.isBuffer(out.body)) awaitFirstByte();
-    const send = (mayRetry: boolean) => {
-      let req: ReturnType<typeof request>;
-      try {
-        req = request({ method: out.method, path: out.path, headers: out.headers, agent: pool, setHost: false });
-      } catch (err) {
-        settle(err as Error); // no stream could be opened
-        return;
-      }
-      current = req;
-      req.setTimeout(timeouts.idleMs, () => {
-        req.destroy();
-        settle(new GatewayError('GW_TARGET_TIMEOUT', `The exchange was idle for ${timeouts.idleMs} ms (limits.timeouts.idleMs).`));
-      });
-      req.once('response', (res) => settle(undefined, res));
-      req.on('error', (err: Error & { code?: string }) => {
-        if (settled) return;
-        if (mayRetry && idempotent && isStaleStreamFailure(req, err)) {
-          send(false);
-          return;
-        }
-        settle(new GatewayError('GW_UPSTREAM_FAILED', `The tunnel to the agent failed during the request (${err.code ?? err.message}); retry.`, { cause: err }));
-      });
-      if (Buffer.isBuffer(out.body)) {
-        req.end(out.body);
-      } else {
-        req.once('finish', awaitFirstByte);
-        out.body.start(req);
-      }
-    };
-    send(Buffer.isBuffer(out.body));
-  });
-}
-
-/** The connection's policies (the gateway's baseline first) applied to one request or answer, with the caller as CEL sees it. */
-export function decideFor(deps: Pick<HttpProxyDeps, 'config' | 'policies' | 'maskKey'>, identity: Identity, connection: Connection, request: PolicyRequest, extraFindings: readonly Finding[] = [], inspected?: readonly Finding[]): Outcome {
-  const policy = deps.policies.get({
-    packs: [...new Set([...deps.config.policy.packs, ...connection.policy.packs])],
-    files: [...new Set([...deps.config.policy.files, ...connection.policy.files])],
-  });
-  return decide(policy, {
-    identity: { sub: identity.sub, email: identity.email, name: identity.name, groups: identity.groups, roles: identity.roles, via: identity.via },
-    connection: { name: connection.name, kind: connection.kind, tags: connection.tags },
-    request,
-    now: Date.now(),
-  }, { defaultAction: connection.policy.defaultAction, maskKey: deps.maskKey }, extraFindings, inspected);
 }

@@ -24,8 +24,9 @@ import type { PolicyRequest } from '../policy/context.ts';
 import type { TunnelStream } from '../tunnel/index.ts';
 import { forwardRequestHeaders } from './headers.ts';
 import type { JsonObject } from '../store/index.ts';
-import { AGENT_ERRORS, decideFor, refuseUnlessAllowed, type HttpProxyDeps } from './http.ts';
-import { recordStep, sessionMeta } from './record.ts';
+import { AGENT_ERRORS } from '../agents/exchange.ts';
+import { decideFor, recordStep, refuseUnlessAllowed, sessionMeta } from '../guard/index.ts';
+import type { HttpProxyDeps } from './http.ts';
 import { proxyTarget } from './path.ts';
 import { CLOSE, WebSocketRelay, type Direction, type MessagePayload } from './websocket-relay.ts';
 

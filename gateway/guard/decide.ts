@@ -1,0 +1,34 @@
+// The policy decision for one message of a data path: the connection's policies (the gateway's
+// baseline first) over what the inspectors found, with the caller as CEL sees it.
+import type { Identity } from '../authn/identity.ts';
+import type { Config } from '../config/schema.ts';
+import type { Connection } from '../connections/registry.ts';
+import type { Finding } from '../inspect/types.ts';
+import type { PolicyRequest } from '../policy/context.ts';
+import { decide, type Outcome } from '../policy/decide.ts';
+import type { PolicyManager } from '../policy/manager.ts';
+import type { Recording } from './record.ts';
+
+/** What the guard needs from the gateway: configuration, policies, the masking key and the recording. */
+export interface GuardDeps {
+  readonly config: Config;
+  readonly policies: PolicyManager;
+  /** Key of the `hash` masking strategy. */
+  readonly maskKey: Uint8Array;
+  /** The recorder, the HTTP sessions and the reviews: every message is recorded (fail closed) and reviews are held. */
+  readonly recording: Recording;
+}
+
+/** The connection's policies (the gateway's baseline first) applied to one request or answer, with the caller as CEL sees it. */
+export function decideFor(deps: Pick<GuardDeps, 'config' | 'policies' | 'maskKey'>, identity: Identity, connection: Connection, request: PolicyRequest, extraFindings: readonly Finding[] = [], inspected?: readonly Finding[]): Outcome {
+  const policy = deps.policies.get({
+    packs: [...new Set([...deps.config.policy.packs, ...connection.policy.packs])],
+    files: [...new Set([...deps.config.policy.files, ...connection.policy.files])],
+  });
+  return decide(policy, {
+    identity: { sub: identity.sub, email: identity.email, name: identity.name, groups: identity.groups, roles: identity.roles, via: identity.via },
+    connection: { name: connection.name, kind: connection.kind, tags: connection.tags },
+    request,
+    now: Date.now(),
+  }, { defaultAction: connection.policy.defaultAction, maskKey: deps.maskKey }, extraFindings, inspected);
+}

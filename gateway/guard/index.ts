@@ -1,0 +1,7 @@
+// The guard: the stages every data path shares after routing. A data path (HTTP, WebSocket,
+// MCP, and the Postgres listener to come) adapts its protocol and describes its message; the
+// guard normalises it, inspects it, decides on it, records it, holds it for a review and masks
+// it. See DESIGN.md in this folder.
+export { decideFor, type GuardDeps } from './decide.ts';
+export { recordStep, redactFindings, sessionMeta, type Recording } from './record.ts';
+export { reasonText, refuseUnlessAllowed } from './refuse.ts';

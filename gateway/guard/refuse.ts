@@ -1,0 +1,29 @@
+// Refusals as a caller reads them: a decision that does not let a payload pass becomes a coded
+// error (HTTP, WebSocket) or a sentence (an MCP tool result), naming the rule and its reason.
+import type { Connection } from '../connections/registry.ts';
+import { GatewayError } from '../errors.ts';
+import type { Outcome } from '../policy/decide.ts';
+
+/**
+ * Throws GW_POLICY_DENIED (deny) or GW_REVIEW_REQUIRED (review); allow and mask pass.
+ * `streamedAt`: the byte offset of a streamed body's window, which cannot wait for a review either.
+ */
+export function refuseUnlessAllowed(outcome: Outcome, connection: Connection, direction: 'request' | 'response', streamedAt?: number): void {
+  if (outcome.decision === 'allow' || outcome.decision === 'mask') return;
+  const first = outcome.reasons[0];
+  const why = first?.message ?? `rule ${first?.rule} (${first?.reason})`;
+  const detail = { reasons: outcome.reasons, findings: outcome.findings.map((f) => ({ kind: f.kind, path: f.path, detail: f.detail })) };
+  if (outcome.decision === 'review') {
+    const message = streamedAt === undefined
+      ? `The ${direction} on connection ${connection.name} needs a human review (${first?.reason}): ${why} Only a request can be held for a review (an answer or a message cannot wait for one), so it was refused.`
+      : `The streamed ${direction} on connection ${connection.name} needs a human review (${first?.reason}): ${why} A streamed body (limits.oversize: stream) is not kept whole, so it cannot be held for one; it was refused at byte ${streamedAt}.`;
+    throw new GatewayError('GW_REVIEW_REQUIRED', message, { detail });
+  }
+  throw new GatewayError('GW_POLICY_DENIED', `The ${direction} on connection ${connection.name} was refused by policy (${first?.reason}): ${why}`, { detail });
+}
+
+/** "The call was refused by policy (reason): message" — the text an MCP caller (a model) reads. */
+export function reasonText(what: string, outcome: Outcome, subject = 'The call'): string {
+  const first = outcome.reasons[0];
+  return `${subject} was ${what} (${first?.reason ?? 'policy'}): ${first?.message ?? `rule ${first?.rule ?? '?'}`}`;
+}
