@@ -255,6 +255,20 @@ export const httpConnectionSchema = strict({
   })).optional(),
   /** Largest tool answer given to the model, in bytes; longer ones are cut with a visible marker. Default 65536. */
   maxToolResultBytes: z.number().int().min(1024).max(16 * MiB).default(64 * KiB),
+  http: strict({
+    /**
+     * Method-override headers the target honours (x-http-method-override, x-method-override,
+     * x-http-method): forwarded, and policy sees the method they name. Default []: a request
+     * carrying one is refused (GW_METHOD_OVERRIDE), so a POST cannot escape a rule about DELETE.
+     */
+    methodOverride: z.array(z.enum(['x-http-method-override', 'x-method-override', 'x-http-method'])).max(3).default([])
+      .refine((l) => new Set(l).size === l.length, 'lists a header twice'),
+    /**
+     * Forward Range and If-Range, with the reason partial answers are safe here (e.g. "video
+     * files, no PII"). Default: both removed, so every answer is inspected and masked whole.
+     */
+    ranges: strict({ reason: text(500).min(3) }).optional(),
+  }).prefault({}),
 });
 
 export const mcpConnectionSchema = strict({

@@ -3,6 +3,7 @@
 // (bodies, tool arguments, responses) to the PII and secrets scanner. Paths in the findings are
 // relative to the payload they came from (`$` for SQL, a command or a text; `$.a.b` inside JSON).
 import type { PolicyRequest } from '../policy/context.ts';
+import { PARTS, partFindings } from './parts.ts';
 import { inspectJson, inspectText } from './pii/index.ts';
 import { initShellInspector, inspectShell } from './shell/index.ts';
 import { initSqlInspector, inspectSql } from './sql/index.ts';
@@ -24,6 +25,10 @@ export function inspectRequest(request: PolicyRequest): Finding[] {
   if (request.text !== undefined) findings.push(...inspectText(request.text));
   if (request.body !== undefined) findings.push(...inspectPayload(request.body));
   if (request.args !== undefined) findings.push(...inspectPayload(request.args));
+  for (const part of PARTS) {
+    const value = request[part];
+    if (value !== undefined) findings.push(...partFindings(part, inspectJson(value)));
+  }
   return findings;
 }
 

@@ -32,6 +32,13 @@ export interface PolicyRequest {
   readonly body?: unknown;
   readonly text?: string;
   readonly justification?: string;
+  /**
+   * HTTP headers as they would leave (names lower-case; a repeated header is an array), and the
+   * query string's parameters (every value, in order). Inspected like a body, findings under
+   * `$headers…` / `$query…` (gateway/inspect/parts.ts), and masked in place.
+   */
+  readonly headers?: Readonly<Record<string, string | readonly string[]>>;
+  readonly query?: Readonly<Record<string, readonly string[]>>;
 }
 
 export interface EvalContext {

@@ -3,6 +3,7 @@
 // gateway does.
 import { inspectRequest } from '../inspect/index.ts';
 import { maskJson, maskText } from '../inspect/mask.ts';
+import { PARTS, findingsOfPart, type Part } from '../inspect/parts.ts';
 import type { Finding } from '../inspect/types.ts';
 import type { CompiledPolicy } from './compile.ts';
 import type { EvalContext } from './context.ts';
@@ -15,6 +16,8 @@ export interface Outcome extends Decision {
    * rewritten (a statement with masked literals would do something else).
    */
   readonly masked?: unknown;
+  /** The request's headers and query (when it has them) as they may leave: masked in place when the decision is mask. */
+  readonly maskedParts?: Partial<Record<Part, unknown>>;
 }
 
 /** How a review is held: reviewers, approvals, wait, expiry, validity, uses (policy `review:`). */
@@ -35,15 +38,20 @@ export function decide(policy: CompiledPolicy, ctx: Omit<EvalContext, 'findings'
   const findings = [...(inspected ?? inspectRequest(ctx.request)), ...extraFindings];
   const decision = evaluate(policy, { ...ctx, findings }, options);
   const payload = ctx.request.text ?? ctx.request.body ?? ctx.request.args;
-  if (payload === undefined) return decision;
-  if (decision.decision !== 'mask' || !decision.mask) return { ...decision, masked: payload };
+  const parts = PARTS.filter((p) => ctx.request[p] !== undefined);
+  if (payload === undefined && parts.length === 0) return decision;
+  if (decision.decision !== 'mask' || !decision.mask) {
+    return { ...decision, ...(payload === undefined ? {} : { masked: payload }), ...(parts.length === 0 ? {} : { maskedParts: Object.fromEntries(parts.map((p) => [p, ctx.request[p]])) }) };
+  }
   const plan = decision.mask;
   const entityOf = (kind: string) => kind.slice(kind.indexOf('.') + 1);
   // Only what a mask rule spoke for is masked (mergeMasks lists exactly those entities).
   const concerned: Finding[] = findings.filter((f) => Object.hasOwn(plan, entityOf(f.kind)) && entityOf(f.kind) !== 'default');
   const strategy = (kind: string) => plan[entityOf(kind)] ?? plan.default ?? 'redact';
-  const masked = typeof payload === 'string'
-    ? maskText(payload, concerned, strategy, options.maskKey)
-    : maskJson(payload, concerned, strategy, options.maskKey);
-  return { ...decision, masked };
+  const inPayload = concerned.filter((f) => !f.path.startsWith('$headers') && !f.path.startsWith('$query'));
+  const masked = payload === undefined ? undefined : typeof payload === 'string'
+    ? maskText(payload, inPayload, strategy, options.maskKey)
+    : maskJson(payload, inPayload, strategy, options.maskKey);
+  const maskedParts = Object.fromEntries(parts.map((p) => [p, maskJson(ctx.request[p], findingsOfPart(p, concerned), strategy, options.maskKey)]));
+  return { ...decision, ...(payload === undefined ? {} : { masked }), ...(parts.length === 0 ? {} : { maskedParts }) };
 }

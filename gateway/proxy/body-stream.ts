@@ -93,9 +93,19 @@ export function writeWithBackpressure(target: Writable, idleMs: number, gone: ()
   });
 }
 
-/** `limits.oversize: stream`, and a body the window scanner may carry: anything but JSON. */
-export function streamable(oversize: 'deny' | 'review' | 'stream', contentType: string | undefined): boolean {
-  return oversize === 'stream' && !isJson(contentType);
+/**
+ * `limits.oversize: stream`, and a body the window scanner may carry: anything but JSON, not
+ * content-encoded (the windows must be what leaves: a compressed body is read whole and decoded,
+ * so past the inspection limit it follows the oversize rule as deny), and in UTF-8, ASCII or
+ * Latin-1 (the scanner's two readings; another declared charset is read whole to be decoded).
+ */
+export function streamable(oversize: 'deny' | 'review' | 'stream', headers: Record<string, string | string[] | undefined>): boolean {
+  const one = (v: string | string[] | undefined) => (Array.isArray(v) ? v[0] : v);
+  const contentType = one(headers['content-type']);
+  const encoding = (one(headers['content-encoding']) ?? '').trim().toLowerCase();
+  const charset = /;\s*charset\s*=\s*"?([^";\s]+)/i.exec(contentType ?? '')?.[1]?.toLowerCase();
+  const scannable = charset === undefined || ['utf-8', 'utf8', 'us-ascii', 'ascii', 'iso-8859-1', 'latin1'].includes(charset);
+  return oversize === 'stream' && !isJson(contentType) && (encoding === '' || encoding === 'identity') && scannable;
 }
 
 export function isJson(contentType: string | undefined): boolean {

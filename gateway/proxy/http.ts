@@ -18,19 +18,16 @@ import type { Connection, ConnectionRegistry } from '../connections/registry.ts'
 import { GatewayError } from '../errors.ts';
 import { readHead, readRest } from '../http/respond.ts';
 import type { Router } from '../http/router.ts';
-import type { Finding } from '../inspect/types.ts';
-import { DEFAULT_REVIEW, type Outcome } from '../policy/decide.ts';
+import { DEFAULT_REVIEW } from '../policy/decide.ts';
 import type { RecordingSession } from '../recorder/recorder.ts';
 import type { JsonObject } from '../store/index.ts';
-import { decideFor, recordStep, refuseUnlessAllowed, sessionMeta, type GuardDeps } from '../guard/index.ts';
+import { decideFor, judgeHttp, recordStep, refuseUnlessAllowed, sessionMeta, type GuardDeps, type HttpMessage, type Judged } from '../guard/index.ts';
 import { AGENT_ERRORS, exchange, type AgentOpener, type Outgoing } from '../agents/exchange.ts';
-import type { PolicyRequest } from '../policy/context.ts';
 import { TunnelStream } from '../tunnel/index.ts';
 import type { ScanWindow } from '../inspect/stream.ts';
-import { isJson, pumpBody, streamable, writeWithBackpressure, type StreamedBody } from './body-stream.ts';
-import { parseJson } from '../../lib/json.ts';
+import { pumpBody, streamable, writeWithBackpressure, type StreamedBody } from './body-stream.ts';
 import type { Logger } from '../../lib/log.ts';
-import { forwardRequestHeaders, forwardResponseHeaders } from './headers.ts';
+import { effectiveMethod, forwardRequestHeaders, forwardResponseHeaders, gatewayForwardedHeaders } from './headers.ts';
 import { proxyTarget } from './path.ts';
 
 
@@ -80,58 +77,67 @@ interface InSession {
 }
 
 async function proxyInSession(req: IncomingMessage, res: ServerResponse, ctx: { requestId: string; url: URL }, deps: HttpProxyDeps, { identity, connection, target, path, session }: InSession): Promise<void> {
-  const method = (req.method ?? 'GET').toUpperCase();
+  const realMethod = (req.method ?? 'GET').toUpperCase();
+  // Policy sees the method the target will act on: a method override the connection allows.
+  const method = effectiveMethod(realMethod, req.headers, connection.http.methodOverride);
+  const q = path.indexOf('?');
+  const pathname = q === -1 ? path : path.slice(0, q);
+  const query = q === -1 ? '' : path.slice(q + 1);
+  const publicUrl = new URL(deps.config.server.publicUrl ?? `http://localhost:${deps.config.server.port}`);
   const limits = connection.limits;
   const started = performance.now();
   const recorder = deps.recording.recorder;
 
   const tooLargeRequest = () => new GatewayError('GW_BODY_TOO_LARGE', `The request body is larger than connection ${connection.name} accepts (${limits.maxRequestBytes} bytes).`);
+  const tooLargeResponse = () => new GatewayError('GW_RESPONSE_TOO_LARGE', `The target's answer is larger than connection ${connection.name} returns (${limits.maxResponseBytes} bytes).`);
   const clientFailed = (err: Error) => new GatewayError('GW_BAD_REQUEST', `The client stopped sending the request body before its end (${(err as NodeJS.ErrnoException).code ?? err.message}).`, { cause: err });
   const declared = Number(req.headers['content-length']);
   if (Number.isFinite(declared) && declared > limits.maxRequestBytes) throw refuseEarly(res, tooLargeRequest());
   const requestBody = req[Symbol.asyncIterator]() as AsyncIterator<Buffer>;
   const requestHead = await readHead(requestBody, limits.inspectBytes, limits.maxRequestBytes, tooLargeRequest, clientFailed).catch((err: unknown) => { throw refuseEarly(res, err); });
 
-  // One step of the pipeline, the same for the request and the answer: inspect + decide (or the
-  // oversize rule), record it durably, hold it for a review or refuse it unless allowed, and give
-  // back the bytes that may leave (masked when the decision is mask).
+  // One step of the pipeline, the same for the request and the answer: the guard normalises,
+  // inspects and decides (or the oversize rule); the step is recorded durably, held for a review
+  // or refused unless allowed, and what may leave comes back (masked when the decision is mask).
   let approvedBy: string | undefined; // the review that released the request also covers its answer
-  const check = async (direction: 'request' | 'response', raw: Buffer, contentType: string | undefined, summary: JsonObject): Promise<Buffer> => {
-    const payload = payloadOf(raw, contentType, limits.inspectBytes);
-    const outcome = payload.oversize
-      ? oversize(limits.oversize === 'review' ? 'review' : 'deny', payload.size, limits.inspectBytes, limits.oversize === 'stream')
-      : decideFor(deps, identity, connection, { kind: 'http', direction, method, path, ...payload.fields } as PolicyRequest);
-    const out = outcome.decision === 'mask' && outcome.masked !== undefined ? reencode(outcome.masked) : raw;
-    const inspected = payload.fields.body ?? payload.fields.text;
+  const check = async (msg: Omit<HttpMessage, 'method' | 'pathname' | 'query'> & { streamed?: boolean }, summary: JsonObject): Promise<Judged> => {
+    const judged = judgeHttp(deps, identity, connection, { ...msg, method, pathname, query }, msg.direction === 'request' ? tooLargeRequest : tooLargeResponse);
+    const { outcome, normal } = judged;
+    const { direction } = msg;
+    const inspected = normal?.json ?? normal?.text;
     // What left is recorded as the text that left: hashing a large parsed JSON tree in canonical
     // form costs far more than its text, and the text is what the auditor must see anyway.
-    const leaving = inspected === undefined ? undefined : out.toString('utf8');
+    const leaving = inspected === undefined ? undefined : judged.body.toString('utf8');
+    const shown = direction === 'request' ? { path: judged.target } : {};
     await recordStep(recorder, session, {
       type: direction, direction, outcome, maskKey: deps.maskKey, payload: inspected, leaving,
-      summary: { ...summary, requestId: ctx.requestId, contentType: contentType ?? null, bytes: raw.length, ...(payload.oversize ? { uninspected: true } : {}) },
+      summary: {
+        ...summary, ...shown, requestId: ctx.requestId, contentType: firstOf(msg.headers['content-type']) ?? null, bytes: msg.body.length,
+        ...(normal?.decodedFrom === undefined ? {} : { decodedFrom: normal.decodedFrom }), ...(normal === undefined && msg.body.length > 0 ? { uninspected: true } : {}),
+      },
     });
     if (outcome.decision === 'review' && direction === 'response' && approvedBy !== undefined) {
       await recorder.record(session, 'review.covered', { direction, review: approvedBy });
-      return out;
+      return judged;
     }
-    if (outcome.decision === 'review' && direction === 'request') {
+    if (outcome.decision === 'review' && direction === 'request' && msg.streamed !== true) {
       approvedBy = (await deps.recording.reviews.hold({
         connection: connection.name, requester: identity, session, settings: outcome.review ?? DEFAULT_REVIEW,
-        request: { method, path, body: raw.toString('base64') },
-        detail: { method, path, reasons: outcome.reasons.map((r) => ({ rule: r.rule, reason: r.reason, message: r.message ?? null })), findings: outcome.findings.map((f) => ({ kind: f.kind, path: f.path })) },
+        request: { method, path: judged.target, body: judged.body.toString('base64') },
+        detail: { method, path: judged.target, reasons: outcome.reasons.map((r) => ({ rule: r.rule, reason: r.reason, message: r.message ?? null })), findings: outcome.findings.map((f) => ({ kind: f.kind, path: f.path })) },
         signal: abortOnClose(req, res),
       })).id;
-      return out;
+      return judged;
     }
-    refuseUnlessAllowed(outcome, connection, direction);
-    return out;
+    refuseUnlessAllowed(outcome, connection, direction, msg.streamed === true ? 0 : undefined);
+    return judged;
   };
 
   // One window of a streamed body (limits.oversize: stream): the same step over the window's text,
   // with the findings the window scanner made (they see the text around the window too). A
   // streamed body cannot wait for a review: it is not kept whole to be released later.
   const passWindow = async (direction: 'request' | 'response', w: ScanWindow): Promise<Buffer> => {
-    const outcome = decideFor(deps, identity, connection, { kind: 'http', direction, method, path, text: w.text }, [], w.findings);
+    const outcome = decideFor(deps, identity, connection, { kind: 'http', direction, method, path: pathname, text: w.text }, [], w.findings);
     const masked = outcome.decision === 'mask' && typeof outcome.masked === 'string' && outcome.masked !== w.text;
     const out = masked ? Buffer.from(outcome.masked as string, w.encoding) : w.bytes;
     await recordStep(recorder, session, {
@@ -150,29 +156,35 @@ async function proxyInSession(req: IncomingMessage, res: ServerResponse, ctx: { 
   // Streams are kept alive and reused, pooled per agent and open header: a stream only ever
   // carries requests of this connection, target and caller. The request id travels per request.
   const open = { kind: 'http', connection: connection.name, target: target.origin, caller: identity.sub };
-  const headers = forwardRequestHeaders(req.headers);
-  headers.host = target.host; // HTTP/1.1 requires one; the agent sets the same
-  headers['accept-encoding'] = 'identity';
-  headers['x-request-id'] = ctx.requestId;
-  delete headers['content-length'];
+  const callerHeaders = forwardRequestHeaders(req.headers, { methodOverride: connection.http.methodOverride, ranges: connection.http.ranges !== undefined });
+  delete callerHeaders['content-length'];
+  delete callerHeaders['accept-encoding']; // the gateway asks for identity: an answer must be read to be inspected
+  // The gateway's own headers go on after inspection: they say what the gateway saw, not the caller.
+  const gatewayHeaders = (judged: Record<string, string | string[]>) => ({
+    ...judged, ...gatewayForwardedHeaders(req.socket.remoteAddress, publicUrl), host: target.host, 'accept-encoding': 'identity', 'x-request-id': ctx.requestId,
+  });
 
   let answer: IncomingMessage;
   let upload: Upload | undefined;
-  if (requestHead.done || !streamable(limits.oversize, req.headers['content-type'])) {
+  if (requestHead.done || !streamable(limits.oversize, req.headers)) {
     const raw = await readRest(requestBody, requestHead, limits.maxRequestBytes, tooLargeRequest, clientFailed).catch((err: unknown) => { throw refuseEarly(res, err); });
-    const body = await check('request', raw, req.headers['content-type'], { method, path });
+    const judged = await check({ direction: 'request', headers: callerHeaders, body: raw }, { method });
+    const { body } = judged;
+    const headers = gatewayHeaders(judged.headers);
     if (body.length > 0 || method === 'POST' || method === 'PUT' || method === 'PATCH') headers['content-length'] = String(body.length);
     try {
-      answer = await exchange(deps.agents, connection.agent, open, { method, path, headers, body }, limits.timeouts);
+      answer = await exchange(deps.agents, connection.agent, open, { method: realMethod, path: judged.target, headers, body }, limits.timeouts);
     } catch (err) {
       // Nothing reached the target: an approval this request used is given back for the retry.
       if (approvedBy !== undefined && err instanceof GatewayError && err.code === 'GW_AGENT_OFFLINE') await deps.recording.reviews.refund(approvedBy, session, err.code);
       throw err;
     }
   } else {
-    await recorder.record(session, 'request', { method, path, requestId: ctx.requestId, contentType: req.headers['content-type'] ?? null, direction: 'request', streamed: true, declaredBytes: Number.isFinite(declared) ? declared : null });
+    // The head (headers, query) is judged on its own; the body window by window.
+    const judged = await check({ direction: 'request', headers: callerHeaders, body: NO_BODY, streamed: true }, { method, streamed: true, declaredBytes: Number.isFinite(declared) ? declared : null });
+    const headers = gatewayHeaders(judged.headers);
     headers['transfer-encoding'] = 'chunked'; // masking may change the length: the end is the last chunk
-    upload = startUpload({ deps, open, agent: connection.agent, out: { method, path, headers }, timeouts: limits.timeouts, pump: (write) => pumpBody({ head: requestHead, rest: requestBody, max: limits.maxRequestBytes, tooLarge: tooLargeRequest, failed: clientFailed, pass: (w) => passWindow('request', w), write }) });
+    upload = startUpload({ deps, open, agent: connection.agent, out: { method: realMethod, path: judged.target, headers }, timeouts: limits.timeouts, pump: (write) => pumpBody({ head: requestHead, rest: requestBody, max: limits.maxRequestBytes, tooLarge: tooLargeRequest, failed: clientFailed, pass: (w) => passWindow('request', w), write }) });
     try {
       answer = await upload.answer;
     } catch (err) {
@@ -206,31 +218,34 @@ async function proxyInSession(req: IncomingMessage, res: ServerResponse, ctx: { 
     // ---- the response ------------------------------------------------------------------------------
     const status = answer.statusCode ?? 502;
     const stream = answer.socket; // taken now: Node detaches it once the answer is read, to pool it again
-    const tooLargeResponse = () => new GatewayError('GW_RESPONSE_TOO_LARGE', `The target's answer is larger than connection ${connection.name} returns (${limits.maxResponseBytes} bytes).`);
     const upstreamFailed = (err: Error) => new GatewayError('GW_UPSTREAM_FAILED', `The answer from the agent broke off (${(err as NodeJS.ErrnoException).code ?? err.message}); retry.`, { cause: err });
     const responseHeaders = forwardResponseHeaders(answer.headers);
     delete responseHeaders['content-length'];
+    const ms = () => Math.round(performance.now() - started);
     try {
       if (Number(answer.headers['content-length']) > limits.maxResponseBytes) throw tooLargeResponse();
       const responseBody = answer[Symbol.asyncIterator]() as AsyncIterator<Buffer>;
       const head = await readHead(responseBody, limits.inspectBytes, limits.maxResponseBytes, tooLargeResponse, upstreamFailed);
-      if (head.done || !streamable(limits.oversize, answer.headers['content-type'])) {
+      if (head.done || !streamable(limits.oversize, answer.headers)) {
         const returned = await readRest(responseBody, head, limits.maxResponseBytes, tooLargeResponse, upstreamFailed);
-        const out = await check('response', returned, answer.headers['content-type'], { status, ms: Math.round(performance.now() - started) });
-        if (out !== returned) responseHeaders['x-airlock-masked'] = 'true';
+        const judged = await check({ direction: 'response', headers: responseHeaders, body: returned }, { status, ms: ms() });
+        const out = judged.body;
+        const headers: Record<string, string | string[]> = { ...judged.headers, 'content-length': String(out.length) };
+        if (judged.masked) headers['x-airlock-masked'] = 'true';
         await finishUpload();
-        res.writeHead(status, { ...responseHeaders, 'content-length': String(out.length) });
+        res.writeHead(status, headers);
         res.end(method === 'HEAD' ? undefined : out);
         return;
       }
-      // Streamed: the status and headers go with the first window that passed (a refusal before
-      // then is an ordinary coded error); a refusal after cuts the answer off.
-      await recorder.record(session, 'response', { status, requestId: ctx.requestId, contentType: answer.headers['content-type'] ?? null, direction: 'response', streamed: true, declaredBytes: Number(answer.headers['content-length']) || null });
+      // Streamed: the status and headers (judged on their own) go with the first window that
+      // passed (a refusal before then is an ordinary coded error); a refusal after cuts the answer off.
+      const judgedHead = await check({ direction: 'response', headers: responseHeaders, body: NO_BODY, streamed: true }, { status, streamed: true, declaredBytes: Number(answer.headers['content-length']) || null });
+      const streamedHeaders = { ...judgedHead.headers, ...(judgedHead.masked ? { 'x-airlock-masked': 'true' } : {}) };
       const toClient = writeWithBackpressure(res, limits.timeouts.idleMs,
         () => new GatewayError('GW_BAD_REQUEST', 'The client closed the connection before the streamed answer was complete.'),
         () => new GatewayError('GW_TARGET_TIMEOUT', `The client read nothing for ${limits.timeouts.idleMs} ms (limits.timeouts.idleMs); the streamed answer was cut.`));
       const begin = () => {
-        if (!res.headersSent) res.writeHead(status, { ...responseHeaders, 'x-airlock-inspection': 'streamed' });
+        if (!res.headersSent) res.writeHead(status, { ...streamedHeaders, 'x-airlock-inspection': 'streamed' });
       };
       const sent = await pumpBody({
         head, rest: responseBody, max: limits.maxResponseBytes, tooLarge: tooLargeResponse, failed: upstreamFailed,
@@ -246,6 +261,12 @@ async function proxyInSession(req: IncomingMessage, res: ServerResponse, ctx: { 
       throw err;
     }
   }
+}
+
+const NO_BODY = Buffer.alloc(0);
+
+function firstOf(v: string | string[] | undefined): string | undefined {
+  return Array.isArray(v) ? v[0] : v;
 }
 
 /** A streamed upload under way: the answer, and the upload's own end. */
@@ -319,28 +340,6 @@ function refuseEarly(res: ServerResponse, err: unknown): unknown {
   return err;
 }
 
-/** What a body gives the inspectors: parsed JSON, or text; or that it is too large to inspect. */
-function payloadOf(raw: Buffer, contentType: string | undefined, inspectBytes: number): { oversize: boolean; size: number; fields: Partial<PolicyRequest> } {
-  if (raw.length === 0) return { oversize: false, size: 0, fields: {} };
-  if (raw.length > inspectBytes) return { oversize: true, size: raw.length, fields: {} };
-  const text = raw.toString('utf8');
-  if (isJson(contentType)) {
-    try {
-      return { oversize: false, size: raw.length, fields: { body: parseJson(text) } };
-    } catch {
-      // Declared JSON that is not: inspected as text, so nothing in it passes unseen.
-    }
-  }
-  return { oversize: false, size: raw.length, fields: { text } };
-}
-
-/** A body too large to inspect: never allowed (limits.oversize is deny or review). */
-function oversize(action: 'deny' | 'review', size: number, limit: number, streaming: boolean): Outcome {
-  const finding: Finding = { kind: 'inspect.limit', path: '$', severity: 'high', detail: `body of ${size} bytes, over the inspection limit of ${limit}` };
-  const why = streaming ? ' A JSON body is inspected whole, so it is not streamed (limits.oversize: stream).' : '';
-  return { decision: action, reasons: [{ rule: '(oversize)', policy: '(connection)', action, reason: 'inspect.oversize', message: `The body (${size} bytes) is larger than the ${limit} bytes inspected (limits.inspectBytes).${why}` }], findings: [finding] };
-}
-
 /** Aborts when the caller goes away before the answer (a held request stops waiting). */
 function abortOnClose(req: IncomingMessage, res: ServerResponse): AbortSignal {
   const controller = new AbortController();
@@ -350,7 +349,3 @@ function abortOnClose(req: IncomingMessage, res: ServerResponse): AbortSignal {
   return controller.signal;
 }
 
-/** A masked payload back to bytes: JSON stays JSON, text stays text. */
-function reencode(masked: unknown): Buffer {
-  return Buffer.from(typeof masked === 'string' ? masked : JSON.stringify(masked), 'utf8');
-}

@@ -1,0 +1,166 @@
+// One HTTP message (a request or an answer) as the guard judges it: every part that leaves is in
+// the policy request, normalised, and what is returned is exactly what may leave.
+//
+//   body     decoded (content coding, charset), JSON parsed with every key (normalise.ts); over
+//            the inspection limit it is not inspected and the connection's oversize rule decides
+//   headers  as they would leave, inspected and masked in place like a JSON object
+//   query    parsed into its parameters, inspected and masked like the headers, and always sent
+//            re-serialised from what was inspected (so a target cannot decode it differently)
+//
+// A payload that carries the caller's own airlock credential (an API key or one of our tokens)
+// in a header or the query is refused: the gateway's credentials never reach a target.
+import type { Identity } from '../authn/identity.ts';
+import type { Connection } from '../connections/registry.ts';
+import { GatewayError } from '../errors.ts';
+import type { Finding } from '../inspect/types.ts';
+import type { PolicyRequest } from '../policy/context.ts';
+import type { Outcome } from '../policy/decide.ts';
+import { decideFor, type GuardDeps } from './decide.ts';
+import { normaliseBody, type NormalBody } from './normalise.ts';
+
+export type HeaderMap = Record<string, string | string[]>;
+
+export interface HttpMessage {
+  readonly direction: 'request' | 'response';
+  /** The method the target acts on (after an allowed method override). */
+  readonly method: string;
+  /** The path on the target, without the query. */
+  readonly pathname: string;
+  /** The raw query string without `?` (requests only), or ''. */
+  readonly query: string;
+  /** Headers as they would leave (the gateway's own not yet added). */
+  readonly headers: HeaderMap;
+  readonly body: Buffer;
+  /** The body is larger than the connection inspects: the oversize rule decides. */
+  readonly oversize?: { readonly action: 'deny' | 'review'; readonly streaming: boolean };
+}
+
+export interface Judged {
+  readonly outcome: Outcome;
+  /** The path and query as they may leave (the query re-serialised from what was inspected, masked when the decision is mask). */
+  readonly target: string;
+  readonly headers: HeaderMap;
+  /** The body as it may leave (decoded; masked when the decision is mask). */
+  readonly body: Buffer;
+  /** The normalised body, when it was inspected. */
+  readonly normal?: NormalBody;
+  /** Anything changed by masking (a header, the query or the body). */
+  readonly masked: boolean;
+}
+
+/** Inspects and decides one HTTP message; throws the coded errors of normalisation (encoding, size). */
+export function judgeHttp(deps: GuardDeps, identity: Identity, connection: Connection, msg: HttpMessage, tooLarge: () => GatewayError): Judged {
+  refuseOwnCredentials(msg, deps.config.auth.issuer);
+  const pairs = [...new URLSearchParams(msg.query)];
+  const query = pairs.length === 0 ? undefined : groupPairs(pairs);
+  const target = `${msg.pathname}${serialise(pairs)}`;
+  const base: PolicyRequest = { kind: 'http', direction: msg.direction, method: msg.method, path: target, headers: msg.headers, ...(query === undefined ? {} : { query }) };
+  const limits = connection.limits;
+
+  let normal: NormalBody | undefined;
+  let fields: Partial<PolicyRequest> = {};
+  const extra: Finding[] = [];
+  let outcome: Outcome;
+  if (msg.oversize === undefined && msg.body.length > 0) {
+    normal = normaliseBody(msg.body, {
+      contentType: one(msg.headers['content-type']), contentEncoding: one(msg.headers['content-encoding']),
+      maxBytes: msg.direction === 'request' ? limits.maxRequestBytes : limits.maxResponseBytes, tooLarge, direction: msg.direction,
+    });
+    if (normal.bytes.length <= limits.inspectBytes) {
+      fields = normal.json !== undefined ? { body: normal.json } : normal.text !== undefined ? { text: normal.text } : {};
+      extra.push(...normal.findings);
+    }
+  }
+  const decodedOversize = normal !== undefined && normal.bytes.length > limits.inspectBytes;
+  if (msg.oversize !== undefined || decodedOversize) {
+    const size = normal?.bytes.length ?? msg.body.length;
+    const action = msg.oversize?.action ?? (limits.oversize === 'review' ? 'review' : 'deny');
+    outcome = oversizeOutcome(action, size, limits.inspectBytes, msg.oversize?.streaming ?? limits.oversize === 'stream');
+  } else {
+    outcome = decideFor(deps, identity, connection, { ...base, ...fields }, extra);
+  }
+
+  const masking = outcome.decision === 'mask';
+  const body = normal === undefined ? msg.body : masking && outcome.masked !== undefined && outcome.masked !== fields.body && outcome.masked !== fields.text
+    ? normal.reencode(outcome.masked) : normal.bytes;
+  const maskedHeaders = masking ? outcome.maskedParts?.headers as HeaderMap | undefined : undefined;
+  const maskedQuery = masking ? outcome.maskedParts?.query as Record<string, string[]> | undefined : undefined;
+  const headers = { ...(maskedHeaders ?? msg.headers) };
+  if (normal !== undefined) {
+    delete headers['content-encoding']; // the decoded body leaves, as inspected
+    if (body !== normal.bytes && normal.charset !== 'utf-8' && headers['content-type'] !== undefined) headers['content-type'] = withUtf8(one(headers['content-type'])!);
+  }
+  const leavingTarget = maskedQuery !== undefined && maskedQuery !== query ? `${msg.pathname}${serialise(ungroup(pairs, maskedQuery))}` : target;
+  const masked = (normal !== undefined && body !== normal.bytes) || (maskedHeaders !== undefined && maskedHeaders !== msg.headers) || leavingTarget !== target;
+  return { outcome, target: leavingTarget, headers, body, ...(normal === undefined ? {} : { normal }), masked };
+}
+
+function one(v: string | string[] | undefined): string | undefined {
+  return Array.isArray(v) ? v[0] : v;
+}
+
+/** A masked body leaves as UTF-8: its Content-Type says so. */
+function withUtf8(contentType: string): string {
+  return /;\s*charset\s*=/i.test(contentType) ? contentType.replace(/(;\s*charset\s*=\s*)("?)[^";\s]+\2/i, '$1utf-8') : `${contentType}; charset=utf-8`;
+}
+
+function groupPairs(pairs: ReadonlyArray<[string, string]>): Record<string, string[]> {
+  const out: Record<string, string[]> = Object.create(null) as Record<string, string[]>;
+  for (const [k, v] of pairs) (out[k] ??= []).push(v);
+  return { ...out };
+}
+
+/** The pairs again in their order, each value from the masked parameters (keys masked too: then grouped order). */
+function ungroup(pairs: ReadonlyArray<[string, string]>, masked: Record<string, string[]>): Array<[string, string]> {
+  const keys = new Set(pairs.map(([k]) => k));
+  if (Object.keys(masked).length !== keys.size || Object.keys(masked).some((k) => !keys.has(k))) {
+    return Object.entries(masked).flatMap(([k, vs]) => vs.map((v): [string, string] => [k, String(v)]));
+  }
+  const used = new Map<string, number>();
+  return pairs.map(([k]) => {
+    const i = used.get(k) ?? 0;
+    used.set(k, i + 1);
+    return [k, String(masked[k]![i])];
+  });
+}
+
+function serialise(pairs: ReadonlyArray<[string, string]>): string {
+  if (pairs.length === 0) return '';
+  return `?${new URLSearchParams(pairs as Array<[string, string]>).toString()}`;
+}
+
+/** An airlock API key, anywhere in a value. */
+const API_KEY = /\balk_[A-Za-z0-9]{4,64}_[A-Za-z0-9_-]{16,}/;
+/** A JWT, anywhere in a value. */
+const JWT = /\beyJ[A-Za-z0-9_-]{5,}\.eyJ[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]*/g;
+
+/** Refuses a message that would carry an airlock credential (an API key, or a token our issuer signed) to the target. */
+function refuseOwnCredentials(msg: HttpMessage, issuer: string): void {
+  if (msg.direction !== 'request') return;
+  const values: string[] = [msg.query];
+  for (const v of Object.values(msg.headers)) values.push(...(Array.isArray(v) ? v : [v]));
+  for (const value of values) {
+    let decoded = value;
+    try { decoded = decodeURIComponent(value); } catch { /* inspected as it is */ }
+    if (API_KEY.test(decoded) || carriesOurToken(decoded, issuer)) {
+      throw new GatewayError('GW_BAD_REQUEST', 'The request carries an airlock credential (an API key or an airlock access token) in a header or the query; the gateway\'s credentials never go to a target. Send it only in Authorization.');
+    }
+  }
+}
+
+function carriesOurToken(value: string, issuer: string): boolean {
+  for (const m of value.matchAll(JWT)) {
+    try {
+      const claims = JSON.parse(Buffer.from(m[0].split('.')[1]!, 'base64url').toString('utf8')) as { iss?: unknown };
+      if (claims.iss === issuer) return true;
+    } catch { /* not a token of ours */ }
+  }
+  return false;
+}
+
+/** A body too large to inspect: never allowed (limits.oversize is deny or review). */
+export function oversizeOutcome(action: 'deny' | 'review', size: number, limit: number, streaming: boolean): Outcome {
+  const finding: Finding = { kind: 'inspect.limit', path: '$', severity: 'high', detail: `body of ${size} bytes, over the inspection limit of ${limit}` };
+  const why = streaming ? ' A JSON body is inspected whole, so it is not streamed (limits.oversize: stream).' : '';
+  return { decision: action, reasons: [{ rule: '(oversize)', policy: '(connection)', action, reason: 'inspect.oversize', message: `The body (${size} bytes) is larger than the ${limit} bytes inspected (limits.inspectBytes).${why}` }], findings: [finding] };
+}

@@ -1,0 +1,216 @@
+// A body in the one form that is both inspected and delivered. Whatever a target or a client
+// would do to read the bytes (undo a content encoding, decode a charset, parse JSON) is done here
+// first, and what leaves afterwards is that decoded form, not the original bytes:
+//
+//   content encoding  gzip, x-gzip, deflate, br and zstd are decoded (bounded: a small body cannot
+//                     expand past the limit); the decoded bytes leave, without Content-Encoding.
+//                     Any other coding cannot be read and is refused (GW_ENCODING_UNSUPPORTED).
+//   charset           a byte-order mark first, else the declared charset, else UTF-8 (the WHATWG
+//                     decode rule a browser applies); decoding is strict. Textual content (text/*,
+//                     JSON, XML, forms, scripts) that does not decode is a finding
+//                     (`inspect.charset`), refused. Other content is inspected as Latin-1 (one
+//                     character per byte, as the streamed path does), so no byte is unseen.
+//   hidden text       text with NUL or other control and format characters between its letters (UTF-16
+//                     or UTF-32 without a BOM reads as such in UTF-8 or Latin-1) is inspected a
+//                     second time without them; a value found only then is a finding
+//                     (`inspect.hidden_text`), refused: it could be read by a client that
+//                     guesses the charset, and cannot be masked in place.
+//   JSON              every key kept and duplicates reported (`inspect.duplicate_key`), depth
+//                     bounded (`inspect.limit`), integers exact (guard/json.ts).
+//
+// When masking rewrites a body, it leaves as UTF-8 (JSON re-serialised, text re-encoded) and the
+// Content-Type's charset says so; an unmasked body leaves as the decoded bytes it was inspected as.
+import { brotliDecompressSync, gunzipSync, inflateRawSync, inflateSync, zstdDecompressSync } from 'node:zlib';
+import { GatewayError } from '../errors.ts';
+import { inspectText } from '../inspect/pii/index.ts';
+import type { Finding } from '../inspect/types.ts';
+import { DEFAULT_MAX_DEPTH, parseScanned, scanJson, stringifyJson } from './json.ts';
+
+/** What a body gives the inspectors and what leaves unless masked. */
+export interface NormalBody {
+  /** The decoded bytes: what leaves when nothing is masked. */
+  readonly bytes: Buffer;
+  /** Parsed JSON (every key, exact integers), or undefined. */
+  readonly json?: unknown;
+  /** The text as inspected (decoded by its charset, or Latin-1), when not JSON. */
+  readonly text?: string;
+  /** Findings of the normalisation itself: duplicate keys, depth, charset, hidden text. */
+  readonly findings: readonly Finding[];
+  /** The Content-Encoding that was undone, if any (the header must not leave with it). */
+  readonly decodedFrom?: string;
+  /** The charset the text was read in (`utf-8`, `utf-16le`, `latin1` for binary, …). */
+  readonly charset: string;
+  /** Bytes of a masked payload (JSON or text), always UTF-8. */
+  reencode(masked: unknown): Buffer;
+}
+
+export interface NormaliseOptions {
+  readonly contentType?: string;
+  readonly contentEncoding?: string;
+  /** Largest decoded body, in bytes; past it `tooLarge()` is thrown. */
+  readonly maxBytes: number;
+  readonly tooLarge: () => GatewayError;
+  /** `request` or `response`: for the messages of refusals. */
+  readonly direction: 'request' | 'response';
+  /** Deepest JSON nesting parsed. Default 64. */
+  readonly maxDepth?: number;
+}
+
+/** Content codings that can be read (RFC 9110 §8.4.1, RFC 8878). */
+const DECODERS: Readonly<Record<string, (b: Buffer, o: { maxOutputLength: number }) => Buffer>> = {
+  gzip: gunzipSync,
+  'x-gzip': gunzipSync,
+  deflate: (b, o) => {
+    // "deflate" is zlib-wrapped by the RFC, raw in some servers' practice: a reader accepts either.
+    try { return inflateSync(b, o); } catch (err) { if (isTooLarge(err)) throw err; return inflateRawSync(b, o); }
+  },
+  br: brotliDecompressSync,
+  zstd: zstdDecompressSync,
+};
+
+/** Undoes every content coding listed (last applied first); `identity` is none. Throws GW_ENCODING_UNSUPPORTED or tooLarge. */
+export function decodeContent(raw: Buffer, contentEncoding: string | undefined, o: Pick<NormaliseOptions, 'maxBytes' | 'tooLarge' | 'direction'>): { bytes: Buffer; decodedFrom?: string } {
+  const codings = (contentEncoding ?? '').split(',').map((s) => s.trim().toLowerCase()).filter((s) => s !== '' && s !== 'identity');
+  if (codings.length === 0) return { bytes: raw };
+  let bytes = raw;
+  for (const coding of codings.reverse()) {
+    const decoder = DECODERS[coding];
+    if (decoder === undefined) {
+      throw new GatewayError(o.direction === 'request' ? 'GW_ENCODING_UNSUPPORTED' : 'GW_RESPONSE_UNREADABLE', `The ${o.direction} body is encoded as ${JSON.stringify(coding.slice(0, 40))}, which airlock cannot decode to inspect (gzip, deflate, br and zstd can be), so it was refused.`);
+    }
+    try {
+      bytes = decoder(bytes, { maxOutputLength: o.maxBytes });
+    } catch (err) {
+      if (isTooLarge(err)) throw o.tooLarge();
+      throw new GatewayError(o.direction === 'request' ? 'GW_ENCODING_UNSUPPORTED' : 'GW_RESPONSE_UNREADABLE', `The ${o.direction} body says it is ${coding}-encoded but does not decode (${(err as NodeJS.ErrnoException).code ?? 'corrupt data'}), so it cannot be inspected and was refused.`);
+    }
+  }
+  return { bytes, decodedFrom: codings.reverse().join(', ') };
+}
+
+function isTooLarge(err: unknown): boolean {
+  return (err as NodeJS.ErrnoException)?.code === 'ERR_BUFFER_TOO_LARGE' || err instanceof RangeError;
+}
+
+/** Media types whose bodies are text and must decode in their charset. */
+export function isTextual(contentType: string | undefined): boolean {
+  const type = mediaType(contentType);
+  return type.startsWith('text/') || /^application\/([a-z0-9.+-]*\+)?(json|xml)$/.test(type) || /\+(json|xml)$/.test(type)
+    || type === 'application/x-www-form-urlencoded' || type === 'application/javascript' || type === 'application/ecmascript'
+    || type === 'application/x-ndjson' || type === 'application/graphql' || type === 'application/sql' || type === 'application/yaml';
+}
+
+export function isJsonType(contentType: string | undefined): boolean {
+  return /^application\/([a-z0-9.+-]*\+)?json$/.test(mediaType(contentType));
+}
+
+function mediaType(contentType: string | undefined): string {
+  return (contentType ?? '').split(';')[0]!.trim().toLowerCase();
+}
+
+/** The `charset` parameter of a Content-Type, lower-cased, or undefined. */
+export function charsetOf(contentType: string | undefined): string | undefined {
+  const m = /;\s*charset\s*=\s*("?)([^";\s]+)\1/i.exec(contentType ?? '');
+  return m?.[2]?.toLowerCase();
+}
+
+/** Decodes, parses and checks one body; see the head of this file. Throws GW_ENCODING_UNSUPPORTED or tooLarge(). */
+export function normaliseBody(raw: Buffer, o: NormaliseOptions): NormalBody {
+  const { bytes, decodedFrom } = decodeContent(raw, o.contentEncoding, o);
+  const findings: Finding[] = [];
+  const textual = isTextual(o.contentType) || o.contentType === undefined;
+  const decoded = decodeText(bytes, charsetOf(o.contentType));
+  let text: string;
+  let charset: string;
+  if (decoded.ok) {
+    text = decoded.text;
+    charset = decoded.charset;
+  } else {
+    text = bytes.toString('latin1');
+    charset = 'latin1';
+    if (textual && o.contentType !== undefined) {
+      findings.push({ kind: 'inspect.charset', path: '$', severity: 'high', detail: decoded.why });
+    }
+  }
+  const reencode = (masked: unknown) => Buffer.from(typeof masked === 'string' ? masked : stringifyJson(masked), 'utf8');
+  const base = { bytes, findings, charset, reencode, ...(decodedFrom === undefined ? {} : { decodedFrom }) };
+  if (bytes.length === 0) return { ...base };
+  if (isJsonType(o.contentType) && decoded.ok) {
+    const scan = scanJson(text, o.maxDepth ?? DEFAULT_MAX_DEPTH);
+    if (scan.tooDeep) {
+      findings.push({ kind: 'inspect.limit', path: '$', severity: 'high', detail: `JSON nested deeper than ${o.maxDepth ?? DEFAULT_MAX_DEPTH} levels` });
+      return { ...base, text };
+    }
+    try {
+      const json = parseScanned(text, scan);
+      for (const path of scan.duplicates) findings.push({ kind: 'inspect.duplicate_key', path, severity: 'high', detail: 'a key that appears twice in one object (readers disagree on which value counts)' });
+      // Escapes (\u0000) put hiding characters in the parsed strings, not the text: look there.
+      if (text.includes('\\u') || HIDING_ANY.test(text)) findings.push(...hiddenText(stringsOf(json).join('\n')));
+      return { ...base, json };
+    } catch {
+      // Declared JSON that is not: inspected as text, so nothing in it passes unseen.
+    }
+  }
+  findings.push(...hiddenText(text));
+  return { ...base, text };
+}
+
+/** Every key and string of a parsed JSON value, for the hidden-text check (iterative: depth is bounded already). */
+function stringsOf(value: unknown): string[] {
+  const out: string[] = [];
+  const stack: unknown[] = [value];
+  while (stack.length > 0) {
+    const v = stack.pop();
+    if (typeof v === 'string') out.push(v);
+    else if (Array.isArray(v)) stack.push(...v);
+    else if (v !== null && typeof v === 'object') for (const [k, child] of Object.entries(v)) { out.push(k); stack.push(child); }
+  }
+  return out;
+}
+
+/** Strict decoding: BOM, else the declared charset, else UTF-8. */
+function decodeText(bytes: Buffer, declared: string | undefined): { ok: true; text: string; charset: string } | { ok: false; why: string } {
+  let label = declared ?? 'utf-8';
+  let start = 0;
+  if (bytes[0] === 0xef && bytes[1] === 0xbb && bytes[2] === 0xbf) { label = 'utf-8'; start = 3; }
+  else if (bytes[0] === 0xff && bytes[1] === 0xfe) { label = 'utf-16le'; start = 2; }
+  else if (bytes[0] === 0xfe && bytes[1] === 0xff) { label = 'utf-16be'; start = 2; }
+  let decoder: InstanceType<typeof TextDecoder>;
+  try {
+    decoder = new TextDecoder(label, { fatal: true, ignoreBOM: true });
+  } catch {
+    return { ok: false, why: `charset ${JSON.stringify(label.slice(0, 40))} is not one airlock can decode` };
+  }
+  try {
+    return { ok: true, text: decoder.decode(bytes.subarray(start)), charset: decoder.encoding };
+  } catch {
+    return { ok: false, why: `bytes that are not valid ${decoder.encoding}` };
+  }
+}
+
+/** C0 controls but tab, LF and CR, DEL, C1 controls and format characters (zero-width, bidi, …). */
+const HIDING = /[\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f-\u009f\p{Cf}]/gu;
+const HIDING_ANY = /[\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f-\u009f\p{Cf}]/u;
+
+/**
+ * A value that appears only once the hiding characters are removed (UTF-16 read as UTF-8 or
+ * Latin-1 puts a NUL between digits) cannot be masked where it stands: a finding, refused.
+ */
+export function hiddenText(text: string): Finding[] {
+  if (!HIDING_ANY.test(text)) return [];
+  const shown = countSensitive(inspectText(text));
+  const compact = inspectText(text.replace(HIDING, ''));
+  const hidden = countSensitive(compact);
+  for (const [kind, count] of hidden) {
+    if (count > (shown.get(kind) ?? 0)) {
+      return [{ kind: 'inspect.hidden_text', path: '$', severity: 'high', detail: `a ${kind} value written with control or format characters between its characters (another charset, or hidden on purpose)` }];
+    }
+  }
+  return [];
+}
+
+function countSensitive(findings: readonly Finding[]): Map<string, number> {
+  const counts = new Map<string, number>();
+  for (const f of findings) if (f.kind.startsWith('pii.') || f.kind.startsWith('secret.')) counts.set(f.kind, (counts.get(f.kind) ?? 0) + 1);
+  return counts;
+}

@@ -1,0 +1,21 @@
+// The parts of a message other than its payload (HTTP headers, the query string) are inspected
+// like JSON objects of their own; their findings carry the part in front of the path, so one list
+// of findings speaks for the whole message: `$headers['x-note']`, `$query.q[0]`. Policy rules
+// see them like any other finding; masking takes each part's findings back to `$…` paths.
+import type { Finding } from './types.ts';
+
+export const PARTS = ['headers', 'query'] as const;
+export type Part = (typeof PARTS)[number];
+
+/** Findings of a part's own inspection (paths from `$`), with the part in front of each path. */
+export function partFindings(part: Part, findings: readonly Finding[]): Finding[] {
+  return findings.map((f) => ({ ...f, path: `$${part}${f.path.slice(1)}` }));
+}
+
+/** The findings that speak of `part`, with paths from `$` again (for masking the part). */
+export function findingsOfPart(part: Part, findings: readonly Finding[]): Finding[] {
+  const prefix = `$${part}`;
+  return findings
+    .filter((f) => f.path.startsWith(prefix) && (f.path.length === prefix.length || f.path[prefix.length] === '.' || f.path[prefix.length] === '['))
+    .map((f) => ({ ...f, path: `$${f.path.slice(prefix.length)}` }));
+}
