@@ -135,14 +135,14 @@ const API_KEY = /\balk_[A-Za-z0-9]{4,64}_[A-Za-z0-9_-]{16,}/;
 const JWT = /\beyJ[A-Za-z0-9_-]{5,}\.eyJ[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]*/g;
 
 /** Refuses a message that would carry an airlock credential (an API key, or a token our issuer signed) to the target. */
-function refuseOwnCredentials(msg: HttpMessage, issuer: string): void {
+function refuseOwnCredentials(msg: HttpMessage, issuer: string | undefined): void {
   if (msg.direction !== 'request') return;
   const values: string[] = [msg.query];
   for (const v of Object.values(msg.headers)) values.push(...(Array.isArray(v) ? v : [v]));
   for (const value of values) {
     let decoded = value;
     try { decoded = decodeURIComponent(value); } catch { /* inspected as it is */ }
-    if (API_KEY.test(decoded) || carriesOurToken(decoded, issuer)) {
+    if (API_KEY.test(decoded) || (issuer !== undefined && carriesOurToken(decoded, issuer))) {
       throw new GatewayError('GW_BAD_REQUEST', 'The request carries an airlock credential (an API key or an airlock access token) in a header or the query; the gateway\'s credentials never go to a target. Send it only in Authorization.');
     }
   }

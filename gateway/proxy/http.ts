@@ -79,7 +79,8 @@ interface InSession {
 async function proxyInSession(req: IncomingMessage, res: ServerResponse, ctx: { requestId: string; url: URL }, deps: HttpProxyDeps, { identity, connection, target, path, session }: InSession): Promise<void> {
   const realMethod = (req.method ?? 'GET').toUpperCase();
   // Policy sees the method the target will act on: a method override the connection allows.
-  const method = effectiveMethod(realMethod, req.headers, connection.http.methodOverride);
+  const httpOptions = connection.kind === 'http' ? connection.http : { methodOverride: [], ranges: undefined };
+  const method = effectiveMethod(realMethod, req.headers, httpOptions.methodOverride);
   const q = path.indexOf('?');
   const pathname = q === -1 ? path : path.slice(0, q);
   const query = q === -1 ? '' : path.slice(q + 1);
@@ -108,7 +109,7 @@ async function proxyInSession(req: IncomingMessage, res: ServerResponse, ctx: { 
     // What left is recorded as the text that left: hashing a large parsed JSON tree in canonical
     // form costs far more than its text, and the text is what the auditor must see anyway.
     const leaving = inspected === undefined ? undefined : judged.body.toString('utf8');
-    const shown = direction === 'request' ? { path: judged.target } : {};
+    const shown: JsonObject = direction === 'request' ? { path: judged.target } : {};
     await recordStep(recorder, session, {
       type: direction, direction, outcome, maskKey: deps.maskKey, payload: inspected, leaving,
       summary: {
@@ -156,11 +157,11 @@ async function proxyInSession(req: IncomingMessage, res: ServerResponse, ctx: { 
   // Streams are kept alive and reused, pooled per agent and open header: a stream only ever
   // carries requests of this connection, target and caller. The request id travels per request.
   const open = { kind: 'http', connection: connection.name, target: target.origin, caller: identity.sub };
-  const callerHeaders = forwardRequestHeaders(req.headers, { methodOverride: connection.http.methodOverride, ranges: connection.http.ranges !== undefined });
+  const callerHeaders = forwardRequestHeaders(req.headers, { methodOverride: httpOptions.methodOverride, ranges: httpOptions.ranges !== undefined });
   delete callerHeaders['content-length'];
   delete callerHeaders['accept-encoding']; // the gateway asks for identity: an answer must be read to be inspected
   // The gateway's own headers go on after inspection: they say what the gateway saw, not the caller.
-  const gatewayHeaders = (judged: Record<string, string | string[]>) => ({
+  const gatewayHeaders = (judged: Record<string, string | string[]>): Record<string, string | string[]> => ({
     ...judged, ...gatewayForwardedHeaders(req.socket.remoteAddress, publicUrl), host: target.host, 'accept-encoding': 'identity', 'x-request-id': ctx.requestId,
   });
 

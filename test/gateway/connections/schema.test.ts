@@ -54,6 +54,7 @@ test('defaults are filled in as documented', () => {
     tags: [],
     recording: { retentionDays: 0, metadataOnly: false },
     maxToolResultBytes: 64 * 1024,
+    http: { methodOverride: [] },
   });
 });
 
