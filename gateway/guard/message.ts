@@ -85,7 +85,7 @@ export function judgeHttp(deps: GuardDeps, identity: Identity, connection: Conne
     ? normal.reencode(outcome.masked) : normal.bytes;
   const maskedHeaders = masking ? outcome.maskedParts?.headers as HeaderMap | undefined : undefined;
   const maskedQuery = masking ? outcome.maskedParts?.query as Record<string, string[]> | undefined : undefined;
-  const headers = { ...(maskedHeaders ?? msg.headers) };
+  const headers = maskedHeaders === undefined || maskedHeaders === msg.headers ? { ...msg.headers } : headerSafe(maskedHeaders);
   if (normal !== undefined) {
     delete headers['content-encoding']; // the decoded body leaves, as inspected
     if (body !== normal.bytes && normal.charset !== 'utf-8' && headers['content-type'] !== undefined) headers['content-type'] = withUtf8(one(headers['content-type'])!);
@@ -93,6 +93,12 @@ export function judgeHttp(deps: GuardDeps, identity: Identity, connection: Conne
   const leavingTarget = maskedQuery !== undefined && maskedQuery !== query ? `${msg.pathname}${serialise(ungroup(pairs, maskedQuery))}` : target;
   const masked = (normal !== undefined && body !== normal.bytes) || (maskedHeaders !== undefined && maskedHeaders !== msg.headers) || leavingTarget !== target;
   return { outcome, target: leavingTarget, headers, body, ...(normal === undefined ? {} : { normal }), masked };
+}
+
+/** Masked header values in the characters a header may carry (a mask token's `…` becomes `...`; anything else outside ASCII is percent-encoded). */
+function headerSafe(headers: HeaderMap): HeaderMap {
+  const safe = (v: string) => v.replaceAll('…', '...').replace(/[^\t\x20-\x7e]/gu, (c) => encodeURIComponent(c));
+  return Object.fromEntries(Object.entries(headers).map(([k, v]) => [k, Array.isArray(v) ? v.map((x) => safe(String(x))) : safe(String(v))]));
 }
 
 function one(v: string | string[] | undefined): string | undefined {

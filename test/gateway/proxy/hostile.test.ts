@@ -1,0 +1,333 @@
+// The HTTP data path against a hostile target and hostile callers: every way a message could be
+// read differently from how the guard inspected it (content codings, duplicate keys, headers, the
+// query, ranges, charsets, method overrides, forwarded identity headers, nesting), asserted at
+// byte level on what the target received and what the client received. Real gateway, real
+// `airlock-agent` process, a real target server on loopback.
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { createServer, request, type IncomingMessage, type Server } from 'node:http';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { brotliCompressSync, deflateSync, gzipSync, zstdCompressSync } from 'node:zlib';
+import type { Running } from '../../support/process.ts';
+import { addConnections, startTestAgent, startTestGateway, stopAll, type TestGateway } from '../../support/gateway.ts';
+
+const CARD = '4111111111111111';
+const CARD_SPACED = '4111 1111 1111 1111';
+interface Seen { method: string; url: string; headers: IncomingMessage['headers']; body: Buffer }
+const seen: Seen[] = [];
+let t: TestGateway;
+let target: Server;
+let agent: Running;
+let bob: string;
+
+const json = (v: unknown) => Buffer.from(JSON.stringify(v));
+const customer = json({ name: 'Ada', card: CARD_SPACED });
+
+/** The hostile target: compresses regardless, duplicates keys, puts values in headers, honours Range, speaks UTF-16. */
+function hostile(req: IncomingMessage, body: Buffer, res: import('node:http').ServerResponse): void {
+  const path = new URL(req.url!, 'http://x').pathname.replace(/^\/api/, '');
+  const send = (status: number, headers: Record<string, string | string[]>, bytes: Buffer) => { res.writeHead(status, headers); res.end(bytes); };
+  switch (path) {
+    case '/gzip': return send(200, { 'content-type': 'application/json', 'content-encoding': 'gzip' }, gzipSync(customer));
+    case '/br': return send(200, { 'content-type': 'application/json', 'content-encoding': 'br' }, brotliCompressSync(customer));
+    case '/deflate': return send(200, { 'content-type': 'application/json', 'content-encoding': 'deflate' }, deflateSync(customer));
+    case '/zstd': return send(200, { 'content-type': 'application/json', 'content-encoding': 'zstd' }, zstdCompressSync(customer));
+    case '/gzip-twice': return send(200, { 'content-type': 'application/json', 'content-encoding': 'gzip, gzip' }, gzipSync(gzipSync(customer)));
+    case '/compress': return send(200, { 'content-type': 'application/json', 'content-encoding': 'compress' }, customer);
+    case '/corrupt': return send(200, { 'content-type': 'application/json', 'content-encoding': 'gzip' }, Buffer.from('not gzip at all'));
+    case '/bomb': return send(200, { 'content-type': 'text/plain', 'content-encoding': 'gzip' }, gzipSync(Buffer.alloc(8 * 1024 * 1024, 'a')));
+    case '/dupe': return send(200, { 'content-type': 'application/json' }, Buffer.from(`{"card":"none","card":"${CARD_SPACED}"}`));
+    case '/dupe-escaped': return send(200, { 'content-type': 'application/json' }, Buffer.from(`{"card":"none","\\u0063ard":"${CARD_SPACED}"}`));
+    case '/proto': return send(200, { 'content-type': 'application/json' }, Buffer.from(`{"__proto__":{"card":"${CARD_SPACED}"},"constructor":{"prototype":{"c":"${CARD_SPACED}"}}}`));
+    case '/headers': return send(302, { location: `https://x.example/next?card=${CARD}`, 'set-cookie': [`c=${CARD_SPACED}; Path=/`], 'x-note': `card ${CARD_SPACED}`, 'content-type': 'text/plain' }, Buffer.from('moved'));
+    case '/range': {
+      const full = Buffer.from(`card: ${CARD_SPACED}`);
+      const m = /^bytes=(\d+)-(\d+)$/.exec(String(req.headers.range ?? ''));
+      if (m) return send(206, { 'content-type': 'text/plain', 'content-range': `bytes ${m[1]}-${m[2]}/${full.length}` }, full.subarray(Number(m[1]), Number(m[2]) + 1));
+      return send(200, { 'content-type': 'text/plain' }, full);
+    }
+    case '/utf16': return send(200, { 'content-type': 'text/plain; charset=utf-16le' }, Buffer.from(`card: ${CARD_SPACED}`, 'utf16le'));
+    case '/utf16-bom': return send(200, { 'content-type': 'text/plain' }, Buffer.concat([Buffer.from([0xff, 0xfe]), Buffer.from(`card: ${CARD_SPACED}`, 'utf16le')]));
+    case '/utf16-hidden': return send(200, { 'content-type': 'application/octet-stream' }, Buffer.from(`card: ${CARD_SPACED}`, 'utf16le'));
+    case '/not-utf8': return send(200, { 'content-type': 'text/plain; charset=utf-8' }, Buffer.from([0x63, 0x61, 0x72, 0x64, 0xff, 0xfe, 0x41]));
+    case '/random': return randomAnswer(Number(new URL(req.url!, 'http://x').searchParams.get('seed')), res);
+    case '/bigint': return send(200, { 'content-type': 'application/json' }, Buffer.from('{"id":1234567890123456789,"n":2}'));
+    default: return send(200, { 'content-type': 'application/json', 'x-echo': 'yes' }, json({ method: req.method, url: req.url, bytes: body.length }));
+  }
+}
+
+/** Valid card numbers (Luhn) whose first twelve digits appear nowhere else. */
+const PLANTED = ['4539578763621486', '5555555555554444', '378282246310005', '6011111111111117', '4012888888881881'];
+
+/** xorshift32: a reproducible stream of numbers for one seed. */
+function rng(seed: number): () => number {
+  let x = seed | 0 || 1;
+  return () => { x ^= x << 13; x ^= x >>> 17; x ^= x << 5; return (x >>> 0) / 2 ** 32; };
+}
+
+/** A random JSON document with planted cards, sent as the seed says: any coding, charset, duplicate keys, any chunking. */
+function randomAnswer(seed: number, res: import('node:http').ServerResponse): void {
+  const r = rng(seed);
+  const pick = <T>(xs: readonly T[]): T => xs[Math.floor(r() * xs.length)]!;
+  const words = ['alpha', 'bravo', 'charlie', 'delta', 'echo', 'note', 'card', 'value', 'items'];
+  const spell = (card: string) => pick([card, card.replace(/(\d{4})(?=\d)/g, '$1 '), card.replace(/(\d{4})(?=\d)/g, '$1-')]);
+  const value = (depth: number): string => {
+    const roll = r();
+    if (depth > 3 || roll < 0.35) return JSON.stringify(pick([pick(words), `${pick(words)} ${spell(pick(PLANTED))}`, spell(pick(PLANTED))]));
+    if (roll < 0.6) return `[${Array.from({ length: 1 + Math.floor(r() * 3) }, () => value(depth + 1)).join(',')}]`;
+    const members = Array.from({ length: 1 + Math.floor(r() * 4) }, () => `${JSON.stringify(pick(words))}:${value(depth + 1)}`);
+    return `{${members.join(',')}}`;
+  };
+  const text = `{"doc":${value(0)},"card":${JSON.stringify(spell(pick(PLANTED)))}}`;
+  const charset = pick(['utf-8', 'utf-16le', 'utf-16le-bom', 'none']);
+  let bytes = charset.startsWith('utf-16le') ? Buffer.from(text, 'utf16le') : Buffer.from(text);
+  if (charset === 'utf-16le-bom') bytes = Buffer.concat([Buffer.from([0xff, 0xfe]), bytes]);
+  const coding = pick(['identity', 'gzip', 'br', 'deflate', 'zstd']);
+  const encoded = coding === 'gzip' ? gzipSync(bytes) : coding === 'br' ? brotliCompressSync(bytes) : coding === 'deflate' ? deflateSync(bytes) : coding === 'zstd' ? zstdCompressSync(bytes) : bytes;
+  const type = charset === 'none' ? 'application/json' : charset === 'utf-16le' ? 'application/json; charset=utf-16le' : `application/json${charset === 'utf-8' ? '; charset=utf-8' : ''}`;
+  res.writeHead(200, { 'content-type': type, ...(coding === 'identity' ? {} : { 'content-encoding': coding }), 'x-card': spell(pick(PLANTED)) });
+  // Any chunking: the body goes out in random pieces.
+  let at = 0;
+  const next = () => {
+    if (at >= encoded.length) return void res.end();
+    const n = 1 + Math.floor(r() * 64);
+    res.write(encoded.subarray(at, at + n));
+    at += n;
+    setImmediate(next);
+  };
+  next();
+}
+
+before(async () => {
+  target = createServer((req, res) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => chunks.push(c));
+    req.on('end', () => {
+      const body = Buffer.concat(chunks);
+      seen.push({ method: req.method!, url: req.url!, headers: req.headers, body });
+      hostile(req, body, res);
+    });
+  });
+  const targetUrl = await new Promise<string>((resolve) => target.listen(0, '127.0.0.1', () => resolve(`http://127.0.0.1:${(target.address() as { port: number }).port}`)));
+  t = await startTestGateway();
+  const alice = await t.token('alice', ['admins']);
+  bob = await t.token('bob', ['developers']);
+  agent = await startTestAgent(t, 'edge', { allow: [targetUrl] });
+  const policyFile = join(t.dir, 'hostile.yaml');
+  writeFileSync(policyFile, [
+    'name: hostile',
+    'rules:',
+    '  - { id: no-delete, match: { methods: [DELETE] }, action: deny, reason: demo.no_delete, message: Deleting is refused. }',
+    "  - { id: mask-requests, match: { directions: [request], findings: ['pii.*'] }, action: mask, reason: pii.masked_request, mask: { default: redact } }",
+  ].join('\n'));
+  await addConnections(t, alice, [
+    { name: 'evil', kind: 'http', agent: 'edge', target: `${targetUrl}/api`, groups: ['developers'], policy: { files: [policyFile] } },
+    { name: 'overrides', kind: 'http', agent: 'edge', target: `${targetUrl}/api`, groups: ['developers'], policy: { files: [policyFile] }, http: { methodOverride: ['x-http-method-override'] } },
+    { name: 'ranged', kind: 'http', agent: 'edge', target: `${targetUrl}/api`, groups: ['developers'], http: { ranges: { reason: 'public media, no PII' } } },
+  ]);
+});
+after(() => stopAll(agent, t, target));
+
+/** A raw request, so the bytes the client receives are seen as they are (no decoding by the client). */
+function raw(method: string, path: string, headers: Record<string, string> = {}, body?: Buffer): Promise<{ status: number; headers: IncomingMessage['headers']; body: Buffer }> {
+  return new Promise((resolve, reject) => {
+    const req = request(`${t.gw.url}${path}`, { method, headers: { authorization: `Bearer ${bob}`, ...headers } }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (c: Buffer) => chunks.push(c));
+      res.on('end', () => resolve({ status: res.statusCode!, headers: res.headers, body: Buffer.concat(chunks) }));
+    });
+    req.on('error', reject);
+    req.end(body);
+  });
+}
+
+const errorOf = (r: { body: Buffer }) => JSON.parse(r.body.toString()).error as { code: string; message: string };
+const last = () => seen.at(-1)!;
+
+test('a target that compresses regardless (gzip, br, deflate, zstd, twice): the client gets the decoded answer, masked, without Content-Encoding', async () => {
+  for (const route of ['gzip', 'br', 'deflate', 'zstd', 'gzip-twice']) {
+    const r = await raw('GET', `/proxy/evil/${route}`);
+    assert.equal(r.status, 200, `${route}: ${r.body}`);
+    assert.equal(r.headers['content-encoding'], undefined, route);
+    assert.deepEqual(JSON.parse(r.body.toString()), { name: 'Ada', card: '[CREDIT_CARD …1111]' }, route);
+    assert.equal(r.headers['content-length'], String(r.body.length));
+    assert.ok(!r.body.includes('4111 1111'), route);
+  }
+});
+
+test('an encoding airlock cannot read, a body that does not decode, or a decompression bomb is refused with a code', async () => {
+  const unknown = await raw('GET', '/proxy/evil/compress');
+  assert.equal(unknown.status, 502);
+  assert.equal(errorOf(unknown).code, 'GW_RESPONSE_UNREADABLE');
+  assert.match(errorOf(unknown).message, /encoded as "compress", which airlock cannot decode/);
+  const corrupt = await raw('GET', '/proxy/evil/corrupt');
+  assert.equal(errorOf(corrupt).code, 'GW_RESPONSE_UNREADABLE');
+  assert.match(errorOf(corrupt).message, /does not decode/);
+  // 8 MiB of 'a' in a few KiB of gzip: past inspectBytes once decoded, so the oversize rule (deny) applies.
+  const bomb = await raw('GET', '/proxy/evil/bomb');
+  assert.equal(bomb.status, 403);
+  assert.match(errorOf(bomb).message, /larger than the 1048576 bytes inspected/);
+  // And a caller's own encoded upload is decoded before inspection and sent decoded.
+  const up = await raw('POST', '/proxy/evil/echo', { 'content-type': 'application/json', 'content-encoding': 'gzip' }, gzipSync(json({ note: `card ${CARD_SPACED}` })));
+  assert.equal(up.status, 200, up.body.toString());
+  assert.equal(last().headers['content-encoding'], undefined);
+  assert.deepEqual(JSON.parse(last().body.toString()), { note: 'card [CREDIT_CARD]' });
+  const bad = await raw('POST', '/proxy/evil/echo', { 'content-type': 'application/json', 'content-encoding': 'snappy' }, Buffer.from('{}'));
+  assert.equal(bad.status, 415);
+  assert.equal(errorOf(bad).code, 'GW_ENCODING_UNSUPPORTED');
+});
+
+test('duplicate JSON keys are refused either way, whatever their spelling; __proto__ and constructor are inspected, not dropped', async () => {
+  for (const route of ['dupe', 'dupe-escaped']) {
+    const r = await raw('GET', `/proxy/evil/${route}`);
+    assert.equal(r.status, 403, route);
+    assert.equal(errorOf(r).code, 'GW_POLICY_DENIED');
+    assert.match(errorOf(r).message, /inspect\.duplicate_key/);
+    assert.ok(!r.body.includes('4111'));
+  }
+  const before = seen.length;
+  const up = await raw('POST', '/proxy/evil/echo', { 'content-type': 'application/json' }, Buffer.from('{"sql":"select 1","sql":"drop table users"}'));
+  assert.equal(up.status, 403);
+  assert.match(errorOf(up).message, /inspect\.duplicate_key/);
+  assert.equal(seen.length, before, 'the target never saw it');
+  const proto = await raw('GET', '/proxy/evil/proto');
+  assert.equal(proto.status, 200, proto.body.toString());
+  assert.ok(!proto.body.includes('4111 1111'), proto.body.toString());
+  assert.match(proto.body.toString(), /"__proto__":\{"card":"\[CREDIT_CARD …1111\]"\}/);
+});
+
+test('a 10,000-deep JSON body is a coded 403, recorded, never a 500', async () => {
+  const deep = Buffer.from('['.repeat(10_000) + ']'.repeat(10_000));
+  const r = await raw('POST', '/proxy/evil/echo', { 'content-type': 'application/json', 'x-request-id': 'deep-json-0001' }, deep);
+  assert.equal(r.status, 403, r.body.toString());
+  assert.equal(errorOf(r).code, 'GW_POLICY_DENIED');
+  assert.match(errorOf(r).message, /inspect\.limit/);
+  const events = await eventsOf('deep-json-0001');
+  assert.ok(events.some((e) => e.type === 'request' && e.payload.withheld === true), events.map((e) => e.type).join(' '));
+});
+
+test('response headers (Location, Set-Cookie, custom) are inspected and masked in place', async () => {
+  const r = await raw('GET', '/proxy/evil/headers');
+  assert.equal(r.status, 302);
+  for (const value of [r.headers.location, ...(r.headers['set-cookie'] ?? []), r.headers['x-note']]) {
+    assert.ok(value !== undefined && !String(value).includes('1111 1111') && !String(value).includes(CARD), String(value));
+  }
+  assert.match(String(r.headers['x-note']), /card \[CREDIT_CARD \.\.\.1111\]/);
+  assert.equal(r.headers['x-airlock-masked'], 'true');
+});
+
+test('request headers and the query are inspected and masked; the recording holds the masked query', async () => {
+  const r = await raw('GET', `/proxy/evil/echo?card=${CARD}&page=2`, { 'x-note': `card ${CARD_SPACED}`, 'x-request-id': 'query-mask-0001' });
+  assert.equal(r.status, 200, r.body.toString());
+  assert.equal(last().url, '/api/echo?card=%5BCREDIT_CARD%5D&page=2');
+  assert.equal(last().headers['x-note'], 'card [CREDIT_CARD]');
+  const events = JSON.stringify(await eventsOf('query-mask-0001'));
+  assert.ok(!events.includes(CARD) && !events.includes(CARD_SPACED), events);
+  // The query is sent as it was inspected (re-serialised): a target cannot decode it another way.
+  await raw('GET', '/proxy/evil/echo?a=%41%42&b=x+y&c=%E2%82%AC');
+  assert.equal(last().url, '/api/echo?a=AB&b=x+y&c=%E2%82%AC');
+});
+
+test('Range and If-Range are removed unless the connection allows them with a reason', async () => {
+  const r = await raw('GET', '/proxy/evil/range', { range: 'bytes=6-12', 'if-range': 'x' });
+  assert.equal(r.status, 200);
+  assert.equal(last().headers.range, undefined);
+  assert.equal(last().headers['if-range'], undefined);
+  assert.equal(r.body.toString(), 'card: [CREDIT_CARD …1111]');
+  const allowed = await raw('GET', '/proxy/ranged/range', { range: 'bytes=6-12' });
+  assert.equal(allowed.status, 206);
+  assert.equal(last().headers.range, 'bytes=6-12');
+});
+
+test('text in another charset is decoded by its charset or BOM, masked, and sent as UTF-8; hidden or undecodable text is refused', async () => {
+  for (const route of ['utf16', 'utf16-bom']) {
+    const r = await raw('GET', `/proxy/evil/${route}`);
+    assert.equal(r.status, 200, route);
+    assert.equal(r.body.toString('utf8'), 'card: [CREDIT_CARD …1111]', route);
+    assert.match(String(r.headers['content-type']), /charset=utf-8/, route);
+  }
+  const hidden = await raw('GET', '/proxy/evil/utf16-hidden');
+  assert.equal(hidden.status, 403);
+  assert.match(errorOf(hidden).message, /inspect\.hidden_text/);
+  const bad = await raw('GET', '/proxy/evil/not-utf8');
+  assert.equal(bad.status, 403);
+  assert.match(errorOf(bad).message, /inspect\.charset/);
+});
+
+test('a 19-digit integer id passes exactly as sent', async () => {
+  const r = await raw('GET', '/proxy/evil/bigint');
+  assert.equal(r.status, 200, r.body.toString());
+  assert.equal(r.body.toString(), '{"id":1234567890123456789,"n":2}');
+});
+
+test('callers cannot speak for the gateway: forwarded and identity headers are replaced by the gateway\'s own', async () => {
+  await raw('GET', '/proxy/evil/echo', {
+    'x-forwarded-user': 'admin', 'x-remote-user': 'admin', forwarded: 'for=10.0.0.1', 'x-forwarded-for': '10.0.0.1',
+    'x-real-ip': '10.0.0.1', 'x-forwarded-host': 'evil.example', 'x-auth-request-email': 'ceo@example.com',
+  });
+  const h = last().headers;
+  assert.equal(h['x-forwarded-user'], undefined);
+  assert.equal(h['x-remote-user'], undefined);
+  assert.equal(h['x-real-ip'], undefined);
+  assert.equal(h['x-auth-request-email'], undefined);
+  assert.equal(h['x-forwarded-for'], '127.0.0.1');
+  assert.match(String(h.forwarded), /^for=127\.0\.0\.1;proto=http;host="/);
+  assert.notEqual(h['x-forwarded-host'], 'evil.example');
+});
+
+test('method overrides are refused unless the connection names them; then policy judges the overriding method', async () => {
+  const before = seen.length;
+  const r = await raw('POST', '/proxy/evil/echo', { 'x-http-method-override': 'DELETE', 'content-type': 'application/json' }, Buffer.from('{}'));
+  assert.equal(r.status, 400);
+  assert.equal(errorOf(r).code, 'GW_METHOD_OVERRIDE');
+  assert.match(errorOf(r).message, /x-http-method-override, which this connection does not allow/);
+  const named = await raw('POST', '/proxy/overrides/echo', { 'x-http-method-override': 'DELETE', 'content-type': 'application/json' }, Buffer.from('{}'));
+  assert.equal(named.status, 403);
+  assert.match(errorOf(named).message, /demo\.no_delete/);
+  assert.equal(seen.length, before, 'neither reached the target');
+  const ok = await raw('POST', '/proxy/overrides/echo', { 'x-http-method-override': 'PATCH', 'content-type': 'application/json' }, Buffer.from('{}'));
+  assert.equal(ok.status, 200);
+  assert.equal(last().headers['x-http-method-override'], 'PATCH');
+});
+
+test('an airlock credential in a header or the query never reaches the target', async () => {
+  const before = seen.length;
+  const key = await raw('GET', '/proxy/evil/echo', { 'x-api-key': 'alk_abcd1234_0123456789abcdefghijklmnop' });
+  assert.equal(key.status, 400);
+  assert.match(errorOf(key).message, /carries an airlock credential/);
+  const token = await raw('GET', `/proxy/evil/echo?q=${bob}`);
+  assert.equal(token.status, 400);
+  assert.match(errorOf(token).message, /never go to a target/);
+  const named = await raw('GET', `/proxy/evil/echo?access_token=${bob}`); // refused earlier, by authentication
+  assert.equal(named.status, 401);
+  assert.equal(seen.length, before);
+});
+
+test('property: for random JSON documents with planted cards, whatever coding, charset, duplicate keys or chunking, the client never receives a planted value', async () => {
+  const leaked: string[] = [];
+  let passed = 0;
+  for (let seed = 1; seed <= 60; seed++) {
+    const r = await raw('GET', `/proxy/evil/random?seed=${seed}`);
+    assert.ok(r.status === 200 || r.status === 403, `seed ${seed}: ${r.status} ${r.body.toString()}`);
+    if (r.status === 200) passed++;
+    // Every digit the client could read, from the body (as UTF-8 and as UTF-16) and the headers.
+    const digits = [r.body.toString('utf8'), r.body.toString('utf16le'), JSON.stringify(r.headers)].map((x) => x.replace(/\D/g, '')).join('|');
+    for (const card of PLANTED) if (digits.includes(card.slice(0, 12))) leaked.push(`seed ${seed}: ${card}`);
+  }
+  assert.deepEqual(leaked, []);
+  assert.ok(passed >= 30, `most random answers pass masked (${passed} of 60)`);
+});
+
+async function eventsOf(id: string): Promise<Array<{ type: string; payload: Record<string, any> }>> {
+  const out: Array<{ type: string; payload: Record<string, any> }> = [];
+  for (const s of await t.gw.store.sessions.list({ connection: 'evil', limit: 1000 })) {
+    for (let after = 0; ;) {
+      const page = await t.gw.store.events.list(s.id, { afterSeq: after, limit: 1000 });
+      if (page.length === 0) break;
+      for (const e of page) if ((e.payload as Record<string, any>)?.requestId === id) out.push({ type: e.type, payload: e.payload as Record<string, any> });
+      after = page.at(-1)!.seq;
+    }
+  }
+  return out;
+}
