@@ -6,6 +6,7 @@
 // A connection definition is not secret: users who may use a connection can read it. Credentials
 // live in the agent's vault, which is why a target refuses `user:password@` and query strings.
 import { z } from 'zod';
+import { parseBodyPath } from '../guard/embedded.ts';
 import { jmespathProblem } from '../mcp/shape.ts';
 import { ACTIONS } from '../policy/schema.ts';
 
@@ -269,6 +270,18 @@ export const httpConnectionSchema = strict({
      */
     ranges: strict({ reason: text(500).min(3) }).optional(),
   }).prefault({}),
+  /**
+   * Where requests carry SQL or shell commands: each entry names a JSON path in the body
+   * (`{in: body, path: "$.query", as: sql}`), a query parameter or a header (`{in: query, name:
+   * cmd, as: shell}`); those values are judged in full by the SQL (in `sql.dialect`) or shell
+   * inspector. Elsewhere, statements and commands are still detected (gateway/guard/embedded.ts).
+   * Default [].
+   */
+  inspect: z.array(z.discriminatedUnion('in', [
+    strict({ in: z.literal('body'), path: z.string().max(500).refine((p) => parseBodyPath(p) !== null, 'a JSON path of member names and indexes ($.query, $.steps[0].sql, $.items[*].cmd)'), as: z.enum(['sql', 'shell']) }),
+    strict({ in: z.literal('query'), name: z.string().min(1).max(200), as: z.enum(['sql', 'shell']) }),
+    strict({ in: z.literal('header'), name: z.string().regex(/^[A-Za-z0-9!#$%&'*+.^_`|~-]{1,100}$/, 'a header name'), as: z.enum(['sql', 'shell']) }),
+  ])).max(50).default([]),
 });
 
 export const mcpConnectionSchema = strict({

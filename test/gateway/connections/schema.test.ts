@@ -55,6 +55,7 @@ test('defaults are filled in as documented', () => {
     recording: { retentionDays: 0, metadataOnly: false },
     maxToolResultBytes: 64 * 1024,
     http: { methodOverride: [] },
+    inspect: [],
   });
 });
 
