@@ -3,8 +3,9 @@
 //
 // Strategies, chosen per finding kind:
 //   redact   `[CREDIT_CARD]`
-//   partial  `[CREDIT_CARD …1111]`: the last four characters of the normalised value (digits of a
-//            card, SSN or phone; an IBAN without spaces, upper case). The token is the same size
+//   partial  `[CREDIT_CARD …1111]`: the last four characters of the normalised value (the value
+//            as the inspector matched it, see pii/normalise.ts: "４５…" and "\u0034\u0035…" are
+//            "45…"; then the digits of a card, SSN or phone; an IBAN without spaces, upper case). The token is the same size
 //            whatever the value's length, so the length is not revealed; values under 8
 //            characters, and private keys, fall back to redact (four characters would be half of
 //            them, or a PEM footer).
@@ -23,6 +24,7 @@
 import { createHmac, createSecretKey, type KeyObject } from 'node:crypto';
 import type { Finding } from './types.ts';
 import { type Segment, parsePath } from './pii/path.ts';
+import { normaliseForMatch } from './pii/normalise.ts';
 
 /** The masking strategies: the one list that policies and masking share. */
 export const MASK_STRATEGIES = ['redact', 'partial', 'hash'] as const;
@@ -52,12 +54,13 @@ function keyObject(key: Uint8Array): KeyObject {
   return createSecretKey(key);
 }
 
-function normalise(entity: string, value: string): string {
+function normalise(entity: string, original: string): string {
+  const value = normaliseForMatch(original);
   switch (entity) {
     case 'CREDIT_CARD':
     case 'US_SSN':
     case 'PHONE_NUMBER':
-      return value.replace(/\D/g, '');
+      return value.replace(/[^0-9]/g, '');
     case 'IBAN_CODE':
       return value.replace(/\s/g, '').toUpperCase();
     case 'EMAIL_ADDRESS':

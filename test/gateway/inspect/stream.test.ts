@@ -75,6 +75,27 @@ test('every labelled PII case of the corpus, cut by a window boundary at every o
   assert.ok(checked > 1000 && positives > 500, `${checked} placements, ${positives} with findings`);
 });
 
+test('values in other spellings (Unicode digits and spaces, escapes, other separators), cut at every offset, are found as in one scan', () => {
+  // The cases of pii-cases.json that the normalised view exists for: non-ASCII, escapes, tabs, runs of spaces, '/', '_'.
+  const cases = (JSON.parse(readFileSync(new URL('./pii-cases.json', import.meta.url), 'utf8')) as Array<{ text: string }>)
+    .map((c) => c.text).filter((t) => /[^\x00-\x7f]|\\u|\t|  |[0-9][/_][0-9]/.test(t));
+  assert.ok(cases.length >= 30, `${cases.length} cases`);
+  let positives = 0;
+  for (const text of cases) {
+    for (let at = 0; at <= text.length; at++) {
+      const before = filler(WINDOW - Buffer.byteLength(text.slice(0, at)) - 2) + '\n\n';
+      const whole = before + text + '\n\n' + filler(3000);
+      const expected = inspectText(whole).filter((f) => f.span).map((f) => `${f.kind}@${f.span!.start}-${f.span!.end}`).sort();
+      for (const chunk of [7, 4096]) {
+        const { windows } = scan(Buffer.from(whole), chunk);
+        assert.deepEqual(absolute(windows), expected, `case ${JSON.stringify(text)} cut at ${at}, chunks of ${chunk}`);
+      }
+      if (expected.length > 0) positives++;
+    }
+  }
+  assert.ok(positives > 500, `${positives} placements with findings`);
+});
+
 test('a context word before a cut still counts for the value after it', () => {
   // "Phone: 467 3395" is a phone number only with its word; the number starts the second window.
   const head = filler(WINDOW - 'Phone: '.length - 1) + ' Phone: ';
