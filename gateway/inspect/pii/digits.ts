@@ -44,16 +44,21 @@ function isBlank(c: number): boolean {
   return c === SPACE || c === TAB;
 }
 
-/** The separator starting at `p`: [its kind, its length], or null when no digit follows one. */
-function separatorAt(text: string, p: number): [number, number] | null {
+/**
+ * The length of the separator starting at `p` (0 when there is none, or no digit follows it);
+ * its kind is left in `sepKind`. (Two results without allocating: this runs for every group.)
+ */
+let sepKind = 0;
+function separatorAt(text: string, p: number): number {
   const c = codeAt(text, p);
   if (isBlank(c)) {
     let q = p + 1;
     while (q - p < MAX_BLANKS && isBlank(codeAt(text, q))) q++;
-    return isDigit(codeAt(text, q)) ? [SPACE, q - p] : null;
+    sepKind = SPACE;
+    return isDigit(codeAt(text, q)) ? q - p : 0;
   }
-  if ((c === DASH || c === DOT || c === SLASH || c === UNDERSCORE) && isDigit(codeAt(text, p + 1))) return [c, 1];
-  return null;
+  sepKind = c;
+  return (c === DASH || c === DOT || c === SLASH || c === UNDERSCORE) && isDigit(codeAt(text, p + 1)) ? 1 : 0;
 }
 
 const SCRATCH: DigitRuns = { count: 0, first: [], last: [], leftGlued: [], rightGlued: [], gs: [], ge: [], sep: [] };
@@ -80,10 +85,10 @@ export function digitRuns(text: string): DigitRuns {
       gs[g] = p;
       while (p < n && isDigit(text.charCodeAt(p))) p++;
       ge[g] = p;
-      const s = separatorAt(text, p);
-      if (s !== null) {
-        sep[g++] = s[0];
-        p += s[1];
+      const len = separatorAt(text, p);
+      if (len > 0) {
+        sep[g++] = sepKind;
+        p += len;
         continue;
       }
       sep[g++] = 0;

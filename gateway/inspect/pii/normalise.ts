@@ -55,6 +55,18 @@ const MINUS = 0x2212;
 /** Memo of what one non-ASCII code point becomes; code points repeat (a text in one script uses few). */
 const MEMO = new Map<number, string>();
 const MEMO_MAX = 1 << 16;
+/** Per BMP code unit: 0 not known yet, 1 its own view, 2 not (or a surrogate). Most text is the first kind. */
+const BMP = new Uint8Array(0x10000);
+
+/** Whether BMP code unit `c` (not '\\') is its own view, so the view builder can copy it as it is. */
+function unchanged(c: number): boolean {
+  let state = BMP[c]!;
+  if (state === 0) {
+    state = c >= 0xd800 && c <= 0xdfff ? 2 : foldCodePoint(c) === String.fromCharCode(c) ? 1 : 2;
+    BMP[c] = state;
+  }
+  return state === 1;
+}
 
 /** The view of one code point (non-ASCII, or an escaped one): '' when dropped. */
 function foldCodePoint(cp: number): string {
@@ -144,13 +156,13 @@ export function viewOf(text: string, maxChars: number): View {
   let i = 0;
   while (i < n) {
     const c = text.charCodeAt(i);
-    const esc = c === BACKSLASH ? escapeAt(text, i) : null;
-    if (c < 128 && esc === null) { // plain ASCII: itself
+    if (c < 128 ? c !== BACKSLASH : unchanged(c)) { // the common case: a code unit that is its own view
       if (size >= maxChars) break;
       put(1, i, i + 1);
       i++;
       continue;
     }
+    const esc = c === BACKSLASH ? escapeAt(text, i) : null;
     const cp = esc !== null ? esc[0] : text.codePointAt(i)!;
     const len = esc !== null ? esc[1] : cp > 0xffff ? 2 : 1;
     // A lone surrogate (in the text or escaped) stays as it is.

@@ -210,3 +210,32 @@ test('what is masked cannot be read back in any form: the masked text has nothin
   // No digit survives, in whatever script or escape it was written.
   assert.ok(!/[\p{Nd}\p{No}]|\\u/u.test(out.normalize('NFKC')), out);
 });
+
+test('property: a card or SSN planted in random spellings among random Unicode text is masked exactly where it stands', () => {
+  let seed = 42;
+  const rnd = (n: number) => (seed = (seed * 48271) % 2147483647) % n;
+  const pick = <T,>(xs: readonly T[]): T => xs[rnd(xs.length)]!;
+  // Noise that holds no digit in any spelling, so it cannot join the planted value.
+  const NOISE = ['lorem', 'ipsum', 'café', '東京', '🚀', 'naïve', 'ｆｕｌｌ', 'مرحبا', 'नमस्ते', 'x\\y', '\\u00e9t\\u00e9', '\u200b', '\u00a0', '\t', ' ', '\n', '\ud800', 'ﬁn', '€', '—'];
+  const DIGIT: Array<(d: number) => string> = [
+    (d) => String(d), (d) => String.fromCharCode(0xff10 + d), (d) => String.fromCharCode(0x660 + d), (d) => String.fromCharCode(0x966 + d),
+    (d) => String.fromCodePoint(0x1d7ce + d), (d) => `\\u${(0x30 + d).toString(16).padStart(4, '0')}`, (d) => `\\u{${(0xff10 + d).toString(16)}}`,
+  ];
+  const SPACES = [' ', '\u00a0', '\t', '  ', '\u3000', '\u2007', '\u202f', '\\u00a0'];
+  const DASHES = ['-', '\u2013', '\u2011', '\uff0d', '\u2212', '\\u002d'];
+  // One separator kind per value, each written in any of its spellings; invisible characters inside.
+  const spell = (groups: number[][], seps: readonly string[]): string =>
+    groups.map((g) => g.map((d) => pick(DIGIT)(d)).join(rnd(8) === 0 ? '\u200b' : '')).reduce((out, g) => out + pick(seps) + g);
+  const noise = () => Array.from({ length: rnd(6) }, () => pick(NOISE)).join('');
+  for (let i = 0; i < 400; i++) {
+    const card = rnd(2) === 0;
+    const sepKinds = card ? [SPACES, DASHES, ['/'], ['_'], ['.']] : [DASHES];
+    const groups = card ? [[4, 5, 7, 7], [4, 6, 3, 7], [0, 6, 4, 3], [3, 0, 4, 7]] : [[4, 4, 7], [7, 7], [3, 6, 7, 8]];
+    const value = spell(groups, pick(sepKinds));
+    const before = noise() + ' ';
+    const after = ' ' + noise();
+    const text = before + value + after;
+    const expected = before + (card ? '[CREDIT_CARD]' : '[US_SSN]') + after;
+    assert.equal(mask(text, 'redact'), expected, JSON.stringify(text));
+  }
+});
