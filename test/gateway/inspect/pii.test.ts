@@ -209,7 +209,7 @@ test('normalised view: each view character maps back to whole original character
     let at = 0;
     let k = 0;
     while (k < view.text.length) {
-      const from = view.from[k]!, to = view.to![k]!;
+      const from: number = view.from[k]!, to: number = view.to![k]!;
       let j = k;
       while (j < view.text.length && view.from[j] === from) { assert.equal(view.to![j], to); j++; }
       assert.ok(from >= at && to > from, `range ${from}..${to} after ${at} in ${JSON.stringify(text)}`);
