@@ -4,8 +4,9 @@
 // spelled and masking still replaces exactly the original characters, whatever form they were in.
 //
 // The view, code point by code point of the original:
-//   1. `\uXXXX` (4 hex digits) and `\u{X…}` (1–6 hex digits) escapes are decoded: text that is
-//      not JSON may still carry them (a log line, a form field) and a reader would decode them;
+//   1. `\uXXXX` (4 hex digits; an escaped surrogate pair is one character) and `\u{X…}` (1–6 hex
+//      digits) escapes are decoded: text that is not JSON may still carry them (a log line, a
+//      form field) and a reader would decode them. One level: `\u005cu0034` is `\u0034`;
 //   2. the character is put in NFKC (full-width letters and digits, circled and superscript
 //      digits, ligatures and compatibility spaces become their plain forms);
 //   3. every decimal digit of any script (\p{Nd}: Arabic-Indic, Devanagari, mathematical, …)
@@ -123,13 +124,25 @@ function escapeAt(text: string, i: number): [number, number] | null {
     if (j === i + 3 || text.charCodeAt(j) !== 125 || cp > 0x10ffff) return null;
     return [cp, j + 1 - i];
   }
-  let cp = 0;
-  for (let j = i + 2; j < i + 6; j++) {
-    const h = hexValue(text.charCodeAt(j)); // NaN past the end: -1
-    if (h < 0) return null;
-    cp = cp * 16 + h;
+  const cp = hex4(text, i + 2);
+  if (cp < 0) return null;
+  // An escaped surrogate pair ("\\ud835\\udfd2") is one character, as in JSON.
+  if (cp >= 0xd800 && cp <= 0xdbff && text.charCodeAt(i + 6) === BACKSLASH && text.charCodeAt(i + 7) === LOWER_U) {
+    const low = hex4(text, i + 8);
+    if (low >= 0xdc00 && low <= 0xdfff) return [0x10000 + ((cp - 0xd800) << 10) + (low - 0xdc00), 12];
   }
   return [cp, 6];
+}
+
+/** The value of the four hex digits at `at`, or -1. */
+function hex4(text: string, at: number): number {
+  let v = 0;
+  for (let j = at; j < at + 4; j++) {
+    const h = hexValue(text.charCodeAt(j)); // NaN past the end: -1
+    if (h < 0) return -1;
+    v = v * 16 + h;
+  }
+  return v;
 }
 
 /**

@@ -86,6 +86,10 @@ test('path and key options: the path is reported; a member name gives context', 
   assert.deepEqual(found('9f8e7d6c5b4a3928', inspectText('9f8e7d6c5b4a3928', { key: 'apiKey' })), [['secret.GENERIC_SECRET', '9f8e7d6c5b4a3928']]);
   assert.deepEqual(inspectText('CAESEAbcd1234xyz', { key: 'nextPageToken' }), []);
   assert.deepEqual(inspectText('Bearer', { key: 'token' }), []);
+  // Member names are read in their normalised view too.
+  assert.deepEqual(found('467 3395', inspectText('467 3395', { key: 'ｐｈｏｎｅ' })), [['pii.PHONE_NUMBER', '467 3395']]);
+  assert.deepEqual(found('123456789', inspectText('123456789', { key: '\\u0073sn' })), [['pii.US_SSN', '123456789']]);
+  assert.deepEqual(found('hunter22', inspectText('hunter22', { key: 'pass\u200bword' })), [['secret.GENERIC_SECRET', 'hunter22']]);
   const [aws] = inspectText('wJalrXUtnFEMI/K7MDENG/bPxRfiCYzEXAMPLEKY', { key: 'SecretAccessKey' });
   assert.equal(aws?.kind, 'secret.AWS_SECRET_KEY');
 });
@@ -196,7 +200,7 @@ test('hostile input: invalid UTF-8 is inspected with replacement characters and 
 test('normalised view: each view character maps back to whole original characters that normalise to exactly it', () => {
   let seed = 7;
   const rnd = (n: number) => (seed = (seed * 48271) % 2147483647) % n;
-  const PARTS = ['a', '4', ' ', '-', '\\', '\\u', '\\u0034', '\\uff14', '\\u{1d7d2}', '\\u{zz}', '\\ud83d\\ude80', '４', '٤', '𝟒', '①', '²', 'ﬁ', 'ﷺ', '\u00a0', '\u3000', '\u1680',
+  const PARTS = ['a', '4', ' ', '-', '\\', '\\u', '\\u0034', '\\uff14', '\\u{1d7d2}', '\\u{zz}', '\\ud83d\\ude80', '\\ud835\\udfd2', '\\ud835', '4\ufe0f\u20e3', '４', '٤', '𝟒', '①', '²', 'ﬁ', 'ﷺ', '\u00a0', '\u3000', '\u1680',
     '\u2013', '\u2212', '\u200b', '\u00ad', '\ufeff', 'e\u0301', '東', '🚀', '\ud800', '\udc00', 'Ａ', '＠', '．'];
   for (let i = 0; i < 2000; i++) {
     const text = Array.from({ length: 1 + rnd(12) }, () => PARTS[rnd(PARTS.length)]!).join('');
