@@ -107,6 +107,21 @@ test('a context word before a cut still counts for the value after it', () => {
   assert.deepEqual(windows[1]!.findings.map((f) => [f.kind, f.span]), [['pii.PHONE_NUMBER', { start: 0, end: 8 }]]);
 });
 
+test('a context word written long (escapes, full-width) before a cut still counts for the value after it', () => {
+  // The context is read in the normalised view: 40 characters of it may be 480 of the original.
+  const escaped = (s: string) => [...s].map((c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`).join('');
+  for (const word of [escaped('social security number: '), 'ｓｏｃｉａｌ\u00a0ｓｅｃｕｒｉｔｙ\u00a0ｎｕｍｂｅｒ: ']) {
+    const head = filler(WINDOW - Buffer.byteLength(word) - 1) + ' ' + word;
+    const whole = Buffer.from(head + '123 45 6789 ' + filler(3000));
+    assert.equal(Buffer.byteLength(head), WINDOW);
+    const { windows } = scan(whole, whole.length);
+    assert.equal(windows[0]!.bytes.length, WINDOW, 'the cut falls between the word and the number');
+    const at = head.length;
+    assert.deepEqual(inspectText(whole.toString()).map((f) => [f.kind, f.span]), [['pii.US_SSN', { start: at, end: at + 11 }]]);
+    assert.deepEqual(absolute(windows), [`pii.US_SSN@${at}-${at + 11}`], JSON.stringify(word));
+  }
+});
+
 test('UTF-8 characters are never split, whatever the chunks', () => {
   const text = ('Grüße aus Köln — 東京 🚀 ' + filler(50)).repeat(200);
   const body = Buffer.from(text);
