@@ -1,6 +1,6 @@
 // The normalised view a string is matched in, with a map from every character of the view back
 // to the characters of the original it came from. Recognizers only ever see the view, and a
-// match's span in the view is mapped back (view.ts → original), so a value is found however it is
+// match's span in the view is mapped back (originalSpan), so a value is found however it is
 // spelled and masking still replaces exactly the original characters, whatever form they were in.
 //
 // The view, code point by code point of the original:
@@ -77,7 +77,8 @@ function foldCodePoint(cp: number): string {
   const ch = String.fromCodePoint(cp);
   out = '';
   for (const c of ch.normalize('NFKC')) out += foldNormalised(c);
-  if (MEMO.size < MEMO_MAX) MEMO.set(cp, out);
+  if (MEMO.size >= MEMO_MAX) MEMO.clear(); // bounded, and still learns the characters of the text at hand
+  MEMO.set(cp, out);
   return out;
 }
 

@@ -206,7 +206,8 @@ test('normalised view: each view character maps back to whole original character
     const text = Array.from({ length: 1 + rnd(12) }, () => PARTS[rnd(PARTS.length)]!).join('');
     const view = viewOf(text, 1 << 20);
     assert.equal(view.consumed, text.length);
-    assert.equal(needsView(text), view.from !== null || /[^\x00-\x7f]|\\u/.test(text));
+    // The fast path (no view for ASCII without a \u) is exact: such text is its own view.
+    if (!needsView(text)) assert.ok(view.from === null && view.text === text, JSON.stringify(text));
     if (view.from === null) { assert.equal(view.text, text); continue; }
     // Group view units by their original range: ranges tile the original in order, and each range
     // on its own normalises to exactly its view units (so a mapped span always covers whole escapes and pairs).
@@ -224,6 +225,12 @@ test('normalised view: each view character maps back to whole original character
       k = j;
     }
     assert.equal(normaliseForMatch(text.slice(at)), '', JSON.stringify(text));
+  }
+  for (let i = 0; i < 2000; i++) {
+    const ascii = Array.from({ length: 1 + rnd(40) }, () => String.fromCharCode(rnd(128))).join('').replace(/\\u/g, '\\v');
+    assert.equal(needsView(ascii), false);
+    const view = viewOf(ascii, 1 << 20);
+    assert.ok(view.from === null && view.text === ascii, JSON.stringify(ascii));
   }
   // Examples: what the view is.
   assert.equal(normaliseForMatch('４\u00a0٤\u2013𝟒\\u0034\u200b①ﬁ'), '4 4-441fi');
