@@ -5,15 +5,15 @@
 //   redact   `[CREDIT_CARD]`
 //   partial  `[CREDIT_CARD …1111]`: the last four characters of the normalised value (the value
 //            as the inspector matched it, see pii/normalise.ts: "４５…" and "\u0034\u0035…" are
-//            "45…"; then the digits of a card, SSN or phone; an IBAN without spaces, upper case). The token is the same size
-//            whatever the value's length, so the length is not revealed; values under 8
-//            characters, and private keys, fall back to redact (four characters would be half of
-//            them, or a PEM footer).
+//            "45…"; then the digits of a card, SSN or phone; an IBAN without spaces, upper
+//            case). The token is the same size whatever the value's length, so the length is
+//            not revealed; values under 8 characters, and private keys, fall back to redact
+//            (four characters would be half of them, or a PEM footer).
 //   hash     `[CREDIT_CARD:3f9a1c2b7d4e]`: HMAC-SHA-256 under the caller's key over the kind and
 //            the normalised value, 48 bits in hex. Equal values give equal tokens under one key
-//            (so masked data stays joinable: "4111 1111 1111 1111" and "4111-1111-1111-1111" are
-//            one card) and unrelated tokens under another key; without the key a token cannot
-//            be checked against a guessed value.
+//            (so masked data stays joinable: "4111 1111 1111 1111", "4111-1111-1111-1111" and
+//            "４１１１…" are one card) and unrelated tokens under another key; without the key a
+//            token cannot be checked against a guessed value.
 // Overlapping spans are merged and masked once, under the kind of the longest of them.
 //
 // JSON (maskJson): a new value; containers on the way to a finding are copied, every other
@@ -60,7 +60,7 @@ function normalise(entity: string, original: string): string {
     case 'CREDIT_CARD':
     case 'US_SSN':
     case 'PHONE_NUMBER':
-      return value.replace(/[^0-9]/g, '');
+      return value.replace(/\D/g, '');
     case 'IBAN_CODE':
       return value.replace(/\s/g, '').toUpperCase();
     case 'EMAIL_ADDRESS':

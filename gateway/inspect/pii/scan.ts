@@ -1,9 +1,9 @@
 // One string to findings: runs every wanted recognizer over the string's normalised view
 // (normalise.ts: escapes decoded, NFKC, every digit ASCII, every space ' ', every dash '-'; digit
 // runs tokenised once for the numeric recognizers), resolves overlaps, maps the spans back to the
-// original string, and applies the limits. Limits fail closed: a string
-// longer than `maxChars` is inspected up to the limit and gets an `inspect.limit` finding; so
-// does a string with more than `maxFindings` candidates.
+// original string, and applies the limits. Limits fail closed: a string longer than `maxChars`
+// is inspected up to the limit and gets an `inspect.limit` finding; so does a string with more
+// than `maxFindings` candidates.
 import type { Finding, Severity } from '../types.ts';
 import { PII_ENTITIES, SECRET_ENTITIES } from '../types.ts';
 import { type KeyHints, type Match, type ScanInput, NO_HINTS } from './match.ts';
