@@ -3,16 +3,17 @@
 //
 // Strategies, chosen per finding kind:
 //   redact   `[CREDIT_CARD]`
-//   partial  `[CREDIT_CARD …1111]`: the last four characters of the normalised value (digits of a
-//            card, SSN or phone; an IBAN without spaces, upper case). The token is the same size
-//            whatever the value's length, so the length is not revealed; values under 8
-//            characters, and private keys, fall back to redact (four characters would be half of
-//            them, or a PEM footer).
+//   partial  `[CREDIT_CARD …1111]`: the last four characters of the normalised value (the value
+//            as the inspector matched it, see pii/normalise.ts: "４５…" and "\u0034\u0035…" are
+//            "45…"; then the digits of a card, SSN or phone; an IBAN without spaces, upper
+//            case). The token is the same size whatever the value's length, so the length is
+//            not revealed; values under 8 characters, and private keys, fall back to redact
+//            (four characters would be half of them, or a PEM footer).
 //   hash     `[CREDIT_CARD:3f9a1c2b7d4e]`: HMAC-SHA-256 under the caller's key over the kind and
 //            the normalised value, 48 bits in hex. Equal values give equal tokens under one key
-//            (so masked data stays joinable: "4111 1111 1111 1111" and "4111-1111-1111-1111" are
-//            one card) and unrelated tokens under another key; without the key a token cannot
-//            be checked against a guessed value.
+//            (so masked data stays joinable: "4111 1111 1111 1111", "4111-1111-1111-1111" and
+//            "４１１１…" are one card) and unrelated tokens under another key; without the key a
+//            token cannot be checked against a guessed value.
 // Overlapping spans are merged and masked once, under the kind of the longest of them.
 //
 // JSON (maskJson): a new value; containers on the way to a finding are copied, every other
@@ -23,6 +24,7 @@
 import { createHmac, createSecretKey, type KeyObject } from 'node:crypto';
 import type { Finding } from './types.ts';
 import { type Segment, parsePath } from './pii/path.ts';
+import { normaliseForMatch } from './pii/normalise.ts';
 
 /** The masking strategies: the one list that policies and masking share. */
 export const MASK_STRATEGIES = ['redact', 'partial', 'hash'] as const;
@@ -52,7 +54,8 @@ function keyObject(key: Uint8Array): KeyObject {
   return createSecretKey(key);
 }
 
-function normalise(entity: string, value: string): string {
+function normalise(entity: string, original: string): string {
+  const value = normaliseForMatch(original);
   switch (entity) {
     case 'CREDIT_CARD':
     case 'US_SSN':

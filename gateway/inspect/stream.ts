@@ -5,19 +5,24 @@
 // Values that straddle a cut: a window is at most `windowBytes`, but its scan also reads the next
 // `overlapBytes`, which are scanned again with the next window; so a value shorter than the
 // overlap is always seen whole in some scan. A window never ends inside a value found in its scan
-// (the cut moves back to the value's start), and never inside a UTF-8 character. The scan also sees `CONTEXT_CHARS` of
-// the text already let through, for the context words some recognisers need ("SSN 412 67 3390"
-// with the word before the cut); findings inside that context were dealt with before and are left
-// out. A value longer than the overlap (a PEM private key over 8 KiB, say) may be split over two
+// (the cut moves back to the value's start), and never inside a UTF-8 character. The scan also
+// sees the text already let through that makes the last `CONTEXT_CHARS` characters of its
+// normalised view (pii/normalise.ts; at most `MAX_CONTEXT_CHARS` of the original, since a word
+// may be written as escapes or with invisible characters), for the context words some
+// recognisers need ("SSN 412 67 3390" with the word before the cut); findings inside that context
+// were dealt with before and are left out. A value longer than the overlap (a PEM private key over 8 KiB, say) may be split over two
 // windows, and each part is judged on its own.
 //
 // Bytes that are not UTF-8 (a binary body) are scanned as Latin-1, one character per byte: every
 // ASCII pattern is still found, and a masked window re-encodes to exactly its bytes but the tokens.
 import { inspectText } from './pii/index.ts';
+import { needsView, viewOf } from './pii/normalise.ts';
 import type { Finding } from './types.ts';
 
-/** Characters of already-scanned text that the next scan sees in front of its window. */
+/** Characters of the normalised view of already-scanned text that the next scan sees in front of its window. */
 export const CONTEXT_CHARS = 64;
+/** Most UTF-16 code units of the original that context is taken from (64 escaped surrogate pairs are 768). */
+export const MAX_CONTEXT_CHARS = 4096;
 /** Default bytes per window. */
 export const DEFAULT_WINDOW_BYTES = 64 * 1024;
 /** Default bytes scanned twice at each cut (the longest value always seen whole). */
@@ -144,9 +149,19 @@ export class WindowScanner {
     this.#offset += size;
     this.#chunks = size === all.length ? [] : [all.subarray(size)];
     this.#held = all.length - size;
-    this.#context = text.slice(Math.max(0, cut - CONTEXT_CHARS), cut);
+    this.#context = contextBefore(text, cut);
     return window;
   }
+}
+
+/** The end of text[0..cut) whose normalised view holds the last CONTEXT_CHARS characters (bounded by MAX_CONTEXT_CHARS). */
+function contextBefore(text: string, cut: number): string {
+  const piece = text.slice(Math.max(0, cut - MAX_CONTEXT_CHARS), cut);
+  if (!needsView(piece)) return piece.slice(-CONTEXT_CHARS);
+  const view = viewOf(piece, MAX_CONTEXT_CHARS * 2);
+  if (view.from === null) return piece.slice(-CONTEXT_CHARS);
+  if (view.text.length === 0) return '';
+  return piece.slice(view.from[Math.max(0, view.text.length - CONTEXT_CHARS)]);
 }
 
 function isHighSurrogate(c: number): boolean {

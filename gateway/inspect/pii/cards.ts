@@ -1,8 +1,9 @@
 // CREDIT_CARD: 12–19 digits, either unbroken or in the printed groupings (4-4-4-4, 4-6-5,
-// 4-6-4, 4-4-4-4-3, …) with one kind of separator (space or '-'), Luhn-valid (see
-// validators.ts). Windows of digit groups are tried so that a card is found inside a longer run
-// ("ref 12 4111 1111 1111 1111"); each window holds at most 19 digits, so the work per group is
-// bounded.
+// 4-6-4, 4-4-4-4-3, …) with one kind of separator (spaces, '-', '/', '_'; '.' only as
+// 4.4.4.4, since dotted numbers are otherwise versions and amounts), Luhn-valid
+// (see validators.ts). Windows of digit groups are tried so that a card is found inside a longer
+// run ("ref 12 4111 1111 1111 1111"); each window holds at most 19 digits, so the work per group
+// is bounded.
 import type { Match, ScanInput } from './match.ts';
 import { groupLength, windowDigits, windowIsolated, SEPARATOR } from './digits.ts';
 import { cardNumberValid } from './validators.ts';
@@ -35,11 +36,10 @@ export function recognizeCards(input: ScanInput, out: Match[]): void {
           const s = runs.sep[b - 1]!;
           if (b === a + 1) sep = s;
           else if (s !== sep) break; // mixed separators: no wider window is one number either
-          if (sep === SEPARATOR.DOT) break;
-          if (len < MIN_GROUP || len > MAX_GROUP) grouped = false;
+          if (len < MIN_GROUP || len > MAX_GROUP || (sep === SEPARATOR.DOT && len !== FIRST_GROUP)) grouped = false;
           if (!grouped) break;
         }
-        if (digits < 12) continue;
+        if (digits < 12 || (sep === SEPARATOR.DOT && digits !== 16)) continue;
         if (!windowIsolated(runs, r, a, b, sep)) continue;
         // "+447700677662": a leading '+' makes digits a phone number, never a card.
         if (a === first && text.charCodeAt(runs.gs[a]! - 1) === PLUS) continue;

@@ -1,8 +1,11 @@
 // Digit runs: the shared tokenisation behind card numbers, SSNs, IPv4 addresses and IBAN check
-// digits. A run is a sequence of digit groups joined by single separators (space, '-' or '.'),
-// e.g. "4111 1111 1111 1111", "447-77-3678", "10.0.0.1". The text is tokenised once, in one
-// left-to-right pass; recognizers then look at windows of consecutive groups, each window
-// bounded by a digit count, so the work stays linear however long a run is.
+// digits. A run is a sequence of digit groups joined by separators, e.g. "4111 1111 1111 1111",
+// "447-77-3678", "10.0.0.1", "4111/1111/1111/1111". A separator is one '-', '.', '/' or '_', or
+// a stretch of up to MAX_BLANKS spaces and tabs (one kind, SPACE, however many: "4111  1111" and
+// "4111\t1111" are the same grouping). The text is the normalised view (normalise.ts), so every
+// other space character is already ' ', every dash '-' and every digit ASCII. The text is
+// tokenised once, in one left-to-right pass; recognizers then look at windows of consecutive
+// groups, each window bounded by a digit count, so the work stays linear however long a run is.
 //
 // Groups of every run live in flat arrays refilled for each string (scanning is synchronous and
 // not re-entrant): a JSON document has hundreds of thousands of short strings, and an object per
@@ -27,13 +30,35 @@ export interface DigitRuns {
 }
 
 const SPACE = 32;
+const TAB = 9;
 const DASH = 45;
 const DOT = 46;
+const SLASH = 47;
+const UNDERSCORE = 95;
+/** Most spaces and tabs in a row that still join two digit groups. */
+const MAX_BLANKS = 4;
 
-export const SEPARATOR = { SPACE, DASH, DOT } as const;
+export const SEPARATOR = { SPACE, DASH, DOT, SLASH, UNDERSCORE } as const;
 
-function isSeparator(c: number): boolean {
-  return c === SPACE || c === DASH || c === DOT;
+function isBlank(c: number): boolean {
+  return c === SPACE || c === TAB;
+}
+
+/**
+ * The length of the separator starting at `p` (0 when there is none, or no digit follows it);
+ * its kind is left in `sepKind`. (Two results without allocating: this runs for every group.)
+ */
+let sepKind = 0;
+function separatorAt(text: string, p: number): number {
+  const c = codeAt(text, p);
+  if (isBlank(c)) {
+    let q = p + 1;
+    while (q - p < MAX_BLANKS && isBlank(codeAt(text, q))) q++;
+    sepKind = SPACE;
+    return isDigit(codeAt(text, q)) ? q - p : 0;
+  }
+  sepKind = c;
+  return (c === DASH || c === DOT || c === SLASH || c === UNDERSCORE) && isDigit(codeAt(text, p + 1)) ? 1 : 0;
 }
 
 const SCRATCH: DigitRuns = { count: 0, first: [], last: [], leftGlued: [], rightGlued: [], gs: [], ge: [], sep: [] };
@@ -60,10 +85,10 @@ export function digitRuns(text: string): DigitRuns {
       gs[g] = p;
       while (p < n && isDigit(text.charCodeAt(p))) p++;
       ge[g] = p;
-      const c = codeAt(text, p);
-      if (isSeparator(c) && isDigit(codeAt(text, p + 1))) {
-        sep[g++] = c;
-        p++;
+      const len = separatorAt(text, p);
+      if (len > 0) {
+        sep[g++] = sepKind;
+        p += len;
         continue;
       }
       sep[g++] = 0;
@@ -103,9 +128,10 @@ export function windowSeparator(runs: DigitRuns, a: number, b: number): number {
 
 /**
  * Whether groups a..b of run r may be cut out as a value on their own: the window must not start
- * or end glued to a word character, and where it cuts the run, the cut must be a space, or a
- * separator other than the one the window itself uses ("1234-4111-1111-1111-1111" is one
- * 20-digit token, not a card number with a prefix; "ref 12 4111-1111-1111-1111" is a card).
+ * or end glued to a word character, and where it cuts the run, the cut must be a space or a '/',
+ * or a separator other than the one the window itself uses ("1234-4111-1111-1111-1111" is one
+ * 20-digit token, not a card number with a prefix; "ref 12 4111-1111-1111-1111" is a card). An
+ * '_' is a word character, so it never cuts ("12_4111111111111111" is one identifier).
  */
 export function windowIsolated(runs: DigitRuns, r: number, a: number, b: number, inner: number): boolean {
   const first = runs.first[r]!;
@@ -118,6 +144,7 @@ export function windowIsolated(runs: DigitRuns, r: number, a: number, b: number,
 }
 
 function cutOk(cut: number, inner: number): boolean {
-  if (cut === SPACE) return true;
+  if (cut === SPACE || cut === SLASH) return true;
+  if (cut === UNDERSCORE) return false;
   return inner > 0 && cut !== inner;
 }

@@ -14,8 +14,11 @@
 //   JWT             jwt.ts      three base64url parts, header is JSON with "alg"
 //   AWS_SECRET_KEY, GENERIC_SECRET  generic.ts  key words / member names + entropy
 //
-// Every scanner is linear in its input (bounded windows, no backtracking blow-ups), and
-// `detail` says what was found, never the value. Masking is in ../mask.ts.
+// Recognizers read a string's normalised view (normalise.ts: escapes decoded, NFKC, every
+// Unicode digit ASCII, every space ' ', every dash '-', invisible characters dropped) and their
+// spans are mapped back to the original, so a value is found however it is spelled and masked
+// where it stands. Every scanner is linear in its input (bounded windows, no backtracking
+// blow-ups), and `detail` says what was found, never the value. Masking is in ../mask.ts.
 export { inspectText, type InspectTextOptions, type PiiEntityName, DEFAULT_MAX_CHARS, DEFAULT_MAX_FINDINGS } from './scan.ts';
 export { inspectJson, type InspectJsonOptions } from './json.ts';
 export { inspectBytes } from './bytes.ts';

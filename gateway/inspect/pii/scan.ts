@@ -1,7 +1,9 @@
-// One string to findings: runs every wanted recognizer over the text (digit runs tokenised once
-// for the numeric ones), resolves overlaps, and applies the limits. Limits fail closed: a string
-// longer than `maxChars` is inspected up to the limit and gets an `inspect.limit` finding; so
-// does a string with more than `maxFindings` candidates.
+// One string to findings: runs every wanted recognizer over the string's normalised view
+// (normalise.ts: escapes decoded, NFKC, every digit ASCII, every space ' ', every dash '-'; digit
+// runs tokenised once for the numeric recognizers), resolves overlaps, maps the spans back to the
+// original string, and applies the limits. Limits fail closed: a string longer than `maxChars`
+// is inspected up to the limit and gets an `inspect.limit` finding; so does a string with more
+// than `maxFindings` candidates.
 import type { Finding, Severity } from '../types.ts';
 import { PII_ENTITIES, SECRET_ENTITIES } from '../types.ts';
 import { type KeyHints, type Match, type ScanInput, NO_HINTS } from './match.ts';
@@ -19,6 +21,7 @@ import { recognizeGenericSecrets, GENERIC_WORDS } from './generic.ts';
 import { resolveOverlaps } from './resolve.ts';
 import { hintsForKey } from './hints.ts';
 import { type PathRef, renderPath } from './path.ts';
+import { type View, viewOf, originalSpan } from './normalise.ts';
 
 export type PiiEntityName = (typeof PII_ENTITIES)[number] | (typeof SECRET_ENTITIES)[number];
 
@@ -35,6 +38,8 @@ interface Features {
   colon: boolean;
   assign: boolean; // '=' somewhere
   length: number;
+  /** A non-ASCII code unit or a `\u`: the string may differ from its view (normalise.ts needsView). */
+  special: boolean;
 }
 
 /** The shortest vendor token any rule of tokens.ts matches ("xoxb-1-abcdefgh"); also the shortest IBAN (NO, 15). */
@@ -47,20 +52,23 @@ const MIN_TOKEN = 15;
 const SECRET_PREFILTER = new RegExp([...TOKEN_GUARDS, 'PRIVATE KEY', 'eyJ', GENERIC_WORDS.source].join('|'), 'i');
 
 // Reused for every string (scanText never runs re-entrantly): no allocation on the hot path.
-const F: Features = { digits: 0, dots: 0, at: false, colon: false, assign: false, length: 0 };
+const F: Features = { digits: 0, dots: 0, at: false, colon: false, assign: false, length: 0, special: false };
 
 function features(text: string): Features {
-  let digits = 0, dots = 0, at = false, colon = false, assign = false;
+  let digits = 0, dots = 0, at = false, colon = false, assign = false, special = false;
   for (let i = 0; i < text.length; i++) {
     const c = text.charCodeAt(i);
-    if (c > 64) continue;
+    if (c > 64) {
+      if (c > 127 || (c === 92 && text.charCodeAt(i + 1) === 117)) special = true;
+      continue;
+    }
     if (c >= 48 && c <= 57) digits++;
     else if (c === 46) dots++;
     else if (c === 64) at = true;
     else if (c === 58) colon = true;
     else if (c === 61) assign = true;
   }
-  F.digits = digits; F.dots = dots; F.at = at; F.colon = colon; F.assign = assign; F.length = text.length;
+  F.digits = digits; F.dots = dots; F.at = at; F.colon = colon; F.assign = assign; F.length = text.length; F.special = special;
   return F;
 }
 
@@ -172,7 +180,22 @@ export function scanText(text: string, path: PathRef, hints: KeyHints, settings:
     scanned = text.slice(0, settings.maxChars);
     limited = { kind: 'inspect.limit', path: renderPath(path), severity: 'high', detail: `string of ${text.length} UTF-16 code units exceeds the inspection limit of ${settings.maxChars}; only the beginning was inspected` };
   }
-  const f = features(scanned);
+  let f = features(scanned);
+  // ASCII without a `\u` is its own view (normalise.ts), so only other strings build one. The
+  // view may be longer than the string (NFKC expands some characters); it is capped at twice
+  // the limit, and a string whose view reaches the cap is inspected up to it, as over-long.
+  let view: View | null = null;
+  if (f.special) {
+    const v = viewOf(scanned, 2 * settings.maxChars);
+    if (v.consumed < scanned.length) {
+      limited ??= { kind: 'inspect.limit', path: renderPath(path), severity: 'high', detail: `string normalises to more than ${2 * settings.maxChars} UTF-16 code units; only the beginning was inspected` };
+    }
+    if (v.from !== null) {
+      view = v;
+      f = features(v.text);
+    }
+  }
+  const matched = view === null ? scanned : view.text;
   // Candidates may outnumber findings (overlaps); allow some slack before calling it a limit.
   const budget = maxFindings * 4;
   const p = settings.plan;
@@ -183,13 +206,13 @@ export function scanText(text: string, path: PathRef, hints: KeyHints, settings:
   const long = f.length >= MIN_TOKEN;
   const ipv4 = p.ips && f.dots >= 3;
   const numeric = f.digits >= 4 && (p.cards || p.ssns || ipv4 || p.phones || (p.ibans && long));
-  const secretWords = (long || f.colon || f.assign) && (p.tokens || p.privateKeys || p.jwts || p.generic) && SECRET_PREFILTER.test(scanned);
+  const secretWords = (long || f.colon || f.assign) && (p.tokens || p.privateKeys || p.jwts || p.generic) && SECRET_PREFILTER.test(matched);
   const secretish = p.generic && (hints !== NO_HINTS || secretWords);
   if (!numeric && !(p.emails && f.at) && !(p.ips && f.colon) && !(long && secretWords) && !secretish) {
     return limited ? [limited] : NONE;
   }
   const needRuns = (p.cards && f.digits >= 12) || (p.ssns && f.digits >= 9) || ipv4 || (p.ibans && long);
-  const input: ScanInput = { text: scanned, hints, runs: numeric && needRuns ? digitRuns(scanned) : NO_RUNS, budget };
+  const input: ScanInput = { text: matched, hints, runs: numeric && needRuns ? digitRuns(matched) : NO_RUNS, budget };
   const matches: Match[] = [];
   if (numeric) {
     if (p.cards && f.digits >= 12) recognizeCards(input, matches);
@@ -216,7 +239,8 @@ export function scanText(text: string, path: PathRef, hints: KeyHints, settings:
     findings.push({ kind: 'inspect.limit', path: at, severity: 'high', detail: `more than ${maxFindings} PII/secret candidates in one string; the rest was not inspected` });
   }
   for (const m of resolved) {
-    findings.push({ kind: kindOf(m.entity), path: at, span: { start: m.start, end: m.end }, severity: severityOf(m.entity), detail: m.detail });
+    const span = view === null ? { start: m.start, end: m.end } : originalSpan(view, m.start, m.end);
+    findings.push({ kind: kindOf(m.entity), path: at, span, severity: severityOf(m.entity), detail: m.detail });
   }
   return findings;
 }

@@ -166,3 +166,76 @@ test('corpus: with redact, every labelled value is gone; texts without labels co
   }
   assert.ok(negatives >= 20);
 });
+
+// One card and one SSN in every spelling the inspector normalises (see pii/normalise.ts).
+const fullWidth = (s: string) => s.replace(/[0-9]/g, (d) => String.fromCharCode(0xff10 + Number(d)));
+const inScript = (s: string, zero: number) => s.replace(/[0-9]/g, (d) => String.fromCodePoint(zero + Number(d)));
+const escaped = (s: string) => [...s].map((c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`).join('');
+const CARD_FORMS = [
+  '4577 4637 0643 3047', '4577\u00a04637\u00a00643\u00a03047', '4577\t4637\t0643\t3047', '4577  4637  0643  3047', '4577/4637/0643/3047',
+  '4577_4637_0643_3047', '4577.4637.0643.3047', '4577\u20134637\u20130643\u20133047', fullWidth('4577 4637 0643 3047'),
+  inScript('4577463706433047', 0x660), inScript('4577 4637 0643 3047', 0x966), inScript('4577463706433047', 0x1d7ce),
+  '4577\u200b4637\u200b0643\u200b3047', escaped('4577463706433047'), `4577${escaped(' 4637 ')}0643 3047`,
+];
+const SSN_FORMS = ['447-77-3678', '447\u201377\u20133678', '447\u201177\u20113678', fullWidth('447') + '\uff0d' + fullWidth('77') + '\uff0d' + fullWidth('3678'), escaped('447-77-3678')];
+
+test('a value in any spelling is masked where it stands: the original characters replaced, every other byte kept', () => {
+  const hashCard = mask('card 4577463706433047', 'hash').slice(5);
+  const hashSsn = mask('ssn 447-77-3678', 'hash').slice(4);
+  for (const form of CARD_FORMS) {
+    const text = `☃ card ${form} — ok\u00a0✓`;
+    assert.equal(mask(text, 'redact'), '☃ card [CREDIT_CARD] — ok\u00a0✓', JSON.stringify(form));
+    assert.equal(mask(text, 'partial'), '☃ card [CREDIT_CARD …3047] — ok\u00a0✓', JSON.stringify(form));
+    // The same card is the same value: one hash token whatever the spelling.
+    assert.equal(mask(text, 'hash'), `☃ card ${hashCard} — ok\u00a0✓`, JSON.stringify(form));
+  }
+  for (const form of SSN_FORMS) {
+    assert.equal(mask(`ref ${form}.`, 'redact'), 'ref [US_SSN].', JSON.stringify(form));
+    assert.equal(mask(`ref ${form}.`, 'hash'), `ref ${hashSsn}.`, JSON.stringify(form));
+  }
+});
+
+test('maskJson masks values in any spelling, in strings and keys', () => {
+  const doc = { note: `paid with ${fullWidth('4577 4637 0643 3047')} ok`, [`${escaped('447-77-3678')}`]: 'x', list: [inScript('4577463706433047', 0x660)] };
+  const out = maskJson(doc, inspectJson(doc), all('redact'), KEY);
+  assert.deepEqual(out, { note: 'paid with [CREDIT_CARD] ok', '[US_SSN]': 'x', list: ['[CREDIT_CARD]'] });
+});
+
+test('what is masked cannot be read back in any form: the masked text has nothing left to find', () => {
+  const mixed = CARD_FORMS.join('\n') + '\n' + SSN_FORMS.join(' ; ');
+  const out = mask(mixed, 'redact');
+  assert.deepEqual(inspectText(out), []);
+  assert.equal((out.match(/\[CREDIT_CARD\]/g) ?? []).length, CARD_FORMS.length);
+  assert.equal((out.match(/\[US_SSN\]/g) ?? []).length, SSN_FORMS.length);
+  // No digit survives, in whatever script or escape it was written.
+  assert.ok(!/[\p{Nd}\p{No}]|\\u/u.test(out.normalize('NFKC')), out);
+});
+
+test('property: a card or SSN planted in random spellings among random Unicode text is masked exactly where it stands', () => {
+  let seed = 42;
+  const rnd = (n: number) => (seed = (seed * 48271) % 2147483647) % n;
+  const pick = <T,>(xs: readonly T[]): T => xs[rnd(xs.length)]!;
+  // Noise that holds no digit in any spelling, so it cannot join the planted value.
+  const NOISE = ['lorem', 'ipsum', 'café', '東京', '🚀', 'naïve', 'ｆｕｌｌ', 'مرحبا', 'नमस्ते', 'x\\y', '\\u00e9t\\u00e9', '\u200b', '\u00a0', '\t', ' ', '\n', '\ud800', 'ﬁn', '€', '—'];
+  const DIGIT: Array<(d: number) => string> = [
+    (d) => String(d), (d) => String.fromCharCode(0xff10 + d), (d) => String.fromCharCode(0x660 + d), (d) => String.fromCharCode(0x966 + d),
+    (d) => String.fromCodePoint(0x1d7ce + d), (d) => `\\u${(0x30 + d).toString(16).padStart(4, '0')}`, (d) => `\\u{${(0xff10 + d).toString(16)}}`,
+  ];
+  const SPACES = [' ', '\u00a0', '\t', '  ', '\u3000', '\u2007', '\u202f', '\\u00a0'];
+  const DASHES = ['-', '\u2013', '\u2011', '\uff0d', '\u2212', '\\u002d'];
+  // One separator kind per value, each written in any of its spellings; invisible characters inside.
+  const spell = (groups: number[][], seps: readonly string[]): string =>
+    groups.map((g) => g.map((d) => pick(DIGIT)(d)).join(rnd(8) === 0 ? '\u200b' : '')).reduce((out, g) => out + pick(seps) + g);
+  const noise = () => Array.from({ length: rnd(6) }, () => pick(NOISE)).join('');
+  for (let i = 0; i < 400; i++) {
+    const card = rnd(2) === 0;
+    const sepKinds = card ? [SPACES, DASHES, ['/'], ['_'], ['.']] : [DASHES];
+    const groups = card ? [[4, 5, 7, 7], [4, 6, 3, 7], [0, 6, 4, 3], [3, 0, 4, 7]] : [[4, 4, 7], [7, 7], [3, 6, 7, 8]];
+    const value = spell(groups, pick(sepKinds));
+    const before = noise() + ' ';
+    const after = ' ' + noise();
+    const text = before + value + after;
+    const expected = before + (card ? '[CREDIT_CARD]' : '[US_SSN]') + after;
+    assert.equal(mask(text, 'redact'), expected, JSON.stringify(text));
+  }
+});

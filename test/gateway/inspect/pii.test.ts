@@ -8,6 +8,7 @@ import { inspectText, inspectJson, inspectBytes } from '../../../gateway/inspect
 import type { Finding } from '../../../gateway/inspect/types.ts';
 import { PII_ENTITIES, SECRET_ENTITIES } from '../../../gateway/inspect/types.ts';
 import { corpusFile } from '../../support/corpus.ts';
+import { viewOf, needsView, normaliseForMatch } from '../../../gateway/inspect/pii/normalise.ts';
 
 interface Case { why: string; text: string; expect: Array<[string, string]> }
 const cases = JSON.parse(readFileSync(new URL('./pii-cases.json', import.meta.url), 'utf8')) as Case[];
@@ -85,6 +86,10 @@ test('path and key options: the path is reported; a member name gives context', 
   assert.deepEqual(found('9f8e7d6c5b4a3928', inspectText('9f8e7d6c5b4a3928', { key: 'apiKey' })), [['secret.GENERIC_SECRET', '9f8e7d6c5b4a3928']]);
   assert.deepEqual(inspectText('CAESEAbcd1234xyz', { key: 'nextPageToken' }), []);
   assert.deepEqual(inspectText('Bearer', { key: 'token' }), []);
+  // Member names are read in their normalised view too.
+  assert.deepEqual(found('467 3395', inspectText('467 3395', { key: 'ｐｈｏｎｅ' })), [['pii.PHONE_NUMBER', '467 3395']]);
+  assert.deepEqual(found('123456789', inspectText('123456789', { key: '\\u0073sn' })), [['pii.US_SSN', '123456789']]);
+  assert.deepEqual(found('hunter22', inspectText('hunter22', { key: 'pass\u200bword' })), [['secret.GENERIC_SECRET', 'hunter22']]);
   const [aws] = inspectText('wJalrXUtnFEMI/K7MDENG/bPxRfiCYzEXAMPLEKY', { key: 'SecretAccessKey' });
   assert.equal(aws?.kind, 'secret.AWS_SECRET_KEY');
 });
@@ -192,6 +197,53 @@ test('hostile input: invalid UTF-8 is inspected with replacement characters and 
   assert.deepEqual(found('\ud800 4577463706433047 \udc00', inspectText('\ud800 4577463706433047 \udc00')), [['pii.CREDIT_CARD', '4577463706433047']]);
 });
 
+test('normalised view: each view character maps back to whole original characters that normalise to exactly it', () => {
+  let seed = 7;
+  const rnd = (n: number) => (seed = (seed * 48271) % 2147483647) % n;
+  const PARTS = ['a', '4', ' ', '-', '\\', '\\u', '\\u0034', '\\uff14', '\\u{1d7d2}', '\\u{zz}', '\\ud83d\\ude80', '\\ud835\\udfd2', '\\ud835', '4\ufe0f\u20e3', '４', '٤', '𝟒', '①', '²', 'ﬁ', 'ﷺ', '\u00a0', '\u3000', '\u1680',
+    '\u2013', '\u2212', '\u200b', '\u00ad', '\ufeff', 'e\u0301', '東', '🚀', '\ud800', '\udc00', 'Ａ', '＠', '．'];
+  for (let i = 0; i < 2000; i++) {
+    const text = Array.from({ length: 1 + rnd(12) }, () => PARTS[rnd(PARTS.length)]!).join('');
+    const view = viewOf(text, 1 << 20);
+    assert.equal(view.consumed, text.length);
+    // The fast path (no view for ASCII without a \u) is exact: such text is its own view.
+    if (!needsView(text)) assert.ok(view.from === null && view.text === text, JSON.stringify(text));
+    if (view.from === null) { assert.equal(view.text, text); continue; }
+    // Group view units by their original range: ranges tile the original in order, and each range
+    // on its own normalises to exactly its view units (so a mapped span always covers whole escapes and pairs).
+    let at = 0;
+    let k = 0;
+    while (k < view.text.length) {
+      const from: number = view.from[k]!, to: number = view.to![k]!;
+      let j = k;
+      while (j < view.text.length && view.from[j] === from) { assert.equal(view.to![j], to); j++; }
+      assert.ok(from >= at && to > from, `range ${from}..${to} after ${at} in ${JSON.stringify(text)}`);
+      // What lies between two ranges was dropped: it normalises to nothing.
+      assert.equal(normaliseForMatch(text.slice(at, from)), '', JSON.stringify(text));
+      assert.equal(normaliseForMatch(text.slice(from, to)), view.text.slice(k, j), JSON.stringify(text));
+      at = to;
+      k = j;
+    }
+    assert.equal(normaliseForMatch(text.slice(at)), '', JSON.stringify(text));
+  }
+  for (let i = 0; i < 2000; i++) {
+    const ascii = Array.from({ length: 1 + rnd(40) }, () => String.fromCharCode(rnd(128))).join('').replace(/\\u/g, '\\v');
+    assert.equal(needsView(ascii), false);
+    const view = viewOf(ascii, 1 << 20);
+    assert.ok(view.from === null && view.text === ascii, JSON.stringify(ascii));
+  }
+  // Examples: what the view is.
+  assert.equal(normaliseForMatch('４\u00a0٤\u2013𝟒\\u0034\u200b①ﬁ'), '4 4-441fi');
+  assert.equal(viewOf('４４４４', 2).text, '44');
+  assert.equal(viewOf('４４４４', 2).consumed, 2);
+});
+
+test('hostile input: a string that expands under NFKC is inspected up to twice the limit, then inspect.limit', () => {
+  const fs = inspectText('card 4577463706433047 ' + '\ufdfa'.repeat(100), { maxChars: 200 });
+  assert.deepEqual(fs.map((f) => f.kind), ['inspect.limit', 'pii.CREDIT_CARD']);
+  assert.equal(fs[0]!.detail, 'string normalises to more than 400 UTF-16 code units; only the beginning was inspected');
+});
+
 // Each input is about 1 MB. Nothing is asserted about time (the bench measures it); a pattern
 // that went quadratic would take hours here, so a regression shows as a hung test.
 const N = 1_000_000;
@@ -225,6 +277,15 @@ const ADVERSARIAL: Record<string, string> = {
   'IBAN head then letters': 'GB82' + 'A'.repeat(N),
   'phone words and digits': rep('phone 1 '),
   'extensions': rep('555-1234x'),
+  'full-width digits': rep('４'),
+  'Unicode digits and spaces': rep('٤\u00a0'),
+  'escapes': rep('\\u0034'),
+  'broken escapes': rep('\\u00'),
+  'backslashes': rep('\\'),
+  'zero-width spaces between digits': rep('4\u200b'),
+  'expanding characters': rep('\ufdfa'),
+  'surrogate pairs': rep('𝟒'),
+  'tabs and runs of spaces between digits': rep('1 \t  '),
 };
 
 for (const [name, input] of Object.entries(ADVERSARIAL)) {

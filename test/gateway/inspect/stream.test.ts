@@ -75,6 +75,27 @@ test('every labelled PII case of the corpus, cut by a window boundary at every o
   assert.ok(checked > 1000 && positives > 500, `${checked} placements, ${positives} with findings`);
 });
 
+test('values in other spellings (Unicode digits and spaces, escapes, other separators), cut at every offset, are found as in one scan', () => {
+  // The cases of pii-cases.json that the normalised view exists for: non-ASCII, escapes, tabs, runs of spaces, '/', '_'.
+  const cases = (JSON.parse(readFileSync(new URL('./pii-cases.json', import.meta.url), 'utf8')) as Array<{ text: string }>)
+    .map((c) => c.text).filter((t) => /[^\x00-\x7f]|\\u|\t|  |[0-9][/_][0-9]/.test(t));
+  assert.ok(cases.length >= 30, `${cases.length} cases`);
+  let positives = 0;
+  for (const text of cases) {
+    for (let at = 0; at <= text.length; at++) {
+      const before = filler(WINDOW - Buffer.byteLength(text.slice(0, at)) - 2) + '\n\n';
+      const whole = before + text + '\n\n' + filler(3000);
+      const expected = inspectText(whole).filter((f) => f.span).map((f) => `${f.kind}@${f.span!.start}-${f.span!.end}`).sort();
+      for (const chunk of [7, 4096]) {
+        const { windows } = scan(Buffer.from(whole), chunk);
+        assert.deepEqual(absolute(windows), expected, `case ${JSON.stringify(text)} cut at ${at}, chunks of ${chunk}`);
+      }
+      if (expected.length > 0) positives++;
+    }
+  }
+  assert.ok(positives > 500, `${positives} placements with findings`);
+});
+
 test('a context word before a cut still counts for the value after it', () => {
   // "Phone: 467 3395" is a phone number only with its word; the number starts the second window.
   const head = filler(WINDOW - 'Phone: '.length - 1) + ' Phone: ';
@@ -84,6 +105,21 @@ test('a context word before a cut still counts for the value after it', () => {
   assert.equal(windows[0]!.bytes.length, WINDOW, 'the cut falls between the word and the number');
   assert.deepEqual(absolute(windows), [`pii.PHONE_NUMBER@${WINDOW}-${WINDOW + 8}`]);
   assert.deepEqual(windows[1]!.findings.map((f) => [f.kind, f.span]), [['pii.PHONE_NUMBER', { start: 0, end: 8 }]]);
+});
+
+test('a context word written long (escapes, full-width) before a cut still counts for the value after it', () => {
+  // The context is read in the normalised view: 40 characters of it may be 480 of the original.
+  const escaped = (s: string) => [...s].map((c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`).join('');
+  for (const word of [escaped('social security number: '), 'ｓｏｃｉａｌ\u00a0ｓｅｃｕｒｉｔｙ\u00a0ｎｕｍｂｅｒ: ']) {
+    const head = filler(WINDOW - Buffer.byteLength(word) - 1) + ' ' + word;
+    const whole = Buffer.from(head + '123 45 6789 ' + filler(3000));
+    assert.equal(Buffer.byteLength(head), WINDOW);
+    const { windows } = scan(whole, whole.length);
+    assert.equal(windows[0]!.bytes.length, WINDOW, 'the cut falls between the word and the number');
+    const at = head.length;
+    assert.deepEqual(inspectText(whole.toString()).map((f) => [f.kind, f.span]), [['pii.US_SSN', { start: at, end: at + 11 }]]);
+    assert.deepEqual(absolute(windows), [`pii.US_SSN@${at}-${at + 11}`], JSON.stringify(word));
+  }
 });
 
 test('UTF-8 characters are never split, whatever the chunks', () => {
