@@ -32,7 +32,9 @@ function named(identity: Identity, review: ReviewRecord): boolean {
 export function refusalToDecide(review: ReviewRecord, identity: Identity): string | null {
   const owner = ownerOf(identity);
   if (review.requester === identity.sub) return `You requested ${review.id}; someone else must review it.`;
-  if (requesterOwner(review) === owner) return `You requested ${review.id} (${identity.sub} acts for ${owner}, who asked for it); someone else must review it.`;
+  if (requesterOwner(review) === owner) {
+    return `You requested ${review.id} as ${owner} (asked through ${review.requester}, deciding through ${identity.sub}); someone else must review it.`;
+  }
   if (isService(identity)) {
     if (named(identity, review)) return null;
     return `${identity.sub} is a service identity: it may request reviews, but decides only those whose rule names it (review.serviceReviewers).`;
