@@ -98,7 +98,7 @@ async function knownKey(id: string, store: Store, now: number, cache: ApiKeyCach
   return known;
 }
 
-interface Held { readonly roles: readonly Role[]; readonly connections: readonly string[] | null }
+interface Held { readonly roles: readonly Role[]; readonly connections: readonly string[] | null; readonly access?: Identity['creatorAccess'] }
 
 /** What `record` holds now: its roles and connections, cut down to its creator's, up the chain. */
 async function heldBy(record: ApiKeyRecord, store: Store, now: number, cache: ApiKeyCache, mapping: Config['auth']['roles'] | undefined, depth = 0): Promise<Held> {
@@ -116,11 +116,13 @@ async function heldBy(record: ApiKeyRecord, store: Store, now: number, cache: Ap
   } else {
     const groups = await principalGroups(store, creator);
     // A person the gateway holds no groups for holds nothing through their keys (fail closed).
-    above = { roles: groups === null || mapping === undefined ? [] : rolesFor(groups, mapping), connections: null };
+    const roles = groups === null || mapping === undefined ? [] : rolesFor(groups, mapping);
+    above = { roles, connections: null, access: { groups: groups ?? [], admin: roles.includes('admin') } };
   }
   return {
     roles: own.roles.filter((r) => above.roles.includes(r)),
     connections: above.connections === null ? own.connections : own.connections!.filter((c) => above.connections!.includes(c)),
+    ...(above.access === undefined ? {} : { access: above.access }),
   };
 }
 
@@ -217,6 +219,7 @@ function apiKeyIdentity(record: ApiKeyRecord, held: Held): Identity {
     expiresAt: record.expiresAt,
     scopes: [],
     connections: held.connections === null ? null : [...held.connections],
+    ...(held.access === undefined ? {} : { creatorAccess: held.access }),
   };
 }
 

@@ -11,6 +11,12 @@ export interface Identity {
    * Reviews count people by it: a requester never approves through any key of theirs.
    */
   readonly owner?: string;
+  /**
+   * For an API key created (directly or through other keys) by a person: what that person may use
+   * now — their groups as last presented and whether they hold admin. The key uses only the
+   * connections its own list and this both allow. Absent: no such limit.
+   */
+  readonly creatorAccess?: { readonly groups: readonly string[]; readonly admin: boolean };
   readonly email: string | null;
   readonly name: string | null;
   readonly groups: readonly string[];

@@ -11,8 +11,8 @@ let alice: string;
 before(async () => {
   t = await startTestGateway();
   alice = await t.token('alice', ['admins']);
-  for (const name of ['demo', 'billing']) {
-    const r = await t.call('POST', '/api/v1/connections', alice, { name, kind: 'http', agent: 'edge', target: `http://127.0.0.1:9/${name}`, groups: ['developers'] });
+  for (const [name, group] of [['demo', 'developers'], ['billing', 'developers'], ['finance', 'finance']] as const) {
+    const r = await t.call('POST', '/api/v1/connections', alice, { name, kind: 'http', agent: 'edge', target: `http://127.0.0.1:9/${name}`, groups: [group] });
     assert.equal(r.status, 201, JSON.stringify(r.body));
   }
 });
@@ -52,6 +52,9 @@ test('a key whose creator lost the admin role no longer acts as admin; a revoked
   assert.equal((await t.call('GET', '/api/v1/api-keys', key)).status, 200);
   const child = await mint(key, { name: 'alice-child', roles: ['admin'] });
   assert.equal(child.status, 201, JSON.stringify(child.body));
+  const user = await mint(alice, { name: 'alice-user', roles: ['user'], connections: ['demo', 'finance'] });
+  const reach = async (connection: string) => (await t.call('GET', `/proxy/${connection}/x`, user.body.key)).body.error.code as string;
+  assert.deepEqual([await reach('demo'), await reach('finance')], ['GW_AGENT_OFFLINE', 'GW_AGENT_OFFLINE'], 'both resolve (no agent behind them)');
 
   // Alice's admin group is taken away at the provider: her next call tells the gateway.
   const demoted = await t.token('alice', ['developers']);
@@ -64,6 +67,7 @@ test('a key whose creator lost the admin role no longer acts as admin; a revoked
   assert.match(refused.body.error.message, new RegExp(`^This needs the admin role; apikey:${admin.body.id} has user\\.`));
   assert.deepEqual((await t.call('GET', '/api/v1/me', key)).body.roles, ['user']);
   assert.equal((await t.call('GET', '/api/v1/api-keys', child.body.key)).status, 403, 'down the chain too');
+  assert.deepEqual([await reach('demo'), await reach('finance')], ['GW_AGENT_OFFLINE', 'GW_CONNECTION_NOT_FOUND'], 'her key reaches only what she may use now');
 
   // Given back: the keys hold it again.
   assert.equal((await t.call('GET', '/api/v1/me', alice)).status, 200);
