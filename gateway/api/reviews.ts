@@ -2,7 +2,7 @@
 // own (through any key of theirs). Reviewers (and admins) decide; the requester never decides
 // their own, through any credential (gateway/reviews/reviewers.ts).
 //
-//   GET  /api/v1/reviews?status=pending|approved|denied|expired&limit=
+//   GET  /api/v1/reviews?status=pending|approved|denied|expired&limit=   summaries (no headers or payload)
 //   GET  /api/v1/reviews/<id>            the review as reviewers see it: the request as it would
 //                                        leave (method, path with query, headers with credentials
 //                                        redacted, body or arguments with PII redacted), findings,
@@ -38,6 +38,11 @@ export function reviewView(r: ReviewRecord) {
   };
 }
 
+function summaryOf(detail: ReviewRecord['detail']): ReviewRecord['detail'] {
+  const { payload: _payload, headers: _headers, ...rest } = detail;
+  return rest;
+}
+
 const seesAll = (identity: Identity) => ['reviewer', 'auditor', 'admin'].some((r) => identity.roles.includes(r as never));
 const requestedBy = (identity: Identity, r: ReviewRecord) => r.requester === identity.sub || requesterOwner(r) === ownerOf(identity);
 
@@ -61,7 +66,8 @@ export function reviewRoutes(router: Router, store: Store, reviews: Reviews, aut
         if (!Number.isInteger(limit) || limit < 1 || limit > 1000) throw new GatewayError('GW_BAD_REQUEST', 'limit must be an integer from 1 to 1000.');
         const all = await Promise.all((await store.reviews.list({ ...(status ? { status: status as ReviewStatus } : {}), limit })).map((r) => reviews.expireIfDue(r)));
         const mine = all.filter((r): r is ReviewRecord => r !== null && (seesAll(identity) || requestedBy(identity, r)) && (status === undefined || r.status === status));
-        return sendJson(res, 200, { reviews: mine.map(reviewView) });
+        // A list carries the summary; the request as it would leave (up to 256 KiB each) comes with GET <id>.
+        return sendJson(res, 200, { reviews: mine.map((r) => reviewView({ ...r, detail: summaryOf(r.detail) })) });
       }
       if (rest.length !== 1) throw new GatewayError('GW_NOT_FOUND', `No route for ${ctx.path.slice(0, 200)}.`);
       const review = await visible(identity, rest[0]!);

@@ -215,6 +215,9 @@ test('a review shows the request as it would leave: headers with credentials red
   assert.ok(d.findings.some((f: { kind: string }) => f.kind.startsWith('pii.')), 'the findings are listed');
   assert.match(shown.body.session.id, /^ses_[0-9a-f]{32}$/);
   assert.equal(shown.body.session.url, `/api/v1/sessions/${shown.body.session.id}`);
+  const listed = ((await t.call('GET', '/api/v1/reviews?status=pending', dave)).body.reviews as Array<{ id: string; detail: Record<string, unknown> }>).find((r) => r.id === held.review)!;
+  assert.equal(listed.detail.path, '/api/notes?ticket=42');
+  assert.ok(!('payload' in listed.detail) && !('headers' in listed.detail), 'a list carries summaries; the request comes with GET <id>');
 });
 
 test('MCP arguments are shown with SQL in full and PII elsewhere redacted, with the justification', async () => {
