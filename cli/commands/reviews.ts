@@ -5,7 +5,7 @@ import { gatewayOption } from '../gateway-url.ts';
 import { formatTable } from '../table.ts';
 
 interface Review {
-  id: string; connection: string; requester: string; requesterOwner?: string; status: string; createdAt: string; expiresAt: string; approvalsNeeded: number; reviewers: string[];
+  id: string; connection: string; requester: string; requesterPerson?: string; status: string; createdAt: string; expiresAt: string; approvalsNeeded: number; reviewers: string[];
   votes: Array<{ reviewer: string; approve: boolean; reason: string | null; credential?: string | null }>; detail: Record<string, any>; decidedBy: string | null; reason: string | null;
   session?: { id: string; url: string } | null;
 }
@@ -57,7 +57,7 @@ export function registerReviewCommands(program: Command): void {
       const r = await call(opts.gateway, `/api/v1/reviews/${encodeURIComponent(id)}`) as Review & { deliveries: Array<{ channel: string; attempt: number; ok: boolean; status: number | null; error: string | null }> };
       if (opts.json) return void process.stdout.write(JSON.stringify(r, null, 2) + '\n');
       const reasons = (r.detail.reasons ?? []) as Array<{ rule?: string; reason: string; message: string | null }>;
-      const owner = r.requesterOwner && r.requesterOwner !== r.requester ? ` (for ${r.requesterOwner})` : '';
+      const owner = r.requesterPerson && r.requesterPerson !== r.requester ? ` (for ${r.requesterPerson})` : '';
       process.stdout.write([
         `${r.id}  ${r.status}${r.decidedBy ? ` by ${r.decidedBy}` : ''}${r.reason ? `: ${r.reason}` : ''}`,
         `  request:    ${what(r)} on ${r.connection}, by ${r.requester}${owner}`,

@@ -13,8 +13,8 @@
 import { z } from 'zod';
 import type { Authenticator } from '../authn/authenticate.ts';
 import { requireRole } from '../authn/authenticate.ts';
-import { ownerOf, type Identity } from '../authn/identity.ts';
-import { requesterOwner } from '../reviews/reviewers.ts';
+import { personOf, type Identity } from '../authn/identity.ts';
+import { requesterPerson } from '../reviews/reviewers.ts';
 import { SESSIONS_PATH } from './sessions.ts';
 import { GatewayError } from '../errors.ts';
 import { readJson } from '../http/body.ts';
@@ -31,7 +31,7 @@ export function reviewView(r: ReviewRecord) {
   const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
   return {
     ...r, createdAt: iso(r.createdAt), decidedAt: iso(r.decidedAt), expiresAt: iso(r.expiresAt), validUntil: iso(r.validUntil),
-    requesterOwner: requesterOwner(r),
+    requesterPerson: requesterPerson(r),
     // The requester's session: reviewers asked to decide this review may read it (GET /api/v1/sessions/<id>).
     session: r.sessionId === null ? null : { id: r.sessionId, url: `${SESSIONS_PATH}/${r.sessionId}` },
     votes: r.votes.map((v) => ({ ...v, at: iso(v.at) })),
@@ -44,7 +44,7 @@ function summaryOf(detail: ReviewRecord['detail']): ReviewRecord['detail'] {
 }
 
 const seesAll = (identity: Identity) => ['reviewer', 'auditor', 'admin'].some((r) => identity.roles.includes(r as never));
-const requestedBy = (identity: Identity, r: ReviewRecord) => r.requester === identity.sub || requesterOwner(r) === ownerOf(identity);
+const requestedBy = (identity: Identity, r: ReviewRecord) => r.requester === identity.sub || requesterPerson(r) === personOf(identity);
 
 export function reviewRoutes(router: Router, store: Store, reviews: Reviews, authenticator: Authenticator): void {
   const visible = async (identity: Identity, id: string): Promise<ReviewRecord> => {

@@ -117,7 +117,7 @@ async function heldBy(record: ApiKeyRecord, store: Store, now: number, cache: Ap
     const groups = await principalGroups(store, creator);
     // A person the gateway holds no groups for holds nothing through their keys (fail closed).
     const roles = groups === null || mapping === undefined ? [] : rolesFor(groups, mapping);
-    above = { roles, connections: null, access: { groups: groups ?? [], admin: roles.includes('admin') } };
+    above = { roles, connections: null, access: { person: creator, groups: groups ?? [], admin: roles.includes('admin') } };
   }
   return {
     roles: own.roles.filter((r) => above.roles.includes(r)),

@@ -12,11 +12,11 @@ export interface Identity {
    */
   readonly owner?: string;
   /**
-   * For an API key created (directly or through other keys) by a person: what that person may use
-   * now — their groups as last presented and whether they hold admin. The key uses only the
+   * For an API key created (directly or through other keys) by a person: that person's `sub` and
+   * what they may use now — their groups as last presented and whether they hold admin. The key uses only the
    * connections its own list and this both allow. Absent: no such limit.
    */
-  readonly creatorAccess?: { readonly groups: readonly string[]; readonly admin: boolean };
+  readonly creatorAccess?: { readonly person: string; readonly groups: readonly string[]; readonly admin: boolean };
   readonly email: string | null;
   readonly name: string | null;
   readonly groups: readonly string[];
@@ -36,6 +36,14 @@ export interface Identity {
 /** The person `identity` acts for (its owner, else itself). */
 export function ownerOf(identity: Identity): string {
   return identity.owner ?? identity.sub;
+}
+
+/**
+ * The human behind `identity`, as reviews count people: a person themselves, a personal key's
+ * owner, a service key's creating person (a key made before creators were recorded: the key).
+ */
+export function personOf(identity: Identity): string {
+  return identity.creatorAccess?.person ?? ownerOf(identity);
 }
 
 /** A service identity: an API key made for automation, owned by a key rather than a person. */

@@ -1,15 +1,16 @@
-// Who may decide a review, counted in people: an API key acts for its owner (gateway/authn/apikeys.ts),
-// so the requester cannot decide their request through any key of theirs, and the store keeps one
-// vote per person (N approvals are N people). Service identities (automation keys, their own
+// Who may decide a review, counted in people (personOf): an API key counts as the person it acts
+// for, a service key as the person who created it (gateway/authn/apikeys.ts), so the requester
+// cannot decide their request through any key of theirs (nor decide what their automation asked),
+// and the store keeps one vote per person (N approvals are N people). Service identities (automation keys, their own
 // owner) may request reviews but decide only those whose rule names them (review.serviceReviewers),
 // by key id or name; a named service key is not held to the reviewer groups.
-import { isService, ownerOf, type Identity } from '../authn/identity.ts';
+import { isService, ownerOf, personOf, type Identity } from '../authn/identity.ts';
 import type { ReviewRecord, Store } from '../store/index.ts';
 
 /** The person who asked for `review` (older reviews recorded only the requester's subject). */
-export function requesterOwner(review: ReviewRecord): string {
-  const owner = (review.detail as { requesterOwner?: unknown }).requesterOwner;
-  return typeof owner === 'string' && owner !== '' ? owner : review.requester;
+export function requesterPerson(review: ReviewRecord): string {
+  const person = (review.detail as { requesterPerson?: unknown }).requesterPerson;
+  return typeof person === 'string' && person !== '' ? person : review.requester;
 }
 
 /** The service keys `review`'s rule names as reviewers. */
@@ -30,10 +31,10 @@ function named(identity: Identity, review: ReviewRecord): boolean {
  * `GW_FORBIDDEN` reasons (the role) are the API's to check; these are GW_REVIEW_FORBIDDEN.
  */
 export function refusalToDecide(review: ReviewRecord, identity: Identity): string | null {
-  const owner = ownerOf(identity);
+  const person = personOf(identity);
   if (review.requester === identity.sub) return `You requested ${review.id}; someone else must review it.`;
-  if (requesterOwner(review) === owner) {
-    return `You requested ${review.id} as ${owner} (asked through ${review.requester}, deciding through ${identity.sub}); someone else must review it.`;
+  if (requesterPerson(review) === person) {
+    return `You requested ${review.id} as ${person} (asked through ${review.requester}, deciding through ${identity.sub}); someone else must review it.`;
   }
   if (isService(identity)) {
     if (named(identity, review)) return null;

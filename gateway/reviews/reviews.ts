@@ -14,7 +14,7 @@
 // keys only where the rule names them. A deny decides at once, approvals count up to the minimum.
 import { createHash, randomUUID } from 'node:crypto';
 import { EventEmitter } from 'node:events';
-import { isService, ownerOf, type Identity } from '../authn/identity.ts';
+import { isService, personOf, type Identity } from '../authn/identity.ts';
 import type { Finding } from '../inspect/types.ts';
 import { GatewayError } from '../errors.ts';
 import type { RuleReview } from '../policy/decide.ts';
@@ -93,7 +93,7 @@ export class Reviews {
         id: `rev_${randomUUID().replaceAll('-', '').slice(0, 20)}`, sessionId: req.session.id, connection: req.connection, requester: req.requester.sub,
         requestHash: hash, expiresAt: now + s.expires * 1000, approvalsNeeded: s.approvals, reviewers: s.reviewers ?? [], uses: s.uses,
         detail: {
-          ...req.detail, validity: s.validity, requesterOwner: ownerOf(req.requester), requesterService: isService(req.requester),
+          ...req.detail, validity: s.validity, requesterPerson: personOf(req.requester), requesterService: isService(req.requester),
           ...(s.serviceReviewers ? { serviceReviewers: [...s.serviceReviewers] } : {}),
           ...(req.headers === undefined ? {} : { headers: shownHeaders(req.headers) }),
           ...(req.shown === undefined ? {} : { payload: shownPayload(req.shown.payload, req.shown.findings, req.shown.verbatim) }),
@@ -134,8 +134,8 @@ export class Reviews {
     if (review.status !== 'pending') throw new GatewayError('GW_REVIEW_FORBIDDEN', `Review ${id} is already ${review.status}.`);
     const refusal = refusalToDecide(review, reviewer);
     if (refusal !== null) throw new GatewayError('GW_REVIEW_FORBIDDEN', refusal);
-    // The vote is the person's (a key's owner): the store keeps one per person and review.
-    const person = ownerOf(reviewer);
+    // The vote is the person's (personOf): the store keeps one per person and review.
+    const person = personOf(reviewer);
     const vote = { reviewer: person, approve, reason, at: this.#o.now(), credential: person === reviewer.sub ? null : reviewer.sub };
     let after: ReviewRecord | null;
     try {

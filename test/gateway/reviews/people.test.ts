@@ -112,7 +112,7 @@ test('the requester cannot approve their own request through a reviewer key they
   assert.equal(mine.body.error.code, 'GW_REVIEW_FORBIDDEN');
   assert.equal(mine.body.error.message, `You requested ${viaKey.review} as alice (asked through apikey:${userKey.id}, deciding through alice); someone else must review it.`);
   assert.equal((await decide(viaKey.review!, reviewerKey.key)).body.error.code, 'GW_REVIEW_FORBIDDEN');
-  assert.equal((await t.call('GET', `/api/v1/reviews/${viaKey.review}`, alice)).body.requesterOwner, 'alice');
+  assert.equal((await t.call('GET', `/api/v1/reviews/${viaKey.review}`, alice)).body.requesterPerson, 'alice');
 
   assert.equal((await decide(id, carol)).body.status, 'approved', 'another person decides it');
   assert.equal((await send('orders/orders/1', alice)).status, 200);
@@ -159,11 +159,19 @@ test('a service key may request but decides only where the rule names it', async
   assert.equal((await decide(onLedger.review!, other.key)).body.error.code, 'GW_REVIEW_FORBIDDEN');
   const named = await decide(onLedger.review!, deploy.key);
   assert.equal(named.status, 200, JSON.stringify(named.body));
-  assert.deepEqual(named.body.votes.map((v: { reviewer: string }) => v.reviewer), [`apikey:${deploy.id}`]);
+  assert.deepEqual(named.body.votes.map((v: { reviewer: string; credential: string }) => [v.reviewer, v.credential]), [['alice', `apikey:${deploy.id}`]], 'a service key votes as the person who made it');
+  assert.equal((await decide(onLedger.review!, alice)).body.error.message, `alice has already voted on ${onLedger.review}: each person votes once, whatever the credential.`);
 
   const asked = await send('ledger/entries/6', deploy.key);
   assert.equal(asked.status, 409, 'a service key requests like anyone');
   assert.equal((await decide(asked.review!, deploy.key)).body.error.message, `You requested ${asked.review}; someone else must review it.`);
+  assert.equal((await decide(asked.review!, alice)).body.error.message,
+    `You requested ${asked.review} as alice (asked through apikey:${deploy.id}, deciding through alice); someone else must review it.`, 'nor does its maker decide what it asked');
+  // A service key named like the one the rule names, made by the requester, decides nothing of hers.
+  const lookalike = await mint(alice, { name: 'deploy-bot', roles: ['reviewer'], kind: 'service' });
+  const hers = await send('ledger/entries/8', alice);
+  assert.equal((await decide(hers.review!, lookalike.key)).body.error.message,
+    `You requested ${hers.review} as alice (asked through alice, deciding through apikey:${lookalike.id}); someone else must review it.`);
 });
 
 test('an approval releases only the request as approved: a different header or query needs its own review', async () => {
