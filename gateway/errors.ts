@@ -28,6 +28,7 @@ export const GATEWAY_ERRORS = {
   GW_TOKEN_EXPIRED: { status: 401, summary: 'The access token has expired; refresh it or log in again.' },
   GW_TOKEN_TOO_LARGE: { status: 401, summary: 'The access token is larger than the 16 KB the gateway reads.' },
   GW_API_KEY_INVALID: { status: 401, summary: 'The API key is unknown, revoked or expired.' },
+  GW_API_KEY_EXCEEDS_CREATOR: { status: 403, summary: 'An API key cannot hold more than its creator: a role the creator lacks, or a connection outside the creating key\'s list.' },
   GW_IDP_UNAVAILABLE: { status: 503, summary: 'The identity provider cannot be reached and the keys the gateway holds are too old to trust; retry later.' },
   GW_FORBIDDEN: { status: 403, summary: 'The caller is authenticated but lacks the role this needs.' },
   GW_INSUFFICIENT_SCOPE: { status: 403, summary: 'The access token lacks a scope this needs; the WWW-Authenticate header names it.' },

@@ -1,5 +1,7 @@
-// `airlock api-keys create|list|revoke` (admin): API keys for service identities. The key is
-// printed once, on stdout alone, so `KEY=$(airlock api-keys create …)` captures just it.
+// `airlock api-keys create|list|revoke` (admin): API keys. The key is printed once, on stdout
+// alone, so `KEY=$(airlock api-keys create …)` captures just it. A key acts for the person who
+// created it (never more than they hold); `--service` makes a key for automation, its own owner,
+// which may request reviews but not decide them (unless a rule names it).
 import { InvalidArgumentError, type Command } from 'commander';
 import { z } from 'zod';
 import { gatewayOption } from '../gateway-url.ts';
@@ -28,12 +30,12 @@ function listArg(allowed?: readonly string[]) {
 }
 
 const keyView = z.object({
-  id: z.string(), name: z.string(), roles: z.array(z.string()), connections: z.array(z.string()),
+  id: z.string(), name: z.string(), kind: z.enum(['personal', 'service']), owner: z.string(), roles: z.array(z.string()), connections: z.array(z.string()),
   createdBy: z.string(), createdAt: z.string(), expiresAt: z.string().nullable(), revokedAt: z.string().nullable(), lastUsedAt: z.string().nullable(),
 });
 
 export function registerApiKeyCommands(program: Command): void {
-  const keys = program.command('api-keys').description('API keys for service identities (CI jobs, bots); admin only');
+  const keys = program.command('api-keys').description('API keys that act for you, or for automation (--service); admin only');
 
   keys.command('create')
     .description('create a key; it is printed once, on stdout')
@@ -41,20 +43,22 @@ export function registerApiKeyCommands(program: Command): void {
     .option('--roles <roles>', `comma-separated roles (${ROLES.join(', ')})`, listArg(ROLES), ['user'])
     .option('--connections <names>', 'comma-separated connections the key may use (default: none)', listArg(), [])
     .option('--ttl <duration>', 'lifetime: 30d, 12h, 90m, 3600s, or never', ttlArg, 90 * 86_400)
+    .option('--service', 'a service identity (automation): its own owner; may request reviews, never decides one unless a rule names it')
     .addOption(gatewayOption())
     .option('--json', 'print the whole answer as JSON (the key included)')
-    .action(async (opts: { name: string; roles: string[]; connections: string[]; ttl: number; gateway?: string; json?: boolean }) => {
+    .action(async (opts: { name: string; roles: string[]; connections: string[]; ttl: number; service?: boolean; gateway?: string; json?: boolean }) => {
       const { callGateway } = await import('../call.ts');
       const { answer } = await callGateway(opts.gateway, '/api/v1/api-keys', {
         method: 'POST',
-        body: { name: opts.name, roles: opts.roles, connections: opts.connections, ttlSeconds: opts.ttl === 0 ? null : opts.ttl },
+        body: { name: opts.name, roles: opts.roles, connections: opts.connections, ttlSeconds: opts.ttl === 0 ? null : opts.ttl, kind: opts.service ? 'service' : 'personal' },
       });
       const created = keyView.extend({ key: z.string() }).parse(answer);
       if (opts.json) {
         process.stdout.write(JSON.stringify(created, null, 2) + '\n');
         return;
       }
-      process.stderr.write(`Created API key ${created.id} ("${created.name}", roles ${created.roles.join(', ')}, ${created.expiresAt ? `expires ${created.expiresAt}` : 'never expires'}).\nStore it now: it is not shown again. Use it as: Authorization: Bearer <key>\n`);
+      const actsFor = created.kind === 'service' ? 'a service identity' : `acts for ${created.owner}, never holding more than its creator`;
+      process.stderr.write(`Created API key ${created.id} ("${created.name}", ${actsFor}, roles ${created.roles.join(', ')}, ${created.expiresAt ? `expires ${created.expiresAt}` : 'never expires'}).\nStore it now: it is not shown again. Use it as: Authorization: Bearer <key>\n`);
       process.stdout.write(`${created.key}\n`);
     });
 
@@ -70,11 +74,11 @@ export function registerApiKeyCommands(program: Command): void {
         process.stdout.write(JSON.stringify(apiKeys, null, 2) + '\n');
         return;
       }
-      const rows = [['ID', 'NAME', 'ROLES', 'CONNECTIONS', 'EXPIRES', 'STATE', 'LAST USED']];
+      const rows = [['ID', 'NAME', 'ROLES', 'CONNECTIONS', 'EXPIRES', 'STATE', 'LAST USED', 'OWNER']];
       const now = Date.now();
       for (const k of apiKeys) {
         const state = k.revokedAt ? 'revoked' : k.expiresAt && Date.parse(k.expiresAt) <= now ? 'expired' : 'active';
-        rows.push([k.id, k.name, k.roles.join(','), k.connections.join(',') || '-', k.expiresAt ?? 'never', state, k.lastUsedAt ?? '-']);
+        rows.push([k.id, k.name, k.roles.join(','), k.connections.join(',') || '-', k.expiresAt ?? 'never', state, k.lastUsedAt ?? '-', k.kind === 'service' ? 'service' : k.owner]);
       }
       process.stdout.write(formatTable(rows));
     });

@@ -1,9 +1,15 @@
 // Admin API for API keys: create (the key is shown once), list (never the key or its hash),
 // revoke. Every route needs the admin role.
+//
+// A key never holds more than its creator: its roles must be among the creator's, and a creator
+// limited to some connections (an API key) creates keys for those only (GW_API_KEY_EXCEEDS_CREATOR).
+// A personal key (the default) acts for the creator's person; a service key (`kind: service`,
+// automation) is its own owner: it may request but never approve a review unless the rule names it.
 import { z } from 'zod';
 import type { Authenticator } from '../authn/authenticate.ts';
 import { requireRole } from '../authn/authenticate.ts';
-import { forgetApiKey, generateApiKey } from '../authn/apikeys.ts';
+import { forgetApiKey, generateApiKey, ownerOfKey } from '../authn/apikeys.ts';
+import { ownerOf, type Identity } from '../authn/identity.ts';
 import { ROLES, type Config } from '../config/schema.ts';
 import { GatewayError } from '../errors.ts';
 import { readJson } from '../http/body.ts';
@@ -22,12 +28,27 @@ const createBody = z.strictObject({
   connections: z.array(z.string().regex(DNS_LABEL, 'a connection name (DNS label)')).max(1000).default([]),
   /** Seconds until the key expires; null = never (must be explicit). */
   ttlSeconds: z.number().int().min(60).max(MAX_TTL_SECONDS).nullable(),
+  /** personal (acts for the creator's person) or service (automation, its own owner). Default personal. */
+  kind: z.enum(['personal', 'service']).default('personal'),
 });
+
+/** Throws GW_API_KEY_EXCEEDS_CREATOR unless `roles` and `connections` are within what `creator` holds. */
+function withinCreator(creator: Identity, roles: readonly string[], connections: readonly string[]): void {
+  const extraRoles = roles.filter((r) => !creator.roles.includes(r as never));
+  if (extraRoles.length > 0) {
+    throw new GatewayError('GW_API_KEY_EXCEEDS_CREATOR', `A key cannot hold more than its creator: ${creator.sub} does not hold the role ${extraRoles.join(', ')}.`, { detail: { roles: extraRoles } });
+  }
+  const limit = creator.connections;
+  const extraConnections = limit === null ? [] : connections.filter((c) => !limit.includes(c));
+  if (extraConnections.length > 0) {
+    throw new GatewayError('GW_API_KEY_EXCEEDS_CREATOR', `A key cannot hold more than its creator: ${creator.sub} is limited to ${limit!.length ? limit!.join(', ') : 'no connection'}, not ${extraConnections.join(', ')}.`, { detail: { connections: extraConnections } });
+  }
+}
 
 function view(record: ApiKeyRecord) {
   const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
   return {
-    id: record.id, name: record.name, roles: record.roles, connections: record.connections, createdBy: record.createdBy,
+    id: record.id, name: record.name, kind: record.kind, owner: ownerOfKey(record), roles: record.roles, connections: record.connections, createdBy: record.createdBy, creator: record.creator,
     createdAt: iso(record.createdAt), expiresAt: iso(record.expiresAt), revokedAt: iso(record.revokedAt), lastUsedAt: iso(record.lastUsedAt),
   };
 }
@@ -44,10 +65,12 @@ export function apiKeyRoutes(router: Router, _config: Config, store: Store, auth
       requireRole(identity, 'admin');
       if (ctx.path !== PATH) throw new GatewayError('GW_NOT_FOUND', `No route for ${ctx.path}; create keys with POST ${PATH}.`);
       const body = await readJson(req, createBody);
+      withinCreator(identity, body.roles, body.connections);
       const fresh = generateApiKey();
       const record = await store.apiKeys.create({
         id: fresh.id, name: body.name, hash: fresh.hash, roles: body.roles, connections: body.connections,
-        createdBy: identity.email ?? identity.sub,
+        createdBy: identity.email ?? identity.sub, creator: identity.sub, kind: body.kind,
+        owner: body.kind === 'service' ? `apikey:${fresh.id}` : ownerOf(identity),
         expiresAt: body.ttlSeconds === null ? null : Date.now() + body.ttlSeconds * 1000,
       });
       sendJson(res, 201, { ...view(record), key: fresh.key });

@@ -1,14 +1,21 @@
 // The reviews API. Reviewers, auditors and admins list and read every review; anyone else their
-// own. Reviewers (and admins) decide; the requester never decides their own.
+// own (through any key of theirs). Reviewers (and admins) decide; the requester never decides
+// their own, through any credential (gateway/reviews/reviewers.ts).
 //
-//   GET  /api/v1/reviews?status=pending|approved|denied|expired&limit=
-//   GET  /api/v1/reviews/<id>            the review, with its votes and webhook deliveries
+//   GET  /api/v1/reviews?status=pending|approved|denied|expired&limit=   summaries (no headers or payload)
+//   GET  /api/v1/reviews/<id>            the review as reviewers see it: the request as it would
+//                                        leave (method, path with query, headers with credentials
+//                                        redacted, body or arguments with PII redacted), findings,
+//                                        rule, justification, the requester's session; votes and
+//                                        webhook deliveries
 //   POST /api/v1/reviews/<id>/approve    { "reason"?: "…" }   (reviewer)
 //   POST /api/v1/reviews/<id>/deny       { "reason"?: "…" }   (reviewer)
 import { z } from 'zod';
 import type { Authenticator } from '../authn/authenticate.ts';
 import { requireRole } from '../authn/authenticate.ts';
-import type { Identity } from '../authn/identity.ts';
+import { personOf, type Identity } from '../authn/identity.ts';
+import { requesterPerson } from '../reviews/reviewers.ts';
+import { SESSIONS_PATH } from './sessions.ts';
 import { GatewayError } from '../errors.ts';
 import { readJson } from '../http/body.ts';
 import { sendJson } from '../http/respond.ts';
@@ -24,16 +31,25 @@ export function reviewView(r: ReviewRecord) {
   const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
   return {
     ...r, createdAt: iso(r.createdAt), decidedAt: iso(r.decidedAt), expiresAt: iso(r.expiresAt), validUntil: iso(r.validUntil),
+    requesterPerson: requesterPerson(r),
+    // The requester's session: reviewers asked to decide this review may read it (GET /api/v1/sessions/<id>).
+    session: r.sessionId === null ? null : { id: r.sessionId, url: `${SESSIONS_PATH}/${r.sessionId}` },
     votes: r.votes.map((v) => ({ ...v, at: iso(v.at) })),
   };
 }
 
+function summaryOf(detail: ReviewRecord['detail']): ReviewRecord['detail'] {
+  const { payload: _payload, headers: _headers, ...rest } = detail;
+  return rest;
+}
+
 const seesAll = (identity: Identity) => ['reviewer', 'auditor', 'admin'].some((r) => identity.roles.includes(r as never));
+const requestedBy = (identity: Identity, r: ReviewRecord) => r.requester === identity.sub || requesterPerson(r) === personOf(identity);
 
 export function reviewRoutes(router: Router, store: Store, reviews: Reviews, authenticator: Authenticator): void {
   const visible = async (identity: Identity, id: string): Promise<ReviewRecord> => {
     const review = ID.test(id) ? await reviews.expireIfDue(await store.reviews.get(id)) : null;
-    if (!review || (!seesAll(identity) && review.requester !== identity.sub)) {
+    if (!review || (!seesAll(identity) && !requestedBy(identity, review))) {
       throw new GatewayError('GW_REVIEW_NOT_FOUND', `There is no review ${JSON.stringify(id.slice(0, 80))} you may see; list them with \`airlock reviews list\`.`);
     }
     return review;
@@ -49,8 +65,9 @@ export function reviewRoutes(router: Router, store: Store, reviews: Reviews, aut
         const limit = limitRaw === null ? 100 : Number(limitRaw);
         if (!Number.isInteger(limit) || limit < 1 || limit > 1000) throw new GatewayError('GW_BAD_REQUEST', 'limit must be an integer from 1 to 1000.');
         const all = await Promise.all((await store.reviews.list({ ...(status ? { status: status as ReviewStatus } : {}), limit })).map((r) => reviews.expireIfDue(r)));
-        const mine = all.filter((r): r is ReviewRecord => r !== null && (seesAll(identity) || r.requester === identity.sub) && (status === undefined || r.status === status));
-        return sendJson(res, 200, { reviews: mine.map(reviewView) });
+        const mine = all.filter((r): r is ReviewRecord => r !== null && (seesAll(identity) || requestedBy(identity, r)) && (status === undefined || r.status === status));
+        // A list carries the summary; the request as it would leave (up to 256 KiB each) comes with GET <id>.
+        return sendJson(res, 200, { reviews: mine.map((r) => reviewView({ ...r, detail: summaryOf(r.detail) })) });
       }
       if (rest.length !== 1) throw new GatewayError('GW_NOT_FOUND', `No route for ${ctx.path.slice(0, 200)}.`);
       const review = await visible(identity, rest[0]!);

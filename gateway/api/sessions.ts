@@ -1,4 +1,5 @@
-// The audit API. Auditors and admins see every session; anyone else sees their own (another's
+// The audit API. Auditors and admins see every session; a reviewer sees the sessions of requests
+// they are asked to review (gateway/reviews/reviewers.ts); anyone else sees their own (another's
 // answers 404, exactly as a missing one). Events come back as stored, hashes included, so the
 // auditor's side (`airlock sessions verify`) checks the chain and signatures itself.
 //
@@ -14,6 +15,7 @@ import { sendJson } from '../http/respond.ts';
 import type { Router } from '../http/router.ts';
 import type { RecordingKey } from '../recorder/keys.ts';
 import type { SessionRecord, Store } from '../store/index.ts';
+import { reviewsSession } from '../reviews/reviewers.ts';
 
 export const SESSIONS_PATH = '/api/v1/sessions';
 const ID = /^ses_[0-9a-f]{32}$/;
@@ -29,7 +31,7 @@ export function sessionRoutes(router: Router, store: Store, authenticator: Authe
 
   const visible = async (identity: Identity, id: string): Promise<SessionRecord> => {
     const session = ID.test(id) ? await store.sessions.get(id) : null;
-    if (!session || (!seesAll(identity) && session.subject !== identity.sub)) {
+    if (!session || (!seesAll(identity) && session.subject !== identity.sub && !(await reviewsSession(store, identity, session.id)))) {
       throw new GatewayError('GW_SESSION_NOT_FOUND', `There is no session ${JSON.stringify(id.slice(0, 80))} you may see; list yours with \`airlock sessions list\`.`);
     }
     return session;

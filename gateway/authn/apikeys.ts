@@ -7,11 +7,20 @@
 // no store read per request; the presented key is still hashed and compared in constant time, and
 // revocation and expiry are checked on every request. Revoking through the API forgets the key at
 // once (forgetApiKey); a revocation made through another replica is seen within the second.
+//
+// A key acts for a person: it records its creator (a person's sub, or the key that created it)
+// and its owner (the person; for a service key, the key itself). On every use it holds at most
+// what its creator holds now: its roles and connections are cut down to its creator's, up the
+// chain of keys that created keys to the person, whose roles come from the groups they last
+// presented (./principals.ts) under the current auth.roles. A creator key that was revoked or
+// expired takes the keys it created with it. Keys made before creators were recorded are
+// service keys held to their own roles.
 import { hash, randomBytes, timingSafeEqual } from 'node:crypto';
-import type { Role } from '../config/schema.ts';
+import type { Config, Role } from '../config/schema.ts';
 import { GatewayError } from '../errors.ts';
 import type { ApiKeyRecord, Store } from '../store/types.ts';
-import type { Identity } from './identity.ts';
+import { rolesFor, type Identity } from './identity.ts';
+import { principalGroups } from './principals.ts';
 import { Lru } from '../../lib/lru.ts';
 
 export const API_KEY_PREFIX = 'alk_';
@@ -45,25 +54,20 @@ export function looksLikeApiKey(token: string): boolean {
 /** Stands in for the stored hash of an unknown id, so that case costs the same compare. */
 const UNKNOWN_HASH = Buffer.from(hashApiKey(`${API_KEY_PREFIX}unknown`));
 
+/** Longest chain of keys that created keys followed back to a person. */
+const MAX_CHAIN = 8;
+
 /**
  * Verifies a presented key and returns its identity; GW_API_KEY_INVALID otherwise. The key's
  * record comes from `cache` while it holds it (default: the cache of `store`), else from the store.
- * `now`: epoch ms, for the expiry check.
+ * `now`: epoch ms, for the expiry check. `roles`: auth.roles, to work out what a person who
+ * created a key holds now (absent: such a key holds no role).
  */
-export async function verifyApiKey(token: string, store: Store, now: number = Date.now(), cache: ApiKeyCache = apiKeyCacheOf(store)): Promise<Identity> {
+export async function verifyApiKey(token: string, store: Store, now: number = Date.now(), cache: ApiKeyCache = apiKeyCacheOf(store), roles?: Config['auth']['roles']): Promise<Identity> {
   const m = KEY_SHAPE.exec(token);
   if (!m) throw invalidKey('it is not in the alk_<id>_<secret> form');
   const id = m[1]!;
-  let known = cache.get(id);
-  if (known === undefined) {
-    const generation = cache.generation;
-    const record = await store.apiKeys.get(id);
-    if (record !== null) {
-      known = { record, hash: Buffer.from(record.hash) };
-      // Only a key that may be used is remembered, and only when no revocation happened meanwhile.
-      if (record.revokedAt === null && (record.expiresAt === null || record.expiresAt > now)) cache.set(known, generation);
-    }
-  }
+  const known = await knownKey(id, store, now, cache);
   const presented = Buffer.from(hashApiKey(token));
   const stored = known?.hash ?? UNKNOWN_HASH;
   const match = presented.length === stored.length && timingSafeEqual(presented, stored);
@@ -78,7 +82,48 @@ export async function verifyApiKey(token: string, store: Store, now: number = Da
     lastTouch.set(record.id, now);
     void store.apiKeys.touch(record.id, now).catch(() => {});
   }
-  return apiKeyIdentity(record);
+  return apiKeyIdentity(record, await heldBy(record, store, now, cache, roles));
+}
+
+/** Key `id`'s record, from `cache` while it holds it, else from the store (remembered when usable). */
+async function knownKey(id: string, store: Store, now: number, cache: ApiKeyCache): Promise<KnownKey | undefined> {
+  const hit = cache.get(id);
+  if (hit !== undefined) return hit;
+  const generation = cache.generation;
+  const record = await store.apiKeys.get(id);
+  if (record === null) return undefined;
+  const known = { record, hash: Buffer.from(record.hash) };
+  // Only a key that may be used is remembered, and only when no revocation happened meanwhile.
+  if (record.revokedAt === null && (record.expiresAt === null || record.expiresAt > now)) cache.set(known, generation);
+  return known;
+}
+
+interface Held { readonly roles: readonly Role[]; readonly connections: readonly string[] | null; readonly access?: Identity['creatorAccess'] }
+
+/** What `record` holds now: its roles and connections, cut down to its creator's, up the chain. */
+async function heldBy(record: ApiKeyRecord, store: Store, now: number, cache: ApiKeyCache, mapping: Config['auth']['roles'] | undefined, depth = 0): Promise<Held> {
+  const own: Held = { roles: record.roles as Role[], connections: record.connections };
+  const creator = record.creator;
+  if (creator === null) return own; // made before creators were recorded: a service key, held to itself
+  if (depth >= MAX_CHAIN) throw invalidKey(`key ${record.id} was created through more than ${MAX_CHAIN} keys`);
+  let above: Held;
+  if (creator.startsWith('apikey:')) {
+    const parent = (await knownKey(creator.slice('apikey:'.length), store, now, cache))?.record;
+    if (parent === undefined) throw invalidKey(`key ${record.id} ("${record.name}") was created by key ${creator.slice(7)}, which no longer exists`);
+    if (parent.revokedAt !== null) throw invalidKey(`key ${record.id} ("${record.name}") was created by key ${parent.id}, which was revoked`);
+    if (parent.expiresAt !== null && parent.expiresAt <= now) throw invalidKey(`key ${record.id} ("${record.name}") was created by key ${parent.id}, which expired`);
+    above = await heldBy(parent, store, now, cache, mapping, depth + 1);
+  } else {
+    const groups = await principalGroups(store, creator);
+    // A person the gateway holds no groups for holds nothing through their keys (fail closed).
+    const roles = groups === null || mapping === undefined ? [] : rolesFor(groups, mapping);
+    above = { roles, connections: null, access: { person: creator, groups: groups ?? [], admin: roles.includes('admin') } };
+  }
+  return {
+    roles: own.roles.filter((r) => above.roles.includes(r)),
+    connections: above.connections === null ? own.connections : own.connections!.filter((c) => above.connections!.includes(c)),
+    ...(above.access === undefined ? {} : { access: above.access }),
+  };
 }
 
 /** A key record as the cache holds it, with its stored hash ready for the compare. */
@@ -156,18 +201,25 @@ export function forgetApiKey(store: Store, id: string): void {
   apiKeyCacheOf(store).forget(id);
 }
 
-function apiKeyIdentity(record: ApiKeyRecord): Identity {
+/** The person a key acts for; the key itself (`apikey:<id>`) for a service key or one made before owners were recorded. */
+export function ownerOfKey(record: ApiKeyRecord): string {
+  return record.kind === 'personal' && record.owner !== null ? record.owner : `apikey:${record.id}`;
+}
+
+function apiKeyIdentity(record: ApiKeyRecord, held: Held): Identity {
   return {
     sub: `apikey:${record.id}`,
+    owner: ownerOfKey(record),
     email: null,
     name: record.name,
     groups: [],
-    roles: record.roles as Role[],
+    roles: [...held.roles],
     via: 'apikey',
     tokenId: record.id,
     expiresAt: record.expiresAt,
     scopes: [],
-    connections: record.connections,
+    connections: held.connections === null ? null : [...held.connections],
+    ...(held.access === undefined ? {} : { creatorAccess: held.access }),
   };
 }
 

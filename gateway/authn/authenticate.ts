@@ -7,7 +7,8 @@ import type { IncomingMessage } from 'node:http';
 import type { Config } from '../config/schema.ts';
 import { GatewayError, type GatewayErrorCode } from '../errors.ts';
 import type { Store } from '../store/types.ts';
-import { looksLikeApiKey, verifyApiKey } from './apikeys.ts';
+import { apiKeyCacheOf, looksLikeApiKey, verifyApiKey } from './apikeys.ts';
+import { notePrincipal } from './principals.ts';
 import type { Identity } from './identity.ts';
 import type { Introspector } from './introspection.ts';
 import type { JwtVerifier } from './jwt.ts';
@@ -51,7 +52,7 @@ export function createAuthenticator(deps: AuthenticatorDeps): Authenticator {
         const credential = m[1]!;
         let identity: Identity;
         if (looksLikeApiKey(credential)) {
-          identity = await verifyApiKey(credential, deps.store);
+          identity = await verifyApiKey(credential, deps.store, Date.now(), apiKeyCacheOf(deps.store), deps.config.auth.roles);
         } else {
           const verifier = deps.verifier();
           if (!verifier) {
@@ -66,6 +67,8 @@ export function createAuthenticator(deps: AuthenticatorDeps): Authenticator {
         if (missing.length > 0) {
           throw new GatewayError('GW_INSUFFICIENT_SCOPE', `The access token lacks the scope ${missing.join(' ')}; log in again asking for it.`, { detail: { missing } });
         }
+        // What a person holds now is what their API keys may hold (./principals.ts).
+        await notePrincipal(deps.store, identity);
         return identity;
       } catch (err) {
         if (err instanceof GatewayError) throw withChallenge(err, metadata, required);

@@ -118,6 +118,9 @@ export class ConnectionRegistry {
   /** True when `identity` may use `connection` on a data path (see the rule at the top of this file). */
   canUse(identity: Identity, connection: Pick<Connection, 'name' | 'groups'>): boolean {
     if (!identity.roles.includes('user') && !identity.roles.includes('admin')) return false;
+    // An API key uses only what the person who created it may use now (gateway/authn/apikeys.ts).
+    const creator = identity.creatorAccess;
+    if (creator !== undefined && !creator.admin && !connection.groups.some((g) => g === '*' || creator.groups.includes(g))) return false;
     if (identity.connections !== null) return identity.connections.includes(connection.name);
     if (identity.roles.includes('admin')) return true;
     return connection.groups.some((g) => g === '*' || identity.groups.includes(g));

@@ -144,7 +144,8 @@ export class Firewall {
         released = (await this.#deps.recording.reviews.hold({
           connection: this.#connection.name, requester: this.#identity, session: this.#session, settings: outcome.review ?? DEFAULT_REVIEW,
           request: { tool: name, arguments: args as Json },
-          detail: { tool: name, reasons: outcome.reasons.map((r) => ({ rule: r.rule, reason: r.reason, message: r.message ?? null })), findings: outcome.findings.map((f) => ({ kind: f.kind, path: f.path })) },
+          shown: { payload: args, findings: outcome.findings, verbatim: roles.filter((r) => r.role !== 'text').map((r) => r.path) },
+          detail: { tool: name, ...(justification === undefined ? {} : { justification }), reasons: outcome.reasons.map((r) => ({ rule: r.rule, reason: r.reason, message: r.message ?? null })), findings: outcome.findings.map((f) => ({ kind: f.kind, path: f.path })) },
           signal: ctx.signal,
           onWaiting: (review) => ctx.onHeld?.(review.id),
         })).id;

@@ -103,8 +103,12 @@ function mergeMasks(rules: readonly CompiledRule[], findings: readonly Finding[]
 
 function mergeReviews(rules: readonly CompiledRule[]): NonNullable<Rule['review']> {
   const reviewers = [...new Set(rules.flatMap((r) => r.review?.reviewers ?? []))];
+  // A service key decides only what every review rule that applied names it for.
+  const named = rules.map((r) => r.review?.serviceReviewers ?? []);
+  const serviceReviewers = named.length === 0 ? [] : named.reduce((a, b) => a.filter((x) => b.includes(x)));
   return {
     ...(reviewers.length ? { reviewers } : {}),
+    ...(serviceReviewers.length ? { serviceReviewers } : {}),
     approvals: Math.max(1, ...rules.map((r) => r.review?.approvals ?? 1)),
     wait: Math.min(...rules.map((r) => r.review?.wait ?? 120)),
     expires: Math.min(...rules.map((r) => r.review?.expires ?? 3600)),

@@ -50,7 +50,12 @@ export const ruleSchema = z.strictObject({
   review: z.strictObject({
     /** Groups a reviewer must be in (one of). Default: anyone with the reviewer role. */
     reviewers: z.array(z.string().min(1)).min(1).optional(),
-    /** Distinct reviewers who must approve. Default 1. */
+    /**
+     * Service API keys (automation: `kind: service`) that may decide this review, by key id or name.
+     * Service identities never decide a review unless named here. Default none.
+     */
+    serviceReviewers: z.array(z.string().min(1).max(64)).min(1).max(50).optional(),
+    /** Distinct people who must approve (an API key counts as the person it acts for). Default 1. */
     approvals: z.number().int().min(1).max(10).default(1),
     /** Seconds the request is held open waiting for the decision. Default 120. */
     wait: z.number().int().min(1).max(86_400).default(120),

@@ -124,7 +124,7 @@ async function proxyInSession(req: IncomingMessage, res: ServerResponse, ctx: { 
     if (outcome.decision === 'review' && direction === 'request' && msg.streamed !== true) {
       approvedBy = (await deps.recording.reviews.hold({
         connection: connection.name, requester: identity, session, settings: outcome.review ?? DEFAULT_REVIEW,
-        request: { method, path: judged.target, body: judged.body.toString('base64') },
+        request: { method, path: judged.target, body: judged.body.toString('base64') }, headers: judged.headers, shown: { payload: inspected, findings: outcome.findings },
         detail: { method, path: judged.target, reasons: outcome.reasons.map((r) => ({ rule: r.rule, reason: r.reason, message: r.message ?? null })), findings: outcome.findings.map((f) => ({ kind: f.kind, path: f.path })) },
         signal: abortOnClose(req, res),
       })).id;

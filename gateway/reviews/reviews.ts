@@ -8,11 +8,14 @@
 //
 // Reviews live in the store, so they survive restarts and any replica can decide one; a replica
 // holding a request learns of a decision at once when it was made here, else at the next poll.
-// A reviewer can never approve their own request, must be in one of the rule's reviewer groups,
-// and votes once; a deny decides at once, approvals count up to the rule's minimum.
+// The review is bound to everything that is forwarded and shows reviewers the request as it would
+// leave (./request-view.ts). Reviewers are counted in people (./reviewers.ts): never the requester
+// through any of their keys, in one of the rule's reviewer groups, one vote per person; service
+// keys only where the rule names them. A deny decides at once, approvals count up to the minimum.
 import { createHash, randomUUID } from 'node:crypto';
 import { EventEmitter } from 'node:events';
-import type { Identity } from '../authn/identity.ts';
+import { isService, personOf, type Identity } from '../authn/identity.ts';
+import type { Finding } from '../inspect/types.ts';
 import { GatewayError } from '../errors.ts';
 import type { RuleReview } from '../policy/decide.ts';
 import type { Recorder, RecordingSession } from '../recorder/recorder.ts';
@@ -20,6 +23,8 @@ import { canonicalJson } from '../../lib/canonical-json.ts';
 import type { JsonObject, ReviewRecord, Store } from '../store/index.ts';
 import type { Logger } from '../../lib/log.ts';
 import type { Notifier } from './notify.ts';
+import { boundHeaders, shownHeaders, shownPayload, type HeaderMap } from './request-view.ts';
+import { refusalToDecide } from './reviewers.ts';
 
 export interface ReviewsOptions {
   readonly store: Store;
@@ -36,10 +41,14 @@ export interface ReviewsOptions {
 export interface HoldRequest {
   readonly connection: string;
   readonly requester: Identity;
-  /** The canonical form of the request: {method, path, body} or {tool, arguments}. Hashed to bind the review. */
+  /** The canonical form of the request: {method, path (with query), body} or {tool, arguments}. Hashed to bind the review. */
   readonly request: JsonObject;
-  /** Shown to reviewers: method/path or tool, reasons, findings (no payload values). */
+  /** The headers as they are forwarded (HTTP): bound with the request (but VOLATILE_HEADERS), shown with credentials redacted. */
+  readonly headers?: HeaderMap;
+  /** Shown to reviewers: method/path or tool, reasons, findings, justification. */
   readonly detail: JsonObject;
+  /** The body or arguments as inspected, with the request's findings: shown to reviewers with PII and secrets redacted, `verbatim` paths (SQL, shell) in full. */
+  readonly shown?: { readonly payload: unknown; readonly findings: readonly Finding[]; readonly verbatim?: readonly string[] };
   readonly settings: RuleReview;
   readonly session: RecordingSession;
   /** Called once when the request starts waiting (MCP progress, elicitation). */
@@ -68,7 +77,7 @@ export class Reviews {
    */
   async hold(req: HoldRequest): Promise<ReviewRecord> {
     const { store } = this.#o;
-    const hash = requestHash(req.connection, req.request);
+    const hash = requestHash(req.connection, req.headers === undefined ? req.request : { ...req.request, headers: boundHeaders(req.headers) });
     const now = this.#o.now();
     const existing = await store.reviews.forRequest(hash, req.requester.sub, now);
     for (const r of existing.filter((x) => x.status === 'approved')) {
@@ -82,7 +91,13 @@ export class Reviews {
       const s = req.settings;
       review = await store.reviews.create({
         id: `rev_${randomUUID().replaceAll('-', '').slice(0, 20)}`, sessionId: req.session.id, connection: req.connection, requester: req.requester.sub,
-        requestHash: hash, expiresAt: now + s.expires * 1000, approvalsNeeded: s.approvals, reviewers: s.reviewers ?? [], uses: s.uses, detail: { ...req.detail, validity: s.validity },
+        requestHash: hash, expiresAt: now + s.expires * 1000, approvalsNeeded: s.approvals, reviewers: s.reviewers ?? [], uses: s.uses,
+        detail: {
+          ...req.detail, validity: s.validity, requesterPerson: personOf(req.requester), requesterService: isService(req.requester),
+          ...(s.serviceReviewers ? { serviceReviewers: [...s.serviceReviewers] } : {}),
+          ...(req.headers === undefined ? {} : { headers: shownHeaders(req.headers) }),
+          ...(req.shown === undefined ? {} : { payload: shownPayload(req.shown.payload, req.shown.findings, req.shown.verbatim) }),
+        },
       });
       await this.#o.recorder.record(req.session, 'review.requested', { review: review.id, requestHash: hash, approvals: s.approvals, reviewers: s.reviewers ?? [], wait: s.wait, expiresAt: review.expiresAt });
       void this.#o.notifier.notify(review).catch((err: unknown) => this.#o.logger.error('review notification failed', { review: review?.id, err }));
@@ -117,19 +132,22 @@ export class Reviews {
     const review = await this.expireIfDue(await store.reviews.get(id));
     if (!review) throw new GatewayError('GW_REVIEW_NOT_FOUND', `There is no review ${JSON.stringify(id)}.`);
     if (review.status !== 'pending') throw new GatewayError('GW_REVIEW_FORBIDDEN', `Review ${id} is already ${review.status}.`);
-    if (review.requester === reviewer.sub) throw new GatewayError('GW_REVIEW_FORBIDDEN', `You requested ${id}; someone else must review it.`);
-    if (review.reviewers.length > 0 && !review.reviewers.some((g) => reviewer.groups.includes(g))) {
-      throw new GatewayError('GW_REVIEW_FORBIDDEN', `Review ${id} must be decided by a member of ${review.reviewers.join(' or ')}.`);
-    }
+    const refusal = refusalToDecide(review, reviewer);
+    if (refusal !== null) throw new GatewayError('GW_REVIEW_FORBIDDEN', refusal);
+    // The vote is the person's (personOf): the store keeps one per person and review.
+    const person = personOf(reviewer);
+    const vote = { reviewer: person, approve, reason, at: this.#o.now(), credential: person === reviewer.sub ? null : reviewer.sub };
     let after: ReviewRecord | null;
     try {
-      after = await store.reviews.vote(id, { reviewer: reviewer.sub, approve, reason, at: this.#o.now() }, { validityMs: validityOf(review) * 1000 });
+      after = await store.reviews.vote(id, vote, { validityMs: validityOf(review) * 1000 });
     } catch (err) {
-      if (err instanceof GatewayError && err.code === 'GW_STORE_CONFLICT') throw new GatewayError('GW_REVIEW_FORBIDDEN', err.message, { cause: err });
+      if (err instanceof GatewayError && err.code === 'GW_STORE_CONFLICT') {
+        throw new GatewayError('GW_REVIEW_FORBIDDEN', `${person} has already voted on ${id}${vote.credential ? ` (${vote.credential} acts for them)` : ''}: each person votes once, whatever the credential.`, { cause: err });
+      }
       throw err;
     }
     if (!after) throw new GatewayError('GW_REVIEW_NOT_FOUND', `There is no review ${JSON.stringify(id)}.`);
-    this.#o.logger.info('review vote', { review: id, reviewer: reviewer.sub, approve, status: after.status });
+    this.#o.logger.info('review vote', { review: id, reviewer: person, credential: vote.credential, approve, status: after.status });
     this.#decided.emit(id, after);
     return after;
   }

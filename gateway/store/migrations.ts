@@ -161,6 +161,22 @@ export const MIGRATIONS: readonly Migration[] = [
       );
     `,
   },
+  {
+    version: 4,
+    name: 'keys act for a person (api key creator, owner, kind; the roles a person last held) and the credential behind a review vote',
+    sql: `
+      ALTER TABLE api_keys ADD COLUMN creator TEXT;
+      ALTER TABLE api_keys ADD COLUMN owner TEXT;
+      ALTER TABLE api_keys ADD COLUMN kind TEXT NOT NULL DEFAULT 'service';
+      CREATE TABLE principals (
+        sub TEXT NOT NULL PRIMARY KEY,
+        groups TEXT NOT NULL,
+        seen_at BIGINT NOT NULL
+      );
+      ALTER TABLE review_votes ADD COLUMN credential TEXT;
+      CREATE INDEX reviews_session ON reviews (session_id);
+    `,
+  },
 ];
 
 /** Newest schema version this code knows. */

@@ -34,7 +34,7 @@ const AGENT_PATCH_COLUMNS: Record<keyof AgentPatch, string> = {
   status: 'status', version: 'version', lastSeen: 'last_seen', revokedAt: 'revoked_at',
 };
 
-const API_KEY_COLUMNS = 'id, name, hash, roles, connections, created_by, created_at, expires_at, revoked_at, last_used_at';
+const API_KEY_COLUMNS = 'id, name, hash, roles, connections, created_by, created_at, expires_at, revoked_at, last_used_at, creator, owner, kind';
 function toApiKey(r: Row): ApiKeyRecord {
   const connections = parseJsonText(r.connections, 'api key connections');
   if (!Array.isArray(connections) || !connections.every((c) => typeof c === 'string')) throw new TypeError('stored api key connections are not a list of names');
@@ -43,6 +43,7 @@ function toApiKey(r: Row): ApiKeyRecord {
   return {
     id: str(r.id), name: str(r.name), hash: str(r.hash), roles: roles as string[], connections: connections as string[], createdBy: str(r.created_by),
     createdAt: num(r.created_at), expiresAt: optNum(r.expires_at), revokedAt: optNum(r.revoked_at), lastUsedAt: optNum(r.last_used_at),
+    creator: optStr(r.creator), owner: optStr(r.owner), kind: str(r.kind) === 'personal' ? 'personal' : 'service',
   };
 }
 
@@ -115,8 +116,10 @@ export function createStore(driver: Driver, options: StoreOptions = {}): Store {
 
     apiKeys: {
       create: (rec) => op(`store api key ${q(rec.id)}`, async () => {
-        const rows = await db.query(`INSERT INTO api_keys (${API_KEY_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, NULL, NULL) RETURNING ${API_KEY_COLUMNS}`,
-          [rec.id, rec.name, rec.hash, toJsonText(rec.roles, 'api key roles'), toJsonText(rec.connections, 'api key connections'), rec.createdBy, now(), rec.expiresAt ?? null]);
+        if (rec.kind !== undefined && rec.kind !== 'personal' && rec.kind !== 'service') throw new TypeError(`an api key kind is personal or service, got ${String(rec.kind)}`);
+        const rows = await db.query(`INSERT INTO api_keys (${API_KEY_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, NULL, NULL, ?, ?, ?) RETURNING ${API_KEY_COLUMNS}`,
+          [rec.id, rec.name, rec.hash, toJsonText(rec.roles, 'api key roles'), toJsonText(rec.connections, 'api key connections'), rec.createdBy, now(), rec.expiresAt ?? null,
+            rec.creator ?? null, rec.owner ?? null, rec.kind ?? 'service']);
         return toApiKey(rows[0]!);
       }, async () => (first(await db.query('SELECT id FROM api_keys WHERE id = ?', [rec.id]))
         ? `api key ${q(rec.id)} already exists`
@@ -135,6 +138,20 @@ export function createStore(driver: Driver, options: StoreOptions = {}): Store {
       list: () => op('list api keys', async () => (await db.query(`SELECT ${API_KEY_COLUMNS} FROM api_keys ORDER BY created_at, id`)).map(toApiKey)),
       revoke: (id, at = now()) => op(`revoke api key ${q(id)}`, async () =>
         (await db.run('UPDATE api_keys SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL', [at, id])) > 0),
+    },
+    principals: {
+      put: (p) => op(`record the groups of ${q(p.sub)}`, async () => {
+        const values = [toJsonText(p.groups, 'principal groups'), p.seenAt];
+        const changed = await db.run('UPDATE principals SET groups = ?, seen_at = ? WHERE sub = ?', [...values, p.sub]);
+        if (changed === 0) await db.run('INSERT INTO principals (sub, groups, seen_at) VALUES (?, ?, ?)', [p.sub, ...values]);
+      }, () => `the groups of ${q(p.sub)} were written by another gateway at the same time; retry`),
+      get: (sub) => op(`read the groups of ${q(sub)}`, async () => {
+        const r = first(await db.query('SELECT sub, groups, seen_at FROM principals WHERE sub = ?', [sub]));
+        if (!r) return null;
+        const groups = parseJsonText(r.groups, 'principal groups');
+        if (!Array.isArray(groups) || !groups.every((g) => typeof g === 'string')) throw new TypeError('stored principal groups are not a list of names');
+        return { sub: str(r.sub), groups: groups as string[], seenAt: num(r.seen_at) };
+      }),
     },
     ...recordingRepos(driver, now),
     ...reviewRepos(driver, now),

@@ -30,7 +30,7 @@ function toPin(r: Row): PinRecord {
 }
 
 function toVote(r: Row): ReviewVote {
-  return { reviewer: str(r.reviewer), approve: num(r.approve) === 1, reason: optStr(r.reason), at: num(r.at) };
+  return { reviewer: str(r.reviewer), approve: num(r.approve) === 1, reason: optStr(r.reason), at: num(r.at), credential: optStr(r.credential) };
 }
 
 function toDelivery(r: Row): ReviewDelivery {
@@ -46,7 +46,7 @@ export function reviewRepos(driver: Driver, now: () => number): Pick<Store, 'rev
   async function load(ex: Executor, rows: Row[]): Promise<ReviewRecord[]> {
     const out: ReviewRecord[] = [];
     for (const r of rows) {
-      const votes = (await ex.query('SELECT reviewer, approve, reason, at FROM review_votes WHERE review_id = ? ORDER BY at, reviewer', [str(r.id)])).map(toVote);
+      const votes = (await ex.query('SELECT reviewer, approve, reason, at, credential FROM review_votes WHERE review_id = ? ORDER BY at, reviewer', [str(r.id)])).map(toVote);
       out.push(toReview(r, votes));
     }
     return out;
@@ -76,8 +76,10 @@ export function reviewRepos(driver: Driver, now: () => number): Pick<Store, 'rev
         const review = await getIn(tx, id);
         if (!review) return null;
         if (review.status !== 'pending') conflict(`review ${q(id)} is already ${review.status}; it cannot be voted on.`);
-        await tx.run('INSERT INTO review_votes (review_id, reviewer, approve, reason, at) VALUES (?, ?, ?, ?, ?)',
-          [id, vote.reviewer, vote.approve ? 1 : 0, vote.reason, vote.at]);
+        // The primary key (review, reviewer) is what makes N approvals N people: a person's second
+        // vote, through any credential, is a conflict.
+        await tx.run('INSERT INTO review_votes (review_id, reviewer, approve, reason, at, credential) VALUES (?, ?, ?, ?, ?, ?)',
+          [id, vote.reviewer, vote.approve ? 1 : 0, vote.reason, vote.at, vote.credential ?? null]);
         const approvals = review.votes.filter((v) => v.approve).length + (vote.approve ? 1 : 0);
         if (!vote.approve) {
           await tx.run(`UPDATE reviews SET status = 'denied', decided_at = ?, decided_by = ?, reason = ? WHERE id = ? AND status = 'pending'`,
@@ -96,6 +98,8 @@ export function reviewRepos(driver: Driver, now: () => number): Pick<Store, 'rev
         `SELECT ${REVIEW_COLUMNS} FROM reviews WHERE request_hash = ? AND requester = ?
          AND ((status = 'pending' AND expires_at > ?) OR (status = 'approved' AND uses_left > 0 AND valid_until > ?)) ORDER BY created_at DESC, id`,
         [requestHash, requester, at, at]))),
+      forSession: (sessionId) => op(`look up the reviews of session ${q(sessionId)}`, async () =>
+        load(db, await db.query(`SELECT ${REVIEW_COLUMNS} FROM reviews WHERE session_id = ? ORDER BY created_at, id`, [sessionId]))),
       listPending: () => op('list pending reviews', async () =>
         load(db, await db.query(`SELECT ${REVIEW_COLUMNS} FROM reviews WHERE status = 'pending' ORDER BY created_at, id`))),
       list: async (filter = {}) => {

@@ -71,13 +71,29 @@ export interface ApiKeyRecord {
   readonly roles: string[];
   /** Connection names the key may use. */
   readonly connections: string[];
+  /** Who created it, for people to read (the creator's email, else its subject). */
   readonly createdBy: string;
+  /** The creator's subject: a person's `sub`, or `apikey:<id>` of the key that created it; null for keys made before owners were recorded. */
+  readonly creator: string | null;
+  /** The person the key acts for (their `sub`); `apikey:<id>` (the key itself) for a service key; null for keys made before owners were recorded. */
+  readonly owner: string | null;
+  /** personal: acts for its owner; service: automation, its own owner (and keys made before owners were recorded). */
+  readonly kind: ApiKeyKind;
   readonly createdAt: EpochMs;
   readonly expiresAt: EpochMs | null;
   readonly revokedAt: EpochMs | null;
   readonly lastUsedAt: EpochMs | null;
 }
-export type NewApiKey = Pick<ApiKeyRecord, 'id' | 'name' | 'hash' | 'roles' | 'connections' | 'createdBy'> & { readonly expiresAt?: EpochMs | null };
+export type ApiKeyKind = 'personal' | 'service';
+export type NewApiKey = Pick<ApiKeyRecord, 'id' | 'name' | 'hash' | 'roles' | 'connections' | 'createdBy'>
+  & { readonly expiresAt?: EpochMs | null; readonly creator?: string | null; readonly owner?: string | null; readonly kind?: ApiKeyKind };
+
+/** The groups a person presented when they last authenticated: what their API keys are held to. */
+export interface PrincipalRecord {
+  readonly sub: string;
+  readonly groups: string[];
+  readonly seenAt: EpochMs;
+}
 
 export type SessionState = 'open' | 'ended' | 'incomplete';
 
@@ -181,7 +197,8 @@ export interface ReviewRecord {
   readonly votes: ReviewVote[];
   readonly detail: JsonObject;
 }
-export interface ReviewVote { readonly reviewer: string; readonly approve: boolean; readonly reason: string | null; readonly at: EpochMs }
+/** `reviewer`: the person who voted (a key's owner); `credential`: the subject that cast it (a key's `apikey:<id>`), null when the same. */
+export interface ReviewVote { readonly reviewer: string; readonly approve: boolean; readonly reason: string | null; readonly at: EpochMs; readonly credential?: string | null }
 export type NewReview = Pick<ReviewRecord, 'id' | 'connection' | 'requester' | 'requestHash' | 'expiresAt'> & {
   readonly sessionId?: string | null;
   readonly detail?: JsonObject;
@@ -248,6 +265,11 @@ export interface Store {
     /** true if the key was active and is now revoked; false if unknown or already revoked. */
     revoke(id: string, at?: EpochMs): Promise<boolean>;
   };
+  readonly principals: {
+    /** Writes the groups person `sub` presented at `seenAt` (insert or replace). */
+    put(rec: PrincipalRecord): Promise<void>;
+    get(sub: string): Promise<PrincipalRecord | null>;
+  };
   readonly sessions: {
     create(rec: NewSession): Promise<SessionRecord>;
     get(id: string): Promise<SessionRecord | null>;
@@ -306,6 +328,8 @@ export interface Store {
     refund(id: string): Promise<boolean>;
     /** Reviews of this exact request by this requester: pending, or approved and still usable; newest first. */
     forRequest(requestHash: string, requester: string, at: EpochMs): Promise<ReviewRecord[]>;
+    /** Reviews of requests held in session `sessionId`, oldest first. */
+    forSession(sessionId: string): Promise<ReviewRecord[]>;
     /** Ordered by creation; includes pending reviews past expiresAt (the caller expires them). */
     listPending(): Promise<ReviewRecord[]>;
     /** Newest first, at most `limit` (default 100, max 1000). */

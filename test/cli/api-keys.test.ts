@@ -65,3 +65,19 @@ test('--ttl never makes a key without expiry; --json shows the whole answer', as
   assert.equal(body.expiresAt, null);
   assert.match(body.key, /^alk_/);
 });
+
+test('--service makes a service identity; a personal key names the person it acts for', async () => {
+  const service = await run(AIRLOCK, ['api-keys', 'create', '--name', 'deploy-bot', '--roles', 'user', '--service'], { env });
+  assert.equal(service.code, 0, service.stderr);
+  assert.match(service.stderr, /^Created API key [a-z2-7]{16} \("deploy-bot", a service identity, roles user, expires /);
+  const serviceId = service.stdout.trim().split('_')[1]!;
+  const personal = await run(AIRLOCK, ['api-keys', 'create', '--name', 'alice-cli', '--roles', 'user'], { env });
+  assert.match(personal.stderr, /\("alice-cli", acts for alice, never holding more than its creator, roles user, /);
+  const personalId = personal.stdout.trim().split('_')[1]!;
+  const listed = (await run(AIRLOCK, ['api-keys', 'list'], { env })).stdout;
+  assert.match(listed, new RegExp(`^${serviceId}\\s+deploy-bot\\s.*\\sservice\\n`, 'm'));
+  assert.match(listed, new RegExp(`^${personalId}\\s+alice-cli\\s.*\\salice\\n`, 'm'));
+  const tooMuch = await run(AIRLOCK, ['api-keys', 'create', '--name', 'x', '--roles', 'admin'], { env: { ...env, AIRLOCK_TOKEN: service.stdout.trim() } });
+  assert.equal(tooMuch.code, 1);
+  assert.match(tooMuch.stderr, /needs the admin role.*GW_FORBIDDEN/);
+});

@@ -279,7 +279,7 @@ for (const backend of [sqliteBackend(), postgresBackend()]) {
       const key = await store.apiKeys.create({ id: 'key-1', name: 'ci', hash: 'sha256:k1', roles: ['user'], connections: ['demo', 'billing'], createdBy: 'alice@example.com', expiresAt: T0 + 86_400_000 });
       assert.deepEqual(key, {
         id: 'key-1', name: 'ci', hash: 'sha256:k1', roles: ['user'], connections: ['demo', 'billing'], createdBy: 'alice@example.com',
-        createdAt: T0 + 5000, expiresAt: T0 + 86_400_000, revokedAt: null, lastUsedAt: null,
+        createdAt: T0 + 5000, expiresAt: T0 + 86_400_000, revokedAt: null, lastUsedAt: null, creator: null, owner: null, kind: 'service',
       });
       assert.deepEqual(await store.apiKeys.getByHash('sha256:k1'), key);
       assert.deepEqual(await store.apiKeys.get('key-1'), key);
@@ -297,6 +297,17 @@ for (const backend of [sqliteBackend(), postgresBackend()]) {
       assert.equal((await store.apiKeys.getByHash('sha256:k1'))?.revokedAt, T0 + 7000);
       await store.apiKeys.touch('key-3', T0 + 9000);
       assert.equal((await store.apiKeys.get('key-3'))?.lastUsedAt, T0 + 9000);
+      const personal = await store.apiKeys.create({ id: 'key-4', name: 'mine', hash: 'sha256:k4', roles: ['reviewer'], connections: [], createdBy: 'carol@example.com', creator: 'apikey:key-3', owner: 'carol', kind: 'personal' });
+      assert.deepEqual([personal.creator, personal.owner, personal.kind], ['apikey:key-3', 'carol', 'personal']);
+      await assert.rejects(store.apiKeys.create({ id: 'key-5', name: 'x', hash: 'sha256:k5', roles: [], connections: [], createdBy: 'bob', kind: 'robot' as never }), /an api key kind is personal or service, got robot/);
+    });
+
+    test('principals: the groups a person last presented, replaced on each note', async () => {
+      assert.equal(await store.principals.get('carol'), null);
+      await store.principals.put({ sub: 'carol', groups: ['admins', 'dba'], seenAt: T0 });
+      assert.deepEqual(await store.principals.get('carol'), { sub: 'carol', groups: ['admins', 'dba'], seenAt: T0 });
+      await store.principals.put({ sub: 'carol', groups: [], seenAt: T0 + 1 });
+      assert.deepEqual(await store.principals.get('carol'), { sub: 'carol', groups: [], seenAt: T0 + 1 });
     });
 
     test('events: appended gaplessly and all-or-nothing; listed by page', async () => {
@@ -446,10 +457,14 @@ for (const backend of [sqliteBackend(), postgresBackend()]) {
       const one = await store.reviews.vote('v1', { reviewer: 'bob', approve: true, reason: null, at: T0 + 5 }, { validityMs: 900_000 });
       assert.equal(one?.status, 'pending', 'one of two approvals');
       await rejectsWith(store.reviews.vote('v1', { reviewer: 'bob', approve: true, reason: null, at: T0 + 6 }, { validityMs: 900_000 }), 'GW_STORE_CONFLICT', '"bob" has already voted on review "v1"');
-      const two = await store.reviews.vote('v1', { reviewer: 'carol', approve: true, reason: 'ok', at: T0 + 7 }, { validityMs: 900_000 });
+      await rejectsWith(store.reviews.vote('v1', { reviewer: 'bob', approve: true, reason: null, at: T0 + 6, credential: 'apikey:bobskey' }, { validityMs: 900_000 }), 'GW_STORE_CONFLICT',
+        '"bob" has already voted on review "v1"'); // one vote per person, whatever credential cast it
+      const two = await store.reviews.vote('v1', { reviewer: 'carol', approve: true, reason: 'ok', at: T0 + 7, credential: 'apikey:carolskey' }, { validityMs: 900_000 });
       assert.equal(two?.status, 'approved');
       assert.equal(two?.validUntil, T0 + 7 + 900_000);
-      assert.deepEqual(two?.votes.map((v) => v.reviewer), ['bob', 'carol']);
+      assert.deepEqual(two?.votes.map((v) => [v.reviewer, v.credential]), [['bob', null], ['carol', 'apikey:carolskey']]);
+      await store.reviews.create({ id: 'v0', sessionId: null, connection: 'demo', requester: 'alice', requestHash: 'sha256:z', expiresAt: T0 + 60_000 });
+      assert.deepEqual((await store.reviews.forSession('s1')).map((r) => r.id), ['r2'], 'the reviews held in that session only');
       await rejectsWith(store.reviews.vote('v1', { reviewer: 'dave', approve: false, reason: null, at: T0 + 8 }, { validityMs: 1 }), 'GW_STORE_CONFLICT', 'review "v1" is already approved; it cannot be voted on.');
       const uses = await Promise.all([store.reviews.consume('v1', T0 + 10), store.reviews.consume('v1', T0 + 10)]);
       assert.deepEqual(uses.sort(), [false, true], 'single use under a race');
