@@ -6,6 +6,11 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { connect, type Socket } from 'node:net';
+import { WebSocket } from 'ws';
+import { createServer, request } from 'node:http';
+import { configSchema } from '../../gateway/config/schema.ts';
+import { GatewayLimits, withTicket } from '../../gateway/http/budget.ts';
+import { clientBody, nextChunk } from '../../gateway/http/respond.ts';
 import { addConnections, AUDIENCE, eventually, startTestGateway, type TestGateway } from '../support/gateway.ts';
 
 const KiB = 1024;
@@ -172,6 +177,26 @@ describe('caps', () => {
     assert.equal((await t.call('GET', '/api/v1/me', tokens.bob)).status, 200);
   });
 
+  test('a WebSocket upgrade counts too: past the cap it is refused with the coded 429 before the upgrade', async () => {
+    const held = [await holding('bob', 10), await holding('bob', 10), await holding('bob', 10)];
+    const refused = await new Promise<{ status: number; retryAfter: unknown; body: Record<string, any> }>((resolve, reject) => {
+      const ws = new WebSocket(`${t.gw.url.replace(/^http/, 'ws')}/proxy/demo/socket`, { headers: { authorization: `Bearer ${tokens.bob}` } });
+      ws.on('open', () => reject(new Error('upgraded past the cap')));
+      ws.on('error', () => {});
+      ws.on('unexpected-response', (_req, res) => {
+        let text = '';
+        res.on('data', (d: Buffer) => { text += d.toString(); });
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, retryAfter: res.headers['retry-after'], body: JSON.parse(text) as Record<string, any> }));
+      });
+    });
+    assert.equal(refused.status, 429);
+    assert.equal(refused.retryAfter, '1');
+    assert.equal(refused.body.error.code, 'GW_TOO_MANY_REQUESTS');
+    assert.match(refused.body.error.message, /^bob already has 3 requests in flight/);
+    for (const c of held) c.close();
+    await eventually(() => (t.gw.gateway.limits.inFlight('bob').requests === 0 ? true : undefined), 5000, "bob's requests given back");
+  });
+
   test('past maxInFlightBodyBytesPerIdentity 429 naming the budget; past maxInFlightBodyBytes 503 GW_OVERLOADED; the bytes come back', async () => {
     const held = [await holding('bob', 700 * KiB)];
     const second = new RawClient(t.gw.url);
@@ -218,5 +243,50 @@ test('past maxConcurrent the gateway answers 503 GW_OVERLOADED, except the probe
     assert.equal((await t.call('GET', '/api/v1/me', bob)).status, 200);
   } finally {
     await t.close();
+  }
+});
+
+test('server.limits is validated at start: a request timeout shorter than the headers timeout, or an identity budget over the total, is refused', () => {
+  const short = configSchema.safeParse({ server: { headersTimeout: 15, limits: { requestTimeout: 10 } } });
+  assert.equal(short.success, false);
+  assert.deepEqual(short.error?.issues.map((i) => [i.path.join('.'), i.message]), [['server.limits.requestTimeout', 'must be 0 or at least server.headersTimeout (15)']]);
+  const budget = configSchema.safeParse({ server: { limits: { maxInFlightBodyBytes: 8 * MiB, maxInFlightBodyBytesPerIdentity: 16 * MiB } } });
+  assert.deepEqual(budget.error?.issues.map((i) => [i.path.join('.'), i.message]), [['server.limits.maxInFlightBodyBytesPerIdentity', 'must not be larger than server.limits.maxInFlightBodyBytes']]);
+  const defaults = configSchema.parse({}).server.limits;
+  assert.deepEqual(defaults, { requestTimeout: 300, bodyIdleTimeout: 30, minBodyBytesPerSecond: 1024, minBodyRateGrace: 5, maxConcurrent: 4096, maxConcurrentPerIdentity: 64, maxInFlightBodyBytes: 256 * MiB, maxInFlightBodyBytesPerIdentity: 64 * MiB });
+  assert.equal(configSchema.safeParse({ server: { limits: { requestTimeout: 0 } } }).success, true);
+});
+
+test('only time spent waiting for the client counts: a pause while the gateway is not reading is not the client\'s', async () => {
+  // The reader of a streamed upload stops reading while a slow target takes its window; the
+  // client's next bytes wait in the socket meanwhile. 2.5 s between the client's two pieces, a
+  // 1 s idle limit: the body still passes, because the gateway was waiting for it only briefly.
+  const limits = new GatewayLimits({ maxConcurrent: 10, maxConcurrentPerIdentity: 10, maxInFlightBodyBytes: MiB, maxInFlightBodyBytesPerIdentity: MiB, bodyIdleMs: 1000, minBodyBytesPerSecond: 1000, minBodyRateGraceMs: 500 });
+  const srv = createServer((req, res) => {
+    void withTicket(limits.enter(), async () => {
+      const failed = (err: Error) => { throw err; };
+      const body = clientBody(req);
+      let got = (await nextChunk(body, failed))!.length;
+      await new Promise((r) => setTimeout(r, 3000)); // busy elsewhere: not reading
+      for (let c = await nextChunk(body, failed); c !== undefined; c = await nextChunk(body, failed)) got += c.length;
+      res.end(String(got));
+    }).catch((err: Error) => { res.statusCode = 500; res.end(err.message); });
+  });
+  await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
+  try {
+    const { port } = srv.address() as { port: number };
+    const answer = await new Promise<string>((resolve, reject) => {
+      const req = request({ port, host: '127.0.0.1', method: 'POST', headers: { 'content-length': 2000 } }, (res) => {
+        let text = '';
+        res.on('data', (d: Buffer) => { text += d.toString(); });
+        res.on('end', () => resolve(`${res.statusCode} ${text}`));
+      });
+      req.on('error', reject);
+      req.write('a'.repeat(1000));
+      setTimeout(() => req.end('b'.repeat(1000)), 2500);
+    });
+    assert.equal(answer, '200 2000');
+  } finally {
+    await new Promise((r) => srv.close(r));
   }
 });
