@@ -29,8 +29,14 @@ export function sendError(res: ServerResponse, err: GatewayError, requestId: str
   }
   // A request refused before its body was read whole: the connection closes after the answer,
   // so the rest of the body is never read (node:http would otherwise read it to reuse the socket).
-  const unread: Record<string, string> = res.req !== undefined && !res.req.complete ? { connection: 'close' } : {};
+  const unread: Record<string, string> = res.req !== undefined && bodyUnread(res.req) ? { connection: 'close' } : {};
   sendJson(res, err.status, errorBody(err, requestId), { ...err.headers, ...unread });
+}
+
+/** The request has a body not yet read to its end (a request without one is not `complete` until its handler's first turn is over). */
+function bodyUnread(req: IncomingMessage): boolean {
+  if (req.complete) return false;
+  return req.headers['transfer-encoding'] !== undefined || Number(req.headers['content-length'] ?? 0) > 0;
 }
 
 /**
