@@ -28,9 +28,14 @@ export function sendError(res: ServerResponse, err: GatewayError, requestId: str
     return;
   }
   // A request refused before its body was read whole: the connection closes after the answer,
-  // so the rest of the body is never read (node:http would otherwise read it to reuse the socket).
-  const unread: Record<string, string> = res.req !== undefined && bodyUnread(res.req) ? { connection: 'close' } : {};
-  sendJson(res, err.status, errorBody(err, requestId), { ...err.headers, ...unread });
+  // so the rest of the body is never read (node:http would otherwise read it to reuse the socket),
+  // and the socket stops reading once the answer is out: node:http reads and drops what comes
+  // until the socket is gone, and under a flood of refused uploads that garbage alone added
+  // about 40 MiB to the process (test/gateway/slow-clients.test.ts).
+  const socket = res.req?.socket;
+  const unread = res.req !== undefined && bodyUnread(res.req);
+  sendJson(res, err.status, errorBody(err, requestId), { ...err.headers, ...(unread ? { connection: 'close' } : {}) });
+  if (unread) res.once('finish', () => socket?.pause());
 }
 
 /** The request has a body not yet read to its end (a request without one is not `complete` until its handler's first turn is over). */

@@ -2,8 +2,8 @@
 // default server.limits (but a 3 s headersTimeout, so the test sees it act): 200 connections that
 // never finish their headers, 200 authenticated bodies trickled at 2 bytes a second, and 60
 // uploads of 9 MiB from one user that stop 512 KiB short of their end. The gateway's resident
-// memory (VmRSS of the child process) stays within its baseline plus 150 MiB (the issue saw it
-// grow by 543 MB, linearly), every slow client is cut with its code, and another user gets every
+// memory (VmRSS of the child process) stays within its baseline plus 200 MiB (the issue saw it
+// grow by 543 MB, linearly; without server.limits this test sees +518 MiB), every slow client is cut with its code, and another user gets every
 // answer meanwhile. The bound is documented in README.md ("Limits that protect the gateway").
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -14,8 +14,13 @@ import { AIRLOCK, start } from '../support/process.ts';
 import { addConnections, eventually, startTestGateway } from '../support/gateway.ts';
 
 const MiB = 1024 * 1024;
-/** What the gateway may grow by during the attack: the default per-identity body budget (64 MiB) and room for 460 sockets, their parsers and the garbage collector's slack. */
-const RSS_GROWTH_BOUND = 150 * MiB;
+/**
+ * What the gateway may grow by during the attack: the uploader's body budget (64 MiB, the
+ * default maxInFlightBodyBytesPerIdentity), and room for 460 sockets and their requests, and for
+ * V8's young generation, which grows to tens of MiB under this many allocations. Measured: 80 to
+ * 135 MiB.
+ */
+const RSS_GROWTH_BOUND = 200 * MiB;
 
 function rssOf(pid: number): number {
   const kb = /^VmRSS:\s+(\d+) kB$/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
@@ -40,7 +45,7 @@ function rawClient(port: number, first: string | Buffer): { socket: Socket; code
   return { socket, code };
 }
 
-test('400 slow clients and 60 unfinished 9 MiB uploads: the gateway stays within baseline + 150 MiB and answers others', async () => {
+test('400 slow clients and 60 unfinished 9 MiB uploads: the gateway stays within baseline + 200 MiB and answers others', async () => {
   const t = await startTestGateway();
   const sockets: Socket[] = [];
   try {
@@ -89,12 +94,19 @@ test('400 slow clients and 60 unfinished 9 MiB uploads: the gateway stays within
       });
       sockets.push(...[...headers, ...bodies, ...uploads].map((c) => c.socket));
 
-      // Meanwhile another user keeps getting answers, until every slow client was cut.
-      let answered = 0;
+      // Meanwhile another user keeps getting answers, until every slow client was cut and every
+      // upload past the uploader's 64 MiB budget refused (at least 52 of 60: 64 MiB holds 7 of
+      // them; those stay held until bodyIdleTimeout, 30 s, after this test).
+      const uploadCodes: string[] = [];
+      for (const c of uploads) void c.code.then((code) => uploadCodes.push(code));
+      const tooMany = () => uploadCodes.filter((c) => c === 'GW_TOO_MANY_REQUESTS').length;
       const cut = Promise.all([...headers, ...bodies].map((c) => c.code));
-      let done = false;
-      void cut.then(() => { done = true; });
-      while (!done) {
+      let slowDone = false;
+      void cut.then(() => { slowDone = true; });
+      let answered = 0;
+      const deadline = Date.now() + 25_000;
+      while (!(slowDone && tooMany() >= 52)) {
+        assert.ok(Date.now() < deadline, `within 25 s: slow clients all cut (${slowDone}), uploads refused ${tooMany()} (${uploadCodes.join(' ')})`);
         const r = await t.call('GET', '/api/v1/me', carol);
         assert.equal(r.status, 200, JSON.stringify(r.body));
         answered++;
@@ -106,15 +118,10 @@ test('400 slow clients and 60 unfinished 9 MiB uploads: the gateway stays within
       assert.deepEqual(new Set(codes.slice(0, 200)), new Set(['GW_REQUEST_TIMEOUT']), 'every slowloris connection answered 408 and closed');
       assert.deepEqual(new Set(codes.slice(200)), new Set(['GW_BODY_TIMEOUT']), 'every slow body cut with 408');
       assert.ok(answered >= 10, `the other user got ${answered} answers`);
-
-      // One user's unfinished uploads: those past the identity's 64 MiB budget are refused; the
-      // ones held stay held (they end with bodyIdleTimeout, 30 s, after this test).
-      const refused = await Promise.all(uploads.map((c) => Promise.race([c.code, new Promise<string>((r) => setTimeout(() => r('held'), 100))])));
-      const tooMany = refused.filter((c) => c === 'GW_TOO_MANY_REQUESTS').length;
-      assert.ok(tooMany >= 52, `${tooMany} uploads refused with GW_TOO_MANY_REQUESTS (${refused.join(' ')})`);
+      assert.deepEqual(new Set(uploadCodes), new Set(['GW_TOO_MANY_REQUESTS']), 'an upload is refused for the budget, or still held');
       const growth = peak - baseline;
       assert.ok(growth < RSS_GROWTH_BOUND, `the gateway grew by ${Math.round(growth / MiB)} MiB (baseline ${Math.round(baseline / MiB)} MiB), over the ${RSS_GROWTH_BOUND / MiB} MiB bound`);
-      console.log(`# slow clients: RSS baseline ${Math.round(baseline / MiB)} MiB, peak ${Math.round(peak / MiB)} MiB (+${Math.round(growth / MiB)}); ${tooMany}/60 uploads refused; ${answered} answers to another user`);
+      console.log(`# slow clients: RSS baseline ${Math.round(baseline / MiB)} MiB, peak ${Math.round(peak / MiB)} MiB (+${Math.round(growth / MiB)}); ${tooMany()}/60 uploads refused; ${answered} answers to another user`);
     } finally {
       for (const s of sockets) s.destroy();
       await child.stop('SIGKILL');
