@@ -3,9 +3,10 @@
 // Timeouts on every request, every route: the headers within server.headersTimeout, the whole
 // request (headers and body; the answer is the data path's business) within
 // server.limits.requestTimeout, and a body without pauses over bodyIdleTimeout or an average rate
-// under minBodyBytesPerSecond (gateway/http/respond.ts, where every body is read). A client that
-// runs out of time is answered with a coded 408 and closed (`clientError` below). Body bytes in
-// memory and requests in flight are capped per identity and in total (gateway/http/budget.ts).
+// under minBodyBytesPerSecond (gateway/http/respond.ts, where every body is read: a coded 408).
+// Headers that run out of time are answered with a coded 408 and closed (`clientError` below); a
+// request still arriving at requestTimeout is closed. Body bytes in memory and requests in
+// flight are capped per identity and in total (gateway/http/budget.ts).
 import { randomUUID } from 'node:crypto';
 import { createServer, STATUS_CODES, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';

@@ -126,6 +126,21 @@ describe('timeouts', () => {
     assert.equal(reply.headers.connection, 'close');
   });
 
+  test('headers too large and requests that are not HTTP/1.1 are coded JSON refusals too', async () => {
+    const large = new RawClient(t.gw.url);
+    large.write(`GET /api/v1/me HTTP/1.1\r\nhost: airlock.test\r\nx-big: ${'a'.repeat(40 * KiB)}\r\n\r\n`);
+    const tooLarge = await large.reply;
+    assert.equal(tooLarge.status, 431, tooLarge.text);
+    assert.equal(tooLarge.body?.error.code, 'GW_HEADERS_TOO_LARGE');
+    assert.equal(tooLarge.body?.error.message, 'The request headers are larger than the 32 KiB the gateway reads; send fewer or shorter headers.');
+    const bad = new RawClient(t.gw.url);
+    bad.write('GET /api/v1/me HTTP/1.1\r\nhost: airlock.test\r\ncontent-length: 1\r\ncontent-length: 2\r\n\r\n');
+    const malformed = await bad.reply;
+    assert.equal(malformed.status, 400, malformed.text);
+    assert.equal(malformed.body?.error.code, 'GW_BAD_REQUEST');
+    assert.match(malformed.body?.error.message, /^The request is not HTTP\/1\.1 the gateway accepts \(HPE_[A-Z_]+\)\.$/);
+  });
+
   test('a body sent before authentication is not read: the refusal closes the connection', async () => {
     const c = new RawClient(t.gw.url);
     c.write(`POST /mcp HTTP/1.1\r\nhost: airlock.test\r\ncontent-type: application/json\r\ncontent-length: ${10 * MiB}\r\n\r\n`);
