@@ -10,7 +10,9 @@ import { WebSocket } from 'ws';
 import { createServer, request } from 'node:http';
 import { configSchema } from '../../gateway/config/schema.ts';
 import { GatewayLimits, withTicket } from '../../gateway/http/budget.ts';
-import { clientBody, nextChunk } from '../../gateway/http/respond.ts';
+import { clientBody, nextChunk, readHead } from '../../gateway/http/respond.ts';
+import { pumpBody } from '../../gateway/proxy/body-stream.ts';
+import { GatewayError } from '../../gateway/errors.ts';
 import { addConnections, AUDIENCE, eventually, startTestGateway, type TestGateway } from '../support/gateway.ts';
 
 const KiB = 1024;
@@ -301,6 +303,45 @@ test('only time spent waiting for the client counts: a pause while the gateway i
       setTimeout(() => req.end('b'.repeat(1000)), 2500);
     });
     assert.equal(answer, '200 2000');
+  } finally {
+    await new Promise((r) => srv.close(r));
+  }
+});
+
+test('a streamed body holds only its window against the budget: 8 MiB pass through a 1 MiB identity budget', async () => {
+  const limits = new GatewayLimits({ maxConcurrent: 10, maxConcurrentPerIdentity: 10, maxInFlightBodyBytes: MiB, maxInFlightBodyBytesPerIdentity: MiB, bodyIdleMs: 5000, minBodyBytesPerSecond: 0, minBodyRateGraceMs: 0 });
+  let peak = 0;
+  const srv = createServer((req, res) => {
+    const ticket = limits.enter();
+    void withTicket(ticket, async () => {
+      ticket.admit('bob');
+      const tooLarge = () => new GatewayError('GW_BODY_TOO_LARGE', 'too large');
+      const failed = (err: Error) => new GatewayError('GW_BAD_REQUEST', err.message);
+      const rest = clientBody(req);
+      const head = await readHead(rest, 64 * KiB, 16 * MiB, tooLarge, failed);
+      const sent = await pumpBody({
+        head, rest, max: 16 * MiB, tooLarge, failed,
+        pass: async (w) => w.bytes,
+        write: async () => { peak = Math.max(peak, limits.inFlight('bob').bytes); },
+      });
+      res.end(String(sent.bytes));
+    }).catch((err: GatewayError) => { res.statusCode = err.status ?? 500; res.end(err.code ?? err.message); }).finally(() => ticket.release());
+  });
+  await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
+  try {
+    const { port } = srv.address() as { port: number };
+    const answer = await new Promise<string>((resolve, reject) => {
+      const req = request({ port, host: '127.0.0.1', method: 'POST', headers: { 'content-length': 8 * MiB } }, (res) => {
+        let text = '';
+        res.on('data', (d: Buffer) => { text += d.toString(); });
+        res.on('end', () => resolve(`${res.statusCode} ${text}`));
+      });
+      req.on('error', reject);
+      req.end(Buffer.alloc(8 * MiB, 0x61));
+    });
+    assert.equal(answer, `200 ${8 * MiB}`);
+    assert.ok(peak > 0 && peak < MiB, `held at most ${peak} bytes at once`);
+    assert.deepEqual(limits.inFlight(), { requests: 0, bytes: 0 });
   } finally {
     await new Promise((r) => srv.close(r));
   }
