@@ -2,7 +2,10 @@
 // gateway over real sockets: a body slower than the minimum rate or stalled is cut with a coded
 // 408 on every route that reads one, headers that never end are answered 408 and closed, and
 // past the per-identity caps a caller gets a coded 429 with Retry-After (others still get
-// answers), past the gateway's total a coded 503; everything comes back when requests end.
+// answers; a WebSocket upgrade counts too), past the gateway's total a coded 503; everything
+// comes back when requests end. The readers on a real server: only time spent waiting for the
+// client counts against it, and a streamed body holds only its window. The memory bound under
+// hostile slow clients is test/gateway/slow-clients.test.ts.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { connect, type Socket } from 'node:net';
