@@ -6,6 +6,7 @@ import { apiKeyRoutes } from './api/api-keys.ts';
 import { connectionRoutes } from './api/connections.ts';
 import { identityRoutes } from './api/identity.ts';
 import { createAuthn, type Authn } from './authn/index.ts';
+import { admitting } from './http/budget.ts';
 import { loadConfig, type LoadOptions } from './config/load.ts';
 import { ConnectionRegistry } from './connections/registry.ts';
 import type { Config } from './config/schema.ts';
@@ -63,7 +64,9 @@ export async function startGateway(options: StartOptions = {}): Promise<RunningG
   const maskKey = config.policy.maskKey === undefined ? randomBytes(32) : Buffer.from(config.policy.maskKey, 'base64');
   if (config.policy.maskKey === undefined) logger.warn('policy.maskKey is not set: hash-masked values get a new key on every start, so tokens from before a restart do not match; set AIRLOCK_POLICY_MASK_KEY');
   const store = await openStore(config.store.url, { logger: logger.child({ component: 'store' }) });
-  const authn = createAuthn(config, store, logger.child({ component: 'authn' }));
+  const verified = createAuthn(config, store, logger.child({ component: 'authn' }));
+  // Every identity verified on a request counts against its server.limits caps (gateway/http/budget.ts).
+  const authn: Authn = { ...verified, authenticator: admitting(verified.authenticator) };
   const agents = createAgents(config, store, logger.child({ component: 'agents' }));
   const connections = new ConnectionRegistry({ store, logger: logger.child({ component: 'connections' }), reloadIntervalMs: config.connections.reloadInterval * 1000 });
   const policies = new PolicyManager({ logger: logger.child({ component: 'policy' }), reloadIntervalMs: config.policy.reloadInterval * 1000 });

@@ -4,13 +4,18 @@
 //
 //   1. request id      accept a safe X-Request-Id or mint one; echo it; attach it to every log line
 //   2. drain           refuse new work while shutting down (503 GW_SHUTTING_DOWN)
-//   3. route           exact or prefix route, by method (404 / 405)
-//   4. handle          the route's handler
-//   5. errors          GatewayError → its status and JSON body; anything else → 500 GW_INTERNAL,
+//   3. limits          a ticket for the request: 503 GW_OVERLOADED past server.limits.maxConcurrent
+//                      (the probes /healthz and /readyz pass); the authenticator admits the identity
+//                      on it (429 GW_TOO_MANY_REQUESTS), body readers count its bytes; it is given
+//                      back once the response closed and the handler returned (http/budget.ts)
+//   4. route           exact or prefix route, by method (404 / 405)
+//   5. handle          the route's handler
+//   6. errors          GatewayError → its status and JSON body; anything else → 500 GW_INTERNAL,
 //                      with the detail in the log only
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { GatewayError } from './errors.ts';
+import { withTicket, type GatewayLimits, type RequestTicket } from './http/budget.ts';
 import { sendError } from './http/respond.ts';
 import type { Router } from './http/router.ts';
 import { withRequestContext, type Logger } from '../lib/log.ts';
@@ -22,7 +27,10 @@ export interface PipelineState {
   inFlight: number;
 }
 
-export function createPipeline(router: Router, logger: Logger, state: PipelineState) {
+/** Paths a load balancer probes: never refused for load, so an overloaded replica is not restarted for it. */
+const PROBES = new Set(['/healthz', '/readyz']);
+
+export function createPipeline(router: Router, logger: Logger, state: PipelineState, limits: GatewayLimits) {
   return function handle(req: IncomingMessage, res: ServerResponse): void {
     const offered = req.headers['x-request-id'];
     const requestId = typeof offered === 'string' && SAFE_REQUEST_ID.test(offered) ? offered : randomUUID();
@@ -35,22 +43,32 @@ export function createPipeline(router: Router, logger: Logger, state: PipelineSt
     });
 
     withRequestContext(requestId, async () => {
+      let ticket: RequestTicket | undefined;
       try {
         if (state.draining) {
           res.setHeader('connection', 'close');
           throw new GatewayError('GW_SHUTTING_DOWN', 'The gateway is shutting down; retry in a moment (another replica will answer).');
         }
         const url = new URL(req.url ?? '/', 'http://gateway.invalid');
+        if (!PROBES.has(url.pathname)) {
+          const t = ticket = limits.enter();
+          t.hold(); // one hold for the response, one for the handler
+          res.once('close', () => t.release());
+        }
         const handler = router.resolve(req.method ?? 'GET', url.pathname);
-        await handler(req, res, { requestId, path: url.pathname, url });
+        const run = () => handler(req, res, { requestId, path: url.pathname, url });
+        await (ticket === undefined ? run() : withTicket(ticket, run));
       } catch (err) {
         if (err instanceof GatewayError) {
-          if (err.status >= 500) logger.error(err.message, { code: err.code, detail: err.detail, cause: err.cause });
+          if (err.code === 'GW_OVERLOADED') logger.debug(err.message, { code: err.code }); // one line per refusal would flood the log under load
+          else if (err.status >= 500) logger.error(err.message, { code: err.code, detail: err.detail, cause: err.cause });
           sendError(res, err, requestId);
         } else {
           logger.error('unhandled error', { err });
           sendError(res, new GatewayError('GW_INTERNAL', `The gateway failed to handle this request; report request id ${requestId} to your administrator.`), requestId);
         }
+      } finally {
+        ticket?.release();
       }
     });
   };

@@ -27,6 +27,36 @@ export const configSchema = z.strictObject({
     keepAliveTimeout: seconds(300).default(5),
     /** Set when TLS is terminated in front of the gateway; silences the plain-HTTP warning. */
     behindTls: z.boolean().default(false),
+    /**
+     * What callers may hold of the gateway process (gateway/http/budget.ts): timeouts on every
+     * request, and caps per identity and in total. Past a per-identity cap: 429
+     * GW_TOO_MANY_REQUESTS; past a total: 503 GW_OVERLOADED; both with Retry-After.
+     */
+    limits: z.strictObject({
+      /** Seconds to receive a whole request (headers and body; not the answer); 0: none. Default 300. Must be at least headersTimeout. */
+      requestTimeout: seconds(86_400).default(300),
+      /** Seconds a request body may pause before it is cut (408 GW_BODY_TIMEOUT); 0: none. Default 30 (nginx's client_body_timeout is 60). */
+      bodyIdleTimeout: seconds(3600).default(30),
+      /** Slowest average rate of a request body once minBodyRateGrace is over, bytes per second (408 GW_BODY_TIMEOUT); 0: none. Default 1024. */
+      minBodyBytesPerSecond: z.number().int().min(0).max(1024 ** 3).default(1024),
+      /** Seconds a body may take before its rate is checked. Default 5 (Kestrel's grace period). */
+      minBodyRateGrace: seconds(3600).default(5),
+      /** Requests and open WebSockets in flight on this gateway. Default 4096. */
+      maxConcurrent: z.number().int().min(1).max(1_000_000).default(4096),
+      /** Requests and open WebSockets in flight for one identity. Default 64 (twice mcp.maxSessionsPerIdentity: a session may hold a stream open). */
+      maxConcurrentPerIdentity: z.number().int().min(1).max(1_000_000).default(64),
+      /** Body bytes (requests and answers being inspected) held in memory by all requests. Default 256 MiB. */
+      maxInFlightBodyBytes: z.number().int().min(1024 * 1024).max(64 * 1024 ** 3).default(256 * 1024 * 1024),
+      /** Body bytes held in memory by one identity's requests: at least the largest body a connection takes or returns whole (its maxRequestBytes, maxResponseBytes: 50 MiB by default). Default 64 MiB. */
+      maxInFlightBodyBytesPerIdentity: z.number().int().min(1024 * 1024).max(64 * 1024 ** 3).default(64 * 1024 * 1024),
+    }).prefault({}),
+  }).superRefine((server, ctx) => {
+    if (server.limits.requestTimeout > 0 && server.limits.requestTimeout < server.headersTimeout) {
+      ctx.addIssue({ code: 'custom', path: ['limits', 'requestTimeout'], message: `must be 0 or at least server.headersTimeout (${server.headersTimeout})` });
+    }
+    if (server.limits.maxInFlightBodyBytesPerIdentity > server.limits.maxInFlightBodyBytes) {
+      ctx.addIssue({ code: 'custom', path: ['limits', 'maxInFlightBodyBytesPerIdentity'], message: 'must not be larger than server.limits.maxInFlightBodyBytes' });
+    }
   }).prefault({}),
   store: z.strictObject({
     /** `sqlite:<path>` (embedded default) or `postgres://user:pass@host:port/db`. */

@@ -4,6 +4,9 @@
 //
 //   1. request id   a safe X-Request-Id or a fresh one (the rule of pipeline.ts)
 //   2. drain        refused while shutting down (503 GW_SHUTTING_DOWN)
+//   2b. limits      a ticket, as for any request (503 GW_OVERLOADED; the identity's 429 when the
+//                   route authenticates), held until the socket closes: an open WebSocket counts
+//                   as a request in flight for as long as it lives
 //   3. route        exact path, then the prefix (e.g. /proxy owns /proxy/...), else 404
 //                   GW_NOT_FOUND and the socket is destroyed
 //   4. handle       the route authenticates and completes the upgrade itself, or throws
@@ -17,6 +20,7 @@ import { STATUS_CODES, type IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { withRequestContext, type Logger } from '../../lib/log.ts';
 import { GatewayError, errorBody } from '../errors.ts';
+import { withTicket, type GatewayLimits, type RequestTicket } from './budget.ts';
 import type { RequestContext } from './router.ts';
 
 const SAFE_REQUEST_ID = /^[A-Za-z0-9._-]{8,64}$/; // the same rule as pipeline.ts
@@ -103,7 +107,7 @@ export interface UpgradePipeline {
   close(): Promise<void>;
 }
 
-export function createUpgradePipeline(router: UpgradeRouter, logger: Logger, state: { readonly draining: boolean }): UpgradePipeline {
+export function createUpgradePipeline(router: UpgradeRouter, logger: Logger, state: { readonly draining: boolean }, limits: GatewayLimits): UpgradePipeline {
   const sockets = new Set<Duplex>();
   const listener = (req: IncomingMessage, socket: Duplex, head: Buffer): void => {
     sockets.add(socket);
@@ -113,21 +117,29 @@ export function createUpgradePipeline(router: UpgradeRouter, logger: Logger, sta
     const offered = req.headers['x-request-id'];
     const requestId = typeof offered === 'string' && SAFE_REQUEST_ID.test(offered) ? offered : randomUUID();
     withRequestContext(requestId, async () => {
+      let ticket: RequestTicket | undefined;
       try {
         if (state.draining) throw new GatewayError('GW_SHUTTING_DOWN', 'The gateway is shutting down; reconnect in a moment (another replica will answer).');
+        const t = ticket = limits.enter();
+        t.hold(); // one hold for the socket, one for the handler
+        if (socket.destroyed) t.release();
+        else socket.once('close', () => t.release());
         const url = new URL(req.url ?? '/', 'http://gateway.invalid');
         const route = router.resolve(url.pathname, !isWebSocketUpgrade(req));
         if (route === undefined) throw new GatewayError('GW_NOT_FOUND', `No upgrade route for ${url.pathname}; see the README for the gateway's endpoints.`);
-        await route.handle(req, socket, head, { requestId, path: url.pathname, url });
+        await withTicket(t, () => route.handle(req, socket, head, { requestId, path: url.pathname, url }));
       } catch (err) {
         if (err instanceof GatewayError) {
-          if (err.status >= 500) logger.error(err.message, { code: err.code, detail: err.detail, cause: err.cause });
+          if (err.code === 'GW_OVERLOADED') logger.debug(err.message, { code: err.code });
+          else if (err.status >= 500) logger.error(err.message, { code: err.code, detail: err.detail, cause: err.cause });
           else logger.info('upgrade refused', { path: pathOf(req), code: err.code, error: err.message });
           refuseUpgrade(socket, err, requestId);
         } else {
           logger.error('unhandled error in an upgrade', { err });
           refuseUpgrade(socket, new GatewayError('GW_INTERNAL', `The gateway failed to handle this upgrade; report request id ${requestId} to your administrator.`), requestId);
         }
+      } finally {
+        ticket?.release();
       }
     });
   };

@@ -11,6 +11,7 @@
 // an incomplete body, never a complete one).
 import type { Writable } from 'node:stream';
 import type { GatewayError } from '../errors.ts';
+import { released } from '../http/budget.ts';
 import { nextChunk, type BodyHead } from '../http/respond.ts';
 import { WindowScanner, type ScanWindow } from '../inspect/stream.ts';
 
@@ -53,6 +54,7 @@ export async function pumpBody(o: PumpOptions): Promise<StreamedBody> {
       windows++;
       if (out !== w.bytes) masked++;
       if (out.length > 0) await o.write(out);
+      released(w.bytes.length); // gone on: the request holds only what the scanner still has
     }
   };
   const take = async (chunk: Buffer) => {

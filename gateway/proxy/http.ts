@@ -16,7 +16,7 @@ import type { Authenticator } from '../authn/authenticate.ts';
 import type { Identity } from '../authn/identity.ts';
 import type { Connection, ConnectionRegistry } from '../connections/registry.ts';
 import { GatewayError } from '../errors.ts';
-import { readHead, readRest } from '../http/respond.ts';
+import { clientBody, readHead, readRest } from '../http/respond.ts';
 import type { Router } from '../http/router.ts';
 import { DEFAULT_REVIEW } from '../policy/decide.ts';
 import type { RecordingSession } from '../recorder/recorder.ts';
@@ -94,7 +94,7 @@ async function proxyInSession(req: IncomingMessage, res: ServerResponse, ctx: { 
   const clientFailed = (err: Error) => new GatewayError('GW_BAD_REQUEST', `The client stopped sending the request body before its end (${(err as NodeJS.ErrnoException).code ?? err.message}).`, { cause: err });
   const declared = Number(req.headers['content-length']);
   if (Number.isFinite(declared) && declared > limits.maxRequestBytes) throw refuseEarly(res, tooLargeRequest());
-  const requestBody = req[Symbol.asyncIterator]() as AsyncIterator<Buffer>;
+  const requestBody = clientBody(req); // idle and rate limits (server.limits)
   const requestHead = await readHead(requestBody, limits.inspectBytes, limits.maxRequestBytes, tooLargeRequest, clientFailed).catch((err: unknown) => { throw refuseEarly(res, err); });
 
   // One step of the pipeline, the same for the request and the answer: the guard normalises,
