@@ -237,6 +237,16 @@ for (const backend of ['sqlite', 'postgres'] as const) {
       const every = await run(AIRLOCK, ['sessions', 'verify', '--all'], { env: at });
       assert.equal(every.code, 0, every.stdout + every.stderr);
       assert.match(every.stdout, /ledger: 2 chain\(s\)/);
+      // Only the replica recording an open session signs its head; another says where it is.
+      await fetch(`${t.gw.url}/proxy/demo/items`, { headers: { authorization: `Bearer ${bob}`, 'x-airlock-session': 'elsewhere' } }).then((r) => r.arrayBuffer());
+      const open = (await t.call('GET', '/api/v1/sessions?user=bob&limit=1000', env.AIRLOCK_TOKEN)).body.sessions.find((s: { metadata: { label?: string } }) => s.metadata.label === 'elsewhere');
+      const elsewhere = await fetch(`${rotated.url}/api/v1/sessions/${open.id}/checkpoint`, { method: 'POST', headers: { authorization: `Bearer ${env.AIRLOCK_TOKEN}` } });
+      assert.equal(elsewhere.status, 409);
+      const body = await elsewhere.json() as { error: { code: string; message: string } };
+      assert.equal(body.error.code, 'GW_SESSION_ELSEWHERE');
+      assert.equal(body.error.message, `Session ${open.id} is open but recorded by another gateway replica (${t.gw.recording.recorder.instance}); only that one can sign its head. Retry (through another replica), or verify it up to its last checkpoint.`);
+      await t.gw.recording.httpSessions.close();
+
       // The gateway that still publishes only the old key cannot vouch for the new one.
       const stale = await verify(fresh);
       assert.equal(stale.code, 3);
