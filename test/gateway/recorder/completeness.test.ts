@@ -150,6 +150,30 @@ for (const backend of ['sqlite', 'postgres'] as const) {
       new RegExp(`FAIL: session ${id} was deleted: the ledger recorded it`));
     });
 
+    test('a whole session deleted with its ledger entries: the ledger chain breaks', async () => {
+      const { id } = await session();
+      await session(); // entries of a later session follow, so the deleted ones leave a gap
+      const saved = await snapshot(db, id);
+      const entries = await db.all('SELECT * FROM ledger WHERE session_id = ? ORDER BY chain, seq', [id]);
+      assert.ok(entries.length >= 2, 'a start and its checkpoints');
+      await db.run('DELETE FROM ledger WHERE session_id = ?', [id]);
+      await db.run('DELETE FROM checkpoints WHERE session_id = ?', [id]);
+      await db.run('DELETE FROM events WHERE session_id = ?', [id]);
+      await db.run('DELETE FROM sessions WHERE id = ?', [id]);
+      try {
+        const every = await verify('--all');
+        assert.equal(every.code, 3, every.stdout + every.stderr);
+        assert.match(every.stdout, new RegExp(`FAIL: ledger chain ${t.gw.recording.recorder.instance}: entry ${Number(entries[0]!.seq)} is missing \\(found \\d+ in its place\\): the ledger was edited\n`));
+      } finally {
+        await restore(db, id, saved);
+        for (const r of entries) {
+          const cols = Object.keys(r);
+          await db.run(`INSERT INTO ledger (${cols.join(', ')}) VALUES (${cols.map(() => '?').join(', ')})`, cols.map((c) => r[c]));
+        }
+      }
+      assert.equal((await verify('--all')).code, 0, 'whole again');
+    });
+
     test('a checkpoint deleted from the middle', async () => {
       const { id } = await session(3);
       const seqs = (await db.all('SELECT seq FROM checkpoints WHERE session_id = ? ORDER BY seq', [id])).map((r) => Number(r.seq));
