@@ -149,7 +149,9 @@ export class Recorder {
    * Throws GW_RECORDING_FAILED when the store does not take it.
    */
   record(session: RecordingSession, type: string, summary: JsonObject, body?: Json, decision?: string): Promise<void> {
-    return this.#enqueue(session, type, summary, body, decision ? { decision } : {}).then(() => undefined);
+    // A session.end recorded here ends the session as end() does: with its final checkpoint.
+    const extra = { ...(decision ? { decision } : {}), ...(type === 'session.end' ? { endReason: String(summary.reason ?? '') } : {}) };
+    return this.#enqueue(session, type, summary, body, extra).then(() => undefined);
   }
 
   #enqueue(session: RecordingSession, type: string, summary: JsonObject, body: Json | undefined, extra: Pick<Pending, 'decision' | 'create' | 'endReason' | 'wantCheckpoint'>): Promise<CheckpointRecord | null> {
@@ -182,11 +184,6 @@ export class Recorder {
     } finally {
       this.#open.delete(s.id);
     }
-  }
-
-  /** Whether this process records session `id` (it is open here). */
-  recording(id: string): boolean {
-    return this.#open.has(id);
   }
 
   /**
