@@ -22,7 +22,7 @@ export const CLI_ERRORS = {
   CLI_CONFIRMATION_REQUIRED: { exitCode: 2, summary: 'A destructive command needs confirmation and standard input is not a terminal to ask on; pass --yes.' },
   CLI_CANCELLED: { exitCode: 1, summary: 'A destructive command was not confirmed at its prompt, so nothing was changed.' },
   CLI_DEV_FAILED: { exitCode: 1, summary: 'A component of `airlock dev` (agent, identity provider, demo service) failed to start or stopped; its message is shown.' },
-  CLI_VERIFY_FAILED: { exitCode: 1, summary: 'A recorded session does not verify: its hash chain or a checkpoint signature is broken; the first bad event is named.' },
+  CLI_VERIFY_FAILED: { exitCode: 3, summary: 'A recorded session, or the ledger of sessions, does not verify: an event, a checkpoint or a whole session was altered, removed or restored from an older copy; the first problem is named.' },
   CLI_INTERNAL: { exitCode: 1, summary: 'An unexpected failure; rerun with AIRLOCK_LOG_LEVEL=debug for detail.' },
 } as const satisfies Record<string, { exitCode: number; summary: string }>;
 

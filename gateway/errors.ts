@@ -45,6 +45,7 @@ export const GATEWAY_ERRORS = {
   GW_REVIEW_FORBIDDEN: { status: 403, summary: 'You may not decide this review: it is your own request, you are not in its reviewer groups, or it is already decided.' },
   GW_RECORDING_FAILED: { status: 503, summary: 'The request could not be recorded (the store did not take the events), so it was not forwarded; retry.' },
   GW_SESSION_NOT_FOUND: { status: 404, summary: 'No recorded session has this id, or you may not see it.' },
+  GW_SESSION_ELSEWHERE: { status: 409, summary: 'A fresh checkpoint was asked of a replica that does not record the open session; only the replica recording it can sign its head: retry, or verify up to its last checkpoint.' },
   GW_TARGET_UNREACHABLE: { status: 502, summary: 'The agent could not reach the connection\'s target (refused, reset, or no route); check the target and the agent\'s log.' },
   GW_TARGET_TIMEOUT: { status: 504, summary: 'The target did not answer within the connection\'s timeouts (connect, first byte, idle).' },
   GW_TARGET_REFUSED: { status: 502, summary: 'The agent refuses to reach the connection\'s target (outside its targets.allow, or not a valid target).' },

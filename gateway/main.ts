@@ -95,7 +95,7 @@ export async function startGateway(options: StartOptions = {}): Promise<RunningG
       connectionRoutes(router, connections, authn.authenticator);
       agents.routes(router, authn.authenticator);
       httpProxyRoutes(router, proxy);
-      sessionRoutes(router, store, authn.authenticator, recording.key);
+      sessionRoutes(router, store, authn.authenticator, recording);
       reviewRoutes(router, store, recording.reviews, authn.authenticator);
       toolRoutes(router, store, connections, authn.authenticator);
       mcp = mcpRoutes(router, { ...proxy, store, sources: { http: openapiSource, mcp: upstreamSource, postgres: postgresSource } });

@@ -1,10 +1,9 @@
 // `airlock sessions list|show|replay|export|verify`: the audit trail. Verification happens here,
-// on the auditor's machine, over what the gateway returns: the hash chain is recomputed and the
-// checkpoints' signatures checked against the recording key (fetched from the gateway, or pinned
-// with --key FILE so a compromised gateway cannot vouch for itself).
-import { readFileSync } from 'node:fs';
+// on the auditor's machine, over what the gateway returns (sessions-verify.ts): the hash chain is
+// recomputed, the checkpoints' signatures checked against the recording keys (fetched from the
+// gateway, or pinned with --key FILE so a compromised gateway cannot vouch for itself), and the
+// sessions held against the ledger.
 import type { Command } from 'commander';
-import type { JWK } from 'jose';
 import { CliError } from '../errors.ts';
 import { gatewayOption } from '../gateway-url.ts';
 import { formatTable } from '../table.ts';
@@ -165,34 +164,17 @@ export function registerSessionCommands(program: Command): void {
     });
 
   sessions.command('verify')
-    .description('verify a session: its hash chain and checkpoint signatures; exits 1 naming the first bad event')
-    .argument('<id>', 'the session id (ses_…)')
-    .option('--key <file>', 'trust this recording key (JWK or JWKS JSON file) instead of the one the gateway publishes')
+    .description('verify a session (its hash chain, signed checkpoints and what the ledger recorded of it), or with --all/--since every session and the ledger; exits 3 naming the first problem')
+    .argument('[id]', 'the session id (ses_…)')
+    .option('--all', 'verify every session and the ledger: none deleted, cut back or restored from an older copy')
+    .option('--since <date>', 'like --all, for sessions and ledger entries from this time (ISO 8601)')
+    .option('--checkpoint', 'first ask the gateway to sign a fresh checkpoint of the open session (auditors and admins), so it verifies up to its last event')
+    .option('--key <file>', 'trust these recording keys (JWK or JWKS JSON file) instead of those the gateway publishes')
     .addOption(gatewayOption())
     .option('--json', 'print the result as JSON')
-    .action(async (id: string, opts: { key?: string; gateway?: string; json?: boolean }) => {
-      const { verifySession } = await import('../../gateway/recorder/verify.ts');
-      const session = await call(opts.gateway, `/api/v1/sessions/${encodeURIComponent(id)}`) as Session;
-      const events = await eventsOf(opts.gateway, id);
-      const checkpoints = (await call(opts.gateway, `/api/v1/sessions/${encodeURIComponent(id)}/checkpoints`)).checkpoints;
-      let keys: JWK[];
-      if (opts.key) {
-        let parsed: { keys?: JWK[] } & JWK;
-        try {
-          parsed = JSON.parse(readFileSync(opts.key, 'utf8'));
-        } catch (err) {
-          throw new CliError('CLI_USAGE', `--key ${opts.key} is not a readable JSON file (${(err as Error).message}).`);
-        }
-        keys = parsed.keys ?? [parsed];
-      } else {
-        keys = (await call(opts.gateway, '/api/v1/recording-key')).keys;
-      }
-      const result = verifySession({ sessionId: session.id, state: session.state, events, checkpoints, keys });
-      if (opts.json) process.stdout.write(JSON.stringify(result, null, 2) + '\n');
-      else if (result.ok) {
-        process.stdout.write(`OK: session ${session.id} (${session.state}): ${result.events} events chained, ${result.checkpoints} signed checkpoint(s), signed through event ${result.signedThrough}.\n`);
-        for (const n of result.notes) process.stdout.write(`note: ${n}\n`);
-      }
-      if (!result.ok) throw new CliError('CLI_VERIFY_FAILED', `Session ${session.id} does NOT verify: ${result.firstBad!.reason} (event ${result.firstBad!.seq}).`);
+    .action(async (id: string | undefined, opts: { key?: string; all?: boolean; since?: string; checkpoint?: boolean; gateway?: string; json?: boolean }) => {
+      const { verifyCommand } = await import('./sessions-verify.ts');
+      const { callGateway } = await import('../call.ts');
+      await verifyCommand(async (path, options = {}) => (await callGateway(opts.gateway, path, options)).answer, id, opts);
     });
 }

@@ -147,6 +147,19 @@ export const configSchema = z.strictObject({
      * after a restart).
      */
     keyFile: z.string().min(1).optional(),
+    /** ISO 8601: signatures by keyFile's key dated before this are refused by verifiers (set it when rotating). Default none. */
+    keyNotBefore: z.iso.datetime({ offset: true }).optional(),
+    /**
+     * Keys that signed before a rotation, published at /api/v1/recording-key so old sessions still
+     * verify: each a file (Ed25519 PEM, private or public; JWK or JWKS JSON), a directory (its
+     * *.pem, *.jwk, *.json files), or { file, notBefore, notAfter } with the key's validity
+     * (ISO 8601; a retired key's signatures dated after notAfter are refused). Default none.
+     */
+    retiredKeys: z.array(z.union([z.string().min(1), z.strictObject({
+      file: z.string().min(1),
+      notBefore: z.iso.datetime({ offset: true }).optional(),
+      notAfter: z.iso.datetime({ offset: true }).optional(),
+    })])).max(100).default([]),
     /** Seconds without a request after which an HTTP session ends. Default 300 (5 min). */
     httpIdle: z.number().min(1).max(86_400).default(300),
     /** A signed checkpoint every this many events of a session, and at its end. Default 100. */

@@ -177,6 +177,36 @@ export const MIGRATIONS: readonly Migration[] = [
       CREATE INDEX reviews_session ON reviews (session_id);
     `,
   },
+  {
+    version: 5,
+    name: 'recording ledger (checkpoint state and chain, ledger entries, signed ledger heads)',
+    sql: `
+      ALTER TABLE checkpoints ADD COLUMN state TEXT;
+      ALTER TABLE checkpoints ADD COLUMN prev TEXT;
+      CREATE TABLE ledger (
+        chain TEXT NOT NULL,
+        seq INTEGER NOT NULL,
+        at BIGINT NOT NULL,
+        type TEXT NOT NULL,
+        session_id TEXT NOT NULL,
+        data TEXT NOT NULL,
+        prev_hash TEXT NOT NULL,
+        hash TEXT NOT NULL,
+        PRIMARY KEY (chain, seq)
+      );
+      CREATE INDEX ledger_session ON ledger (session_id);
+      CREATE INDEX ledger_at ON ledger (at);
+      CREATE TABLE ledger_heads (
+        chain TEXT NOT NULL PRIMARY KEY,
+        seq INTEGER NOT NULL,
+        hash TEXT NOT NULL,
+        at BIGINT NOT NULL,
+        key_id TEXT NOT NULL,
+        final INTEGER NOT NULL,
+        signature TEXT NOT NULL
+      );
+    `,
+  },
 ];
 
 /** Newest schema version this code knows. */

@@ -1,9 +1,11 @@
-// The recording's tables: sessions, their hash-chained events, signed checkpoints, and the
-// gateway processes that record them (so a process that died leaves its sessions "incomplete").
+// The recording's tables: sessions, their hash-chained events, signed checkpoints, the ledger
+// (each gateway process's hash-chained entries of session starts, checkpoints and purges, with its
+// signed head), and the gateway processes that record them (so a process that died leaves its
+// sessions "incomplete", sealed by the gateway that finds it).
 import type { Driver, Executor, Row, SqlValue } from './driver.ts';
 import { parseJsonObject, parseJsonText, toJsonText } from './json.ts';
 import { conflict, first, num, op, optNum, optStr, positiveInt, q, str } from './ops.ts';
-import type { CheckpointRecord, ConnectionKind, EventBatch, EventRecord, SessionRecord, SessionState, Store } from './types.ts';
+import type { AbandonedSession, CheckpointRecord, ConnectionKind, EventBatch, EventRecord, LedgerEntryRecord, LedgerHeadRecord, NewSession, RecordingWrite, SessionRecord, SessionState, Store } from './types.ts';
 
 const DEFAULT_EVENT_PAGE = 1000;
 const MAX_EVENT_PAGE = 10_000;
@@ -33,16 +35,33 @@ function toEvent(r: Row): EventRecord {
   };
 }
 
-const CHECKPOINT_COLUMNS = 'session_id, seq, hash, at, key_id, signature';
+const CHECKPOINT_COLUMNS = 'session_id, seq, hash, at, key_id, signature, state, prev';
 function toCheckpoint(r: Row): CheckpointRecord {
-  return { sessionId: str(r.session_id), seq: num(r.seq), hash: str(r.hash), at: num(r.at), keyId: str(r.key_id), signature: str(r.signature) };
+  return {
+    sessionId: str(r.session_id), seq: num(r.seq), hash: str(r.hash), at: num(r.at), keyId: str(r.key_id), signature: str(r.signature),
+    state: optStr(r.state) as SessionState | null, prev: optStr(r.prev),
+  };
+}
+const checkpointParams = (c: Omit<CheckpointRecord, 'state' | 'prev'> & Partial<Pick<CheckpointRecord, 'state' | 'prev'>>): SqlValue[] =>
+  [c.sessionId, c.seq, c.hash, c.at, c.keyId, c.signature, c.state ?? null, c.prev ?? null];
+
+const LEDGER_COLUMNS = 'chain, seq, at, type, session_id, data, prev_hash, hash';
+function toLedgerEntry(r: Row): LedgerEntryRecord {
+  return {
+    chain: str(r.chain), seq: num(r.seq), at: num(r.at), type: str(r.type), sessionId: str(r.session_id),
+    data: parseJsonObject(r.data, 'ledger entry data'), prevHash: str(r.prev_hash), hash: str(r.hash),
+  };
+}
+const HEAD_COLUMNS = 'chain, seq, hash, at, key_id, final, signature';
+function toHead(r: Row): LedgerHeadRecord {
+  return { chain: str(r.chain), seq: num(r.seq), hash: str(r.hash), at: num(r.at), keyId: str(r.key_id), final: num(r.final) === 1, signature: str(r.signature) };
 }
 
 const DECISION = /^[a-z]{1,16}$/;
 /** Rows per INSERT statement: 8 parameters each stays far below either backend's limit. */
 const ROWS_PER_INSERT = 200;
 
-export function recordingRepos(driver: Driver, _now: () => number): Pick<Store, 'sessions' | 'events' | 'checkpoints' | 'instances'> {
+export function recordingRepos(driver: Driver, _now: () => number): Pick<Store, 'sessions' | 'events' | 'checkpoints' | 'ledger' | 'instances'> {
   const db: Executor = driver;
   // PostgreSQL runs READ COMMITTED: an append locks the session row so concurrent appends queue
   // up. SQLite's BEGIN IMMEDIATE already serialises writers (and has no FOR UPDATE).
@@ -87,21 +106,54 @@ export function recordingRepos(driver: Driver, _now: () => number): Pick<Store, 
     if (decisions !== known) await tx.run('UPDATE sessions SET decisions = ? WHERE id = ?', [decisions, sessionId]);
   }
 
+  async function createIn(tx: Executor, rec: NewSession): Promise<Row> {
+    const rows = await tx.query(
+      `INSERT INTO sessions (${SESSION_COLUMNS}) VALUES (?, ?, ?, ?, ?, NULL, ?, 'open', NULL, ?, 0, ',') RETURNING ${SESSION_COLUMNS}`,
+      [rec.id, rec.connection, rec.subject, rec.kind, rec.startedAt, toJsonText(rec.metadata ?? {}, 'session metadata'), rec.instance ?? null]);
+    return rows[0]!;
+  }
+
+  async function endIn(tx: Executor, id: string, at: number, state: 'ended' | 'incomplete', reason: string | null): Promise<boolean> {
+    return (await tx.run(`UPDATE sessions SET ended_at = ?, state = ?, end_reason = ?, last_seq = ${LAST_SEQ} WHERE id = ? AND state = 'open'`, [at, state, reason, id])) > 0;
+  }
+
+  /** Inside a transaction: everything a recorder flush (or a sweep, a purge) writes at once. */
+  async function commitIn(tx: Executor, write: RecordingWrite): Promise<void> {
+    for (const batch of write.batches ?? []) {
+      if (batch.create) await createIn(tx, batch.create);
+      await appendIn(tx, batch);
+      if (batch.end && !(await endIn(tx, batch.sessionId, batch.end.at, batch.end.state, batch.end.reason))) {
+        conflict(`session ${q(batch.sessionId)} has ended; it cannot end again.`);
+      }
+    }
+    const checkpoints = write.checkpoints ?? [];
+    for (let i = 0; i < checkpoints.length; i += ROWS_PER_INSERT) {
+      const part = checkpoints.slice(i, i + ROWS_PER_INSERT);
+      await tx.run(`INSERT INTO checkpoints (${CHECKPOINT_COLUMNS}) VALUES ${part.map(() => '(?, ?, ?, ?, ?, ?, ?, ?)').join(', ')}`, part.flatMap(checkpointParams));
+    }
+    const entries = write.ledger ?? [];
+    for (let i = 0; i < entries.length; i += ROWS_PER_INSERT) {
+      const part = entries.slice(i, i + ROWS_PER_INSERT);
+      await tx.run(`INSERT INTO ledger (${LEDGER_COLUMNS}) VALUES ${part.map(() => '(?, ?, ?, ?, ?, ?, ?, ?)').join(', ')}`,
+        part.flatMap((e) => [e.chain, e.seq, e.at, e.type, e.sessionId, toJsonText(e.data, 'ledger entry data'), e.prevHash, e.hash]));
+    }
+    for (const h of write.heads ?? []) {
+      // A head only moves forward: a stale writer (or a replayed head) changes nothing.
+      const params = [h.chain, h.seq, h.hash, h.at, h.keyId, h.final ? 1 : 0, h.signature];
+      await tx.run(`INSERT INTO ledger_heads (${HEAD_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?)
+        ON CONFLICT (chain) DO UPDATE SET seq = excluded.seq, hash = excluded.hash, at = excluded.at, key_id = excluded.key_id, final = excluded.final, signature = excluded.signature
+        WHERE ledger_heads.seq <= excluded.seq`, params);
+    }
+  }
+
   return {
     sessions: {
-      create: (rec) => op(`store session ${q(rec.id)}`, async () => {
-        const rows = await db.query(
-          `INSERT INTO sessions (${SESSION_COLUMNS}) VALUES (?, ?, ?, ?, ?, NULL, ?, 'open', NULL, ?, 0, ',') RETURNING ${SESSION_COLUMNS}`,
-          [rec.id, rec.connection, rec.subject, rec.kind, rec.startedAt, toJsonText(rec.metadata ?? {}, 'session metadata'), rec.instance ?? null]);
-        return toSession(rows[0]!);
-      }, () => `session ${q(rec.id)} already exists`),
+      create: (rec) => op(`store session ${q(rec.id)}`, async () => toSession(await createIn(db, rec)), () => `session ${q(rec.id)} already exists`),
       get: (id) => op(`read session ${q(id)}`, async () => {
         const r = first(await db.query(`SELECT ${SESSION_READ_COLUMNS} FROM sessions WHERE id = ?`, [id]));
         return r ? toSession(r) : null;
       }),
-      end: (id, at, options = {}) => op(`end session ${q(id)}`, async () =>
-        (await db.run(`UPDATE sessions SET ended_at = ?, state = ?, end_reason = ?, last_seq = ${LAST_SEQ} WHERE id = ? AND state = 'open'`,
-          [at, options.state ?? 'ended', options.reason ?? null, id])) > 0),
+      end: (id, at, options = {}) => op(`end session ${q(id)}`, () => endIn(db, id, at, options.state ?? 'ended', options.reason ?? null)),
       list: async (filter = {}) => {
         const limit = filter.limit ?? DEFAULT_SESSION_PAGE;
         positiveInt(limit, 'limit');
@@ -111,6 +163,7 @@ export function recordingRepos(driver: Driver, _now: () => number): Pick<Store, 
         if (filter.connection !== undefined) { where.push('connection = ?'); params.push(filter.connection); }
         if (filter.subject !== undefined) { where.push('subject = ?'); params.push(filter.subject); }
         if (filter.since !== undefined) { where.push('started_at >= ?'); params.push(filter.since); }
+        if (filter.until !== undefined) { where.push('started_at <= ?'); params.push(filter.until); }
         if (filter.decision !== undefined) {
           if (!DECISION.test(filter.decision)) throw new TypeError(`a decision is a lower-case word, got ${JSON.stringify(filter.decision)}`);
           where.push('decisions LIKE ?');
@@ -119,13 +172,14 @@ export function recordingRepos(driver: Driver, _now: () => number): Pick<Store, 
         const sql = `SELECT ${SESSION_READ_COLUMNS} FROM sessions${where.length ? ` WHERE ${where.join(' AND ')}` : ''} ORDER BY started_at DESC, id LIMIT ?`;
         return op('list sessions', async () => (await db.query(sql, [...params, limit])).map(toSession));
       },
-      purge: (connection, before) => op(`purge sessions of ${q(connection)}`, () => driver.transaction(async (tx) => {
-        const ids = (await tx.query(`SELECT id FROM sessions WHERE connection = ? AND started_at < ? AND state <> 'open'`, [connection, before])).map((r) => str(r.id));
+      purge: (connection, before, record) => op(`purge sessions of ${q(connection)}`, () => driver.transaction(async (tx) => {
+        const ids = (await tx.query(`SELECT id FROM sessions WHERE connection = ? AND started_at < ? AND state <> 'open' ORDER BY started_at, id`, [connection, before])).map((r) => str(r.id));
         for (const id of ids) {
           await tx.run('DELETE FROM events WHERE session_id = ?', [id]);
           await tx.run('DELETE FROM checkpoints WHERE session_id = ?', [id]);
           await tx.run('DELETE FROM sessions WHERE id = ?', [id]);
         }
+        if (ids.length > 0 && record) await commitIn(tx, record(ids));
         return ids.length;
       })),
     },
@@ -141,6 +195,8 @@ export function recordingRepos(driver: Driver, _now: () => number): Pick<Store, 
           for (const batch of batches) await appendIn(tx, batch);
         });
       }, () => 'another writer recorded events in one of these sessions at the same time; nothing of this batch was stored.'),
+      commit: (write) => op('record events, checkpoints and ledger entries', () => driver.transaction((tx) => commitIn(tx, write)),
+        () => 'another writer recorded the same events, checkpoint or ledger entry at the same time; nothing of this batch was stored.'),
       list: async (sessionId, { afterSeq = 0, limit = DEFAULT_EVENT_PAGE } = {}) => {
         if (!Number.isSafeInteger(afterSeq) || afterSeq < 0) throw new TypeError(`afterSeq must be a non-negative integer, got ${afterSeq}`);
         positiveInt(limit, 'limit');
@@ -152,10 +208,34 @@ export function recordingRepos(driver: Driver, _now: () => number): Pick<Store, 
 
     checkpoints: {
       add: (rec) => op(`store a checkpoint of session ${q(rec.sessionId)}`, async () => {
-        await db.run(`INSERT INTO checkpoints (${CHECKPOINT_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?)`, [rec.sessionId, rec.seq, rec.hash, rec.at, rec.keyId, rec.signature]);
+        await db.run(`INSERT INTO checkpoints (${CHECKPOINT_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`, checkpointParams(rec));
       }, () => `session ${q(rec.sessionId)} already has a checkpoint at event ${rec.seq}`),
       list: (sessionId) => op(`read checkpoints of session ${q(sessionId)}`, async () =>
         (await db.query(`SELECT ${CHECKPOINT_COLUMNS} FROM checkpoints WHERE session_id = ? ORDER BY seq`, [sessionId])).map(toCheckpoint)),
+    },
+
+    ledger: {
+      chains: (filter = {}) => op('read the ledger chains', async () => {
+        const where = filter.session !== undefined ? 'WHERE session_id = ?' : filter.since !== undefined ? 'WHERE at >= ?' : '';
+        const params = filter.session !== undefined ? [filter.session] : filter.since !== undefined ? [filter.since] : [];
+        const found = new Map<string, number>((await db.query(`SELECT chain, MIN(seq) AS from_seq FROM ledger ${where} GROUP BY chain`, params))
+          .map((r) => [str(r.chain), num(r.from_seq)]));
+        const heads = new Map((await db.query(`SELECT ${HEAD_COLUMNS} FROM ledger_heads`)).map((r) => [str(r.chain), toHead(r)]));
+        // A head whose entries are all gone is a chain too (every chain, unfiltered; the newer ones with `since`).
+        if (filter.session === undefined) {
+          for (const [chain, h] of heads) if (!found.has(chain) && (filter.since === undefined || h.at >= filter.since)) found.set(chain, 1);
+        }
+        return [...found].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([chain, from]) => ({ chain, from, head: heads.get(chain) ?? null }));
+      }),
+      entries: async (chain, { afterSeq = 0, limit = DEFAULT_EVENT_PAGE } = {}) => {
+        if (!Number.isSafeInteger(afterSeq) || afterSeq < 0) throw new TypeError(`afterSeq must be a non-negative integer, got ${afterSeq}`);
+        positiveInt(limit, 'limit');
+        if (limit > MAX_EVENT_PAGE) throw new TypeError(`limit must be at most ${MAX_EVENT_PAGE}, got ${limit}`);
+        return op(`read the ledger chain ${q(chain)}`, async () =>
+          (await db.query(`SELECT ${LEDGER_COLUMNS} FROM ledger WHERE chain = ? AND seq > ? ORDER BY seq LIMIT ?`, [chain, afterSeq, limit])).map(toLedgerEntry));
+      },
+      heads: (limit = 1000) => op('read the ledger heads', async () =>
+        (await db.query(`SELECT ${HEAD_COLUMNS} FROM ledger_heads ORDER BY at DESC, chain LIMIT ?`, [limit])).map(toHead)),
     },
 
     instances: {
@@ -163,14 +243,28 @@ export function recordingRepos(driver: Driver, _now: () => number): Pick<Store, 
         const changed = await db.run('UPDATE gateway_instances SET heartbeat_at = ? WHERE id = ?', [at, id]);
         if (changed === 0) await db.run('INSERT INTO gateway_instances (id, started_at, heartbeat_at) VALUES (?, ?, ?)', [id, at, at]);
       }),
-      sweep: (self, staleBefore, at) => op('mark the sessions of stopped gateways incomplete', () => driver.transaction(async (tx) => {
+      sweep: (self, staleBefore, at, seal) => op('mark the sessions of stopped gateways incomplete', () => driver.transaction(async (tx) => {
         const rows = await tx.query(
           `SELECT s.id FROM sessions s LEFT JOIN gateway_instances g ON g.id = s.instance
-           WHERE s.state = 'open' AND (s.instance IS NULL OR s.instance <> ?) AND (g.id IS NULL OR g.heartbeat_at < ?)`, [self, staleBefore]);
+           WHERE s.state = 'open' AND (s.instance IS NULL OR s.instance <> ?) AND (g.id IS NULL OR g.heartbeat_at < ?)
+           ORDER BY s.started_at, s.id`, [self, staleBefore]);
         const ids = rows.map((r) => str(r.id));
+        const found: AbandonedSession[] = [];
         for (const id of ids) {
-          await tx.run(`UPDATE sessions SET state = 'incomplete', ended_at = ?, end_reason = ?, last_seq = ${LAST_SEQ} WHERE id = ? AND state = 'open'`,
-            [at, 'the gateway recording it stopped without ending it', id]);
+          // Unsealed (no seal given), the session just ends here; sealed, its end is in seal's write.
+          if (!seal) {
+            await endIn(tx, id, at, 'incomplete', 'the gateway recording it stopped without ending it');
+            continue;
+          }
+          const last = first(await tx.query('SELECT seq, hash FROM events WHERE session_id = ? ORDER BY seq DESC LIMIT 1', [id]));
+          const checkpoint = first(await tx.query(`SELECT ${CHECKPOINT_COLUMNS} FROM checkpoints WHERE session_id = ? ORDER BY seq DESC LIMIT 1`, [id]));
+          found.push({ id, lastSeq: last ? num(last.seq) : 0, lastHash: last ? str(last.hash) : null, lastCheckpoint: checkpoint ? toCheckpoint(checkpoint) : null });
+        }
+        if (seal) {
+          const chains = (await tx.query(
+            `SELECT ${HEAD_COLUMNS.split(', ').map((c) => `h.${c}`).join(', ')} FROM ledger_heads h LEFT JOIN gateway_instances g ON g.id = h.chain
+             WHERE h.final = 0 AND h.chain <> ? AND (g.id IS NULL OR g.heartbeat_at < ?) ORDER BY h.chain`, [self, staleBefore])).map(toHead);
+          if (found.length > 0 || chains.length > 0) await commitIn(tx, seal({ sessions: found, chains }));
         }
         await tx.run('DELETE FROM gateway_instances WHERE heartbeat_at < ? AND id <> ?', [staleBefore, self]);
         return ids;

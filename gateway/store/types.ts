@@ -123,6 +123,8 @@ export interface SessionFilter {
   readonly subject?: string;
   /** Sessions started at or after, epoch ms. */
   readonly since?: EpochMs;
+  /** Sessions started at or before, epoch ms (paging backwards). */
+  readonly until?: EpochMs;
   /** Sessions in which this decision was taken at least once. */
   readonly decision?: string;
   /** Newest first; at most this many (default 100, max 1000). */
@@ -155,6 +157,10 @@ export interface EventBatch {
   readonly events: readonly NewEvent[];
   /** Decisions taken in these events, added to the session's set. */
   readonly decisions?: readonly string[];
+  /** Creates the session first (its session.start is in `events`), in the same transaction. */
+  readonly create?: NewSession;
+  /** Ends the session after these events (state, ended_at, end_reason), in the same transaction. */
+  readonly end?: { readonly at: EpochMs; readonly state: 'ended' | 'incomplete'; readonly reason: string };
 }
 
 export interface CheckpointRecord {
@@ -168,6 +174,58 @@ export interface CheckpointRecord {
   readonly keyId: string;
   /** Ed25519 signature, base64url, over the checkpoint's canonical JSON. */
   readonly signature: string;
+  /** The session's state it signs (open, ended, incomplete); null in a version-1 checkpoint. */
+  readonly state: SessionState | null;
+  /** Digest of the session's previous checkpoint (recorder/chain.ts); null in a version-1 checkpoint. */
+  readonly prev: string | null;
+}
+
+export type NewCheckpoint = Omit<CheckpointRecord, 'state' | 'prev'> & Partial<Pick<CheckpointRecord, 'state' | 'prev'>>;
+
+/** One entry of a gateway process's ledger chain (recorder/ledger.ts says what each type means). */
+export interface LedgerEntryRecord {
+  /** The chain: the id of the gateway process that writes it. */
+  readonly chain: string;
+  /** 1, 2, 3... per chain, gapless. */
+  readonly seq: number;
+  readonly at: EpochMs;
+  /** open, start, checkpoint, purge. */
+  readonly type: string;
+  /** The session it is about ('' for a chain's own entries). */
+  readonly sessionId: string;
+  readonly data: JsonObject;
+  readonly prevHash: string;
+  readonly hash: string;
+}
+
+/** A ledger chain's signed head (one per chain, replaced as the chain grows). */
+export interface LedgerHeadRecord {
+  readonly chain: string;
+  readonly seq: number;
+  readonly hash: string;
+  readonly at: EpochMs;
+  readonly keyId: string;
+  /** Closed by its gateway, or sealed by the gateway that found it stopped: no entry follows. */
+  readonly final: boolean;
+  readonly signature: string;
+}
+
+/** Recording writes that go into one transaction. */
+export interface RecordingWrite {
+  readonly batches?: readonly EventBatch[];
+  readonly checkpoints?: readonly CheckpointRecord[];
+  readonly ledger?: readonly LedgerEntryRecord[];
+  /** Stored in place of each chain's previous head. */
+  readonly heads?: readonly LedgerHeadRecord[];
+}
+
+/** An open session of a stopped gateway, as the sweep finds it. */
+export interface AbandonedSession {
+  readonly id: string;
+  readonly lastSeq: number;
+  /** Hash of its last event (GENESIS_HASH-like zeros when it has none). */
+  readonly lastHash: string | null;
+  readonly lastCheckpoint: CheckpointRecord | null;
 }
 
 export type ReviewStatus = 'pending' | 'approved' | 'denied' | 'expired';
@@ -278,9 +336,10 @@ export interface Store {
     list(filter?: SessionFilter): Promise<SessionRecord[]>;
     /**
      * Deletes sessions of `connection` that started before `before` and are no longer open, with
-     * their events and checkpoints; resolves with how many sessions went.
+     * their events and checkpoints; resolves with how many sessions went. `record` (given the ids)
+     * says what to write in the same transaction (the ledger's purge entries).
      */
-    purge(connection: string, before: EpochMs): Promise<number>;
+    purge(connection: string, before: EpochMs, record?: (ids: readonly string[]) => RecordingWrite): Promise<number>;
   };
   readonly events: {
     /**
@@ -291,22 +350,38 @@ export interface Store {
     append(sessionId: string, events: readonly NewEvent[]): Promise<void>;
     /** Several sessions' batches in one transaction (the recorder's group commit): all or nothing. */
     appendMany(batches: readonly EventBatch[]): Promise<void>;
+    /** Batches, checkpoints, ledger entries and heads in one transaction: all or nothing. */
+    commit(write: RecordingWrite): Promise<void>;
     /** Ordered by seq; events with seq > afterSeq (default 0), at most `limit` (default 1000, max 10000). */
     list(sessionId: string, options?: { afterSeq?: number; limit?: number }): Promise<EventRecord[]>;
   };
   readonly checkpoints: {
-    add(rec: CheckpointRecord): Promise<void>;
+    /** A checkpoint written on its own (the recorder writes them with its events, through events.commit). */
+    add(rec: NewCheckpoint): Promise<void>;
     /** Ordered by seq. */
     list(sessionId: string): Promise<CheckpointRecord[]>;
+  };
+  readonly ledger: {
+    /**
+     * The chains with an entry at or after `since` (or naming `session`; no filter: every chain),
+     * each with the first such entry's seq and its signed head (null when it has none).
+     */
+    chains(filter?: { readonly since?: EpochMs; readonly session?: string }): Promise<Array<{ chain: string; from: number; head: LedgerHeadRecord | null }>>;
+    /** Ordered by seq; entries with seq > afterSeq (default 0), at most `limit` (default 1000, max 10000). */
+    entries(chain: string, options?: { afterSeq?: number; limit?: number }): Promise<LedgerEntryRecord[]>;
+    /** Every chain's head (for a new chain's open entry), newest first, at most `limit` (default 1000). */
+    heads(limit?: number): Promise<LedgerHeadRecord[]>;
   };
   readonly instances: {
     /** Records that gateway process `id` is alive at `at`. */
     beat(id: string, at: EpochMs): Promise<void>;
     /**
      * Marks `incomplete` every open session whose gateway process has not beaten since
-     * `staleBefore` (or never registered), except `self`'s; resolves with their ids.
+     * `staleBefore` (or never registered), except `self`'s; resolves with their ids. `seal` (given
+     * those sessions and the non-final ledger heads of such processes) says what to write in the
+     * same transaction: their final checkpoints, ledger entries, sealed heads.
      */
-    sweep(self: string, staleBefore: EpochMs, at: EpochMs): Promise<string[]>;
+    sweep(self: string, staleBefore: EpochMs, at: EpochMs, seal?: (found: { sessions: readonly AbandonedSession[]; chains: readonly LedgerHeadRecord[] }) => RecordingWrite): Promise<string[]>;
     /** Forgets process `id` (clean shutdown). */
     remove(id: string): Promise<void>;
   };

@@ -92,10 +92,10 @@ test('a held request is released by `reviews approve`; the session replays and v
 
   const ok = await run(AIRLOCK, ['sessions', 'verify', sessionId], { env: admin });
   assert.equal(ok.code, 0, ok.stderr);
-  assert.match(ok.stdout, new RegExp(`^OK: session ${sessionId} \\(ended\\): ${events.length} events chained, \\d+ signed checkpoint\\(s\\), signed through event ${events.length}\\.\\n$`));
+  assert.match(ok.stdout, new RegExp(`^OK: session ${sessionId} \\(ended\\): ${events.length} events chained, \\d+ signed checkpoint\\(s\\), signed through event ${events.length}; the ledger agrees\\.\\n$`));
 });
 
-test('`sessions verify` exits 1 naming the first bad event after the store is edited', async () => {
+test('`sessions verify` exits 3 naming the first bad event after the store is edited', async () => {
   const db = new DatabaseSync(join(t.dir, 'gw.db'));
   try {
     db.prepare("UPDATE events SET payload = replace(payload, 'GET', 'PUT') WHERE session_id = ? AND seq = 2").run(sessionId);
@@ -103,7 +103,7 @@ test('`sessions verify` exits 1 naming the first bad event after the store is ed
     db.close();
   }
   const bad = await run(AIRLOCK, ['sessions', 'verify', sessionId], { env: admin });
-  assert.equal(bad.code, 1);
+  assert.equal(bad.code, 3);
   assert.equal(bad.stderr, `airlock: Session ${sessionId} does NOT verify: event 2 was altered: its content does not match its hash (event 2). (CLI_VERIFY_FAILED)\n`);
   const usage = await run(AIRLOCK, ['sessions', 'replay', sessionId, '--speed', 'fast'], { env: admin });
   assert.equal(usage.code, 2);

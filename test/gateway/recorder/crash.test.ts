@@ -1,6 +1,7 @@
 // A gateway process killed with SIGKILL while 100 requests are in flight: after a restart on the
-// same store, every session it was recording is marked incomplete and verifies up to its last
-// event (the hash chain holds; nothing half-written).
+// same store, every session it was recording is marked incomplete, sealed (a session.incomplete
+// event and a final signed checkpoint) and verifies up to its last event (the hash chain holds;
+// nothing half-written); the dead process's ledger chain is sealed and the ledger verifies.
 import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { writeFileSync } from 'node:fs';
@@ -8,6 +9,7 @@ import { join } from 'node:path';
 import { AIRLOCK, start } from '../../support/process.ts';
 import { eventually, startTestGateway } from '../../support/gateway.ts';
 import { verifySession, type VerifiableCheckpoint, type VerifiableEvent } from '../../../gateway/recorder/verify.ts';
+import { verifyLedger } from '../../../gateway/recorder/ledger-verify.ts';
 
 test('SIGKILL during 100 concurrent requests: every session is incomplete and verifies up to its last event', async () => {
   // The harness gives the identity provider, tokens and a directory; its own gateway stops so the
@@ -71,7 +73,20 @@ test('SIGKILL during 100 concurrent requests: every session is incomplete and ve
       assert.equal(result.ok, true, `${id}: ${JSON.stringify(result.firstBad)}`);
       assert.equal(result.events, session.lastSeq, 'every stored event is covered by the chain');
       assert.match(result.notes[0]!, /^the session is incomplete/);
+      assert.equal(result.signedState, 'incomplete', 'sealed by the restarted gateway');
+      assert.equal(events.at(-1)!.type, 'session.incomplete');
     }
+
+    // The killed process's ledger chain is sealed by the one that found it dead; the ledger knows
+    // every session and agrees with each one's newest checkpoint.
+    const heads = await gw.store.ledger.heads();
+    const dead = heads.filter((h) => h.chain !== gw.recording.recorder.instance);
+    assert.equal(dead.length, 1);
+    assert.equal(dead[0]!.final, true);
+    const chains = await Promise.all((await gw.store.ledger.chains()).map(async (c) => ({ ...c, entries: await gw.store.ledger.entries(c.chain, { limit: 10_000 }) })));
+    const sessions = new Map(await Promise.all(ids.map(async (id) => [id, { state: 'incomplete', checkpoints: await gw.store.checkpoints.list(id) }] as const)));
+    const ledger = verifyLedger({ chains, heads, sessions, mustBeKnown: ids, keys });
+    assert.deepEqual(ledger.problems, []);
   } finally {
     await t.close();
   }

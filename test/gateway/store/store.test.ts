@@ -405,7 +405,7 @@ for (const backend of [sqliteBackend(), postgresBackend()]) {
 
       await store.checkpoints.add({ sessionId: 'g1', seq: 2, hash: 'h2', at: T0 + 3, keyId: 'k', signature: 'sig' });
       await rejectsWith(store.checkpoints.add({ sessionId: 'g1', seq: 2, hash: 'h2', at: T0 + 3, keyId: 'k', signature: 'sig' }), 'GW_STORE_CONFLICT', 'session "g1" already has a checkpoint at event 2');
-      assert.deepEqual(await store.checkpoints.list('g1'), [{ sessionId: 'g1', seq: 2, hash: 'h2', at: T0 + 3, keyId: 'k', signature: 'sig' }]);
+      assert.deepEqual(await store.checkpoints.list('g1'), [{ sessionId: 'g1', seq: 2, hash: 'h2', at: T0 + 3, keyId: 'k', signature: 'sig', state: null, prev: null }]);
 
       // A process that stops beating leaves its open sessions incomplete; a live one keeps them.
       await store.instances.beat('i1', T0);
