@@ -3,6 +3,7 @@
 import { createAgents } from './agents/index.ts';
 import type { AgentHub } from './agents/hub.ts';
 import { apiKeyRoutes } from './api/api-keys.ts';
+import { apiKeyCacheOf } from './authn/apikeys.ts';
 import { connectionRoutes } from './api/connections.ts';
 import { identityRoutes } from './api/identity.ts';
 import { createAuthn, type Authn } from './authn/index.ts';
@@ -65,7 +66,9 @@ export async function startGateway(options: StartOptions = {}): Promise<RunningG
   const store = await openStore(config.store.url, { logger: logger.child({ component: 'store' }) });
   const authn = createAuthn(config, store, logger.child({ component: 'authn' }));
   const agents = createAgents(config, store, logger.child({ component: 'agents' }));
-  const connections = new ConnectionRegistry({ store, logger: logger.child({ component: 'connections' }), reloadIntervalMs: config.connections.reloadInterval * 1000 });
+  const connections = new ConnectionRegistry({ store, logger: logger.child({ component: 'connections' }), reloadIntervalMs: config.connections.reloadInterval * 1000, epochIntervalMs: config.connections.epochInterval * 1000 });
+  // A key revoked or changed on another replica: its next use here reads the store at once.
+  connections.onEpoch(() => apiKeyCacheOf(store).forgetAll());
   const policies = new PolicyManager({ logger: logger.child({ component: 'policy' }), reloadIntervalMs: config.policy.reloadInterval * 1000 });
   let recording: RecordingSystem;
   try {
