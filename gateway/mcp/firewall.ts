@@ -207,8 +207,9 @@ export class Firewall {
   /** Inspects and decides on a result (tool result, prompt, resource): masked, or withheld with isError. */
   async #checkResult(tool: string, result: CallToolResult, requestId: string, started: number): Promise<CallToolResult> {
     const payload = { content: result.content, ...(result.structuredContent === undefined ? {} : { structuredContent: result.structuredContent }) };
-    const { identity, connection } = this.#authority();
-    const outcome = decideFor(this.#deps, identity, connection, { kind: 'mcp', direction: 'response', tool, body: payload });
+    const now = await this.#recheck({ tool, requestId }); // access withdrawn during the call: its answer is withheld
+    if ('refused' in now) return now.refused;
+    const outcome = decideFor(this.#deps, now.identity, now.connection, { kind: 'mcp', direction: 'response', tool, body: payload });
     const leaving = outcome.decision === 'mask' && outcome.masked !== undefined ? outcome.masked as typeof payload : payload;
     await recordStep(this.#deps.recording.recorder, this.#session, {
       type: 'response', direction: 'response', outcome, maskKey: this.#deps.maskKey, payload, leaving,
