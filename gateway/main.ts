@@ -69,6 +69,8 @@ export async function startGateway(options: StartOptions = {}): Promise<RunningG
   const connections = new ConnectionRegistry({ store, logger: logger.child({ component: 'connections' }), reloadIntervalMs: config.connections.reloadInterval * 1000, epochIntervalMs: config.connections.epochInterval * 1000 });
   // A key revoked or changed on another replica: its next use here reads the store at once.
   connections.onEpoch(() => apiKeyCacheOf(store).forgetAll());
+  // An agent revoked (or re-keyed) on another replica: its tunnels here close now, not at the next presence check.
+  connections.onEpoch(() => agents.hub.recheckAll());
   const policies = new PolicyManager({ logger: logger.child({ component: 'policy' }), reloadIntervalMs: config.policy.reloadInterval * 1000 });
   let recording: RecordingSystem;
   try {
