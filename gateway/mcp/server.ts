@@ -83,6 +83,9 @@ export function mcpRoutes(router: Router, deps: McpDeps): { close(): Promise<voi
     })();
     return s.closing;
   };
+  // A token holds until exp + auth.clockSkew here, as it does for authenticate: every request on a
+  // session is authenticated, so the 401 challenge comes from there; a call held past that is refused.
+  const tokenClock = () => Date.now() - deps.config.auth.clockSkew * 1000;
   const sweeper = setInterval(() => {
     const cutoff = Date.now() - cfg.sessionIdle * 1000;
     for (const s of sessions.values()) if (s.lastUsed < cutoff) void end(s, `idle for ${cfg.sessionIdle} s`);
@@ -125,7 +128,7 @@ export function mcpRoutes(router: Router, deps: McpDeps): { close(): Promise<voi
   /** A session on one connection the caller may no longer use ends: its upstream is theirs no more. */
   const recheckOrEnd = (session: Session, name: string): void => {
     try {
-      deps.connections.recheck(session.caller.identity, name);
+      deps.connections.recheck(session.caller.identity, name, tokenClock());
     } catch (err) {
       if (err instanceof GatewayError && err.code === 'GW_ACCESS_REVOKED') void end(session, 'the caller may no longer use the connection');
       throw err;
@@ -145,7 +148,7 @@ export function mcpRoutes(router: Router, deps: McpDeps): { close(): Promise<voi
   };
 
   /** The firewall's view of the caller and `name` now: the latest identity, re-checked against the registry. */
-  const authorityOf = (caller: Caller, name: string): Authority => () => ({ identity: caller.identity, connection: deps.connections.recheck(caller.identity, name) });
+  const authorityOf = (caller: Caller, name: string): Authority => () => ({ identity: caller.identity, connection: deps.connections.recheck(caller.identity, name, tokenClock()) });
 
   const open = async (caller: Caller, connection: Connection, requestId: string, init: unknown): Promise<StreamableHTTPServerTransport> => {
     const { identity } = caller;
