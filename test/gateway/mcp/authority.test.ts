@@ -24,6 +24,7 @@ let agent: Running;
 let admin: string;
 let bob: string;
 let denyAll: string;
+let served = 0;
 
 const openapi = {
   openapi: '3.0.3',
@@ -35,20 +36,24 @@ const openapi = {
 
 before(async () => {
   target = createServer((req, res) => {
+    served++;
     res.writeHead(200, { 'content-type': 'application/json' });
     res.end(JSON.stringify({ id: req.url?.split('/').pop(), name: 'Ada' }));
   });
   const url = await new Promise<string>((r) => target.listen(0, '127.0.0.1', () => r(`http://127.0.0.1:${(target.address() as { port: number }).port}`)));
   // The full reload is an hour away and tokens get no clock skew: what these tests see comes from
   // the per-use re-check and the config epoch alone.
-  t = await startTestGateway({ config: { connections: { reloadInterval: 3600 }, auth: { clockSkew: 0 } } });
+  t = await startTestGateway({ config: { connections: { reloadInterval: 3600 }, auth: { clockSkew: 0 }, reviews: { pollInterval: 0.05 } } });
   replica = await t.replica();
   admin = await t.token('alice', ['admins']);
   bob = await t.token('bob', ['developers']);
   agent = await startTestAgent(t, 'edge', { allow: [url] });
   denyAll = join(t.dir, 'deny-all.yaml');
   writeFileSync(denyAll, 'name: deny-all\nrules:\n  - { id: nothing, match: { kinds: [mcp] }, action: deny, reason: demo.deny_all, message: Nothing passes here any more. }\n');
+  const review = join(t.dir, 'review-all.yaml');
+  writeFileSync(review, 'name: review-all\nrules:\n  - { id: look, match: { kinds: [mcp], directions: [request] }, action: review, reason: demo.look_first, review: { wait: 30 } }\n');
   await addConnections(t, admin, ['crm', 'ledger', 'billing', 'hr', 'audit'].map((name) => ({ name, kind: 'http', agent: 'edge', target: `${url}/api`, groups: ['developers'], openapi })));
+  await addConnections(t, admin, [{ name: 'vault', kind: 'http', agent: 'edge', target: `${url}/api`, groups: ['developers'], openapi, policy: { files: [review] } }]);
 });
 after(() => stopAll(agent, t, target));
 
@@ -119,6 +124,20 @@ test('/mcp: a connection no longer the caller\'s refuses its tools with GW_ACCES
   assert.ok(!tools.some((x) => x.name.startsWith('billing__')), 'its tools are no longer listed');
   assert.ok(tools.some((x) => x.name === 'hr__getCustomer'));
   await client.close();
+});
+
+test('a call held for review is re-checked when released: access withdrawn meanwhile refuses it, and nothing reaches the service', async () => {
+  const { client } = await connect(bob, '/mcp/vault');
+  const held = client.callTool({ name: 'getCustomer', arguments: { id: 'c-7' } }, undefined, { timeout: 60_000 });
+  const pending = await eventually(async () => ((await t.call('GET', '/api/v1/reviews?status=pending', admin)).body.reviews as Array<{ id: string; connection: string }>).find((r) => r.connection === 'vault'), 10_000, 'the review');
+  const before = served;
+  await patch('vault', { groups: ['ops'] });
+  assert.equal((await t.call('POST', `/api/v1/reviews/${pending.id}/approve`, admin, {})).status, 200);
+  const result = await held;
+  assert.equal(result.isError, true);
+  assert.match(textOf(result), /^airlock: You may no longer use connection "vault".*\(GW_ACCESS_REVOKED\)$/);
+  assert.equal(served, before, 'the released call never reached the service');
+  await client.close().catch(() => {});
 });
 
 test('a group removed through another replica reaches the open session through the config epoch', async () => {
