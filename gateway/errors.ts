@@ -61,6 +61,7 @@ export const GATEWAY_ERRORS = {
   GW_POLICY_INVALID: { status: 500, summary: 'A policy file failed validation; the previous policy stays in force.' },
   GW_INSPECTION_FAILED: { status: 403, summary: 'A payload could not be inspected, so it was refused (fail closed).' },
   GW_CONNECTION_INVALID: { status: 400, summary: 'A connection definition failed validation; the message names each field and what is wrong with it.' },
+  GW_ACCESS_REVOKED: { status: 403, summary: 'An open session (MCP, WebSocket, streamed body) used a connection the caller may no longer use: a group, an API key\'s scope or the connection itself changed meanwhile; the session ends, ask an admin if access is still needed.' },
   GW_CONNECTION_NOT_FOUND: { status: 404, summary: 'There is no connection of that name that the caller may use (whether it does not exist or is not theirs is not revealed).' },
   GW_OPENAPI_INVALID: { status: 400, summary: 'The connection\'s OpenAPI document cannot be turned into tools (not OpenAPI 3.0/3.1, a malformed operation, an unresolvable or external $ref, or over a limit); the message names the place in the document.' },
   GW_TOOL_ARGUMENTS_INVALID: { status: 400, summary: 'The tool call\'s arguments do not fit the tool (a missing, unknown or wrongly typed argument, or a value that cannot be sent); the message names each argument and what is wrong.' },

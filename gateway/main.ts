@@ -3,6 +3,7 @@
 import { createAgents } from './agents/index.ts';
 import type { AgentHub } from './agents/hub.ts';
 import { apiKeyRoutes } from './api/api-keys.ts';
+import { apiKeyCacheOf } from './authn/apikeys.ts';
 import { connectionRoutes } from './api/connections.ts';
 import { identityRoutes } from './api/identity.ts';
 import { createAuthn, type Authn } from './authn/index.ts';
@@ -68,7 +69,11 @@ export async function startGateway(options: StartOptions = {}): Promise<RunningG
   // Every identity verified on a request counts against its server.limits caps (gateway/http/budget.ts).
   const authn: Authn = { ...verified, authenticator: admitting(verified.authenticator) };
   const agents = createAgents(config, store, logger.child({ component: 'agents' }));
-  const connections = new ConnectionRegistry({ store, logger: logger.child({ component: 'connections' }), reloadIntervalMs: config.connections.reloadInterval * 1000 });
+  const connections = new ConnectionRegistry({ store, logger: logger.child({ component: 'connections' }), reloadIntervalMs: config.connections.reloadInterval * 1000, epochIntervalMs: config.connections.epochInterval * 1000 });
+  // A key revoked or changed on another replica: its next use here reads the store at once.
+  connections.onEpoch(() => apiKeyCacheOf(store).forgetAll());
+  // An agent revoked (or re-keyed) on another replica: its tunnels here close now, not at the next presence check.
+  connections.onEpoch(() => agents.hub.recheckAll());
   const policies = new PolicyManager({ logger: logger.child({ component: 'policy' }), reloadIntervalMs: config.policy.reloadInterval * 1000 });
   let recording: RecordingSystem;
   try {

@@ -193,6 +193,15 @@ export class AgentHub extends EventEmitter<HubEvents> {
     return { agent, tunnelsClosed: tunnels.length };
   }
 
+  /**
+   * Reads every connected agent back from the store now, as the presence interval does (a revoked
+   * agent's tunnels close with 4100): called when the store's config epoch moved, so a revocation
+   * made through another replica applies here within about a second.
+   */
+  recheckAll(): void {
+    for (const agent of this.#agents.keys()) this.#recheck(agent);
+  }
+
   /** Gateway shutdown: refuses new tunnels, closes every tunnel with 4101, writes last-seen times. Idempotent. */
   close(): Promise<void> {
     this.#closing ??= (async () => {

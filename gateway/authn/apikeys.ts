@@ -177,6 +177,12 @@ export class ApiKeyCache {
     this.#entries.set(known.record.id, { known, until: this.#clock() + this.#ttlMs });
   }
 
+  /** Drops every key (the store's config epoch moved: some key may have changed on another replica). */
+  forgetAll(): void {
+    this.#generation++;
+    this.#entries.clear();
+  }
+
   /** Drops key `id`: its next use reads the store. */
   forget(id: string): void {
     this.#generation++;

@@ -139,6 +139,12 @@ export const configSchema = z.strictObject({
      * Default 5; at least 0.1, at most 3600.
      */
     reloadInterval: z.number().min(0.1).max(3600).default(5),
+    /**
+     * Seconds between two reads of the store's config epoch (one row, bumped by every connection,
+     * API key and agent change): how soon a change made through another replica reaches this
+     * gateway's open sessions. Default 1; at least 0.05, at most 60.
+     */
+    epochInterval: z.number().min(0.05).max(60).default(1),
   }).prefault({}),
   recording: z.strictObject({
     /**

@@ -1,8 +1,12 @@
 // The connections registry: the definitions in the Store, served from an in-memory snapshot so a
 // data path's lookup costs a Map read. Writes go through here: they are validated (schema, then
 // policy sources), stored with optimistic concurrency, and applied to the snapshot at once.
-// Changes made elsewhere (another gateway replica on the same store) arrive by a periodic reload,
-// so every replica converges within one reload interval, without a restart.
+// Changes made elsewhere (another gateway replica on the same store, or the database itself) are
+// seen through the store's config epoch (a single row its triggers bump on every connection,
+// API key and agent change): each gateway reads it every epochIntervalMs (default 1 s) and, when
+// it moved, reloads the connections and tells its epoch listeners (the API key cache, live
+// sessions), so a change applies everywhere within about a second, without a restart. A full
+// reload every reloadIntervalMs stays as a safety net.
 //
 // Who may use a connection (`canUse`):
 //   - the identity must hold the `user` or `admin` role;
@@ -44,6 +48,8 @@ export interface RegistryOptions {
   readonly logger: Logger;
   /** Milliseconds between reloads from the store. Default 5000; at least 50. */
   readonly reloadIntervalMs?: number;
+  /** Milliseconds between reads of the store's config epoch (one row). Default 1000; at least 50. */
+  readonly epochIntervalMs?: number;
   /** Checks a definition's policy sources before a write. Default: the packs exist, packs and files compile. */
   readonly checkPolicy?: (policy: ConnectionSpec['policy']) => readonly FieldIssue[];
 }
@@ -66,20 +72,35 @@ export class ConnectionRegistry {
   /** Stored records that failed validation, by name → `version@updatedAt`, so each is logged once. */
   readonly #invalid = new Map<string, string>();
   readonly #listeners = new Set<ChangeListener>();
+  readonly #epochListeners = new Set<() => void>();
+  readonly #epochIntervalMs: number;
+  #epochTimer: NodeJS.Timeout | undefined;
+  #epoch: number | undefined;
+  #epochFailing = false;
+  #polling = false;
 
   constructor(options: RegistryOptions) {
     const interval = options.reloadIntervalMs ?? 5000;
     if (!Number.isFinite(interval) || interval < 50) throw new TypeError(`reloadIntervalMs must be at least 50, got ${interval}`);
+    const epochInterval = options.epochIntervalMs ?? 1000;
+    if (!Number.isFinite(epochInterval) || epochInterval < 50) throw new TypeError(`epochIntervalMs must be at least 50, got ${epochInterval}`);
     this.#store = options.store;
     this.#logger = options.logger;
     this.#intervalMs = interval;
+    this.#epochIntervalMs = epochInterval;
     this.#checkPolicy = options.checkPolicy ?? ((policy) => checkPolicySources(policy));
   }
 
-  /** Loads the snapshot, then reloads it every reloadIntervalMs (the timer never keeps the process alive). */
+  /**
+   * Loads the snapshot, then reloads it every reloadIntervalMs and whenever the store's config
+   * epoch moved (read every epochIntervalMs). The timers never keep the process alive.
+   */
   async start(): Promise<void> {
+    this.#epoch = await this.#store.configEpoch();
     await this.reload();
     if (this.#timer !== undefined) return;
+    this.#epochTimer = setInterval(() => void this.#pollEpoch(), this.#epochIntervalMs);
+    this.#epochTimer.unref();
     this.#timer = setInterval(() => {
       this.reload().then(() => {
         if (this.#reloadFailing) this.#logger.info('connections reload works again');
@@ -97,7 +118,46 @@ export class ConnectionRegistry {
   /** Stops the periodic reload. Idempotent. */
   stop(): void {
     clearInterval(this.#timer);
+    clearInterval(this.#epochTimer);
     this.#timer = undefined;
+    this.#epochTimer = undefined;
+  }
+
+  /**
+   * Calls `listener` after the store's config epoch moved (a connection, API key or agent changed,
+   * here or on another replica) and the connections were reloaded; returns the unsubscribe function.
+   */
+  onEpoch(listener: () => void): () => void {
+    this.#epochListeners.add(listener);
+    return () => this.#epochListeners.delete(listener);
+  }
+
+  /** One read of the epoch; when it moved: reload, then the epoch listeners. One poll at a time. */
+  async #pollEpoch(): Promise<void> {
+    if (this.#polling) return;
+    this.#polling = true;
+    try {
+      const epoch = await this.#store.configEpoch();
+      if (this.#epochFailing) this.#logger.info('the config epoch can be read again');
+      this.#epochFailing = false;
+      if (epoch === this.#epoch) return;
+      if (this.#reloading) await this.#reloading.catch(() => {}); // it may have read the store before the epoch moved
+      await this.reload();
+      this.#epoch = epoch; // only once the reload worked: a failed one is tried again next poll
+      for (const listener of this.#epochListeners) {
+        try {
+          listener();
+        } catch (err) {
+          this.#logger.error('a config epoch listener failed', { err });
+        }
+      }
+    } catch (err) {
+      if (this.#epochTimer === undefined) return; // stopped meanwhile: the store is closing
+      if (!this.#epochFailing) this.#logger.warn('cannot read the config epoch from the store; changes made on other replicas wait for the next full reload', { err });
+      this.#epochFailing = true;
+    } finally {
+      this.#polling = false;
+    }
   }
 
   /** Every valid connection, ordered by name (the snapshot: no store access). */
@@ -134,6 +194,38 @@ export class ConnectionRegistry {
     const connection = this.#byName.get(name);
     if (connection && this.canUse(identity, connection)) return connection;
     throw notFound(name, identity);
+  }
+
+  /**
+   * The re-check on every use of a long-lived session (an MCP call, a WebSocket message, a streamed
+   * window): the caller's credential has not expired (GW_TOKEN_EXPIRED) and `identity` may still
+   * use `name` (GW_ACCESS_REVOKED: a group, key scope or the connection itself went away).
+   * Returns the connection as it is now, so its current policy decides. A Map read: no store access.
+   * `now`: epoch ms, default Date.now().
+   */
+  recheck(identity: Identity, name: string, now: number = Date.now()): Connection {
+    if (identity.expiresAt !== null && now >= identity.expiresAt) {
+      throw new GatewayError('GW_TOKEN_EXPIRED', `The ${identity.via === 'apikey' ? 'API key' : 'access token'} this session was opened with expired at ${new Date(identity.expiresAt).toISOString()}; authenticate again with a fresh one.`);
+    }
+    const connection = this.#byName.get(name);
+    if (connection && this.canUse(identity, connection)) return connection;
+    throw new GatewayError('GW_ACCESS_REVOKED', `You may no longer use connection ${JSON.stringify(name.slice(0, 100))}: it was changed or removed while this session was open (groups, key scope, or the connection itself); ask an admin if you still need it.`);
+  }
+
+  /**
+   * Whether the credential behind `identity` still holds: an API key is read from the store (not
+   * revoked, not expired); a token holds until its `exp`. For live sessions when the epoch moved,
+   * not per request. Resolves with the GatewayError that ends the session, or undefined.
+   */
+  async credentialProblem(identity: Identity, now: number = Date.now()): Promise<GatewayError | undefined> {
+    if (identity.via === 'apikey' && identity.tokenId !== null) {
+      const key = await this.#store.apiKeys.get(identity.tokenId);
+      if (key === null || key.revokedAt !== null) return new GatewayError('GW_API_KEY_INVALID', `API key ${identity.tokenId} was revoked while this session was open; ask an admin for a new one.`);
+      if (key.expiresAt !== null && key.expiresAt <= now) return new GatewayError('GW_API_KEY_INVALID', `API key ${identity.tokenId} expired while this session was open; ask an admin for a new one.`);
+      return undefined;
+    }
+    if (identity.expiresAt !== null && now >= identity.expiresAt) return new GatewayError('GW_TOKEN_EXPIRED', 'The access token this session was opened with expired; authenticate again with a fresh one.');
+    return undefined;
   }
 
   /** Calls `listener` on every change, local or reloaded; returns the function that unsubscribes. */

@@ -3,8 +3,12 @@
 // labels, so the first `__` splits a name unambiguously; a duplicate is refused and logged).
 // Above mcp.aggregateToolLimit tools, only search_tools, describe_tool and call_tool are listed,
 // so a large catalogue does not flood the model's context: it searches, reads one schema, calls.
+// The set of connections is fixed when the session opens; each firewall re-checks on every use
+// that the caller may still use its connection (a revoked one's tools drop out of the list, and
+// calling one is refused GW_ACCESS_REVOKED). A connection granted later needs a new session.
 import type { CallToolResult, Tool } from '@modelcontextprotocol/sdk/types.js';
 import type { Logger } from '../../lib/log.ts';
+import { GatewayError } from '../errors.ts';
 import { CALL_TOOL, DESCRIBE_TOOL, META_TOOLS, SEARCH_MAX_LIMIT, SEARCH_TOOLS, buildSearchIndex, searchTools, type SearchIndex } from './search.ts';
 import type { Firewall } from './firewall.ts';
 import type { CallContext } from './source.ts';
@@ -39,6 +43,8 @@ export class AggregateCatalog implements Catalog {
       try {
         tools = await firewall.listTools(signal);
       } catch (err) {
+        // A connection no longer the caller's (re-checked by its firewall on every use) is left out quietly.
+        if (err instanceof GatewayError && (err.code === 'GW_ACCESS_REVOKED' || err.code === 'GW_TOKEN_EXPIRED')) continue;
         // One unreachable upstream must not hide every other connection's tools.
         this.#logger.warn('an mcp connection could not list its tools', { connection, err });
         continue;

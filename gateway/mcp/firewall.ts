@@ -12,6 +12,12 @@
 //
 // Annotations such as readOnlyHint are passed to the caller but never read here: they never
 // lower the risk of a call.
+//
+// Authority is re-checked on every use, not once per session: each list, call and result asks
+// `authority()` for the caller's latest identity and the connection as the registry holds it now
+// (GW_ACCESS_REVOKED / GW_TOKEN_EXPIRED when it no longer may), so a group removed, a key revoked
+// or a policy replaced applies to the session's next call; a call held for review is re-checked
+// again before it is sent.
 import type { CallToolResult, Tool } from '@modelcontextprotocol/sdk/types.js';
 import type { Identity } from '../authn/identity.ts';
 import type { Connection } from '../connections/registry.ts';
@@ -44,24 +50,32 @@ interface Listed {
   readonly original: Tool;
 }
 
+/**
+ * The caller and the connection as they are now: throws a GatewayError (GW_ACCESS_REVOKED,
+ * GW_TOKEN_EXPIRED) when the caller may no longer use it. Called on every use; a Map read.
+ */
+export type Authority = () => { readonly identity: Identity; readonly connection: Connection };
+
 export class Firewall {
   readonly #deps: FirewallDeps;
-  readonly #identity: Identity;
-  readonly #connection: Connection;
+  readonly #authority: Authority;
+  /** The connection's name, which never changes (its definition may: ask #authority). */
+  readonly #name: string;
   readonly #source: ToolSource;
   readonly #session: RecordingSession;
   #tools = new Map<string, Listed>();
 
-  constructor(deps: FirewallDeps, identity: Identity, connection: Connection, source: ToolSource, session: RecordingSession) {
+  constructor(deps: FirewallDeps, authority: Authority, source: ToolSource, session: RecordingSession) {
     this.#deps = deps;
-    this.#identity = identity;
-    this.#connection = connection;
+    this.#authority = authority;
+    this.#name = authority().connection.name;
     this.#source = source;
     this.#session = session;
   }
 
   /** The tools the caller may see, decorated; hidden ones are logged and recorded with their reason. */
   async listTools(signal?: AbortSignal): Promise<Tool[]> {
+    this.#authority();
     const tools = await this.#source.listTools(signal);
     const next = new Map<string, Listed>();
     const hidden: Array<{ tool: string; reason: string }> = [];
@@ -74,8 +88,8 @@ export class Firewall {
         if (!hidden.some((h) => h.tool === tool.name)) hidden.push({ tool: tool.name, reason: 'the upstream lists two tools under this name' });
         continue;
       }
-      const pinned = await this.#deps.store.pins.get(this.#connection.name, tool.name);
-      const pin = decidePin({ pinned, mode: this.#deps.pinMode, connection: this.#connection.name, tool });
+      const pinned = await this.#deps.store.pins.get(this.#name, tool.name);
+      const pin = decidePin({ pinned, mode: this.#deps.pinMode, connection: this.#name, tool });
       if (pin.update) await this.#deps.store.pins.put(pin.update);
       if (pin.visibility !== 'visible') {
         hidden.push({ tool: tool.name, reason: pin.reason });
@@ -99,7 +113,7 @@ export class Firewall {
     }
     this.#tools = next;
     if (hidden.length > 0) {
-      this.#deps.logger.warn('mcp tools hidden', { connection: this.#connection.name, hidden });
+      this.#deps.logger.warn('mcp tools hidden', { connection: this.#name, hidden });
       await this.#deps.recording.recorder.record(this.#session, 'tools.hidden', { tools: hidden });
     }
     if (flagged.length > 0) await this.#deps.recording.recorder.record(this.#session, 'tools.flagged', { tools: flagged });
@@ -108,11 +122,13 @@ export class Firewall {
 
   /** One tools/call through the firewall. Policy refusals are tool results with isError (the model can act on them). */
   async callTool(name: string, rawArgs: unknown, justificationMeta: string | undefined, ctx: CallContext & { onHeld?: (reviewId: string) => void }): Promise<CallToolResult> {
+    const summary = { tool: name, requestId: ctx.requestId };
+    let now = await this.#recheck(summary);
+    if ('refused' in now) return now.refused;
     if (!this.#tools.has(name)) await this.listTools(ctx.signal);
     const listed = this.#tools.get(name);
-    if (!listed) return refusal(`There is no tool ${JSON.stringify(name.slice(0, 100))} on ${this.#connection.name} (or it is hidden until an admin approves it); call tools/list.`);
+    if (!listed) return refusal(`There is no tool ${JSON.stringify(name.slice(0, 100))} on ${this.#name} (or it is hidden until an admin approves it); call tools/list.`);
     const valid = validateArguments(listed.original, rawArgs ?? {});
-    const summary = { tool: name, requestId: ctx.requestId };
     if (!valid.ok) {
       await this.#deps.recording.recorder.record(this.#session, 'error', { ...summary, code: 'GW_TOOL_ARGUMENTS_INVALID', message: valid.errors.join('; ') });
       return refusal(`The arguments do not match the schema of ${name}: ${valid.errors.join('; ')}`);
@@ -122,7 +138,7 @@ export class Firewall {
 
     // Inspect: SQL- and command-bearing arguments with their own inspectors, everything for PII.
     const roles = argumentRoles(listed.original, args);
-    const extra: Finding[] = inspectionRequests(listed.original, roles, this.#connection.kind === 'postgres' ? 'postgresql' : undefined)
+    const extra: Finding[] = inspectionRequests(listed.original, roles, now.connection.kind === 'postgres' ? 'postgresql' : undefined)
       .flatMap((r) => rebaseFindings(inspectRequest(r.request), r.path));
     const firstSql = roles.find((r) => r.role === 'sql')?.value;
     const firstCommand = roles.find((r) => r.role === 'shell')?.value;
@@ -131,7 +147,7 @@ export class Firewall {
       ...(justification === undefined ? {} : { justification }),
       ...(firstSql === undefined ? {} : { dialect: 'postgresql' }),
     };
-    const outcome = decideFor(this.#deps, this.#identity, this.#connection, request, extra);
+    const outcome = decideFor(this.#deps, now.identity, now.connection, request, extra);
     const leaving = outcome.decision === 'mask' && outcome.masked !== undefined ? outcome.masked : args;
     await recordStep(this.#deps.recording.recorder, this.#session, {
       type: 'request', direction: 'request', outcome, maskKey: this.#deps.maskKey, payload: args, leaving,
@@ -142,7 +158,7 @@ export class Firewall {
     if (outcome.decision === 'review') {
       try {
         released = (await this.#deps.recording.reviews.hold({
-          connection: this.#connection.name, requester: this.#identity, session: this.#session, settings: outcome.review ?? DEFAULT_REVIEW,
+          connection: this.#name, requester: now.identity, session: this.#session, settings: outcome.review ?? DEFAULT_REVIEW,
           request: { tool: name, arguments: args as Json },
           shown: { payload: args, findings: outcome.findings, verbatim: roles.filter((r) => r.role !== 'text').map((r) => r.path) },
           detail: { tool: name, ...(justification === undefined ? {} : { justification }), reasons: outcome.reasons.map((r) => ({ rule: r.rule, reason: r.reason, message: r.message ?? null })), findings: outcome.findings.map((f) => ({ kind: f.kind, path: f.path })) },
@@ -155,6 +171,13 @@ export class Firewall {
       }
     }
 
+    if (released !== undefined) { // the wait may have outlasted the caller's access
+      now = await this.#recheck(summary);
+      if ('refused' in now) {
+        await this.#deps.recording.reviews.refund(released, this.#session, 'GW_ACCESS_REVOKED');
+        return now.refused;
+      }
+    }
     const started = performance.now();
     let result: CallToolResult;
     try {
@@ -170,10 +193,23 @@ export class Firewall {
     return this.#checkResult(name, result, ctx.requestId, started);
   }
 
+  /** The authority check of a call: the caller and connection now, or the refusal (recorded; a tool error naming its code). */
+  async #recheck(summary: { tool: string; requestId: string }): Promise<ReturnType<Authority> | { refused: CallToolResult }> {
+    try {
+      return this.#authority();
+    } catch (err) {
+      if (!(err instanceof GatewayError)) throw err;
+      await this.#deps.recording.recorder.record(this.#session, 'error', { ...summary, code: err.code, message: err.message });
+      return { refused: refusal(`${err.message} (${err.code})`) };
+    }
+  }
+
   /** Inspects and decides on a result (tool result, prompt, resource): masked, or withheld with isError. */
   async #checkResult(tool: string, result: CallToolResult, requestId: string, started: number): Promise<CallToolResult> {
     const payload = { content: result.content, ...(result.structuredContent === undefined ? {} : { structuredContent: result.structuredContent }) };
-    const outcome = decideFor(this.#deps, this.#identity, this.#connection, { kind: 'mcp', direction: 'response', tool, body: payload });
+    const now = await this.#recheck({ tool, requestId }); // access withdrawn during the call: its answer is withheld
+    if ('refused' in now) return now.refused;
+    const outcome = decideFor(this.#deps, now.identity, now.connection, { kind: 'mcp', direction: 'response', tool, body: payload });
     const leaving = outcome.decision === 'mask' && outcome.masked !== undefined ? outcome.masked as typeof payload : payload;
     await recordStep(this.#deps.recording.recorder, this.#session, {
       type: 'response', direction: 'response', outcome, maskKey: this.#deps.maskKey, payload, leaving,
@@ -189,7 +225,8 @@ export class Firewall {
    * upstream's sampling and elicitation requests, going the other way (`direction: 'request'`).
    */
   async checkPayload<T extends object>(label: string, value: T, requestId: string, direction: 'request' | 'response' = 'response'): Promise<T> {
-    const outcome = decideFor(this.#deps, this.#identity, this.#connection, { kind: 'mcp', direction, tool: label, body: value });
+    const { identity, connection } = this.#authority();
+    const outcome = decideFor(this.#deps, identity, connection, { kind: 'mcp', direction, tool: label, body: value });
     const leaving = outcome.decision === 'mask' && outcome.masked !== undefined ? outcome.masked as T : value;
     await recordStep(this.#deps.recording.recorder, this.#session, { type: direction, direction, outcome, maskKey: this.#deps.maskKey, payload: value, leaving, summary: { tool: label, requestId } });
     if (outcome.decision === 'deny' || outcome.decision === 'review') throw new GatewayError('GW_POLICY_DENIED', reasonText('withheld by policy', outcome, `The answer to ${label}`));

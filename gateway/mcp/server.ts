@@ -1,13 +1,20 @@
 // /mcp/<connection>: an MCP server over Streamable HTTP (the SDK's transport and Server), in front
 // of the connection's tool source, with the firewall (firewall.ts) on every call.
 //
-//   authenticate (bearer; 401 with RFC 9728 metadata) ─► Origin allowed? ─► connection usable?
-//   ─► session: initialize opens one (source + recording session), bound to the identity; any
-//   other request must name a session of the same identity on the same connection (else 404)
+//   authenticate (bearer; 401 with RFC 9728 metadata) ─► Origin allowed? ─► session: any request
+//   but initialize must name a session of the same identity (`sub`) on the same connection (else
+//   404); its credential becomes the session's, and the connection is re-checked (GW_ACCESS_REVOKED
+//   ends the session) │ initialize: connection usable? ─► opens one (source + recording session)
 //   ─► the SDK transport handles the JSON-RPC exchange ─► handlers below ─► firewall ─► source
 //
-// A session ends on DELETE, when idle for mcp.sessionIdle, or when the gateway stops; its
-// upstream session and recording session end with it.
+// Authority is checked on every request and again on every call inside it (firewall.ts): every
+// request is authenticated afresh (an expired or revoked credential gets the 401 challenge; a
+// client that re-authenticates as the same `sub` continues the session, under the new token's
+// groups), and the connection comes from the registry as it is now, so its current policy decides.
+// The standalone GET stream ends at the credential's expiry.
+//
+// A session ends on DELETE, when idle for mcp.sessionIdle, when its connection is no longer the
+// caller's, or when the gateway stops; its upstream session and recording session end with it.
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { Server } from '@modelcontextprotocol/sdk/server/index.js';
@@ -31,13 +38,15 @@ import type { Store } from '../store/index.ts';
 import { parseJson } from '../../lib/json.ts';
 import { VERSION } from '../version.ts';
 import { AggregateCatalog, type Catalog } from './aggregate.ts';
-import { Firewall } from './firewall.ts';
+import { Firewall, type Authority } from './firewall.ts';
 import type { SourceFactory, ToolSource, UpstreamRelay } from './source.ts';
 
 /** The recording session's connection for /mcp (all connections); not a DNS label, so never a connection's name. */
 const AGGREGATE = '*';
 /** Largest JSON-RPC body read, in bytes. */
 const MAX_BODY_BYTES = 4 * 1024 * 1024;
+/** setTimeout's ceiling (about 24.8 days). */
+const MAX_TIMER_MS = 2 ** 31 - 1;
 
 export interface McpDeps extends GuardDeps {
   readonly logger: Logger;
@@ -49,9 +58,15 @@ export interface McpDeps extends GuardDeps {
   readonly sources: Readonly<Partial<Record<Connection['kind'], SourceFactory>>>;
 }
 
+/** The caller of a session as last authenticated: each request's fresh identity replaces it. */
+interface Caller {
+  identity: Identity;
+}
+
 interface Session {
   readonly id: string;
   readonly sub: string;
+  readonly caller: Caller;
   readonly connection: string;
   readonly transport: StreamableHTTPServerTransport;
   readonly sources: readonly ToolSource[];
@@ -75,6 +90,9 @@ export function mcpRoutes(router: Router, deps: McpDeps): { close(): Promise<voi
     })();
     return s.closing;
   };
+  // A token holds until exp + auth.clockSkew here, as it does for authenticate: every request on a
+  // session is authenticated, so the 401 challenge comes from there; a call held past that is refused.
+  const tokenClock = () => Date.now() - deps.config.auth.clockSkew * 1000;
   const sweeper = setInterval(() => {
     const cutoff = Date.now() - cfg.sessionIdle * 1000;
     for (const s of sessions.values()) if (s.lastUsed < cutoff) void end(s, `idle for ${cfg.sessionIdle} s`);
@@ -89,25 +107,39 @@ export function mcpRoutes(router: Router, deps: McpDeps): { close(): Promise<voi
     }
     const name = /^\/mcp(?:\/([^/?]+))?\/?$/.exec(ctx.url.pathname);
     if (name === null) throw new GatewayError('GW_NOT_FOUND', 'Use /mcp/<connection> (one connection) or /mcp (every connection you may use).');
-    const connection = name[1] === undefined ? null : deps.connections.resolve(identity, decodeURIComponent(name[1]));
-    const scope = connection?.name ?? AGGREGATE;
-    const body = req.method === 'POST' ? parseBody(await readBody(req, MAX_BODY_BYTES)) : undefined;
-
+    const scope = name[1] === undefined ? AGGREGATE : decodeURIComponent(name[1]);
     const offered = req.headers['mcp-session-id'];
     if (typeof offered === 'string') {
       const session = sessions.get(offered);
       if (!session || session.sub !== identity.sub || session.connection !== scope) return sessionNotFound(res);
+      session.caller.identity = identity; // a refreshed token (new exp, groups) decides from now on
+      if (scope !== AGGREGATE) recheckOrEnd(session, scope);
+      const body = req.method === 'POST' ? parseBody(await readBody(req, MAX_BODY_BYTES)) : undefined;
       session.lastUsed = Date.now();
+      if (req.method === 'GET') endAtExpiry(identity, res);
       await session.transport.handleRequest(req, res, body);
       return;
     }
+    const connection = scope === AGGREGATE ? null : deps.connections.resolve(identity, scope);
+    const body = req.method === 'POST' ? parseBody(await readBody(req, MAX_BODY_BYTES)) : undefined;
     if (req.method !== 'POST' || !isInitializeRequest(body)) {
       throw new GatewayError('GW_BAD_REQUEST', 'Start an MCP session with an initialize request (POST without Mcp-Session-Id); other requests name their session in Mcp-Session-Id.');
     }
     const mine = [...sessions.values()].filter((s) => s.sub === identity.sub).sort((a, b) => a.lastUsed - b.lastUsed);
     if (mine.length >= cfg.maxSessionsPerIdentity) await end(mine[0]!, 'the identity opened too many sessions; the oldest was closed');
-    const transport = connection ? await open(identity, connection, ctx.requestId, body) : await openAggregate(identity, ctx.requestId, body);
+    const caller: Caller = { identity };
+    const transport = connection ? await open(caller, connection, ctx.requestId, body) : await openAggregate(caller, ctx.requestId, body);
     await transport.handleRequest(req, res, body);
+  };
+
+  /** A session on one connection the caller may no longer use ends: its upstream is theirs no more. */
+  const recheckOrEnd = (session: Session, name: string): void => {
+    try {
+      deps.connections.recheck(session.caller.identity, name, tokenClock());
+    } catch (err) {
+      if (err instanceof GatewayError && err.code === 'GW_ACCESS_REVOKED') void end(session, 'the caller may no longer use the connection');
+      throw err;
+    }
   };
 
   const clientOf = (init: unknown) => {
@@ -122,7 +154,11 @@ export function mcpRoutes(router: Router, deps: McpDeps): { close(): Promise<voi
     return factory({ connection, identity, openStream: (agent, header) => deps.agents.open(agent, header), agents: deps.agents, logger: deps.logger.child({ connection: connection.name, mcp: true }), ...(relay ? { relay } : {}) });
   };
 
-  const open = async (identity: Identity, connection: Connection, requestId: string, init: unknown): Promise<StreamableHTTPServerTransport> => {
+  /** The firewall's view of the caller and `name` now: the latest identity, re-checked against the registry. */
+  const authorityOf = (caller: Caller, name: string): Authority => () => ({ identity: caller.identity, connection: deps.connections.recheck(caller.identity, name, tokenClock()) });
+
+  const open = async (caller: Caller, connection: Connection, requestId: string, init: unknown): Promise<StreamableHTTPServerTransport> => {
+    const { identity } = caller;
     const recording = await deps.recording.recorder.open(sessionMeta(identity, connection, { mcp: true, client: clientOf(init) }));
     // The upstream's sampling and elicitation requests reach the caller's client only if it said
     // it answers them; its answers go upstream through the firewall (inspected, masked, recorded).
@@ -141,14 +177,15 @@ export function mcpRoutes(router: Router, deps: McpDeps): { close(): Promise<voi
       await deps.recording.recorder.end(recording, 'the MCP source could not be opened').catch(() => {});
       throw err;
     }
-    firewall = new Firewall({ ...deps, pinMode: cfg.pinMode, descriptions: cfg.descriptions }, identity, connection, source, recording);
-    const connected = await connect(identity, connection.name, firewall, [source], recording, source);
+    firewall = new Firewall({ ...deps, pinMode: cfg.pinMode, descriptions: cfg.descriptions }, authorityOf(caller, connection.name), source, recording);
+    const connected = await connect(caller, connection.name, firewall, [source], recording, source);
     server = connected.server;
     return connected.transport;
   };
 
   /** /mcp: a source and firewall per usable connection with MCP tools; one that fails to open is left out (and logged). */
-  const openAggregate = async (identity: Identity, requestId: string, init: unknown): Promise<StreamableHTTPServerTransport> => {
+  const openAggregate = async (caller: Caller, requestId: string, init: unknown): Promise<StreamableHTTPServerTransport> => {
+    const { identity } = caller;
     const recording = await deps.recording.recorder.open({
       connection: AGGREGATE, kind: 'mcp', subject: identity.sub,
       metadata: { mcp: true, aggregate: true, client: clientOf(init), email: identity.email ?? null, via: identity.via, groups: [...identity.groups] },
@@ -160,22 +197,22 @@ export function mcpRoutes(router: Router, deps: McpDeps): { close(): Promise<voi
       try {
         const source = await openSource(identity, connection);
         sources.push(source);
-        firewalls.set(connection.name, new Firewall({ ...deps, pinMode: cfg.pinMode, descriptions: cfg.descriptions }, identity, connection, source, recording));
+        firewalls.set(connection.name, new Firewall({ ...deps, pinMode: cfg.pinMode, descriptions: cfg.descriptions }, authorityOf(caller, connection.name), source, recording));
       } catch (err) {
         deps.logger.warn('an mcp connection is left out of /mcp', { connection: connection.name, requestId, err });
       }
     }
-    return (await connect(identity, AGGREGATE, new AggregateCatalog(firewalls, cfg.aggregateToolLimit, deps.logger), sources, recording)).transport;
+    return (await connect(caller, AGGREGATE, new AggregateCatalog(firewalls, cfg.aggregateToolLimit, deps.logger), sources, recording)).transport;
   };
 
   /** The SDK server and transport of a new session; the session is registered once the transport has its id. */
-  const connect = async (identity: Identity, scope: string, catalog: Catalog, sources: ToolSource[], recording: RecordingSession, single?: ToolSource): Promise<{ transport: StreamableHTTPServerTransport; server: Server }> => {
+  const connect = async (caller: Caller, scope: string, catalog: Catalog, sources: ToolSource[], recording: RecordingSession, single?: ToolSource): Promise<{ transport: StreamableHTTPServerTransport; server: Server }> => {
     const server = buildServer(catalog, single, single ? catalog as Firewall : undefined);
     let session: Session | undefined;
     const transport = new StreamableHTTPServerTransport({
       sessionIdGenerator: () => randomUUID(),
       onsessioninitialized: (id) => {
-        session = { id, sub: identity.sub, connection: scope, transport, sources, recording, lastUsed: Date.now() };
+        session = { id, sub: caller.identity.sub, caller, connection: scope, transport, sources, recording, lastUsed: Date.now() };
         sessions.set(id, session);
       },
     });
@@ -271,6 +308,14 @@ function parseBody(raw: Buffer): unknown {
   } catch {
     throw new GatewayError('GW_BAD_REQUEST', 'The MCP request body is not JSON.');
   }
+}
+
+/** Ends a long-lived response (the standalone GET stream) when the credential it came with expires; the client reconnects with a fresh one. */
+function endAtExpiry(identity: Identity, res: ServerResponse): void {
+  if (identity.expiresAt === null) return;
+  const timer = setTimeout(() => res.end(), Math.min(Math.max(0, identity.expiresAt - Date.now()), MAX_TIMER_MS));
+  timer.unref();
+  res.once('close', () => clearTimeout(timer));
 }
 
 function sessionNotFound(res: ServerResponse): void {

@@ -136,9 +136,11 @@ async function proxyInSession(req: IncomingMessage, res: ServerResponse, ctx: { 
 
   // One window of a streamed body (limits.oversize: stream): the same step over the window's text,
   // with the findings the window scanner made (they see the text around the window too). A
-  // streamed body cannot wait for a review: it is not kept whole to be released later.
+  // streamed body cannot wait for a review: it is not kept whole to be released later. Each window
+  // re-checks the caller's authority and takes the connection's policy as it is now (a long stream
+  // outlives a revoked group, key or replaced policy by at most one window).
   const passWindow = async (direction: 'request' | 'response', w: ScanWindow): Promise<Buffer> => {
-    const outcome = decideFor(deps, identity, connection, { kind: 'http', direction, method, path: pathname, text: w.text }, [], w.findings);
+    const outcome = decideFor(deps, identity, deps.connections.recheck(identity, connection.name), { kind: 'http', direction, method, path: pathname, text: w.text }, [], w.findings);
     const masked = outcome.decision === 'mask' && typeof outcome.masked === 'string' && outcome.masked !== w.text;
     const out = masked ? Buffer.from(outcome.masked as string, w.encoding) : w.bytes;
     await recordStep(recorder, session, {

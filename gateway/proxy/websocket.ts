@@ -12,6 +12,13 @@
 // The target is dialled before the caller's upgrade completes, so a target that refuses is a
 // coded HTTP error to the caller (GW_UPGRADE_REFUSED, or what the agent reported), not a
 // WebSocket that opens and closes at once.
+//
+// Authority is re-checked while the session lives, not only at the upgrade: every message asks the
+// registry whether the caller may still use the connection and decides under its current policy;
+// any change to the connections (here, or on another replica through the store's config epoch)
+// re-checks every live session at once, and an epoch change re-reads the API keys of sessions
+// opened with one. A session that lost its access closes with 1008 and `GW_ACCESS_REVOKED: …`; a
+// revoked key with `GW_API_KEY_INVALID: …`; a token closes at its `exp` with `GW_TOKEN_EXPIRED: …`.
 import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { WebSocket, WebSocketServer } from 'ws';
@@ -45,7 +52,38 @@ const MAX_TIMER_MS = 2 ** 31 - 1;
 /** The upgrade route for `/proxy` (mount with `router.addPrefix('/proxy', …)`); its close hook closes every session with 1001. */
 export function websocketProxyRoute(deps: HttpProxyDeps): UpgradeRoute {
   const relays = new Set<WebSocketRelay>();
+  /** Who holds each live session, on which connection: re-checked when authority changes. */
+  const holders = new Map<WebSocketRelay, { identity: Identity; name: string }>();
   let closing = false;
+  const revoke = (relay: WebSocketRelay, err: GatewayError) => {
+    deps.logger.info('websocket session closed: authority withdrawn', { code: err.code, caller: holders.get(relay)?.identity.sub });
+    relay.close(CLOSE.POLICY_VIOLATION, `${err.code}: ${err.message}`);
+  };
+  const recheckAll = () => {
+    for (const [relay, { identity, name }] of holders) {
+      try {
+        deps.connections.recheck(identity, name);
+      } catch (err) {
+        if (err instanceof GatewayError) revoke(relay, err);
+      }
+    }
+  };
+  // A key revoked on any replica: one store read per key in use, once per epoch change (never per message).
+  const recheckKeys = async () => {
+    const byKey = new Map<string, Array<[WebSocketRelay, Identity]>>();
+    for (const [relay, { identity }] of holders) {
+      if (identity.via !== 'apikey' || identity.tokenId === null) continue;
+      byKey.set(identity.tokenId, [...(byKey.get(identity.tokenId) ?? []), [relay, identity]]);
+    }
+    for (const sessions of byKey.values()) {
+      const problem = await deps.connections.credentialProblem(sessions[0]![1]).catch((err: unknown) => {
+        deps.logger.warn('cannot re-check an API key of live websocket sessions; the next epoch change retries', { err });
+        return undefined;
+      });
+      if (problem) for (const [relay] of sessions) revoke(relay, problem);
+    }
+  };
+  const unsubscribe = [deps.connections.onChange(recheckAll), deps.connections.onEpoch(() => void recheckKeys())];
   return {
     handle: async (req, socket, head, ctx) => {
       checkHandshake(req);
@@ -92,7 +130,7 @@ export function websocketProxyRoute(deps: HttpProxyDeps): UpgradeRoute {
         // socket the client already closed (and never calls back).
         wss.handleUpgrade(req, socket, head, (caller) => {
           relay = new WebSocketRelay(caller, upstream, {
-            decide: (direction, payload) => decideMessage(deps, identity, name, direction, path, payload),
+            decide: (direction, payload) => decideMessage(deps, identity, connection.name, direction, path, payload),
             onDecision: (direction, outcome, payload) => record(direction, outcome, payload, { method: WEBSOCKET_METHOD, path }),
             inspectBytes: connection.limits.inspectBytes,
             logger: log,
@@ -104,11 +142,13 @@ export function websocketProxyRoute(deps: HttpProxyDeps): UpgradeRoute {
         }
         const session = relay;
         relays.add(session);
+        holders.set(session, { identity, name: connection.name });
         const expiry = expiryTimer(identity, session);
         log.info('websocket session opened', { path: path.split('?')[0], protocol: upstream.protocol || undefined });
         void session.closed.then(() => {
           clearTimeout(expiry);
           relays.delete(session);
+          holders.delete(session);
           log.info('websocket session closed');
         });
         upstream.resume(); // paused at open, so nothing the target sent first was missed
@@ -120,6 +160,7 @@ export function websocketProxyRoute(deps: HttpProxyDeps): UpgradeRoute {
     },
     close: async () => {
       closing = true;
+      for (const off of unsubscribe) off();
       for (const relay of relays) relay.close(CLOSE.GOING_AWAY, 'GW_SHUTTING_DOWN: the gateway is shutting down; reconnect in a moment');
       let timer: NodeJS.Timeout | undefined;
       await Promise.race([
@@ -140,16 +181,13 @@ function usable(deps: HttpProxyDeps, identity: Identity, name: string): Connecti
   return connection;
 }
 
-/** Inspect + decide with the connection's policies as they are now (a reload applies to live sessions). */
-
 /**
  * One message of a live session: the identity must still hold a valid credential and may still
- * use the connection (a connection removed or no longer theirs ends the session), then the
+ * use the connection (GW_TOKEN_EXPIRED, GW_ACCESS_REVOKED: the session ends), then the
  * connection's current policies decide.
  */
 function decideMessage(deps: HttpProxyDeps, identity: Identity, name: string, direction: Direction, path: string, payload: MessagePayload): Outcome {
-  if (identity.expiresAt !== null && Date.now() >= identity.expiresAt) throw expired();
-  const connection = usable(deps, identity, name);
+  const connection = deps.connections.recheck(identity, name);
   return decideFor(deps, identity, connection, { kind: 'http', direction, method: WEBSOCKET_METHOD, path, ...payload });
 }
 

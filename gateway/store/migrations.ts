@@ -207,6 +207,43 @@ export const MIGRATIONS: readonly Migration[] = [
       );
     `,
   },
+  {
+    // One row every gateway polls (a single-row read about once a second) to learn that someone,
+    // through any replica or straight in the database, changed who may use what: a connection,
+    // an API key's roles/connections/expiry/revocation, an agent's key or status. Triggers bump it
+    // in the writing transaction, so no writer can forget to; bookkeeping columns (last_used_at,
+    // last_seen, version strings) do not bump it.
+    version: 6,
+    name: 'config epoch (authority changes seen by every replica)',
+    sql: {
+      sqlite: `
+        CREATE TABLE config_epoch (id INTEGER NOT NULL PRIMARY KEY CHECK (id = 1), epoch BIGINT NOT NULL);
+        INSERT INTO config_epoch (id, epoch) VALUES (1, 1);
+        CREATE TRIGGER config_epoch_connections_ins AFTER INSERT ON connections BEGIN UPDATE config_epoch SET epoch = epoch + 1 WHERE id = 1; END;
+        CREATE TRIGGER config_epoch_connections_upd AFTER UPDATE ON connections BEGIN UPDATE config_epoch SET epoch = epoch + 1 WHERE id = 1; END;
+        CREATE TRIGGER config_epoch_connections_del AFTER DELETE ON connections BEGIN UPDATE config_epoch SET epoch = epoch + 1 WHERE id = 1; END;
+        CREATE TRIGGER config_epoch_api_keys_ins AFTER INSERT ON api_keys BEGIN UPDATE config_epoch SET epoch = epoch + 1 WHERE id = 1; END;
+        CREATE TRIGGER config_epoch_api_keys_upd AFTER UPDATE OF hash, roles, connections, expires_at, revoked_at ON api_keys BEGIN UPDATE config_epoch SET epoch = epoch + 1 WHERE id = 1; END;
+        CREATE TRIGGER config_epoch_api_keys_del AFTER DELETE ON api_keys BEGIN UPDATE config_epoch SET epoch = epoch + 1 WHERE id = 1; END;
+        CREATE TRIGGER config_epoch_agents_ins AFTER INSERT ON agents BEGIN UPDATE config_epoch SET epoch = epoch + 1 WHERE id = 1; END;
+        CREATE TRIGGER config_epoch_agents_upd AFTER UPDATE OF public_key, status, revoked_at ON agents BEGIN UPDATE config_epoch SET epoch = epoch + 1 WHERE id = 1; END;
+        CREATE TRIGGER config_epoch_agents_del AFTER DELETE ON agents BEGIN UPDATE config_epoch SET epoch = epoch + 1 WHERE id = 1; END;
+      `,
+      postgres: `
+        CREATE TABLE config_epoch (id INTEGER NOT NULL PRIMARY KEY CHECK (id = 1), epoch BIGINT NOT NULL);
+        INSERT INTO config_epoch (id, epoch) VALUES (1, 1);
+        CREATE FUNCTION airlock_bump_config_epoch() RETURNS trigger LANGUAGE plpgsql AS $$
+          BEGIN UPDATE config_epoch SET epoch = epoch + 1 WHERE id = 1; RETURN NULL; END;
+        $$;
+        CREATE TRIGGER config_epoch_connections AFTER INSERT OR UPDATE OR DELETE ON connections
+          FOR EACH STATEMENT EXECUTE FUNCTION airlock_bump_config_epoch();
+        CREATE TRIGGER config_epoch_api_keys AFTER INSERT OR DELETE OR UPDATE OF hash, roles, connections, expires_at, revoked_at ON api_keys
+          FOR EACH STATEMENT EXECUTE FUNCTION airlock_bump_config_epoch();
+        CREATE TRIGGER config_epoch_agents AFTER INSERT OR DELETE OR UPDATE OF public_key, status, revoked_at ON agents
+          FOR EACH STATEMENT EXECUTE FUNCTION airlock_bump_config_epoch();
+      `,
+    },
+  },
 ];
 
 /** Newest schema version this code knows. */

@@ -290,6 +290,12 @@ export interface Store {
   ping(): Promise<void>;
   /** Highest applied migration version. */
   schemaVersion(): Promise<number>;
+  /**
+   * The authority epoch: a number the store's own triggers raise with every change to a
+   * connection, an API key (not its last use) or an agent (not its presence). One single-row read;
+   * a gateway polls it to learn that another replica changed who may use what.
+   */
+  configEpoch(): Promise<number>;
 
   readonly connections: {
     /** Version 1, createdAt = updatedAt = now. Duplicate name → GW_STORE_CONFLICT. */

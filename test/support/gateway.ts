@@ -23,7 +23,8 @@ export interface TestGateway {
   readonly idp: DevIdp;
   /** The running gateway (replaced by restart()). */
   gw: RunningGateway;
-  token(sub: string, groups: string[]): Promise<string>;
+  /** A user's access token, valid for `ttlSeconds` (default 600). */
+  token(sub: string, groups: string[], ttlSeconds?: number): Promise<string>;
   call(method: string, path: string, bearer: string | undefined, body?: unknown, headers?: Record<string, string>): Promise<Reply>;
   /** `POST /api/v1/agents` as alice (admin): the enrollment token. */
   addAgent(name: string): Promise<string>;
@@ -50,18 +51,18 @@ export async function startTestGateway(options: { agents?: Record<string, unknow
       overrides: {
         server: { port, publicUrl: AUDIENCE, shutdownGrace: 1 },
         store: { url: `sqlite:${join(dir, 'gw.db')}` },
-        auth: { issuer: idp.issuer, audience: AUDIENCE },
         agents: { pingInterval: 0, ...options.agents },
         ...options.config,
         ...config,
+        auth: { issuer: idp.issuer, audience: AUDIENCE, ...(options.config?.auth as object | undefined), ...(config.auth as object | undefined) },
         recording: { keyFile: join(dir, 'recording-key.pem'), ...(options.config?.recording as object | undefined), ...(config.recording as object | undefined) },
       },
     });
     await gw.authn.discovery.done;
     return gw;
   };
-  const token = (sub: string, groups: string[]) => new SignJWT({ iss: idp.issuer, aud: AUDIENCE, sub, email: `${sub}@airlock.dev`, groups, jti: randomUUID() })
-    .setProtectedHeader({ alg: 'ES256', kid, typ: 'at+jwt' }).setIssuedAt().setExpirationTime('10m').sign(privateKey);
+  const token = (sub: string, groups: string[], ttlSeconds = 600) => new SignJWT({ iss: idp.issuer, aud: AUDIENCE, sub, email: `${sub}@airlock.dev`, groups, jti: randomUUID() })
+    .setProtectedHeader({ alg: 'ES256', kid, typ: 'at+jwt' }).setIssuedAt().setExpirationTime(Math.floor(Date.now() / 1000) + ttlSeconds).sign(privateKey);
   const t: TestGateway = {
     dir,
     idp,

@@ -163,6 +163,20 @@ test('revoke closes the tunnel at once with 4100: open streams fail, new ones ar
   assert.throws(() => t.gw.agents.open('victim', { kind: 'echo' }), { code: 'GW_AGENT_OFFLINE' });
 });
 
+test('an agent revoked through another replica has its tunnels here closed with 4100 through the config epoch', async () => {
+  const roaming = await enrolledAgent(t, 'roaming');
+  const session = await accepted(await dialTunnel(t.gw.url, bearer(await connectToken('roaming', roaming))));
+  await t.gw.agents.waitOnline('roaming', 5000);
+  const other = await t.replica();
+  const res = await fetch(`${other.url}/api/v1/agents/roaming`, { method: 'DELETE', headers: bearer(alice) });
+  assert.equal(res.status, 200);
+  // This gateway's presence check is 30 s away: only the epoch brings the revocation here (bounded wait, no timing asserted).
+  await Promise.race([session.closed, new Promise((_, reject) => setTimeout(() => reject(new Error('the tunnel stayed open')), 10_000).unref())]);
+  assert.equal(session.closeCode, 4100);
+  assert.throws(() => t.gw.agents.open('roaming', { kind: 'echo' }), { code: 'GW_AGENT_OFFLINE' });
+  await other.stop();
+});
+
 test('gateway shutdown closes every tunnel with 4101 and does not wait for them', async () => {
   const other = await t.replica();
   const session = await accepted(await dialTunnel(other.url, bearer(await connectToken('edge', key))));

@@ -215,3 +215,73 @@ test('resolve answers the same for a missing connection and one the caller may n
   assert.ok(!a.visibleTo(bob).some((c) => c.name === 'secret-db'));
   assert.ok(a.visibleTo(identity({ roles: ['admin'] })).some((c) => c.name === 'secret-db'), 'admins see every connection');
 });
+
+test('a change through another replica arrives by the config epoch long before the full reload; epoch listeners hear every authority change', async () => {
+  const c = new ConnectionRegistry({ store: storeA, logger: silentLogger, reloadIntervalMs: 3_600_000, epochIntervalMs: 50 });
+  await c.start();
+  let epochs = 0;
+  c.onEpoch(() => { epochs++; });
+  try {
+    await b.create(http('epoch-demo', { groups: ['developers'] }));
+    await eventually(() => c.get('epoch-demo'), 'the created connection on the other replica');
+    await b.update('epoch-demo', { groups: ['ops'] });
+    await eventually(() => c.get('epoch-demo')?.groups.includes('ops') || undefined, 'the update on the other replica');
+
+    // API keys and agents move the epoch too (not their bookkeeping columns).
+    const before = await storeB.configEpoch();
+    await storeB.apiKeys.create({ id: 'epochkey0000000a', name: 'ci', hash: 'sha256:epoch-demo', roles: ['user'], connections: ['epoch-demo'], createdBy: 'alice' });
+    const created = await storeB.configEpoch();
+    assert.ok(created > before, 'creating a key moves the epoch');
+    await storeB.apiKeys.touch('epochkey0000000a');
+    assert.equal(await storeB.configEpoch(), created, 'a key\'s last use does not');
+    const heard = epochs;
+    await storeB.apiKeys.revoke('epochkey0000000a');
+    assert.ok(await storeB.configEpoch() > created, 'revoking a key moves the epoch');
+    await eventually(() => epochs > heard || undefined, 'the epoch listener after a revocation');
+    await storeB.agents.create({ name: 'epoch-agent' });
+    const agentEpoch = await storeB.configEpoch();
+    await storeB.agents.update('epoch-agent', { lastSeen: Date.now() });
+    assert.equal(await storeB.configEpoch(), agentEpoch, 'an agent\'s presence does not');
+    await storeB.agents.update('epoch-agent', { status: 'revoked', revokedAt: Date.now() });
+    assert.ok(await storeB.configEpoch() > agentEpoch, 'revoking an agent does');
+  } finally {
+    c.stop();
+  }
+  assert.throws(() => new ConnectionRegistry({ store: storeB, logger: silentLogger, epochIntervalMs: 10 }), { name: 'TypeError', message: 'epochIntervalMs must be at least 50, got 10' });
+});
+
+test('recheck, on every use of a live session: the connection as it is now, or GW_ACCESS_REVOKED / GW_TOKEN_EXPIRED', async () => {
+  await a.create(http('recheck-demo', { groups: ['developers'] }));
+  const dev = identity({ sub: 'dev', groups: ['developers'] });
+  assert.deepEqual(a.recheck(dev, 'recheck-demo').groups, ['developers']);
+  await a.update('recheck-demo', { groups: ['ops'] });
+  const revoked = await rejectsWith(Promise.resolve().then(() => a.recheck(dev, 'recheck-demo')), 'GW_ACCESS_REVOKED', /^You may no longer use connection "recheck-demo": it was changed or removed while this session was open/);
+  assert.equal(revoked.status, 403);
+  const ops = identity({ sub: 'op', groups: ['ops'], expiresAt: 1_000 });
+  await rejectsWith(Promise.resolve().then(() => a.recheck(ops, 'recheck-demo', 1_000)), 'GW_TOKEN_EXPIRED', /^The access token this session was opened with expired at 1970-01-01T00:00:01.000Z; authenticate again/);
+  assert.equal(a.recheck(ops, 'recheck-demo', 999).name, 'recheck-demo');
+  await a.remove('recheck-demo');
+  await rejectsWith(Promise.resolve().then(() => a.recheck(identity({ roles: ['admin'] }), 'recheck-demo')), 'GW_ACCESS_REVOKED', /recheck-demo/);
+});
+
+test('credentialProblem reads an API key from the store: revoked or expired ends a live session; a token holds until exp', async () => {
+  await storeA.apiKeys.create({ id: 'credkey00000000a', name: 'bot', hash: 'sha256:cred-demo', roles: ['user'], connections: [], createdBy: 'alice' });
+  const key = identity({ sub: 'apikey:credkey00000000a', via: 'apikey', tokenId: 'credkey00000000a', connections: [] });
+  assert.equal(await a.credentialProblem(key), undefined);
+  await storeA.apiKeys.revoke('credkey00000000a');
+  const problem = await a.credentialProblem(key);
+  assert.equal(problem?.code, 'GW_API_KEY_INVALID');
+  assert.equal(problem?.message, 'API key credkey00000000a was revoked while this session was open; ask an admin for a new one.');
+  assert.equal((await a.credentialProblem(identity({ expiresAt: 5_000 }), 5_000))?.code, 'GW_TOKEN_EXPIRED');
+  assert.equal(await a.credentialProblem(identity({ expiresAt: 5_000 }), 4_999), undefined);
+});
+
+async function eventually<T>(check: () => T | undefined, what: string, ms = 5000): Promise<T> {
+  const deadline = Date.now() + ms;
+  for (;;) {
+    const value = check();
+    if (value !== undefined) return value;
+    if (Date.now() > deadline) throw new Error(`${what} did not happen within ${ms} ms`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}

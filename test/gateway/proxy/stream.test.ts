@@ -47,6 +47,8 @@ let t: TestGateway;
 let target: Server;
 let agent: Running;
 let bob: string;
+let alice: string;
+let targetUrl: string;
 
 before(async () => {
   target = createServer((req, res) => {
@@ -93,10 +95,10 @@ before(async () => {
     res.writeHead(404).end();
   });
   const port = await new Promise<number>((r) => target.listen(0, '127.0.0.1', () => r((target.address() as { port: number }).port)));
-  const targetUrl = `http://127.0.0.1:${port}`;
+  targetUrl = `http://127.0.0.1:${port}`;
 
   t = await startTestGateway();
-  const alice = await t.token('alice', ['admins']);
+  alice = await t.token('alice', ['admins']);
   bob = await t.token('bob', ['developers']);
   agent = await startTestAgent(t, 'edge', { allow: [targetUrl] });
 
@@ -264,6 +266,35 @@ test('a secret in an upload after its first window: the upload is reset, the tar
   assert.ok(lines.some((l) => l.includes('→ POST /api/upload [streamed]')), lines.slice(0, 3).join('\n'));
   assert.ok(lines.some((l) => l.includes('→ window 0 at byte 0 (65536 bytes)')));
   assert.ok(lines.some((l) => /→ window \d+ at byte \d+ \(\d+ bytes\) \[withheld\]/.test(l)));
+});
+
+test('a streamed answer under way is cut at its next window once the caller may no longer use the connection', async () => {
+  const limits = { oversize: 'stream', inspectBytes: 64 * 1024, maxRequestBytes: 64 * MiB, maxResponseBytes: 64 * MiB };
+  await addConnections(t, alice, [{ name: 'revocable-files', kind: 'http', agent: 'edge', target: `${targetUrl}/api`, groups: ['developers'], limits }]);
+  const total = 32 * MiB;
+  const got = await new Promise<{ bytes: number; complete: boolean }>((resolve, reject) => {
+    const req = request(`${t.gw.url}/proxy/revocable-files/download/${total}`, { headers: { authorization: `Bearer ${bob}` } });
+    req.on('error', reject);
+    req.on('response', (res: IncomingMessage) => {
+      let bytes = 0;
+      let revoked = false;
+      const finish = () => resolve({ bytes, complete: res.complete });
+      res.on('data', (c: Buffer) => {
+        bytes += c.length;
+        if (revoked) return;
+        revoked = true;
+        res.pause(); // the gateway holds the rest back until the client reads again
+        t.call('PATCH', '/api/v1/connections/revocable-files', alice, { groups: ['ops'] })
+          .then((r) => { assert.equal(r.status, 200); res.resume(); }, reject);
+      });
+      res.on('end', finish);
+      res.on('aborted', finish);
+      res.on('error', finish);
+    });
+    req.end();
+  });
+  assert.equal(got.complete, false, 'the answer was cut, not completed');
+  assert.ok(got.bytes < total, `the client got ${got.bytes} of ${total} bytes`);
 });
 
 test('a secret in the first window of an answer is an ordinary 403; later, it cuts the answer off', async () => {

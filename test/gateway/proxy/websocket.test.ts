@@ -23,6 +23,7 @@ let target: Server;
 let targetUrl: string;
 let agent: Running;
 let bob: string;
+let alice: string;
 
 before(async () => {
   const wss = new WebSocketServer({ noServer: true, handleProtocols: (offered) => offered.has('chat.v2') ? 'chat.v2' : false });
@@ -50,7 +51,7 @@ before(async () => {
   targetUrl = await new Promise((resolve) => target.listen(0, '127.0.0.1', () => resolve(`http://127.0.0.1:${(target.address() as { port: number }).port}`)));
 
   t = await startTestGateway();
-  const alice = await t.token('alice', ['admins']);
+  alice = await t.token('alice', ['admins']);
   bob = await t.token('bob', ['developers']);
   agent = await startTestAgent(t, 'edge', { allow: [targetUrl, 'http://127.0.0.1:9'], bearer: { demo: TARGET_SECRET } });
 
@@ -256,6 +257,50 @@ test('a path that would leave the connection is refused before the upgrade; an h
   const h2c = await rawUpgrade('/proxy/demo/plain', { connection: 'Upgrade, HTTP2-Settings', upgrade: 'h2c', 'http2-settings': 'AAMAAABkAAQCAAAAAAIAAAAA' });
   assert.equal(h2c.status, 200);
   assert.deepEqual(JSON.parse(h2c.body), { plain: '/api/plain', upgrade: null });
+});
+
+/** What `c` closed with, waited for at most `ms`. */
+async function closedWithin(c: Opened, ms = 10_000): Promise<{ code: number; reason: string }> {
+  let closed: { code: number; reason: string } | undefined;
+  void c.closed.then((x) => { closed = x; });
+  return eventually(() => closed, ms, 'the WebSocket to close');
+}
+
+test('a live session whose caller loses the connection closes at once with 1008 GW_ACCESS_REVOKED, on both sides', async () => {
+  await addConnections(t, alice, [{ name: 'revocable', kind: 'http', agent: 'edge', target: `${targetUrl}/api`, groups: ['developers'] }]);
+  const c = await open('/proxy/revocable/echo?revoke');
+  c.ws.send('before');
+  await received(c, 1);
+  const s = await sessionAt('/api/echo?revoke');
+  assert.equal((await t.call('PATCH', '/api/v1/connections/revocable', alice, { groups: ['ops'] })).status, 200);
+  const closed = await closedWithin(c); // no message needed: the change itself re-checks live sessions
+  assert.equal(closed.code, 1008);
+  assert.match(closed.reason, /^GW_ACCESS_REVOKED: You may no longer use connection "revocable": it was changed or removed/);
+  assert.equal((await eventually(() => s.closed, 5000, 'the target side closed')).code, 1008);
+  assert.deepEqual(s.received.map((m) => m.text), ['before'], 'nothing after the revocation reached the target');
+});
+
+test('a live session closes at its token\'s exp with 1008 GW_TOKEN_EXPIRED', async () => {
+  const r = await connect('/proxy/demo/echo?expiring', { token: await t.token('bob', ['developers'], 2) });
+  assert.ok('ws' in r, JSON.stringify(r));
+  const closed = await closedWithin(r);
+  assert.equal(closed.code, 1008);
+  assert.match(closed.reason, /^GW_TOKEN_EXPIRED: The access token expired during the session; reconnect with a fresh one\.$/);
+});
+
+test('a live session opened with an API key closes with 1008 GW_API_KEY_INVALID when the key is revoked through another replica', async () => {
+  const created = await t.call('POST', '/api/v1/api-keys', alice, { name: 'ws-bot', roles: ['user'], connections: ['demo'], ttlSeconds: null });
+  assert.equal(created.status, 201, JSON.stringify(created.body));
+  const r = await connect('/proxy/demo/echo?keyed', { token: created.body.key as string });
+  assert.ok('ws' in r, JSON.stringify(r));
+  r.ws.send('hello');
+  await received(r, 1);
+  const other = await t.replica();
+  const revoked = await fetch(`${other.url}/api/v1/api-keys/${created.body.id}`, { method: 'DELETE', headers: { authorization: `Bearer ${alice}` } });
+  assert.equal(revoked.status, 200);
+  const closed = await closedWithin(r); // bounded poll: the epoch brings it here, no timing asserted
+  assert.equal(closed.code, 1008);
+  assert.equal(closed.reason, `GW_API_KEY_INVALID: API key ${created.body.id} was revoked while this session was open; ask an admin for a new one.`);
 });
 
 test('a gateway shutdown closes live sessions with 1001 and does not wait on them', async () => {

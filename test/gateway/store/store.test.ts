@@ -521,6 +521,32 @@ for (const backend of [sqliteBackend(), postgresBackend()]) {
       assert.equal(({} as Record<string, unknown>).isAdmin, undefined);
     });
 
+    test('the config epoch moves with every connection, API key and agent change, and not with bookkeeping', async () => {
+      const epoch = () => store.configEpoch();
+      const moves = async (what: string, fn: () => Promise<unknown>) => {
+        const before = await epoch();
+        await fn();
+        assert.ok(await epoch() > before, `${what} moves the epoch`);
+      };
+      const stays = async (what: string, fn: () => Promise<unknown>) => {
+        const before = await epoch();
+        await fn();
+        assert.equal(await epoch(), before, `${what} leaves the epoch`);
+      };
+      assert.ok(await epoch() >= 1);
+      await moves('creating a connection', () => store.connections.create({ name: 'epoch-c', kind: 'http', agent: 'a', spec: { groups: ['x'] } }));
+      await moves('updating it', () => store.connections.update('epoch-c', { spec: { groups: ['y'] } }, 1));
+      await moves('removing it', () => store.connections.remove('epoch-c'));
+      await moves('creating an API key', () => store.apiKeys.create({ id: 'epochk', name: 'k', hash: 'sha256:epochk', roles: ['user'], connections: [], createdBy: 'alice' }));
+      await stays('a key\'s last use', () => store.apiKeys.touch('epochk', T0));
+      await moves('revoking it', () => store.apiKeys.revoke('epochk', T0));
+      await moves('creating an agent', () => store.agents.create({ name: 'epoch-agent' }));
+      await stays('an agent\'s presence', () => store.agents.update('epoch-agent', { lastSeen: T0, version: '1.2.3' }));
+      await moves('revoking it', () => store.agents.update('epoch-agent', { status: 'revoked', revokedAt: T0 }));
+      await moves('an edit straight in the database', () => backend.raw(url, `INSERT INTO connections (name, kind, agent, spec, version, created_at, updated_at) VALUES ('raw-c', 'http', 'a', '{}', 1, 0, 0)`));
+      await store.connections.remove('raw-c');
+    });
+
     test('close is idempotent; operations after it fail with a coded error', async () => {
       const closing = await openStore(await backend.freshUrl());
       await closing.ping();
