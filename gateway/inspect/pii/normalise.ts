@@ -15,8 +15,9 @@
 //      every dash (\p{Pd}, and U+2212 minus) becomes '-';
 //   5. characters no reader sees are dropped: format characters (\p{Cf}: zero-width spaces and
 //      joiners, soft hyphen, BOM, bidi controls) and combining marks (\p{Mn}, \p{Me}).
-// A view character maps to the whole original character (or escape) it came from, so a span can
-// never end inside an escape or a surrogate pair. ASCII text without a `\u` escape is its own
+// A view character maps to the whole original character (or escape) it came from, and to the
+// combining marks dropped after it, so a span can never end inside an escape, a surrogate pair
+// or a character with its marks. ASCII text without a `\u` escape is its own
 // view: scan.ts skips building one (see `needsView`), which is equivalent because every step
 // above is the identity on such text.
 //
@@ -51,6 +52,7 @@ const ND = /\p{Nd}/u;
 const ZS = /\p{Zs}/u;
 const PD = /\p{Pd}/u;
 const INVISIBLE = /[\p{Cf}\p{Mn}\p{Me}]/u;
+const MARK = /[\p{Mn}\p{Me}]/u;
 const MINUS = 0x2212;
 
 /** Memo of what one non-ASCII code point becomes; code points repeat (a text in one script uses few). */
@@ -186,8 +188,14 @@ export function viewOf(text: string, maxChars: number): View {
       // Its own view: each code unit maps to the whole character, so a span cannot split a pair.
       put(len, i, i + len);
     } else {
-      if (from === null) [from, to] = identity(text, i, Math.min(n, maxChars) + 8);
+      if (from === null || to === null) [from, to] = identity(text, i, Math.min(n, maxChars) + 8);
       out += text.slice(stretch, i) + piece;
+      if (piece.length === 0 && size > 0 && MARK.test(String.fromCodePoint(cp))) {
+        // A dropped combining mark belongs to the character before it ("7\ufe0f\u20e3" is one
+        // keycap): that character's range grows over it, so masking takes the mark too.
+        const start = from[size - 1]!;
+        for (let k = size - 1; k >= 0 && from[k] === start; k--) to[k] = i + len;
+      }
       put(piece.length, i, i + len);
       stretch = i + len;
     }

@@ -219,7 +219,7 @@ test('property: a card or SSN planted in random spellings among random Unicode t
   const NOISE = ['lorem', 'ipsum', 'café', '東京', '🚀', 'naïve', 'ｆｕｌｌ', 'مرحبا', 'नमस्ते', 'x\\y', '\\u00e9t\\u00e9', '\u200b', '\u00a0', '\t', ' ', '\n', '\ud800', 'ﬁn', '€', '—'];
   const DIGIT: Array<(d: number) => string> = [
     (d) => String(d), (d) => String.fromCharCode(0xff10 + d), (d) => String.fromCharCode(0x660 + d), (d) => String.fromCharCode(0x966 + d),
-    (d) => String.fromCodePoint(0x1d7ce + d), (d) => `\\u${(0x30 + d).toString(16).padStart(4, '0')}`, (d) => `\\u{${(0xff10 + d).toString(16)}}`,
+    (d) => String.fromCodePoint(0x1d7ce + d), (d) => `\\u${(0x30 + d).toString(16).padStart(4, '0')}`, (d) => `\\u{${(0xff10 + d).toString(16)}}`, (d) => `${d}\ufe0f\u20e3`,
   ];
   const SPACES = [' ', '\u00a0', '\t', '  ', '\u3000', '\u2007', '\u202f', '\\u00a0'];
   const DASHES = ['-', '\u2013', '\u2011', '\uff0d', '\u2212', '\\u002d'];
