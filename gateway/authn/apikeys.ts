@@ -16,7 +16,7 @@
 // expired takes the keys it created with it. Keys made before creators were recorded are
 // service keys held to their own roles.
 import { hash, randomBytes, timingSafeEqual } from 'node:crypto';
-import type { Config, Role } from '../config/schema.ts';
+import { configSchema, type Config, type Role } from '../config/schema.ts';
 import { GatewayError } from '../errors.ts';
 import type { ApiKeyRecord, Store } from '../store/types.ts';
 import { rolesFor, type Identity } from './identity.ts';
@@ -54,6 +54,9 @@ export function looksLikeApiKey(token: string): boolean {
 /** Stands in for the stored hash of an unknown id, so that case costs the same compare. */
 const UNKNOWN_HASH = Buffer.from(hashApiKey(`${API_KEY_PREFIX}unknown`));
 
+/** auth.roles at its defaults (gateway/config/schema.ts): for callers that pass no mapping. */
+const DEFAULT_ROLES: Config['auth']['roles'] = configSchema.shape.auth.parse({}).roles;
+
 /** Longest chain of keys that created keys followed back to a person. */
 const MAX_CHAIN = 8;
 
@@ -61,9 +64,9 @@ const MAX_CHAIN = 8;
  * Verifies a presented key and returns its identity; GW_API_KEY_INVALID otherwise. The key's
  * record comes from `cache` while it holds it (default: the cache of `store`), else from the store.
  * `now`: epoch ms, for the expiry check. `roles`: auth.roles, to work out what a person who
- * created a key holds now (absent: such a key holds no role).
+ * created a key holds now (default: the default mapping; the gateway passes its configuration).
  */
-export async function verifyApiKey(token: string, store: Store, now: number = Date.now(), cache: ApiKeyCache = apiKeyCacheOf(store), roles?: Config['auth']['roles']): Promise<Identity> {
+export async function verifyApiKey(token: string, store: Store, now: number = Date.now(), cache: ApiKeyCache = apiKeyCacheOf(store), roles: Config['auth']['roles'] = DEFAULT_ROLES): Promise<Identity> {
   const m = KEY_SHAPE.exec(token);
   if (!m) throw invalidKey('it is not in the alk_<id>_<secret> form');
   const id = m[1]!;
@@ -101,7 +104,7 @@ async function knownKey(id: string, store: Store, now: number, cache: ApiKeyCach
 interface Held { readonly roles: readonly Role[]; readonly connections: readonly string[] | null; readonly access?: Identity['creatorAccess'] }
 
 /** What `record` holds now: its roles and connections, cut down to its creator's, up the chain. */
-async function heldBy(record: ApiKeyRecord, store: Store, now: number, cache: ApiKeyCache, mapping: Config['auth']['roles'] | undefined, depth = 0): Promise<Held> {
+async function heldBy(record: ApiKeyRecord, store: Store, now: number, cache: ApiKeyCache, mapping: Config['auth']['roles'], depth = 0): Promise<Held> {
   const own: Held = { roles: record.roles as Role[], connections: record.connections };
   const creator = record.creator;
   if (creator === null) return own; // made before creators were recorded: a service key, held to itself
@@ -116,7 +119,7 @@ async function heldBy(record: ApiKeyRecord, store: Store, now: number, cache: Ap
   } else {
     const groups = await principalGroups(store, creator);
     // A person the gateway holds no groups for holds nothing through their keys (fail closed).
-    const roles = groups === null || mapping === undefined ? [] : rolesFor(groups, mapping);
+    const roles = groups === null ? [] : rolesFor(groups, mapping);
     above = { roles, connections: null, access: { person: creator, groups: groups ?? [], admin: roles.includes('admin') } };
   }
   return {

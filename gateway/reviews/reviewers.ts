@@ -1,9 +1,10 @@
 // Who may decide a review, counted in people (personOf): an API key counts as the person it acts
 // for, a service key as the person who created it (gateway/authn/apikeys.ts), so the requester
 // cannot decide their request through any key of theirs (nor decide what their automation asked),
-// and the store keeps one vote per person (N approvals are N people). Service identities (automation keys, their own
-// owner) may request reviews but decide only those whose rule names them (review.serviceReviewers),
-// by key id or name; a named service key is not held to the reviewer groups.
+// and the store keeps one vote per person (N approvals are N people). Service identities
+// (automation keys, their own owner) may request reviews but decide only those whose rule names
+// them (review.serviceReviewers), by key id or name; a named service key is not held to the
+// reviewer groups.
 import { isService, ownerOf, personOf, type Identity } from '../authn/identity.ts';
 import type { ReviewRecord, Store } from '../store/index.ts';
 
