@@ -141,7 +141,7 @@ export function nspName(name: unknown): string {
   return '';
 }
 
-function nspShape(node: unknown, show: (x: unknown) => string): string {
+export function nspShape(node: unknown, show: (x: unknown) => string): string {
   if (node === null || typeof node !== 'object') return '...';
   const n = node as Obj;
   const type = String(n['type'] ?? '');
