@@ -25,12 +25,13 @@ const SQLITE_SCHEMA_TABLES: ReadonlySet<string> = new Set(['sqlite_master', 'sql
 /**
  * The risk of writing to `schema.table`, or undefined for an ordinary table. A PostgreSQL name
  * starting with `pg_` without a schema is a catalog table: pg_catalog is searched before any
- * other schema unless search_path names it later, which a statement cannot rely on. Names are
- * compared in lower case (MySQL and SQL Server fold them on most installations).
+ * other schema unless search_path names it later, which a statement cannot rely on. `fold`:
+ * compare in lower case (MySQL and SQL Server fold names on most installations); PostgreSQL
+ * passes names already folded, where a quoted "PG_SETTINGS" is another table. Default true.
  */
-export function catalogWrite(schema: string | undefined, table: string): Risk | undefined {
-  const s = schema?.toLowerCase();
-  const t = table.toLowerCase();
+export function catalogWrite(schema: string | undefined, table: string, fold = true): Risk | undefined {
+  const s = fold ? schema?.toLowerCase() : schema;
+  const t = fold ? table.toLowerCase() : table;
   const inCatalog = (s === undefined ? t.startsWith('pg_') : CATALOG_SCHEMAS.has(s)) || SQLITE_SCHEMA_TABLES.has(t);
   if (!inCatalog) return undefined;
   if (IDENTITY_TABLES.has(t) && (s === undefined || s === 'pg_catalog' || s === 'mysql')) {

@@ -80,7 +80,8 @@ function bounds(wrapper: unknown, negated: boolean, target: Target, depth: numbe
       // Otherwise each branch is only taken for rows its condition picks.
       return whens.every((w) => (n['arg'] === undefined ? bounds(w['expr'], false, target, d) : mentions(n['arg'], target, d) || mentions(w['expr'], target, d)));
     }
-    case 'CoalesceExpr': return args.length > 0 && args.every((a) => bounds(a, negated, target, d));
+    // The first argument decides every row where it is not NULL, so it must restrict.
+    case 'CoalesceExpr': return args.length > 0 && bounds(args[0], negated, target, d);
     case 'A_Expr': {
       const kind = n['kind'];
       if (sameSides(n['lexpr'], n['rexpr'])) return false;

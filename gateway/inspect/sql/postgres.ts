@@ -285,7 +285,7 @@ export class PgWalker {
   #catalog(verb: string, relation: unknown): void {
     const r = relation as Obj | undefined;
     if (typeof r?.['relname'] !== 'string') return;
-    const risk = catalogWrite(typeof r['schemaname'] === 'string' ? r['schemaname'] : undefined, r['relname']);
+    const risk = catalogWrite(typeof r['schemaname'] === 'string' ? r['schemaname'] : undefined, r['relname'], false);
     if (risk) this.add(risk.kind, `${verb} ${rel(r)} ${risk.why}`);
   }
 
