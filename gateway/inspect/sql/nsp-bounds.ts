@@ -4,8 +4,9 @@
 // NULL`, subqueries that do not mention the target and self-comparisons restrict nothing.
 // This parser writes NOT (...) and EXISTS (...) as function calls and builds AND/OR chains
 // left-deep; the chains are flattened so a long flat WHERE is not mistaken for deep nesting.
-import { isTruthy } from './const.ts';
-import { NspConst, nspName } from './nsp-const.ts';
+import { isTruthy, type Value } from './const.ts';
+import { columnName, NspConst, nspName } from './nsp-const.ts';
+import { SampleBudget, SAMPLES, sampleRows } from './samples.ts';
 
 type Obj = Record<string, unknown>;
 
@@ -45,6 +46,7 @@ export function nspRestricts(where: unknown, targets: ReadonlySet<string>, pipes
 class Bounds {
   readonly #targets: ReadonlySet<string>;
   readonly #pipesAreOr: boolean;
+  readonly #budget = new SampleBudget();
 
   constructor(targets: ReadonlySet<string>, pipesAreOr: boolean) {
     this.#targets = targets;
@@ -67,15 +69,17 @@ class Bounds {
       const or = op === 'OR' || (op === '||' && this.#pipesAreOr);
       if (or || op === 'AND' || op === '&&') {
         const operands = this.#flatten(n, or);
+        // An OR of restrictions can still cover every row (`id >= 0 OR id < 0`): sampled as a whole.
         const all = or !== negated;
-        return all ? operands.every((o) => this.bounds(o, negated, d)) : operands.some((o) => this.bounds(o, negated, d));
+        if (all) return operands.every((o) => this.bounds(o, negated, d)) && !this.trueForEverySample(n, negated);
+        return operands.some((o) => this.bounds(o, negated, d));
       }
       if (sameSides(n['left'], n['right'])) return false;
       if ((op === 'IS' || op === 'IS NOT') && (n['right'] as Obj | undefined)?.['type'] === 'null') {
         const notNull = (op === 'IS NOT') !== negated;
         return !notNull && this.mentions(n['left'], d, true);
       }
-      return this.mentions(n['left'], d, true) || this.mentions(n['right'], d, true);
+      return (this.mentions(n['left'], d, true) || this.mentions(n['right'], d, true)) && !this.trueForEverySample(n, negated);
     }
     if (type === 'unary_expr' && (op === 'NOT' || op === '!')) return this.bounds(n['expr'], !negated, d);
     if (type === 'function' && nspName(n['name']) === 'not') {
@@ -92,6 +96,40 @@ class Bounds {
     }
     if (type === 'origin' || type === 'param' || type === 'var') return false;
     return this.mentions(node, d, true);
+  }
+
+  /** See pg-bounds.ts: a predicate true (false when `negated`) on every sample row restricts nothing. */
+  trueForEverySample(leaf: unknown, negated: boolean): boolean {
+    const columns: string[] = [];
+    const constants: Value[] = [];
+    const stack: Array<[unknown, number]> = [[leaf, 0]];
+    let nodes = 0;
+    while (stack.length > 0) { // bounded: each node is pushed once, no deeper than MAX_DEPTH
+      const [x, depth] = stack.pop()!;
+      nodes++;
+      if (depth > MAX_DEPTH || x === null || typeof x !== 'object') continue;
+      const n = x as Obj;
+      if (n['type'] === 'column_ref') {
+        const name = columnName(n);
+        if (!columns.includes(name) && columns.length < 8) columns.push(name);
+        continue;
+      }
+      const c = n['type'] === 'binary_expr' || n['type'] === 'expr_list' || Array.isArray(x) ? undefined : new NspConst(false).value(n);
+      if (c !== undefined && c.v !== null) { if (constants.length < 16) constants.push(c.v); continue; }
+      for (const key in n) if (key !== 'loc') stack.push([n[key], depth + 1]);
+    }
+    this.#budget.spend(nodes);
+    const rows = this.#budget.rows(nodes);
+    if (rows === 0) return true;
+    let evaluated = 0;
+    for (const row of sampleRows(columns, [...SAMPLES, ...constants], rows)) {
+      this.#budget.spend(nodes);
+      const v = new NspConst(this.#pipesAreOr, row).value(leaf);
+      if (v === undefined) continue;
+      if (v.v === null || isTruthy(v.v) === negated) return false;
+      evaluated++;
+    }
+    return evaluated > 0;
   }
 
   /** The operands of a left-deep AND (or OR) chain, iteratively. */
@@ -135,5 +173,5 @@ class Bounds {
 
 function sameSides(l: unknown, r: unknown): boolean {
   const strip = (x: unknown) => JSON.stringify(x, (k, v) => (k === 'loc' || k === 'parentheses' ? undefined : v));
-  return l !== undefined && l !== null && strip(l) === strip(r);
+  return l !== undefined && l !== null && (l as Obj)['type'] === (r as Obj | null)?.['type'] && strip(l) === strip(r);
 }

@@ -273,7 +273,7 @@ class NspWalker {
     else if (t) this.#add('sql.write.unbounded', `${what} without an effective WHERE (WHERE ${t.shown} is always true)`);
     else if (restricting) this.#add('sql.write', `${what} with a WHERE, restricted by an inner join`);
     else if (!nspRestricts(where, targets, pipesAreOr)) {
-      this.#add('sql.write.unbounded', `${what} without an effective WHERE (WHERE ${render(where, nspShape)} does not restrict rows by a column of the table)`);
+      this.#add('sql.write.unbounded', `${what} without an effective WHERE (WHERE ${render(where, nspShape)} does not restrict the rows of the table)`);
     } else this.#add('sql.write', `${what} with a WHERE`);
   }
 

@@ -249,7 +249,7 @@ export class PgWalker {
     if (t === 'too deep') this.add('sql.write.unbounded', `${what}: the WHERE is nested too deeply to show that it filters`);
     else if (t) this.add('sql.write.unbounded', `${what} without an effective WHERE (WHERE ${t.shown} is always true)`);
     else if (!restricts(where, targetOf(relation))) {
-      this.add('sql.write.unbounded', `${what} without an effective WHERE (WHERE ${render(where, pgShape)} does not restrict rows by a column of ${rel(relation)})`);
+      this.add('sql.write.unbounded', `${what} without an effective WHERE (WHERE ${render(where, pgShape)} does not restrict the rows of ${rel(relation)})`);
     } else this.add('sql.write', `${what} with a WHERE`);
   }
 
@@ -274,7 +274,7 @@ export class PgWalker {
       const t = alwaysTrue(picks);
       if (t === 'too deep') this.add('sql.write.unbounded', `${when}: the condition is nested too deeply to show that it filters`);
       else if (t) this.add('sql.write.unbounded', `${when} changes every target row (the condition ${t.shown} is always true)`);
-      else if (!restricts(picks, target)) this.add('sql.write.unbounded', `${when} changes every target row (the condition ${render(picks, pgShape)} does not restrict rows by a column of ${name})`);
+      else if (!restricts(picks, target)) this.add('sql.write.unbounded', `${when} changes every target row (the condition ${render(picks, pgShape)} does not restrict the rows of ${name})`);
       else continue;
       bounded = false;
     }

@@ -127,12 +127,12 @@ test('details say what and why, in a form a reviewer can read', async () => {
 test('a WHERE bounds only by comparing a column of the target; the detail says which rule failed', async () => {
   await initSqlInspector();
   const detail = (sql: string, kind: string, dialect: SqlDialect = 'postgresql') => inspectSql(sql, { dialect }).find((f) => f.kind === kind)?.detail;
-  assert.equal(detail("DELETE FROM users WHERE length('a') > 0", 'sql.write.unbounded'), 'DELETE FROM users without an effective WHERE (WHERE length(...) > 0 does not restrict rows by a column of users)');
-  assert.equal(detail('DELETE FROM users WHERE id IS NOT NULL', 'sql.write.unbounded'), 'DELETE FROM users without an effective WHERE (WHERE id IS NOT NULL does not restrict rows by a column of users)');
-  assert.equal(detail('UPDATE users SET plan = 1 FROM plans WHERE plans.id = 3', 'sql.write.unbounded'), 'UPDATE users without an effective WHERE (WHERE plans.id = 3 does not restrict rows by a column of users)');
-  assert.equal(detail('DELETE FROM users WHERE id IS NOT NULL', 'sql.write.unbounded', 'mysql'), 'DELETE FROM users without an effective WHERE (WHERE id IS NOT NULL does not restrict rows by a column of the table)');
+  assert.equal(detail("DELETE FROM users WHERE length('a') > 0", 'sql.write.unbounded'), 'DELETE FROM users without an effective WHERE (WHERE length(...) > 0 does not restrict the rows of users)');
+  assert.equal(detail('DELETE FROM users WHERE id IS NOT NULL', 'sql.write.unbounded'), 'DELETE FROM users without an effective WHERE (WHERE id IS NOT NULL does not restrict the rows of users)');
+  assert.equal(detail('UPDATE users SET plan = 1 FROM plans WHERE plans.id = 3', 'sql.write.unbounded'), 'UPDATE users without an effective WHERE (WHERE plans.id = 3 does not restrict the rows of users)');
+  assert.equal(detail('DELETE FROM users WHERE id IS NOT NULL', 'sql.write.unbounded', 'mysql'), 'DELETE FROM users without an effective WHERE (WHERE id IS NOT NULL does not restrict the rows of the table)');
   assert.equal(detail('MERGE INTO users u USING s ON true WHEN MATCHED THEN DELETE', 'sql.write.unbounded'), 'MERGE INTO users WHEN MATCHED THEN DELETE changes every target row (the condition true is always true)');
-  assert.equal(detail('MERGE INTO users u USING s ON s.flag WHEN MATCHED AND s.x > 1 THEN UPDATE SET a = 1', 'sql.write.unbounded'), 'MERGE INTO users WHEN MATCHED AND ... THEN UPDATE changes every target row (the condition s.flag AND s.x > 1 does not restrict rows by a column of users)');
+  assert.equal(detail('MERGE INTO users u USING s ON s.flag WHEN MATCHED AND s.x > 1 THEN UPDATE SET a = 1', 'sql.write.unbounded'), 'MERGE INTO users WHEN MATCHED AND ... THEN UPDATE changes every target row (the condition s.flag AND s.x > 1 does not restrict the rows of users)');
   // Each action is judged: a bounded DELETE beside an unbounded UPDATE is still unbounded.
   const both = inspectSql('MERGE INTO users u USING s ON u.id = s.id WHEN MATCHED THEN DELETE WHEN NOT MATCHED BY SOURCE THEN UPDATE SET a = 1', { dialect: 'postgresql' });
   assert.deepEqual(kinds(both), ['sql.write.unbounded']);
