@@ -182,6 +182,7 @@ class NspWalker {
         const name = nspName(n['name']);
         const risk = RISKY_ROUTINES.get(name);
         if (risk) this.#add(risk.kind, `${label(name)}() ${risk.why}`);
+        if (name === 'set_config') this.#setConfig(n);
         break;
       }
       case 'declare': this.#add('sql.other', 'DECLARE of a variable'); break;
@@ -305,6 +306,15 @@ class NspWalker {
     if (global) { this.#add('sql.server_config', `SET ${keyword || 'GLOBAL'} changes server-wide configuration`); return; }
     if (vars.some((v) => IDENTITY_SETTINGS.has(String(v['name']).toLowerCase()))) { this.#add('sql.privilege', 'SET changes the session\'s identity'); return; }
     this.#add('sql.other', 'SET changes a session setting or variable');
+  }
+
+  /** set_config() (Redshift and other PostgreSQL-derived engines) is judged like the SET it performs. */
+  #setConfig(n: Obj): void {
+    const args = ((n['args'] as Obj | undefined)?.['value'] as unknown[] | undefined) ?? [];
+    const setting = nspConstText(args[0])?.toLowerCase();
+    if (setting === undefined) this.#add('sql.privilege', 'set_config() with a setting name computed at run time may change the session\'s identity (like SET ROLE)');
+    else if (IDENTITY_SETTINGS.has(setting)) this.#add('sql.privilege', `set_config('${setting}') changes the session's identity (like SET ${setting.replace(/_/g, ' ').toUpperCase()})`);
+    else this.#add('sql.other', `set_config('${label(setting)}') changes a session setting`);
   }
 
   #routine(name: string, verb: string, firstArg: unknown, depth: number): void {
