@@ -351,9 +351,11 @@ export class PgWalker {
 
   /** SQL text handed to a routine that runs it: a constant is inspected as SQL, anything else is dynamic SQL. */
   #sqlText(name: string, args: unknown[], spec: SqlTextArgs, depth: number): void {
-    const positional = args.filter((a) => unwrap(a)?.[0] !== 'NamedArgExpr');
-    const named = args.map((a) => unwrap(a)).filter((u) => u?.[0] === 'NamedArgExpr' && spec.named.includes(String(u[1]['name']).toLowerCase())).map((u) => u![1]['arg']);
-    for (const arg of [...spec.at(positional.length).map((i) => positional[i]), ...named]) {
+    // Positional arguments come first; a named one at a listed position is found by its name.
+    const isNamed = (a: unknown) => unwrap(a)?.[0] === 'NamedArgExpr';
+    const positional = spec.at(args.length).map((i) => args[i]).filter((a) => !isNamed(a));
+    const named = args.filter(isNamed).map((a) => unwrap(a)![1]).filter((a) => spec.named.includes(String(a['name']).toLowerCase())).map((a) => a['arg']);
+    for (const arg of [...positional, ...named]) {
       if (arg === undefined) continue;
       const v = new PgConst().value(arg);
       if (typeof v?.v === 'string') this.embedded(v.v, depth, `in SQL text passed to ${name}()`);
