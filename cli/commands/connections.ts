@@ -8,6 +8,7 @@ import { z } from 'zod';
 import { CliError } from '../errors.ts';
 import { gatewayOption } from '../gateway-url.ts';
 import { formatTable } from '../table.ts';
+import { SQL_DIALECTS } from '../../gateway/inspect/types.ts';
 
 const PATH = '/api/v1/connections';
 const DNS_LABEL = /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/;
@@ -18,7 +19,7 @@ const READ_ONLY = ['version', 'createdAt', 'updatedAt'];
 
 interface DefinitionFlags {
   kind?: string; agent?: string; target?: string; cwd?: string; env?: string[]; groups?: string;
-  packs?: string; policyFile?: string[]; defaultAction?: string; tag?: string[];
+  packs?: string; policyFile?: string[]; defaultAction?: string; tag?: string[]; sqlDialect?: string;
   openapi?: string | false; description?: string; fromFile?: string; json?: boolean; gateway?: string;
 }
 
@@ -45,6 +46,7 @@ function definitionOptions(cmd: Command, update: boolean): Command {
     .option('--packs <packs>', 'comma-separated policy packs (default: default)')
     .option('--policy-file <path>', 'a policy file on the gateway, absolute path (repeatable; replaces the list)', collect)
     .addOption(new Option('--default-action <action>', 'decision when no policy rule matches (default: allow)').choices(['allow', 'mask', 'review', 'deny']))
+    .addOption(new Option('--sql-dialect <dialect>', 'the SQL dialect of the target, which decides how its SQL is parsed (default: postgresql)').choices([...SQL_DIALECTS]))
     .option('--tag <tag>', 'a label, key or key=value (repeatable; replaces the tags)', collect)
     .option('--openapi <file>', 'an OpenAPI 3 document, JSON or YAML (http connections)')
     .option('--description <text>', 'a sentence for the people choosing a connection ("" removes it)')
@@ -205,7 +207,7 @@ function stripReadOnly(doc: Definition): Definition {
 }
 
 function flagsGiven(f: DefinitionFlags, command: string[]): boolean {
-  return command.length > 0 || [f.kind, f.agent, f.target, f.cwd, f.env, f.groups, f.packs, f.policyFile, f.defaultAction, f.tag, f.description].some((v) => v !== undefined)
+  return command.length > 0 || [f.kind, f.agent, f.target, f.cwd, f.env, f.groups, f.packs, f.policyFile, f.defaultAction, f.tag, f.description, f.sqlDialect].some((v) => v !== undefined)
     || f.openapi !== undefined;
 }
 
@@ -242,6 +244,7 @@ async function applyFlags(definition: Definition, f: DefinitionFlags, command: s
     out.policy = policy;
   }
   if (f.tag !== undefined) out.tags = f.tag;
+  if (f.sqlDialect !== undefined) out.sql = { ...(out.sql !== null && typeof out.sql === 'object' ? out.sql as Definition : {}), dialect: f.sqlDialect };
   if (f.openapi === false) delete out.openapi;
   else if (f.openapi !== undefined) out.openapi = await readDocument(f.openapi, '--openapi');
   if (f.description === '') delete out.description;

@@ -2,7 +2,8 @@
 // run policy test cases. The eval output is a stable interface (corpora and scripts read it).
 import { createReadStream, readFileSync } from 'node:fs';
 import { createInterface } from 'node:readline';
-import type { Command } from 'commander';
+import { Option, type Command } from 'commander';
+import { SQL_DIALECTS, type SqlDialect } from '../../gateway/inspect/types.ts';
 
 /** Largest single input read, in bytes. */
 const MAX_INPUT_BYTES = 16 * 1024 * 1024;
@@ -38,6 +39,7 @@ export function registerPolicyCommands(program: Command): void {
     .option('--policy <file>', 'a policy file (repeatable)', collect, [])
     .requiredOption('-i, --input <file>', 'the request as JSON, or - for standard input')
     .option('--jsonl', 'the input has one request per line; print one result per line')
+    .addOption(new Option('--dialect <dialect>', 'the SQL dialect when an input and its connection name none (default: postgresql)').choices([...SQL_DIALECTS]))
     .addHelpText('after', `
 Inputs (one JSON object):
   {"kind":"sql","dialect":"postgresql","sql":"DELETE FROM users"}
@@ -46,12 +48,13 @@ Inputs (one JSON object):
   {"kind":"json","value":{"email":"ada@example.com"}}         (a response by default)
   {"kind":"http","method":"POST","path":"/customers","body":{...}}
   {"kind":"mcp","tool":"query","arguments":{...}}
-Optional on all: "direction" (request|response), "connection" {name, kind, tags},
+SQL is parsed in the input's "dialect", else its connection's "sql": {"dialect"}, else --dialect.
+Optional on all: "direction" (request|response), "connection" {name, kind, tags, sql},
 "identity" {sub, groups, roles}, "justification". AIRLOCK_MASK_KEY (base64) fixes the key of the
 hash masking strategy; otherwise it is random per run.
 With --jsonl a bad line prints {"line": N, "error": {...}} and the run goes on; the exit status
 is then 2.`)
-    .action(async (opts: { pack: string[]; policy: string[]; input: string; jsonl?: boolean }) => {
+    .action(async (opts: { pack: string[]; policy: string[]; input: string; jsonl?: boolean; dialect?: SqlDialect }) => {
       const { policyFrom, maskKey, prepare, evaluateText } = await import('../policy/evaluate.ts');
       const { CliError } = await import('../errors.ts');
       const compiled = policyFrom({ packs: opts.pack, files: opts.policy });
@@ -59,7 +62,7 @@ is then 2.`)
       await prepare();
       if (!opts.jsonl) {
         const text = readInput(opts.input, CliError);
-        process.stdout.write(JSON.stringify(evaluateText(text, compiled, key)) + '\n');
+        process.stdout.write(JSON.stringify(evaluateText(text, compiled, key, opts.dialect)) + '\n');
         return;
       }
       const stream = opts.input === '-' ? process.stdin : createReadStream(opts.input);
@@ -71,7 +74,7 @@ is then 2.`)
           line++;
           if (text.trim() === '') continue;
           try {
-            process.stdout.write(JSON.stringify(evaluateText(text, compiled, key)) + '\n');
+            process.stdout.write(JSON.stringify(evaluateText(text, compiled, key, opts.dialect)) + '\n');
           } catch (err) {
             if (!(err instanceof CliError)) throw err;
             bad++;

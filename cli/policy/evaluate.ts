@@ -9,6 +9,7 @@ import type { Action } from '../../gateway/policy/schema.ts';
 import { parseJson } from '../../lib/json.ts';
 import { CliError } from '../errors.ts';
 import { contextOf, evalInputSchema } from './input.ts';
+import type { SqlDialect } from '../../gateway/inspect/types.ts';
 
 export interface PolicySources {
   readonly packs: readonly string[];
@@ -53,17 +54,18 @@ export interface EvalResult {
 }
 
 /** Parses one JSON input (text) and decides on it; a bad input is a CliError naming the field. */
-export function evaluateText(text: string, policy: CompiledPolicy, key: Uint8Array): EvalResult {
+/** `dialect`: the SQL dialect when the input and its connection name none (see dialectOf). Default postgresql. */
+export function evaluateText(text: string, policy: CompiledPolicy, key: Uint8Array, dialect: SqlDialect = 'postgresql'): EvalResult {
   let value: unknown;
   try {
     value = parseJson(text);
   } catch (err) {
     throw new CliError('CLI_INPUT_INVALID', `the input is not JSON: ${(err as Error).message}`);
   }
-  return evaluateValue(value, policy, key);
+  return evaluateValue(value, policy, key, dialect);
 }
 
-export function evaluateValue(value: unknown, policy: CompiledPolicy, key: Uint8Array): EvalResult {
+export function evaluateValue(value: unknown, policy: CompiledPolicy, key: Uint8Array, dialect: SqlDialect = 'postgresql'): EvalResult {
   const parsed = evalInputSchema.safeParse(value);
   if (!parsed.success) {
     const issue = parsed.error.issues[0]!;
@@ -71,7 +73,7 @@ export function evaluateValue(value: unknown, policy: CompiledPolicy, key: Uint8
     throw new CliError('CLI_INPUT_INVALID', `the input is not a request airlock knows: ${path.map(String).join('.') || '(input)'}: ${issue.message} (see airlock policy eval --help)`);
   }
   const input = parsed.data;
-  const outcome = decide(policy, contextOf(input, Date.now()), { maskKey: key });
+  const outcome = decide(policy, contextOf(input, Date.now(), dialect), { maskKey: key });
   return {
     decision: outcome.decision,
     reasons: outcome.reasons,

@@ -9,6 +9,7 @@ import { z } from 'zod';
 import { parseBodyPath } from '../guard/embedded.ts';
 import { jmespathProblem } from '../mcp/shape.ts';
 import { ACTIONS } from '../policy/schema.ts';
+import { SQL_DIALECTS } from '../inspect/types.ts';
 
 export const CONNECTION_KINDS = ['http', 'mcp', 'postgres'] as const;
 export type ConnectionKind = (typeof CONNECTION_KINDS)[number];
@@ -225,6 +226,16 @@ const common = {
   limits,
   /** Labels, `key` or `key=value`, at most 32. Default []. */
   tags: tags.default([]),
+  /**
+   * How SQL bound for this target is read. `dialect`: the target's SQL dialect (one of
+   * SQL_DIALECTS), which decides the parser (libpg-query for postgresql, node-sql-parser for the
+   * others) and so where strings, comments and escapes end. Default postgresql: a postgres
+   * connection is always postgresql; for http and mcp targets it is the default because nothing
+   * about them says otherwise — set it for a MySQL, SQLite or SQL Server behind the API.
+   */
+  sql: strict({
+    dialect: z.enum(SQL_DIALECTS, { error: `one of ${SQL_DIALECTS.join(', ')}` }).default('postgresql'),
+  }).prefault({}),
   recording: strict({
     /** Days a recorded session is kept, then purged; 0 = forever. Default 0. */
     retentionDays: z.number().int().min(0).max(36_500).default(0),
@@ -301,6 +312,10 @@ export const postgresConnectionSchema = strict({
   /** As seen from the agent: postgres://host:port/database, without credentials or options. */
   target: postgresUrl,
   ...common,
+  /** The PostgreSQL wire protocol carries PostgreSQL: no other dialect. */
+  sql: strict({
+    dialect: z.literal('postgresql', { error: 'a postgres connection speaks postgresql' }).default('postgresql'),
+  }).prefault({}),
   openapi: notHttp('postgres'),
 });
 

@@ -138,14 +138,14 @@ export class Firewall {
 
     // Inspect: SQL- and command-bearing arguments with their own inspectors, everything for PII.
     const roles = argumentRoles(listed.original, args);
-    const extra: Finding[] = inspectionRequests(listed.original, roles, now.connection.kind === 'postgres' ? 'postgresql' : undefined)
+    const extra: Finding[] = inspectionRequests(listed.original, roles, now.connection.sql.dialect)
       .flatMap((r) => rebaseFindings(inspectRequest(r.request), r.path));
     const firstSql = roles.find((r) => r.role === 'sql')?.value;
     const firstCommand = roles.find((r) => r.role === 'shell')?.value;
     const request: PolicyRequest = {
       kind: 'mcp', direction: 'request', tool: name, args,
       ...(justification === undefined ? {} : { justification }),
-      ...(firstSql === undefined ? {} : { dialect: 'postgresql' }),
+      ...(firstSql === undefined ? {} : { dialect: now.connection.sql.dialect }),
     };
     const outcome = decideFor(this.#deps, now.identity, now.connection, request, extra);
     const leaving = outcome.decision === 'mask' && outcome.masked !== undefined ? outcome.masked : args;

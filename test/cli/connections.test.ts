@@ -82,13 +82,15 @@ test('update changes only what is given, and refuses a file read before someone 
   writeFileSync(edited, shown.stdout.replace('maxRequestBytes: 10485760', 'maxRequestBytes: 2048'));
 
   const [updated, nothing] = await Promise.all([
-    run(AIRLOCK, ['connections', 'update', 'svc', '--packs', 'pii-masking,secrets-masking', '--default-action', 'mask', '--json'], { env }),
+    run(AIRLOCK, ['connections', 'update', 'svc', '--packs', 'pii-masking,secrets-masking', '--default-action', 'mask', '--sql-dialect', 'mysql', '--json'], { env }),
     run(AIRLOCK, ['connections', 'update', 'svc'], { env }),
   ]);
   assert.equal(updated.code, 0, updated.stderr);
   const body = JSON.parse(updated.stdout) as Record<string, any>;
   assert.equal(body.version, 2);
   assert.deepEqual(body.policy, { packs: ['pii-masking', 'secrets-masking'], files: [], defaultAction: 'mask' });
+  assert.deepEqual(body.sql, { dialect: 'mysql' });
+  assert.equal(gw.connections.get('svc')?.sql.dialect, 'mysql');
   assert.deepEqual(body.groups, ['developers'], 'what is not given stays');
   assert.deepEqual(body.tags, ['env=dev']);
 
@@ -105,6 +107,7 @@ test('bad definitions are usage errors naming the field, before anything is sent
     [['add', 'x1', '--kind', 'http', '--agent', 'local', '--target', 'http://user:pw@127.0.0.1'], /The connection is not valid: target: must not carry credentials/],
     [['add', 'x2', '--kind', 'postgres', '--agent', 'local', '--target', 'http://x', '--tag', 'a', '--tag', 'a'], /target: must be a postgres:\/\/host:port\/database URL; tags\.1: the key "a" is tagged twice/],
     [['add', 'X3', '--kind', 'http'], /"X3" is not a connection name/],
+    [['add', 'x4', '--kind', 'postgres', '--agent', 'local', '--target', 'postgres://db.internal/app', '--sql-dialect', 'mysql'], /The connection is not valid: sql\.dialect: a postgres connection speaks postgresql/],
   ];
   const [badKind, ...results] = await Promise.all([
     run(AIRLOCK, ['connections', 'add', 'x6', '--kind', 'ftp'], { env }),
@@ -118,6 +121,9 @@ test('bad definitions are usage errors naming the field, before anything is sent
   });
   assert.equal(badKind.code, 2);
   assert.match(badKind.stderr, /argument 'ftp' is invalid\. Allowed choices are http, mcp, postgres/);
+  const badDialect = await run(AIRLOCK, ['connections', 'add', 'x5', '--kind', 'http', '--sql-dialect', 'oracle'], { env });
+  assert.equal(badDialect.code, 2);
+  assert.match(badDialect.stderr, /argument 'oracle' is invalid\. Allowed choices are postgresql, mysql, mariadb, sqlite, transactsql/);
   assert.equal(gw.connections.list().some((c) => c.name.startsWith('x')), false);
 });
 

@@ -68,6 +68,34 @@ test('eval prints decision, reasons, findings and the masked payload for JSON', 
   assert.equal(r!.reasons[0].reason, 'pii.masked');
 });
 
+test('SQL is judged in the dialect the input, its connection or --dialect names: MySQL backslash escapes do not hide an unbounded DELETE', async () => {
+  // PostgreSQL reads 'a\'' as one string (a, backslash, quote); MySQL reads 'a\'' as the string a'
+  // and then runs OR 1=1 as code, and the text reads differently again with NO_BACKSLASH_ESCAPES.
+  const hidden = "DELETE FROM t WHERE name = 'a\\'' OR 1=1 -- '";
+  const escaped = "DELETE FROM t WHERE name = 'x\\\\' OR 1=1 -- '";
+  const inputs = [
+    { kind: 'sql', sql: hidden },
+    { kind: 'sql', sql: hidden, connection: { name: 'shop', kind: 'mcp', sql: { dialect: 'mysql' } } },
+    { kind: 'sql', sql: hidden, dialect: 'postgresql' },
+    { kind: 'sql', sql: hidden, connection: { name: 'db', kind: 'postgres' } },
+    { kind: 'mcp', tool: 'query', arguments: { sql: hidden }, sql: hidden },
+    { kind: 'sql', sql: escaped },
+  ];
+  const plain = await evalJsonl(inputs);
+  const mysql = await evalJsonl(inputs, ['--dialect', 'mysql']);
+  const kindsOf = (r: Record<string, any>) => (r.findings as Array<{ kind: string }>).map((f) => f.kind);
+  // Without a dialect anywhere: postgresql, where the text is a bounded delete.
+  assert.equal(plain[0]!.decision, 'allow');
+  assert.deepEqual(kindsOf(plain[0]!), ['sql.write']);
+  // The connection's sql.dialect decides, also without the flag.
+  assert.equal(plain[1]!.decision, 'deny');
+  assert.ok(kindsOf(plain[1]!).includes('sql.write.unbounded') && kindsOf(plain[1]!).includes('sql.obfuscation'), JSON.stringify(plain[1]));
+  assert.equal(plain[5]!.decision, 'review');
+  // --dialect applies where the input and its connection say nothing.
+  assert.deepEqual(mysql.map((r) => r.decision), ['deny', 'deny', 'allow', 'allow', 'deny', 'review']);
+  assert.ok(kindsOf(mysql[5]!).includes('sql.write.unbounded'));
+});
+
 test('a bad line in --jsonl is reported in place and the run goes on, exit 2', async () => {
   const file = join(dir, 'mixed.jsonl');
   writeFileSync(file, '{"kind":"sql","sql":"SELECT 1"}\nnot json\n{"kind":"nope"}\n{"kind":"shell","command":"ls"}\n');

@@ -62,13 +62,48 @@ export const RISKY_ROUTINES: ReadonlyMap<string, Risk> = new Map([
   ]),
 ]);
 
+/** Which arguments of a routine are SQL text that the server runs. */
+export interface SqlTextArgs {
+  /** 0-based positions of the SQL-text arguments, given the number of arguments passed. */
+  readonly at: (argc: number) => readonly number[];
+  /** Parameter names of the same arguments when passed by name (`command => '...'`). */
+  readonly named: readonly string[];
+}
+
+const first: SqlTextArgs = { at: () => [0], named: ['query', 'sqlquery', 'source_sql'] };
+
 /**
- * Functions whose argument is SQL text that the server runs: the text is inspected when it is a
- * constant, and judged as dynamic SQL (procedural) when it is computed.
+ * Routines that run SQL text given as an argument, by lower-case name (qualified where the bare
+ * name is too common to mean it: `cron.schedule`). A constant text is parsed and inspected like a
+ * statement (the recursion is depth-bounded by the walker); a computed one is dynamic SQL.
+ * `cursor_to_xml` and `table_to_xml` are not here: they take a cursor or a table, not SQL text.
  */
-export const SQL_TEXT_ROUTINES: ReadonlySet<string> = new Set([
-  'query_to_xml', 'query_to_xmlschema', 'query_to_xml_and_xmlschema', 'sp_executesql',
+export const SQL_TEXT_ROUTINES: ReadonlyMap<string, SqlTextArgs> = new Map([
+  ['query_to_xml', first], ['query_to_xmlschema', first], ['query_to_xml_and_xmlschema', first],
+  ['ts_stat', first],
+  // ts_rewrite(query, target, substitute) takes tsqueries; ts_rewrite(query, select) runs the select.
+  ['ts_rewrite', { at: (argc) => (argc === 2 ? [1] : []), named: [] }],
+  // dblink(sql) and dblink(connection, sql [, fail_on_error]); dblink_send_query(connection, sql).
+  ['dblink', { at: (argc) => (argc === 1 ? [0] : [1]), named: [] }],
+  ['dblink_exec', { at: (argc) => (argc === 1 ? [0] : [1]), named: [] }],
+  ['dblink_send_query', { at: () => [1], named: [] }],
+  ['pg_background_launch', { at: () => [0], named: ['sql'] }],
+  // tablefunc: crosstab(source_sql [, category_sql]); a number as the second argument is skipped.
+  ['crosstab', { at: (argc) => (argc >= 2 ? [0, 1] : [0]), named: [] }],
+  ['crosstab2', first], ['crosstab3', first], ['crosstab4', first],
+  // pg_cron: schedule(schedule, command), schedule(job_name, schedule, command), ...
+  ['cron.schedule', { at: (argc) => [argc >= 3 ? 2 : 1], named: ['command'] }],
+  ['cron.schedule_in_database', { at: () => [2], named: ['command'] }],
+  ['cron.alter_job', { at: (argc) => (argc >= 3 ? [2] : []), named: ['command'] }],
+  // SQL Server
+  ['sp_executesql', first],
 ]);
+
+/** The SQL-text arguments of a routine named by `parts` (a qualified entry first, then the bare name). */
+export function sqlTextArgs(parts: readonly string[]): SqlTextArgs | undefined {
+  const lower = parts.map((p) => p.toLowerCase());
+  return SQL_TEXT_ROUTINES.get(lower.slice(-2).join('.')) ?? SQL_TEXT_ROUTINES.get(lower[lower.length - 1] ?? '');
+}
 
 /** set_config() targets that change who the session is (the function form of SET ROLE). */
 export const IDENTITY_SETTINGS: ReadonlySet<string> = new Set(['role', 'session_authorization', 'session_replication_role']);

@@ -14,6 +14,11 @@ function stripped(node: unknown): string {
   return JSON.stringify(node, (k, v) => (k === 'loc' || k === 'parentheses' ? undefined : v));
 }
 
+/** The same expression, locations aside; the types are compared first, which saves serialising most pairs. */
+function same(a: unknown, b: unknown): boolean {
+  return (a as Obj | null)?.['type'] === (b as Obj | null)?.['type'] && stripped(a) === stripped(b);
+}
+
 function hasCall(node: unknown): boolean {
   return /"type":"(function|aggr_func|window_func)"|"ast":/.test(JSON.stringify(node));
 }
@@ -23,8 +28,12 @@ export class NspConst {
   /** MySQL and MariaDB read `a || b` as OR (unless PIPES_AS_CONCAT); the rest as concatenation. */
   readonly #pipesAreOr: boolean;
 
-  constructor(pipesAreOr: boolean) {
+  /** Values for column references (nsp-bounds.ts samples rows with it); none by default: columns are unknown. */
+  readonly #columns: ((name: string) => Const | undefined) | undefined;
+
+  constructor(pipesAreOr: boolean, columns?: (name: string) => Const | undefined) {
     this.#pipesAreOr = pipesAreOr;
+    this.#columns = columns;
   }
 
   value(node: unknown, depth = 0): Const | undefined {
@@ -36,6 +45,7 @@ export class NspConst {
     if (type === 'number' || type === 'bigint') { const v = Number(n['value']); return Number.isNaN(v) ? undefined : { v }; }
     if (type === 'bool' || type === 'boolean') return { v: n['value'] === true || /^true$/i.test(String(n['value'])) };
     if (type === 'null') return { v: null };
+    if (type === 'column_ref' && this.#columns) return this.#columns(columnName(n));
     if (typeof type === 'string' && STRING_TYPES.has(type) && typeof n['value'] === 'string') return { v: n['value'] };
     if (type === 'unary_expr') {
       const op = String(n['operator'] ?? '').toUpperCase();
@@ -82,7 +92,7 @@ export class NspConst {
   #binary(n: Obj, op: string, d: number): Const | undefined {
     const left = n['left'];
     const right = n['right'] as Obj | undefined;
-    if ((SAME_OPS.has(op) || DIFFERENT_OPS.has(op)) && stripped(left) === stripped(right) && !hasCall(left)) return { v: SAME_OPS.has(op) };
+    if ((SAME_OPS.has(op) || DIFFERENT_OPS.has(op)) && same(left, right) && !hasCall(left)) return { v: SAME_OPS.has(op) };
     if (op === 'LIKE' || op === 'ILIKE') {
       const pattern = this.value(right, d);
       if (typeof pattern?.v === 'string' && /^%+$/.test(pattern.v)) return this.value(left, d)?.v === null ? { v: null } : { v: true };
@@ -90,8 +100,7 @@ export class NspConst {
     }
     const items = right?.['type'] === 'expr_list' && Array.isArray(right['value']) ? (right['value'] as unknown[]) : undefined;
     if ((op === 'IN' || op === 'NOT IN') && items) {
-      const leftText = stripped(left);
-      if (items.some((item) => stripped(item) === leftText && !hasCall(item))) return { v: op === 'IN' };
+      if (items.some((item) => same(item, left) && !hasCall(item))) return { v: op === 'IN' };
       const l = this.value(left, d);
       const values = items.map((item) => this.value(item, d));
       if (!l || values.some((v) => v === undefined)) return undefined;
@@ -132,6 +141,13 @@ export function nspConstText(node: unknown): string | undefined {
   return typeof v?.v === 'string' ? v.v : undefined;
 }
 
+/** A column reference as `table.column` (or `column`), lower case. */
+export function columnName(n: Obj): string {
+  const col = n['column'];
+  const name = typeof col === 'string' ? col : String(((col as Obj | undefined)?.['expr'] as Obj | undefined)?.['value'] ?? '?');
+  return (typeof n['table'] === 'string' && n['table'] ? `${n['table']}.${name}` : name).toLowerCase();
+}
+
 /** The last part of a node-sql-parser routine name, lower case (names come in three shapes across versions). */
 export function nspName(name: unknown): string {
   if (typeof name === 'string') return name.split('.').pop()!.toLowerCase();
@@ -141,7 +157,7 @@ export function nspName(name: unknown): string {
   return '';
 }
 
-function nspShape(node: unknown, show: (x: unknown) => string): string {
+export function nspShape(node: unknown, show: (x: unknown) => string): string {
   if (node === null || typeof node !== 'object') return '...';
   const n = node as Obj;
   const type = String(n['type'] ?? '');

@@ -8,7 +8,10 @@ import type { Parser } from 'node-sql-parser';
 import type { Span, SqlDialect } from '../types.ts';
 import { label, type Collector, type SqlKind } from './collector.ts';
 import { IDENTITY_SETTINGS, RISKY_ROUTINES, SQL_TEXT_ROUTINES } from './functions.ts';
-import { nspAlwaysTrue, nspConstText, nspName } from './nsp-const.ts';
+import { catalogWrite } from './catalog.ts';
+import { nspRestricts, nspTargets } from './nsp-bounds.ts';
+import { nspAlwaysTrue, nspConstText, nspName, nspShape } from './nsp-const.ts';
+import { render } from './const.ts';
 import { describeParseError } from './text.ts';
 
 type Obj = Record<string, unknown>;
@@ -59,6 +62,11 @@ function parse(text: string, dialect: NspDialect, c: Collector, what: string, wi
   }
   // `;` alone comes back as [[]]; blank text as [].
   return (Array.isArray(ast) ? ast : [ast]).filter((s): s is Obj => s !== null && typeof s === 'object' && !(Array.isArray(s) && s.length === 0));
+}
+
+/** `DELETE x FROM db.t AS x`: the written tables with their aliases resolved through FROM. */
+function resolveAliases(tables: Obj[], from: Obj[]): Obj[] {
+  return tables.map((t) => from.find((f) => typeof f?.['as'] === 'string' && f['as'] === t?.['table']) ?? t);
 }
 
 function tableName(t: unknown): string | undefined {
@@ -114,15 +122,27 @@ class NspWalker {
     switch (type) {
       case 'select': this.#select(n, top); break;
       case 'insert': {
+        this.#catalog('INSERT INTO', n['table']);
         const overwrite = /overwrite/i.test(String(n['prefix'] ?? ''));
         if (overwrite) this.#add('sql.write.unbounded', `INSERT OVERWRITE ${firstTable(n['table'])} replaces the table's contents`);
         else this.#add('sql.write', `INSERT INTO ${firstTable(n['table'])}`);
         break;
       }
-      case 'replace': this.#add('sql.write', `REPLACE INTO ${firstTable(n['table'])}`); break;
-      case 'update': this.#bounded(`UPDATE ${firstTable(n['table'])}`, n); break;
-      case 'delete': this.#bounded(`DELETE FROM ${firstTable(n['table'], n['from'])}`, n); break;
-      case 'merge': this.#bounded(`MERGE INTO ${firstTable(n['table'], n['target'])}`, { where: n['on'] }); break;
+      case 'replace': this.#catalog('REPLACE INTO', n['table']); this.#add('sql.write', `REPLACE INTO ${firstTable(n['table'])}`); break;
+      case 'update': this.#catalog('UPDATE', n['table']); this.#bounded(`UPDATE ${firstTable(n['table'])}`, n, nspTargets(n['table'], n['from'])); break;
+      case 'delete': {
+        // `DELETE x FROM t AS x` names aliases in table; `DELETE FROM t` names the table in both.
+        const written = Array.isArray(n['table']) && n['table'].length > 0 ? n['table'] : n['from'];
+        this.#catalog('DELETE FROM', Array.isArray(n['table']) && n['table'].length > 0 && Array.isArray(n['from']) ? resolveAliases(n['table'], n['from']) : written);
+        this.#bounded(`DELETE FROM ${firstTable(n['table'], n['from'])}`, n, nspTargets(written, n['from']));
+        break;
+      }
+      case 'merge': {
+        const target = n['table'] ?? n['target'];
+        this.#catalog('MERGE INTO', target);
+        this.#bounded(`MERGE INTO ${firstTable(n['table'], n['target'])}`, { where: n['on'] }, nspTargets(target, undefined));
+        break;
+      }
       case 'create': this.#create(n); break;
       case 'alter': if (!('action' in n)) this.#alter(n); break;
       case 'drop': {
@@ -162,6 +182,7 @@ class NspWalker {
         const name = nspName(n['name']);
         const risk = RISKY_ROUTINES.get(name);
         if (risk) this.#add(risk.kind, `${label(name)}() ${risk.why}`);
+        if (name === 'set_config') this.#setConfig(n);
         break;
       }
       case 'declare': this.#add('sql.other', 'DECLARE of a variable'); break;
@@ -222,13 +243,23 @@ class NspWalker {
     }
   }
 
-  #bounded(what: string, n: Obj): void {
+  /** A write to a system catalog is what it amounts to (catalog.ts): a privilege or server change. */
+  #catalog(verb: string, tables: unknown): void {
+    for (const t of (Array.isArray(tables) ? tables : [tables]) as Obj[]) {
+      if (typeof t?.['table'] !== 'string') continue;
+      const risk = catalogWrite(typeof t['db'] === 'string' && t['db'] ? t['db'] : typeof t['schema'] === 'string' && t['schema'] ? t['schema'] : undefined, t['table']);
+      if (risk) this.#add(risk.kind, `${verb} ${tableName(t)} ${risk.why}`);
+    }
+  }
+
+  /** An UPDATE/DELETE/MERGE is bounded only when its WHERE restricts the target's rows (nsp-bounds.ts). */
+  #bounded(what: string, n: Obj, targets: ReadonlySet<string>): void {
     const where = n['where'];
     const pipesAreOr = this.#dialect === 'mysql' || this.#dialect === 'mariadb';
+    // MySQL/T-SQL multi-table forms can restrict rows through an inner join instead of a WHERE.
+    const joins = (Array.isArray(n['from']) ? n['from'] : []) as Obj[];
+    const restricting = joins.some((j) => INNER_JOINS.has(String(j['join'] ?? '').toUpperCase()) && j['on'] && nspAlwaysTrue(j['on'], pipesAreOr) === undefined && nspRestricts(j['on'], targets, pipesAreOr));
     if (where === undefined || where === null) {
-      // MySQL/T-SQL multi-table forms restrict rows through an inner join instead of a WHERE.
-      const joins = (Array.isArray(n['from']) ? n['from'] : []) as Obj[];
-      const restricting = joins.find((j) => INNER_JOINS.has(String(j['join'] ?? '').toUpperCase()) && j['on'] && nspAlwaysTrue(j['on'], pipesAreOr) === undefined);
       if (restricting) this.#add('sql.write', `${what} restricted by an inner join`);
       else this.#add('sql.write.unbounded', `${what} without a WHERE`);
       return;
@@ -241,7 +272,10 @@ class NspWalker {
     const t = nspAlwaysTrue(where, pipesAreOr);
     if (t === 'too deep') this.#add('sql.write.unbounded', `${what}: the WHERE is nested too deeply to show that it filters`);
     else if (t) this.#add('sql.write.unbounded', `${what} without an effective WHERE (WHERE ${t.shown} is always true)`);
-    else this.#add('sql.write', `${what} with a WHERE`);
+    else if (restricting) this.#add('sql.write', `${what} with a WHERE, restricted by an inner join`);
+    else if (!nspRestricts(where, targets, pipesAreOr)) {
+      this.#add('sql.write.unbounded', `${what} without an effective WHERE (WHERE ${render(where, nspShape)} does not restrict the rows of the table)`);
+    } else this.#add('sql.write', `${what} with a WHERE`);
   }
 
   #create(n: Obj): void {
@@ -272,6 +306,15 @@ class NspWalker {
     if (global) { this.#add('sql.server_config', `SET ${keyword || 'GLOBAL'} changes server-wide configuration`); return; }
     if (vars.some((v) => IDENTITY_SETTINGS.has(String(v['name']).toLowerCase()))) { this.#add('sql.privilege', 'SET changes the session\'s identity'); return; }
     this.#add('sql.other', 'SET changes a session setting or variable');
+  }
+
+  /** set_config() (Redshift and other PostgreSQL-derived engines) is judged like the SET it performs. */
+  #setConfig(n: Obj): void {
+    const args = ((n['args'] as Obj | undefined)?.['value'] as unknown[] | undefined) ?? [];
+    const setting = nspConstText(args[0])?.toLowerCase();
+    if (setting === undefined) this.#add('sql.privilege', 'set_config() with a setting name computed at run time may change the session\'s identity (like SET ROLE)');
+    else if (IDENTITY_SETTINGS.has(setting)) this.#add('sql.privilege', `set_config('${setting}') changes the session's identity (like SET ${setting.replace(/_/g, ' ').toUpperCase()})`);
+    else this.#add('sql.other', `set_config('${label(setting)}') changes a session setting`);
   }
 
   #routine(name: string, verb: string, firstArg: unknown, depth: number): void {

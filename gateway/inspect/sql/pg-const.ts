@@ -44,12 +44,23 @@ function stripped(node: unknown): string {
   return JSON.stringify(node, (k, v) => (k === 'location' ? undefined : v));
 }
 
+/** The same expression, locations aside; the tags are compared first, which saves serialising most pairs. */
+function same(a: unknown, b: unknown): boolean {
+  return a !== undefined && unwrap(a)?.[0] === unwrap(b)?.[0] && stripped(a) === stripped(b);
+}
+
 function hasCall(node: unknown): boolean {
   return /"(FuncCall|SubLink)"/.test(JSON.stringify(node));
 }
 
 export class PgConst {
   tooDeep = false;
+  /** Values for column references (pg-bounds.ts samples rows with it); none by default: columns are unknown. */
+  readonly #columns: ((fields: string[]) => Const | undefined) | undefined;
+
+  constructor(columns?: (fields: string[]) => Const | undefined) {
+    this.#columns = columns;
+  }
 
   /** The constant value of an expression, or undefined when it depends on data. */
   value(wrapper: unknown, depth = 0): Const | undefined {
@@ -60,6 +71,7 @@ export class PgConst {
     const d = depth + 1;
     switch (tag) {
       case 'A_Const': return aConst(n);
+      case 'ColumnRef': return this.#columns?.(names(n['fields']));
       case 'TypeCast': return cast(this.value(n['arg'], d), names((n['typeName'] as Obj | undefined)?.['names']));
       case 'BoolExpr': return this.bool(n, d);
       case 'A_Expr': return this.aExpr(n, d);
@@ -139,8 +151,7 @@ export class PgConst {
       const left = this.value(n['lexpr'], d);
       const items = ((n['rexpr'] as Obj | undefined)?.['List'] as Obj | undefined)?.['items'] as unknown[] | undefined;
       if (!items) return undefined;
-      const leftText = stripped(n['lexpr']);
-      const member = items.some((item) => stripped(item) === leftText && !hasCall(item));
+      const member = items.some((item) => same(item, n['lexpr']) && !hasCall(item));
       if (member) return { v: op === '=' };
       if (left === undefined) return undefined;
       const values = items.map((item) => this.value(item, d));
@@ -159,11 +170,11 @@ export class PgConst {
       return { v: kind.startsWith('AEXPR_NOT') ? !inside : inside };
     }
     if (kind === 'AEXPR_NOT_DISTINCT' || kind === 'AEXPR_DISTINCT') {
-      if (stripped(n['lexpr']) === stripped(n['rexpr']) && !hasCall(n['lexpr'])) return { v: kind === 'AEXPR_NOT_DISTINCT' };
+      if (same(n['lexpr'], n['rexpr']) && !hasCall(n['lexpr'])) return { v: kind === 'AEXPR_NOT_DISTINCT' };
       const [l, r] = [this.value(n['lexpr'], d), this.value(n['rexpr'], d)];
       if (!l || !r) return undefined;
-      const same = l.v === null || r.v === null ? l.v === r.v : compare('=', l.v, r.v) === true;
-      return { v: kind === 'AEXPR_NOT_DISTINCT' ? same : !same };
+      const equal = l.v === null || r.v === null ? l.v === r.v : compare('=', l.v, r.v) === true;
+      return { v: kind === 'AEXPR_NOT_DISTINCT' ? equal : !equal };
     }
     if (kind !== 'AEXPR_OP') return undefined;
     if (n['lexpr'] === undefined) {
@@ -172,7 +183,7 @@ export class PgConst {
       return op === '+' ? r : undefined;
     }
     // The same expression on both sides (`x = x`): true except on NULL, which is no filter in practice.
-    if (['=', '<=', '>=', '<>', '!=', '<', '>'].includes(op) && stripped(n['lexpr']) === stripped(n['rexpr']) && !hasCall(n['lexpr'])) {
+    if (['=', '<=', '>=', '<>', '!=', '<', '>'].includes(op) && same(n['lexpr'], n['rexpr']) && !hasCall(n['lexpr'])) {
       return { v: op === '=' || op === '<=' || op === '>=' };
     }
     const [l, r] = [this.value(n['lexpr'], d), this.value(n['rexpr'], d)];

@@ -6,8 +6,11 @@
 import { loadModule, parseSync } from 'libpg-query';
 import type { Span } from '../types.ts';
 import { label, type Collector, type SqlKind } from './collector.ts';
-import { baseName, IDENTITY_SETTINGS, RISKY_EXTENSIONS, RISKY_ROUTINES, SQL_TEXT_ROUTINES, UNTRUSTED_LANGUAGES } from './functions.ts';
-import { alwaysTrue, constText, names, unwrap } from './pg-const.ts';
+import { catalogWrite } from './catalog.ts';
+import { baseName, IDENTITY_SETTINGS, RISKY_EXTENSIONS, RISKY_ROUTINES, sqlTextArgs, UNTRUSTED_LANGUAGES, type SqlTextArgs } from './functions.ts';
+import { restricts, targetOf } from './pg-bounds.ts';
+import { alwaysTrue, constText, names, PgConst, pgShape, unwrap } from './pg-const.ts';
+import { render } from './const.ts';
 import { ALTER_TABLE_CMDS, PG_CLASSES } from './pg-classes.ts';
 import { inspectPlpgsql } from './plpgsql.ts';
 import { describeParseError, utf16Offsets } from './text.ts';
@@ -164,11 +167,11 @@ export class PgWalker {
         if (top) this.add('sql.read', n['valuesLists'] ? 'VALUES reads constants' : 'SELECT reads data');
         if (n['intoClause']) this.add('sql.ddl.create', `SELECT ... INTO ${rel((n['intoClause'] as Obj)['rel'])} creates a table`);
         break;
-      case 'InsertStmt': this.add('sql.write', `INSERT INTO ${rel(n['relation'])}`); break;
-      case 'UpdateStmt': this.#bounded(`UPDATE ${rel(n['relation'])}`, n['whereClause']); break;
-      case 'DeleteStmt': this.#bounded(`DELETE FROM ${rel(n['relation'])}`, n['whereClause']); break;
+      case 'InsertStmt': this.#catalog('INSERT INTO', n['relation']); this.add('sql.write', `INSERT INTO ${rel(n['relation'])}`); break;
+      case 'UpdateStmt': this.#catalog('UPDATE', n['relation']); this.#bounded(`UPDATE ${rel(n['relation'])}`, n['whereClause'], n['relation']); break;
+      case 'DeleteStmt': this.#catalog('DELETE FROM', n['relation']); this.#bounded(`DELETE FROM ${rel(n['relation'])}`, n['whereClause'], n['relation']); break;
       case 'MergeStmt': this.#merge(n); break;
-      case 'CopyStmt': this.#copy(n); break;
+      case 'CopyStmt': if (n['is_from']) this.#catalog('COPY', n['relation']); this.#copy(n); break;
       case 'ExplainStmt': this.#explain(n, depth); return;
       case 'PrepareStmt': this.within('prepared for a later EXECUTE', () => this.#inner(n['query'], depth, true)); return;
       case 'DeclareCursorStmt': this.#inner(n['query'], depth, true); return;
@@ -239,23 +242,51 @@ export class PgWalker {
     if (u) this.node(u[0], u[1], depth + 1, top);
   }
 
-  #bounded(what: string, where: unknown): void {
+  /** An UPDATE/DELETE is bounded only when its WHERE restricts the target's rows (pg-bounds.ts). */
+  #bounded(what: string, where: unknown, relation: unknown): void {
     if (where === undefined) { this.add('sql.write.unbounded', `${what} without a WHERE`); return; }
     const t = alwaysTrue(where);
     if (t === 'too deep') this.add('sql.write.unbounded', `${what}: the WHERE is nested too deeply to show that it filters`);
     else if (t) this.add('sql.write.unbounded', `${what} without an effective WHERE (WHERE ${t.shown} is always true)`);
-    else this.add('sql.write', `${what} with a WHERE`);
+    else if (!restricts(where, targetOf(relation))) {
+      this.add('sql.write.unbounded', `${what} without an effective WHERE (WHERE ${render(where, pgShape)} does not restrict the rows of ${rel(relation)})`);
+    } else this.add('sql.write', `${what} with a WHERE`);
   }
 
+  /**
+   * MERGE, judged action by action like the statement each one performs: a WHEN MATCHED
+   * UPDATE/DELETE touches the target rows that ON and its AND condition pick, a WHEN NOT MATCHED
+   * BY SOURCE one those that its AND condition picks, and an INSERT is an insert.
+   */
   #merge(n: Obj): void {
-    const target = `MERGE INTO ${rel(n['relation'])}`;
+    const name = rel(n['relation']);
+    const target = targetOf(n['relation']);
+    this.#catalog('MERGE INTO', n['relation']);
     const clauses = ((n['mergeWhenClauses'] as unknown[] | undefined) ?? []).map((w) => ((w as Obj)['MergeWhenClause'] ?? {}) as Obj);
-    const changes = clauses.some((w) => w['commandType'] === 'CMD_UPDATE' || w['commandType'] === 'CMD_DELETE');
-    const on = alwaysTrue(n['joinCondition']);
-    const bySource = clauses.some((w) => w['matchKind'] === 'MERGE_WHEN_NOT_MATCHED_BY_SOURCE' && w['condition'] === undefined && w['commandType'] !== 'CMD_NOTHING');
-    if (changes && on) this.add('sql.write.unbounded', `${target} updates or deletes with an ON condition that ${on === 'too deep' ? 'is nested too deeply to check' : `is always true (${on.shown})`}`);
-    else if (bySource) this.add('sql.write.unbounded', `${target} ... WHEN NOT MATCHED BY SOURCE changes every target row without a match`);
-    else this.add('sql.write', target);
+    let bounded = true;
+    for (const w of clauses) {
+      const verb = w['commandType'] === 'CMD_UPDATE' ? 'UPDATE' : w['commandType'] === 'CMD_DELETE' ? 'DELETE' : undefined;
+      if (verb === undefined) continue;
+      const bySource = w['matchKind'] === 'MERGE_WHEN_NOT_MATCHED_BY_SOURCE';
+      const when = `MERGE INTO ${name} WHEN ${bySource ? 'NOT MATCHED BY SOURCE' : 'MATCHED'}${w['condition'] === undefined ? '' : ' AND ...'} THEN ${verb}`;
+      const picks = bySource ? w['condition'] : and(n['joinCondition'], w['condition']);
+      if (picks === undefined) { this.add('sql.write.unbounded', `${when} changes every target row without a match`); bounded = false; continue; }
+      const t = alwaysTrue(picks);
+      if (t === 'too deep') this.add('sql.write.unbounded', `${when}: the condition is nested too deeply to show that it filters`);
+      else if (t) this.add('sql.write.unbounded', `${when} changes every target row (the condition ${t.shown} is always true)`);
+      else if (!restricts(picks, target)) this.add('sql.write.unbounded', `${when} changes every target row (the condition ${render(picks, pgShape)} does not restrict the rows of ${name})`);
+      else continue;
+      bounded = false;
+    }
+    if (bounded) this.add('sql.write', `MERGE INTO ${name}`);
+  }
+
+  /** A write to a system catalog is what it amounts to (catalog.ts): a privilege or server change. */
+  #catalog(verb: string, relation: unknown): void {
+    const r = relation as Obj | undefined;
+    if (typeof r?.['relname'] !== 'string') return;
+    const risk = catalogWrite(typeof r['schemaname'] === 'string' ? r['schemaname'] : undefined, r['relname'], false);
+    if (risk) this.add(risk.kind, `${verb} ${rel(r)} ${risk.why}`);
   }
 
   #copy(n: Obj): void {
@@ -307,15 +338,28 @@ export class PgWalker {
     const args = (n['args'] as unknown[] | undefined) ?? [];
     const risk = RISKY_ROUTINES.get(name);
     if (risk) this.add(risk.kind, `${label(name)}() ${risk.why}`);
-    if (SQL_TEXT_ROUTINES.has(name)) {
-      const sql = constText(args[0]);
-      if (sql === undefined) this.add('sql.procedural', `${name}() runs SQL text computed at run time`);
-      else this.embedded(sql, depth, `in SQL text passed to ${name}()`);
-    }
+    const text = sqlTextArgs(names(n['funcname']));
+    if (text) this.#sqlText(label(names(n['funcname']).join('.')), args, text, depth);
     if (name === 'set_config') {
+      // The function form of SET: judged like the SET it performs; a computed name may be 'role'.
       const setting = constText(args[0])?.toLowerCase();
-      if (setting !== undefined && IDENTITY_SETTINGS.has(setting)) this.add('sql.privilege', `set_config('${setting}') changes the session's identity`);
-      else this.add('sql.other', 'set_config() changes a session setting');
+      if (setting === undefined) this.add('sql.privilege', 'set_config() with a setting name computed at run time may change the session\'s identity (like SET ROLE)');
+      else if (IDENTITY_SETTINGS.has(setting)) this.add('sql.privilege', `set_config('${setting}') changes the session's identity (like SET ${setting.replace(/_/g, ' ').toUpperCase()})`);
+      else this.add('sql.other', `set_config('${label(setting)}') changes a session setting`);
+    }
+  }
+
+  /** SQL text handed to a routine that runs it: a constant is inspected as SQL, anything else is dynamic SQL. */
+  #sqlText(name: string, args: unknown[], spec: SqlTextArgs, depth: number): void {
+    // Positional arguments come first; a named one at a listed position is found by its name.
+    const isNamed = (a: unknown) => unwrap(a)?.[0] === 'NamedArgExpr';
+    const positional = spec.at(args.length).map((i) => args[i]).filter((a) => !isNamed(a));
+    const named = args.filter(isNamed).map((a) => unwrap(a)![1]).filter((a) => spec.named.includes(String(a['name']).toLowerCase())).map((a) => a['arg']);
+    for (const arg of [...positional, ...named]) {
+      if (arg === undefined) continue;
+      const v = new PgConst().value(arg);
+      if (typeof v?.v === 'string') this.embedded(v.v, depth, `in SQL text passed to ${name}()`);
+      else if (v === undefined) this.add('sql.procedural', `${name}() runs SQL text computed at run time (dynamic SQL, not inspectable here)`);
     }
   }
 
@@ -364,4 +408,11 @@ function statementText(raw: Obj, source: string): string {
   const len = Number(raw['stmt_len'] ?? 0);
   const buf = Buffer.from(source, 'utf8');
   return buf.subarray(start, len > 0 ? start + len : buf.length).toString('utf8');
+}
+
+/** `a AND b` as a libpg-query node (either may be missing). */
+function and(a: unknown, b: unknown): unknown {
+  if (a === undefined) return b;
+  if (b === undefined) return a;
+  return { BoolExpr: { boolop: 'AND_EXPR', args: [a, b] } };
 }

@@ -52,11 +52,15 @@ test('defaults are filled in as documented', () => {
       timeouts: { connectMs: 5000, firstByteMs: 30_000, idleMs: 60_000 },
     },
     tags: [],
+    sql: { dialect: 'postgresql' },
     recording: { retentionDays: 0, metadataOnly: false },
     maxToolResultBytes: 64 * 1024,
     http: { methodOverride: [] },
     inspect: [],
   });
+  const pg = validateConnection({ name: 'db', kind: 'postgres', agent: 'local', target: 'postgres://db/app' });
+  assert.ok(pg.ok);
+  assert.deepEqual(pg.connection.sql, { dialect: 'postgresql' });
 });
 
 test('every issue is reported with its field, not only the first', () => {

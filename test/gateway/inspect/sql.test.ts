@@ -86,7 +86,7 @@ test('the shared corpus: nothing expected deny/review comes out allow, and exact
 
 test('the per-dialect table: every decision and every named finding kind', async () => {
   await initSqlInspector();
-  assert.ok(table.length >= 250, `the table has ${table.length} cases`);
+  assert.ok(table.length >= 400, `the table has ${table.length} cases`);
   for (const d of SQL_DIALECTS) assert.ok(table.filter((c) => c.dialect === d).length >= 3, `cases for ${d}`);
   for (const e of ['allow', 'review', 'deny'] as const) assert.ok(table.some((c) => c.expect === e), `cases expecting ${e}`);
   const { misses } = score(table);
@@ -122,6 +122,46 @@ test('details say what and why, in a form a reviewer can read', async () => {
   assert.equal(detail('S\u0415LECT 1', 'sql.obfuscation'), 'look-alike characters spell the keyword or routine "SELECT" at offset 0');
   assert.equal(detail('SELEC id FROM users', 'sql.unparsed'), 'does not parse as postgresql: syntax error at offset 0');
   assert.equal(detail("EXEC xp_cmdshell 'dir c:\\'", 'sql.escape', 'transactsql'), 'xp_cmdshell runs operating-system commands on the database server (named in text that did not parse)');
+});
+
+test('a WHERE bounds only by comparing a column of the target; the detail says which rule failed', async () => {
+  await initSqlInspector();
+  const detail = (sql: string, kind: string, dialect: SqlDialect = 'postgresql') => inspectSql(sql, { dialect }).find((f) => f.kind === kind)?.detail;
+  assert.equal(detail("DELETE FROM users WHERE length('a') > 0", 'sql.write.unbounded'), 'DELETE FROM users without an effective WHERE (WHERE length(...) > 0 does not restrict the rows of users)');
+  assert.equal(detail('DELETE FROM users WHERE id IS NOT NULL', 'sql.write.unbounded'), 'DELETE FROM users without an effective WHERE (WHERE id IS NOT NULL does not restrict the rows of users)');
+  assert.equal(detail('UPDATE users SET plan = 1 FROM plans WHERE plans.id = 3', 'sql.write.unbounded'), 'UPDATE users without an effective WHERE (WHERE plans.id = 3 does not restrict the rows of users)');
+  assert.equal(detail('DELETE FROM users WHERE id IS NOT NULL', 'sql.write.unbounded', 'mysql'), 'DELETE FROM users without an effective WHERE (WHERE id IS NOT NULL does not restrict the rows of the table)');
+  assert.equal(detail('MERGE INTO users u USING s ON true WHEN MATCHED THEN DELETE', 'sql.write.unbounded'), 'MERGE INTO users WHEN MATCHED THEN DELETE changes every target row (the condition true is always true)');
+  assert.equal(detail('MERGE INTO users u USING s ON s.flag WHEN MATCHED AND s.x > 1 THEN UPDATE SET a = 1', 'sql.write.unbounded'), 'MERGE INTO users WHEN MATCHED AND ... THEN UPDATE changes every target row (the condition s.flag AND s.x > 1 does not restrict the rows of users)');
+  // Each action is judged: a bounded DELETE beside an unbounded UPDATE is still unbounded.
+  const both = inspectSql('MERGE INTO users u USING s ON u.id = s.id WHEN MATCHED THEN DELETE WHEN NOT MATCHED BY SOURCE THEN UPDATE SET a = 1', { dialect: 'postgresql' });
+  assert.deepEqual(kinds(both), ['sql.write.unbounded']);
+  assert.equal(both[0]!.detail, 'MERGE INTO users WHEN NOT MATCHED BY SOURCE THEN UPDATE changes every target row without a match');
+});
+
+test('catalog writes and set_config() get the finding of what they amount to', async () => {
+  await initSqlInspector();
+  const detail = (sql: string, kind: string, dialect: SqlDialect = 'postgresql') => inspectSql(sql, { dialect }).find((f) => f.kind === kind)?.detail;
+  assert.equal(detail("UPDATE pg_settings SET setting = 'off' WHERE name = 'fsync'", 'sql.server_config'), "UPDATE pg_settings writes a system catalog, which changes the server's configuration or schema behind its back");
+  assert.equal(detail("UPDATE mysql.user SET plugin = '' WHERE user = 'root'", 'sql.privilege', 'mysql'), 'UPDATE mysql.user writes the catalog of roles and privileges, which changes who may do what');
+  assert.equal(detail("SELECT set_config('role', 'postgres', false)", 'sql.privilege'), "set_config('role') changes the session's identity (like SET ROLE)");
+  // SET ROLE and its function form are refused alike.
+  assert.equal(decisionOf(inspectSql('SET ROLE postgres', { dialect: 'postgresql' })), 'deny');
+  assert.equal(decisionOf(inspectSql("SELECT set_config('role', 'postgres', false)", { dialect: 'postgresql' })), 'deny');
+});
+
+test('SQL text handed to routines that run it is inspected recursively, to a bound', async () => {
+  await initSqlInspector();
+  const f = inspectSql("SELECT ts_stat('select pg_read_file(''/etc/passwd'')')", { dialect: 'postgresql' });
+  assert.ok(f.some((x) => x.kind === 'sql.escape' && x.detail === 'pg_read_file() reads files on the database server (in SQL text passed to ts_stat())'), JSON.stringify(f));
+  const dynamic = inspectSql('SELECT cron.schedule(s, c) FROM jobs', { dialect: 'postgresql' }).find((x) => x.kind === 'sql.procedural');
+  assert.equal(dynamic?.detail, 'cron.schedule() runs SQL text computed at run time (dynamic SQL, not inspectable here)');
+  let nested = 'DROP TABLE t';
+  for (let i = 0; i < 8; i++) nested = `SELECT ts_stat(${quote(nested)})`;
+  const deep = inspectSql(nested, { dialect: 'postgresql' });
+  const limit = deep.find((x) => x.kind === 'inspect.limit');
+  assert.match(limit?.detail ?? '', /^code nested more than 6 levels deep in SQL text passed to ts_stat\(\) was not inspected/);
+  assert.equal(decisionOf(deep), 'deny');
 });
 
 test('details never carry literal values (a password, a file name, a quoted error token)', async () => {

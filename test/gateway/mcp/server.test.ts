@@ -249,3 +249,32 @@ test('a client that supports elicitation is told which review its held call wait
   assert.equal(result.isError, true);
   await client.close();
 });
+
+test('SQL in tool arguments is parsed in the connection\'s sql.dialect: a MySQL backslash escape does not hide an unbounded DELETE', async () => {
+  // PostgreSQL reads 'a\'' as one string, so the DELETE is bounded there; MySQL reads the string
+  // a' and then OR 1=1 as code (and NO_BACKSLASH_ESCAPES would read it a third way).
+  const hidden = "DELETE FROM customers WHERE name = 'a\\'' OR 1=1 -- '";
+  const target = `${new URL(t.gw.connections.get('crm')!.target).origin}/api`;
+  for (const [name, sql] of [['shop', { dialect: 'mysql' }], ['shop-pg', undefined]] as const) {
+    const r = await t.call('POST', '/api/v1/connections', admin, { name, kind: 'http', agent: 'edge', target, groups: ['developers'], openapi, ...(sql ? { sql } : {}) });
+    assert.equal(r.status, 201, JSON.stringify(r.body));
+  }
+  assert.equal(t.gw.connections.get('shop-pg')?.sql.dialect, 'postgresql', 'the default dialect');
+  try {
+    const { client: shop } = await connect(bob, '/mcp/shop');
+    const before = seen.length;
+    const refused = await shop.callTool({ name: 'runQuery', arguments: { body: { sql: hidden } } });
+    assert.equal(refused.isError, true);
+    assert.match(textOf(refused), /^airlock: The call was refused by policy \(sql\.unparsed\)/);
+    assert.equal(seen.length, before, 'the refused DELETE never reached the service');
+    await shop.close();
+
+    const { client: pg } = await connect(bob, '/mcp/shop-pg');
+    const passed = await pg.callTool({ name: 'runQuery', arguments: { body: { sql: hidden } } });
+    assert.equal(passed.isError, undefined, textOf(passed));
+    assert.equal(JSON.parse(seen.at(-1)!.body).sql, hidden, 'in postgresql the same text is a bounded DELETE');
+    await pg.close();
+  } finally {
+    for (const name of ['shop', 'shop-pg']) await t.call('DELETE', `/api/v1/connections/${name}`, admin);
+  }
+});

@@ -1,0 +1,62 @@
+// Sample rows for the tautology check of a comparison that mentions columns (pg-bounds.ts,
+// nsp-bounds.ts): a comparison true on every sample row restricts nothing. The samples are
+// ordinary values of each type plus, from the comparison itself, each constant and its
+// neighbours, so `status <> 'active'` meets 'active' and `id > 10` meets 10 and 9.
+import type { Value } from './const.ts';
+
+/**
+ * Ordinary values every column takes in turn (NULL is left out: keys are NOT NULL). Unusual
+ * values come first: most comparisons are false for one of them, which ends the check at once.
+ */
+export const SAMPLES: readonly Value[] = [1_000_000_007, 'Z z', 0.5, -1, 0, 1, 2, '', 'a', '%', true, false];
+
+/**
+ * Expression nodes evaluated over all samples of one WHERE (a row of a comparison costs its node
+ * count). Past it a predicate cannot be shown to restrict anything (fail closed); a WHERE needs
+ * several hundred thousand nodes, close to the text size limit, to get there.
+ */
+export class SampleBudget {
+  remaining = 4_000_000;
+
+  /** How many rows of an expression of `nodes` nodes may still be evaluated (0: none). */
+  rows(nodes: number): number {
+    return Math.floor(this.remaining / Math.max(1, nodes));
+  }
+
+  spend(nodes: number): void {
+    this.remaining -= Math.max(1, nodes);
+  }
+}
+
+/** Most rows tried per comparison. */
+const MAX_ROWS = 128;
+
+/**
+ * Rows as column → value lookups: every column at each value (the value and its neighbours for
+ * numbers, the value and a longer string for strings), then, with several columns, rows where
+ * they differ (the i-th of `columns` takes value k + i, any other column value k). At most
+ * `maxRows` (and MAX_ROWS) rows.
+ */
+export function* sampleRows(columns: readonly string[], values: readonly Value[], maxRows = MAX_ROWS): Generator<(name: string) => { v: Value }> {
+  const limit = Math.min(maxRows, MAX_ROWS);
+  // Built as it is used: most checks end at the first row.
+  const pool: Value[] = [];
+  const seen = new Set<Value>();
+  for (const v of values) {
+    const near = typeof v === 'number' ? [v, v + 1, v - 1] : typeof v === 'string' ? [v, `${v}x`] : [v];
+    for (const x of near) {
+      if (seen.has(x)) continue;
+      seen.add(x);
+      pool.push(x);
+      if (pool.length > limit) return;
+      const value = { v: x };
+      yield () => value;
+    }
+  }
+  if (columns.length < 2) return;
+  for (let k = 0; k < pool.length && pool.length + k < limit; k++) {
+    const base = { v: pool[k]! };
+    const row = new Map(columns.map((c, i) => [c, { v: pool[(k + i) % pool.length]! }]));
+    yield (name) => row.get(name) ?? base;
+  }
+}
