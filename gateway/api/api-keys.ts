@@ -45,6 +45,17 @@ function withinCreator(creator: Identity, roles: readonly string[], connections:
   }
 }
 
+/**
+ * Whether `identity` may see and revoke `record`: a person holds every key; a key (an identity
+ * limited to some connections) holds only keys it could have created itself (roles and
+ * connections within its own), so a scoped admin key cannot list or revoke the keys of others.
+ */
+function withinScope(identity: Identity, record: ApiKeyRecord): boolean {
+  const limit = identity.connections;
+  if (limit === null) return true;
+  return record.roles.every((r) => identity.roles.includes(r as never)) && record.connections.every((c) => limit.includes(c));
+}
+
 function view(record: ApiKeyRecord) {
   const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
   return {
@@ -56,9 +67,10 @@ function view(record: ApiKeyRecord) {
 export function apiKeyRoutes(router: Router, _config: Config, store: Store, authenticator: Authenticator): void {
   router.addPrefix(PATH, {
     GET: async (req, res, ctx) => {
-      requireRole(await authenticator.authenticate(req, ctx.url), 'admin');
+      const identity = await authenticator.authenticate(req, ctx.url);
+      requireRole(identity, 'admin');
       if (ctx.path !== PATH) throw new GatewayError('GW_NOT_FOUND', `No route for ${ctx.path}; list keys with GET ${PATH}.`);
-      sendJson(res, 200, { apiKeys: (await store.apiKeys.list()).map(view) });
+      sendJson(res, 200, { apiKeys: (await store.apiKeys.list()).filter((k) => withinScope(identity, k)).map(view) });
     },
     POST: async (req, res, ctx) => {
       const identity = await authenticator.authenticate(req, ctx.url);
@@ -76,11 +88,12 @@ export function apiKeyRoutes(router: Router, _config: Config, store: Store, auth
       sendJson(res, 201, { ...view(record), key: fresh.key });
     },
     DELETE: async (req, res, ctx) => {
-      requireRole(await authenticator.authenticate(req, ctx.url), 'admin');
+      const identity = await authenticator.authenticate(req, ctx.url);
+      requireRole(identity, 'admin');
       const id = ctx.path.slice(PATH.length + 1);
       if (!/^[a-z2-7]{16}$/.test(id)) throw new GatewayError('GW_NOT_FOUND', `No API key ${JSON.stringify(id)}; list them with GET ${PATH}.`);
       const existing = await store.apiKeys.get(id);
-      if (!existing) throw new GatewayError('GW_NOT_FOUND', `No API key ${id}; list them with GET ${PATH}.`);
+      if (!existing || !withinScope(identity, existing)) throw new GatewayError('GW_NOT_FOUND', `No API key ${id}; list them with GET ${PATH}.`);
       try {
         await store.apiKeys.revoke(id);
       } finally {
