@@ -13,6 +13,7 @@ import type { Finding } from '../types.ts';
 import { inspectLevel } from './judge.ts';
 import type { Ctx, Level, Limits } from './model.ts';
 import { bashLoaded, loadBash } from './parser.ts';
+import { newScope } from './scope.ts';
 
 export interface ShellInspectorLimits extends Limits {
   /** Longest command inspected, in UTF-16 code units. */
@@ -63,7 +64,7 @@ export function inspectShell(command: string, options: ShellInspectOptions = {})
     encoding(ctx, command);
     const level: Level = {
       text: command, toOuter: (start, end) => ({ start, end }), depth: 0, via: [],
-      positional: new Map(), stdin: { kind: 'inherit' }, cmds: [],
+      scope: newScope(), stdin: { kind: 'inherit' }, cmds: [],
     };
     inspectLevel(ctx, level);
     return ctx.findings;

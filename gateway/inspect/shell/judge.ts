@@ -20,7 +20,8 @@ import { describeDynamic, limit, literalWord, report, show, viaText, type Cmd, t
 import { MAX_TREE_DEPTH, MAX_TREE_NODES, parseBash, type SNode } from './parser.ts';
 import { redirectHits, ruleFor, type Hit } from './rules.ts';
 import { baseName, unwrap } from './wrappers.ts';
-import { decodeAnsiC, wordOf } from './word.ts';
+import { decodeAnsiC } from './word.ts';
+import { childScope, expandAlternatives, type Cwd } from './scope.ts';
 
 /** Parses and judges one level of shell text. */
 export function inspectLevel(ctx: Ctx, level: Level): void {
@@ -43,7 +44,7 @@ export function inspectLevel(ctx: Ctx, level: Level): void {
     report(ctx, level, 'shell.unparsed', 'high', first.start, first.end, `the command does not parse as bash: ${what} at offset ${offset}${found.errors.length > 1 ? ` (${found.errors.length} error nodes)` : ''}${viaText(level.via)}`);
   }
   for (const fn of found.functions) forkBomb(ctx, level, fn);
-  for (const r of found.redirects) redirect(ctx, level, r);
+  for (const r of found.redirects) redirect(ctx, level, r.node, r.word, r.cwd);
   for (const cmd of level.cmds) judge(ctx, cmd);
 }
 
@@ -53,10 +54,15 @@ function judge(ctx: Ctx, cmd: Cmd): void {
   if (cmd.via.length > ctx.limits.maxDepth) return limit(ctx, 'depth', `commands wrapped more than ${ctx.limits.maxDepth} levels deep were not inspected`, cmd.level.toOuter(cmd.start, cmd.end));
   const name = cmd.argv[0]!;
   const hits: Hit[] = [];
-  if (name.dynamic) {
-    hits.push({ kind: 'shell.dynamic_command', severity: 'high', detail: `command name is not a literal: ${describeDynamic(cmd.level.text.slice(name.start, name.end))}`, word: name });
+  if (name.dynamic || name.computed) {
+    // A name that comes from a variable or a command's output is refused even when its value is
+    // known here (`X=rm; $X -rf /`): it is how a command is hidden. A known value is judged too.
+    const raw = cmd.level.text.slice(name.start, name.end);
+    hits.push({ kind: 'shell.dynamic_command', severity: 'high', detail: `command name is not a literal: ${describeDynamic(raw)}${name.dynamic ? '' : ` (it is ${show(name.value)})`}`, word: name });
     hits.push(...tricksOf(cmd, false), ...decodedIn(cmd.level, [name], 'a computed command name'));
-    return emit(ctx, cmd, hits);
+    emit(ctx, cmd, hits);
+    if (name.dynamic || cmd.node === undefined) return;
+    return judge(ctx, { ...cmd, argv: [{ ...name, computed: false }, ...cmd.argv.slice(1)], via: [...cmd.via, show(raw)], node: undefined });
   }
   const base = baseName(name.value).toLowerCase();
   if (base === '') return;
@@ -169,14 +175,15 @@ function runText(ctx: Ctx, cmd: Cmd, lang: Lang, text: string, label: string, an
     inspectLevel(ctx, {
       text,
       toOuter: base === undefined ? () => outer.toOuter(anchor.start, anchor.end) : (s, e) => outer.toOuter(base + s, base + e),
-      depth: Math.max(outer.depth, cmd.level.depth) + 1, via, positional: positional ?? new Map(), stdin, cmds: [],
+      depth: Math.max(outer.depth, cmd.level.depth) + 1, via, stdin, cmds: [],
+      scope: childScope(cmd.scope, SAME_SHELL.has(label), positional),
     });
     return [];
   }
   const hits: Hit[] = [];
   for (const item of scanInline(text, lang)) {
     const at = (value: string) => literalWord(value, anchor.start, anchor.end);
-    const inner = (argv: readonly string[]) => judge(ctx, { argv: argv.map(at), start: anchor.start, end: anchor.end, stdin: { kind: 'inherit' }, level: where, via: [...via, item.via] });
+    const inner = (argv: readonly string[]) => judge(ctx, { argv: argv.map(at), start: anchor.start, end: anchor.end, stdin: { kind: 'inherit' }, level: where, via: [...via, item.via], cwd: cmd.cwd, scope: cmd.scope });
     if (item.kind === 'shell') hits.push(...runText(ctx, { ...cmd, via }, 'shell', item.text, item.via, anchor, where, { kind: 'inherit' }));
     else if (item.kind === 'argv') { if (item.argv.length > 0) inner(item.argv); }
     else if (item.kind === 'delete') inner(item.recursive ? ['rm', '-rf', item.path] : ['rm', item.path]);
@@ -184,6 +191,9 @@ function runText(ctx: Ctx, cmd: Cmd, lang: Lang, text: string, label: string, an
   }
   return hits;
 }
+
+/** Code these run in the shell that runs them (its variables and directory); other code runs in a child. */
+const SAME_SHELL = new Set(['eval', 'trap', 'alias']);
 
 /** Where `text` sits verbatim inside the word (between its quotes), so nested spans can be exact. */
 function exactOffset(levelText: string, word: Word, text: string): number | undefined {
@@ -275,10 +285,10 @@ function forkBomb(ctx: Ctx, level: Level, fn: SNode): void {
   }
 }
 
-function redirect(ctx: Ctx, level: Level, node: SNode): void {
+function redirect(ctx: Ctx, level: Level, node: SNode, dest: Word, cwd: Cwd): void {
   const operator = node.children.find((c) => !c.named);
-  const dest = node.children.find((c) => c.field === 'destination');
-  if (!operator || !dest) return;
-  const word = wordOf(dest, level.text, level.positional);
-  for (const h of redirectHits(operator.type, word)) report(ctx, level, h.kind, h.severity, node.start, node.end, h.detail + viaText(level.via));
+  if (!operator) return;
+  for (const word of expandAlternatives(dest)) {
+    for (const h of redirectHits(operator.type, word, cwd)) report(ctx, level, h.kind, h.severity, node.start, node.end, h.detail + viaText(level.via));
+  }
 }

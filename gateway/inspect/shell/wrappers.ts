@@ -63,7 +63,7 @@ const xargs: Unwrapper = (args, cmd) => {
 };
 
 /** What xargs appends: `P/*` when the previous stage is `find P`, else the unknown stdin list. */
-function itemsFor(cmd: Cmd): Word[] {
+export function itemsFor(cmd: Cmd): Word[] {
   const at = (value: string) => literalWord(value, cmd.start, cmd.end);
   if (cmd.stdin.kind !== 'pipe') return [at(STDIN_ITEMS)];
   const { level, start, end } = cmd.stdin;
