@@ -19,7 +19,8 @@ import { infraRuleFor } from './infra.ts';
 import { describeDynamic, limit, literalWord, report, show, viaText, type Cmd, type Ctx, type Level, type Stdin, type Word } from './model.ts';
 import { MAX_TREE_DEPTH, MAX_TREE_NODES, parseBash, type SNode } from './parser.ts';
 import { redirectHits, ruleFor, type Hit } from './rules.ts';
-import { baseName, unwrap } from './wrappers.ts';
+import { baseName, unwrap, type Unwrap } from './wrappers.ts';
+import { commandVariable } from './escapes.ts';
 import { decodeAnsiC } from './word.ts';
 import { childScope, expandAlternatives, type Cwd } from './scope.ts';
 
@@ -45,6 +46,7 @@ export function inspectLevel(ctx: Ctx, level: Level): void {
   }
   for (const fn of found.functions) forkBomb(ctx, level, fn);
   for (const r of found.redirects) redirect(ctx, level, r.node, r.word, r.cwd);
+  for (const a of found.assignments) assignmentCommand(ctx, level, a);
   for (const cmd of level.cmds) judge(ctx, cmd);
 }
 
@@ -70,14 +72,27 @@ function judge(ctx: Ctx, cmd: Cmd): void {
   const interpreter = interpreterOf(cmd, base);
   const rules = [ruleFor(base), infraRuleFor(base)].filter((r) => r !== undefined);
   hits.push(...tricksOf(cmd, unwrapped !== undefined || interpreter !== undefined || rules.length > 0));
-  for (const u of unwrapped ?? []) {
-    if (u.kind === 'argv') judge(ctx, { ...cmd, argv: u.argv, via: [...cmd.via, u.label], node: undefined });
-    else hits.push(...runCode(ctx, cmd, 'shell', u.words, u.label));
-  }
+  for (const u of unwrapped ?? []) hits.push(...runUnwrap(ctx, cmd, u));
   if (interpreter) hits.push(...program(ctx, cmd, base, interpreter.lang, interpreter.program));
   for (const rule of rules) hits.push(...rule(cmd, base));
   if (hits.length === 0) hits.push({ kind: 'shell.command', severity: 'info', detail: base });
   emit(ctx, cmd, hits);
+}
+
+function runUnwrap(ctx: Ctx, cmd: Cmd, u: Unwrap): Hit[] {
+  switch (u.kind) {
+    case 'argv': judge(ctx, { ...cmd, argv: u.argv, via: [...cmd.via, u.label], node: undefined }); return [];
+    case 'code': return runCode(ctx, cmd, u.lang ?? 'shell', u.words, u.label);
+    case 'dynamic': return [{ kind: 'shell.dynamic_command', severity: 'high', detail: u.detail, word: u.word }];
+  }
+}
+
+/** `PAGER='…' git log`, `export GIT_SSH_COMMAND='…'`: a variable naming a command is judged as that command. */
+function assignmentCommand(ctx: Ctx, level: Level, a: { node: SNode; name: string; word: Word }): void {
+  const unwraps = commandVariable(a.name, a.word);
+  if (unwraps.length === 0) return;
+  const cmd: Cmd = { argv: [literalWord(a.name, a.node.start, a.node.end)], start: a.node.start, end: a.node.end, stdin: { kind: 'inherit' }, level, via: level.via, cwd: level.scope.cwd, scope: level.scope };
+  emit(ctx, cmd, unwraps.flatMap((u) => runUnwrap(ctx, cmd, u)));
 }
 
 function emit(ctx: Ctx, cmd: Cmd, hits: readonly Hit[]): void {
@@ -193,7 +208,7 @@ function runText(ctx: Ctx, cmd: Cmd, lang: Lang, text: string, label: string, an
 }
 
 /** Code these run in the shell that runs them (its variables and directory); other code runs in a child. */
-const SAME_SHELL = new Set(['eval', 'trap', 'alias']);
+const SAME_SHELL = new Set(['eval', 'trap', 'alias', 'PROMPT_COMMAND=']);
 
 /** Where `text` sits verbatim inside the word (between its quotes), so nested spans can be exact. */
 function exactOffset(levelText: string, word: Word, text: string): number | undefined {
