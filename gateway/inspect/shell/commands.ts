@@ -6,7 +6,7 @@
 import type { SNode } from './parser.ts';
 import { SPLIT, UNKNOWN, literalWord, type Cmd, type Level, type Stdin, type Word } from './model.ts';
 import { parseOptions } from './options.ts';
-import { alternativesValue, changeDir, expandAlternatives, normalisePath, type Cwd, type Scope } from './scope.ts';
+import { alternativesValue, changeDir, expandAlternatives, exportVar, normalisePath, resetVars, setVar, stateAt, type Cwd } from './scope.ts';
 import { baseName, itemsFor } from './wrappers.ts';
 import { expandBraces, joinWords, wordOf } from './word.ts';
 
@@ -44,13 +44,12 @@ export function collect(root: SNode, level: Level): Collected {
     } else if (node.type === 'variable_assignment') assignment(node, level, out);
     else if (node.type === 'declaration_command') declaration(node, level);
     else if (node.type === 'unset_command') {
-      for (const c of node.children) if (c.type === 'variable_name' || c.type === 'word') scope.vars.set(level.text.slice(c.start, c.end), literalWord('', c.start, c.end));
+      for (const c of node.children) if (c.type === 'variable_name' || c.type === 'word') setVar(scope, level.text.slice(c.start, c.end), literalWord('', c.start, c.end));
     } else if (node.type === 'for_statement') loopVariable(node, level);
     else if (node.type === 'subshell' || node.type === 'command_substitution' || node.type === 'process_substitution') {
       const saved = { vars: new Map(scope.vars), cwd: scope.cwd };
       stack.push(() => {
-        scope.vars.clear();
-        for (const [k, v] of saved.vars) scope.vars.set(k, v);
+        resetVars(scope, saved.vars);
         scope.cwd = saved.cwd;
       });
     }
@@ -73,8 +72,8 @@ function assignment(node: SNode, level: Level, out: Collected): void {
   }
   out.assignments.push({ node, name, word });
   if (node.parent?.type === 'command') return;
-  level.scope.vars.set(name, word);
-  if (node.parent?.type === 'declaration_command' && isExport(node.parent, level)) level.scope.exported.add(name);
+  setVar(level.scope, name, word);
+  if (node.parent?.type === 'declaration_command' && isExport(node.parent, level)) exportVar(level.scope, name);
 }
 
 function isExport(node: SNode, level: Level): boolean {
@@ -88,8 +87,8 @@ function declaration(node: SNode, level: Level): void {
   for (const c of node.children) {
     if (c.type !== 'variable_name') continue;
     const name = level.text.slice(c.start, c.end);
-    if (exporting) level.scope.exported.add(name);
-    else if (!level.scope.vars.has(name)) level.scope.vars.set(name, literalWord('', c.start, c.end));
+    if (exporting) exportVar(level.scope, name);
+    else if (!level.scope.vars.has(name)) setVar(level.scope, name, literalWord('', c.start, c.end));
   }
 }
 
@@ -108,7 +107,7 @@ function loopVariable(node: SNode, level: Level): void {
   const name = level.text.slice(nameNode.start, nameNode.end);
   const positional = level.scope.vars.get('@');
   const value = hasIn ? alternativesValue(values) : positional ? alternativesValue(splitOnIfs(positional)) : undefined;
-  level.scope.vars.set(name, value ?? { ...literalWord(UNKNOWN, nameNode.start, nameNode.end), dynamic: true });
+  setVar(level.scope, name, value ?? { ...literalWord(UNKNOWN, nameNode.start, nameNode.end), dynamic: true });
 }
 
 /** What a command changes in the scope: its working directory, variables it reads into, files it downloads. */
@@ -127,7 +126,7 @@ function effects(cmd: Cmd, node: SNode, level: Level): void {
     // What `read` takes from a pipe from `find P` is a path below P; from anywhere else, unknown items.
     const items = name === 'read' ? itemsFor(cmd) : [];
     const value = items.length > 0 ? alternativesValue(items) : undefined;
-    for (const w of into) scope.vars.set(w.value, value ? { ...value, start: w.start, end: w.end } : { ...literalWord(UNKNOWN, w.start, w.end), dynamic: true });
+    for (const w of into) setVar(scope, w.value, value ? { ...value, start: w.start, end: w.end } : { ...literalWord(UNKNOWN, w.start, w.end), dynamic: true });
   } else if (name === 'curl' || name === 'wget' || name === 'fetch' || name === 'aria2c') {
     for (const file of downloadedFiles(name, args, stdoutFile(node, level))) {
       const key = normalisePath(scope.cwd, file);
@@ -197,19 +196,7 @@ function commandOf(node: SNode, level: Level): Cmd | undefined {
   }
   const argv = words.flatMap(splitOnIfs).flatMap((w, i) => braces(w, i === 0)).flatMap(expandAlternatives);
   if (argv.length === 0) return undefined;
-  return { argv, start: node.start, end: node.end, stdin: stdinOf(node, level), level, via: level.via, node, cwd: level.scope.cwd, scope: snapshot(level.scope) };
-}
-
-/** A copy of the scope for one command; consecutive commands with no change in between share one. */
-const snapshots = new WeakMap<Scope, { key: string; copy: Scope }>();
-
-function snapshot(scope: Scope): Scope {
-  const key = `${scope.vars.size}\u0000${scope.exported.size}\u0000${scope.cwd}`;
-  const last = snapshots.get(scope);
-  if (last && last.key === key && [...scope.vars].every(([k, v]) => last.copy.vars.get(k) === v)) return last.copy;
-  const copy: Scope = { vars: new Map(scope.vars), exported: new Set(scope.exported), cwd: scope.cwd, downloads: scope.downloads };
-  snapshots.set(scope, { key, copy });
-  return copy;
+  return { argv, start: node.start, end: node.end, stdin: stdinOf(node, level), level, via: level.via, node, cwd: level.scope.cwd, env: stateAt(level.scope) };
 }
 
 function isContinuationGap(text: string, from: number, to: number): boolean {

@@ -21,8 +21,9 @@ import { MAX_TREE_DEPTH, MAX_TREE_NODES, parseBash, type SNode } from './parser.
 import { redirectHits, ruleFor, type Hit } from './rules.ts';
 import { baseName, unwrap, type Unwrap } from './wrappers.ts';
 import { commandVariable } from './escapes.ts';
+import { inlineReverseShell, reverseShellHits } from './network.ts';
 import { decodeAnsiC } from './word.ts';
-import { childScope, expandAlternatives, type Cwd } from './scope.ts';
+import { childScope, expandAlternatives, normalisePath, type Cwd } from './scope.ts';
 
 /** Parses and judges one level of shell text. */
 export function inspectLevel(ctx: Ctx, level: Level): void {
@@ -75,6 +76,7 @@ function judge(ctx: Ctx, cmd: Cmd): void {
   for (const u of unwrapped ?? []) hits.push(...runUnwrap(ctx, cmd, u));
   if (interpreter) hits.push(...program(ctx, cmd, base, interpreter.lang, interpreter.program));
   for (const rule of rules) hits.push(...rule(cmd, base));
+  hits.push(...reverseShellHits(cmd, base), ...downloadedRun(cmd, name));
   if (hits.length === 0) hits.push({ kind: 'shell.command', severity: 'info', detail: base });
   emit(ctx, cmd, hits);
 }
@@ -91,7 +93,7 @@ function runUnwrap(ctx: Ctx, cmd: Cmd, u: Unwrap): Hit[] {
 function assignmentCommand(ctx: Ctx, level: Level, a: { node: SNode; name: string; word: Word }): void {
   const unwraps = commandVariable(a.name, a.word);
   if (unwraps.length === 0) return;
-  const cmd: Cmd = { argv: [literalWord(a.name, a.node.start, a.node.end)], start: a.node.start, end: a.node.end, stdin: { kind: 'inherit' }, level, via: level.via, cwd: level.scope.cwd, scope: level.scope };
+  const cmd: Cmd = { argv: [literalWord(a.name, a.node.start, a.node.end)], start: a.node.start, end: a.node.end, stdin: { kind: 'inherit' }, level, via: level.via, cwd: level.scope.cwd, env: () => level.scope };
   emit(ctx, cmd, unwraps.flatMap((u) => runUnwrap(ctx, cmd, u)));
 }
 
@@ -120,10 +122,22 @@ function program(ctx: Ctx, cmd: Cmd, base: string, lang: Lang, prog: Program): H
       const w = prog.word;
       if (w.process) return [pipeHit(w, `a process substitution is run as a ${base} script`), ...decodedIn(cmd.level, [w], `the ${base} script`)];
       if (isNetworkPath(w.value)) return [pipeHit(w, `${base} runs a script read from the network (${show(w.value)})`)];
-      return [];
+      return downloaded(cmd, w, `${base} runs`);
     }
     case 'none': return [];
   }
+}
+
+/** shell.remote_code when `file` was downloaded earlier in the command (`curl -o x.sh URL && sh x.sh`). */
+function downloaded(cmd: Cmd, file: Word, what: string, anchor: Word | undefined = file): Hit[] {
+  const key = normalisePath(cmd.cwd, file.value);
+  const tool = key === undefined ? undefined : cmd.level.scope.downloads.get(key);
+  return tool ? [{ kind: 'shell.remote_code', severity: 'critical', detail: `${what} ${show(file.value)}, which ${tool} downloaded`, ...(anchor ? { word: anchor } : {}) }] : [];
+}
+
+/** A command run by its path (`./x`, `/tmp/x`) that was downloaded earlier in the command. */
+function downloadedRun(cmd: Cmd, name: Word): Hit[] {
+  return name.value.includes('/') ? downloaded(cmd, name, 'it runs') : [];
 }
 
 function pipeHit(word: Word | undefined, detail: string): Hit {
@@ -137,7 +151,7 @@ function fromStdin(ctx: Ctx, cmd: Cmd, base: string, lang: Lang): Hit[] {
   switch (stdin.kind) {
     case 'inherit': return [];
     // An inherited stdin's words belong to an outer level: their spans only mean something there.
-    case 'file': return isNetworkPath(stdin.word.value) ? [pipeHit(own(stdin), `${base} runs a script read from the network (${show(stdin.word.value)})`)] : [];
+    case 'file': return isNetworkPath(stdin.word.value) ? [pipeHit(own(stdin), `${base} runs a script read from the network (${show(stdin.word.value)})`)] : downloaded(cmd, stdin.word, `${base} reads`, own(stdin));
     case 'process': return [pipeHit(own(stdin), `a process substitution is fed to ${base}`), ...decodedIn(stdin.level, [stdin.word], `${base}'s input`, stdin.level === cmd.level)];
     case 'text': {
       const w = stdin.word;
@@ -191,14 +205,16 @@ function runText(ctx: Ctx, cmd: Cmd, lang: Lang, text: string, label: string, an
       text,
       toOuter: base === undefined ? () => outer.toOuter(anchor.start, anchor.end) : (s, e) => outer.toOuter(base + s, base + e),
       depth: Math.max(outer.depth, cmd.level.depth) + 1, via, stdin, cmds: [],
-      scope: childScope(cmd.scope, SAME_SHELL.has(label), positional),
+      scope: childScope(cmd.env(), SAME_SHELL.has(label), positional),
     });
     return [];
   }
   const hits: Hit[] = [];
+  const reverse = inlineReverseShell(lang, text);
+  if (reverse) hits.push({ ...reverse, ...(where === cmd.level ? { word: anchor } : {}) });
   for (const item of scanInline(text, lang)) {
     const at = (value: string) => literalWord(value, anchor.start, anchor.end);
-    const inner = (argv: readonly string[]) => judge(ctx, { argv: argv.map(at), start: anchor.start, end: anchor.end, stdin: { kind: 'inherit' }, level: where, via: [...via, item.via], cwd: cmd.cwd, scope: cmd.scope });
+    const inner = (argv: readonly string[]) => judge(ctx, { argv: argv.map(at), start: anchor.start, end: anchor.end, stdin: { kind: 'inherit' }, level: where, via: [...via, item.via], cwd: cmd.cwd, env: cmd.env });
     if (item.kind === 'shell') hits.push(...runText(ctx, { ...cmd, via }, 'shell', item.text, item.via, anchor, where, { kind: 'inherit' }));
     else if (item.kind === 'argv') { if (item.argv.length > 0) inner(item.argv); }
     else if (item.kind === 'delete') inner(item.recursive ? ['rm', '-rf', item.path] : ['rm', item.path]);

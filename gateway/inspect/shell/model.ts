@@ -58,8 +58,8 @@ export interface Cmd {
   readonly node?: SNode;
   /** The working directory it runs in (scope.ts). */
   readonly cwd: Cwd;
-  /** The shell state when it runs: what code it starts (`bash -c`, `eval`) inherits. */
-  readonly scope: Scope;
+  /** The shell state when it runs, rebuilt on demand: what code it starts (`bash -c`, `eval`) inherits. */
+  readonly env: () => Scope;
 }
 
 /** A piece of shell text being inspected, and how its offsets map back to the original command. */

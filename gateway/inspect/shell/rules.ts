@@ -131,9 +131,10 @@ const truncate: Rule = (cmd, name) => onProtected(cmd.cwd, parseOptions(cmd.argv
 
 const tee: Rule = (cmd, name) => {
   const p = parseOptions(cmd.argv.slice(1), { optional: 'p', long: ['output-error'] });
-  if (hasFlag(p, 'a', 'append')) return [];
   const devices = p.operands.filter((op) => isDevice(op.value));
-  return [...devices.map((op) => disk(op, `${name} writes to device ${show(op.value)}`)), ...onProtected(cmd.cwd, p.operands.filter((op) => !devices.includes(op)), false, `${name} overwrites`)];
+  const writes = devices.map((op) => disk(op, `${name} writes to device ${show(op.value)}`));
+  if (hasFlag(p, 'a', 'append')) return writes;
+  return [...writes, ...onProtected(cmd.cwd, p.operands.filter((op) => !devices.includes(op)), false, `${name} overwrites`)];
 };
 
 const rsync: Rule = (cmd, name) => {
@@ -196,7 +197,8 @@ export function ruleFor(name: string): Rule | undefined {
 
 /** An output redirection (`> path`, `&> path`) onto a device or a protected file. */
 export function redirectHits(operator: string, target: Word, cwd: Cwd): Hit[] {
-  if (operator.includes('>>') || !operator.includes('>')) return [];
+  if (!operator.includes('>')) return [];
   if (isDevice(target.value)) return [disk(target, `output redirected onto device ${show(target.value)}`)];
+  if (operator.includes('>>')) return [];
   return onProtected(cwd, [target], false, `output redirection (${operator}) truncates`);
 }

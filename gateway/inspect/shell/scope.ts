@@ -25,19 +25,69 @@ export const MAX_ALTERNATIVES = 64;
  */
 export type Cwd = string | null;
 
+/** One change to the variables, in the order the script makes them (so a past state can be rebuilt). */
+type Change =
+  | { readonly name: string; readonly word: Word }
+  | { readonly export: string }
+  | { readonly reset: ReadonlyMap<string, Word> };
+
 /** The shell state of one level (see the header). Nested levels get a child scope. */
 export interface Scope {
-  /** Known variables, positional parameters included (`1`, `@`). */
+  /** Known variables, positional parameters included (`1`, `@`). Change them with setVar/exportVar/resetVars. */
   readonly vars: Map<string, Word>;
   /** Names marked for export: what a child shell (`bash -c`) sees. */
   readonly exported: Set<string>;
   cwd: Cwd;
   /** Files downloaded so far (normalised path → the tool that fetched it); shared by every level. */
   readonly downloads: Map<string, string>;
+  /** The variables the level started with, and every change since: `stateAt` rebuilds a past state from them. */
+  readonly initial: ReadonlyMap<string, Word>;
+  readonly initialExported: ReadonlySet<string>;
+  readonly log: Change[];
 }
 
 export function newScope(): Scope {
-  return { vars: new Map(), exported: new Set(), cwd: '', downloads: new Map() };
+  return { vars: new Map(), exported: new Set(), cwd: '', downloads: new Map(), initial: new Map(), initialExported: new Set(), log: [] };
+}
+
+export function setVar(scope: Scope, name: string, word: Word): void {
+  scope.vars.set(name, word);
+  scope.log.push({ name, word });
+}
+
+export function exportVar(scope: Scope, name: string): void {
+  scope.exported.add(name);
+  scope.log.push({ export: name });
+}
+
+/** Puts the variables back as they were (the end of a subshell). */
+export function resetVars(scope: Scope, saved: ReadonlyMap<string, Word>): void {
+  scope.vars.clear();
+  for (const [k, v] of saved) scope.vars.set(k, v);
+  scope.log.push({ reset: saved });
+}
+
+/**
+ * The state as it is now, rebuilt only if asked for (code a command starts needs it; most
+ * commands start none). Copying the variables for every command instead costs O(variables ×
+ * commands), which a long script of assignments turns into seconds.
+ */
+export function stateAt(scope: Scope): () => Scope {
+  const at = scope.log.length;
+  const cwd = scope.cwd;
+  let state: Scope | undefined;
+  return () => {
+    if (state) return state;
+    const vars = new Map(scope.initial);
+    const exported = new Set(scope.initialExported);
+    for (const change of scope.log.slice(0, at)) {
+      if ('reset' in change) { vars.clear(); for (const [k, v] of change.reset) vars.set(k, v); }
+      else if ('export' in change) exported.add(change.export);
+      else vars.set(change.name, change.word);
+    }
+    state = { vars, exported, cwd, downloads: scope.downloads, initial: vars, initialExported: exported, log: [] };
+    return state;
+  };
 }
 
 /**
@@ -49,7 +99,8 @@ export function childScope(outer: Scope, same: boolean, positional?: ReadonlyMap
   const vars = new Map<string, Word>();
   for (const [name, value] of outer.vars) if (same || outer.exported.has(name)) vars.set(name, value);
   for (const [name, value] of positional ?? []) vars.set(name, value);
-  return { vars, exported: new Set(outer.exported), cwd: outer.cwd, downloads: outer.downloads };
+  const exported = new Set(outer.exported);
+  return { vars, exported, cwd: outer.cwd, downloads: outer.downloads, initial: new Map(vars), initialExported: new Set(exported), log: [] };
 }
 
 /** A value made of several alternatives, each word's alternatives flattened first. */
