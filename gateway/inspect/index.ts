@@ -4,7 +4,7 @@
 // relative to the payload they came from (`$` for SQL, a command or a text; `$.a.b` inside JSON).
 import type { PolicyRequest } from '../policy/context.ts';
 import { inspectJson, inspectText } from './pii/index.ts';
-import { initShellInspector, inspectShell } from './shell/index.ts';
+import { initShellInspector, inspectArgv, inspectShell } from './shell/index.ts';
 import { initSqlInspector, inspectSql } from './sql/index.ts';
 import { SQL_DIALECTS, type Finding, type SqlDialect } from './types.ts';
 
@@ -20,7 +20,8 @@ export function inspectRequest(request: PolicyRequest): Finding[] {
     const dialect = (request.dialect ?? 'postgresql') as SqlDialect;
     findings.push(...inspectSql(request.sql, { dialect: SQL_DIALECTS.includes(dialect) ? dialect : ('unknown' as SqlDialect) }));
   }
-  if (request.command !== undefined) findings.push(...inspectShell(request.command));
+  if (request.argv !== undefined) findings.push(...inspectArgv(request.argv));
+  else if (request.command !== undefined) findings.push(...inspectShell(request.command));
   if (request.text !== undefined) findings.push(...inspectText(request.text));
   if (request.body !== undefined) findings.push(...inspectPayload(request.body));
   if (request.args !== undefined) findings.push(...inspectPayload(request.args));

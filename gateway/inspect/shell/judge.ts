@@ -51,6 +51,13 @@ export function inspectLevel(ctx: Ctx, level: Level): void {
   for (const cmd of level.cmds) judge(ctx, cmd);
 }
 
+/** Judges one command given as words (an argv run without a shell), in `level` (its text is the words joined). */
+export function judgeArgv(ctx: Ctx, level: Level, argv: readonly Word[]): void {
+  const cmd: Cmd = { argv, start: 0, end: level.text.length, stdin: { kind: 'inherit' }, level, via: [], cwd: level.scope.cwd, env: () => level.scope };
+  level.cmds.push(cmd);
+  judge(ctx, cmd);
+}
+
 function judge(ctx: Ctx, cmd: Cmd): void {
   if (++ctx.commands > ctx.limits.maxCommands) return limit(ctx, 'commands', `more than ${ctx.limits.maxCommands} commands; the rest were not inspected`);
   if (performance.now() > ctx.deadline) return limit(ctx, 'time', 'inspection exceeded its time budget; the rest was not inspected');
