@@ -18,15 +18,22 @@ export interface Collected {
   readonly redirects: Array<{ readonly node: SNode; readonly word: Word; readonly cwd: Cwd }>;
   /** Variable assignments (statement, prefix or declaration), with the value assigned. */
   readonly assignments: Array<{ readonly node: SNode; readonly name: string; readonly word: Word }>;
+  /** The walk stopped at the deadline; what follows was not read. */
+  timedOut: boolean;
 }
 
 /** Walks the tree, appends every simple command to `level.cmds`, and returns the other nodes of interest. */
-export function collect(root: SNode, level: Level): Collected {
-  const out: Collected = { errors: [], functions: [], redirects: [], assignments: [] };
+export function collect(root: SNode, level: Level, deadline: number): Collected {
+  const out: Collected = { errors: [], functions: [], redirects: [], assignments: [], timedOut: false };
   const scope = level.scope;
   // A subshell's (and a command substitution's) changes to variables and cwd end with it.
   const stack: Array<SNode | (() => void)> = [root];
+  let visited = 0;
   while (stack.length > 0) {
+    if ((++visited & 255) === 0 && performance.now() > deadline) {
+      out.timedOut = true;
+      break;
+    }
     const item = stack.pop()!;
     if (typeof item === 'function') { item(); continue; }
     const node = item;

@@ -38,7 +38,8 @@ export function inspectLevel(ctx: Ctx, level: Level): void {
     return;
   }
   if (parsed.truncated) limit(ctx, 'tree', `the syntax tree is deeper than ${MAX_TREE_DEPTH} levels or larger than ${MAX_TREE_NODES} nodes; the rest was not inspected`, whole);
-  const found = collect(parsed.root, level);
+  const found = collect(parsed.root, level, ctx.deadline);
+  if (found.timedOut) limit(ctx, 'time', 'inspection exceeded its time budget; the rest was not inspected', whole);
   if (found.errors.length > 0) {
     const first = found.errors[0]!;
     const what = first.missing ? `a missing ${JSON.stringify(first.type)}` : 'a syntax error';

@@ -129,7 +129,8 @@ export function expandAlternatives(word: Word): Word[] {
     }
     const prefix = text.slice(pos, open);
     const options = text.slice(open + 1, close).split(ALT_SEP);
-    if (values.length * options.length > MAX_ALTERNATIVES) return [{ ...word, value: UNKNOWN, dynamic: true }];
+    // Too many combinations: each set of alternatives becomes unknown, the literal parts stay (`/$a$b` is still under /).
+    if (values.length * options.length > MAX_ALTERNATIVES) return [{ ...word, value: text.replace(/\uE003[^\uE005]*\uE005/g, UNKNOWN), dynamic: true }];
     values = values.flatMap((v) => options.map((o) => v + prefix + o));
     pos = close + 1;
   }
