@@ -9,6 +9,8 @@ import { Buffer } from 'node:buffer';
 import { FINDING_KINDS, type Finding } from '../../../gateway/inspect/types.ts';
 import { initShellInspector, inspectArgv, inspectShell, SHELL_LIMITS } from '../../../gateway/inspect/shell/index.ts';
 import { defaultDecision } from '../../support/default-pack.ts';
+import { evaluate } from '../../../gateway/policy/engine.ts';
+import { loadPolicies } from '../../../gateway/policy/load.ts';
 import { corpusFile } from '../../support/corpus.ts';
 
 type Decision = 'allow' | 'review' | 'deny';
@@ -233,4 +235,17 @@ test('budgets hold for scripts of loops and nesting: bounded expansion, and an i
   // With the default budget it is read to the end.
   const full = inspectShell(script);
   assert.equal(full.filter((f) => f.kind === 'inspect.limit').length, 0, JSON.stringify(full.filter((f) => f.kind === 'inspect.limit')));
+});
+
+test('the default pack decides the new shell kinds with their own reasons', () => {
+  const pack = loadPolicies({ packs: ['default'] });
+  for (const [kind, decision, reason] of [
+    ['shell.reverse_shell', 'deny', 'shell.reverse_shell'],
+    ['shell.remote_code', 'deny', 'shell.remote_code'],
+    ['shell.dynamic_target', 'review', 'shell.dynamic_target'],
+  ] as const) {
+    const d = evaluate(pack, { identity: null, connection: null, request: { kind: 'shell', direction: 'request' }, findings: [{ kind, path: '$', severity: 'high', detail: 'x' }], now: 0 });
+    assert.equal(d.decision, decision, kind);
+    assert.equal(d.reasons[0]?.reason, reason, kind);
+  }
 });
