@@ -127,7 +127,7 @@ function effects(cmd: Cmd, node: SNode, level: Level): void {
     scope.cwd = changeDir(scope.cwd, operands[0]);
   } else if (name === 'popd') scope.cwd = null;
   else if (name === 'read' || name === 'mapfile' || name === 'readarray') {
-    const p = parseOptions(args, { short: 'adDinNpstuCc', stop: false });
+    const p = parseOptions(args, { short: name === 'read' ? 'adinNptu' : 'dnOsuCc' });
     const names = name === 'read' ? p.operands : p.operands.slice(0, 1);
     const into = [...(p.values.get('a') ? [p.values.get('a')!] : []), ...(names.length > 0 ? names : [literalWord(name === 'read' ? 'REPLY' : 'MAPFILE', cmd.start, cmd.start)])];
     // What `read` takes from a pipe from `find P` is a path below P; from anywhere else, unknown items.
