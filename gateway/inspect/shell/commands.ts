@@ -22,48 +22,101 @@ export interface Collected {
   timedOut: boolean;
 }
 
-/** Walks the tree, appends every simple command to `level.cmds`, and returns the other nodes of interest. */
+/** Most function calls whose body is read again with the call's arguments, per level. */
+export const MAX_FUNCTION_CALLS = 32;
+
+/**
+ * Walks the tree, appends every simple command to `level.cmds`, and returns the other nodes of
+ * interest. A function's body is read where it is called, with `$1`, `$@`, … bound to the call's
+ * arguments (at most MAX_FUNCTION_CALLS calls, never recursively); a body never called is read
+ * once at the end with its parameters unknown.
+ */
 export function collect(root: SNode, level: Level, deadline: number): Collected {
   const out: Collected = { errors: [], functions: [], redirects: [], assignments: [], timedOut: false };
   const scope = level.scope;
-  // A subshell's (and a command substitution's) changes to variables and cwd end with it.
-  const stack: Array<SNode | (() => void)> = [root];
+  const bodies = new Map<string, SNode>();
+  const read = new Set<SNode>();
+  const active = new Set<string>();
+  let calls = 0;
   let visited = 0;
-  while (stack.length > 0) {
-    if ((++visited & 255) === 0 && performance.now() > deadline) {
-      out.timedOut = true;
-      break;
-    }
-    const item = stack.pop()!;
-    if (typeof item === 'function') { item(); continue; }
-    const node = item;
-    if (node.type === 'ERROR' || node.missing) out.errors.push(node);
-    else if (node.type === 'command') {
-      const cmd = commandOf(node, level);
-      if (cmd) {
-        level.cmds.push(cmd);
-        effects(cmd, node, level);
+
+  const walk = (start: SNode): void => {
+    // A subshell's (and a command substitution's) changes to variables and cwd end with it.
+    const stack: Array<SNode | (() => void)> = [start];
+    while (stack.length > 0 && !out.timedOut) {
+      if ((++visited & 255) === 0 && performance.now() > deadline) {
+        out.timedOut = true;
+        break;
       }
-    } else if (node.type === 'function_definition') out.functions.push(node);
-    else if (node.type === 'file_redirect') {
-      const dest = node.children.find((c) => c.field === 'destination');
-      if (dest) out.redirects.push({ node, word: wordOf(dest, level.text, scope), cwd: scope.cwd });
-    } else if (node.type === 'variable_assignment') assignment(node, level, out);
-    else if (node.type === 'declaration_command') declaration(node, level);
-    else if (node.type === 'unset_command') {
-      for (const c of node.children) if (c.type === 'variable_name' || c.type === 'word') setVar(scope, level.text.slice(c.start, c.end), literalWord('', c.start, c.end));
-    } else if (node.type === 'for_statement') loopVariable(node, level);
-    else if (node.type === 'subshell' || node.type === 'command_substitution' || node.type === 'process_substitution') {
-      const saved = { vars: new Map(scope.vars), cwd: scope.cwd };
-      stack.push(() => {
-        resetVars(scope, saved.vars);
-        scope.cwd = saved.cwd;
-      });
+      const item = stack.pop()!;
+      if (typeof item === 'function') { item(); continue; }
+      const node = item;
+      if (node.type === 'ERROR' || node.missing) out.errors.push(node);
+      else if (node.type === 'command') {
+        const cmd = commandOf(node, level);
+        if (cmd) {
+          level.cmds.push(cmd);
+          effects(cmd, node, level);
+          const body = bodies.get(cmd.argv[0]!.value);
+          if (body && !active.has(cmd.argv[0]!.value) && calls < MAX_FUNCTION_CALLS) {
+            calls++;
+            call(cmd, body);
+          }
+        }
+      } else if (node.type === 'function_definition') {
+        out.functions.push(node);
+        const name = node.children.find((c) => c.field === 'name');
+        const body = node.children.find((c) => c.field === 'body');
+        if (name && body) {
+          bodies.set(level.text.slice(name.start, name.end), body);
+          continue;
+        }
+      } else if (node.type === 'file_redirect') {
+        const dest = node.children.find((c) => c.field === 'destination');
+        if (dest) out.redirects.push({ node, word: wordOf(dest, level.text, scope), cwd: scope.cwd });
+      } else if (node.type === 'variable_assignment') assignment(node, level, out);
+      else if (node.type === 'declaration_command') declaration(node, level);
+      else if (node.type === 'unset_command') {
+        for (const c of node.children) if (c.type === 'variable_name' || c.type === 'word') setVar(scope, level.text.slice(c.start, c.end), literalWord('', c.start, c.end));
+      } else if (node.type === 'for_statement') loopVariable(node, level);
+      else if (node.type === 'subshell' || node.type === 'command_substitution' || node.type === 'process_substitution') {
+        const saved = { vars: new Map(scope.vars), cwd: scope.cwd };
+        stack.push(() => {
+          resetVars(scope, saved.vars);
+          scope.cwd = saved.cwd;
+        });
+      }
+      for (let i = node.children.length - 1; i >= 0; i--) stack.push(node.children[i]!);
     }
-    for (let i = node.children.length - 1; i >= 0; i--) stack.push(node.children[i]!);
-  }
+  };
+
+  // The body runs in this shell (its assignments and cd stay); only the positional parameters are the call's.
+  const call = (cmd: Cmd, body: SNode): void => {
+    const name = cmd.argv[0]!.value;
+    const args = cmd.argv.slice(1);
+    const saved = new Map([...scope.vars].filter(([k]) => POSITIONAL.test(k)));
+    for (const k of saved.keys()) setVar(scope, k, undefined);
+    args.forEach((w, i) => setVar(scope, String(i + 1), w));
+    if (args.length > 0) {
+      const all: Word = { ...args[0]!, value: args.map((w) => w.value).join(SPLIT), end: args[args.length - 1]!.end, dynamic: args.some((w) => w.dynamic) };
+      setVar(scope, '@', all);
+      setVar(scope, '*', all);
+    }
+    setVar(scope, '#', literalWord(String(args.length), cmd.start, cmd.start));
+    active.add(name);
+    read.add(body);
+    walk(body);
+    active.delete(name);
+    for (const k of [...scope.vars.keys()].filter((k) => POSITIONAL.test(k))) setVar(scope, k, undefined);
+    for (const [k, v] of saved) setVar(scope, k, v);
+  };
+
+  walk(root);
+  for (const [, body] of bodies) if (!read.has(body)) walk(body);
   return out;
 }
+
+const POSITIONAL = /^([1-9][0-9]*|[@*#])$/;
 
 /** `NAME=VALUE` (and `NAME+=VALUE`): a statement or declaration sets the variable; a prefix of a command only its environment. */
 function assignment(node: SNode, level: Level, out: Collected): void {

@@ -27,7 +27,7 @@ export type Cwd = string | null;
 
 /** One change to the variables, in the order the script makes them (so a past state can be rebuilt). */
 type Change =
-  | { readonly name: string; readonly word: Word }
+  | { readonly name: string; readonly word: Word | undefined }
   | { readonly export: string }
   | { readonly reset: ReadonlyMap<string, Word> };
 
@@ -50,8 +50,10 @@ export function newScope(): Scope {
   return { vars: new Map(), exported: new Set(), cwd: '', downloads: new Map(), initial: new Map(), initialExported: new Set(), log: [] };
 }
 
-export function setVar(scope: Scope, name: string, word: Word): void {
-  scope.vars.set(name, word);
+/** Sets a variable; undefined removes it (it is then unknown again, not empty). */
+export function setVar(scope: Scope, name: string, word: Word | undefined): void {
+  if (word === undefined) scope.vars.delete(name);
+  else scope.vars.set(name, word);
   scope.log.push({ name, word });
 }
 
@@ -83,6 +85,7 @@ export function stateAt(scope: Scope): () => Scope {
     for (const change of scope.log.slice(0, at)) {
       if ('reset' in change) { vars.clear(); for (const [k, v] of change.reset) vars.set(k, v); }
       else if ('export' in change) exported.add(change.export);
+      else if (change.word === undefined) vars.delete(change.name);
       else vars.set(change.name, change.word);
     }
     state = { vars, exported, cwd, downloads: scope.downloads, initial: vars, initialExported: exported, log: [] };
