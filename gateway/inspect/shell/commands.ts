@@ -6,7 +6,7 @@
 import type { SNode } from './parser.ts';
 import { SPLIT, UNKNOWN, literalWord, type Cmd, type Level, type Stdin, type Word } from './model.ts';
 import { parseOptions } from './options.ts';
-import { alternativesValue, changeDir, expandAlternatives, exportVar, normalisePath, resetVars, setVar, stateAt, type Cwd } from './scope.ts';
+import { alternativesValue, changeDir, expandAlternatives, exportVar, normalisePath, resetVars, setVar, stateAt, type Cwd, type Scope } from './scope.ts';
 import { baseName, itemsFor } from './wrappers.ts';
 import { expandBraces, joinWords, wordOf } from './word.ts';
 
@@ -256,7 +256,33 @@ function commandOf(node: SNode, level: Level): Cmd | undefined {
   }
   const argv = words.flatMap(splitOnIfs).flatMap((w, i) => braces(w, i === 0)).flatMap(expandAlternatives);
   if (argv.length === 0) return undefined;
-  return { argv, start: node.start, end: node.end, stdin: stdinOf(node, level), level, via: level.via, node, cwd: level.scope.cwd, env: stateAt(level.scope) };
+  return { argv, start: node.start, end: node.end, stdin: stdinOf(node, level), level, via: level.via, node, cwd: level.scope.cwd, env: withPrefix(stateAt(level.scope), prefixAssignments(node, level)) };
+}
+
+/** `X=/ bash -c 'rm -rf $X'`: assignments before a command are exported to it (and to nothing else). */
+function prefixAssignments(node: SNode, level: Level): Array<[string, Word]> {
+  const out: Array<[string, Word]> = [];
+  for (const c of node.children) {
+    if (c.type !== 'variable_assignment') continue;
+    const nameNode = c.children.find((x) => x.type === 'variable_name');
+    const valueNode = c.children.find((x) => x.named && x !== nameNode && x.start >= (nameNode?.end ?? 0));
+    if (nameNode) out.push([level.text.slice(nameNode.start, nameNode.end), valueNode ? wordOf(valueNode, level.text, level.scope) : literalWord('', c.end, c.end)]);
+  }
+  return out;
+}
+
+function withPrefix(state: () => Scope, prefix: ReadonlyArray<[string, Word]>): () => Scope {
+  if (prefix.length === 0) return state;
+  let cached: Scope | undefined;
+  return () => {
+    if (cached) return cached;
+    const base = state();
+    const vars = new Map(base.vars);
+    const exported = new Set(base.exported);
+    for (const [name, word] of prefix) { vars.set(name, word); exported.add(name); }
+    cached = { ...base, vars, exported, initial: vars, initialExported: exported, log: [] };
+    return cached;
+  };
 }
 
 function isContinuationGap(text: string, from: number, to: number): boolean {
