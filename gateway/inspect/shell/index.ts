@@ -110,9 +110,11 @@ export function inspectArgv(argv: readonly string[], options: ShellInspectOption
 }
 
 // C0 controls other than tab, newline and carriage return; DEL; C1 controls; bidi controls and
-// invisible characters: what a reviewer reads is not what bash runs. U+E000–U+E005 are the
-// inspector's own markers (model.ts, paths.ts, scope.ts): no command has a reason to carry them.
-const HIDDEN = /[\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f-\u009f\u200b-\u200f\u202a-\u202e\u2060-\u2064\u2066-\u2069\ufeff\ue000-\ue005]/;
+// invisible characters: what a reviewer reads is not what bash runs. The inspector's own
+// markers (U+E000–U+E005, model.ts and scope.ts) are not refused when they appear in input (icon
+// fonts use those code points in ordinary text): read as markers they only make a judgement
+// stricter — an unknown part, a split, alternatives that are each judged.
+const HIDDEN = /[\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f-\u009f\u200b-\u200f\u202a-\u202e\u2060-\u2064\u2066-\u2069\ufeff]/;
 
 function encoding(ctx: Ctx, command: string): void {
   if (!command.isWellFormed()) {
