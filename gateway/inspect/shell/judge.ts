@@ -2,12 +2,20 @@
 // fork bombs, output redirections), then judge each simple command. Judging a command:
 //
 //   1. obfuscation   ANSI-C escapes of plain characters, $IFS splitting, quote-split risky names
-//   2. dynamic name  a command name that is not a literal → shell.dynamic_command, stop
-//   3. wrappers      sudo/env/timeout/xargs/find -exec/eval/… → judge the inner command or code
+//   2. computed name a name from a variable or substitution → shell.dynamic_command; stop when
+//                    its value is unknown, else judge the value too
+//   3. wrappers      sudo/env/timeout/xargs/find -exec/eval/… and escapes (vim -c, git -c, …)
+//                    → judge the inner command or code
 //   4. interpreters  bash -c / python3 -c code → inspect it; a program read from a pipe, a
-//                    here-string or a process substitution → shell.pipe_to_interpreter
-//   5. rules         destructive, disk, permission and infrastructure rules for the name
-//   6. otherwise     shell.command (info) naming it
+//                    here-string or a process substitution → shell.pipe_to_interpreter; a
+//                    script downloaded earlier → shell.remote_code
+//   5. rules         destructive, disk, permission and infrastructure rules for the name, on
+//                    operands resolved against the command's working directory
+//   6. network       reverse and bind shells (network.ts); running a downloaded file by path
+//   7. otherwise     shell.command (info) naming it
+//
+// Assignments of variables that name a command (PAGER, GIT_SSH_COMMAND, …) are judged as that
+// command.
 //
 // Code found in strings (`bash -c '…'`, `eval …`, `echo '…' | sh`) is parsed again as a nested
 // level, bounded by depth, parse count and the inspection deadline.
