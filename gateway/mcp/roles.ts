@@ -39,8 +39,6 @@ const SHELL_WORDS = new Set(['cmd', 'cmds', 'command', 'commands', 'commandline'
 /** Names of the program in an argv-form call (besides SHELL_WORDS), and of its argument list. */
 const PROGRAM_WORDS = new Set(['program', 'executable', 'exe', 'binary', 'bin', 'cmd', 'command']);
 const ARGV_WORDS = new Set(['args', 'argv', 'arguments']);
-/** Longest argv built from one object, in elements. */
-const MAX_ARGV = 1000;
 
 /** Lower-case words of an identifier: `sqlQuery` → sql, query; `shell_cmd` → shell, cmd. */
 function nameWords(name: string): string[] {
@@ -127,8 +125,10 @@ export function argumentRoles(tool: Tool, args: Record<string, unknown>): Argume
 /**
  * A command given as argv inside one object: a string member that names a program (`command`,
  * `cmd`, `program`, `executable`, or one whose schema description says shell/command line) next
- * to an array member of strings or numbers named `args`/`argv`/`arguments` (`commandArgs` too).
- * Undefined when the object has no such pair, or when the array holds anything else.
+ * to an array member named `args`/`argv`/`arguments` (`commandArgs` too). Elements that are not
+ * strings become their JSON text, and no length cuts the list short: what cannot be judged
+ * (too long) is an `inspect.limit` from the shell inspector, never a pass. Undefined when the
+ * object has no such pair.
  */
 function argvOf(value: Record<string, unknown>, schema: unknown, toolIsDb: boolean, root: SchemaObject): string[] | undefined {
   let program: string | undefined;
@@ -140,9 +140,8 @@ function argvOf(value: Record<string, unknown>, schema: unknown, toolIsDb: boole
       if (words.some((w) => PROGRAM_WORDS.has(w)) || roleOf(key, describe(root, s), toolIsDb) === 'shell') program = child;
     } else if (Array.isArray(child) && list === undefined && words.some((w) => ARGV_WORDS.has(w))) list = child;
   }
-  if (program === undefined || list === undefined || list.length >= MAX_ARGV) return undefined;
-  if (!list.every((a) => typeof a === 'string' || typeof a === 'number' || typeof a === 'boolean')) return undefined;
-  return [program, ...list.map(String)];
+  if (program === undefined || list === undefined) return undefined;
+  return [program, ...list.map((a) => (typeof a === 'string' ? a : JSON.stringify(a) ?? String(a)))];
 }
 
 /**

@@ -217,9 +217,13 @@ test('argv-form arguments: a program next to an args array is judged as argv, wo
   assert.equal(steps.decision, 'deny');
   assert.equal(steps.findings.find((f) => f.kind === 'shell.disk_destruction')?.path, '$.steps[1]');
 
-  // Not argv: no args array, an array of objects, or an array beside a name that is not a program.
+  // Elements that are not strings are words of their JSON text; a long list is refused by the inspector's limit, never skipped.
+  assert.deepEqual(argumentRoles(run, { command: 'rm', args: [{ flag: '-rf' }, null, 3] }).find((r) => r.argv)?.argv, ['rm', '{"flag":"-rf"}', 'null', '3']);
+  const long = judge(run, { command: 'rm', args: [...Array.from({ length: 20_000 }, () => 'x'), '-rf', '/'] });
+  assert.deepEqual(long.findings.filter((f) => f.kind === 'inspect.limit').map((f) => f.detail), ['the argv is 40008 characters long; the limit is 32768, so it was not inspected']);
+  assert.equal(long.decision, 'deny');
+  // Not argv: no args array, or an array beside a name that is not a program.
   assert.equal(argumentRoles(run, { command: 'ls' }).some((r) => r.argv), false);
-  assert.equal(argumentRoles(run, { command: 'rm', args: [{ flag: '-rf' }] }).some((r) => r.argv), false);
   const notes = tool({ properties: { title: { type: 'string' }, args: { type: 'array', items: { type: 'string' } } } }, 'create_note');
   assert.equal(argumentRoles(notes, { title: 'rm', args: ['-rf', '/'] }).some((r) => r.argv), false);
 });
