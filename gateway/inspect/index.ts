@@ -5,7 +5,7 @@
 import type { PolicyRequest } from '../policy/context.ts';
 import { PARTS, partFindings } from './parts.ts';
 import { inspectJson, inspectText } from './pii/index.ts';
-import { initShellInspector, inspectShell } from './shell/index.ts';
+import { initShellInspector, inspectArgv, inspectShell } from './shell/index.ts';
 import { initSqlInspector, inspectSql } from './sql/index.ts';
 import { SQL_DIALECTS, type Finding, type SqlDialect } from './types.ts';
 
@@ -21,7 +21,8 @@ export function inspectRequest(request: PolicyRequest): Finding[] {
     const dialect = (request.dialect ?? 'postgresql') as SqlDialect;
     findings.push(...inspectSql(request.sql, { dialect: SQL_DIALECTS.includes(dialect) ? dialect : ('unknown' as SqlDialect) }));
   }
-  if (request.command !== undefined) findings.push(...inspectShell(request.command));
+  if (request.argv !== undefined) findings.push(...inspectArgv(request.argv));
+  else if (request.command !== undefined) findings.push(...inspectShell(request.command));
   if (request.text !== undefined) findings.push(...inspectText(request.text));
   if (request.body !== undefined) findings.push(...inspectPayload(request.body));
   if (request.args !== undefined) findings.push(...inspectPayload(request.args));

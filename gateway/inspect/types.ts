@@ -51,6 +51,9 @@ export const FINDING_KINDS = {
   'shell.dynamic_command': 'A command name that is not a literal after normalisation ($VAR, $(...), eval of a non-literal).',
   'shell.obfuscation': 'Obfuscation that changes what runs (ANSI-C escapes, $IFS tricks, quote splitting of a risky name).',
   'shell.unparsed': 'The command has error or missing nodes in the bash grammar.',
+  'shell.dynamic_target': 'A recursive delete, move or permission change whose target is only known at run time (a variable or command output the inspector cannot resolve, everything in a directory entered with cd "$D").',
+  'shell.remote_code': 'A file downloaded earlier in the same command is run (curl -o x.sh URL && sh x.sh, wget URL; ./x after chmod +x).',
+  'shell.reverse_shell': 'A shell or interpreter wired to a network connection: bash -i >& /dev/tcp/…, nc -e, ncat --exec, socat exec:, a shell piped into nc, socket code that spawns a shell.',
   // Generic
   'inspect.limit': 'The value exceeded an inspection limit (size, depth, recursion) and was not fully inspected.',
   'inspect.error': 'An inspector failed; treated as unparsed (fail closed).',

@@ -18,6 +18,12 @@ export interface ArgumentRole {
   readonly path: string;
   readonly role: RoleKind;
   readonly value: string;
+  /**
+   * For a command given as argv (`{"command": "rm", "args": ["-rf", "/"]}`): the command and its
+   * arguments as words, judged by the shell inspector as an argv, never re-split or re-quoted.
+   * `path` is then the object's path and `value` the command.
+   */
+  readonly argv?: readonly string[];
 }
 
 /** Most string values reported, and deepest nesting walked. */
@@ -30,6 +36,9 @@ const SHELL_TEXT = /\bshell\b|\bbash\b|\bzsh\b|\bcommand[- ]line\b|\bterminal\b|
 const SQL_STRONG = new Set(['sql', 'stmt']);
 const SQL_WEAK = new Set(['query', 'queries', 'statement', 'statements']);
 const SHELL_WORDS = new Set(['cmd', 'cmds', 'command', 'commands', 'commandline', 'script', 'scripts', 'shell', 'bash', 'sh']);
+/** Names of the program in an argv-form call (besides SHELL_WORDS), and of its argument list. */
+const PROGRAM_WORDS = new Set(['program', 'executable', 'exe', 'binary', 'bin', 'cmd', 'command']);
+const ARGV_WORDS = new Set(['args', 'argv', 'arguments']);
 
 /** Lower-case words of an identifier: `sqlQuery` → sql, query; `shell_cmd` → shell, cmd. */
 function nameWords(name: string): string[] {
@@ -100,6 +109,8 @@ export function argumentRoles(tool: Tool, args: Record<string, unknown>): Argume
         walk(value[i], deref(root, s), name, describe(root, s) || description, childPath(path, i), depth + 1);
       }
     } else if (isSchemaObject(value)) {
+      const argv = argvOf(value, schema, toolIsDb, root);
+      if (argv) out.push({ path, role: 'shell', value: argv[0]!, argv });
       for (const [key, child] of Object.entries(value)) {
         if (out.length >= MAX_VALUES) break;
         const s = memberSchema(root, schema, key);
@@ -112,6 +123,28 @@ export function argumentRoles(tool: Tool, args: Record<string, unknown>): Argume
 }
 
 /**
+ * A command given as argv inside one object: a string member that names a program (`command`,
+ * `cmd`, `program`, `executable`, or one whose schema description says shell/command line) next
+ * to an array member named `args`/`argv`/`arguments` (`commandArgs` too). Elements that are not
+ * strings become their JSON text, and no length cuts the list short: what cannot be judged
+ * (too long) is an `inspect.limit` from the shell inspector, never a pass. Undefined when the
+ * object has no such pair.
+ */
+function argvOf(value: Record<string, unknown>, schema: unknown, toolIsDb: boolean, root: SchemaObject): string[] | undefined {
+  let program: string | undefined;
+  let list: unknown[] | undefined;
+  for (const [key, child] of Object.entries(value)) {
+    const words = nameWords(key);
+    if (typeof child === 'string' && program === undefined) {
+      const s = memberSchema(root, schema, key);
+      if (words.some((w) => PROGRAM_WORDS.has(w)) || roleOf(key, describe(root, s), toolIsDb) === 'shell') program = child;
+    } else if (Array.isArray(child) && list === undefined && words.some((w) => ARGV_WORDS.has(w))) list = child;
+  }
+  if (program === undefined || list === undefined) return undefined;
+  return [program, ...list.map((a) => (typeof a === 'string' ? a : JSON.stringify(a) ?? String(a)))];
+}
+
+/**
  * One PolicyRequest per SQL- or shell-bearing value, ready for inspectRequest, with the argument
  * path to re-base its findings on (rebaseFindings). `dialect` is the connection's SQL dialect.
  */
@@ -119,6 +152,11 @@ export function inspectionRequests(tool: Tool, roles: readonly ArgumentRole[], d
   const out: Array<{ path: string; request: PolicyRequest }> = [];
   for (const r of roles) {
     if (r.role === 'sql') out.push({ path: r.path, request: { kind: 'sql', direction: 'request', tool: tool.name, sql: r.value, ...(dialect === undefined ? {} : { dialect }) } });
+    else if (r.role === 'shell' && r.argv) {
+      out.push({ path: r.path, request: { kind: 'shell', direction: 'request', tool: tool.name, command: r.value, argv: r.argv } });
+      // A program name with blanks or shell syntax only runs as written through a shell: judge that reading too.
+      if (/[\s;&|`$<>()]/.test(r.value)) out.push({ path: r.path, request: { kind: 'shell', direction: 'request', tool: tool.name, command: r.value } });
+    }
     else if (r.role === 'shell') out.push({ path: r.path, request: { kind: 'shell', direction: 'request', tool: tool.name, command: r.value } });
   }
   return out;

@@ -29,6 +29,8 @@ export interface PolicyRequest {
   readonly sql?: string;
   readonly dialect?: string;
   readonly command?: string;
+  /** A command given as argv (`["rm", "-rf", "/"]`): inspected as words, instead of `command` as text. */
+  readonly argv?: readonly string[];
   readonly body?: unknown;
   readonly text?: string;
   readonly justification?: string;

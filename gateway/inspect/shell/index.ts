@@ -10,9 +10,10 @@
 // Never throws: misuse, an uninitialised parser or an internal failure is an `inspect.error`
 // finding, so the policy engine fails closed.
 import type { Finding } from '../types.ts';
-import { inspectLevel } from './judge.ts';
-import type { Ctx, Level, Limits } from './model.ts';
+import { inspectLevel, judgeArgv } from './judge.ts';
+import { literalWord, type Ctx, type Level, type Limits, type Word } from './model.ts';
 import { bashLoaded, loadBash } from './parser.ts';
+import { newScope } from './scope.ts';
 
 export interface ShellInspectorLimits extends Limits {
   /** Longest command inspected, in UTF-16 code units. */
@@ -63,7 +64,7 @@ export function inspectShell(command: string, options: ShellInspectOptions = {})
     encoding(ctx, command);
     const level: Level = {
       text: command, toOuter: (start, end) => ({ start, end }), depth: 0, via: [],
-      positional: new Map(), stdin: { kind: 'inherit' }, cmds: [],
+      scope: newScope(), stdin: { kind: 'inherit' }, cmds: [],
     };
     inspectLevel(ctx, level);
     return ctx.findings;
@@ -73,8 +74,46 @@ export function inspectShell(command: string, options: ShellInspectOptions = {})
   }
 }
 
+/**
+ * Inspects a command given as an argv (`["rm", "-rf", "/"]`), as a program would run it with
+ * execve: each element is one word, taken literally — never re-split, re-quoted or expanded
+ * (`$HOME` in an element is those five characters). The command is judged like a parsed one:
+ * wrappers, interpreters (`["bash", "-c", CODE]` parses CODE) and rules. Spans index into the
+ * elements joined by single spaces. Same limits and guarantees as inspectShell; never throws.
+ */
+export function inspectArgv(argv: readonly string[], options: ShellInspectOptions = {}): Finding[] {
+  const path = typeof options?.path === 'string' ? options.path : '$';
+  const error = (detail: string): Finding[] => [{ kind: 'inspect.error', path, severity: 'high', detail }];
+  try {
+    if (!Array.isArray(argv) || argv.some((a) => typeof a !== 'string')) return error('the shell inspector was given an argv that is not an array of strings');
+    if (argv.length === 0 || argv[0] === '') return [{ kind: 'shell.unparsed', path, severity: 'high', detail: 'the argv has no command name' }];
+    if (!bashLoaded()) return error('the shell inspector is not initialised (initShellInspector() was not awaited); treated as unparsed');
+    const limits: ShellInspectorLimits = options?.limits ? { ...SHELL_LIMITS, ...options.limits } : SHELL_LIMITS;
+    const text = argv.join(' ');
+    if (text.length > limits.maxLength) {
+      return [{ kind: 'inspect.limit', path, span: { start: 0, end: text.length }, severity: 'high', detail: `the argv is ${text.length} characters long; the limit is ${limits.maxLength}, so it was not inspected` }];
+    }
+    const ctx: Ctx = { path, limits, deadline: performance.now() + limits.timeBudgetMs, findings: [], parses: 0, commands: 0, limitsHit: new Set() };
+    encoding(ctx, text);
+    const words: Word[] = [];
+    let at = 0;
+    for (const a of argv) {
+      words.push(literalWord(a, at, at + a.length));
+      at += a.length + 1;
+    }
+    const level: Level = { text, toOuter: (start, end) => ({ start, end }), depth: 0, via: [], scope: newScope(), stdin: { kind: 'inherit' }, cmds: [] };
+    judgeArgv(ctx, level, words);
+    return ctx.findings;
+  } catch (err) {
+    return error(`the shell inspector failed (${err instanceof Error ? err.name : typeof err}); treated as unparsed`);
+  }
+}
+
 // C0 controls other than tab, newline and carriage return; DEL; C1 controls; bidi controls and
-// invisible characters: what a reviewer reads is not what bash runs.
+// invisible characters: what a reviewer reads is not what bash runs. The inspector's own
+// markers (U+E000–U+E005, model.ts and scope.ts) are not refused when they appear in input (icon
+// fonts use those code points in ordinary text): read as markers they only make a judgement
+// stricter — an unknown part, a split, alternatives that are each judged.
 const HIDDEN = /[\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f-\u009f\u200b-\u200f\u202a-\u202e\u2060-\u2064\u2066-\u2069\ufeff]/;
 
 function encoding(ctx: Ctx, command: string): void {

@@ -2,12 +2,20 @@
 // fork bombs, output redirections), then judge each simple command. Judging a command:
 //
 //   1. obfuscation   ANSI-C escapes of plain characters, $IFS splitting, quote-split risky names
-//   2. dynamic name  a command name that is not a literal → shell.dynamic_command, stop
-//   3. wrappers      sudo/env/timeout/xargs/find -exec/eval/… → judge the inner command or code
+//   2. computed name a name from a variable or substitution → shell.dynamic_command; stop when
+//                    its value is unknown, else judge the value too
+//   3. wrappers      sudo/env/timeout/xargs/find -exec/eval/… and escapes (vim -c, git -c, …)
+//                    → judge the inner command or code
 //   4. interpreters  bash -c / python3 -c code → inspect it; a program read from a pipe, a
-//                    here-string or a process substitution → shell.pipe_to_interpreter
-//   5. rules         destructive, disk, permission and infrastructure rules for the name
-//   6. otherwise     shell.command (info) naming it
+//                    here-string or a process substitution → shell.pipe_to_interpreter; a
+//                    script downloaded earlier → shell.remote_code
+//   5. rules         destructive, disk, permission and infrastructure rules for the name, on
+//                    operands resolved against the command's working directory
+//   6. network       reverse and bind shells (network.ts); running a downloaded file by path
+//   7. otherwise     shell.command (info) naming it
+//
+// Assignments of variables that name a command (PAGER, GIT_SSH_COMMAND, …) are judged as that
+// command.
 //
 // Code found in strings (`bash -c '…'`, `eval …`, `echo '…' | sh`) is parsed again as a nested
 // level, bounded by depth, parse count and the inspection deadline.
@@ -19,8 +27,11 @@ import { infraRuleFor } from './infra.ts';
 import { describeDynamic, limit, literalWord, report, show, viaText, type Cmd, type Ctx, type Level, type Stdin, type Word } from './model.ts';
 import { MAX_TREE_DEPTH, MAX_TREE_NODES, parseBash, type SNode } from './parser.ts';
 import { redirectHits, ruleFor, type Hit } from './rules.ts';
-import { baseName, unwrap } from './wrappers.ts';
-import { decodeAnsiC, wordOf } from './word.ts';
+import { baseName, unwrap, type Unwrap } from './wrappers.ts';
+import { commandVariable } from './escapes.ts';
+import { inlineReverseShell, reverseShellHits } from './network.ts';
+import { decodeAnsiC } from './word.ts';
+import { childScope, expandAlternatives, normalisePath, type Cwd } from './scope.ts';
 
 /** Parses and judges one level of shell text. */
 export function inspectLevel(ctx: Ctx, level: Level): void {
@@ -35,7 +46,8 @@ export function inspectLevel(ctx: Ctx, level: Level): void {
     return;
   }
   if (parsed.truncated) limit(ctx, 'tree', `the syntax tree is deeper than ${MAX_TREE_DEPTH} levels or larger than ${MAX_TREE_NODES} nodes; the rest was not inspected`, whole);
-  const found = collect(parsed.root, level);
+  const found = collect(parsed.root, level, ctx.deadline);
+  if (found.timedOut) limit(ctx, 'time', 'inspection exceeded its time budget; the rest was not inspected', whole);
   if (found.errors.length > 0) {
     const first = found.errors[0]!;
     const what = first.missing ? `a missing ${JSON.stringify(first.type)}` : 'a syntax error';
@@ -43,8 +55,16 @@ export function inspectLevel(ctx: Ctx, level: Level): void {
     report(ctx, level, 'shell.unparsed', 'high', first.start, first.end, `the command does not parse as bash: ${what} at offset ${offset}${found.errors.length > 1 ? ` (${found.errors.length} error nodes)` : ''}${viaText(level.via)}`);
   }
   for (const fn of found.functions) forkBomb(ctx, level, fn);
-  for (const r of found.redirects) redirect(ctx, level, r);
+  for (const r of found.redirects) redirect(ctx, level, r.node, r.word, r.cwd);
+  for (const a of found.assignments) assignmentCommand(ctx, level, a);
   for (const cmd of level.cmds) judge(ctx, cmd);
+}
+
+/** Judges one command given as words (an argv run without a shell), in `level` (its text is the words joined). */
+export function judgeArgv(ctx: Ctx, level: Level, argv: readonly Word[]): void {
+  const cmd: Cmd = { argv, start: 0, end: level.text.length, stdin: { kind: 'inherit' }, level, via: [], cwd: level.scope.cwd, env: () => level.scope };
+  level.cmds.push(cmd);
+  judge(ctx, cmd);
 }
 
 function judge(ctx: Ctx, cmd: Cmd): void {
@@ -53,10 +73,15 @@ function judge(ctx: Ctx, cmd: Cmd): void {
   if (cmd.via.length > ctx.limits.maxDepth) return limit(ctx, 'depth', `commands wrapped more than ${ctx.limits.maxDepth} levels deep were not inspected`, cmd.level.toOuter(cmd.start, cmd.end));
   const name = cmd.argv[0]!;
   const hits: Hit[] = [];
-  if (name.dynamic) {
-    hits.push({ kind: 'shell.dynamic_command', severity: 'high', detail: `command name is not a literal: ${describeDynamic(cmd.level.text.slice(name.start, name.end))}`, word: name });
+  if (name.dynamic || name.computed) {
+    // A name that comes from a variable or a command's output is refused even when its value is
+    // known here (`X=rm; $X -rf /`): it is how a command is hidden. A known value is judged too.
+    const raw = cmd.level.text.slice(name.start, name.end);
+    hits.push({ kind: 'shell.dynamic_command', severity: 'high', detail: `command name is not a literal: ${describeDynamic(raw)}${name.dynamic ? '' : ` (it is ${show(name.value)})`}`, word: name });
     hits.push(...tricksOf(cmd, false), ...decodedIn(cmd.level, [name], 'a computed command name'));
-    return emit(ctx, cmd, hits);
+    emit(ctx, cmd, hits);
+    if (name.dynamic || cmd.node === undefined) return;
+    return judge(ctx, { ...cmd, argv: [{ ...name, computed: false }, ...cmd.argv.slice(1)], via: [...cmd.via, show(raw)], node: undefined });
   }
   const base = baseName(name.value).toLowerCase();
   if (base === '') return;
@@ -64,14 +89,28 @@ function judge(ctx: Ctx, cmd: Cmd): void {
   const interpreter = interpreterOf(cmd, base);
   const rules = [ruleFor(base), infraRuleFor(base)].filter((r) => r !== undefined);
   hits.push(...tricksOf(cmd, unwrapped !== undefined || interpreter !== undefined || rules.length > 0));
-  for (const u of unwrapped ?? []) {
-    if (u.kind === 'argv') judge(ctx, { ...cmd, argv: u.argv, via: [...cmd.via, u.label], node: undefined });
-    else hits.push(...runCode(ctx, cmd, 'shell', u.words, u.label));
-  }
+  for (const u of unwrapped ?? []) hits.push(...runUnwrap(ctx, cmd, u));
   if (interpreter) hits.push(...program(ctx, cmd, base, interpreter.lang, interpreter.program));
   for (const rule of rules) hits.push(...rule(cmd, base));
+  hits.push(...reverseShellHits(cmd, base), ...downloadedRun(cmd, name));
   if (hits.length === 0) hits.push({ kind: 'shell.command', severity: 'info', detail: base });
   emit(ctx, cmd, hits);
+}
+
+function runUnwrap(ctx: Ctx, cmd: Cmd, u: Unwrap): Hit[] {
+  switch (u.kind) {
+    case 'argv': judge(ctx, { ...cmd, argv: u.argv, via: [...cmd.via, u.label], node: undefined }); return [];
+    case 'code': return runCode(ctx, cmd, u.lang ?? 'shell', u.words, u.label);
+    case 'dynamic': return [{ kind: 'shell.dynamic_command', severity: 'high', detail: u.detail, word: u.word }];
+  }
+}
+
+/** `PAGER='…' git log`, `export GIT_SSH_COMMAND='…'`: a variable naming a command is judged as that command. */
+function assignmentCommand(ctx: Ctx, level: Level, a: { node: SNode; name: string; word: Word }): void {
+  const unwraps = commandVariable(a.name, a.word);
+  if (unwraps.length === 0) return;
+  const cmd: Cmd = { argv: [literalWord(a.name, a.node.start, a.node.end)], start: a.node.start, end: a.node.end, stdin: { kind: 'inherit' }, level, via: level.via, cwd: level.scope.cwd, env: () => level.scope };
+  emit(ctx, cmd, unwraps.flatMap((u) => runUnwrap(ctx, cmd, u)));
 }
 
 function emit(ctx: Ctx, cmd: Cmd, hits: readonly Hit[]): void {
@@ -99,10 +138,22 @@ function program(ctx: Ctx, cmd: Cmd, base: string, lang: Lang, prog: Program): H
       const w = prog.word;
       if (w.process) return [pipeHit(w, `a process substitution is run as a ${base} script`), ...decodedIn(cmd.level, [w], `the ${base} script`)];
       if (isNetworkPath(w.value)) return [pipeHit(w, `${base} runs a script read from the network (${show(w.value)})`)];
-      return [];
+      return downloaded(cmd, w, `${base} runs`);
     }
     case 'none': return [];
   }
+}
+
+/** shell.remote_code when `file` was downloaded earlier in the command (`curl -o x.sh URL && sh x.sh`). */
+function downloaded(cmd: Cmd, file: Word, what: string, anchor: Word | undefined = file): Hit[] {
+  const key = normalisePath(cmd.cwd, file.value);
+  const tool = key === undefined ? undefined : cmd.level.scope.downloads.get(key);
+  return tool ? [{ kind: 'shell.remote_code', severity: 'critical', detail: `${what} ${show(file.value)}, which ${tool} downloaded`, ...(anchor ? { word: anchor } : {}) }] : [];
+}
+
+/** A command run by its path (`./x`, `/tmp/x`) that was downloaded earlier in the command. */
+function downloadedRun(cmd: Cmd, name: Word): Hit[] {
+  return name.value.includes('/') ? downloaded(cmd, name, 'it runs') : [];
 }
 
 function pipeHit(word: Word | undefined, detail: string): Hit {
@@ -116,7 +167,7 @@ function fromStdin(ctx: Ctx, cmd: Cmd, base: string, lang: Lang): Hit[] {
   switch (stdin.kind) {
     case 'inherit': return [];
     // An inherited stdin's words belong to an outer level: their spans only mean something there.
-    case 'file': return isNetworkPath(stdin.word.value) ? [pipeHit(own(stdin), `${base} runs a script read from the network (${show(stdin.word.value)})`)] : [];
+    case 'file': return isNetworkPath(stdin.word.value) ? [pipeHit(own(stdin), `${base} runs a script read from the network (${show(stdin.word.value)})`)] : downloaded(cmd, stdin.word, `${base} reads`, own(stdin));
     case 'process': return [pipeHit(own(stdin), `a process substitution is fed to ${base}`), ...decodedIn(stdin.level, [stdin.word], `${base}'s input`, stdin.level === cmd.level)];
     case 'text': {
       const w = stdin.word;
@@ -169,14 +220,17 @@ function runText(ctx: Ctx, cmd: Cmd, lang: Lang, text: string, label: string, an
     inspectLevel(ctx, {
       text,
       toOuter: base === undefined ? () => outer.toOuter(anchor.start, anchor.end) : (s, e) => outer.toOuter(base + s, base + e),
-      depth: Math.max(outer.depth, cmd.level.depth) + 1, via, positional: positional ?? new Map(), stdin, cmds: [],
+      depth: Math.max(outer.depth, cmd.level.depth) + 1, via, stdin, cmds: [],
+      scope: childScope(cmd.env(), SAME_SHELL.has(label), positional),
     });
     return [];
   }
   const hits: Hit[] = [];
+  const reverse = inlineReverseShell(lang, text);
+  if (reverse) hits.push({ ...reverse, ...(where === cmd.level ? { word: anchor } : {}) });
   for (const item of scanInline(text, lang)) {
     const at = (value: string) => literalWord(value, anchor.start, anchor.end);
-    const inner = (argv: readonly string[]) => judge(ctx, { argv: argv.map(at), start: anchor.start, end: anchor.end, stdin: { kind: 'inherit' }, level: where, via: [...via, item.via] });
+    const inner = (argv: readonly string[]) => judge(ctx, { argv: argv.map(at), start: anchor.start, end: anchor.end, stdin: { kind: 'inherit' }, level: where, via: [...via, item.via], cwd: cmd.cwd, env: cmd.env });
     if (item.kind === 'shell') hits.push(...runText(ctx, { ...cmd, via }, 'shell', item.text, item.via, anchor, where, { kind: 'inherit' }));
     else if (item.kind === 'argv') { if (item.argv.length > 0) inner(item.argv); }
     else if (item.kind === 'delete') inner(item.recursive ? ['rm', '-rf', item.path] : ['rm', item.path]);
@@ -184,6 +238,9 @@ function runText(ctx: Ctx, cmd: Cmd, lang: Lang, text: string, label: string, an
   }
   return hits;
 }
+
+/** Code these run in the shell that runs them (its variables and directory); other code runs in a child. */
+const SAME_SHELL = new Set(['eval', 'trap', 'alias', 'PROMPT_COMMAND=']);
 
 /** Where `text` sits verbatim inside the word (between its quotes), so nested spans can be exact. */
 function exactOffset(levelText: string, word: Word, text: string): number | undefined {
@@ -275,10 +332,10 @@ function forkBomb(ctx: Ctx, level: Level, fn: SNode): void {
   }
 }
 
-function redirect(ctx: Ctx, level: Level, node: SNode): void {
+function redirect(ctx: Ctx, level: Level, node: SNode, dest: Word, cwd: Cwd): void {
   const operator = node.children.find((c) => !c.named);
-  const dest = node.children.find((c) => c.field === 'destination');
-  if (!operator || !dest) return;
-  const word = wordOf(dest, level.text, level.positional);
-  for (const h of redirectHits(operator.type, word)) report(ctx, level, h.kind, h.severity, node.start, node.end, h.detail + viaText(level.via));
+  if (!operator) return;
+  for (const word of expandAlternatives(dest)) {
+    for (const h of redirectHits(operator.type, word, cwd)) report(ctx, level, h.kind, h.severity, node.start, node.end, h.detail + viaText(level.via));
+  }
 }

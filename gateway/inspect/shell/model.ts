@@ -3,6 +3,7 @@
 // string found inside it, such as the argument of `bash -c`) each command was found in.
 import type { Finding, Severity, Span } from '../types.ts';
 import type { SNode } from './parser.ts';
+import type { Cwd, Scope } from './scope.ts';
 
 /** Stands for text only known when the command runs ($VAR, $(cmd), <(cmd), …). A private-use code point. */
 export const UNKNOWN = '\uE000';
@@ -28,6 +29,8 @@ export interface Word {
   readonly wholeQuoted: boolean;
   /** Obfuscation seen while normalising (ANSI-C escapes of plain characters, $IFS splitting). */
   readonly tricks: readonly string[];
+  /** Part of it came from a variable or a command substitution, even if its value is known (scope.ts). */
+  readonly computed?: boolean;
 }
 
 /** Where a command's standard input comes from; `level` is the level whose offsets the span uses. */
@@ -53,6 +56,10 @@ export interface Cmd {
   readonly via: readonly string[];
   /** The syntax node, for commands read from the tree (absent for synthesised ones). */
   readonly node?: SNode;
+  /** The working directory it runs in (scope.ts). */
+  readonly cwd: Cwd;
+  /** The shell state when it runs, rebuilt on demand: what code it starts (`bash -c`, `eval`) inherits. */
+  readonly env: () => Scope;
 }
 
 /** A piece of shell text being inspected, and how its offsets map back to the original command. */
@@ -63,8 +70,8 @@ export interface Level {
   /** Nesting depth: 0 for the command itself. */
   readonly depth: number;
   readonly via: readonly string[];
-  /** Values of positional parameters ($0, $1, …) known from `sh -c CODE arg0 arg1`. */
-  readonly positional: ReadonlyMap<string, Word>;
+  /** Variables, positional parameters, working directory and downloads as the script runs (scope.ts). */
+  readonly scope: Scope;
   /** Standard input of the level's top-level commands (what `bash -c` itself reads). */
   readonly stdin: Stdin;
   /** Every simple command read from this level's tree, in source order. */
@@ -129,7 +136,7 @@ export function literalWord(value: string, start: number, end: number): Word {
 
 /** The value shown in a detail: UNKNOWN as `…`, cut to 60 characters. */
 export function show(value: string): string {
-  const text = value.replaceAll(UNKNOWN, '…').replaceAll(SPLIT, ' ');
+  const text = value.replaceAll(UNKNOWN, '…').replaceAll(SPLIT, ' ').replaceAll('\uE003', '{').replaceAll('\uE004', ',').replaceAll('\uE005', '}').replaceAll('\uE002', '(stdin)');
   return text.length > 60 ? `${text.slice(0, 57)}...` : text;
 }
 

@@ -14,9 +14,14 @@
 //            directories (`/tmp/x`), deeper paths under a home (`~/src/app/build`) or under an
 //            unknown top-level directory (`/app/build`)
 //   unknown  items xargs reads from standard input: protected for recursive operations only
+//   dynamic  a path known only at run time: wholly a variable or command output (`"$f"`,
+//            `$(cat list)`), the parent of one (`"$D/.."`), or everything in a directory only
+//            known at run time (`cd "$D" && rm -rf *`): recursive operations on it are held
+//            for review (shell.dynamic_target), not refused
 import { UNKNOWN } from './model.ts';
+import { resolveIn, type Cwd } from './scope.ts';
 
-export type PathClass = 'root' | 'system' | 'home' | 'unknown' | 'other';
+export type PathClass = 'root' | 'system' | 'home' | 'unknown' | 'dynamic' | 'other';
 
 export interface PathVerdict {
   readonly cls: PathClass;
@@ -37,9 +42,11 @@ const GLOB = /[*?[{]/;
 /** Classifies a normalised path operand (see the table at the top of this file). */
 export function classifyPath(value: string): PathVerdict {
   if (value.includes(STDIN_ITEMS)) return { cls: 'unknown', why: 'paths read from standard input' };
+  if (/^[\uE000*?]*\uE000[\uE000*?]*$/.test(value)) return { cls: 'dynamic', why: 'a path only known at run time' };
   if (value.startsWith(UNKNOWN) && /^\uE000+\/+/.test(value)) {
     const rest = value.replace(/^\uE000+\/+/, '');
     if (rest === '' || rest.startsWith(UNKNOWN) || GLOB.test(rest.split('/')[0] ?? '')) return { cls: 'root', why: 'a path starting with a variable then / (/ when the variable is empty)' };
+    if (rest.split('/').every((p) => p === '..' || p === '.' || p === '')) return { cls: 'dynamic', why: 'the parent of a directory only known at run time' };
   }
   // What is unknown could be anything, including nothing: judge it as a glob.
   const path = value.replaceAll(UNKNOWN, '*');
@@ -104,9 +111,21 @@ export function isDevice(value: string): boolean {
   return rest !== '';
 }
 
+/**
+ * Classifies an operand of a command running in `cwd`: a relative path is joined to a known
+ * directory (`cd / && rm -rf *` removes `/*`); in a directory only known at run time, `*`, `.`
+ * and `..` are `dynamic`, while a named relative path (`build`) stays `other`.
+ */
+export function classifyOperand(cwd: Cwd, value: string): PathVerdict {
+  const joined = resolveIn(cwd, value);
+  if (joined !== null) return classifyPath(joined);
+  const first = value.split('/').find((p) => p !== '' && p !== '.') ?? '.';
+  return first === '..' || GLOB.test(first) || value.replace(/[/.]/g, '') === '' ? { cls: 'dynamic', why: `${value} in a directory only known at run time` } : { cls: 'other', why: 'a relative path' };
+}
+
 /** Whether an operation of the given kind must not touch a path of this class. */
 export function isProtected(verdict: PathVerdict, recursive: boolean): boolean {
   if (verdict.cls === 'root' || verdict.cls === 'system') return true;
-  if (verdict.cls === 'home' || verdict.cls === 'unknown') return recursive;
+  if (verdict.cls === 'home' || verdict.cls === 'unknown' || verdict.cls === 'dynamic') return recursive;
   return false;
 }

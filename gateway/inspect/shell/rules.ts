@@ -4,8 +4,9 @@
 import type { Severity } from '../types.ts';
 import { show, type Cmd, type Word } from './model.ts';
 import { hasFlag, parseOptions } from './options.ts';
-import { classifyPath, isDevice, isProtected } from './paths.ts';
+import { classifyOperand, isDevice, isProtected, type PathVerdict } from './paths.ts';
 import { findStarts } from './wrappers.ts';
+import type { Cwd } from './scope.ts';
 
 /** What a rule found; the judge adds path, span (the word's, else the command's) and the unwrapping note. */
 export interface Hit {
@@ -25,12 +26,23 @@ function disk(word: Word | undefined, detail: string): Hit {
   return { kind: 'shell.disk_destruction', severity: 'critical', detail, ...(word ? { word } : {}) };
 }
 
+/** A recursive operation on a path only known at run time: held for a reviewer, who sees the command. */
+function dynamicTarget(word: Word, detail: string): Hit {
+  return { kind: 'shell.dynamic_target', severity: 'high', detail, word };
+}
+
+/** The hit for an operation on a protected path: refused, or reviewed when the path is only known at run time. */
+function protectedHit(verdict: PathVerdict, op: Word, detail: string, kind = 'shell.destructive'): Hit {
+  if (verdict.cls === 'dynamic') return dynamicTarget(op, detail);
+  return kind === 'shell.destructive' ? destructive(op, detail) : { kind, severity: 'high', detail, word: op };
+}
+
 /** Protected operands of a deleting or overwriting command, as hits. */
-function onProtected(operands: readonly Word[], recursive: boolean, what: string): Hit[] {
+function onProtected(cwd: Cwd, operands: readonly Word[], recursive: boolean, what: string): Hit[] {
   const hits: Hit[] = [];
   for (const op of operands) {
-    const verdict = classifyPath(op.value);
-    if (isProtected(verdict, recursive)) hits.push(destructive(op, `${what} on ${verdict.why}`));
+    const verdict = classifyOperand(cwd, op.value);
+    if (isProtected(verdict, recursive)) hits.push(protectedHit(verdict, op, `${what} on ${verdict.why}`));
   }
   return hits;
 }
@@ -40,40 +52,41 @@ const rm: Rule = (cmd, name) => {
   const recursive = hasFlag(p, 'r', 'R', 'recursive');
   const force = hasFlag(p, 'f', 'force');
   const flags = recursive ? (force ? ' -rf' : ' -r') : force ? ' -f' : '';
-  return onProtected(p.operands, recursive, `${name}${flags}`);
+  return onProtected(cmd.cwd, p.operands, recursive, `${name}${flags}`);
 };
 
-const unlink: Rule = (cmd, name) => onProtected(parseOptions(cmd.argv.slice(1)).operands, false, name);
+const unlink: Rule = (cmd, name) => onProtected(cmd.cwd, parseOptions(cmd.argv.slice(1)).operands, false, name);
 
 /** Moving away a home, `/` or a top-level system directory destroys it as surely as rm. */
 const mv: Rule = (cmd, name) => {
   const p = parseOptions(cmd.argv.slice(1), { short: 'tS', long: ['target-directory', 'suffix', 'backup'] });
   const sources = p.values.has('t') || p.values.has('target-directory') ? p.operands : p.operands.slice(0, -1);
   return sources.flatMap((op) => {
-    const verdict = classifyPath(op.value);
+    const verdict = classifyOperand(cmd.cwd, op.value);
     const topLevel = op.value.split('/').filter((c) => c !== '').length <= 1;
-    return isProtected(verdict, true) && (verdict.cls !== 'system' || topLevel) ? [destructive(op, `${name} moves away ${verdict.why}`)] : [];
+    return isProtected(verdict, true) && (verdict.cls !== 'system' || topLevel) ? [protectedHit(verdict, op, `${name} moves away ${verdict.why}`)] : [];
   });
 };
 
 const find: Rule = (cmd) => {
   if (!cmd.argv.some((w) => w.value === '-delete')) return [];
-  return findStarts(cmd.argv.slice(1)).flatMap((s) => {
-    const verdict = classifyPath(`${s.value.replace(/\/+$/, '')}/*`);
-    return isProtected(verdict, true) ? [destructive(s, `find -delete under ${verdict.why}`)] : [];
+  const starts = findStarts(cmd.argv.slice(1));
+  return (starts.length > 0 ? starts : [{ ...cmd.argv[0]!, value: '.' }]).flatMap((s) => {
+    const verdict = classifyOperand(cmd.cwd, `${s.value.replace(/\/+$/, '')}/*`);
+    return isProtected(verdict, true) ? [protectedHit(verdict, s, `find -delete under ${verdict.why}`)] : [];
   });
 };
 
 const shred: Rule = (cmd, name) => {
   const p = parseOptions(cmd.argv.slice(1), { short: 'ns', long: ['iterations', 'size', 'random-source', 'remove'] });
-  return p.operands.flatMap((op) => (isDevice(op.value) ? [disk(op, `${name} overwrites device ${show(op.value)}`)] : onProtected([op], false, name)));
+  return p.operands.flatMap((op) => (isDevice(op.value) ? [disk(op, `${name} overwrites device ${show(op.value)}`)] : onProtected(cmd.cwd, [op], false, name)));
 };
 
 const dd: Rule = (cmd) => cmd.argv.slice(1).flatMap((w) => {
   if (!w.value.startsWith('of=')) return [];
   const target = w.value.slice(3);
   if (isDevice(target)) return [disk(w, `dd writes to device ${show(target)}`)];
-  return onProtected([{ ...w, value: target }], false, 'dd of=');
+  return onProtected(cmd.cwd, [{ ...w, value: target }], false, 'dd of=');
 });
 
 const mkfs: Rule = (cmd, name) => {
@@ -114,18 +127,21 @@ const hdparm: Rule = (cmd) => cmd.argv.some((w) => w.value.startsWith('--securit
   ? [disk(cmd.argv.find((w) => isDevice(w.value)), 'hdparm erases the drive')]
   : [];
 
-const truncate: Rule = (cmd, name) => onProtected(parseOptions(cmd.argv.slice(1), { short: 'sor', long: ['size', 'reference', 'io-blocks'] }).operands, false, name);
+const truncate: Rule = (cmd, name) => onProtected(cmd.cwd, parseOptions(cmd.argv.slice(1), { short: 'sor', long: ['size', 'reference', 'io-blocks'] }).operands, false, name);
 
 const tee: Rule = (cmd, name) => {
   const p = parseOptions(cmd.argv.slice(1), { optional: 'p', long: ['output-error'] });
-  return hasFlag(p, 'a', 'append') ? [] : onProtected(p.operands, false, `${name} overwrites`);
+  const devices = p.operands.filter((op) => isDevice(op.value));
+  const writes = devices.map((op) => disk(op, `${name} writes to device ${show(op.value)}`));
+  if (hasFlag(p, 'a', 'append')) return writes;
+  return [...writes, ...onProtected(cmd.cwd, p.operands.filter((op) => !devices.includes(op)), false, `${name} overwrites`)];
 };
 
 const rsync: Rule = (cmd, name) => {
   const p = parseOptions(cmd.argv.slice(1), { short: 'eBfTM', long: ['rsh', 'rsync-path', 'filter', 'exclude', 'include', 'exclude-from', 'include-from', 'files-from', 'temp-dir', 'compare-dest', 'copy-dest', 'link-dest', 'backup-dir', 'suffix', 'chmod', 'chown', 'log-file', 'password-file', 'port'] });
   if (![...p.flags].some((f) => f.startsWith('delete') || f === 'remove-source-files')) return [];
   const dest = p.operands[p.operands.length - 1];
-  return dest ? onProtected([dest], true, `${name} --delete into`) : [];
+  return dest ? onProtected(cmd.cwd, [dest], true, `${name} --delete into`) : [];
 };
 
 /** chmod/chown/chgrp -R on protected paths; chmod's mode may itself look like an option (`-w`). */
@@ -139,8 +155,8 @@ function permissions(kind: 'mode' | 'owner'): Rule {
     const operands = args.filter((w) => modeLike(w) || p.operands.includes(w));
     const targets = p.values.has('reference') ? operands.filter((w) => !modeLike(w)) : operands.slice(1);
     return targets.flatMap((op) => {
-      const verdict = classifyPath(op.value);
-      return isProtected(verdict, true) ? [{ kind: 'shell.permission_blowup', severity: 'high' as const, detail: `${name} -R on ${verdict.why}`, word: op }] : [];
+      const verdict = classifyOperand(cmd.cwd, op.value);
+      return isProtected(verdict, true) ? [protectedHit(verdict, op, `${name} -R on ${verdict.why}`, 'shell.permission_blowup')] : [];
     });
   };
 }
@@ -149,12 +165,20 @@ const setfacl: Rule = (cmd, name) => {
   const p = parseOptions(cmd.argv.slice(1), { short: 'mMxX', long: ['modify', 'modify-file', 'remove', 'remove-file', 'set', 'set-file'] });
   if (!hasFlag(p, 'R', 'recursive')) return [];
   return p.operands.flatMap((op) => {
-    const verdict = classifyPath(op.value);
-    return isProtected(verdict, true) ? [{ kind: 'shell.permission_blowup', severity: 'high' as const, detail: `${name} -R on ${verdict.why}`, word: op }] : [];
+    const verdict = classifyOperand(cmd.cwd, op.value);
+    return isProtected(verdict, true) ? [protectedHit(verdict, op, `${name} -R on ${verdict.why}`, 'shell.permission_blowup')] : [];
   });
 };
 
+/** Copying onto a block device (`cp /dev/zero /dev/sda`, `install x /dev/nvme0n1`) overwrites the disk. */
+const copy: Rule = (cmd, name) => {
+  const p = parseOptions(cmd.argv.slice(1), { short: 'tSmogZ', long: ['target-directory', 'suffix', 'backup', 'mode', 'owner', 'group', 'context', 'sparse', 'reflink'] });
+  const dest = p.values.get('t') ?? p.values.get('target-directory') ?? (p.operands.length >= 2 ? p.operands[p.operands.length - 1] : undefined);
+  return dest && isDevice(dest.value) ? [disk(dest, `${name} writes to device ${show(dest.value)}`)] : [];
+};
+
 const RULES: ReadonlyMap<string, Rule> = new Map<string, Rule>([
+  ['cp', copy], ['install', copy],
   ['rm', rm], ['unlink', unlink], ['mv', mv], ['find', find], ['shred', shred], ['dd', dd],
   ['wipefs', wipefs], ['blkdiscard', blkdiscard], ['nvme', nvme], ['hdparm', hdparm],
   ['fdisk', partitioner(['-l', '--list'])], ['gdisk', partitioner(['-l'])], ['cfdisk', partitioner([])],
@@ -172,8 +196,9 @@ export function ruleFor(name: string): Rule | undefined {
 }
 
 /** An output redirection (`> path`, `&> path`) onto a device or a protected file. */
-export function redirectHits(operator: string, target: Word): Hit[] {
-  if (operator.includes('>>') || !operator.includes('>')) return [];
+export function redirectHits(operator: string, target: Word, cwd: Cwd): Hit[] {
+  if (!operator.includes('>')) return [];
   if (isDevice(target.value)) return [disk(target, `output redirected onto device ${show(target.value)}`)];
-  return onProtected([target], false, `output redirection (${operator}) truncates`);
+  if (operator.includes('>>')) return [];
+  return onProtected(cwd, [target], false, `output redirection (${operator}) truncates`);
 }

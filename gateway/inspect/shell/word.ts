@@ -5,24 +5,30 @@
 // known at run time becomes UNKNOWN and marks the word dynamic.
 import type { SNode } from './parser.ts';
 import { SPLIT, UNKNOWN, type Word } from './model.ts';
+import type { Scope } from './scope.ts';
 
 interface Acc {
   value: string;
   dynamic: boolean;
   substitution: boolean;
   quoted: boolean;
+  computed: boolean;
   tricks: string[];
 }
 
+function newAcc(): Acc {
+  return { value: '', dynamic: false, substitution: false, quoted: false, computed: false, tricks: [] };
+}
+
 /** Normalises a word-like node (word, string, raw_string, ansi_c_string, concatenation, expansion, …). */
-export function wordOf(node: SNode, text: string, positional: ReadonlyMap<string, Word>): Word {
-  const acc: Acc = { value: '', dynamic: false, substitution: false, quoted: false, tricks: [] };
-  add(node, text, positional, acc, false);
+export function wordOf(node: SNode, text: string, scope: Scope): Word {
+  const acc = newAcc();
+  add(node, text, scope, acc, false);
   const process = node.type === 'process_substitution' ? (text.startsWith('>(', node.start) ? 'out' : 'in') : undefined;
   const wholeQuoted = node.type === 'raw_string' || node.type === 'ansi_c_string' || (node.type === 'string' && !text.slice(node.start, node.end).includes('\\'));
   return {
     value: acc.value, start: node.start, end: node.end, dynamic: acc.dynamic, substitution: acc.substitution,
-    quoted: acc.quoted, wholeQuoted, tricks: acc.tricks, ...(process ? { process } : {}),
+    quoted: acc.quoted, wholeQuoted, tricks: acc.tricks, ...(process ? { process } : {}), ...(acc.computed ? { computed: true } : {}),
   };
 }
 
@@ -32,10 +38,11 @@ export function joinWords(a: Word, b: Word): Word {
     value: a.value + b.value, start: a.start, end: b.end, dynamic: a.dynamic || b.dynamic,
     substitution: a.substitution || b.substitution, quoted: true, wholeQuoted: false,
     tricks: [...a.tricks, ...b.tricks, 'line continuation inside a word'],
+    ...(a.computed || b.computed ? { computed: true } : {}),
   };
 }
 
-function add(node: SNode, text: string, positional: ReadonlyMap<string, Word>, acc: Acc, inQuotes: boolean): void {
+function add(node: SNode, text: string, scope: Scope, acc: Acc, inQuotes: boolean): void {
   const raw = text.slice(node.start, node.end);
   switch (node.type) {
     case 'word': {
@@ -57,25 +64,32 @@ function add(node: SNode, text: string, positional: ReadonlyMap<string, Word>, a
     }
     case 'string':
       acc.quoted = true;
-      addChildren(node, text, positional, acc, true, node.start + 1, node.end - 1);
+      addChildren(node, text, scope, acc, true, node.start + 1, node.end - 1);
       return;
     case 'translated_string':
       // $"…": the leading $ asks for a locale translation; the text is the string's.
-      for (const child of node.children) if (child.named) add(child, text, positional, acc, inQuotes);
+      for (const child of node.children) if (child.named) add(child, text, scope, acc, inQuotes);
       return;
     case 'concatenation':
     case 'number':
-      addChildren(node, text, positional, acc, inQuotes, node.start, node.end);
+      addChildren(node, text, scope, acc, inQuotes, node.start, node.end);
       return;
     case 'simple_expansion':
     case 'expansion':
-      addExpansion(node, text, positional, acc, inQuotes);
+      addExpansion(node, text, scope, acc, inQuotes);
       return;
-    case 'command_substitution':
-      acc.value += UNKNOWN;
-      acc.dynamic = true;
+    case 'command_substitution': {
       acc.substitution = true;
+      acc.computed = true;
+      const output = substitutionOutput(node, text, scope);
+      if (output === undefined) {
+        acc.value += UNKNOWN;
+        acc.dynamic = true;
+      } else {
+        acc.value += inQuotes ? output : splitUnquoted(output);
+      }
       return;
+    }
     case 'process_substitution':
     case 'arithmetic_expansion':
       acc.value += UNKNOWN;
@@ -88,29 +102,32 @@ function add(node: SNode, text: string, positional: ReadonlyMap<string, Word>, a
 }
 
 /** Children of a compound word; text between children (inside `"…"`) is literal content. */
-function addChildren(node: SNode, text: string, positional: ReadonlyMap<string, Word>, acc: Acc, inQuotes: boolean, from: number, to: number): void {
+function addChildren(node: SNode, text: string, scope: Scope, acc: Acc, inQuotes: boolean, from: number, to: number): void {
   let pos = from;
   for (const child of node.children) {
     if (!child.named) continue;
     if (child.start > pos) acc.value += inQuotes ? unescapeDouble(text.slice(pos, child.start)) : text.slice(pos, child.start);
     if (child.type === 'string_content') acc.value += unescapeDouble(text.slice(child.start, child.end));
-    else add(child, text, positional, acc, inQuotes);
+    else add(child, text, scope, acc, inQuotes);
     pos = Math.max(pos, child.end);
   }
   if (to > pos) acc.value += inQuotes ? unescapeDouble(text.slice(pos, to)) : text.slice(pos, to);
 }
 
-function addExpansion(node: SNode, text: string, positional: ReadonlyMap<string, Word>, acc: Acc, inQuotes: boolean): void {
+function addExpansion(node: SNode, text: string, scope: Scope, acc: Acc, inQuotes: boolean): void {
   const named = node.children.filter((c) => c.named);
   const plain = named.length === 1 && (named[0]!.type === 'variable_name' || named[0]!.type === 'special_variable_name')
     && !node.children.some((c) => !c.named && !['$', '${', '}'].includes(c.type));
   if (plain) {
     const name = text.slice(named[0]!.start, named[0]!.end);
-    if (name === 'HOME') { acc.value += '~'; return; }
-    const known = positional.get(name);
+    const known = scope.vars.get(name);
+    if (name === 'HOME' && !known) { acc.value += '~'; return; }
     if (known) {
-      acc.value += known.value;
+      acc.value += inQuotes || name === '@' || name === '*' ? known.value : splitUnquoted(known.value);
       acc.dynamic ||= known.dynamic;
+      acc.substitution ||= known.substitution;
+      // Positional parameters given on the same command line (`sh -c '"$@"' _ ls`) hide nothing.
+      acc.computed ||= !/^[0-9@*]$/.test(name) || known.computed === true;
       return;
     }
     if (name === 'IFS' && !inQuotes) {
@@ -124,14 +141,51 @@ function addExpansion(node: SNode, text: string, positional: ReadonlyMap<string,
   const op = operator ? text.slice(operator.start, operator.end) : '';
   const fallback = named.find((c) => c.start >= (operator?.end ?? Infinity));
   acc.dynamic = true;
+  acc.computed = true;
   if ((op === ':-' || op === '-' || op === ':=' || op === '=') && fallback) {
-    const inner: Acc = { value: '', dynamic: false, substitution: false, quoted: false, tricks: [] };
-    add(fallback, text, positional, inner, inQuotes);
+    const inner = newAcc();
+    add(fallback, text, scope, inner, inQuotes);
     acc.value += inner.dynamic ? UNKNOWN : inner.value;
     acc.substitution ||= inner.substitution;
     return;
   }
   acc.value += UNKNOWN;
+}
+
+/** Unquoted expansions are split on blanks (the default $IFS): the split points become SPLIT. */
+function splitUnquoted(value: string): string {
+  return /[ \t\n]/.test(value) ? value.trim().split(/[ \t\n]+/).join(SPLIT) : value;
+}
+
+/**
+ * The output of a command substitution whose command is known here: `echo`/`printf` of literal
+ * words, `pwd` in a known directory. Undefined for anything else (its output is run-time text).
+ */
+function substitutionOutput(node: SNode, text: string, scope: Scope): string | undefined {
+  const inner = node.children.filter((c) => c.named && c.type !== 'comment');
+  if (inner.length !== 1 || inner[0]!.type !== 'command') return undefined;
+  const words: Word[] = [];
+  for (const c of inner[0]!.children) {
+    if (c.field === 'name') words.push(wordOf(c.children.find((x) => x.named) ?? c, text, scope));
+    else if (c.field === 'argument') words.push(wordOf(c, text, scope));
+    else if (c.named) return undefined;
+  }
+  if (words.length === 0 || words.some((w) => w.dynamic || w.value.includes(SPLIT))) return undefined;
+  const [name, ...args] = words.map((w) => w.value);
+  let out: string | undefined;
+  if (name === 'echo') {
+    const flags = args.filter((a, i) => /^-[neE]+$/.test(a) && args.slice(0, i).every((b) => /^-[neE]+$/.test(b)));
+    const rest = args.slice(flags.length).join(' ');
+    out = flags.some((f) => f.includes('e')) ? decodeAnsiC(rest).value : rest;
+  } else if (name === 'printf' && args.length > 0) {
+    const [format, ...rest] = args;
+    if (format === '%s' || format === '%s\\n') out = rest.join('');
+    else if (!format!.replaceAll('%%', '').includes('%')) out = decodeAnsiC(format!).value.replaceAll('%%', '%');
+  } else if (name === 'pwd' && args.length === 0) {
+    const cwd = scope.cwd;
+    if (cwd !== null && (cwd.startsWith('/') || cwd.startsWith('~'))) out = cwd;
+  }
+  return out?.replace(/\n+$/, '');
 }
 
 /** An unquoted word: `\x` → x, backslash-newline removed. */

