@@ -29,6 +29,7 @@ import { openapiSource } from './mcp/openapi-source.ts';
 import { upstreamSource } from './mcp/upstream.ts';
 import { postgresSource } from './mcp/postgres.ts';
 import { randomBytes } from 'node:crypto';
+import { Limiter } from './limits/limiter.ts';
 
 export interface StartOptions extends LoadOptions {
   /** Logger to use; default a JSON logger on stdout at config.log.level. */
@@ -87,7 +88,9 @@ export async function startGateway(options: StartOptions = {}): Promise<RunningG
     await store.close();
     throw err;
   }
-  const proxy: HttpProxyDeps = { config, logger, authenticator: authn.authenticator, connections, agents: agents.hub, policies, maskKey, recording };
+  // The limits declared in policy, counted through the store so every replica shares them.
+  const limiter = new Limiter({ counters: store.counters, logger: logger.child({ component: 'limits' }) });
+  const proxy: HttpProxyDeps = { config, logger, authenticator: authn.authenticator, connections, agents: agents.hub, policies, maskKey, recording, limiter };
   let mcp: { close(): Promise<void> } | undefined;
   const gateway = createGateway({
     config,
@@ -137,6 +140,7 @@ export async function startGateway(options: StartOptions = {}): Promise<RunningG
       await recording.stop(); // after the drain: every session's end is recorded and signed
       connections.stop();
       policies.close();
+      limiter.close();
       authn.stop();
       await store.close();
       logger.info('gateway stopped');

@@ -8,6 +8,8 @@ import type { PolicyRequest } from '../policy/context.ts';
 import { decide, type Outcome } from '../policy/decide.ts';
 import type { PolicyManager } from '../policy/manager.ts';
 import type { Recording } from './record.ts';
+import type { CompiledPolicy } from '../policy/compile.ts';
+import type { Limiter, Usage } from '../limits/limiter.ts';
 
 /** What the guard needs from the gateway: configuration, policies, the masking key and the recording. */
 export interface GuardDeps {
@@ -17,18 +19,26 @@ export interface GuardDeps {
   readonly maskKey: Uint8Array;
   /** The recorder, the HTTP sessions and the reviews: every message is recorded (fail closed) and reviews are held. */
   readonly recording: Recording;
+  /** The limits declared in policy, counted through the store (gateway/limits/). Absent: limits are not applied. */
+  readonly limiter?: Limiter;
 }
 
-/** The connection's policies (the gateway's baseline first) applied to one request or answer, with the caller as CEL sees it. */
-export function decideFor(deps: Pick<GuardDeps, 'config' | 'policies' | 'maskKey'>, identity: Identity, connection: Connection, request: PolicyRequest, extraFindings: readonly Finding[] = [], inspected?: readonly Finding[]): Outcome {
-  const policy = deps.policies.get({
+/** The connection's compiled policy set: the gateway's packs and files first, then its own. */
+export function policyFor(deps: Pick<GuardDeps, 'config' | 'policies'>, connection: Connection): CompiledPolicy {
+  return deps.policies.get({
     packs: [...new Set([...deps.config.policy.packs, ...connection.policy.packs])],
     files: [...new Set([...deps.config.policy.files, ...connection.policy.files])],
   });
+}
+
+/** The connection's policies (the gateway's baseline first) applied to one request or answer, with the caller as CEL sees it; `usage`: the limits' usage (`usage.<limit>` in CEL). */
+export function decideFor(deps: Pick<GuardDeps, 'config' | 'policies' | 'maskKey'>, identity: Identity, connection: Connection, request: PolicyRequest, extraFindings: readonly Finding[] = [], inspected?: readonly Finding[], usage?: Readonly<Record<string, Usage>>): Outcome {
+  const policy = policyFor(deps, connection);
   return decide(policy, {
     identity: { sub: identity.sub, email: identity.email, name: identity.name, groups: identity.groups, roles: identity.roles, via: identity.via },
     connection: { name: connection.name, kind: connection.kind, tags: connection.tags },
     request,
     now: Date.now(),
+    ...(usage === undefined ? {} : { usage }),
   }, { defaultAction: connection.policy.defaultAction, maskKey: deps.maskKey }, extraFindings, inspected);
 }

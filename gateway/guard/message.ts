@@ -18,6 +18,8 @@ import type { Outcome } from '../policy/decide.ts';
 import { decideFor, type GuardDeps } from './decide.ts';
 import { inspectEmbedded } from './embedded.ts';
 import { normaliseBody, type NormalBody } from './normalise.ts';
+import { withLimits } from './limits-hook.ts';
+import type { Gate } from '../limits/limiter.ts';
 
 export type HeaderMap = Record<string, string | string[]>;
 
@@ -34,6 +36,8 @@ export interface HttpMessage {
   readonly body: Buffer;
   /** The body is larger than the connection inspects: the oversize rule decides. */
   readonly oversize?: { readonly action: 'deny' | 'review'; readonly streaming: boolean };
+  /** The limits' gate (limits-hook.ts): usage for CEL, and the limits this message is over. */
+  readonly limits?: Gate;
 }
 
 export interface Judged {
@@ -82,8 +86,9 @@ export function judgeHttp(deps: GuardDeps, identity: Identity, connection: Conne
       // SQL and commands in the body, query or headers, judged like an MCP tool's (embedded.ts).
       extra.push(...inspectEmbedded({ json: fields.body, query, headers: msg.headers, rules: connection.inspect, dialect: dialectOf(connection) }));
     }
-    outcome = decideFor(deps, identity, connection, { ...base, ...fields }, extra);
+    outcome = decideFor(deps, identity, connection, { ...base, ...fields }, extra, undefined, msg.limits?.usage);
   }
+  outcome = withLimits(outcome, msg.limits);
 
   const masking = outcome.decision === 'mask';
   const body = normal === undefined ? msg.body : masking && outcome.masked !== undefined && outcome.masked !== fields.body && outcome.masked !== fields.text

@@ -60,6 +60,7 @@ export async function recordStep(recorder: Recorder, session: RecordingSession, 
     direction: step.direction, decision: outcome.decision, findings: outcome.findings.length,
     reasons: outcome.reasons.map((r) => ({ rule: r.rule, policy: r.policy, action: r.action, reason: r.reason })),
     ...(typeof step.summary.requestId === 'string' ? { requestId: step.summary.requestId } : {}),
+    ...(outcome.limits === undefined ? {} : { limits: outcome.limits.map((h) => ({ limit: h.limit, kind: h.kind, action: h.action, used: h.used, max: h.max, retryAfter: h.retryAfter })) }),
   }, undefined, outcome.decision));
   await Promise.all(writes);
 }

@@ -10,6 +10,7 @@ import type { Outcome } from '../policy/decide.ts';
  */
 export function refuseUnlessAllowed(outcome: Outcome, connection: Connection, direction: 'request' | 'response', streamedAt?: number): void {
   if (outcome.decision === 'allow' || outcome.decision === 'mask') return;
+  refuseOverLimit(outcome, connection);
   const first = outcome.reasons[0];
   const why = first?.message ?? `rule ${first?.rule} (${first?.reason})`;
   const detail = { reasons: outcome.reasons, findings: outcome.findings.map((f) => ({ kind: f.kind, path: f.path, detail: f.detail })) };
@@ -26,4 +27,16 @@ export function refuseUnlessAllowed(outcome: Outcome, connection: Connection, di
 export function reasonText(what: string, outcome: Outcome, subject = 'The call'): string {
   const first = outcome.reasons[0];
   return `${subject} was ${what} (${first?.reason ?? 'policy'}): ${first?.message ?? `rule ${first?.rule ?? '?'}`}`;
+}
+
+/** A deny that a limit made (rather than a rule): GW_LIMIT_EXCEEDED, 429 with Retry-After (the longest wait among the limits over). */
+function refuseOverLimit(outcome: Outcome, connection: Connection): void {
+  const denying = (outcome.limits ?? []).filter((h) => h.action === 'deny');
+  if (outcome.decision !== 'deny' || denying.length === 0 || outcome.reasons.some((r) => r.action === 'deny' && !r.rule.startsWith('(limit) '))) return;
+  const retryAfter = Math.max(...denying.map((h) => h.retryAfter));
+  const first = denying[0]!;
+  throw new GatewayError('GW_LIMIT_EXCEEDED', `The request on connection ${connection.name} is over limit ${first.limit}: ${first.message} Retry after ${retryAfter} s.`, {
+    headers: { 'retry-after': String(retryAfter) },
+    detail: { limits: denying.map((h) => ({ limit: h.limit, used: h.used, max: h.max, retryAfter: h.retryAfter })) },
+  });
 }

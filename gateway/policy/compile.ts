@@ -5,6 +5,7 @@ import { GatewayError } from '../errors.ts';
 import type { SourcedPolicy } from './load.ts';
 import type { Action, MaskStrategy, Rule } from './schema.ts';
 import type { EvalContext } from './context.ts';
+import { compileLimit, type CompiledLimit } from '../limits/compile.ts';
 
 /** The variables a `when` expression sees (see context.ts for their fields). */
 const env = new Environment({ unlistedVariablesAreDyn: false })
@@ -12,6 +13,8 @@ const env = new Environment({ unlistedVariablesAreDyn: false })
   .registerVariable('connection', 'map')
   .registerVariable('request', 'map')
   .registerVariable('findings', 'list')
+  // usage.<limit>.used / .remaining / .max: the limits in force (gateway/limits/).
+  .registerVariable('usage', 'map')
   .registerVariable('now', 'google.protobuf.Timestamp');
 
 export interface CompiledRule {
@@ -35,12 +38,22 @@ export interface CompiledPolicy {
   readonly rules: readonly CompiledRule[];
   /** Names of the policies, in order. */
   readonly policies: readonly string[];
+  /** The limits declared beside the rules (gateway/limits/), names unique across the policies. */
+  readonly limits: readonly CompiledLimit[];
 }
 
 export function compilePolicies(sources: readonly SourcedPolicy[]): CompiledPolicy {
   const rules: CompiledRule[] = [];
   const ids = new Map<string, string>();
+  const limits: CompiledLimit[] = [];
+  const limitNames = new Map<string, string>();
   for (const { policy, file, ruleLines } of sources) {
+    for (const [i, limit] of policy.limits.entries()) {
+      const previous = limitNames.get(limit.name);
+      if (previous) throw new GatewayError('GW_POLICY_INVALID', `${file}: limits.${i} (${limit.name}): limit name "${limit.name}" is already used in ${previous}; names must be unique across the policies in force`);
+      limitNames.set(limit.name, file);
+      limits.push(compileLimit(limit, policy.name));
+    }
     policy.rules.forEach((rule, i) => {
       const where = `${file}${ruleLines[i] ? `, line ${ruleLines[i]}` : ''}: rules.${i} (${rule.id})`;
       const previous = ids.get(rule.id);
@@ -49,7 +62,7 @@ export function compilePolicies(sources: readonly SourcedPolicy[]): CompiledPoli
       rules.push(compileRule(rule, policy.name, where));
     });
   }
-  return { rules, policies: sources.map((s) => s.policy.name) };
+  return { rules, policies: sources.map((s) => s.policy.name), limits };
 }
 
 function compileRule(rule: Rule, policy: string, where: string): CompiledRule {

@@ -50,4 +50,6 @@ export interface EvalContext {
   readonly findings: readonly Finding[];
   /** Evaluation time, epoch ms. */
   readonly now: number;
+  /** The limits' usage for this caller, by limit name (`usage.<name>.used/.remaining/.max` in CEL). Default none. */
+  readonly usage?: Readonly<Record<string, { readonly used: number; readonly remaining: number; readonly max: number }>>;
 }

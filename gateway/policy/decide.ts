@@ -6,6 +6,7 @@ import { maskJson, maskText } from '../inspect/mask.ts';
 import { PARTS, findingsOfPart, type Part } from '../inspect/parts.ts';
 import type { Finding } from '../inspect/types.ts';
 import type { CompiledPolicy } from './compile.ts';
+import type { LimitHit } from '../limits/limiter.ts';
 import type { EvalContext } from './context.ts';
 import { evaluate, type Decision, type EvaluateOptions } from './engine.ts';
 
@@ -18,6 +19,8 @@ export interface Outcome extends Decision {
   readonly masked?: unknown;
   /** The request's headers and query (when it has them) as they may leave: masked in place when the decision is mask. */
   readonly maskedParts?: Partial<Record<Part, unknown>>;
+  /** Limits declared in policy that this request is over (gateway/limits/, set by the guard). */
+  readonly limits?: readonly LimitHit[];
 }
 
 /** How a review is held: reviewers, approvals, wait, expiry, validity, uses (policy `review:`). */

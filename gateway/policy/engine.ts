@@ -125,5 +125,6 @@ function celVariables(ctx: EvalContext): Record<string, unknown> {
     request: ctx.request,
     findings: ctx.findings,
     now: new Date(ctx.now),
+    usage: ctx.usage ?? {},
   };
 }

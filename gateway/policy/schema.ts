@@ -16,6 +16,7 @@ export type Direction = (typeof DIRECTIONS)[number];
 
 export { MASK_STRATEGIES, type MaskStrategy } from '../inspect/mask.ts';
 import { MASK_STRATEGIES } from '../inspect/mask.ts';
+import { limitSchema } from '../limits/schema.ts';
 
 const CODE = /^[a-z0-9][a-z0-9._-]{0,99}$/;
 /** A name pattern: letters, digits and . _ - / :, with `*` matching any run of characters. */
@@ -78,6 +79,8 @@ export const policySchema = z.strictObject({
   /** Packs from policies/ whose rules come first, by name. */
   include: z.array(z.string().regex(CODE)).max(50).optional(),
   rules: z.array(ruleSchema).max(2000).default([]),
+  /** What an agent may do in volume: rates, costs and egress budgets (gateway/limits/). */
+  limits: z.array(limitSchema).max(200).default([]),
 });
 
 export type Rule = z.infer<typeof ruleSchema>;

@@ -21,7 +21,7 @@ import type { Router } from '../http/router.ts';
 import { DEFAULT_REVIEW } from '../policy/decide.ts';
 import type { RecordingSession } from '../recorder/recorder.ts';
 import type { JsonObject } from '../store/index.ts';
-import { decideFor, judgeHttp, recordStep, refuseUnlessAllowed, sessionMeta, type GuardDeps, type HttpMessage, type Judged } from '../guard/index.ts';
+import { decideFor, judgeHttp, limitsAfter, limitsBefore, recordStep, refuseUnlessAllowed, sessionMeta, type GuardDeps, type HttpMessage, type Judged } from '../guard/index.ts';
 import { AGENT_ERRORS, exchange, type AgentOpener, type Outgoing } from '../agents/exchange.ts';
 import { TunnelStream } from '../tunnel/index.ts';
 import type { ScanWindow } from '../inspect/stream.ts';
@@ -102,7 +102,8 @@ async function proxyInSession(req: IncomingMessage, res: ServerResponse, ctx: { 
   // or refused unless allowed, and what may leave comes back (masked when the decision is mask).
   let approvedBy: string | undefined; // the review that released the request also covers its answer
   const check = async (msg: Omit<HttpMessage, 'method' | 'pathname' | 'query'> & { streamed?: boolean }, summary: JsonObject): Promise<Judged> => {
-    const judged = judgeHttp(deps, identity, connection, { ...msg, method, pathname, query }, msg.direction === 'request' ? tooLargeRequest : tooLargeResponse);
+    const gate = await limitsBefore(deps, identity, connection, { direction: msg.direction, method, path: pathname });
+    const judged = judgeHttp(deps, identity, connection, { ...msg, method, pathname, query, ...(gate === undefined ? {} : { limits: gate }) }, msg.direction === 'request' ? tooLargeRequest : tooLargeResponse);
     const { outcome, normal } = judged;
     const { direction } = msg;
     const inspected = normal?.json ?? normal?.text;
@@ -131,6 +132,7 @@ async function proxyInSession(req: IncomingMessage, res: ServerResponse, ctx: { 
       return judged;
     }
     refuseUnlessAllowed(outcome, connection, direction, msg.streamed === true ? 0 : undefined);
+    if (direction === 'response') await limitsAfter(deps, identity, connection, { direction, method, path: pathname }, outcome);
     return judged;
   };
 

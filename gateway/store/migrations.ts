@@ -244,8 +244,22 @@ export const MIGRATIONS: readonly Migration[] = [
       `,
     },
   },
+  {
+    // Usage of the limits declared in policy (gateway/limits/): one row per limit, key and window,
+    // shared by every replica. A replica reserves a block of units at a time (one round trip per
+    // block, not per request); expired windows are purged.
+    version: 7,
+    name: 'limit counters',
+    sql: `
+      CREATE TABLE limit_counters (
+        key TEXT NOT NULL PRIMARY KEY,
+        used BIGINT NOT NULL,
+        expires_at BIGINT NOT NULL
+      );
+      CREATE INDEX limit_counters_expires ON limit_counters (expires_at);
+    `,
+  },
 ];
-
 /** Newest schema version this code knows. */
 export const LATEST_VERSION = MIGRATIONS.at(-1)?.version ?? 0;
 

@@ -5,6 +5,7 @@ import { parseJsonObject, parseJsonText, toJsonText } from './json.ts';
 import { conflict, first, num, op, optNum, optStr, positiveInt, q, str } from './ops.ts';
 import { recordingRepos } from './recording-repos.ts';
 import { reviewRepos } from './review-repos.ts';
+import { counterRepos } from './counter-repos.ts';
 import type { AgentPatch, AgentRecord, AgentStatus, ApiKeyRecord, ConnectionKind, ConnectionRecord, Store } from './types.ts';
 
 export interface StoreOptions {
@@ -157,6 +158,7 @@ export function createStore(driver: Driver, options: StoreOptions = {}): Store {
     },
     ...recordingRepos(driver, now),
     ...reviewRepos(driver, now),
+    ...counterRepos(driver, now),
   };
 }
 

@@ -430,6 +430,16 @@ export interface Store {
     list(reviewId: string): Promise<ReviewDelivery[]>;
   };
 
+  /** Usage of the limits declared in policy, shared by every replica (gateway/limits/). */
+  readonly counters: {
+    /** Adds `amount` (≥ 0) to `key` (created with `expiresAt`, epoch ms) and resolves with its new total. */
+    add(key: string, amount: number, expiresAt: EpochMs): Promise<number>;
+    /** The total of `key`; 0 when it has none. */
+    get(key: string): Promise<number>;
+    /** Deletes counters whose window ended before `before` (epoch ms, default now); resolves with how many. */
+    purge(before?: EpochMs): Promise<number>;
+  };
+
   /** Closes connections; later calls fail with GW_STORE_UNAVAILABLE. Idempotent. */
   close(): Promise<void>;
 }

@@ -1,0 +1,170 @@
+// The limits in force, applied: before a request (rate, cost, and whether an egress budget has
+// room) and after its answer (egress: the sensitive values that left). Two phases before a
+// request: every concerned limit is checked first and units are spent only when none is over, so
+// a refused request costs nothing and a client that waits gets through.
+import type { Logger } from '../../lib/log.ts';
+import { GatewayError } from '../errors.ts';
+import type { Finding } from '../inspect/types.ts';
+import type { Store } from '../store/index.ts';
+import { TokenBuckets } from './bucket.ts';
+import type { CompiledLimit, LimitSubject } from './compile.ts';
+import { WindowCounters } from './counters.ts';
+
+/** One limit's usage as CEL sees it under `usage.<name>`. */
+export interface Usage { readonly used: number; readonly remaining: number; readonly max: number }
+
+/** A limit the request is over. */
+export interface LimitHit {
+  readonly limit: string;
+  readonly policy: string;
+  readonly kind: CompiledLimit['spec']['kind'];
+  readonly action: 'deny' | 'review';
+  readonly used: number;
+  readonly max: number;
+  /** Seconds until it has room again (Retry-After). */
+  readonly retryAfter: number;
+  readonly message: string;
+}
+
+export interface Gate {
+  readonly usage: Readonly<Record<string, Usage>>;
+  readonly hits: readonly LimitHit[];
+}
+
+export interface LimiterOptions {
+  readonly counters: Store['counters'];
+  readonly logger: Logger;
+  /** Clock, epoch ms. Default Date.now. */
+  readonly now?: () => number;
+  /** Milliseconds between purges of ended windows (store and memory). Default 600000; 0 = never. */
+  readonly purgeIntervalMs?: number;
+}
+
+export class Limiter {
+  readonly #windows: WindowCounters;
+  readonly #buckets: TokenBuckets;
+  readonly #logger: Logger;
+  readonly #timer: NodeJS.Timeout | undefined;
+
+  constructor(options: LimiterOptions) {
+    this.#windows = new WindowCounters(options.counters, options.now);
+    this.#buckets = new TokenBuckets(options.now);
+    this.#logger = options.logger;
+    const every = options.purgeIntervalMs ?? 600_000;
+    if (every > 0) {
+      this.#timer = setInterval(() => {
+        this.#windows.sweep();
+        this.#buckets.sweep();
+        options.counters.purge().catch((err: unknown) => this.#logger.warn('limit counters not purged', { reason: (err as Error).message }));
+      }, every);
+      this.#timer.unref();
+    }
+  }
+
+  /**
+   * Before a request: whether the limits concerning it have room, spending their units when all
+   * do. A response (`direction: response`) only reads usage. Throws GW_STORE_UNAVAILABLE when the
+   * store cannot be reached for a limit that is `required` (the others pass, logged).
+   */
+  async before(limits: readonly CompiledLimit[], s: LimitSubject): Promise<Gate> {
+    const hits: LimitHit[] = [];
+    const spends: Array<() => void> = [];
+    const givebacks: Array<() => void> = [];
+    if (s.direction === 'request') {
+      for (const limit of limits) {
+        if (!limit.matches(s)) continue;
+        const key = limit.keyOf(s);
+        const { spec } = limit;
+        const hit = (used: number, max: number, retryAfter: number) => hits.push({
+          limit: limit.name, policy: limit.policy, kind: spec.kind, action: spec.action, used, max, retryAfter: Math.max(1, Math.ceil(retryAfter)),
+          message: spec.message ?? `Limit ${limit.name} (${describe(limit)}) is used up (${used} of ${max}).`,
+        });
+        if (spec.kind === 'rate') {
+          const burst = burstOf(limit);
+          const wait = this.#buckets.waitFor(key, spec.rate!, burst);
+          if (wait > 0) hit(burst, burst, wait);
+          else spends.push(() => this.#buckets.take(key, spec.rate!, burst));
+          continue;
+        }
+        const windowMs = spec.window * 1000;
+        const amount = spec.kind === 'cost' ? limit.costOf(s) : 1;
+        if (amount === 0) continue;
+        const ok = await this.#guarded(limit, () => this.#windows.take(key, amount, spec.max!, limit.block, windowMs));
+        if (!ok) {
+          const v = this.#windows.view(key, windowMs);
+          hit(Math.min(v.used, spec.max!), spec.max!, v.resetIn);
+        } else if (spec.kind === 'cost') {
+          givebacks.push(() => this.#windows.giveBack(key, amount, windowMs));
+        } else {
+          this.#windows.giveBack(key, amount, windowMs); // egress: only whether there is room; the answer is counted after
+        }
+      }
+      // Units are spent only when no limit is over: a refused request costs nothing.
+      if (hits.length === 0) for (const spend of spends) spend();
+      else for (const giveBack of givebacks) giveBack();
+    }
+    return { usage: this.usage(limits, s), hits };
+  }
+
+  /** After an answer that left: each egress limit concerning it counts the sensitive values (or records) in `findings`. */
+  async after(limits: readonly CompiledLimit[], s: LimitSubject, findings: readonly Finding[]): Promise<void> {
+    for (const limit of limits) {
+      if (limit.spec.kind !== 'egress' || !limit.matches({ ...s, direction: 'request' })) continue;
+      const counted = findings.filter((f) => limit.counts(f.kind));
+      const amount = limit.spec.count === 'records' ? new Set(counted.map((f) => recordOf(f.path))).size : counted.length;
+      if (amount === 0) continue;
+      await this.#guarded(limit, () => this.#windows.force(limit.keyOf(s), amount, limit.spec.window * 1000).then(() => true));
+    }
+  }
+
+  /** Every limit's usage for this caller as this replica knows it (no store round trip). */
+  usage(limits: readonly CompiledLimit[], s: LimitSubject): Record<string, Usage> {
+    const out: Record<string, Usage> = {};
+    for (const limit of limits) {
+      const key = limit.keyOf(s);
+      if (limit.spec.kind === 'rate') {
+        const burst = burstOf(limit);
+        const left = this.#buckets.left(key, limit.spec.rate!, burst);
+        out[limit.name] = { used: burst - left, remaining: left, max: burst };
+      } else {
+        const max = limit.spec.max!;
+        const used = Math.min(max, this.#windows.view(key, limit.spec.window * 1000).used);
+        out[limit.name] = { used, remaining: max - used, max };
+      }
+    }
+    return out;
+  }
+
+  close(): void {
+    clearInterval(this.#timer);
+  }
+
+  async #guarded(limit: CompiledLimit, fn: () => Promise<boolean>): Promise<boolean> {
+    try {
+      return await fn();
+    } catch (err) {
+      if (limit.spec.required) {
+        throw new GatewayError('GW_STORE_UNAVAILABLE', `The store that counts limit ${limit.name} cannot be reached, and the limit is required, so the request is refused; retry shortly.`, { cause: err });
+      }
+      this.#logger.warn('limit not counted: the store is unreachable and the limit is not required, so the request passes', { limit: limit.name, reason: (err as Error).message });
+      return true;
+    }
+  }
+}
+
+function burstOf(limit: CompiledLimit): number {
+  return limit.spec.burst ?? Math.max(1, Math.ceil(limit.spec.rate!));
+}
+
+function describe(limit: CompiledLimit): string {
+  const { spec } = limit;
+  if (spec.kind === 'rate') return `${spec.rate} requests per second, burst ${burstOf(limit)}`;
+  const what = spec.kind === 'cost' ? 'units' : spec.count === 'records' ? 'records with sensitive values' : 'sensitive values';
+  return `${spec.max} ${what} per ${spec.window} s`;
+}
+
+/** The record a finding is in: the path up to its first array index (`$.customers[3]`), else the whole body. */
+export function recordOf(path: string): string {
+  const m = /^[^[]*\[\d+\]/.exec(path);
+  return m ? m[0] : '$';
+}

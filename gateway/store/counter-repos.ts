@@ -1,0 +1,22 @@
+// The limits' counters (gateway/limits/): one row per limit, key and window. `add` is one
+// statement (an upsert that returns the new total), so replicas adding at once never lose a unit.
+import type { Driver, Executor } from './driver.ts';
+import { first, num, op } from './ops.ts';
+import type { Store } from './types.ts';
+
+export function counterRepos(driver: Driver, now: () => number): Pick<Store, 'counters'> {
+  const db: Executor = driver;
+  return {
+    counters: {
+      add: (key, amount, expiresAt) => op('count usage of a limit', async () => {
+        if (!Number.isSafeInteger(amount) || amount < 0) throw new TypeError(`a counter grows by a non-negative integer, got ${amount}`);
+        const row = first(await db.query(
+          'INSERT INTO limit_counters (key, used, expires_at) VALUES (?, ?, ?) ON CONFLICT (key) DO UPDATE SET used = limit_counters.used + excluded.used RETURNING used',
+          [key, amount, expiresAt]));
+        return num(row?.used ?? 0);
+      }),
+      get: (key) => op('read usage of a limit', async () => num(first(await db.query('SELECT used FROM limit_counters WHERE key = ?', [key]))?.used ?? 0)),
+      purge: (before) => op('purge expired limit counters', () => db.run('DELETE FROM limit_counters WHERE expires_at < ?', [before ?? now()])),
+    },
+  };
+}

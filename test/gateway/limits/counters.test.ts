@@ -1,0 +1,99 @@
+// The limits' counters through a real store, on both backends: two limiters on one store (two
+// replicas) keep one budget within the documented bound (never over max; at most block-1 units
+// per replica left unspent), and the count survives a restart (a new store handle).
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import pg from 'pg';
+import { silentLogger } from '../../../lib/log.ts';
+import { openStore, type Store } from '../../../gateway/store/index.ts';
+import { compileLimit, type LimitSubject } from '../../../gateway/limits/compile.ts';
+import { Limiter } from '../../../gateway/limits/limiter.ts';
+import { limitSchema } from '../../../gateway/limits/schema.ts';
+import { startPostgres, type TestPostgres } from '../../support/postgres.ts';
+
+const subject: LimitSubject = { identity: { sub: 'scraper', groups: ['developers'], via: 'oidc', tokenId: null }, connection: 'demo', direction: 'request', method: 'GET', path: '/customers' };
+const limit = (spec: Record<string, unknown>) => compileLimit(limitSchema.parse(spec), 'test');
+
+for (const backend of ['sqlite', 'postgres'] as const) {
+  describe(`limit counters on ${backend}`, () => {
+    let dir = '';
+    let server: TestPostgres | undefined;
+    let n = 0;
+    const stores: Store[] = [];
+    const limiters: Limiter[] = [];
+    before(async () => {
+      dir = mkdtempSync(join(tmpdir(), 'airlock-limits-'));
+      if (backend === 'postgres') server = await startPostgres();
+    });
+    after(async () => {
+      for (const l of limiters) l.close();
+      for (const s of stores) await s.close();
+      await server?.stop();
+      rmSync(dir, { recursive: true, force: true });
+    });
+    const freshUrl = async () => {
+      if (backend === 'sqlite') return `sqlite:${join(dir, `limits-${++n}.db`)}`;
+      const db = `airlock_limits_${process.pid}_${++n}`;
+      const c = new pg.Client({ connectionString: server!.url });
+      await c.connect();
+      try { await c.query(`CREATE DATABASE ${db}`); } finally { await c.end(); }
+      const url = new URL(server!.url);
+      url.pathname = `/${db}`;
+      return url.href;
+    };
+    const replica = async (url: string) => {
+      const store = await openStore(url, { logger: silentLogger });
+      stores.push(store);
+      const limiter = new Limiter({ counters: store.counters, logger: silentLogger, purgeIntervalMs: 0 });
+      limiters.push(limiter);
+      return limiter;
+    };
+
+    test('two replicas on one store spend one cost budget: never over max, at most block-1 per replica unspent', async () => {
+      const url = await freshUrl();
+      const [a, b] = [await replica(url), await replica(url)];
+      const pages = [limit({ name: 'pages', kind: 'cost', max: 50, window: 3600, block: 5 })];
+      const results = await Promise.all(Array.from({ length: 120 }, (_, i) => (i % 2 === 0 ? a : b).before(pages, subject)));
+      const passed = results.filter((g) => g.hits.length === 0).length;
+      assert.ok(passed <= 50, `${passed} requests passed a budget of 50`);
+      assert.ok(passed >= 50 - 2 * (5 - 1), `${passed} requests passed: more was lost to unspent blocks than the documented 2 × (block - 1)`);
+      const refused = results.find((g) => g.hits.length > 0)!;
+      assert.equal(refused.hits[0]!.limit, 'pages');
+      assert.equal(refused.hits[0]!.max, 50);
+      assert.ok(refused.hits[0]!.retryAfter >= 1 && refused.hits[0]!.retryAfter <= 3600);
+
+      // A restart: a new store handle and limiter see the spent budget (the counter is in the store).
+      const restarted = await replica(url);
+      const again = await restarted.before(pages, subject);
+      assert.deepEqual(again.hits.map((h) => [h.limit, h.action]), [['pages', 'deny']]);
+      assert.equal(again.usage.pages!.remaining, 0);
+      // Another caller has its own budget.
+      const other = await restarted.before(pages, { ...subject, identity: { ...subject.identity, sub: 'someone-else' } });
+      assert.equal(other.hits.length, 0);
+      assert.equal(other.usage.pages!.used, 1);
+    });
+
+    test('an egress budget counts the values (or records) in answers that left, masked or not, across replicas', async () => {
+      const url = await freshUrl();
+      const [a, b] = [await replica(url), await replica(url)];
+      const records = [limit({ name: 'records', kind: 'egress', max: 5, count: 'records', block: 1 })];
+      const page = (i: number) => [
+        { kind: 'pii.EMAIL_ADDRESS', path: `$.customers[${i}].email`, severity: 'medium' as const, detail: 'email' },
+        { kind: 'pii.US_SSN', path: `$.customers[${i}].ssn`, severity: 'high' as const, detail: 'ssn' },
+        { kind: 'secret.AWS_KEY', path: `$.customers[${i}].note`, severity: 'high' as const, detail: 'key' },
+      ];
+      for (const [i, l] of [a, b, a].entries()) {
+        assert.equal((await l.before(records, subject)).hits.length, 0, `page ${i}`);
+        await l.after(records, { ...subject, direction: 'response' }, [...page(2 * i), ...page(2 * i + 1)]);
+      }
+      // 6 records left (two per page): over the 5; the next request on either replica is refused.
+      for (const l of [a, b]) {
+        const gate = await l.before(records, subject);
+        assert.deepEqual(gate.hits.map((h) => [h.limit, h.kind]), [['records', 'egress']]);
+      }
+    });
+  });
+}
