@@ -1,0 +1,144 @@
+// Limits declared in policy, end to end on the HTTP path: a real gateway, a real agent process and
+// a real target. A scraper paging through customers is stopped at its egress budget (counted from
+// the masked answers) with 429 GW_LIMIT_EXCEEDED and Retry-After, and stays stopped across a
+// restart; a rate limit's Retry-After is honest (a client that waits gets through); a rule sees
+// `usage.<limit>` in CEL; every hit is a recorded decision naming the limit.
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { createServer, type Server } from 'node:http';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Running } from '../../support/process.ts';
+import { addConnections, eventually, startTestAgent, startTestGateway, stopAll, type TestGateway } from '../../support/gateway.ts';
+import { readPolicyFile } from '../../../gateway/policy/load.ts';
+import { GatewayError } from '../../../gateway/errors.ts';
+
+let t: TestGateway;
+let target: Server;
+let agent: Running;
+let bob: string;
+let hits = 0;
+
+before(async () => {
+  target = createServer((req, res) => {
+    hits++;
+    const page = Number(new URL(req.url ?? '/', 'http://x').searchParams.get('page') ?? '0');
+    res.writeHead(200, { 'content-type': 'application/json' });
+    res.end(JSON.stringify({ page, customers: [0, 1].map((i) => ({ name: `c${page}-${i}`, email: `c${page}-${i}@example.com`, visits: i })) }));
+  });
+  const targetUrl = await new Promise<string>((r) => target.listen(0, '127.0.0.1', () => r(`http://127.0.0.1:${(target.address() as { port: number }).port}`)));
+  t = await startTestGateway();
+  const alice = await t.token('alice', ['admins']);
+  bob = await t.token('bob', ['developers']);
+  agent = await startTestAgent(t, 'edge', { allow: [targetUrl] });
+  const file = (name: string, text: string) => { const f = join(t.dir, `${name}.yaml`); writeFileSync(f, text); return f; };
+  const scrape = file('scrape', [
+    'name: scrape-budget',
+    'rules:',
+    '  - { id: mask-pii, match: { directions: [response], findings: ["pii.*"] }, action: mask, reason: pii.mask }',
+    'limits:',
+    '  - { name: customer_records, kind: egress, count: records, max: 4, window: 3600, block: 1, message: "At most 4 customer records an hour." }',
+  ].join('\n'));
+  const rated = file('rated', 'name: rated\nlimits:\n  - { name: calls, kind: rate, rate: 1, burst: 2 }\n');
+  const paged = file('paged', [
+    'name: paged',
+    'rules:',
+    '  - { id: too-many-pages, when: "usage.pages.used > 2", action: deny, reason: demo.too_many_pages, message: "Three pages is enough." }',
+    'limits:',
+    '  - { name: pages, kind: cost, max: 1000, costs: [{ match: { paths: ["/api/export*"] }, cost: 50 }] }',
+  ].join('\n'));
+  await addConnections(t, alice, [
+    { name: 'scrape', kind: 'http', agent: 'edge', target: `${targetUrl}/api`, groups: ['developers'], policy: { files: [scrape] } },
+    { name: 'rated', kind: 'http', agent: 'edge', target: `${targetUrl}/api`, groups: ['developers'], policy: { files: [rated] } },
+    { name: 'paged', kind: 'http', agent: 'edge', target: `${targetUrl}/api`, groups: ['developers'], policy: { files: [paged] } },
+  ]);
+});
+after(() => stopAll(agent, t, target));
+
+async function get(path: string, token = bob) {
+  const res = await fetch(`${t.gw.url}${path}`, { headers: { authorization: `Bearer ${token}` } });
+  const text = await res.text();
+  return { status: res.status, retryAfter: res.headers.get('retry-after'), text, json: () => JSON.parse(text) as Record<string, any> };
+}
+
+async function events(connection: string): Promise<Array<{ type: string; payload: Record<string, any> }>> {
+  const out: Array<{ type: string; payload: Record<string, any> }> = [];
+  for (const s of await t.gw.store.sessions.list({ connection, limit: 1000 })) {
+    for (const e of await t.gw.store.events.list(s.id, { afterSeq: 0, limit: 1000 })) out.push({ type: e.type, payload: e.payload as Record<string, any> });
+  }
+  return out;
+}
+
+test('a scraping loop is stopped at its egress budget, counted from masked answers, and stays stopped across a restart', async () => {
+  const before = hits;
+  const pages: Array<Awaited<ReturnType<typeof get>>> = [];
+  for (let page = 1; page <= 10; page++) {
+    const r = await get(`/proxy/scrape/customers?page=${page}`);
+    pages.push(r);
+    if (r.status !== 200) break;
+  }
+  // Two records a page, four allowed: pages 1 and 2 pass (masked), page 3 is refused before the target.
+  assert.deepEqual(pages.map((p) => p.status), [200, 200, 429]);
+  assert.equal(pages[0]!.json().customers[0].email, '[EMAIL_ADDRESS]', 'the values counted were masked');
+  assert.equal(hits - before, 2, 'the refused page never reached the target');
+  const refused = pages[2]!;
+  assert.equal(refused.json().error.code, 'GW_LIMIT_EXCEEDED');
+  assert.match(refused.json().error.message, /^The request on connection scrape is over limit customer_records: At most 4 customer records an hour\. Retry after \d+ s\.$/);
+  const wait = Number(refused.retryAfter);
+  assert.ok(Number.isInteger(wait) && wait >= 1 && wait <= 3600, `Retry-After ${refused.retryAfter}`);
+
+  const decisions = (await events('scrape')).filter((e) => e.type === 'decision' && e.payload.limits !== undefined);
+  assert.equal(decisions.length, 1);
+  assert.equal(decisions[0]!.payload.decision, 'deny');
+  assert.deepEqual(decisions[0]!.payload.limits, [{ limit: 'customer_records', kind: 'egress', action: 'deny', used: 4, max: 4, retryAfter: wait }]);
+  assert.equal(decisions[0]!.payload.reasons[0].reason, 'limit.exceeded');
+
+  // The counter is in the store: a restarted gateway still refuses; another person has their own budget.
+  await t.restart();
+  await eventually(() => t.gw.agents.presence('edge').online || undefined, 15_000, 'agent back online');
+  const again = await get('/proxy/scrape/customers?page=3');
+  assert.equal(again.status, 429, again.text);
+  assert.equal(again.json().error.code, 'GW_LIMIT_EXCEEDED');
+  const carol = await get('/proxy/scrape/customers?page=1', await t.token('carol', ['developers']));
+  assert.equal(carol.status, 200, carol.text);
+});
+
+test('a rate limit answers 429 with Retry-After, and a client that honours it gets through', async () => {
+  assert.equal((await get('/proxy/rated/a')).status, 200);
+  assert.equal((await get('/proxy/rated/b')).status, 200);
+  const third = await get('/proxy/rated/c');
+  assert.equal(third.status, 429, third.text);
+  assert.equal(third.json().error.code, 'GW_LIMIT_EXCEEDED');
+  assert.match(third.json().error.message, /over limit calls: Limit calls \(1 requests per second, burst 2\) is used up \(2 of 2\)\. Retry after 1 s\.$/);
+  assert.equal(third.retryAfter, '1');
+  await new Promise((r) => setTimeout(r, Number(third.retryAfter) * 1000));
+  const later = await get('/proxy/rated/c');
+  assert.equal(later.status, 200, later.text);
+});
+
+test('a rule sees usage.<limit> in CEL, and a cost rule weighs an export more than a page', async () => {
+  const carol = await t.token('carol', ['developers']);
+  assert.equal((await get('/proxy/paged/customers', carol)).status, 200);
+  assert.equal((await get('/proxy/paged/customers', carol)).status, 200);
+  const third = await get('/proxy/paged/customers', carol);
+  assert.equal(third.status, 403, third.text);
+  assert.equal(third.json().error.code, 'GW_POLICY_DENIED');
+  assert.match(third.json().error.message, /\(demo\.too_many_pages\): Three pages is enough\.$/);
+  // An export costs 50: a fresh caller's first export already reads 50 used.
+  const dave = await t.token('dave', ['developers']);
+  const exported = await get('/proxy/paged/export', dave);
+  assert.equal(exported.status, 403, 'usage.pages.used is 50 after one export');
+});
+
+test('an invalid limit fails policy check naming the file, the line and the field', () => {
+  const bad = join(t.dir, 'bad-limit.yaml');
+  writeFileSync(bad, 'name: bad\nlimits:\n  - name: calls\n    kind: rate\n    burst: 3\n');
+  assert.throws(() => readPolicyFile(bad), (err: unknown) => {
+    assert.ok(err instanceof GatewayError);
+    assert.equal(err.code, 'GW_POLICY_INVALID');
+    assert.match(err.message, /bad-limit\.yaml/);
+    assert.match(err.message, /line 3/);
+    assert.match(err.message, /limits\.0\.rate: a rate limit needs rate \(requests per second\)/);
+    return true;
+  });
+});
