@@ -26,7 +26,10 @@ export function refuseUnlessAllowed(outcome: Outcome, connection: Connection, di
 /** "The call was refused by policy (reason): message" — the text an MCP caller (a model) reads. */
 export function reasonText(what: string, outcome: Outcome, subject = 'The call'): string {
   const first = outcome.reasons[0];
-  return `${subject} was ${what} (${first?.reason ?? 'policy'}): ${first?.message ?? `rule ${first?.rule ?? '?'}`}`;
+  // A limit's refusal says when to try again (the MCP form of Retry-After).
+  const hit = first?.rule.startsWith('(limit) ') === true ? outcome.limits?.find((h) => `(limit) ${h.limit}` === first.rule) : undefined;
+  const retry = hit === undefined ? '' : ` Retry after ${hit.retryAfter} s.`;
+  return `${subject} was ${what} (${first?.reason ?? 'policy'}): ${first?.message ?? `rule ${first?.rule ?? '?'}`}${retry}`;
 }
 
 /** A deny that a limit made (rather than a rule): GW_LIMIT_EXCEEDED, 429 with Retry-After (the longest wait among the limits over). */

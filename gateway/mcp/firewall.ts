@@ -26,7 +26,7 @@ import { inspectRequest } from '../inspect/index.ts';
 import type { Finding } from '../inspect/types.ts';
 import { DEFAULT_REVIEW } from '../policy/decide.ts';
 import type { PolicyRequest } from '../policy/context.ts';
-import { decideFor, reasonText, recordStep, type GuardDeps } from '../guard/index.ts';
+import { decideFor, limitsAfter, limitsBefore, reasonText, recordStep, withLimits, type GuardDeps } from '../guard/index.ts';
 import type { RecordingSession } from '../recorder/recorder.ts';
 import type { Json, Store } from '../store/index.ts';
 import type { Logger } from '../../lib/log.ts';
@@ -147,7 +147,8 @@ export class Firewall {
       ...(justification === undefined ? {} : { justification }),
       ...(firstSql === undefined ? {} : { dialect: now.connection.sql.dialect }),
     };
-    const outcome = decideFor(this.#deps, now.identity, now.connection, request, extra);
+    const gate = await limitsBefore(this.#deps, now.identity, now.connection, { direction: 'request', tool: name });
+    const outcome = withLimits(decideFor(this.#deps, now.identity, now.connection, request, extra, undefined, gate?.usage), gate);
     const leaving = outcome.decision === 'mask' && outcome.masked !== undefined ? outcome.masked : args;
     await recordStep(this.#deps.recording.recorder, this.#session, {
       type: 'request', direction: 'request', outcome, maskKey: this.#deps.maskKey, payload: args, leaving,
@@ -209,13 +210,15 @@ export class Firewall {
     const payload = { content: result.content, ...(result.structuredContent === undefined ? {} : { structuredContent: result.structuredContent }) };
     const now = await this.#recheck({ tool, requestId }); // access withdrawn during the call: its answer is withheld
     if ('refused' in now) return now.refused;
-    const outcome = decideFor(this.#deps, now.identity, now.connection, { kind: 'mcp', direction: 'response', tool, body: payload });
+    const gate = await limitsBefore(this.#deps, now.identity, now.connection, { direction: 'response', tool });
+    const outcome = decideFor(this.#deps, now.identity, now.connection, { kind: 'mcp', direction: 'response', tool, body: payload }, [], undefined, gate?.usage);
     const leaving = outcome.decision === 'mask' && outcome.masked !== undefined ? outcome.masked as typeof payload : payload;
     await recordStep(this.#deps.recording.recorder, this.#session, {
       type: 'response', direction: 'response', outcome, maskKey: this.#deps.maskKey, payload, leaving,
       summary: { tool, requestId, isError: result.isError === true, ms: Math.round(performance.now() - started) },
     });
     if (outcome.decision === 'deny' || outcome.decision === 'review') return refusal(reasonText('withheld by policy', outcome, 'The tool ran, but its answer'));
+    await limitsAfter(this.#deps, now.identity, now.connection, { direction: 'response', tool }, outcome);
     return { ...result, ...leaving };
   }
 

@@ -1,0 +1,74 @@
+// Limits on MCP tools/call, end to end: a real gateway, a real agent process, an HTTP service
+// described by OpenAPI (its operations are the tools), the MCP SDK's own client. A model paging
+// through customers one tool call at a time is stopped at its egress budget (counted from the
+// masked results) with an isError result that says when to retry; the hit is a recorded decision.
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { createServer, type Server } from 'node:http';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { Client } from '@modelcontextprotocol/sdk/client/index.js';
+import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
+import type { Running } from '../../support/process.ts';
+import { addConnections, startTestAgent, startTestGateway, stopAll, type TestGateway } from '../../support/gateway.ts';
+
+let t: TestGateway;
+let target: Server;
+let agent: Running;
+let served = 0;
+
+const openapi = {
+  openapi: '3.0.3',
+  info: { title: 'Customers', version: '1' },
+  paths: {
+    '/customers/{id}': { get: { operationId: 'getCustomer', parameters: [{ name: 'id', in: 'path', required: true, schema: { type: 'string' } }], responses: { 200: { description: 'ok' } } } },
+  },
+};
+
+before(async () => {
+  target = createServer((req, res) => {
+    served++;
+    const id = req.url?.split('/').pop();
+    res.writeHead(200, { 'content-type': 'application/json' });
+    res.end(JSON.stringify({ id, name: 'Ada', email: `${id}@example.com` }));
+  });
+  const url = await new Promise<string>((r) => target.listen(0, '127.0.0.1', () => r(`http://127.0.0.1:${(target.address() as { port: number }).port}`)));
+  t = await startTestGateway();
+  const admin = await t.token('alice', ['admins']);
+  agent = await startTestAgent(t, 'edge', { allow: [url] });
+  const policy = join(t.dir, 'crm-budget.yaml');
+  writeFileSync(policy, [
+    'name: crm-budget',
+    'rules:',
+    '  - { id: mask-pii, match: { directions: [response], findings: ["pii.*"] }, action: mask, reason: pii.mask }',
+    'limits:',
+    '  - { name: emails, kind: egress, findings: [pii.EMAIL_ADDRESS], max: 3, window: 3600, block: 1, match: { tools: [getCustomer] }, message: "At most 3 e-mail addresses an hour." }',
+  ].join('\n'));
+  await addConnections(t, admin, [{ name: 'crm', kind: 'http', agent: 'edge', target: `${url}/api`, groups: ['developers'], openapi, policy: { files: [policy] } }]);
+});
+after(() => stopAll(agent, t, target));
+
+const textOf = (r: object) => (((r as { content?: unknown }).content ?? []) as Array<{ type: string; text?: string }>).map((c) => c.text ?? '').join('\n');
+
+test('an MCP scraping loop is stopped at its egress budget with isError and the retry time', async () => {
+  const transport = new StreamableHTTPClientTransport(new URL(`${t.gw.url}/mcp/crm`), { requestInit: { headers: { authorization: `Bearer ${await t.token('bob', ['developers'])}` } } });
+  const client = new Client({ name: 'limits-test', version: '1.0.0' });
+  await client.connect(transport);
+  const results = [];
+  for (let i = 1; i <= 6; i++) {
+    const r = await client.callTool({ name: 'getCustomer', arguments: { id: `c-${i}` } });
+    results.push(r);
+    if (r.isError === true) break;
+  }
+  assert.deepEqual(results.map((r) => r.isError === true), [false, false, false, true]);
+  assert.doesNotMatch(textOf(results[0]!), /c-1@example\.com/, 'the e-mail addresses counted were masked');
+  assert.equal(served, 3, 'the refused call never reached the target');
+  assert.match(textOf(results[3]!), /^airlock: The call was refused by policy \(limit\.exceeded\): At most 3 e-mail addresses an hour\. Retry after \d+ s\.$/);
+
+  const events = [];
+  for (const s of await t.gw.store.sessions.list({ connection: 'crm', limit: 100 })) events.push(...await t.gw.store.events.list(s.id, { afterSeq: 0, limit: 1000 }));
+  const hit = events.find((e) => e.type === 'decision' && (e.payload as Record<string, any>).limits !== undefined);
+  assert.ok(hit, 'the limit hit is a recorded decision');
+  assert.deepEqual((hit.payload as Record<string, any>).limits.map((l: Record<string, unknown>) => [l.limit, l.used, l.max]), [['emails', 3, 3]]);
+  await client.close();
+});
