@@ -140,7 +140,7 @@ export async function startGateway(options: StartOptions = {}): Promise<RunningG
       await recording.stop(); // after the drain: every session's end is recorded and signed
       connections.stop();
       policies.close();
-      limiter.close();
+      await limiter.close(); // before the store closes: unspent reserved units go back
       authn.stop();
       await store.close();
       logger.info('gateway stopped');

@@ -48,5 +48,7 @@ export function withLimits(outcome: Outcome, gate: Gate | undefined): Outcome {
   const action = gate.hits.some((h) => h.action === 'deny') ? 'deny' : 'review';
   const decision = STRICTNESS[action] > STRICTNESS[outcome.decision] ? action : outcome.decision;
   const reasons = [...gate.hits.map((h) => ({ rule: `(limit) ${h.limit}`, policy: h.policy, action: h.action, reason: 'limit.exceeded', message: h.message })), ...outcome.reasons];
-  return { ...outcome, decision, reasons, limits: gate.hits };
+  // A review only a limit asks for is held as the limit says (else as a rule's defaults).
+  const review = decision === 'review' && outcome.review === undefined ? gate.hits.find((h) => h.review !== undefined)?.review : undefined;
+  return { ...outcome, decision, reasons, limits: gate.hits, ...(review === undefined ? {} : { review }) };
 }

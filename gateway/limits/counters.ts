@@ -3,8 +3,12 @@
 // memory. The store never grants past the limit's max: a reservation that finds the counter at or
 // over max gets nothing, one that finds it short of max gets only what is left. So the units spent
 // by all replicas together never exceed max; what a replica reserved and did not spend (at most
-// block-1 per replica and key) is refused to the others until the window ends (see DESIGN.md).
+// block-1 per replica and key) is refused to the others until it stops (and gives it back) or the
+// window ends (see DESIGN.md).
 import type { Store } from '../store/index.ts';
+
+/** How long a replica that saw a limit used up trusts that before asking the store again, ms. */
+const RECHECK_FULL_MS = 1000;
 
 interface Slot {
   /** End of the window this slot counts, epoch ms. */
@@ -15,6 +19,8 @@ interface Slot {
   granted: number;
   /** A reservation in flight: others wait for it instead of reserving twice. */
   pending?: Promise<void>;
+  /** When the store last said the limit was used up, epoch ms (asked again at most once a second). */
+  fullAt?: number;
 }
 
 export interface CounterView {
@@ -61,13 +67,18 @@ export class WindowCounters {
       slot.local -= amount; // taken before any await: concurrent requests never share a unit
       return true;
     }
-    if (slot.granted >= max) return false; // seen used up: no round trip until the window ends
+    // Seen used up: asked again at most once a second (a reload may raise max, another replica give units back).
+    if (slot.granted >= max && slot.fullAt !== undefined && this.#now() - slot.fullAt < RECHECK_FULL_MS) return false;
     const want = Math.max(block, amount - slot.local);
-    const reservation = this.#store.add(storeKey, want, slot.windowEnd).then((total) => {
+    const reservation = this.#store.add(storeKey, want, slot.windowEnd).then(async (total) => {
       const before = total - want;
       const got = Math.max(0, Math.min(want, max - before));
       slot.local += got;
       slot.granted = Math.min(max, before + got);
+      if (got < want) {
+        slot.fullAt = this.#now();
+        await this.#store.add(storeKey, got - want, slot.windowEnd); // what was not granted goes back at once
+      }
     });
     slot.pending = reservation.finally(() => { slot.pending = undefined; });
     await slot.pending;
@@ -98,6 +109,17 @@ export class WindowCounters {
   view(key: string, windowMs: number): CounterView {
     const { slot } = this.#slot(key, windowMs);
     return { used: Math.max(0, slot.granted - slot.local), resetIn: Math.max(1, Math.ceil((slot.windowEnd - this.#now()) / 1000)) };
+  }
+
+  /** Gives every unspent local unit of the current windows back to the store (a replica stopping), best effort. */
+  async returnAll(): Promise<void> {
+    const now = this.#now();
+    const returns = [...this.#slots].filter(([, slot]) => slot.windowEnd > now && slot.local > 0).map(([storeKey, slot]) => {
+      const units = slot.local;
+      slot.local = 0;
+      return this.#store.add(storeKey, -units, slot.windowEnd).catch(() => undefined);
+    });
+    await Promise.all(returns);
   }
 
   /** Forgets slots of windows that ended (memory only; the store purges its own). */

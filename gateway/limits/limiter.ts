@@ -24,6 +24,8 @@ export interface LimitHit {
   /** Seconds until it has room again (Retry-After). */
   readonly retryAfter: number;
   readonly message: string;
+  /** With action review: the limit's review settings, when it has any. */
+  readonly review?: CompiledLimit['spec']['review'];
 }
 
 export interface Gate {
@@ -78,6 +80,7 @@ export class Limiter {
         const hit = (used: number, max: number, retryAfter: number) => hits.push({
           limit: limit.name, policy: limit.policy, kind: spec.kind, action: spec.action, used, max, retryAfter: Math.max(1, Math.ceil(retryAfter)),
           message: spec.message ?? `Limit ${limit.name} (${describe(limit)}) is used up (${used} of ${max}).`,
+          ...(spec.review === undefined ? {} : { review: spec.review }),
         });
         if (spec.kind === 'rate') {
           const burst = burstOf(limit);
@@ -135,8 +138,10 @@ export class Limiter {
     return out;
   }
 
-  close(): void {
+  /** Stops the purge timer and gives this replica's unspent reserved units back to the store (best effort). */
+  async close(): Promise<void> {
     clearInterval(this.#timer);
+    await this.#windows.returnAll();
   }
 
   async #guarded(limit: CompiledLimit, fn: () => Promise<boolean>): Promise<boolean> {

@@ -3,6 +3,7 @@
 // applies its action. Validated strictly like the rules (unknown keys are errors), so
 // `airlock policy check` names the file, line and field of a bad limit.
 import { z } from 'zod';
+import { reviewSettingsSchema } from '../policy/review-schema.ts';
 
 export const LIMIT_KINDS = ['rate', 'cost', 'egress'] as const;
 export type LimitKind = (typeof LIMIT_KINDS)[number];
@@ -52,6 +53,8 @@ export const limitSchema = z.strictObject({
   findings: z.array(pattern).min(1).max(100).default(['pii.*']),
   /** Past the limit: deny (HTTP 429 + Retry-After, GW_LIMIT_EXCEEDED) or review (held like any review). Default deny. */
   action: z.enum(LIMIT_ACTIONS).default('deny'),
+  /** With action review: who may approve, how many, how long the request waits (as on a rule). Default: a rule's defaults. */
+  review: reviewSettingsSchema.optional(),
   /** When the store cannot be reached to count: refuse (true, GW_STORE_UNAVAILABLE) or let pass, logged (false). Default true. */
   required: z.boolean().default(true),
   /** A sentence for the caller, shown with the refusal. */
@@ -65,6 +68,7 @@ export const limitSchema = z.strictObject({
 }).superRefine((limit, ctx) => {
   const need = (field: keyof typeof limit, why: string) => { if (limit[field] === undefined) ctx.addIssue({ code: 'custom', path: [field], message: why }); };
   const refuse = (field: keyof typeof limit) => { if (limit[field] !== undefined) ctx.addIssue({ code: 'custom', path: [field], message: `${field} does not go with kind: ${limit.kind}` }); };
+  if (limit.review && limit.action !== 'review') ctx.addIssue({ code: 'custom', path: ['review'], message: 'review settings go with action: review' });
   if (limit.kind === 'rate') {
     need('rate', 'a rate limit needs rate (requests per second)');
     refuse('max'); refuse('costs'); refuse('block');

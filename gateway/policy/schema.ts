@@ -17,6 +17,8 @@ export type Direction = (typeof DIRECTIONS)[number];
 export { MASK_STRATEGIES, type MaskStrategy } from '../inspect/mask.ts';
 import { MASK_STRATEGIES } from '../inspect/mask.ts';
 import { limitSchema } from '../limits/schema.ts';
+import { reviewSettingsSchema } from './review-schema.ts';
+export { reviewSettingsSchema } from './review-schema.ts';
 
 const CODE = /^[a-z0-9][a-z0-9._-]{0,99}$/;
 /** A name pattern: letters, digits and . _ - / :, with `*` matching any run of characters. */
@@ -48,25 +50,7 @@ export const ruleSchema = z.strictObject({
   /** With action mask: strategy per entity (CREDIT_CARD, US_SSN, …, or `default`). Default redact. */
   mask: z.record(z.string().regex(/^(default|[A-Z][A-Z0-9_]{1,40})$/), z.enum(MASK_STRATEGIES)).optional(),
   /** With action review: who may approve, how many approvals, how long the request waits (seconds). */
-  review: z.strictObject({
-    /** Groups a reviewer must be in (one of). Default: anyone with the reviewer role. */
-    reviewers: z.array(z.string().min(1)).min(1).optional(),
-    /**
-     * Service API keys (automation: `kind: service`) that may decide this review, by key id or name.
-     * Service identities never decide a review unless named here. Default none.
-     */
-    serviceReviewers: z.array(z.string().min(1).max(64)).min(1).max(50).optional(),
-    /** Distinct people who must approve (an API key counts as the person it acts for). Default 1. */
-    approvals: z.number().int().min(1).max(10).default(1),
-    /** Seconds the request is held open waiting for the decision. Default 120. */
-    wait: z.number().int().min(1).max(86_400).default(120),
-    /** Seconds a pending review can still be decided; undecided by then it is expired (denied). Default 3600. */
-    expires: z.number().int().min(60).max(30 * 86_400).default(3600),
-    /** Seconds an approval releases the identical request (a retry after the wait ran out). Default 900. */
-    validity: z.number().int().min(1).max(7 * 86_400).default(900),
-    /** How many identical requests one approval releases. Default 1. */
-    uses: z.number().int().min(1).max(1000).default(1),
-  }).optional(),
+  review: reviewSettingsSchema.optional(),
 }).superRefine((rule, ctx) => {
   if (rule.mask && rule.action !== 'mask') ctx.addIssue({ code: 'custom', path: ['mask'], message: 'mask strategies go with action: mask' });
   if (rule.review && rule.action !== 'review') ctx.addIssue({ code: 'custom', path: ['review'], message: 'review settings go with action: review' });

@@ -9,7 +9,7 @@ export function counterRepos(driver: Driver, now: () => number): Pick<Store, 'co
   return {
     counters: {
       add: (key, amount, expiresAt) => op('count usage of a limit', async () => {
-        if (!Number.isSafeInteger(amount) || amount < 0) throw new TypeError(`a counter grows by a non-negative integer, got ${amount}`);
+        if (!Number.isSafeInteger(amount)) throw new TypeError(`a counter changes by an integer, got ${amount}`);
         const row = first(await db.query(
           'INSERT INTO limit_counters (key, used, expires_at) VALUES (?, ?, ?) ON CONFLICT (key) DO UPDATE SET used = limit_counters.used + excluded.used RETURNING used',
           [key, amount, expiresAt]));

@@ -432,7 +432,7 @@ export interface Store {
 
   /** Usage of the limits declared in policy, shared by every replica (gateway/limits/). */
   readonly counters: {
-    /** Adds `amount` (≥ 0) to `key` (created with `expiresAt`, epoch ms) and resolves with its new total. */
+    /** Adds `amount` (negative: units given back) to `key` (created with `expiresAt`, epoch ms) and resolves with its new total. */
     add(key: string, amount: number, expiresAt: EpochMs): Promise<number>;
     /** The total of `key`; 0 when it has none. */
     get(key: string): Promise<number>;

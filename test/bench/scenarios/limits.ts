@@ -38,7 +38,7 @@ async function hotPath(): Promise<{ p50: number; p99: number }> {
     times.sort((a, b) => a - b);
     return { p50: times[Math.floor(times.length / 2)]!, p99: times[Math.floor(times.length * 0.99)]! };
   } finally {
-    limiter.close();
+    await limiter.close();
     await store.close();
     rmSync(dir, { recursive: true, force: true });
   }

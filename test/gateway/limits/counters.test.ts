@@ -7,7 +7,8 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
-import { silentLogger } from '../../../lib/log.ts';
+import { createLogger, silentLogger } from '../../../lib/log.ts';
+import { GatewayError } from '../../../gateway/errors.ts';
 import { openStore, type Store } from '../../../gateway/store/index.ts';
 import { compileLimit, type LimitSubject } from '../../../gateway/limits/compile.ts';
 import { Limiter } from '../../../gateway/limits/limiter.ts';
@@ -29,7 +30,7 @@ for (const backend of ['sqlite', 'postgres'] as const) {
       if (backend === 'postgres') server = await startPostgres();
     });
     after(async () => {
-      for (const l of limiters) l.close();
+      for (const l of limiters) await l.close();
       for (const s of stores) await s.close();
       await server?.stop();
       rmSync(dir, { recursive: true, force: true });
@@ -94,6 +95,35 @@ for (const backend of ['sqlite', 'postgres'] as const) {
         const gate = await l.before(records, subject);
         assert.deepEqual(gate.hits.map((h) => [h.limit, h.kind]), [['records', 'egress']]);
       }
+    });
+    test('a replica that stops gives its unspent units back, and another that saw the budget used up asks again', async () => {
+      const url = await freshUrl();
+      const [a, b] = [await replica(url), await replica(url)];
+      const pages = [limit({ name: 'pages', kind: 'cost', max: 5, block: 5 })];
+      assert.equal((await a.before(pages, subject)).hits.length, 0); // a reserved all 5, spent 1
+      assert.deepEqual((await b.before(pages, subject)).hits.map((h) => h.limit), ['pages'], 'b finds the budget reserved by a');
+      await a.close(); // 4 units go back
+      await new Promise((r) => setTimeout(r, 1100)); // b asks the store again at most once a second
+      const passed = (await Promise.all(Array.from({ length: 6 }, () => b.before(pages, subject)))).filter((g) => g.hits.length === 0).length;
+      assert.equal(passed, 4);
+    });
+
+    test('a store that cannot be reached fails a required limit closed (GW_STORE_UNAVAILABLE) and lets the others pass, logged', async () => {
+      const store = await openStore(await freshUrl(), { logger: silentLogger });
+      const lines: string[] = [];
+      const limiter = new Limiter({ counters: store.counters, logger: createLogger({ level: 'warn', write: (l) => { lines.push(l); } }), purgeIntervalMs: 0 });
+      limiters.push(limiter);
+      await store.close();
+      const required = [limit({ name: 'pages', kind: 'cost', max: 10 })];
+      await assert.rejects(limiter.before(required, subject), (err: unknown) => {
+        assert.ok(err instanceof GatewayError);
+        assert.equal(err.code, 'GW_STORE_UNAVAILABLE');
+        assert.equal(err.message, 'The store that counts limit pages cannot be reached, and the limit is required, so the request is refused; retry shortly.');
+        return true;
+      });
+      const optional = [limit({ name: 'pages', kind: 'cost', max: 10, required: false })];
+      assert.equal((await limiter.before(optional, subject)).hits.length, 0);
+      assert.ok(lines.some((l) => l.includes('limit not counted') && l.includes('"limit":"pages"')), lines.join('\n'));
     });
   });
 }

@@ -18,6 +18,8 @@ let target: Server;
 let agent: Running;
 let bob: string;
 let hits = 0;
+let reloaded: string;
+let alice: string;
 
 before(async () => {
   target = createServer((req, res) => {
@@ -27,8 +29,8 @@ before(async () => {
     res.end(JSON.stringify({ page, customers: [0, 1].map((i) => ({ name: `c${page}-${i}`, email: `c${page}-${i}@example.com`, visits: i })) }));
   });
   const targetUrl = await new Promise<string>((r) => target.listen(0, '127.0.0.1', () => r(`http://127.0.0.1:${(target.address() as { port: number }).port}`)));
-  t = await startTestGateway();
-  const alice = await t.token('alice', ['admins']);
+  t = await startTestGateway({ config: { reviews: { pollInterval: 0.05 } } });
+  alice = await t.token('alice', ['admins']);
   bob = await t.token('bob', ['developers']);
   agent = await startTestAgent(t, 'edge', { allow: [targetUrl] });
   const file = (name: string, text: string) => { const f = join(t.dir, `${name}.yaml`); writeFileSync(f, text); return f; };
@@ -47,7 +49,11 @@ before(async () => {
     'limits:',
     '  - { name: pages, kind: cost, max: 1000, costs: [{ match: { paths: ["/api/export*"] }, cost: 50 }] }',
   ].join('\n'));
+  const bulk = file('bulk', 'name: bulk\nlimits:\n  - { name: exports, kind: cost, max: 1, action: review, review: { wait: 1 }, message: "One export a day without a review." }\n');
+  reloaded = file('reloaded', 'name: reloaded\nlimits:\n  - { name: tries, kind: cost, max: 1 }\n');
   await addConnections(t, alice, [
+    { name: 'bulk', kind: 'http', agent: 'edge', target: `${targetUrl}/api`, groups: ['developers'], policy: { files: [bulk] } },
+    { name: 'reloaded', kind: 'http', agent: 'edge', target: `${targetUrl}/api`, groups: ['developers'], policy: { files: [reloaded] } },
     { name: 'scrape', kind: 'http', agent: 'edge', target: `${targetUrl}/api`, groups: ['developers'], policy: { files: [scrape] } },
     { name: 'rated', kind: 'http', agent: 'edge', target: `${targetUrl}/api`, groups: ['developers'], policy: { files: [rated] } },
     { name: 'paged', kind: 'http', agent: 'edge', target: `${targetUrl}/api`, groups: ['developers'], policy: { files: [paged] } },
@@ -58,7 +64,7 @@ after(() => stopAll(agent, t, target));
 async function get(path: string, token = bob) {
   const res = await fetch(`${t.gw.url}${path}`, { headers: { authorization: `Bearer ${token}` } });
   const text = await res.text();
-  return { status: res.status, retryAfter: res.headers.get('retry-after'), text, json: () => JSON.parse(text) as Record<string, any> };
+  return { status: res.status, retryAfter: res.headers.get('retry-after'), review: res.headers.get('x-airlock-review'), text, json: () => JSON.parse(text) as Record<string, any> };
 }
 
 async function events(connection: string): Promise<Array<{ type: string; payload: Record<string, any> }>> {
@@ -141,4 +147,32 @@ test('an invalid limit fails policy check naming the file, the line and the fiel
     assert.match(err.message, /limits\.0\.rate: a rate limit needs rate \(requests per second\)/);
     return true;
   });
+});
+
+test('a limit with action review holds the request past it like any review; the approved request goes through', async () => {
+  assert.equal((await get('/proxy/bulk/export')).status, 200);
+  const held = await get('/proxy/bulk/export');
+  assert.equal(held.status, 409, held.text);
+  assert.equal(held.json().error.code, 'GW_REVIEW_PENDING');
+  assert.ok(held.review, 'the review id is in X-Airlock-Review');
+  const review = await t.call('GET', `/api/v1/reviews/${held.review}`, alice);
+  assert.equal(review.status, 200, JSON.stringify(review.body));
+  assert.match(JSON.stringify(review.body), /limit\.exceeded/);
+  assert.match(JSON.stringify(review.body), /One export a day without a review\./);
+  const approved = await t.call('POST', `/api/v1/reviews/${held.review}/approve`, alice, {});
+  assert.equal(approved.status, 200, JSON.stringify(approved.body));
+  const retried = await get('/proxy/bulk/export');
+  assert.equal(retried.status, 200, retried.text);
+});
+
+test('a limit changed in its policy file applies without a restart, and the count so far is kept', async () => {
+  assert.equal((await get('/proxy/reloaded/a')).status, 200);
+  assert.equal((await get('/proxy/reloaded/b')).status, 429);
+  writeFileSync(reloaded, 'name: reloaded\nlimits:\n  - { name: tries, kind: cost, max: 3 }\n');
+  // The manager sees the edit within policy.reloadInterval (2 s); a replica that saw the limit used up asks the store again within a second.
+  await eventually(async () => (await get('/proxy/reloaded/c')).status === 200 || undefined, 10_000, 'the raised limit in force');
+  assert.equal((await get('/proxy/reloaded/d')).status, 200);
+  const over = await get('/proxy/reloaded/e');
+  assert.equal(over.status, 429, 'one used before the edit, two after: three of three');
+  assert.match(over.json().error.message, /is used up \(3 of 3\)/);
 });
