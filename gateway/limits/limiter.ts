@@ -28,9 +28,12 @@ export interface LimitHit {
   readonly review?: CompiledLimit['spec']['review'];
 }
 
-export interface Gate {
+/** Disposable: `using` a gate releases it when the scope ends (the MCP firewall's tools/call). */
+export interface Gate extends Disposable {
   readonly usage: Readonly<Record<string, Usage>>;
   readonly hits: readonly LimitHit[];
+  /** Ends the request's place under its `concurrent` limits; call once when the request is over (idempotent). */
+  readonly release: () => void;
 }
 
 export interface LimiterOptions {
@@ -45,6 +48,8 @@ export interface LimiterOptions {
 export class Limiter {
   readonly #windows: WindowCounters;
   readonly #buckets: TokenBuckets;
+  /** Requests in flight per `concurrent` limit key, on this replica. */
+  readonly #inFlight = new Map<string, number>();
   readonly #logger: Logger;
   readonly #timer: NodeJS.Timeout | undefined;
 
@@ -72,6 +77,7 @@ export class Limiter {
     const hits: LimitHit[] = [];
     const spends: Array<() => void> = [];
     const givebacks: Array<() => void> = [];
+    const held: string[] = [];
     if (s.direction === 'request') {
       for (const limit of limits) {
         if (!limit.matches(s)) continue;
@@ -87,6 +93,12 @@ export class Limiter {
           const wait = this.#buckets.waitFor(key, spec.rate!, burst);
           if (wait > 0) hit(burst, burst, wait);
           else spends.push(() => this.#buckets.take(key, spec.rate!, burst));
+          continue;
+        }
+        if (spec.kind === 'concurrent') {
+          const now = this.#inFlight.get(key) ?? 0;
+          if (now >= spec.max!) hit(now, spec.max!, 1);
+          else spends.push(() => { this.#inFlight.set(key, (this.#inFlight.get(key) ?? 0) + 1); held.push(key); });
           continue;
         }
         const windowMs = spec.window * 1000;
@@ -106,7 +118,17 @@ export class Limiter {
       if (hits.length === 0) for (const spend of spends) spend();
       else for (const giveBack of givebacks) giveBack();
     }
-    return { usage: this.usage(limits, s), hits };
+    let released = held.length === 0;
+    const release = () => {
+      if (released) return;
+      released = true;
+      for (const key of held) {
+        const left = (this.#inFlight.get(key) ?? 1) - 1;
+        if (left <= 0) this.#inFlight.delete(key);
+        else this.#inFlight.set(key, left);
+      }
+    };
+    return { usage: this.usage(limits, s), hits, release, [Symbol.dispose]: release };
   }
 
   /** After an answer that left: each egress limit concerning it counts the sensitive values (or records) in `findings`. */
@@ -129,6 +151,9 @@ export class Limiter {
         const burst = burstOf(limit);
         const left = this.#buckets.left(key, limit.spec.rate!, burst);
         out[limit.name] = { used: burst - left, remaining: left, max: burst };
+      } else if (limit.spec.kind === 'concurrent') {
+        const used = this.#inFlight.get(key) ?? 0;
+        out[limit.name] = { used, remaining: Math.max(0, limit.spec.max! - used), max: limit.spec.max! };
       } else {
         const max = limit.spec.max!;
         const used = Math.min(max, this.#windows.view(key, limit.spec.window * 1000).used);
@@ -164,6 +189,7 @@ function burstOf(limit: CompiledLimit): number {
 function describe(limit: CompiledLimit): string {
   const { spec } = limit;
   if (spec.kind === 'rate') return `${spec.rate} requests per second, burst ${burstOf(limit)}`;
+  if (spec.kind === 'concurrent') return `${spec.max} requests in flight`;
   const what = spec.kind === 'cost' ? 'units' : spec.count === 'records' ? 'records with sensitive values' : 'sensitive values';
   return `${spec.max} ${what} per ${spec.window} s`;
 }

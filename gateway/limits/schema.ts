@@ -5,7 +5,7 @@
 import { z } from 'zod';
 import { reviewSettingsSchema } from '../policy/review-schema.ts';
 
-export const LIMIT_KINDS = ['rate', 'cost', 'egress'] as const;
+export const LIMIT_KINDS = ['rate', 'concurrent', 'cost', 'egress'] as const;
 export type LimitKind = (typeof LIMIT_KINDS)[number];
 /** What a limit's usage is counted per; several combine (e.g. identity + connection). */
 export const LIMIT_KEYS = ['identity', 'group', 'apiKey', 'connection', 'route', 'tool'] as const;
@@ -26,7 +26,8 @@ export const limitSchema = z.strictObject({
   name: z.string().regex(/^[a-z][a-z0-9_]{0,62}$/, 'a name CEL can use: lower-case letters, digits and _, starting with a letter'),
   description: z.string().max(1000).optional(),
   /**
-   * rate: a token bucket (`rate` requests per second, up to `burst` at once); cost: `max` units
+   * rate: a token bucket (`rate` requests per second, up to `burst` at once); concurrent: at most
+   * `max` requests in flight at once (per replica; protects the target); cost: `max` units
    * per `window` (a request costs `cost`, or the first of `costs` that matches it); egress: `max`
    * sensitive values (or records holding one) received per `window`, counted from the answers.
    */
@@ -39,7 +40,7 @@ export const limitSchema = z.strictObject({
   rate: z.number().positive().max(1_000_000).optional(),
   /** rate: the most requests at once (the bucket's size). Default: `rate` rounded up. */
   burst: z.number().int().min(1).max(1_000_000).optional(),
-  /** cost, egress: units allowed per window. */
+  /** concurrent: requests in flight; cost, egress: units allowed per window. */
   max: z.number().int().min(1).max(1_000_000_000).optional(),
   /** cost, egress: the window in seconds (fixed windows aligned to the epoch). Default 3600. */
   window: z.number().int().min(1).max(31 * 86_400).default(3600),
@@ -72,6 +73,9 @@ export const limitSchema = z.strictObject({
   if (limit.kind === 'rate') {
     need('rate', 'a rate limit needs rate (requests per second)');
     refuse('max'); refuse('costs'); refuse('block');
+  } else if (limit.kind === 'concurrent') {
+    need('max', 'a concurrent limit needs max (requests in flight)');
+    refuse('rate'); refuse('burst'); refuse('costs'); refuse('block');
   } else {
     need('max', `a ${limit.kind} limit needs max (units per window)`);
     refuse('rate'); refuse('burst');

@@ -103,6 +103,7 @@ async function proxyInSession(req: IncomingMessage, res: ServerResponse, ctx: { 
   let approvedBy: string | undefined; // the review that released the request also covers its answer
   const check = async (msg: Omit<HttpMessage, 'method' | 'pathname' | 'query'> & { streamed?: boolean }, summary: JsonObject): Promise<Judged> => {
     const gate = await limitsBefore(deps, identity, connection, { direction: msg.direction, method, path: pathname });
+    if (gate !== undefined) res.once('close', gate.release); // its place under `concurrent` limits ends with the exchange
     const judged = judgeHttp(deps, identity, connection, { ...msg, method, pathname, query, ...(gate === undefined ? {} : { limits: gate }) }, msg.direction === 'request' ? tooLargeRequest : tooLargeResponse);
     const { outcome, normal } = judged;
     const { direction } = msg;

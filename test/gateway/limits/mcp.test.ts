@@ -42,6 +42,7 @@ before(async () => {
     'rules:',
     '  - { id: mask-pii, match: { directions: [response], findings: ["pii.*"] }, action: mask, reason: pii.mask }',
     'limits:',
+    '  - { name: one_at_a_time, kind: concurrent, max: 1 }', // released when each call returns, or the next would be refused
     '  - { name: emails, kind: egress, findings: [pii.EMAIL_ADDRESS], max: 3, window: 3600, block: 1, match: { tools: [getCustomer] }, message: "At most 3 e-mail addresses an hour." }',
   ].join('\n'));
   await addConnections(t, admin, [{ name: 'crm', kind: 'http', agent: 'edge', target: `${url}/api`, groups: ['developers'], openapi, policy: { files: [policy] } }]);
