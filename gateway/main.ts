@@ -30,6 +30,7 @@ import { upstreamSource } from './mcp/upstream.ts';
 import { postgresSource } from './mcp/postgres.ts';
 import { randomBytes } from 'node:crypto';
 import { Limiter } from './limits/limiter.ts';
+import { usageRoutes } from './api/usage.ts';
 
 export interface StartOptions extends LoadOptions {
   /** Logger to use; default a JSON logger on stdout at config.log.level. */
@@ -106,6 +107,7 @@ export async function startGateway(options: StartOptions = {}): Promise<RunningG
       sessionRoutes(router, store, authn.authenticator, recording);
       reviewRoutes(router, store, recording.reviews, authn.authenticator);
       toolRoutes(router, store, connections, authn.authenticator);
+      usageRoutes(router, { config, policies, connections, store, authenticator: authn.authenticator });
       mcp = mcpRoutes(router, { ...proxy, store, sources: { http: openapiSource, mcp: upstreamSource, postgres: postgresSource } });
       options.routes?.(router, { config, store, logger, authn, connections });
     },

@@ -16,6 +16,11 @@ export function counterRepos(driver: Driver, now: () => number): Pick<Store, 'co
         return num(row?.used ?? 0);
       }),
       get: (key) => op('read usage of a limit', async () => num(first(await db.query('SELECT used FROM limit_counters WHERE key = ?', [key]))?.used ?? 0)),
+      list: (options = {}) => op('list limit counters', async () => {
+        const rows = await db.query('SELECT key, used, expires_at FROM limit_counters WHERE expires_at > ? AND used > 0 ORDER BY used DESC, key LIMIT ?',
+          [options.after ?? now(), Math.min(Math.max(1, options.limit ?? 1000), 10_000)]);
+        return rows.map((r) => ({ key: String(r.key), used: num(r.used), expiresAt: num(r.expires_at) }));
+      }),
       purge: (before) => op('purge expired limit counters', () => db.run('DELETE FROM limit_counters WHERE expires_at < ?', [before ?? now()])),
     },
   };

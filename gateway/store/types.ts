@@ -436,6 +436,8 @@ export interface Store {
     add(key: string, amount: number, expiresAt: EpochMs): Promise<number>;
     /** The total of `key`; 0 when it has none. */
     get(key: string): Promise<number>;
+    /** Counters of windows not yet ended at `after` (epoch ms, default now) with some use, most used first; at most `limit` (default 1000, at most 10000). */
+    list(options?: { readonly after?: EpochMs; readonly limit?: number }): Promise<Array<{ key: string; used: number; expiresAt: EpochMs }>>;
     /** Deletes counters whose window ended before `before` (epoch ms, default now); resolves with how many. */
     purge(before?: EpochMs): Promise<number>;
   };

@@ -176,3 +176,20 @@ test('a limit changed in its policy file applies without a restart, and the coun
   assert.equal(over.status, 429, 'one used before the edit, two after: three of three');
   assert.match(over.json().error.message, /is used up \(3 of 3\)/);
 });
+
+test('/api/v1/usage shows admins and auditors who used how much, near or over; others are refused', async () => {
+  const r = await t.call('GET', '/api/v1/usage?connection=scrape', alice);
+  assert.equal(r.status, 200, JSON.stringify(r.body));
+  const bobs = r.body.usage.find((u: Record<string, any>) => u.key.identity === 'bob');
+  assert.deepEqual({ ...bobs, windowEnds: typeof bobs.windowEnds }, { limit: 'customer_records', key: { identity: 'bob', connection: 'scrape' }, used: 4, max: 4, remaining: 0, state: 'over', windowEnds: 'string' });
+  const carols = r.body.usage.find((u: Record<string, any>) => u.key.identity === 'carol');
+  assert.deepEqual([carols.used, carols.state], [2, 'ok']);
+  assert.ok(r.body.usage.every((u: Record<string, any>) => u.key.connection === 'scrape'));
+  const onlyBob = await t.call('GET', '/api/v1/usage?user=bob', alice);
+  assert.ok(onlyBob.body.usage.length >= 1 && onlyBob.body.usage.every((u: Record<string, any>) => u.key.identity === 'bob'));
+  const refused = await t.call('GET', '/api/v1/usage', bob);
+  assert.equal(refused.status, 403);
+  assert.deepEqual([refused.body.error.code, refused.body.error.message], ['GW_FORBIDDEN', 'Only auditors and admins see the usage of limits.']);
+  const bad = await t.call('GET', '/api/v1/usage?since=yesterday', alice);
+  assert.deepEqual([bad.status, bad.body.error.code], [400, 'GW_BAD_REQUEST']);
+});
