@@ -11,6 +11,7 @@ import { registerGatewayCommands } from './commands/gateway.ts';
 import { registerPolicyCommands } from './commands/policy.ts';
 import { registerReviewCommands } from './commands/reviews.ts';
 import { registerSessionCommands } from './commands/sessions.ts';
+import { registerUsageCommands } from './commands/usage.ts';
 import { registerToolCommands } from './commands/tools.ts';
 import { runCli } from './run.ts';
 
@@ -31,5 +32,6 @@ registerPolicyCommands(program);
 registerSessionCommands(program);
 registerReviewCommands(program);
 registerToolCommands(program);
+registerUsageCommands(program);
 
 await runCli(program);

@@ -12,6 +12,7 @@ import type { Running } from '../../support/process.ts';
 import { addConnections, eventually, startTestAgent, startTestGateway, stopAll, type TestGateway } from '../../support/gateway.ts';
 import { readPolicyFile } from '../../../gateway/policy/load.ts';
 import { GatewayError } from '../../../gateway/errors.ts';
+import { AIRLOCK, run } from '../../support/process.ts';
 
 let t: TestGateway;
 let target: Server;
@@ -192,4 +193,15 @@ test('/api/v1/usage shows admins and auditors who used how much, near or over; o
   assert.deepEqual([refused.body.error.code, refused.body.error.message], ['GW_FORBIDDEN', 'Only auditors and admins see the usage of limits.']);
   const bad = await t.call('GET', '/api/v1/usage?since=yesterday', alice);
   assert.deepEqual([bad.status, bad.body.error.code], [400, 'GW_BAD_REQUEST']);
+});
+
+test('airlock usage lists the same, as a table and as JSON', async () => {
+  const env = { AIRLOCK_GATEWAY: t.gw.url, AIRLOCK_CONFIG_DIR: join(t.dir, 'cli-config'), AIRLOCK_TOKEN: alice };
+  const table = await run(AIRLOCK, ['usage', '--connection', 'scrape', '--user', 'bob'], { env });
+  assert.equal(table.code, 0, table.stderr);
+  assert.match(table.stdout, /^LIMIT\s+KEY\s+USED\s+MAX\s+STATE\s+WINDOW ENDS$/m);
+  assert.match(table.stdout, /^customer_records\s+identity=bob connection=scrape\s+4\s+4\s+over\s+\d{4}-/m);
+  const json = await run(AIRLOCK, ['usage', '--json', '--user', 'bob', '--connection', 'scrape'], { env });
+  assert.equal(json.code, 0, json.stderr);
+  assert.deepEqual((JSON.parse(json.stdout) as Array<Record<string, unknown>>).map((u) => [u.limit, u.used, u.state]), [['customer_records', 4, 'over']]);
 });
