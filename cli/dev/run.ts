@@ -171,7 +171,7 @@ async function connected(gateway: RunningGateway, agent: AgentProcess): Promise<
  */
 /** The demo service as connection `demo`: every signed-in user may use it, through agent `local`. */
 async function registerDemo(gateway: RunningGateway, url: string): Promise<void> {
-  const definition = { name: 'demo', kind: 'http', agent: LOCAL_AGENT, target: url, groups: ['*'], description: 'The airlock dev demo service: customer records with fake cards, emails and SSNs.', tags: ['env=dev'], policy: { packs: ['default', 'http-writes'] }, openapi: structuredClone(DEMO_OPENAPI) as unknown as Record<string, unknown> };
+  const definition = { name: 'demo', kind: 'http', agent: LOCAL_AGENT, target: url, groups: ['*'], description: 'The airlock dev demo service: customer records with fake cards, emails and SSNs.', tags: ['env=dev'], policy: { packs: ['default', 'http-writes', 'demo-limits'] }, openapi: structuredClone(DEMO_OPENAPI) as unknown as Record<string, unknown> };
   if (gateway.connections.get('demo')) await gateway.connections.replace('demo', definition);
   else await gateway.connections.create(definition);
   // The demo service's MCP server, as an upstream MCP server reached through the agent.

@@ -205,3 +205,9 @@ test('airlock usage lists the same, as a table and as JSON', async () => {
   assert.equal(json.code, 0, json.stderr);
   assert.deepEqual((JSON.parse(json.stdout) as Array<Record<string, unknown>>).map((u) => [u.limit, u.used, u.state]), [['customer_records', 4, 'over']]);
 });
+
+test('the demo-limits pack (airlock dev\'s demo connection) loads: 20 records with PII an hour, then a review', async () => {
+  const { loadPolicies } = await import('../../../gateway/policy/load.ts');
+  const { limits } = loadPolicies({ packs: ['default', 'http-writes', 'demo-limits'] });
+  assert.deepEqual(limits.map((l) => [l.name, l.spec.kind, l.spec.count, l.spec.max, l.spec.window, l.spec.action, l.spec.review?.wait]), [['customer_records', 'egress', 'records', 20, 3600, 'review', 5]]);
+});
