@@ -8,7 +8,15 @@
 //                refused) ─► inspect (SQL/shell arguments with their inspectors, PII anywhere) +
 //                policy ─► record (durable) ─► deny: isError with the reason │ review: held │
 //                allow/mask: call the source with the (masked) arguments ─► inspect + policy on
-//                the result ─► record ─► the (masked) result
+//                the result ─► record ─► the (masked) result; the upstream's progress during
+//                the call: inspect + policy on each ─► record ─► relayed masked, or dropped
+//   side channels  prompts, resources, completions and their lists, the upstream's log messages,
+//                resource updates and sampling/elicitation requests: inspect + policy ─► record
+//                ─► masked, or withheld (checkPayload: an error; checkNotification: dropped)
+//
+// Every string of a payload is also searched for values hidden between control or format
+// characters (guard/normalise.ts hiddenText: UTF-16 text read as UTF-8 puts a NUL between
+// digits), which policy refuses as a failure to inspect (`inspect.hidden_text`).
 //
 // Annotations such as readOnlyHint are passed to the caller but never read here: they never
 // lower the risk of a call.
@@ -18,11 +26,11 @@ import type { Connection } from '../connections/registry.ts';
 import { GatewayError } from '../errors.ts';
 import { inspectRequest } from '../inspect/index.ts';
 import type { Finding } from '../inspect/types.ts';
-import { DEFAULT_REVIEW } from '../policy/decide.ts';
+import { DEFAULT_REVIEW, type Outcome } from '../policy/decide.ts';
 import type { PolicyRequest } from '../policy/context.ts';
-import { decideFor, reasonText, recordStep, type GuardDeps } from '../guard/index.ts';
+import { decideFor, hiddenText, reasonText, recordStep, redactFindings, type GuardDeps } from '../guard/index.ts';
 import type { RecordingSession } from '../recorder/recorder.ts';
-import type { Json, Store } from '../store/index.ts';
+import type { Json, JsonObject, Store } from '../store/index.ts';
 import type { Logger } from '../../lib/log.ts';
 import { argumentRoles, inspectionRequests, rebaseFindings, validateArguments, withJustification } from './arguments.ts';
 import { decidePin, scanDescription, stripHidden, type PinMode } from './integrity.ts';
@@ -155,9 +163,10 @@ export class Firewall {
     }
 
     const started = performance.now();
+    const progress = this.#progress(name, ctx);
     let result: CallToolResult;
     try {
-      result = await this.#source.callTool(name, leaving as Record<string, unknown>, ctx);
+      result = await this.#source.callTool(name, leaving as Record<string, unknown>, { ...ctx, ...progress.relay });
     } catch (err) {
       if (!(err instanceof GatewayError)) throw err;
       // Nothing reached the upstream: an approval this call used is given back for the retry.
@@ -166,16 +175,35 @@ export class Firewall {
       await this.#deps.recording.recorder.record(this.#session, 'error', { ...summary, code: err.code, message: err.message });
       return refusal(`${err.message} (${err.code})`);
     }
+    await progress.flushed(); // every progress message relayed (or dropped) before the answer
     return this.#checkResult(name, result, ctx.requestId, started);
+  }
+
+  /** The upstream's progress for one call, each through checkNotification, relayed in order. */
+  #progress(tool: string, ctx: CallContext): { relay: Pick<CallContext, 'onProgress'>; flushed(): Promise<void> } {
+    const send = ctx.onProgress;
+    if (send === undefined) return { relay: {}, flushed: () => Promise.resolve() };
+    let chain = Promise.resolve();
+    return {
+      relay: {
+        onProgress: (p) => {
+          chain = chain.then(async () => {
+            const checked = await this.checkNotification(`progress:${tool}`, p, { notification: 'progress', tool, requestId: ctx.requestId });
+            // A number masked into text is no progress any more: dropped like a refusal.
+            if (checked !== undefined && typeof checked.progress === 'number' && (checked.total === undefined || typeof checked.total === 'number')) send(checked);
+          }).catch((err: unknown) => this.#deps.logger.error('an upstream progress message was dropped: checking it failed', { connection: this.#connection.name, err }));
+        },
+      },
+      flushed: () => chain,
+    };
   }
 
   /** Inspects and decides on a result (tool result, prompt, resource): masked, or withheld with isError. */
   async #checkResult(tool: string, result: CallToolResult, requestId: string, started: number): Promise<CallToolResult> {
     const payload = { content: result.content, ...(result.structuredContent === undefined ? {} : { structuredContent: result.structuredContent }) };
-    const outcome = decideFor(this.#deps, this.#identity, this.#connection, { kind: 'mcp', direction: 'response', tool, body: payload });
-    const leaving = outcome.decision === 'mask' && outcome.masked !== undefined ? outcome.masked as typeof payload : payload;
+    const { outcome, leaving, recorded } = this.#judge(tool, 'response', payload);
     await recordStep(this.#deps.recording.recorder, this.#session, {
-      type: 'response', direction: 'response', outcome, maskKey: this.#deps.maskKey, payload, leaving,
+      type: 'response', direction: 'response', outcome, maskKey: this.#deps.maskKey, payload: recorded, leaving,
       summary: { tool, requestId, isError: result.isError === true, ms: Math.round(performance.now() - started) },
     });
     if (outcome.decision === 'deny' || outcome.decision === 'review') return refusal(reasonText('withheld by policy', outcome, 'The tool ran, but its answer'));
@@ -188,12 +216,63 @@ export class Firewall {
    * upstream's sampling and elicitation requests, going the other way (`direction: 'request'`).
    */
   async checkPayload<T extends object>(label: string, value: T, requestId: string, direction: 'request' | 'response' = 'response'): Promise<T> {
-    const outcome = decideFor(this.#deps, this.#identity, this.#connection, { kind: 'mcp', direction, tool: label, body: value });
-    const leaving = outcome.decision === 'mask' && outcome.masked !== undefined ? outcome.masked as T : value;
-    await recordStep(this.#deps.recording.recorder, this.#session, { type: direction, direction, outcome, maskKey: this.#deps.maskKey, payload: value, leaving, summary: { tool: label, requestId } });
+    const { outcome, leaving, recorded } = this.#judge(label, direction, value);
+    await recordStep(this.#deps.recording.recorder, this.#session, { type: direction, direction, outcome, maskKey: this.#deps.maskKey, payload: recorded, leaving, summary: { tool: label, requestId } });
     if (outcome.decision === 'deny' || outcome.decision === 'review') throw new GatewayError('GW_POLICY_DENIED', reasonText('withheld by policy', outcome, `The answer to ${label}`));
     return leaving;
   }
+
+  /**
+   * A notification the upstream sends (a progress or log message, a resource update), inspected
+   * like a result (as a tool named `label`) and recorded as a `notification` event with
+   * `summary`. Returns what may be relayed (masked), or undefined when policy withholds it:
+   * then it is dropped, never relayed (a notification has no answer to carry a refusal, and
+   * cannot wait for a review).
+   */
+  async checkNotification<T extends object>(label: string, value: T, summary: JsonObject): Promise<T | undefined> {
+    const { outcome, leaving, recorded } = this.#judge(label, 'response', value);
+    await recordStep(this.#deps.recording.recorder, this.#session, { type: 'notification', direction: 'response', outcome, maskKey: this.#deps.maskKey, payload: recorded, leaving, summary });
+    return outcome.decision === 'allow' || outcome.decision === 'mask' ? leaving : undefined;
+  }
+
+  /** Inspect + policy on a payload of the upstream's (or an answer going to it): what may leave, and what to record. */
+  #judge<T>(tool: string, direction: 'request' | 'response', value: T): { outcome: Outcome; leaving: T; recorded: unknown } {
+    const hidden = hiddenIn(value);
+    const outcome = decideFor(this.#deps, this.#identity, this.#connection, { kind: 'mcp', direction, tool, body: value }, hidden);
+    const leaving = outcome.decision === 'mask' && outcome.masked !== undefined ? outcome.masked as T : value;
+    // recordStep redacts what the inspectors found in a withheld payload; a value hidden between
+    // control characters is found only once they are gone, so they go before it is recorded.
+    const passes = outcome.decision === 'allow' || outcome.decision === 'mask';
+    return { outcome, leaving, recorded: hidden.length > 0 && !passes ? unhidden(value, direction, this.#deps.maskKey) : value };
+  }
+}
+
+/** The hidden-text finding of a payload's strings and keys (guard/normalise.ts), if any; iterative (a payload is bounded by limits.maxResponseBytes). */
+function hiddenIn(value: unknown): Finding[] {
+  const strings: string[] = [];
+  const stack: unknown[] = [value];
+  while (stack.length > 0) {
+    const v = stack.pop();
+    if (typeof v === 'string') strings.push(v);
+    else if (Array.isArray(v)) for (const child of v) stack.push(child);
+    else if (v !== null && typeof v === 'object') for (const [k, child] of Object.entries(v)) { strings.push(k); stack.push(child); }
+  }
+  return hiddenText(strings.join('\n'));
+}
+
+/** Control and format characters, as guard/normalise.ts hides them (tab, LF and CR are text). */
+const HIDING = /[\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f-\u009f\p{Cf}]/gu;
+
+/** A payload with the hiding characters removed from every key and string, and what the inspectors then find redacted. */
+function unhidden(value: unknown, direction: 'request' | 'response', maskKey: Uint8Array): unknown {
+  const strip = (v: unknown): unknown => {
+    if (typeof v === 'string') return v.replace(HIDING, '');
+    if (Array.isArray(v)) return v.map(strip);
+    if (v !== null && typeof v === 'object') return Object.fromEntries(Object.entries(v).map(([k, child]) => [k.replace(HIDING, ''), strip(child)]));
+    return v;
+  };
+  const compact = strip(value);
+  return redactFindings(compact, inspectRequest({ kind: 'mcp', direction, body: compact }), maskKey);
 }
 
 function refusal(text: string): CallToolResult {
