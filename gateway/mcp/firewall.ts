@@ -24,11 +24,12 @@ import type { CallToolResult, Tool } from '@modelcontextprotocol/sdk/types.js';
 import type { Identity } from '../authn/identity.ts';
 import type { Connection } from '../connections/registry.ts';
 import { GatewayError } from '../errors.ts';
+import { unhidden } from '../inspect/hidden.ts';
 import { inspectRequest } from '../inspect/index.ts';
 import type { Finding } from '../inspect/types.ts';
 import { DEFAULT_REVIEW, type Outcome } from '../policy/decide.ts';
 import type { PolicyRequest } from '../policy/context.ts';
-import { decideFor, hiddenText, reasonText, recordStep, redactFindings, type GuardDeps } from '../guard/index.ts';
+import { decideFor, hiddenText, reasonText, recordStep, type GuardDeps } from '../guard/index.ts';
 import type { RecordingSession } from '../recorder/recorder.ts';
 import type { Json, JsonObject, Store } from '../store/index.ts';
 import type { Logger } from '../../lib/log.ts';
@@ -243,7 +244,7 @@ export class Firewall {
     // recordStep redacts what the inspectors found in a withheld payload; a value hidden between
     // control characters is found only once they are gone, so they go before it is recorded.
     const passes = outcome.decision === 'allow' || outcome.decision === 'mask';
-    return { outcome, leaving, recorded: hidden.length > 0 && !passes ? unhidden(value, direction, this.#deps.maskKey) : value };
+    return { outcome, leaving, recorded: hidden.length > 0 && !passes ? unhidden(value, this.#deps.maskKey) : value };
   }
 }
 
@@ -258,21 +259,6 @@ function hiddenIn(value: unknown): Finding[] {
     else if (v !== null && typeof v === 'object') for (const [k, child] of Object.entries(v)) { strings.push(k); stack.push(child); }
   }
   return hiddenText(strings.join('\n'));
-}
-
-/** Control and format characters, as guard/normalise.ts hides them (tab, LF and CR are text). */
-const HIDING = /[\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f-\u009f\p{Cf}]/gu;
-
-/** A payload with the hiding characters removed from every key and string, and what the inspectors then find redacted. */
-function unhidden(value: unknown, direction: 'request' | 'response', maskKey: Uint8Array): unknown {
-  const strip = (v: unknown): unknown => {
-    if (typeof v === 'string') return v.replace(HIDING, '');
-    if (Array.isArray(v)) return v.map(strip);
-    if (v !== null && typeof v === 'object') return Object.fromEntries(Object.entries(v).map(([k, child]) => [k.replace(HIDING, ''), strip(child)]));
-    return v;
-  };
-  const compact = strip(value);
-  return redactFindings(compact, inspectRequest({ kind: 'mcp', direction, body: compact }), maskKey);
 }
 
 function refusal(text: string): CallToolResult {
