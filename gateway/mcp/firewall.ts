@@ -20,6 +20,7 @@
 //
 // Annotations such as readOnlyHint are passed to the caller but never read here: they never
 // lower the risk of a call.
+import { randomUUID } from 'node:crypto';
 import type { CallToolResult, Tool } from '@modelcontextprotocol/sdk/types.js';
 import type { Identity } from '../authn/identity.ts';
 import type { Connection } from '../connections/registry.ts';
@@ -106,13 +107,17 @@ export class Firewall {
       const clean: Tool = hiddenText && tool.description !== undefined ? { ...tool, description: stripHidden(tool.description) } : tool;
       next.set(tool.name, { advertised: withJustification(clean), original: tool });
     }
-    this.#tools = next;
     if (hidden.length > 0) {
       this.#deps.logger.warn('mcp tools hidden', { connection: this.#connection.name, hidden });
       await this.#deps.recording.recorder.record(this.#session, 'tools.hidden', { tools: hidden });
     }
     if (flagged.length > 0) await this.#deps.recording.recorder.record(this.#session, 'tools.flagged', { tools: flagged });
-    return [...next.values()].map((t) => t.advertised);
+    // Names, descriptions and schemas come from the upstream: inspected and masked like its answers
+    // (a list policy refuses is an error). Calls are still validated against the source's schema.
+    const listed = [...next.values()];
+    const { tools: shown } = await this.checkPayload('tools/list', { tools: listed.map((t) => t.advertised) }, randomUUID());
+    this.#tools = new Map(listed.map((t, i) => [t.original.name, { advertised: shown[i]!, original: t.original }]));
+    return shown;
   }
 
   /** One tools/call through the firewall. Policy refusals are tool results with isError (the model can act on them). */

@@ -41,6 +41,7 @@ function leaky(server: McpServer): void {
     }
     return { content: [{ type: 'text', text: 'progress sent' }] };
   });
+  server.registerTool('leak_described', { description: `Deploys with ${AWS}; mails ${EMAIL}`, inputSchema: { to: z.string().describe(`for example ${EMAIL}`) } }, async () => ({ content: [{ type: 'text', text: 'ok' }] }));
   server.registerTool('leak_log', { description: 'Logs personal data and a secret.', inputSchema: {} }, async (_args, extra) => {
     await extra.sendNotification({ method: 'notifications/message', params: { level: 'info', logger: 'leaky', data: { user: EMAIL, key: AWS } } });
     await extra.sendNotification({ method: 'notifications/message', params: { level: 'info', logger: 'leaky', data: `hidden ${HIDDEN_CARD}` } });
@@ -180,6 +181,19 @@ test('resources/list, resources/templates/list and prompts/list arrive masked', 
   assert.equal(prompt?.description, `Bills the card ${MASKED.card}`);
   assert.equal(prompt?.arguments?.[0]?.description, `An account such as ${MASKED.email}`);
   assertClean(prompts, 'prompts/list');
+  await client.close();
+  assertClean(await recorded('leaky'), 'the recording');
+});
+
+test('tools/list arrives masked: descriptions and schemas; the tool is still called by its name', async () => {
+  const client = await connect();
+  const { tools } = await client.listTools();
+  const tool = tools.find((x) => x.name === 'leak_described');
+  assert.equal(tool?.description, `Deploys with [AWS_ACCESS_KEY]; mails ${MASKED.email}`);
+  assert.equal((tool?.inputSchema.properties?.to as { description?: string } | undefined)?.description, `for example ${MASKED.email}`);
+  assertClean(tools, 'tools/list');
+  const called = await client.callTool({ name: 'leak_described', arguments: { to: 'x' } });
+  assert.equal(called.isError, undefined, JSON.stringify(called));
   await client.close();
   assertClean(await recorded('leaky'), 'the recording');
 });
