@@ -21,7 +21,7 @@
 // Annotations such as readOnlyHint are passed to the caller but never read here: they never
 // lower the risk of a call.
 import { randomUUID } from 'node:crypto';
-import type { CallToolResult, Tool } from '@modelcontextprotocol/sdk/types.js';
+import { McpError, type CallToolResult, type Tool } from '@modelcontextprotocol/sdk/types.js';
 import type { Identity } from '../authn/identity.ts';
 import type { Connection } from '../connections/registry.ts';
 import { GatewayError } from '../errors.ts';
@@ -72,7 +72,7 @@ export class Firewall {
 
   /** The tools the caller may see, decorated; hidden ones are logged and recorded with their reason. */
   async listTools(signal?: AbortSignal): Promise<Tool[]> {
-    const tools = await this.#source.listTools(signal);
+    const tools = await this.#source.listTools(signal).catch(async (err: unknown) => { throw err instanceof McpError ? await this.checkError('tools/list', err, randomUUID()) : err; });
     const next = new Map<string, Listed>();
     const hidden: Array<{ tool: string; reason: string }> = [];
     const flagged: Array<{ tool: string; findings: string[] }> = [];
@@ -174,6 +174,7 @@ export class Firewall {
     try {
       result = await this.#source.callTool(name, leaving as Record<string, unknown>, { ...ctx, ...progress.relay });
     } catch (err) {
+      if (err instanceof McpError) throw await this.checkError(name, err, ctx.requestId);
       if (!(err instanceof GatewayError)) throw err;
       // Nothing reached the upstream: an approval this call used is given back for the retry.
       if (released !== undefined && err.code === 'GW_AGENT_OFFLINE') await this.#deps.recording.reviews.refund(released, this.#session, err.code);
@@ -239,6 +240,25 @@ export class Firewall {
     const { outcome, leaving, recorded } = this.#judge(label, 'response', value);
     await recordStep(this.#deps.recording.recorder, this.#session, { type: 'notification', direction: 'response', outcome, maskKey: this.#deps.maskKey, payload: recorded, leaving, summary });
     return outcome.decision === 'allow' || outcome.decision === 'mask' ? leaving : undefined;
+  }
+
+  /**
+   * A JSON-RPC error the upstream answered: its message and data are its text too, so they are
+   * inspected like an answer (as `error:<label>`). Returns the error for the caller: masked, or
+   * with airlock's sentence instead when policy withholds it.
+   */
+  async checkError(label: string, err: McpError, requestId: string): Promise<McpError> {
+    const said = { message: err.message.replace(/^MCP error -?\d+: /, ''), ...(err.data === undefined ? {} : { data: err.data }) };
+    let shown: typeof said;
+    try {
+      shown = await this.checkPayload(`error:${label}`, said, requestId);
+    } catch (refused) {
+      if (!(refused instanceof GatewayError) || refused.code !== 'GW_POLICY_DENIED') throw refused;
+      shown = { message: refused.message };
+    }
+    const out = new McpError(err.code, '', shown.data);
+    out.message = String(shown.message); // as the upstream wrote it (McpError would prefix "MCP error <code>: " once more)
+    return out;
   }
 
   /** Inspect + policy on a payload of the upstream's (or an answer going to it): what may leave, and what to record. */

@@ -10,7 +10,8 @@
 // upstream session and recording session end with it.
 //
 // What the upstream sends besides answers goes through the firewall of its connection too:
-// prompt, resource and template lists and completions (masked, or a JSON-RPC error), its log
+// prompt, resource and template lists and completions (masked, or a JSON-RPC error), the text of
+// the JSON-RPC errors it answers (masked, or airlock's sentence instead), its log
 // messages and resource updates (masked, or dropped; relayed in the order they came), its
 // sampling and elicitation requests to the caller's client (masked, or refused upstream).
 import { randomUUID } from 'node:crypto';
@@ -19,7 +20,7 @@ import { Server } from '@modelcontextprotocol/sdk/server/index.js';
 import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/streamableHttp.js';
 import {
   CallToolRequestSchema, CompleteRequestSchema, GetPromptRequestSchema, SubscribeRequestSchema, UnsubscribeRequestSchema, ListPromptsRequestSchema, ListResourcesRequestSchema, ListResourceTemplatesRequestSchema,
-  ListToolsRequestSchema, ReadResourceRequestSchema, isInitializeRequest,
+  ListToolsRequestSchema, McpError, ReadResourceRequestSchema, isInitializeRequest,
 } from '@modelcontextprotocol/sdk/types.js';
 import type { Identity } from '../authn/identity.ts';
 import type { Connection } from '../connections/registry.ts';
@@ -275,25 +276,44 @@ function buildServer(catalog: Catalog, source: ToolSource | undefined, firewall:
     }
   });
   if (source && firewall) {
-    if (source.listPrompts) server.setRequestHandler(ListPromptsRequestSchema, async (_r, extra) => firewall.checkPayload('prompts/list', { prompts: await source.listPrompts!(extra.signal) }, String(extra.requestId)));
-    if (source.getPrompt) {
-      server.setRequestHandler(GetPromptRequestSchema, async (req, extra) =>
-        firewall.checkPayload(`prompt:${req.params.name}`, await source.getPrompt!(req.params.name, req.params.arguments ?? {}, { signal: extra.signal, requestId: String(extra.requestId) }), String(extra.requestId)));
+    const ctx = (extra: { signal: AbortSignal; requestId: string | number }) => ({ signal: extra.signal, requestId: String(extra.requestId) });
+    // A JSON-RPC error the upstream answers carries its text too: through the firewall (checkError).
+    const upstream = async <T>(label: string, requestId: string | number, run: () => Promise<T>): Promise<T> => {
+      try {
+        return await run();
+      } catch (err) {
+        throw err instanceof McpError ? await firewall.checkError(label, err, String(requestId)) : err;
+      }
+    };
+    if (source.listPrompts) {
+      server.setRequestHandler(ListPromptsRequestSchema, async (_r, extra) =>
+        firewall.checkPayload('prompts/list', { prompts: await upstream('prompts/list', extra.requestId, () => source.listPrompts!(extra.signal)) }, String(extra.requestId)));
     }
-    if (source.listResources) server.setRequestHandler(ListResourcesRequestSchema, async (_r, extra) => firewall.checkPayload('resources/list', { resources: await source.listResources!(extra.signal) }, String(extra.requestId)));
+    if (source.getPrompt) {
+      server.setRequestHandler(GetPromptRequestSchema, async (req, extra) => {
+        const label = `prompt:${req.params.name}`;
+        return firewall.checkPayload(label, await upstream(label, extra.requestId, () => source.getPrompt!(req.params.name, req.params.arguments ?? {}, ctx(extra))), String(extra.requestId));
+      });
+    }
+    if (source.listResources) {
+      server.setRequestHandler(ListResourcesRequestSchema, async (_r, extra) =>
+        firewall.checkPayload('resources/list', { resources: await upstream('resources/list', extra.requestId, () => source.listResources!(extra.signal)) }, String(extra.requestId)));
+    }
     if (source.listResourceTemplates) {
       server.setRequestHandler(ListResourceTemplatesRequestSchema, async (_r, extra) =>
-        firewall.checkPayload('resources/templates/list', { resourceTemplates: await source.listResourceTemplates!(extra.signal) }, String(extra.requestId)));
+        firewall.checkPayload('resources/templates/list', { resourceTemplates: await upstream('resources/templates/list', extra.requestId, () => source.listResourceTemplates!(extra.signal)) }, String(extra.requestId)));
     }
     if (source.complete) {
       server.setRequestHandler(CompleteRequestSchema, async (req, extra) =>
-        firewall.checkPayload('completion', await source.complete!(req.params, { signal: extra.signal, requestId: String(extra.requestId) }), String(extra.requestId)));
+        firewall.checkPayload('completion', await upstream('completion', extra.requestId, () => source.complete!(req.params, ctx(extra))), String(extra.requestId)));
     }
-    if (source.subscribe) server.setRequestHandler(SubscribeRequestSchema, async (req, extra) => { await source.subscribe!(req.params.uri, { signal: extra.signal, requestId: String(extra.requestId) }); return {}; });
-    if (source.unsubscribe) server.setRequestHandler(UnsubscribeRequestSchema, async (req, extra) => { await source.unsubscribe!(req.params.uri, { signal: extra.signal, requestId: String(extra.requestId) }); return {}; });
+    if (source.subscribe) server.setRequestHandler(SubscribeRequestSchema, async (req, extra) => { await upstream('subscribe', extra.requestId, () => source.subscribe!(req.params.uri, ctx(extra))); return {}; });
+    if (source.unsubscribe) server.setRequestHandler(UnsubscribeRequestSchema, async (req, extra) => { await upstream('unsubscribe', extra.requestId, () => source.unsubscribe!(req.params.uri, ctx(extra))); return {}; });
     if (source.readResource) {
-      server.setRequestHandler(ReadResourceRequestSchema, async (req, extra) =>
-        firewall.checkPayload(`resource:${req.params.uri}`, await source.readResource!(req.params.uri, { signal: extra.signal, requestId: String(extra.requestId) }), String(extra.requestId)));
+      server.setRequestHandler(ReadResourceRequestSchema, async (req, extra) => {
+        const label = `resource:${req.params.uri}`;
+        return firewall.checkPayload(label, await upstream(label, extra.requestId, () => source.readResource!(req.params.uri, ctx(extra))), String(extra.requestId));
+      });
     }
   }
   return server;

@@ -11,7 +11,9 @@ import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { completable } from '@modelcontextprotocol/sdk/server/completable.js';
 import { ResourceTemplate, type McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
-import { CreateMessageRequestSchema, CreateMessageResultSchema, ElicitRequestSchema, ElicitResultSchema, LoggingMessageNotificationSchema, ResourceUpdatedNotificationSchema } from '@modelcontextprotocol/sdk/types.js';
+import {
+  CreateMessageRequestSchema, CreateMessageResultSchema, ElicitRequestSchema, ElicitResultSchema, ErrorCode, LoggingMessageNotificationSchema, McpError, ResourceUpdatedNotificationSchema,
+} from '@modelcontextprotocol/sdk/types.js';
 import { z } from 'zod';
 import { eventually, startTestAgent, startTestGateway, type TestGateway } from '../../support/gateway.ts';
 import { startReferenceServer, type ReferenceServer } from '../../support/mcp-reference-server.ts';
@@ -63,6 +65,12 @@ function leaky(server: McpServer): void {
   server.registerResource('by-mail', new ResourceTemplate('test://mail/{address}', { list: undefined }), { description: `Mail such as ${EMAIL}` }, async (uri) => ({
     contents: [{ uri: uri.href, text: 'mail' }],
   }));
+  server.registerResource('failing', new ResourceTemplate('test://fail/{id}', { list: undefined }), { description: 'Always fails.' }, async () => {
+    throw new McpError(ErrorCode.InvalidParams, `account ${EMAIL} is closed; card ${CARD}`);
+  });
+  server.registerPrompt('failing_prompt', { description: 'Always fails, hiding a card in its error.' }, () => {
+    throw new McpError(ErrorCode.InvalidParams, `hidden ${HIDDEN_CARD}`);
+  });
   server.registerPrompt('leaky_prompt', {
     description: `Bills the card ${CARD}`,
     argsSchema: {
@@ -194,6 +202,25 @@ test('tools/list arrives masked: descriptions and schemas; the tool is still cal
   assertClean(tools, 'tools/list');
   const called = await client.callTool({ name: 'leak_described', arguments: { to: 'x' } });
   assert.equal(called.isError, undefined, JSON.stringify(called));
+  await client.close();
+  assertClean(await recorded('leaky'), 'the recording');
+});
+
+test('the text of the upstream\'s JSON-RPC errors arrives masked, or withheld when policy refuses it', async () => {
+  const client = await connect();
+  await assert.rejects(client.readResource({ uri: 'test://fail/1' }), (err: unknown) => {
+    assert.ok(err instanceof McpError, String(err));
+    assert.equal(err.code, ErrorCode.InvalidParams);
+    // The upstream's SDK writes "MCP error <code>: " into the message it sends; the client adds its own.
+    assert.equal(err.message, `MCP error -32602: MCP error -32602: account ${MASKED.email} is closed; card ${MASKED.card}`);
+    return true;
+  });
+  await assert.rejects(client.getPrompt({ name: 'failing_prompt' }), (err: unknown) => {
+    assert.ok(err instanceof McpError, String(err));
+    assert.equal(err.code, ErrorCode.InvalidParams);
+    assert.match(err.message, /^MCP error -32602: The answer to error:prompt:failing_prompt was withheld by policy \(inspect\.failed\): The payload could not be fully inspected \(inspect\.hidden_text\), so it is refused\.$/);
+    return true;
+  });
   await client.close();
   assertClean(await recorded('leaky'), 'the recording');
 });
