@@ -7,4 +7,3 @@ export { recordStep, redactFindings, sessionMeta, type Recording } from './recor
 export { reasonText, refuseUnlessAllowed } from './refuse.ts';
 export { judgeHttp, oversizeOutcome, type HeaderMap, type HttpMessage, type Judged } from './message.ts';
 export { hiddenText, normaliseBody, type NormalBody } from './normalise.ts';
-export { DEFAULT_MAX_DEPTH, parseScanned, scanJson, stringifyJson, type JsonScan } from './json.ts';
