@@ -6,4 +6,4 @@ export { decideFor, type GuardDeps } from './decide.ts';
 export { recordStep, redactFindings, sessionMeta, type Recording } from './record.ts';
 export { reasonText, refuseUnlessAllowed } from './refuse.ts';
 export { judgeHttp, oversizeOutcome, type HeaderMap, type HttpMessage, type Judged } from './message.ts';
-export { hiddenText, normaliseBody, type NormalBody } from './normalise.ts';
+export { hiddenInValue, hiddenText, normaliseBody, type NormalBody } from './normalise.ts';

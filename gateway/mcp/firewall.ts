@@ -28,7 +28,7 @@ import { inspectRequest } from '../inspect/index.ts';
 import type { Finding } from '../inspect/types.ts';
 import { DEFAULT_REVIEW, type Outcome } from '../policy/decide.ts';
 import type { PolicyRequest } from '../policy/context.ts';
-import { decideFor, hiddenText, reasonText, recordStep, type GuardDeps } from '../guard/index.ts';
+import { decideFor, hiddenInValue, reasonText, recordStep, type GuardDeps } from '../guard/index.ts';
 import type { RecordingSession } from '../recorder/recorder.ts';
 import type { Json, JsonObject, Store } from '../store/index.ts';
 import type { Logger } from '../../lib/log.ts';
@@ -288,7 +288,7 @@ export class Firewall {
 
   /** Inspect + policy on a payload of the upstream's (or an answer going to it): what may leave, and what to record. */
   #judge<T>(tool: string, direction: 'request' | 'response', value: T, now: ReturnType<Authority> = this.#authority()): { outcome: Outcome; leaving: T; recorded: unknown } {
-    const hidden = hiddenIn(value);
+    const hidden = hiddenInValue(value);
     const outcome = decideFor(this.#deps, now.identity, now.connection, { kind: 'mcp', direction, tool, body: value }, hidden);
     const leaving = outcome.decision === 'mask' && outcome.masked !== undefined ? outcome.masked as T : value;
     // recordStep redacts what the inspectors found in a withheld payload; a value hidden between
@@ -298,19 +298,6 @@ export class Firewall {
   }
 }
 
-
-/** The hidden-text finding of a payload's strings and keys (guard/normalise.ts), if any; iterative (a payload is bounded by limits.maxResponseBytes). */
-function hiddenIn(value: unknown): Finding[] {
-  const strings: string[] = [];
-  const stack: unknown[] = [value];
-  while (stack.length > 0) {
-    const v = stack.pop();
-    if (typeof v === 'string') strings.push(v);
-    else if (Array.isArray(v)) for (const child of v) stack.push(child);
-    else if (v !== null && typeof v === 'object') for (const [k, child] of Object.entries(v)) { strings.push(k); stack.push(child); }
-  }
-  return hiddenText(strings.join('\n'));
-}
 
 function refusal(text: string): CallToolResult {
   return { isError: true, content: [{ type: 'text', text: `airlock: ${text}` }] };

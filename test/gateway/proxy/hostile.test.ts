@@ -10,7 +10,7 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { brotliCompressSync, deflateSync, gzipSync, zstdCompressSync } from 'node:zlib';
 import type { Running } from '../../support/process.ts';
-import { addConnections, startTestAgent, startTestGateway, stopAll, type TestGateway } from '../../support/gateway.ts';
+import { addConnections, requestEvents, startTestAgent, startTestGateway, stopAll, type TestGateway } from '../../support/gateway.ts';
 
 const CARD = '4111111111111111';
 const CARD_SPACED = '4111 1111 1111 1111';
@@ -373,15 +373,4 @@ async function recordedBodies(id: string): Promise<unknown[]> {
   return out;
 }
 
-async function eventsOf(id: string): Promise<Array<{ type: string; payload: Record<string, any> }>> {
-  const out: Array<{ type: string; payload: Record<string, any> }> = [];
-  for (const s of await t.gw.store.sessions.list({ connection: 'evil', limit: 1000 })) {
-    for (let after = 0; ;) {
-      const page = await t.gw.store.events.list(s.id, { afterSeq: after, limit: 1000 });
-      if (page.length === 0) break;
-      for (const e of page) if ((e.payload as Record<string, any>)?.requestId === id) out.push({ type: e.type, payload: e.payload as Record<string, any> });
-      after = page.at(-1)!.seq;
-    }
-  }
-  return out;
-}
+const eventsOf = (id: string) => requestEvents(t, id, 'evil');
