@@ -1,6 +1,6 @@
 // Relaying one WebSocket session message by message between the caller (the gateway is its
 // server) and the target (the gateway is its client, over a tunnel stream through the agent).
-// Nothing crosses without being inspected and decided on (DESIGN.md, invariant 3):
+// Nothing crosses without being inspected and decided on (docs/architecture.md, invariant 3):
 //
 //   text message, or binary that is valid UTF-8 → JSON object/array: body, else text → decide →
 //   recorder hook → allow: forwarded as received │ mask: the masked payload is forwarded │
