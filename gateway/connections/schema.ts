@@ -153,7 +153,7 @@ const limits = strict({
    * forwarded as it arrives, inspected window by window (gateway/inspect/stream.ts) and masked as
    * it flows; JSON and form bodies are still refused, their structure cannot be inspected in
    * windows. There is no "allow uninspected": what the gateway cannot inspect is never silently
-   * allowed (DESIGN.md, invariant 3). WebSocket messages over inspectBytes are always refused.
+   * allowed (docs/architecture.md, invariant 3). WebSocket messages over inspectBytes are always refused.
    */
   oversize: z.enum(['deny', 'review', 'stream']).default('deny'),
   timeouts: strict({

@@ -1,6 +1,6 @@
 // Relaying one WebSocket session message by message between the caller (the gateway is its
 // server) and the target (the gateway is its client, over a tunnel stream through the agent).
-// Nothing crosses without being inspected and decided on (DESIGN.md, invariant 3):
+// Nothing crosses without being inspected and decided on (docs/architecture.md, invariant 3):
 //
 //   text message, or binary that is valid UTF-8 → read by the guard (guard/normalise.ts): a JSON
 //   object/array with every key kept (a duplicate key is an `inspect.duplicate_key` finding),

@@ -1,5 +1,5 @@
 // `airlock policy` as users and corpora drive it: real processes. The shared corpora run through
-// `airlock policy eval --jsonl` against the default pack, scored as ../shared/corpus/README.md
+// `airlock policy eval --jsonl` against the default pack, scored as test/fixtures/corpus/README.md
 // says: nothing expected deny/review may come out allow, exact agreement ≥ 95% per file, every
 // labelled PII value masked, every negative case unchanged.
 import { test, after } from 'node:test';
