@@ -8,7 +8,15 @@
 //                refused) ─► inspect (SQL/shell arguments with their inspectors, PII anywhere) +
 //                policy ─► record (durable) ─► deny: isError with the reason │ review: held │
 //                allow/mask: call the source with the (masked) arguments ─► inspect + policy on
-//                the result ─► record ─► the (masked) result
+//                the result ─► record ─► the (masked) result; the upstream's progress during
+//                the call: inspect + policy on each ─► record ─► relayed masked, or dropped
+//   side channels  prompts, resources, completions and their lists, the upstream's log messages,
+//                resource updates and sampling/elicitation requests: inspect + policy ─► record
+//                ─► masked, or withheld (checkPayload: an error; checkNotification: dropped)
+//
+// Every string of a payload is also searched for values hidden between control or format
+// characters (guard/normalise.ts hiddenText: UTF-16 text read as UTF-8 puts a NUL between
+// digits), which policy refuses as a failure to inspect (`inspect.hidden_text`).
 //
 // Annotations such as readOnlyHint are passed to the caller but never read here: they never
 // lower the risk of a call.
@@ -113,13 +121,17 @@ export class Firewall {
       const clean: Tool = hiddenText && tool.description !== undefined ? { ...tool, description: stripHidden(tool.description) } : tool;
       next.set(tool.name, { advertised: withJustification(clean), original: tool });
     }
-    this.#tools = next;
     if (hidden.length > 0) {
       this.#deps.logger.warn('mcp tools hidden', { connection: this.#name, hidden });
       await this.#deps.recording.recorder.record(this.#session, 'tools.hidden', { tools: hidden });
     }
     if (flagged.length > 0) await this.#deps.recording.recorder.record(this.#session, 'tools.flagged', { tools: flagged });
-    return [...next.values()].map((t) => t.advertised);
+    // Names, descriptions and schemas come from the upstream: inspected and masked like its answers
+    // (a list policy refuses is an error). Calls are still validated against the source's schema.
+    const listed = [...next.values()];
+    const { tools: shown } = await this.checkPayload('tools/list', { tools: listed.map((t) => t.advertised) }, randomUUID());
+    this.#tools = new Map(listed.map((t, i) => [t.original.name, { advertised: shown[i]!, original: t.original }]));
+    return shown;
   }
 
   /** One tools/call through the firewall. Policy refusals are tool results with isError (the model can act on them). */
