@@ -343,6 +343,29 @@ describe('airlock login, token, whoami, logout, dev token', { concurrency: 3 }, 
     assert.deepEqual(credentials(config).gateways, {});
   });
 
+  test('$AIRLOCK_TOKEN stands in for a login: whoami, token and the API commands use it; a refused one says to fix it', async () => {
+    const config = configDir(); // never logged in
+    const minted = await airlock(config, ['dev', 'token', '--user', 'bob', '--gateway', gw]);
+    assert.equal(minted.code, 0, minted.stderr);
+    const env = { AIRLOCK_TOKEN: minted.stdout.trimEnd(), AIRLOCK_GATEWAY: gw };
+    const me = await airlock(config, ['whoami'], env);
+    assert.equal(me.code, 0, me.stderr);
+    assert.match(me.stdout, /^gateway  http:\/\/127\.0\.0\.1:\d+\nuser     bob \(Bob \(dev\)\)\n/);
+    const token = await airlock(config, ['token'], env);
+    assert.equal(token.code, 0, token.stderr);
+    assert.equal(token.stdout, `${env.AIRLOCK_TOKEN}\n`);
+    const listed = await airlock(config, ['connections', 'list'], env);
+    assert.equal(listed.code, 0, listed.stderr);
+    assert.ok(!existsSync(join(config, 'credentials.json')), 'no stored session was needed or made');
+
+    const refused = await airlock(config, ['whoami'], { ...env, AIRLOCK_TOKEN: 'not-a-token' });
+    assert.equal(refused.code, 1);
+    assert.match(refused.stderr, new RegExp(`^airlock: The gateway at ${gw} refused the token in \\$AIRLOCK_TOKEN: .+ \\(GW_[A-Z_]+\\); set it to a current token or API key, or unset it and run \`airlock login --gateway ${gw}\`\\. \\(CLI_NOT_LOGGED_IN\\)\\n$`));
+    const refusedApi = await airlock(config, ['agents', 'list'], { ...env, AIRLOCK_TOKEN: 'not-a-token' });
+    assert.equal(refusedApi.code, 1);
+    assert.match(refusedApi.stderr, /refused the token in \$AIRLOCK_TOKEN/);
+  });
+
   test('dev token --user alice: a token the gateway accepts, for scripts; unknown users and other gateways are refused', async () => {
     const config = configDir();
     const { code, stdout, stderr } = await airlock(config, ['dev', 'token', '--user', 'alice', '--gateway', gw]);
