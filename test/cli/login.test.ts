@@ -231,12 +231,17 @@ describe('airlock login, token, whoami, logout, dev token', { concurrency: 3 }, 
     assert.deepEqual(credentials(config).gateways, {});
   });
 
-  test('login --device: the code is entered in a browser elsewhere, bob signs in, polling stores his tokens', async (t) => {
+  test('login --device: the code is entered in a browser, bob signs in, polling stores his tokens; a loopback provider is said to be one', async (t) => {
     const config = configDir();
     const cmd = start(AIRLOCK, ['login', '--device', '--gateway', gw], { cwd: dir, env: { AIRLOCK_CONFIG_DIR: config } });
     t.after(() => cmd.stop('SIGKILL'));
-    const [, uri = '', code = ''] = await cmd.waitFor(/^To sign in, open (\S+) on any device and enter the code: ([A-Z]{4}-[A-Z]{4})$/m);
+    const [, uri = '', code = ''] = await cmd.waitFor(/^To sign in, open (\S+) in a browser on this machine and enter the code: ([A-Z]{4}-[A-Z]{4})$/m);
     assert.equal(uri, `${idp.issuer}/device`);
+    // the dev provider is on loopback: no other device can open the URL; say what works instead
+    await cmd.waitFor(/^Waiting for the sign-in/m);
+    const lines = cmd.output().stderr.split('\n');
+    assert.ok(lines.includes('The identity provider listens on loopback, so no other device can open that URL; a terminal browser here works (w3m, lynx: open the first URL and type the code).'), cmd.output().stderr);
+    assert.ok(lines.includes(`Without any browser: export AIRLOCK_TOKEN=$(airlock dev token --user alice --gateway ${gw})`), cmd.output().stderr);
     const done = await approveDevice(uri, code, 'bob');
     assert.match(done.body, /You are signed in/);
     const finished = await cmd.exited;
