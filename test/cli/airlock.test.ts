@@ -56,7 +56,11 @@ test('a malformed config exits 2 naming the file, the line, the key path and the
   writeFileSync(file, 'server:\n  port: 8080\n  prot: 1\n');
   const { code, stderr } = await run(AIRLOCK, ['gateway', 'start', '--config', file], { cwd: dir });
   assert.equal(code, 2);
-  assert.equal(stderr, `airlock: invalid configuration: ${file}, line 3: server.prot: Unrecognized key: "prot" (GW_CONFIG_INVALID)\n`);
+  assert.equal(stderr, `airlock: invalid configuration: ${file}:3:3: server.prot: Unrecognized key: "prot"; did you mean "port"? (GW_CONFIG_INVALID)\n`);
+  writeFileSync(file, 'server:\n  port: 8080\n   host: x\n');
+  const yaml = await run(AIRLOCK, ['gateway', 'start', '--config', file], { cwd: dir });
+  assert.equal(yaml.code, 2);
+  assert.equal(yaml.stderr, `airlock: config file ${file}:3:8: a second "key: value" where a value should be: indent a nested key on its own line, line up keys of one mapping at the same column, or quote a value that contains ": " (GW_CONFIG_INVALID)\n`);
 });
 
 test('an unreachable store exits 1 naming the URL with its password redacted', async () => {
