@@ -42,7 +42,7 @@ export function compilePolicies(sources: readonly SourcedPolicy[]): CompiledPoli
   const ids = new Map<string, string>();
   for (const { policy, file, ruleLines } of sources) {
     policy.rules.forEach((rule, i) => {
-      const where = `${file}${ruleLines[i] ? `, line ${ruleLines[i]}` : ''}: rules.${i} (${rule.id})`;
+      const where = `${file}${ruleLines[i] ? `:${ruleLines[i]}` : ''}: rules.${i} (${rule.id})`;
       const previous = ids.get(rule.id);
       if (previous) throw new GatewayError('GW_POLICY_INVALID', `${where}: rule id "${rule.id}" is already used in ${previous}; ids must be unique across the policies in force`);
       ids.set(rule.id, file);

@@ -120,7 +120,7 @@ test('check validates files; an invalid one exits 2 naming file, line and reason
   writeFileSync(bad, 'name: bad\nrules:\n  - id: x\n    when: identity.grops.size() > 0 &&\n    action: deny\n    reason: r\n');
   const r = await run(AIRLOCK, ['policy', 'check', bad]);
   assert.equal(r.code, 2);
-  assert.match(r.stderr, new RegExp(`^airlock: ${bad.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')}, line 3: rules\\.0 \\(x\\): when: .* \\(CLI_POLICY_INVALID\\)\\n$`));
+  assert.match(r.stderr, new RegExp(`^airlock: ${bad.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')}:3: rules\\.0 \\(x\\): when: .* \\(CLI_POLICY_INVALID\\)\\n$`));
 });
 
 test('a custom policy with a CEL condition on arguments and groups, via --policy', async () => {
