@@ -123,5 +123,6 @@ vault
 await runProgram(program, {
   describe: (err) => (err instanceof AgentError ? { code: err.code, message: err.message, exitCode: err.exitCode } : undefined),
   internalCode: 'AGENT_INTERNAL',
+  usageCode: 'AGENT_USAGE',
   debugVariable: 'AIRLOCK_AGENT_LOG_LEVEL',
 });

@@ -29,6 +29,8 @@ export interface RequestOptions {
   readonly method?: 'GET' | 'POST' | 'PUT' | 'DELETE';
   /** Bearer token for the Authorization header. */
   readonly token?: string;
+  /** Whether `token` came from $AIRLOCK_TOKEN, so a refusal says to fix that rather than to log in. Default false. */
+  readonly tokenFromEnv?: boolean;
   /** JSON request body. */
   readonly body?: unknown;
   /** Milliseconds before the request is abandoned. Default 10000. */
@@ -67,6 +69,9 @@ export async function gatewayRequest(gateway: string, path: string, options: Req
   const error = errorSchema.safeParse(body);
   if (!error.success) throw notAirlock(gateway, path, `HTTP ${res.status}`);
   const { code, message } = error.data.error;
+  if (res.status === 401 && options.tokenFromEnv) {
+    throw new CliError('CLI_NOT_LOGGED_IN', `The gateway at ${gateway} refused the token in $AIRLOCK_TOKEN: ${message} (${code}); set it to a current token or API key, or unset it and run \`airlock login --gateway ${gateway}\`.`);
+  }
   if (res.status === 401) {
     throw new CliError('CLI_NOT_LOGGED_IN', `The gateway at ${gateway} refused your credentials: ${message} (${code}); run \`airlock login --gateway ${gateway}\`.`);
   }

@@ -11,9 +11,16 @@ export interface Called {
   readonly answer: unknown;
 }
 
-export async function callGateway(gatewayFlag: string | undefined, path: string, options: Omit<RequestOptions, 'token'> = {}): Promise<Called> {
+export async function callGateway(gatewayFlag: string | undefined, path: string, options: Omit<RequestOptions, 'token' | 'tokenFromEnv'> = {}): Promise<Called> {
   const store = new CredentialStore();
   const gateway = await resolveGateway(gatewayFlag, store);
-  const token = process.env.AIRLOCK_TOKEN || await accessToken(store, gateway);
-  return { gateway, answer: await gatewayRequest(gateway, path, { ...options, token }) };
+  const env = envToken();
+  const token = env ?? await accessToken(store, gateway);
+  return { gateway, answer: await gatewayRequest(gateway, path, { ...options, token, tokenFromEnv: env !== undefined }) };
+}
+
+/** $AIRLOCK_TOKEN when set and not empty: it takes the place of the stored session everywhere. */
+export function envToken(env: NodeJS.ProcessEnv = process.env): string | undefined {
+  const token = env.AIRLOCK_TOKEN?.trim();
+  return token ? token : undefined;
 }

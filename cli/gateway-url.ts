@@ -4,7 +4,17 @@
 // a guess.
 import { InvalidArgumentError, Option } from 'commander';
 import { CliError } from './errors.ts';
-import { gatewayKey, type CredentialStore } from './auth/credentials.ts';
+import type { CredentialStore } from './auth/credentials.ts';
+
+// Not in credentials.ts (which loads zod): every command's --gateway option needs it at start-up.
+/** The key a gateway URL is stored under: origin plus path, without a trailing slash. */
+export function gatewayKey(url: string): string {
+  const u = URL.parse(url);
+  if (u === null || (u.protocol !== 'http:' && u.protocol !== 'https:') || u.username || u.password || u.search || u.hash) {
+    throw new CliError('CLI_USAGE', `${JSON.stringify(url)} is not a gateway URL; expected http(s)://host[:port][/path], without credentials, query or fragment.`);
+  }
+  return `${u.origin}${u.pathname.replace(/\/+$/, '')}`;
+}
 
 /** The `airlock dev` gateway: the last resort when nothing names a gateway. */
 export const DEFAULT_GATEWAY = 'http://127.0.0.1:8080';

@@ -15,5 +15,5 @@ export function describeCliFailure(err: unknown): ExitReport | undefined {
 }
 
 export function runCli(program: Command, argv: readonly string[] = process.argv): Promise<void> {
-  return runProgram(program, { describe: describeCliFailure, internalCode: 'CLI_INTERNAL', debugVariable: 'AIRLOCK_LOG_LEVEL', argv });
+  return runProgram(program, { describe: describeCliFailure, internalCode: 'CLI_INTERNAL', usageCode: 'CLI_USAGE', debugVariable: 'AIRLOCK_LOG_LEVEL', argv });
 }

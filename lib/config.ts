@@ -56,8 +56,8 @@ export function loadConfigFrom<S extends z.ZodType>(source: ConfigSource<S>, opt
   const file = explicit !== undefined && explicit !== '' ? resolve(cwd, explicit) : existsSync(fallback) ? fallback : undefined;
 
   let raw: Record<string, unknown> = {};
-  let locate: (path: readonly PropertyKey[]) => number | undefined = () => undefined;
-  if (file !== undefined) ({ raw, locate } = readYaml(file));
+  let position: Locator = () => undefined;
+  if (file !== undefined) ({ raw, position } = readYaml(file));
 
   const vars = variablesOf(source);
   const fromEnv = new Map<string, string>(); // dotted path → variable name, to name it in errors
@@ -71,8 +71,8 @@ export function loadConfigFrom<S extends z.ZodType>(source: ConfigSource<S>, opt
   const unknownVariables = Object.keys(env).filter((n) => n.startsWith(source.envPrefix) && !known.has(n) && source.isLikelyTypo(n));
   if (options.overrides) deepMerge(raw, options.overrides);
 
-  const parsed = source.schema.safeParse(raw);
-  if (!parsed.success) throw describeIssues(parsed.error.issues, file, locate, fromEnv);
+  const parsed = parseStrict(source.schema, raw);
+  if (!parsed.success) throw describeIssues(parsed.error.issues, file, position, fromEnv);
   return Object.freeze({ value: deepFreeze(parsed.data), file, unknownVariables: Object.freeze(unknownVariables) });
 }
 
@@ -93,10 +93,17 @@ function readYaml(file: string): YamlDocument {
   return doc;
 }
 
+/** Where a key path is in a file: 1-based line and column. */
+export interface Position { readonly line: number; readonly col: number }
+/** The position of a key path (or of its closest parent), a bare line, or undefined when unknown. */
+export type Locator = (path: readonly PropertyKey[]) => Position | number | undefined;
+
 export interface YamlDocument {
   readonly raw: Record<string, unknown>;
   /** The line (1-based) of a key path, or of its closest parent; undefined when unknown. */
   readonly locate: (path: readonly PropertyKey[]) => number | undefined;
+  /** The line and column of a key path (of the key itself where it is in the file), or of its closest parent. */
+  readonly position: (path: readonly PropertyKey[]) => Position | undefined;
 }
 
 /**
@@ -110,22 +117,75 @@ export function parseYaml(text: string, source: string): YamlDocument {
   const doc = parseDocument(text, { lineCounter, uniqueKeys: true, prettyErrors: false });
   const first = doc.errors[0];
   if (first) {
-    const line = lineCounter.linePos(first.pos[0]).line;
-    throw new ConfigError(`${source}, line ${line}: ${first.message.split('\n')[0]}`);
+    const { offset, message } = yamlProblem(text, first.code, first.pos, first.message);
+    const { line, col } = lineCounter.linePos(offset);
+    throw new ConfigError(`${source}:${line}:${col}: ${message}`);
   }
   // maxAliasCount bounds alias expansion (the "billion laughs" file).
   const value: unknown = doc.toJS({ maxAliasCount: 100 }) ?? {};
+  const position = (path: readonly PropertyKey[]): Position | undefined => {
+    const start = nodeAt(doc.contents, path, true)?.range?.[0];
+    return start === undefined ? undefined : lineCounter.linePos(start);
+  };
   const locate = (path: readonly PropertyKey[]): number | undefined => {
     const start = nodeAt(doc.contents, path)?.range?.[0];
     return start === undefined ? undefined : lineCounter.linePos(start).line;
   };
-  return { raw: value as Record<string, unknown>, locate };
+  return { raw: value as Record<string, unknown>, locate, position };
 }
 
-/** The YAML node of a key path: the value node, or for a missing leaf the closest parent. */
-function nodeAt(root: unknown, path: readonly PropertyKey[]): Node | undefined {
+/**
+ * The YAML parser's error in plain words, at the place to fix: the parser reports some mistakes
+ * where the value it was reading began (an over-indented line is read as the continuation of the
+ * value above it), so those are moved to the text that broke it.
+ */
+export function yamlProblem(text: string, code: string, pos: readonly [number, number], parserMessage: string): { offset: number; message: string } {
+  const at = pos[0];
+  switch (code) {
+    case 'BLOCK_AS_IMPLICIT_KEY': {
+      // `key: a: b`, or a line indented deeper than its neighbours and read as part of the value above
+      const colon = /:(?: |$)/m.exec(text.slice(at));
+      return {
+        offset: colon ? at + colon.index : at,
+        message: 'a second "key: value" where a value should be: indent a nested key on its own line, line up keys of one mapping at the same column, or quote a value that contains ": "',
+      };
+    }
+    case 'MULTILINE_IMPLICIT_KEY':
+      return { offset: at, message: 'a key runs over more than one line: a colon is missing after the key on this line, or the next line is indented wrongly' };
+    case 'TAB_AS_INDENT':
+      return { offset: at, message: 'a tab indents this line; YAML indents with spaces only' };
+    case 'DUPLICATE_KEY':
+      return { offset: at, message: `the key ${JSON.stringify(keyAt(text, at))} is given twice in the same mapping; keep one` };
+    case 'BAD_INDENT':
+      if (/mapping items must start at the same column/.test(parserMessage)) return { offset: at, message: 'this key is not lined up with the keys above it; keys of one mapping start at the same column' };
+      if (/Flow (sequence|map)/.test(parserMessage)) return { offset: at, message: `a ${/sequence/.test(parserMessage) ? '[' : '{'} is not closed: end it with ${/sequence/.test(parserMessage) ? ']' : '}'} on the line where it starts, or indent its continuation lines` };
+      return { offset: at, message: 'this line is indented wrongly for where it is' };
+    case 'MISSING_CHAR': {
+      if (/quote/.test(parserMessage)) {
+        // reported at the end of the file; the quote that never closes is the last one opened
+        const quote = parserMessage.includes("'") ? "'" : '"';
+        const opened = text.lastIndexOf(quote, Math.max(0, at - 1));
+        return { offset: opened >= 0 ? opened : at, message: `this ${quote === '"' ? 'double' : 'single'} quote is never closed` };
+      }
+      return { offset: at, message: parserMessage.split('\n')[0]!.replace(/\.$/, '') };
+    }
+    default:
+      return { offset: at, message: parserMessage.split('\n')[0]!.replace(/\.$/, '') };
+  }
+}
+
+/** The key text that starts at `offset` (up to its colon), for messages. */
+function keyAt(text: string, offset: number): string {
+  return /^[^:\n]*/.exec(text.slice(offset))![0].trim().replace(/^["']|["']$/g, '');
+}
+
+/**
+ * The YAML node of a key path: the value node (the key node when `keyOfLast` and the path ends at
+ * a mapping key), or for a missing leaf the closest parent.
+ */
+function nodeAt(root: unknown, path: readonly PropertyKey[], keyOfLast = false): Node | undefined {
   let node = root as Node | undefined;
-  for (const key of path) {
+  for (const [i, key] of path.entries()) {
     if (isSeq(node) && typeof key === 'number') {
       const item = node.items[key] as Node | undefined;
       if (!item) return node;
@@ -135,7 +195,7 @@ function nodeAt(root: unknown, path: readonly PropertyKey[]): Node | undefined {
     if (!isMap(node)) return node;
     const pair = node.items.find((p) => isPair(p) && isScalar(p.key) && p.key.value === key);
     if (!pair) return node;
-    node = (pair.value ?? pair.key) as Node;
+    node = (keyOfLast && i === path.length - 1 ? pair.key : pair.value ?? pair.key) as Node;
   }
   return node;
 }
@@ -205,15 +265,72 @@ function deepMerge(target: Record<string, unknown>, source: Record<string, unkno
   }
 }
 
-/** One message for zod issues: each names the file and line (or the variable), the key path and the reason. */
-export function describeIssues(issues: readonly z.core.$ZodIssue[], file: string | undefined, locate: (p: readonly PropertyKey[]) => number | undefined, fromEnv: ReadonlyMap<string, string> = new Map(), what = 'configuration'): ConfigError {
+/**
+ * Parses `raw` with `schema`, an unknown key's message naming the closest known key ("did you
+ * mean") or listing the known ones. Use it for every file people write (config, policies).
+ */
+export function parseStrict<S extends z.ZodType>(schema: S, raw: unknown): z.ZodSafeParseResult<z.infer<S>> {
+  return schema.safeParse(raw, { error: unknownKeyMessage }) as z.ZodSafeParseResult<z.infer<S>>;
+}
+
+/** zod's per-parse error hook: only unknown keys get our words; everything else keeps zod's. */
+function unknownKeyMessage(issue: z.core.$ZodRawIssue): string | undefined {
+  if (issue.code !== 'unrecognized_keys') return undefined;
+  const shape = (issue.inst as { _zod?: { def?: { shape?: Record<string, unknown> } } } | undefined)?._zod?.def?.shape;
+  return unknownKey(issue.keys[0] ?? '', Object.keys(shape ?? {}));
+}
+
+/** `Unrecognized key: "prot"; did you mean "port"?`, else the keys known there. */
+export function unknownKey(key: string, known: readonly string[]): string {
+  const close = closest(key, known);
+  if (close !== undefined) return `Unrecognized key: ${JSON.stringify(key)}; did you mean ${JSON.stringify(close)}?`;
+  return known.length > 0 ? `Unrecognized key: ${JSON.stringify(key)} (known keys here: ${known.join(', ')})` : `Unrecognized key: ${JSON.stringify(key)}`;
+}
+
+/**
+ * The candidate nearest to `word` by edit distance (insert, delete, substitute, swap two
+ * neighbours; case ignored), if it is near enough to be a slip: 1 edit for words of up to 4
+ * characters, 2 up to 8, else 3. Ties go to the first candidate.
+ */
+export function closest(word: string, candidates: readonly string[]): string | undefined {
+  const w = word.toLowerCase();
+  const limit = w.length <= 4 ? 1 : w.length <= 8 ? 2 : 3;
+  let best: string | undefined;
+  let bestDistance = limit + 1;
+  for (const c of candidates) {
+    const d = editDistance(w, c.toLowerCase());
+    if (d < bestDistance) [best, bestDistance] = [c, d];
+  }
+  return best;
+}
+
+/** Optimal string alignment distance (Damerau–Levenshtein without repeated edits of a substring). */
+function editDistance(a: string, b: string): number {
+  if (Math.abs(a.length - b.length) > 3) return Infinity; // never near enough; skip the table
+  const d: number[][] = Array.from({ length: a.length + 1 }, (_, i) => [i, ...Array<number>(b.length).fill(0)]);
+  for (let j = 1; j <= b.length; j++) d[0]![j] = j;
+  for (let i = 1; i <= a.length; i++) {
+    for (let j = 1; j <= b.length; j++) {
+      const cost = a[i - 1] === b[j - 1] ? 0 : 1;
+      d[i]![j] = Math.min(d[i - 1]![j]! + 1, d[i]![j - 1]! + 1, d[i - 1]![j - 1]! + cost);
+      if (i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1]) d[i]![j] = Math.min(d[i]![j]!, d[i - 2]![j - 2]! + 1);
+    }
+  }
+  return d[a.length]![b.length]!;
+}
+
+/**
+ * One message for zod issues: each names `file:line:column` (or the variable), the key path and
+ * the reason. `locate` gives the position of a key path in the file (a bare line is shown as such).
+ */
+export function describeIssues(issues: readonly z.core.$ZodIssue[], file: string | undefined, locate: Locator, fromEnv: ReadonlyMap<string, string> = new Map(), what = 'configuration'): ConfigError {
   const lines = issues.slice(0, 5).map((issue) => {
     const path = issue.code === 'unrecognized_keys' ? [...issue.path, issue.keys[0]!] : issue.path;
     const dotted = path.map(String).join('.') || '(top level)';
     const variable = fromEnv.get(dotted);
     if (variable) return `${variable} (${dotted}): ${issue.message}`;
-    const line = file ? locate(path) : undefined;
-    const where = file ? `${file}${line ? `, line ${line}` : ''}` : 'defaults';
+    const at = file ? locate(path) : undefined;
+    const where = file ? `${file}${typeof at === 'number' ? `:${at}` : at ? `:${at.line}:${at.col}` : ''}` : 'defaults';
     return `${where}: ${dotted}: ${issue.message}`;
   });
   const more = issues.length > 5 ? ` (and ${issues.length - 5} more)` : '';

@@ -1,4 +1,4 @@
-// Layering rules from DESIGN.md, enforced (the MCP SDK's layeringInvariants.test.ts habit):
+// Layering rules from docs/architecture.md, enforced (the MCP SDK's layeringInvariants.test.ts habit):
 // gateway/ never imports from agent/ or cli/; agent/ imports from gateway/ only gateway/tunnel/,
 // gateway/tunnel/ imports nothing else from gateway/ (so the agent's closure stays clean), and
 // lib/ (what the gateway and the agent share) imports from none of them; every data path decides

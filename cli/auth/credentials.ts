@@ -9,6 +9,7 @@ import { dirname, join } from 'node:path';
 import { z } from 'zod';
 import { CliError } from '../errors.ts';
 import { withFileLock } from './file-lock.ts';
+import { gatewayKey } from '../gateway-url.ts';
 import { writeFileAtomic } from '../../lib/files.ts';
 
 const sessionSchema = z.strictObject({
@@ -34,6 +35,8 @@ const fileSchema = z.strictObject({
 export type StoredSession = z.infer<typeof sessionSchema>;
 type CredentialsFile = z.infer<typeof fileSchema>;
 
+export { gatewayKey }; // where the stored sessions are keyed; defined beside resolveGateway
+
 /**
  * The credentials file: `$AIRLOCK_CONFIG_DIR/credentials.json`, else
  * `$XDG_CONFIG_HOME/airlock/credentials.json`, else `~/.config/airlock/credentials.json`.
@@ -42,15 +45,6 @@ export function credentialsPath(env: NodeJS.ProcessEnv = process.env): string {
   if (env.AIRLOCK_CONFIG_DIR) return join(env.AIRLOCK_CONFIG_DIR, 'credentials.json');
   const base = env.XDG_CONFIG_HOME || join(homedir(), '.config');
   return join(base, 'airlock', 'credentials.json');
-}
-
-/** The key a gateway URL is stored under: origin plus path, without a trailing slash. */
-export function gatewayKey(url: string): string {
-  const u = URL.parse(url);
-  if (u === null || (u.protocol !== 'http:' && u.protocol !== 'https:') || u.username || u.password || u.search || u.hash) {
-    throw new CliError('CLI_USAGE', `${JSON.stringify(url)} is not a gateway URL; expected http(s)://host[:port][/path], without credentials, query or fragment.`);
-  }
-  return `${u.origin}${u.pathname.replace(/\/+$/, '')}`;
 }
 
 export class CredentialStore {

@@ -53,7 +53,7 @@ export async function login(options: LoginOptions): Promise<StoredSession> {
   const flow = options.device ? deviceFlow : loopbackFlow;
   let tokens: Tokens;
   try {
-    tokens = await flow({ config, scope, resource: info.resource, signal, timeoutS: Math.round(timeoutMs / 1000), print, browser: options.browser ?? true });
+    tokens = await flow({ config, scope, resource: info.resource, signal, timeoutS: Math.round(timeoutMs / 1000), print, browser: options.browser ?? true, gateway, devIdp: info.devIdp });
   } catch (err) {
     if (signal.aborted) {
       throw new CliError('CLI_LOGIN_FAILED', `Nobody completed the sign-in within ${Math.round(timeoutMs / 1000)} s; run \`airlock login\` again.`, { cause: err });
@@ -85,6 +85,10 @@ interface Flow {
   readonly timeoutS: number;
   readonly print: (line: string) => void;
   readonly browser: boolean;
+  /** The gateway, for the dev-token hint. */
+  readonly gateway: string;
+  /** Whether the gateway trusts `airlock dev`'s embedded provider (then `airlock dev token` works). */
+  readonly devIdp: boolean;
 }
 
 async function loopbackFlow(f: Flow): Promise<Tokens> {
@@ -121,10 +125,25 @@ async function loopbackFlow(f: Flow): Promise<Tokens> {
 
 async function deviceFlow(f: Flow): Promise<Tokens> {
   const device = await client.initiateDeviceAuthorization(f.config, { scope: f.scope, resource: f.resource });
-  f.print(`To sign in, open ${device.verification_uri} on any device and enter the code: ${device.user_code}`);
+  // A provider on loopback (`airlock dev`'s) cannot be reached from another device: say so, and
+  // offer what works without any browser there.
+  const local = isLoopback(device.verification_uri);
+  f.print(local
+    ? `To sign in, open ${device.verification_uri} in a browser on this machine and enter the code: ${device.user_code}`
+    : `To sign in, open ${device.verification_uri} on any device and enter the code: ${device.user_code}`);
   if (device.verification_uri_complete) f.print(`(or open ${device.verification_uri_complete} and confirm the code)`);
+  if (local) {
+    f.print('The identity provider listens on loopback, so no other device can open that URL; a terminal browser here works (w3m, lynx: open the first URL and type the code).');
+    if (f.devIdp) f.print(`Without any browser: export AIRLOCK_TOKEN=$(airlock dev token --user alice --gateway ${f.gateway})`);
+  }
   f.print(`Waiting for the sign-in (up to ${Math.min(f.timeoutS, device.expires_in)} s)...`);
   return client.pollDeviceAuthorizationGrant(f.config, device, undefined, { signal: f.signal });
+}
+
+/** Whether `url` names this machine (127.0.0.0/8, ::1, localhost), which another device cannot reach. */
+function isLoopback(url: string): boolean {
+  const host = URL.parse(url)?.hostname.replace(/^\[|\]$/g, '') ?? '';
+  return host === 'localhost' || host.endsWith('.localhost') || host === '::1' || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(host);
 }
 
 function userOf(claims: client.IDToken): NonNullable<StoredSession['user']> {

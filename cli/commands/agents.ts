@@ -2,22 +2,8 @@
 // `add` prints the one-time enrollment token on stdout alone (so `TOKEN=$(airlock agents add …)`
 // captures just it) and, on stderr, the command to run on the agent host.
 import type { Command } from 'commander';
-import { z } from 'zod';
 import { gatewayOption } from '../gateway-url.ts';
 import { formatTable } from '../table.ts';
-
-const agentView = z.object({
-  name: z.string(),
-  status: z.enum(['pending', 'active', 'revoked']),
-  online: z.boolean(),
-  tunnels: z.number(),
-  version: z.string().nullable(),
-  lastSeen: z.string().nullable(),
-  connectedAt: z.string().nullable(),
-  createdAt: z.string().nullable(),
-  revokedAt: z.string().nullable(),
-  enrollmentExpiresAt: z.string().nullable(),
-});
 
 export function registerAgentCommands(program: Command): void {
   const agents = program.command('agents').description('agents that run inside your network and dial out to the gateway; admin only');
@@ -31,7 +17,7 @@ export function registerAgentCommands(program: Command): void {
     .action(async (name: string, opts: { gateway?: string; json?: boolean }) => {
       const { callGateway } = await import('../call.ts');
       const { gateway, answer } = await callGateway(opts.gateway, '/api/v1/agents', { method: 'POST', body: { name } });
-      const added = agentView.extend({ enrollmentToken: z.string(), enrollmentExpiresAt: z.string() }).parse(answer);
+      const added = (await import('../views.ts')).agentAdded.parse(answer);
       if (opts.json) {
         process.stdout.write(JSON.stringify(added, null, 2) + '\n');
         return;
@@ -53,7 +39,7 @@ export function registerAgentCommands(program: Command): void {
     .action(async (opts: { gateway?: string; json?: boolean }) => {
       const { callGateway } = await import('../call.ts');
       const { answer } = await callGateway(opts.gateway, '/api/v1/agents');
-      const list = z.object({ agents: z.array(agentView) }).parse(answer).agents;
+      const list = (await import('../views.ts')).agentList.parse(answer).agents;
       if (opts.json) {
         process.stdout.write(JSON.stringify(list, null, 2) + '\n');
         return;
@@ -72,7 +58,7 @@ export function registerAgentCommands(program: Command): void {
     .action(async (name: string, opts: { gateway?: string }) => {
       const { callGateway } = await import('../call.ts');
       const { answer } = await callGateway(opts.gateway, `/api/v1/agents/${encodeURIComponent(name)}`, { method: 'DELETE' });
-      const revoked = agentView.extend({ tunnelsClosed: z.number() }).parse(answer);
+      const revoked = (await import('../views.ts')).agentRevoked.parse(answer);
       process.stdout.write(`Revoked agent ${revoked.name}; ${revoked.tunnelsClosed} tunnel${revoked.tunnelsClosed === 1 ? '' : 's'} closed on this gateway. To use it again: airlock agents add ${revoked.name}, then enroll it anew.\n`);
     });
 }

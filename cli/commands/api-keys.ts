@@ -3,7 +3,6 @@
 // created it (never more than they hold); `--service` makes a key for automation, its own owner,
 // which may request reviews but not decide them (unless a rule names it).
 import { InvalidArgumentError, type Command } from 'commander';
-import { z } from 'zod';
 import { gatewayOption } from '../gateway-url.ts';
 import { formatTable } from '../table.ts';
 
@@ -29,11 +28,6 @@ function listArg(allowed?: readonly string[]) {
   };
 }
 
-const keyView = z.object({
-  id: z.string(), name: z.string(), kind: z.enum(['personal', 'service']), owner: z.string(), roles: z.array(z.string()), connections: z.array(z.string()),
-  createdBy: z.string(), createdAt: z.string(), expiresAt: z.string().nullable(), revokedAt: z.string().nullable(), lastUsedAt: z.string().nullable(),
-});
-
 export function registerApiKeyCommands(program: Command): void {
   const keys = program.command('api-keys').description('API keys that act for you, or for automation (--service); admin only');
 
@@ -52,7 +46,7 @@ export function registerApiKeyCommands(program: Command): void {
         method: 'POST',
         body: { name: opts.name, roles: opts.roles, connections: opts.connections, ttlSeconds: opts.ttl === 0 ? null : opts.ttl, kind: opts.service ? 'service' : 'personal' },
       });
-      const created = keyView.extend({ key: z.string() }).parse(answer);
+      const created = (await import('../views.ts')).keyCreated.parse(answer);
       if (opts.json) {
         process.stdout.write(JSON.stringify(created, null, 2) + '\n');
         return;
@@ -69,7 +63,7 @@ export function registerApiKeyCommands(program: Command): void {
     .action(async (opts: { gateway?: string; json?: boolean }) => {
       const { callGateway } = await import('../call.ts');
       const { answer } = await callGateway(opts.gateway, '/api/v1/api-keys');
-      const { apiKeys } = z.object({ apiKeys: z.array(keyView) }).parse(answer);
+      const { apiKeys } = (await import('../views.ts')).keyList.parse(answer);
       if (opts.json) {
         process.stdout.write(JSON.stringify(apiKeys, null, 2) + '\n');
         return;
@@ -90,7 +84,7 @@ export function registerApiKeyCommands(program: Command): void {
     .action(async (id: string, opts: { gateway?: string }) => {
       const { callGateway } = await import('../call.ts');
       const { answer } = await callGateway(opts.gateway, `/api/v1/api-keys/${encodeURIComponent(id)}`, { method: 'DELETE' });
-      const revoked = keyView.parse(answer);
+      const revoked = (await import('../views.ts')).keyView.parse(answer);
       process.stdout.write(`Revoked API key ${revoked.id} ("${revoked.name}").\n`);
     });
 }

@@ -2,7 +2,7 @@
 // provider, and using the stored tokens. Instructions and warnings go to stderr; stdout carries only
 // the result (for `token`, only the token), so scripts can capture it.
 import { InvalidArgumentError, type Command } from 'commander';
-import { z } from 'zod';
+import type { MeView } from '../views.ts';
 import { gatewayOption, resolveGateway } from '../gateway-url.ts';
 
 function secondsArg(value: string): number {
@@ -10,17 +10,6 @@ function secondsArg(value: string): number {
   if (!/^\d{1,4}$/.test(value) || n < 1 || n > 3600) throw new InvalidArgumentError('expected a number of seconds from 1 to 3600');
   return n;
 }
-
-/** What GET /api/v1/me answers; extra members are shown by --json only. */
-const meSchema = z.object({
-  sub: z.string(),
-  email: z.string().nullish(),
-  name: z.string().nullish(),
-  groups: z.array(z.string()),
-  roles: z.array(z.string()),
-  via: z.string(),
-  expiresAt: z.union([z.number(), z.string()]).nullish(),
-});
 
 export function registerAuthCommands(program: Command): void {
   program
@@ -67,41 +56,48 @@ export function registerAuthCommands(program: Command): void {
     .addOption(gatewayOption())
     .option('--json', 'print the gateway\'s answer as JSON')
     .action(async (opts: { gateway?: string; json?: boolean }) => {
-      const [{ CredentialStore }, { currentSession }, { gatewayRequest }] = await Promise.all([
-        import('../auth/credentials.ts'), import('../auth/session.ts'), import('../api.ts'),
+      const [{ CredentialStore }, { currentSession }, { gatewayRequest }, { envToken }] = await Promise.all([
+        import('../auth/credentials.ts'), import('../auth/session.ts'), import('../api.ts'), import('../call.ts'),
       ]);
       const store = new CredentialStore();
       const gateway = await resolveGateway(opts.gateway, store);
-      const session = await currentSession(store, gateway);
-      const answer = await gatewayRequest(gateway, '/api/v1/me', { token: session.accessToken });
+      // $AIRLOCK_TOKEN (CI, an API key) stands in for the stored session, as for every other command
+      const env = envToken();
+      const session = env === undefined ? await currentSession(store, gateway) : undefined;
+      const answer = await gatewayRequest(gateway, '/api/v1/me', { token: env ?? session!.accessToken, tokenFromEnv: env !== undefined });
       if (opts.json) {
         process.stdout.write(JSON.stringify(answer, null, 2) + '\n');
         return;
       }
-      const parsed = meSchema.safeParse(answer);
+      const parsed = (await import('../views.ts')).meView.safeParse(answer);
       if (!parsed.success) {
         const { CliError } = await import('../errors.ts');
         throw new CliError('CLI_REMOTE_ERROR', `${gateway}/api/v1/me answered with something that is not an identity; is ${gateway} an airlock gateway?`);
       }
-      process.stdout.write(describeMe(gateway, parsed.data, session.expiresAt));
+      process.stdout.write(describeMe(gateway, parsed.data, session?.expiresAt));
     });
 
   program
     .command('token')
-    .description('print a current access token for scripts: curl -H "Authorization: Bearer $(airlock token)" ...')
+    .description('print a current access token for scripts: curl -H "Authorization: Bearer $(airlock token)" ... ($AIRLOCK_TOKEN when set)')
     .addOption(gatewayOption())
     .action(async (opts: { gateway?: string }) => {
-      const [{ CredentialStore }, { accessToken }] = await Promise.all([import('../auth/credentials.ts'), import('../auth/session.ts')]);
+      const [{ CredentialStore }, { accessToken }, { envToken }] = await Promise.all([import('../auth/credentials.ts'), import('../auth/session.ts'), import('../call.ts')]);
+      const env = envToken();
+      if (env !== undefined) {
+        process.stdout.write(`${env}\n`); // what every other command would send
+        return;
+      }
       const store = new CredentialStore();
       const gateway = await resolveGateway(opts.gateway, store);
       process.stdout.write(`${await accessToken(store, gateway)}\n`);
     });
 }
 
-/** The human form of /api/v1/me. `storedExpiry` (seconds) stands in when the gateway does not say. */
-function describeMe(gateway: string, me: z.infer<typeof meSchema>, storedExpiry: number): string {
+/** The human form of /api/v1/me. `storedExpiry` (seconds) stands in when the gateway does not say; without either, "expiry unknown". */
+function describeMe(gateway: string, me: MeView, storedExpiry: number | undefined): string {
   const expiry = typeof me.expiresAt === 'number' ? me.expiresAt * 1000
-    : typeof me.expiresAt === 'string' ? Date.parse(me.expiresAt) : storedExpiry * 1000;
+    : typeof me.expiresAt === 'string' ? Date.parse(me.expiresAt) : storedExpiry === undefined ? NaN : storedExpiry * 1000;
   const minutes = Math.round((expiry - Date.now()) / 60_000);
   const rows: [string, string][] = [
     ['gateway', gateway],

@@ -4,7 +4,7 @@
 // error (exit 2) naming the field; the gateway checks it again (and its policy packs and files).
 import { Option, type Command } from 'commander';
 import { readFileSync, statSync } from 'node:fs';
-import { z } from 'zod';
+import type { ConnectionView as View } from '../views.ts';
 import { CliError } from '../errors.ts';
 import { gatewayOption } from '../gateway-url.ts';
 import { formatTable } from '../table.ts';
@@ -27,11 +27,6 @@ type Definition = Record<string, unknown>;
 
 const collect = (value: string, previous: string[] = []) => [...previous, value];
 
-const view = z.looseObject({
-  name: z.string(), kind: z.string(), agent: z.string(), target: z.unknown(),
-  groups: z.array(z.string()), policy: z.looseObject({ packs: z.array(z.string()) }), version: z.number(),
-});
-type View = z.infer<typeof view>;
 
 function definitionOptions(cmd: Command, update: boolean): Command {
   cmd
@@ -77,7 +72,7 @@ export function registerConnectionCommands(program: Command): void {
       const body = await validated(definition);
       const { callGateway } = await import('../call.ts');
       const { answer } = await callGateway(flags.gateway, PATH, { method: 'POST', body });
-      report(answer, flags.json, (c) => `Created connection ${describe(c)}.`);
+      await report(answer, flags.json, (c) => `Created connection ${describe(c)}.`);
     });
 
   group.command('list')
@@ -87,7 +82,7 @@ export function registerConnectionCommands(program: Command): void {
     .action(async (opts: { gateway?: string; json?: boolean }) => {
       const { callGateway } = await import('../call.ts');
       const { answer } = await callGateway(opts.gateway, PATH);
-      const { connections } = z.object({ connections: z.array(view) }).parse(answer);
+      const { connections } = (await import('../views.ts')).connectionList.parse(answer);
       if (opts.json) {
         process.stdout.write(JSON.stringify(connections, null, 2) + '\n');
         return;
@@ -123,7 +118,7 @@ export function registerConnectionCommands(program: Command): void {
       const { mergePatch } = await import('../../gateway/connections/merge-patch.ts');
       const { callGateway } = await import('../call.ts');
       const current = (await callGateway(flags.gateway, `${PATH}/${name}`)).answer as Definition;
-      let expected = view.parse(current).version;
+      let expected = (await import('../views.ts')).connectionView.parse(current).version;
       let definition = stripReadOnly(current);
       if (flags.fromFile !== undefined) {
         const file = await readDocument(flags.fromFile, '--from-file');
@@ -139,7 +134,7 @@ export function registerConnectionCommands(program: Command): void {
       }
       const body = await validated(await applyFlags(definition, flags, command));
       const { answer } = await callGateway(flags.gateway, `${PATH}/${name}`, { method: 'PUT', body: { ...body, version: expected } });
-      report(answer, flags.json, (c) => `Updated connection ${describe(c)}.`);
+      await report(answer, flags.json, (c) => `Updated connection ${describe(c)}.`);
     });
 
   group.command('remove')
@@ -154,7 +149,7 @@ export function registerConnectionCommands(program: Command): void {
         if (!process.stdin.isTTY) {
           throw new CliError('CLI_CONFIRMATION_REQUIRED', `Removing connection "${name}" needs confirmation, and standard input is not a terminal to ask on; pass --yes to remove it.`);
         }
-        const c = view.parse((await callGateway(opts.gateway, `${PATH}/${name}`)).answer);
+        const c = (await import('../views.ts')).connectionView.parse((await callGateway(opts.gateway, `${PATH}/${name}`)).answer);
         if (!(await confirm(`Remove connection ${describe(c)}? Its users lose access at once. [y/N] `))) {
           throw new CliError('CLI_CANCELLED', `Connection "${name}" was not removed.`);
         }
@@ -275,9 +270,9 @@ function describe(c: View): string {
   return `${c.name} (version ${c.version}): ${c.kind} via agent ${c.agent} to ${targetText(c.target)}; used by ${who}; policy packs ${c.policy.packs.join(', ') || 'none'}`;
 }
 
-function report(answer: unknown, json: boolean | undefined, line: (c: View) => string): void {
+async function report(answer: unknown, json: boolean | undefined, line: (c: View) => string): Promise<void> {
   if (json) process.stdout.write(JSON.stringify(answer, null, 2) + '\n');
-  else process.stdout.write(line(view.parse(answer)) + '\n');
+  else process.stdout.write(line((await import('../views.ts')).connectionView.parse(answer)) + '\n');
 }
 
 async function confirm(question: string): Promise<boolean> {

@@ -7,9 +7,13 @@ import type { Command } from 'commander';
 import { CliError } from '../errors.ts';
 import { gatewayOption } from '../gateway-url.ts';
 import { formatTable } from '../table.ts';
+import { assemble, describeCheckpoint, describeEvent, type RecordedCheckpoint, type RecordedEvent } from '../render/events.ts';
+
+// The lines themselves are drawn in ../render/events.ts; these re-exports keep older imports working.
+export { assemble, describeEvent };
 
 interface Session { id: string; connection: string; subject: string; kind: string; startedAt: string; endedAt: string | null; state: string; lastSeq: number; decisions: string[]; endReason: string | null; metadata: Record<string, unknown> }
-interface Event { seq: number; type: string; at: number; offsetMs: number; payload: any; prevHash: string; hash: string }
+type Event = RecordedEvent;
 
 const PAGE = 1000;
 
@@ -26,54 +30,6 @@ async function eventsOf(gateway: string | undefined, id: string, after = 0): Pro
     out.push(...page);
     if (page.length < PAGE) return out;
     after = page.at(-1)!.seq;
-  }
-}
-
-/** chunk events folded back into the body of the event before them. */
-export function assemble(events: readonly Event[]): Event[] {
-  const out: Event[] = [];
-  for (let i = 0; i < events.length; i++) {
-    const e = events[i]!;
-    if (e.payload?.chunked) {
-      let text = '';
-      let j = i + 1;
-      while (j < events.length && events[j]!.type === 'chunk') text += events[j++]!.payload.data;
-      out.push({ ...e, payload: { ...e.payload, body: JSON.parse(text), chunked: undefined } });
-      i = j - 1;
-    } else if (e.type !== 'chunk') out.push(e);
-  }
-  return out;
-}
-
-const COLOR = process.stdout.isTTY && !process.env.NO_COLOR;
-const paint = (code: string, text: string) => (COLOR ? `\x1b[${code}m${text}\x1b[0m` : text);
-
-/** One line (or a few) per event, as `replay` prints it. */
-export function describeEvent(e: Event): string {
-  const p = e.payload ?? {};
-  const t = `+${(e.offsetMs / 1000).toFixed(3)}s`.padStart(10);
-  const body = (b: unknown) => (b === undefined || b === null ? '' : `\n${' '.repeat(12)}${(typeof b === 'string' ? b : JSON.stringify(b)).slice(0, 2000)}`);
-  switch (e.type) {
-    case 'session.start': return `${t}  ${paint('1', 'session start')}  ${p.subject} on ${p.connection} (${p.kind})`;
-    case 'session.end': return `${t}  ${paint('1', 'session end')}  ${p.reason}`;
-    case 'request': return `${t}  → ${p.method} ${p.path}${p.streamed ? ' [streamed]' : ''}${p.withheld ? paint('31', ' [withheld]') : ''}${p.held ? paint('35', ' [held for review]') : ''}${body(p.body)}`;
-    case 'response': return `${t}  ← ${p.status}${p.streamed ? ' [streamed]' : ` (${p.ms} ms)`}${p.withheld ? paint('31', ' [withheld]') : ''}${body(p.body)}`;
-    case 'request.data':
-    case 'response.data':
-      return `${t}  ${p.direction === 'request' ? '→' : '←'} window ${p.window} at byte ${p.offset} (${p.bytes} bytes${p.encoding === 'latin1' ? ', binary' : ''})${p.withheld ? paint('31', ' [withheld]') : ''}${body(p.body)}`;
-    case 'request.end':
-    case 'response.end':
-      return `${t}  ${p.direction === 'request' ? '→' : '←'} end of the streamed ${p.direction}: ${p.bytes} bytes in ${p.windows} windows, ${p.masked} masked${p.ms === undefined ? '' : ` (${p.ms} ms)`}`;
-    case 'message': return `${t}  ${p.direction === 'request' ? '→' : '←'} message${body(p.body)}`;
-    case 'finding': return `${t}    ${paint('33', `finding ${p.kind}`)} at ${p.path}${p.detail ? `: ${p.detail}` : ''}`;
-    case 'decision': {
-      const color = p.decision === 'deny' ? '31' : p.decision === 'review' ? '35' : p.decision === 'mask' ? '33' : '32';
-      return `${t}    ${paint(color, `decision ${p.decision}`)} (${p.direction})${p.reasons?.length ? `: ${p.reasons.map((r: { reason: string }) => r.reason).join(', ')}` : ''}`;
-    }
-    case 'error': return `${t}  ${paint('31', `error ${p.code}`)}: ${p.message}`;
-    default:
-      if (e.type.startsWith('review.')) return `${t}  ${paint('35', e.type)} ${p.review ?? ''}${p.by ? ` by ${p.by}` : ''}${p.reason ? `: ${p.reason}` : ''}`;
-      return `${t}  ${e.type} ${JSON.stringify(p).slice(0, 500)}`;
   }
 }
 
@@ -109,7 +65,12 @@ export function registerSessionCommands(program: Command): void {
       const events = await eventsOf(opts.gateway, id);
       if (opts.json) return void process.stdout.write(JSON.stringify({ session, events }, null, 2) + '\n');
       process.stdout.write(`${session.id}  ${session.subject} on ${session.connection} (${session.kind})  ${session.startedAt} → ${session.endedAt ?? '…'}  ${session.state}${session.endReason ? ` (${session.endReason})` : ''}\n`);
-      for (const e of assemble(events)) process.stdout.write(`${String(e.seq).padStart(5)} ${describeEvent(e)}\n`);
+      // Each signed checkpoint is shown after the last event it covers.
+      const checkpoints = ((await call(opts.gateway, `/api/v1/sessions/${encodeURIComponent(id)}/checkpoints`)).checkpoints ?? []) as RecordedCheckpoint[];
+      for (const e of assemble(events)) {
+        process.stdout.write(`${String(e.seq).padStart(5)} ${describeEvent(e)}\n`);
+        for (const c of checkpoints) if (c.seq === e.seq) process.stdout.write(`${describeCheckpoint(c)}\n`);
+      }
     });
 
   sessions.command('replay')

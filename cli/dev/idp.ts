@@ -384,8 +384,16 @@ async function userCodeInputSource(ctx: ProviderContext, _form: string, _out: un
 async function userCodeConfirmSource(ctx: ProviderContext, form: string, client: { clientId: string }, _info: unknown, userCode: string): Promise<void> {
   render(ctx, page('Confirm device sign-in', `<p>Client <code>${escapeHtml(client.clientId)}</code> wants to sign in with the code
 <strong><code>${escapeHtml(userCode)}</code></strong>. Continue only if your terminal shows this code.</p>
-${form}<button type="submit" form="op.deviceConfirmForm">Continue</button>
-<button type="submit" form="op.deviceConfirmForm" name="abort" value="yes">Cancel</button>`));
+${withButtons(form)}`));
+}
+
+/**
+ * oidc-provider's confirmation form with the buttons inside it, rather than outside with a
+ * `form=` attribute that terminal browsers (w3m, lynx) ignore.
+ */
+function withButtons(form: string): string {
+  const buttons = '<button type="submit">Continue</button>\n<button type="submit" name="abort" value="yes">Cancel</button>';
+  return form.includes('</form>') ? form.replace(/<\/form>(?![\s\S]*<\/form>)/, `${buttons}</form>`) : `${form}${buttons}`;
 }
 
 async function successSource(ctx: ProviderContext): Promise<void> {

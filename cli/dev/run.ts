@@ -11,7 +11,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { join, relative, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { issueEnrollment } from '../../gateway/agents/index.ts';
@@ -21,7 +21,9 @@ import { redactUrl } from '../../gateway/store/index.ts';
 import { freePort, ListenError } from '../../lib/listen.ts';
 import { createLogger, type Logger } from '../../lib/log.ts';
 import { CliError } from '../errors.ts';
+import { GatewayError } from '../../gateway/errors.ts';
 import { loadAgentConfig } from '../../agent/config.ts';
+import { KEY_FILE, STATE_FILE } from '../../agent/identity.ts';
 import { openConfiguredVaultAs } from '../../agent/vault/configured.ts';
 import { DEMO_OPENAPI } from './demo-openapi.ts';
 import { startDemoService, type DemoService } from './demo-service.ts';
@@ -90,7 +92,7 @@ export async function startDev(options: DevOptions): Promise<RunningDev> {
     }));
     cleanup.push(() => idp.close());
 
-    const gateway = await startGateway({
+    const gateway = await gatewayPortOption(port, startGateway({
       ...(options.config === undefined ? {} : { file: options.config }),
       logger,
       overrides: {
@@ -98,26 +100,61 @@ export async function startDev(options: DevOptions): Promise<RunningDev> {
         // Kept across restarts, so sessions recorded yesterday still verify today.
         recording: { keyFile: join(options.dataDir ?? '.airlock-dev', 'recording-key.pem') },
       },
-    });
+    }));
     cleanup.push(() => gateway.stop());
 
     await registerDemo(gateway, demo.url);
-    const agentConfig = join(options.dataDir ?? '.airlock-dev', 'agent.yaml');
-    mkdirSync(options.dataDir ?? '.airlock-dev', { recursive: true, mode: 0o700 });
-    writeFileSync(agentConfig, `# written by airlock dev on every start; the demo credential is in the agent's vault\ntargets: { allow: ['${demo.url}'] }\n`, { mode: 0o600 });
-    const agent = await startAgentProcess(gateway, join(options.dataDir ?? '.airlock-dev', 'agent'), agentConfig, options.agentPort, logger, options.signal, { demo: demoToken, 'demo-mcp': demoToken });
+    const devDir = resolve(options.dataDir ?? '.airlock-dev');
+    const agentConfig = join(devDir, 'agent.yaml');
+    const agentDir = join(devDir, 'agent');
+    mkdirSync(devDir, { recursive: true, mode: 0o700 });
+    writeFileSync(agentConfig, agentYaml(agentDir, gateway.url, demo.url), { mode: 0o600 });
+    const agent = await startAgentProcess(gateway, agentDir, agentConfig, options.agentPort, logger, options.signal, { demo: demoToken, 'demo-mcp': demoToken });
     cleanup.push(() => agent.stop());
     await connected(gateway, agent);
 
     return {
       gateway, idp, demo,
       agentHealthUrl: agent.healthUrl,
-      banner: banner(gateway, idp, demo, agent.healthUrl),
+      banner: banner(gateway, idp, demo, agent.healthUrl, agentConfig),
       failed: agent.exited,
       stop: stopAll,
     };
   } catch (err) {
     await stopAll();
+    throw err;
+  }
+}
+
+/**
+ * The dev agent's whole configuration, so `airlock-agent secrets …|vault … --config <this file>`
+ * finds the agent `airlock dev` runs (its name, its data directory, its gateway). Absolute
+ * paths: the agent resolves dataDir against the working directory, not the file.
+ */
+export function agentYaml(dataDir: string, gatewayUrl: string, demoUrl: string): string {
+  return [
+    '# Written by `airlock dev` on every start: the configuration of its agent. Use it for the',
+    '# agent\'s vault, e.g. airlock-agent secrets set NAME --type bearer --from-file F --config <this file>.',
+    '# The demo service\'s secret is in that vault, never in this file.',
+    `name: ${LOCAL_AGENT}`,
+    `dataDir: ${JSON.stringify(dataDir)}`,
+    `gateway: { urls: [${JSON.stringify(gatewayUrl)}] }`,
+    `targets: { allow: [${JSON.stringify(demoUrl)}] }`,
+    '',
+  ].join('\n');
+}
+
+/**
+ * The gateway's port clash names `airlock dev --port` first: the gateway alone would say
+ * server.port, which under dev is only the default that --port overrides.
+ */
+async function gatewayPortOption<T>(port: number, starting: Promise<T>): Promise<T> {
+  try {
+    return await starting;
+  } catch (err) {
+    if (err instanceof GatewayError && err.code === 'GW_PORT_IN_USE' && err.message.includes('already in use')) {
+      throw new CliError('CLI_PORT_IN_USE', `Port ${port} on ${LOOPBACK} is already in use; stop what holds it, or choose another with --port (0 picks a free one), or server.port in the --config file.`, { cause: err });
+    }
     throw err;
   }
 }
@@ -181,7 +218,9 @@ async function registerDemo(gateway: RunningGateway, url: string): Promise<void>
 }
 
 async function startAgentProcess(gateway: RunningGateway, dataDir: string, configFile: string, port: number, logger: Logger, signal: AbortSignal | undefined, bearers: Readonly<Record<string, string>>): Promise<AgentProcess> {
-  rmSync(dataDir, { recursive: true, force: true });
+  // A fresh identity on every run; the vault (and the local KMS key that opens it) stays, so
+  // what you put there with `airlock-agent secrets set --config .airlock-dev/agent.yaml` is kept.
+  for (const file of [KEY_FILE, STATE_FILE, 'agent-key.new.pem']) rmSync(join(dataDir, file), { force: true });
   mkdirSync(dataDir, { recursive: true, mode: 0o700 });
   // The demo credentials go into the agent's vault (its local development KMS), as an operator's
   // `airlock-agent secrets set` would put them: never in the agent's configuration file.
@@ -268,6 +307,12 @@ async function startAgentProcess(gateway: RunningGateway, dataDir: string, confi
   });
 }
 
+/** `path` relative to the working directory when it is inside it (shorter to copy), else absolute. */
+function shortPath(path: string): string {
+  const rel = relative(process.cwd(), path);
+  return rel.startsWith('..') || rel === '' ? path : rel;
+}
+
 /** The health URL from the agent's `agent started` log line, else undefined. */
 function agentStartedLine(line: string): string | undefined {
   if (!line.includes('"agent started"')) return undefined;
@@ -279,7 +324,7 @@ function agentStartedLine(line: string): string | undefined {
   }
 }
 
-function banner(gateway: RunningGateway, idp: DevIdp, demo: DemoService, agentHealth: string): string {
+function banner(gateway: RunningGateway, idp: DevIdp, demo: DemoService, agentHealth: string, agentConfig: string): string {
   const users = DEV_USERS.map((u) => `${u.sub} (${u.groups.join(', ')})`).join(', ');
   const gw = gateway.url;
   return [
@@ -289,18 +334,20 @@ function banner(gateway: RunningGateway, idp: DevIdp, demo: DemoService, agentHe
     `  gateway            ${gw}    store ${redactUrl(gateway.config.store.url)}`,
     `  identity provider  ${idp.issuer}    users: ${users}`,
     `  agent              local    connected through its tunnel    health ${agentHealth}`,
+    `                     its configuration ${shortPath(agentConfig)}: airlock-agent secrets list --config ${shortPath(agentConfig)}`,
     `  demo service       ${demo.url}    connection "demo": fake cards, emails and SSNs; only the agent holds its credential`,
     '',
     'Try:',
-    `  npx airlock login --gateway ${gw}                 # sign in as alice or bob in the browser (--device without one)`,
-    '  npx airlock whoami',
-    `  curl -H "Authorization: Bearer $(npx airlock token)" ${gw}/proxy/demo/customers   # masked on the way back`,
+    `  airlock login --gateway ${gw}                 # sign in as alice or bob in a browser on this machine`,
+    `  export AIRLOCK_TOKEN=$(airlock dev token --user alice)  # or, without a browser: a token for alice`,
+    '  airlock whoami',
+    `  curl -H "Authorization: Bearer $(airlock token)" ${gw}/proxy/demo/customers   # masked on the way back`,
     `  curl ${demo.url}/customers                            # refused: the caller never holds the target's credential`,
     `  MCP clients: ${gw}/mcp/demo (its API as tools), ${gw}/mcp/demo-mcp (an MCP server), ${gw}/mcp (both)`,
-    `  curl -X DELETE -H "Authorization: Bearer $(npx airlock token)" ${gw}/proxy/demo/customers/4   # held: npx airlock reviews list`,
-    `  echo '{"kind":"sql","sql":"DELETE FROM users"}' | npx airlock policy eval -i -`,
+    `  curl -X DELETE -H "Authorization: Bearer $(airlock token)" ${gw}/proxy/demo/customers/4   # held: airlock reviews list`,
+    `  echo '{"kind":"sql","sql":"DELETE FROM users"}' | airlock policy eval -i -`,
     `  curl ${gw}/readyz`,
-    '  npx airlock --help',
+    '  airlock --help                                      # not on PATH? npm link (README: Install)',
     '',
     'Ctrl-C stops everything.',
     '',

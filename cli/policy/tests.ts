@@ -10,7 +10,7 @@
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { dirname, join, relative, resolve } from 'node:path';
 import { z } from 'zod';
-import { ConfigError, describeIssues, parseYaml } from '../../lib/config.ts';
+import { ConfigError, describeIssues, parseStrict, parseYaml } from '../../lib/config.ts';
 import { ACTIONS } from '../../gateway/policy/schema.ts';
 import { CliError } from '../errors.ts';
 import { evaluateValue, policyFrom } from './evaluate.ts';
@@ -55,8 +55,8 @@ export function runTestFile(file: string, key: Uint8Array, base: string): CaseRe
   let parsed;
   try {
     const doc = parseYaml(readFileSync(file, 'utf8'), `test file ${file}`);
-    const result = testFileSchema.safeParse(doc.raw);
-    if (!result.success) throw describeIssues(result.error.issues, file, doc.locate, new Map(), 'policy test file');
+    const result = parseStrict(testFileSchema, doc.raw);
+    if (!result.success) throw describeIssues(result.error.issues, file, doc.position, new Map(), 'policy test file');
     parsed = result.data;
   } catch (err) {
     if (err instanceof ConfigError) throw new CliError('CLI_INPUT_INVALID', err.message, { cause: err });

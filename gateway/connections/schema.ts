@@ -10,6 +10,7 @@ import { parseBodyPath } from '../guard/embedded.ts';
 import { jmespathProblem } from '../mcp/shape.ts';
 import { ACTIONS } from '../policy/schema.ts';
 import { SQL_DIALECTS } from '../inspect/types.ts';
+import { closest } from '../../lib/config.ts';
 
 export const CONNECTION_KINDS = ['http', 'mcp', 'postgres'] as const;
 export type ConnectionKind = (typeof CONNECTION_KINDS)[number];
@@ -28,10 +29,16 @@ const label = z.string().regex(DNS_LABEL, 'a DNS label (1 to 63 lower-case lette
 /** No NUL and no control characters other than tab and newline. */
 const CONTROL = /[\u0000-\u0008\u000b-\u001f\u007f]/;
 const text = (max: number) => z.string().max(max).refine((s) => !CONTROL.test(s), 'must not contain control characters');
-/** A strict object whose unknown-key error lists the known keys (a misspelt field is the usual cause). */
+/** A strict object whose unknown-key error names the closest known key, else lists them (a misspelt field is the usual cause). */
 function strict<T extends z.core.$ZodLooseShape>(shape: T) {
-  const known = Object.keys(shape).join(', ');
-  return z.strictObject(shape, { error: (issue) => (issue.code === 'unrecognized_keys' ? `unknown field (known here: ${known})` : undefined) });
+  const known = Object.keys(shape);
+  return z.strictObject(shape, {
+    error: (issue) => {
+      if (issue.code !== 'unrecognized_keys') return undefined;
+      const close = closest(issue.keys[0] ?? '', known);
+      return close === undefined ? `unknown field (known here: ${known.join(', ')})` : `unknown field (did you mean ${JSON.stringify(close)}?)`;
+    },
+  });
 }
 const absolutePath = z.string().min(2).max(4096).refine((s) => s.startsWith('/') && !s.includes('\0'), 'an absolute path (starting with /)');
 
@@ -153,7 +160,7 @@ const limits = strict({
    * forwarded as it arrives, inspected window by window (gateway/inspect/stream.ts) and masked as
    * it flows; JSON and form bodies are still refused, their structure cannot be inspected in
    * windows. There is no "allow uninspected": what the gateway cannot inspect is never silently
-   * allowed (DESIGN.md, invariant 3). WebSocket messages over inspectBytes are always refused.
+   * allowed (docs/architecture.md, invariant 3). WebSocket messages over inspectBytes are always refused.
    */
   oversize: z.enum(['deny', 'review', 'stream']).default('deny'),
   timeouts: strict({

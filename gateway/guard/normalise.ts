@@ -145,7 +145,7 @@ export function normaliseBody(raw: Buffer, o: NormaliseOptions): NormalBody {
       const json = parseScanned(text, scan);
       for (const path of scan.duplicates) findings.push({ kind: 'inspect.duplicate_key', path, severity: 'high', detail: 'a key that appears twice in one object (readers disagree on which value counts)' });
       // Escapes (\u0000) put hiding characters in the parsed strings, not the text: look there.
-      if (text.includes('\\u') || HIDING_ANY.test(text)) findings.push(...hiddenText(stringsOf(json).join('\n')));
+      if (text.includes('\\u') || HIDING_ANY.test(text)) findings.push(...hiddenInValue(json));
       return { ...base, json };
     } catch {
       // Declared JSON that is not: inspected as text, so nothing in it passes unseen.
@@ -155,17 +155,17 @@ export function normaliseBody(raw: Buffer, o: NormaliseOptions): NormalBody {
   return { ...base, text };
 }
 
-/** Every key and string of a parsed JSON value, for the hidden-text check (iterative: depth is bounded already). */
-function stringsOf(value: unknown): string[] {
+/** The hidden-text finding of a parsed value's keys and strings, if any (iterative: depth is bounded by the parsers). */
+export function hiddenInValue(value: unknown): Finding[] {
   const out: string[] = [];
   const stack: unknown[] = [value];
   while (stack.length > 0) {
     const v = stack.pop();
     if (typeof v === 'string') out.push(v);
-    else if (Array.isArray(v)) stack.push(...v);
+    else if (Array.isArray(v)) for (const child of v) stack.push(child);
     else if (v !== null && typeof v === 'object') for (const [k, child] of Object.entries(v)) { out.push(k); stack.push(child); }
   }
-  return out;
+  return hiddenText(out.join('\n'));
 }
 
 /** Strict decoding: BOM, else the declared charset, else UTF-8. */

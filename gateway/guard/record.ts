@@ -6,7 +6,9 @@
 // PII and secret finding redacted, so the recording never holds what policy kept from leaving.
 import type { Identity } from '../authn/identity.ts';
 import type { Connection } from '../connections/registry.ts';
+import { unhidden } from '../inspect/hidden.ts';
 import { maskJson, maskText } from '../inspect/mask.ts';
+import { stringifyJson } from './json.ts';
 import type { Finding } from '../inspect/types.ts';
 import type { Outcome } from '../policy/decide.ts';
 import type { Recorder, RecordingSession, SessionMeta } from '../recorder/recorder.ts';
@@ -47,8 +49,10 @@ export async function recordStep(recorder: Recorder, session: RecordingSession, 
   const { outcome } = step;
   const passes = outcome.decision === 'allow' || outcome.decision === 'mask';
   const redacted = () => {
-    const r = redactFindings(step.payload, outcome.findings, step.maskKey);
-    return typeof step.leaving === 'string' && typeof r !== 'string' ? JSON.stringify(r) : r; // the same form as what leaves: text
+    // A value found only once hiding characters are gone is redacted without them (inspect/hidden.ts).
+    const r = outcome.findings.some((f) => f.kind === 'inspect.hidden_text') ? unhidden(step.payload, step.maskKey) : redactFindings(step.payload, outcome.findings, step.maskKey);
+    // The same form as what leaves (text), integers exact; a parsed body's BigInts as their digits (the recording is JSON).
+    return typeof step.leaving === 'string' && typeof r !== 'string' ? stringifyJson(r) : withoutBigInts(r);
   };
   const body = step.payload === undefined ? undefined : (passes ? step.leaving : redacted()) as Json;
   const flag: JsonObject = passes ? {} : outcome.decision === 'review' ? { held: true } : { withheld: true };
@@ -63,6 +67,14 @@ export async function recordStep(recorder: Recorder, session: RecordingSession, 
     ...(outcome.limits === undefined ? {} : { limits: outcome.limits.map((h) => ({ limit: h.limit, kind: h.kind, action: h.action, used: h.used, max: h.max, retryAfter: h.retryAfter })) }),
   }, undefined, outcome.decision));
   await Promise.all(writes);
+}
+
+/** A parsed value with every BigInt as its decimal string (JSON holds no BigInt). */
+function withoutBigInts(v: unknown): unknown {
+  if (typeof v === 'bigint') return v.toString();
+  if (Array.isArray(v)) return v.map(withoutBigInts);
+  if (v !== null && typeof v === 'object') return Object.fromEntries(Object.entries(v).map(([k, child]) => [k, withoutBigInts(child)]));
+  return v;
 }
 
 /** Every PII and secret value in the payload redacted (what a refused payload is recorded as). */

@@ -8,7 +8,15 @@
 //                refused) ─► inspect (SQL/shell arguments with their inspectors, PII anywhere) +
 //                policy ─► record (durable) ─► deny: isError with the reason │ review: held │
 //                allow/mask: call the source with the (masked) arguments ─► inspect + policy on
-//                the result ─► record ─► the (masked) result
+//                the result ─► record ─► the (masked) result; the upstream's progress during
+//                the call: inspect + policy on each ─► record ─► relayed masked, or dropped
+//   side channels  prompts, resources, completions and their lists, the upstream's log messages,
+//                resource updates and sampling/elicitation requests: inspect + policy ─► record
+//                ─► masked, or withheld (checkPayload: an error; checkNotification: dropped)
+//
+// Every string of a payload is also searched for values hidden between control or format
+// characters (guard/normalise.ts hiddenText: UTF-16 text read as UTF-8 puts a NUL between
+// digits), which policy refuses as a failure to inspect (`inspect.hidden_text`).
 //
 // Annotations such as readOnlyHint are passed to the caller but never read here: they never
 // lower the risk of a call.
@@ -18,17 +26,20 @@
 // (GW_ACCESS_REVOKED / GW_TOKEN_EXPIRED when it no longer may), so a group removed, a key revoked
 // or a policy replaced applies to the session's next call; a call held for review is re-checked
 // again before it is sent.
-import type { CallToolResult, Tool } from '@modelcontextprotocol/sdk/types.js';
+import { randomUUID } from 'node:crypto';
+import { McpError, type CallToolResult, type Tool } from '@modelcontextprotocol/sdk/types.js';
 import type { Identity } from '../authn/identity.ts';
 import type { Connection } from '../connections/registry.ts';
 import { GatewayError } from '../errors.ts';
+import { unhidden } from '../inspect/hidden.ts';
 import { inspectRequest } from '../inspect/index.ts';
 import type { Finding } from '../inspect/types.ts';
-import { DEFAULT_REVIEW } from '../policy/decide.ts';
+import { DEFAULT_REVIEW, type Outcome } from '../policy/decide.ts';
 import type { PolicyRequest } from '../policy/context.ts';
-import { decideFor, limitsAfter, limitsBefore, reasonText, recordStep, withLimits, type GuardDeps } from '../guard/index.ts';
+import type { Gate } from '../limits/limiter.ts';
+import { decideFor, hiddenInValue, limitsAfter, limitsBefore, reasonText, recordStep, withLimits, type GuardDeps } from '../guard/index.ts';
 import type { RecordingSession } from '../recorder/recorder.ts';
-import type { Json, Store } from '../store/index.ts';
+import type { Json, JsonObject, Store } from '../store/index.ts';
 import type { Logger } from '../../lib/log.ts';
 import { argumentRoles, inspectionRequests, rebaseFindings, validateArguments, withJustification } from './arguments.ts';
 import { decidePin, scanDescription, stripHidden, type PinMode } from './integrity.ts';
@@ -76,7 +87,7 @@ export class Firewall {
   /** The tools the caller may see, decorated; hidden ones are logged and recorded with their reason. */
   async listTools(signal?: AbortSignal): Promise<Tool[]> {
     this.#authority();
-    const tools = await this.#source.listTools(signal);
+    const tools = await this.#source.listTools(signal).catch(async (err: unknown) => { throw err instanceof McpError ? await this.checkError('tools/list', err, randomUUID()) : err; });
     const next = new Map<string, Listed>();
     const hidden: Array<{ tool: string; reason: string }> = [];
     const flagged: Array<{ tool: string; findings: string[] }> = [];
@@ -111,13 +122,17 @@ export class Firewall {
       const clean: Tool = hiddenText && tool.description !== undefined ? { ...tool, description: stripHidden(tool.description) } : tool;
       next.set(tool.name, { advertised: withJustification(clean), original: tool });
     }
-    this.#tools = next;
     if (hidden.length > 0) {
       this.#deps.logger.warn('mcp tools hidden', { connection: this.#name, hidden });
       await this.#deps.recording.recorder.record(this.#session, 'tools.hidden', { tools: hidden });
     }
     if (flagged.length > 0) await this.#deps.recording.recorder.record(this.#session, 'tools.flagged', { tools: flagged });
-    return [...next.values()].map((t) => t.advertised);
+    // Names, descriptions and schemas come from the upstream: inspected and masked like its answers
+    // (a list policy refuses is an error). Calls are still validated against the source's schema.
+    const listed = [...next.values()];
+    const { tools: shown } = await this.checkPayload('tools/list', { tools: listed.map((t) => t.advertised) }, randomUUID());
+    this.#tools = new Map(listed.map((t, i) => [t.original.name, { advertised: shown[i]!, original: t.original }]));
+    return shown;
   }
 
   /** One tools/call through the firewall. Policy refusals are tool results with isError (the model can act on them). */
@@ -180,10 +195,12 @@ export class Firewall {
       }
     }
     const started = performance.now();
+    const progress = this.#progress(name, ctx);
     let result: CallToolResult;
     try {
-      result = await this.#source.callTool(name, leaving as Record<string, unknown>, ctx);
+      result = await this.#source.callTool(name, leaving as Record<string, unknown>, { ...ctx, ...progress.relay });
     } catch (err) {
+      if (err instanceof McpError) throw await this.checkError(name, err, ctx.requestId);
       if (!(err instanceof GatewayError)) throw err;
       // Nothing reached the upstream: an approval this call used is given back for the retry.
       if (released !== undefined && err.code === 'GW_AGENT_OFFLINE') await this.#deps.recording.reviews.refund(released, this.#session, err.code);
@@ -191,7 +208,27 @@ export class Firewall {
       await this.#deps.recording.recorder.record(this.#session, 'error', { ...summary, code: err.code, message: err.message });
       return refusal(`${err.message} (${err.code})`);
     }
+    await progress.flushed(); // every progress message relayed (or dropped) before the answer
     return this.#checkResult(name, result, ctx.requestId, started);
+  }
+
+  /** The upstream's progress for one call, each through checkNotification, relayed in order. */
+  #progress(tool: string, ctx: CallContext): { relay: Pick<CallContext, 'onProgress'>; flushed(): Promise<void> } {
+    const send = ctx.onProgress;
+    if (send === undefined) return { relay: {}, flushed: () => Promise.resolve() };
+    let chain = Promise.resolve();
+    return {
+      relay: {
+        onProgress: (p) => {
+          chain = chain.then(async () => {
+            const checked = await this.checkNotification(`progress:${tool}`, p, { notification: 'progress', tool, requestId: ctx.requestId });
+            // A number masked into text is no progress any more: dropped like a refusal.
+            if (checked !== undefined && typeof checked.progress === 'number' && (checked.total === undefined || typeof checked.total === 'number')) send(checked);
+          }).catch((err: unknown) => this.#deps.logger.error('an upstream progress message was dropped: checking it failed', { connection: this.#name, err }));
+        },
+      },
+      flushed: () => chain,
+    };
   }
 
   /** The authority check of a call: the caller and connection now, or the refusal (recorded; a tool error naming its code). */
@@ -211,10 +248,9 @@ export class Firewall {
     const now = await this.#recheck({ tool, requestId }); // access withdrawn during the call: its answer is withheld
     if ('refused' in now) return now.refused;
     const gate = await limitsBefore(this.#deps, now.identity, now.connection, { direction: 'response', tool });
-    const outcome = decideFor(this.#deps, now.identity, now.connection, { kind: 'mcp', direction: 'response', tool, body: payload }, [], undefined, gate?.usage);
-    const leaving = outcome.decision === 'mask' && outcome.masked !== undefined ? outcome.masked as typeof payload : payload;
+    const { outcome, leaving, recorded } = this.#judge(tool, 'response', payload, now, gate?.usage);
     await recordStep(this.#deps.recording.recorder, this.#session, {
-      type: 'response', direction: 'response', outcome, maskKey: this.#deps.maskKey, payload, leaving,
+      type: 'response', direction: 'response', outcome, maskKey: this.#deps.maskKey, payload: recorded, leaving,
       summary: { tool, requestId, isError: result.isError === true, ms: Math.round(performance.now() - started) },
     });
     if (outcome.decision === 'deny' || outcome.decision === 'review') return refusal(reasonText('withheld by policy', outcome, 'The tool ran, but its answer'));
@@ -228,14 +264,56 @@ export class Firewall {
    * upstream's sampling and elicitation requests, going the other way (`direction: 'request'`).
    */
   async checkPayload<T extends object>(label: string, value: T, requestId: string, direction: 'request' | 'response' = 'response'): Promise<T> {
-    const { identity, connection } = this.#authority();
-    const outcome = decideFor(this.#deps, identity, connection, { kind: 'mcp', direction, tool: label, body: value });
-    const leaving = outcome.decision === 'mask' && outcome.masked !== undefined ? outcome.masked as T : value;
-    await recordStep(this.#deps.recording.recorder, this.#session, { type: direction, direction, outcome, maskKey: this.#deps.maskKey, payload: value, leaving, summary: { tool: label, requestId } });
+    const { outcome, leaving, recorded } = this.#judge(label, direction, value, this.#authority());
+    await recordStep(this.#deps.recording.recorder, this.#session, { type: direction, direction, outcome, maskKey: this.#deps.maskKey, payload: recorded, leaving, summary: { tool: label, requestId } });
     if (outcome.decision === 'deny' || outcome.decision === 'review') throw new GatewayError('GW_POLICY_DENIED', reasonText('withheld by policy', outcome, `The answer to ${label}`));
     return leaving;
   }
+
+  /**
+   * A notification the upstream sends (a progress or log message, a resource update), inspected
+   * like a result (as a tool named `label`) and recorded as a `notification` event with
+   * `summary`. Returns what may be relayed (masked), or undefined when policy withholds it:
+   * then it is dropped, never relayed (a notification has no answer to carry a refusal, and
+   * cannot wait for a review).
+   */
+  async checkNotification<T extends object>(label: string, value: T, summary: JsonObject): Promise<T | undefined> {
+    const { outcome, leaving, recorded } = this.#judge(label, 'response', value);
+    await recordStep(this.#deps.recording.recorder, this.#session, { type: 'notification', direction: 'response', outcome, maskKey: this.#deps.maskKey, payload: recorded, leaving, summary });
+    return outcome.decision === 'allow' || outcome.decision === 'mask' ? leaving : undefined;
+  }
+
+  /**
+   * A JSON-RPC error the upstream answered: its message and data are its text too, so they are
+   * inspected like an answer (as `error:<label>`). Returns the error for the caller: masked, or
+   * with airlock's sentence instead when policy withholds it.
+   */
+  async checkError(label: string, err: McpError, requestId: string): Promise<McpError> {
+    const said = { message: err.message.replace(/^MCP error -?\d+: /, ''), ...(err.data === undefined ? {} : { data: err.data }) };
+    let shown: typeof said;
+    try {
+      shown = await this.checkPayload(`error:${label}`, said, requestId);
+    } catch (refused) {
+      if (!(refused instanceof GatewayError) || refused.code !== 'GW_POLICY_DENIED') throw refused;
+      shown = { message: refused.message };
+    }
+    const out = new McpError(err.code, '', shown.data);
+    out.message = String(shown.message); // as the upstream wrote it (McpError would prefix "MCP error <code>: " once more)
+    return out;
+  }
+
+  /** Inspect + policy on a payload of the upstream's (or an answer going to it): what may leave, and what to record. */
+  #judge<T>(tool: string, direction: 'request' | 'response', value: T, now: ReturnType<Authority> = this.#authority(), usage?: Gate['usage']): { outcome: Outcome; leaving: T; recorded: unknown } {
+    const hidden = hiddenInValue(value);
+    const outcome = decideFor(this.#deps, now.identity, now.connection, { kind: 'mcp', direction, tool, body: value }, hidden, undefined, usage);
+    const leaving = outcome.decision === 'mask' && outcome.masked !== undefined ? outcome.masked as T : value;
+    // recordStep redacts what the inspectors found in a withheld payload; a value hidden between
+    // control characters is found only once they are gone, so they go before it is recorded.
+    const passes = outcome.decision === 'allow' || outcome.decision === 'mask';
+    return { outcome, leaving, recorded: hidden.length > 0 && !passes ? unhidden(value, this.#deps.maskKey) : value };
+  }
 }
+
 
 function refusal(text: string): CallToolResult {
   return { isError: true, content: [{ type: 'text', text: `airlock: ${text}` }] };

@@ -15,13 +15,19 @@
 //
 // A session ends on DELETE, when idle for mcp.sessionIdle, when its connection is no longer the
 // caller's, or when the gateway stops; its upstream session and recording session end with it.
+//
+// What the upstream sends besides answers goes through the firewall of its connection too:
+// prompt, resource and template lists and completions (masked, or a JSON-RPC error), the text of
+// the JSON-RPC errors it answers (masked, or airlock's sentence instead), its log
+// messages and resource updates (masked, or dropped; relayed in the order they came), its
+// sampling and elicitation requests to the caller's client (masked, or refused upstream).
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { Server } from '@modelcontextprotocol/sdk/server/index.js';
 import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/streamableHttp.js';
 import {
   CallToolRequestSchema, CompleteRequestSchema, GetPromptRequestSchema, SubscribeRequestSchema, UnsubscribeRequestSchema, ListPromptsRequestSchema, ListResourcesRequestSchema, ListResourceTemplatesRequestSchema,
-  ListToolsRequestSchema, ReadResourceRequestSchema, isInitializeRequest,
+  ListToolsRequestSchema, McpError, ReadResourceRequestSchema, isInitializeRequest,
 } from '@modelcontextprotocol/sdk/types.js';
 import type { Identity } from '../authn/identity.ts';
 import type { Connection } from '../connections/registry.ts';
@@ -165,9 +171,14 @@ export function mcpRoutes(router: Router, deps: McpDeps): { close(): Promise<voi
     const wants = (init as { params?: { capabilities?: { sampling?: unknown; elicitation?: unknown } } }).params?.capabilities ?? {};
     let server: Server | undefined;
     let firewall: Firewall | undefined;
+    // The request itself comes from the upstream, so it is inspected as an answer is.
+    const relayed = async <P extends object, R extends object>(label: string, params: P, ask: (p: P) => Promise<R>): Promise<R> => {
+      const id = randomUUID();
+      return firewall!.checkPayload(label, await ask(await firewall!.checkPayload(label, params, id, 'response')), id, 'request');
+    };
     const relay: UpstreamRelay = {
-      ...(wants.sampling ? { createMessage: async (params, signal) => firewall!.checkPayload('sampling', await server!.createMessage(params, { signal }), randomUUID(), 'request') } : {}),
-      ...(wants.elicitation ? { elicit: async (params, signal) => firewall!.checkPayload('elicitation', await server!.elicitInput(params, { signal }), randomUUID(), 'request') } : {}),
+      ...(wants.sampling ? { createMessage: (params, signal) => relayed('sampling', params, (p) => server!.createMessage(p, { signal })) } : {}),
+      ...(wants.elicitation ? { elicit: (params, signal) => relayed('elicitation', params, (p) => server!.elicitInput(p, { signal })) } : {}),
     } as UpstreamRelay;
     let source: ToolSource;
     try {
@@ -178,7 +189,7 @@ export function mcpRoutes(router: Router, deps: McpDeps): { close(): Promise<voi
       throw err;
     }
     firewall = new Firewall({ ...deps, pinMode: cfg.pinMode, descriptions: cfg.descriptions }, authorityOf(caller, connection.name), source, recording);
-    const connected = await connect(caller, connection.name, firewall, [source], recording, source);
+    const connected = await connect(caller, connection.name, firewall, [{ source, firewall }], recording, source);
     server = connected.server;
     return connected.transport;
   };
@@ -191,13 +202,14 @@ export function mcpRoutes(router: Router, deps: McpDeps): { close(): Promise<voi
       metadata: { mcp: true, aggregate: true, client: clientOf(init), email: identity.email ?? null, via: identity.via, groups: [...identity.groups] },
     });
     const firewalls = new Map<string, Firewall>();
-    const sources: ToolSource[] = [];
+    const sources: Guarded[] = [];
     for (const connection of deps.connections.visibleTo(identity)) {
       if (!deps.sources[connection.kind] || (connection.kind === 'http' && connection.openapi === undefined)) continue;
       try {
         const source = await openSource(identity, connection);
-        sources.push(source);
-        firewalls.set(connection.name, new Firewall({ ...deps, pinMode: cfg.pinMode, descriptions: cfg.descriptions }, authorityOf(caller, connection.name), source, recording));
+        const firewall = new Firewall({ ...deps, pinMode: cfg.pinMode, descriptions: cfg.descriptions }, authorityOf(caller, connection.name), source, recording);
+        sources.push({ source, firewall });
+        firewalls.set(connection.name, firewall);
       } catch (err) {
         deps.logger.warn('an mcp connection is left out of /mcp', { connection: connection.name, requestId, err });
       }
@@ -206,9 +218,10 @@ export function mcpRoutes(router: Router, deps: McpDeps): { close(): Promise<voi
   };
 
   /** The SDK server and transport of a new session; the session is registered once the transport has its id. */
-  const connect = async (caller: Caller, scope: string, catalog: Catalog, sources: ToolSource[], recording: RecordingSession, single?: ToolSource): Promise<{ transport: StreamableHTTPServerTransport; server: Server }> => {
+  const connect = async (caller: Caller, scope: string, catalog: Catalog, guarded: Guarded[], recording: RecordingSession, single?: ToolSource): Promise<{ transport: StreamableHTTPServerTransport; server: Server }> => {
     const server = buildServer(catalog, single, single ? catalog as Firewall : undefined);
     let session: Session | undefined;
+    const sources = guarded.map((g) => g.source);
     const transport = new StreamableHTTPServerTransport({
       sessionIdGenerator: () => randomUUID(),
       onsessioninitialized: (id) => {
@@ -217,17 +230,13 @@ export function mcpRoutes(router: Router, deps: McpDeps): { close(): Promise<voi
       },
     });
     transport.onclose = () => { if (session) void end(session, 'the client closed the session'); };
-    for (const source of sources) {
+    // One chain per session: a notification waits for the decision on the one before it.
+    let chain = Promise.resolve();
+    for (const { source, firewall } of guarded) {
       source.onNotification?.((n) => {
-        if (n.kind === 'resource_updated') {
-          void server.sendResourceUpdated({ uri: n.uri }).catch(() => {});
-        } else if (n.kind === 'list_changed') {
-          const send = n.what === 'tools' ? server.sendToolListChanged() : n.what === 'prompts' ? server.sendPromptListChanged() : server.sendResourceListChanged();
-          void send.catch(() => {});
-        } else {
-          // With the session id, the SDK drops messages below the level this session set (logging/setLevel).
-          void server.sendLoggingMessage({ level: n.level as 'info', data: n.data, ...(n.logger ? { logger: n.logger } : {}) }, transport.sessionId).catch(() => {});
-        }
+        chain = chain.then(() => relayNotification(server, transport, firewall, n)).catch((err: unknown) => {
+          deps.logger.error('an upstream notification was dropped: checking it failed', { connection: scope, err });
+        });
       });
     }
     await server.connect(transport);
@@ -241,6 +250,29 @@ export function mcpRoutes(router: Router, deps: McpDeps): { close(): Promise<voi
       await Promise.all([...sessions.values()].map((s) => end(s, 'the gateway stopped')));
     },
   };
+}
+
+type UpstreamNotification = Parameters<Parameters<NonNullable<ToolSource['onNotification']>>[0]>[0];
+
+/** A connection's source with the firewall its calls and notifications go through. */
+interface Guarded {
+  readonly source: ToolSource;
+  readonly firewall: Firewall;
+}
+
+/** One upstream notification to the caller, through the firewall: masked, or dropped (and recorded). */
+async function relayNotification(server: Server, transport: StreamableHTTPServerTransport, firewall: Firewall, n: UpstreamNotification): Promise<void> {
+  if (n.kind === 'list_changed') { // nothing but its kind: nothing to inspect
+    await (n.what === 'tools' ? server.sendToolListChanged() : n.what === 'prompts' ? server.sendPromptListChanged() : server.sendResourceListChanged()).catch(() => {});
+  } else if (n.kind === 'resource_updated') {
+    const checked = await firewall.checkNotification('resource_updated', { uri: n.uri }, { notification: 'resource_updated' });
+    if (checked !== undefined && typeof checked.uri === 'string') await server.sendResourceUpdated({ uri: checked.uri }).catch(() => {});
+  } else {
+    const params = { level: n.level, data: n.data, ...(n.logger === undefined ? {} : { logger: n.logger }) };
+    const checked = await firewall.checkNotification('log', params, { notification: 'log', level: n.level });
+    // With the session id, the SDK drops messages below the level this session set (logging/setLevel).
+    if (checked !== undefined) await server.sendLoggingMessage({ ...checked, level: n.level as 'info', ...(typeof checked.logger === 'string' ? { logger: checked.logger } : {}) }, transport.sessionId).catch(() => {});
+  }
 }
 
 /** The SDK server of one session: every handler goes through the firewall (prompts and resources: one connection only). */
@@ -281,22 +313,44 @@ function buildServer(catalog: Catalog, source: ToolSource | undefined, firewall:
     }
   });
   if (source && firewall) {
-    if (source.listPrompts) server.setRequestHandler(ListPromptsRequestSchema, async (_r, extra) => ({ prompts: await source.listPrompts!(extra.signal) }));
-    if (source.getPrompt) {
-      server.setRequestHandler(GetPromptRequestSchema, async (req, extra) =>
-        firewall.checkPayload(`prompt:${req.params.name}`, await source.getPrompt!(req.params.name, req.params.arguments ?? {}, { signal: extra.signal, requestId: String(extra.requestId) }), String(extra.requestId)));
+    const ctx = (extra: { signal: AbortSignal; requestId: string | number }) => ({ signal: extra.signal, requestId: String(extra.requestId) });
+    // A JSON-RPC error the upstream answers carries its text too: through the firewall (checkError).
+    const upstream = async <T>(label: string, requestId: string | number, run: () => Promise<T>): Promise<T> => {
+      try {
+        return await run();
+      } catch (err) {
+        throw err instanceof McpError ? await firewall.checkError(label, err, String(requestId)) : err;
+      }
+    };
+    if (source.listPrompts) {
+      server.setRequestHandler(ListPromptsRequestSchema, async (_r, extra) =>
+        firewall.checkPayload('prompts/list', { prompts: await upstream('prompts/list', extra.requestId, () => source.listPrompts!(extra.signal)) }, String(extra.requestId)));
     }
-    if (source.listResources) server.setRequestHandler(ListResourcesRequestSchema, async (_r, extra) => ({ resources: await source.listResources!(extra.signal) }));
-    if (source.listResourceTemplates) server.setRequestHandler(ListResourceTemplatesRequestSchema, async (_r, extra) => ({ resourceTemplates: await source.listResourceTemplates!(extra.signal) }));
+    if (source.getPrompt) {
+      server.setRequestHandler(GetPromptRequestSchema, async (req, extra) => {
+        const label = `prompt:${req.params.name}`;
+        return firewall.checkPayload(label, await upstream(label, extra.requestId, () => source.getPrompt!(req.params.name, req.params.arguments ?? {}, ctx(extra))), String(extra.requestId));
+      });
+    }
+    if (source.listResources) {
+      server.setRequestHandler(ListResourcesRequestSchema, async (_r, extra) =>
+        firewall.checkPayload('resources/list', { resources: await upstream('resources/list', extra.requestId, () => source.listResources!(extra.signal)) }, String(extra.requestId)));
+    }
+    if (source.listResourceTemplates) {
+      server.setRequestHandler(ListResourceTemplatesRequestSchema, async (_r, extra) =>
+        firewall.checkPayload('resources/templates/list', { resourceTemplates: await upstream('resources/templates/list', extra.requestId, () => source.listResourceTemplates!(extra.signal)) }, String(extra.requestId)));
+    }
     if (source.complete) {
       server.setRequestHandler(CompleteRequestSchema, async (req, extra) =>
-        firewall.checkPayload('completion', await source.complete!(req.params, { signal: extra.signal, requestId: String(extra.requestId) }), String(extra.requestId)));
+        firewall.checkPayload('completion', await upstream('completion', extra.requestId, () => source.complete!(req.params, ctx(extra))), String(extra.requestId)));
     }
-    if (source.subscribe) server.setRequestHandler(SubscribeRequestSchema, async (req, extra) => { await source.subscribe!(req.params.uri, { signal: extra.signal, requestId: String(extra.requestId) }); return {}; });
-    if (source.unsubscribe) server.setRequestHandler(UnsubscribeRequestSchema, async (req, extra) => { await source.unsubscribe!(req.params.uri, { signal: extra.signal, requestId: String(extra.requestId) }); return {}; });
+    if (source.subscribe) server.setRequestHandler(SubscribeRequestSchema, async (req, extra) => { await upstream('subscribe', extra.requestId, () => source.subscribe!(req.params.uri, ctx(extra))); return {}; });
+    if (source.unsubscribe) server.setRequestHandler(UnsubscribeRequestSchema, async (req, extra) => { await upstream('unsubscribe', extra.requestId, () => source.unsubscribe!(req.params.uri, ctx(extra))); return {}; });
     if (source.readResource) {
-      server.setRequestHandler(ReadResourceRequestSchema, async (req, extra) =>
-        firewall.checkPayload(`resource:${req.params.uri}`, await source.readResource!(req.params.uri, { signal: extra.signal, requestId: String(extra.requestId) }), String(extra.requestId)));
+      server.setRequestHandler(ReadResourceRequestSchema, async (req, extra) => {
+        const label = `resource:${req.params.uri}`;
+        return firewall.checkPayload(label, await upstream(label, extra.requestId, () => source.readResource!(req.params.uri, ctx(extra))), String(extra.requestId));
+      });
     }
   }
   return server;

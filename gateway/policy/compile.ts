@@ -55,7 +55,7 @@ export function compilePolicies(sources: readonly SourcedPolicy[]): CompiledPoli
       limits.push(compileLimit(limit, policy.name));
     }
     policy.rules.forEach((rule, i) => {
-      const where = `${file}${ruleLines[i] ? `, line ${ruleLines[i]}` : ''}: rules.${i} (${rule.id})`;
+      const where = `${file}${ruleLines[i] ? `:${ruleLines[i]}` : ''}: rules.${i} (${rule.id})`;
       const previous = ids.get(rule.id);
       if (previous) throw new GatewayError('GW_POLICY_INVALID', `${where}: rule id "${rule.id}" is already used in ${previous}; ids must be unique across the policies in force`);
       ids.set(rule.id, file);

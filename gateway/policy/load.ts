@@ -4,7 +4,7 @@
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { join, resolve } from 'node:path';
-import { ConfigError, describeIssues, parseYaml } from '../../lib/config.ts';
+import { ConfigError, describeIssues, parseStrict, parseYaml } from '../../lib/config.ts';
 import { GatewayError } from '../errors.ts';
 import { compilePolicies, type CompiledPolicy } from './compile.ts';
 import { policySchema, type Policy } from './schema.ts';
@@ -36,8 +36,8 @@ export function readPolicyFile(file: string): SourcedPolicy {
   }
   try {
     const doc = parseYaml(text, `policy file ${path}`);
-    const parsed = policySchema.safeParse(doc.raw);
-    if (!parsed.success) throw describeIssues(parsed.error.issues, path, doc.locate, new Map(), 'policy');
+    const parsed = parseStrict(policySchema, doc.raw);
+    if (!parsed.success) throw describeIssues(parsed.error.issues, path, doc.position, new Map(), 'policy');
     return { policy: parsed.data, file: path, ruleLines: parsed.data.rules.map((_, i) => doc.locate(['rules', i])) };
   } catch (err) {
     if (err instanceof ConfigError) throw invalid(err.message, err);

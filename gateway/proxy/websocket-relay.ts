@@ -1,11 +1,16 @@
 // Relaying one WebSocket session message by message between the caller (the gateway is its
 // server) and the target (the gateway is its client, over a tunnel stream through the agent).
-// Nothing crosses without being inspected and decided on (DESIGN.md, invariant 3):
+// Nothing crosses without being inspected and decided on (docs/architecture.md, invariant 3):
 //
-//   text message, or binary that is valid UTF-8 → JSON object/array: body, else text → decide →
-//   recorder hook → allow: forwarded as received │ mask: the masked payload is forwarded │
+//   text message, or binary that is valid UTF-8 → read by the guard (guard/normalise.ts): a JSON
+//   object/array with every key kept (a duplicate key is an `inspect.duplicate_key` finding),
+//   depth bounded (`inspect.limit`), integers exact; else text; a value hidden between control
+//   or format characters (UTF-16 text, valid UTF-8 with a NUL between characters) is an
+//   `inspect.hidden_text` finding — policy denies all three → decide → recorder hook → allow:
+//   forwarded as received │ mask: the masked payload is forwarded (UTF-8, JSON stays JSON) │
 //   deny or review: both sides closed with 1008 and a reason naming the reason code
-//   binary that is not UTF-8 → both sides closed with 1003 (it cannot be inspected)
+//   binary that is not UTF-8 → both sides closed with 1003 (it cannot be inspected: no charset is
+//   declared for a binary message, so airlock reads binary only when it is UTF-8 text)
 //   larger than limits.inspectBytes → ws refuses it (maxPayload: 1009); both sides close
 //   a close from one side → the other closes with its code and reason (the reason inspected too)
 //   ping/pong → answered by ws at each end; never relayed, so their payloads never cross
@@ -17,8 +22,9 @@
 import { isUtf8 } from 'node:buffer';
 import { WebSocket } from 'ws';
 import type { Logger } from '../../lib/log.ts';
-import { parseJson } from '../../lib/json.ts';
 import { GatewayError } from '../errors.ts';
+import { hiddenText, normaliseBody } from '../guard/index.ts';
+import type { Finding } from '../inspect/types.ts';
 import type { Outcome } from '../policy/decide.ts';
 
 /** Bytes received from one side and not yet flushed to the other before that side is paused. */
@@ -44,11 +50,26 @@ export type Direction = 'request' | 'response';
 /** What one message gives the inspectors. */
 export type MessagePayload = { readonly body: unknown } | { readonly text: string };
 
+/** One message as the guard reads it. */
+export interface ReadMessage {
+  readonly payload: MessagePayload;
+  /** Findings of reading it: duplicate keys, depth, hidden text. */
+  readonly findings: readonly Finding[];
+  /** The bytes of a masked payload (UTF-8; JSON written back with its integers exact). */
+  reencode(masked: unknown): Buffer;
+}
+
+/** A decided message for the recorder: the payload as inspected, and the text that left (undefined when refused). */
+export interface DecidedMessage {
+  readonly payload: unknown;
+  readonly leaving?: string;
+}
+
 export interface RelayOptions {
-  /** Inspects and decides on one message (or close reason); throws a GatewayError to end the session. */
-  decide(direction: Direction, payload: MessagePayload): Outcome;
+  /** Inspects and decides on one message (or close reason) with the findings of reading it; throws a GatewayError to end the session. */
+  decide(direction: Direction, payload: MessagePayload, findings: readonly Finding[]): Outcome;
   /** The recorder's hook, called for each message decision in order; a rejection ends the session (fail closed). */
-  onDecision?(direction: Direction, outcome: Outcome, payload?: unknown): Promise<void> | void;
+  onDecision?(direction: Direction, outcome: Outcome, message?: DecidedMessage): Promise<void> | void;
   /** limits.inspectBytes of the connection, in bytes (the ws maxPayload at both ends). */
   readonly inspectBytes: number;
   readonly logger: Logger;
@@ -110,18 +131,19 @@ export class WebSocketRelay {
       this.#refuse(direction, CLOSE.UNSUPPORTED_DATA, 'inspect.binary: binary messages cannot be inspected', { reason: 'inspect.binary' });
       return flushed(data.length);
     }
-    const text = data.toString('utf8');
-    const payload = payloadOf(text);
-    const outcome = this.#options.decide(direction, payload);
-    await this.#options.onDecision?.(direction, outcome, 'body' in payload ? payload.body : payload.text);
+    const read = readMessage(data, direction);
+    const { payload } = read;
+    const outcome = this.#options.decide(direction, payload, read.findings);
+    const passes = outcome.decision === 'allow' || outcome.decision === 'mask';
+    const out = !passes ? undefined : outcome.decision === 'mask' && outcome.masked !== undefined ? read.reencode(outcome.masked) : data;
+    await this.#options.onDecision?.(direction, outcome, { payload: 'body' in payload ? payload.body : payload.text, ...(out === undefined ? {} : { leaving: out.toString('utf8') }) });
     if (this.#ending) return flushed(data.length);
-    if (outcome.decision === 'deny' || outcome.decision === 'review') {
+    if (out === undefined) {
       const first = outcome.reasons[0];
       const code = outcome.decision === 'deny' ? 'GW_POLICY_DENIED' : 'GW_REVIEW_REQUIRED';
       this.#refuse(direction, CLOSE.POLICY_VIOLATION, `${code} (${first?.reason ?? 'policy'})${first?.message ? `: ${first.message}` : ''}`, { reason: first?.reason, rule: first?.rule, decision: outcome.decision });
       return flushed(data.length);
     }
-    const out = outcome.decision === 'mask' && outcome.masked !== undefined ? reencode(outcome.masked) : data;
     to.send(out, { binary: isBinary }, () => flushed(data.length));
   }
 
@@ -145,7 +167,7 @@ export class WebSocketRelay {
   /** A close reason is a payload too: it crosses as is when allowed, masked when masked, else not at all. */
   #inspectReason(direction: Direction, reason: string): string {
     if (reason === '') return '';
-    const outcome = this.#options.decide(direction, { text: reason });
+    const outcome = this.#options.decide(direction, { text: reason }, hiddenText(reason));
     if (outcome.decision === 'allow') return reason;
     if (outcome.decision === 'mask' && typeof outcome.masked === 'string' && Buffer.byteLength(outcome.masked) <= MAX_REASON_BYTES) return outcome.masked;
     return '';
@@ -187,17 +209,26 @@ export class WebSocketRelay {
   }
 }
 
-/** What a message gives the inspectors: a JSON object or array as a body, anything else as text. */
-export function payloadOf(text: string): MessagePayload {
-  const first = text.trimStart()[0];
-  if (first === '{' || first === '[') {
-    try {
-      return { body: parseJson(text) };
-    } catch {
-      // Not JSON after all: inspected as text, so nothing in it passes unseen.
-    }
-  }
-  return { text };
+/**
+ * A message (UTF-8) as the guard reads a body (guard/normalise.ts): one that starts with `{` or
+ * `[` as JSON (every key kept, depth bounded, integers exact; text again when it does not parse),
+ * anything else as text; both searched for hidden text.
+ */
+export function readMessage(data: Buffer, direction: Direction): ReadMessage {
+  let at = 0;
+  while (at < data.length && (data[at] === 0x20 || data[at] === 0x09 || data[at] === 0x0a || data[at] === 0x0d)) at++; // JSON's whitespace
+  const json = data[at] === 0x7b || data[at] === 0x5b; // { [
+  const normal = normaliseBody(data, {
+    contentType: json ? 'application/json' : 'text/plain; charset=utf-8',
+    maxBytes: data.length, // nothing to decode: a message has no content coding
+    tooLarge: () => new GatewayError('GW_INTERNAL', 'A WebSocket message grew while it was read.'),
+    direction,
+  });
+  return {
+    payload: normal.json !== undefined ? { body: normal.json } : { text: normal.text ?? '' },
+    findings: normal.findings,
+    reencode: (masked) => normal.reencode(masked),
+  };
 }
 
 /** A message too large to inspect: never allowed (the recorder sees a deny). */
@@ -216,11 +247,6 @@ function uninspectable(size: number): Outcome {
     reasons: [{ rule: '(binary)', policy: '(connection)', action: 'deny', reason: 'inspect.binary', message: 'Binary WebSocket messages cannot be inspected; send text (JSON or plain).' }],
     findings: [{ kind: 'inspect.binary', path: '$', severity: 'high', detail: `binary websocket message of ${size} bytes that is not UTF-8 text` }],
   };
-}
-
-/** A masked payload back to bytes: JSON stays JSON, text stays text. */
-function reencode(masked: unknown): Buffer {
-  return Buffer.from(typeof masked === 'string' ? masked : JSON.stringify(masked), 'utf8');
 }
 
 /** Codes that may be sent in a close frame (1005 and 1006 only describe what was received). */

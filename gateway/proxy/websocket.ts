@@ -35,7 +35,9 @@ import { AGENT_ERRORS } from '../agents/exchange.ts';
 import { decideFor, recordStep, refuseUnlessAllowed, sessionMeta } from '../guard/index.ts';
 import type { HttpProxyDeps } from './http.ts';
 import { proxyTarget } from './path.ts';
-import { CLOSE, WebSocketRelay, type Direction, type MessagePayload } from './websocket-relay.ts';
+import { unhidden } from '../inspect/hidden.ts';
+import type { Finding } from '../inspect/types.ts';
+import { CLOSE, WebSocketRelay, type DecidedMessage, type Direction, type MessagePayload } from './websocket-relay.ts';
 
 /** RFC 6455 §4.2.1: a base64 16-byte nonce. */
 const WS_KEY = /^[+/0-9A-Za-z]{22}==$/;
@@ -97,9 +99,12 @@ export function websocketProxyRoute(deps: HttpProxyDeps): UpgradeRoute {
       // A WebSocket connection is one recorded session: the upgrade, every message, the close.
       const recorder = deps.recording.recorder;
       const recording = await recorder.open(sessionMeta(identity, connection, { websocket: true, path: path.split('?')[0] ?? '/' }));
-      const record = (direction: 'request' | 'response', outcome: Outcome, payload: unknown, summary: JsonObject) => recordStep(recorder, recording, {
-        type: summary.upgrade ? 'request' : 'message', direction, outcome, maskKey: deps.maskKey, payload,
-        leaving: outcome.decision === 'mask' && outcome.masked !== undefined ? outcome.masked : payload, summary: { ...summary, requestId: ctx.requestId },
+      // A message that left is recorded as the text that left; one refused, as inspected with
+      // what the inspectors found redacted (recordStep), hidden values and exact integers included.
+      const record = (direction: 'request' | 'response', outcome: Outcome, message: DecidedMessage | undefined, summary: JsonObject) => recordStep(recorder, recording, {
+        type: summary.upgrade ? 'request' : 'message', direction, outcome, maskKey: deps.maskKey,
+        payload: message === undefined ? undefined : message.leaving === undefined ? withheld(message.payload, outcome, deps.maskKey) : message.payload,
+        leaving: message?.leaving, summary: { ...summary, requestId: ctx.requestId },
       });
       let relayed = false;
       try {
@@ -130,8 +135,8 @@ export function websocketProxyRoute(deps: HttpProxyDeps): UpgradeRoute {
         // socket the client already closed (and never calls back).
         wss.handleUpgrade(req, socket, head, (caller) => {
           relay = new WebSocketRelay(caller, upstream, {
-            decide: (direction, payload) => decideMessage(deps, identity, connection.name, direction, path, payload),
-            onDecision: (direction, outcome, payload) => record(direction, outcome, payload, { method: WEBSOCKET_METHOD, path }),
+            decide: (direction, payload, findings) => decideMessage(deps, identity, connection.name, direction, path, payload, findings),
+            onDecision: (direction, outcome, message) => record(direction, outcome, message, { method: WEBSOCKET_METHOD, path }),
             inspectBytes: connection.limits.inspectBytes,
             logger: log,
           });
@@ -186,9 +191,22 @@ function usable(deps: HttpProxyDeps, identity: Identity, name: string): Connecti
  * use the connection (GW_TOKEN_EXPIRED, GW_ACCESS_REVOKED: the session ends), then the
  * connection's current policies decide.
  */
-function decideMessage(deps: HttpProxyDeps, identity: Identity, name: string, direction: Direction, path: string, payload: MessagePayload): Outcome {
+function decideMessage(deps: HttpProxyDeps, identity: Identity, name: string, direction: Direction, path: string, payload: MessagePayload, findings: readonly Finding[]): Outcome {
   const connection = deps.connections.recheck(identity, name);
-  return decideFor(deps, identity, connection, { kind: 'http', direction, method: WEBSOCKET_METHOD, path, ...payload });
+  return decideFor(deps, identity, connection, { kind: 'http', direction, method: WEBSOCKET_METHOD, path, ...payload }, findings);
+}
+
+/**
+ * A refused message as the recording may hold it (recordStep then redacts what the inspectors
+ * found): without the characters a hidden value was written between, and with integers past
+ * 2^53 as the decimal strings they are (the recording is JSON, which a BigInt is not).
+ */
+function withheld(payload: unknown, outcome: Outcome, maskKey: Uint8Array): unknown {
+  const shown = outcome.findings.some((f) => f.kind === 'inspect.hidden_text') ? unhidden(payload, maskKey) : payload;
+  const exact = (v: unknown): unknown => typeof v === 'bigint' ? v.toString()
+    : Array.isArray(v) ? v.map(exact)
+      : v !== null && typeof v === 'object' ? Object.fromEntries(Object.entries(v).map(([k, child]) => [k, exact(child)])) : v;
+  return typeof shown === 'string' ? shown : exact(shown);
 }
 
 /** Ends the session when the caller's credential expires (unref'd; cleared when the session ends). */

@@ -60,7 +60,7 @@ test('a malformed config exits 2 naming the file, line and key', async () => {
   writeFileSync(file, 'name: edge\nhealth:\n  port: -1\n');
   const { code, stderr } = await run(AIRLOCK_AGENT, ['start', '--config', file]);
   assert.equal(code, 2);
-  assert.equal(stderr, `airlock-agent: invalid configuration: ${file}, line 3: health.port: Too small: expected number to be >=0 (AGENT_CONFIG_INVALID)\n`);
+  assert.equal(stderr, `airlock-agent: invalid configuration: ${file}:3:3: health.port: Too small: expected number to be >=0 (AGENT_CONFIG_INVALID)\n`);
 });
 
 test('a port in use exits 1 naming the port and the option', async () => {

@@ -247,7 +247,7 @@ test('connections settings are checked at load: https token endpoints (http only
   const ok = load('connections:\n  crm: { oauth: { tokenEndpoint: "https://idp.example.com/token" } }\n  wiki: { jwt: { ttl: 60 } }\n').config.connections;
   assert.deepEqual(ok.crm!.oauth, { tokenEndpoint: 'https://idp.example.com/token', mode: 'client_credentials', auth: 'client_secret_basic', timeout: 10 });
   assert.deepEqual(ok.wiki!.jwt, { ttl: 60 });
-  assert.throws(() => load('connections:\n  crm: { oauth: { tokenEndpoint: "http://idp.example.com/token" } }\n'), /line 2: connections\.crm\.oauth\.tokenEndpoint: must be https:\/\/ \(http:\/\/ only to a loopback address\)/);
+  assert.throws(() => load('connections:\n  crm: { oauth: { tokenEndpoint: "http://idp.example.com/token" } }\n'), /agent\.yaml:2:\d+: connections\.crm\.oauth\.tokenEndpoint: must be https:\/\/ \(http:\/\/ only to a loopback address\)/);
   assert.throws(() => load('connections:\n  crm: { oauth: { tokenEndpoint: "https://idp.example.com/token", mode: token_exchange } }\n'), /connections\.crm\.oauth\.subjectTokenKey: token_exchange needs subjectTokenKey/);
   assert.throws(() => load('connections:\n  crm: { jwt: { ttl: 600 } }\n'), /connections\.crm\.jwt\.ttl: Too big: expected number to be <=300/);
 });

@@ -27,17 +27,28 @@ test('version prints the package version', async () => {
   assert.match(stdout, /^airlock \d+\.\d+\.\d+\n$/);
 });
 
-test('an unknown command exits 2 with a suggestion', async () => {
+test('an unknown command exits 2 with one coded line and a suggestion', async () => {
   const { code, stderr } = await run(AIRLOCK, ['gatway']);
   assert.equal(code, 2);
-  assert.match(stderr, /unknown command 'gatway'/);
-  assert.match(stderr, /Did you mean gateway\?/);
+  assert.equal(stderr, "airlock: unknown command 'gatway' (did you mean gateway?); run `airlock --help` for usage (CLI_USAGE)\n");
+  const none = await run(AIRLOCK, ['frobnicate']);
+  assert.equal(none.code, 2);
+  assert.equal(none.stderr, "airlock: unknown command 'frobnicate'; run `airlock --help` for usage (CLI_USAGE)\n");
+});
+
+test('an unknown option or missing argument exits 2 with one coded line naming the subcommand\'s help', async () => {
+  const option = await run(AIRLOCK, ['whoami', '--gatewy', 'x']);
+  assert.equal(option.code, 2);
+  assert.equal(option.stderr, "airlock: unknown option '--gatewy' (did you mean --gateway?); run `airlock whoami --help` for usage (CLI_USAGE)\n");
+  const missing = await run(AIRLOCK, ['connections', 'add']);
+  assert.equal(missing.code, 2);
+  assert.equal(missing.stderr, "airlock: missing required argument 'name'; run `airlock connections add --help` for usage (CLI_USAGE)\n");
 });
 
 test('a bad option on a subcommand exits 2 with the reason', async () => {
   const { code, stderr } = await run(AIRLOCK, ['dev', '--port', 'abc']);
   assert.equal(code, 2);
-  assert.match(stderr, /option '-p, --port <port>' argument 'abc' is invalid\. expected a port number/);
+  assert.equal(stderr, "airlock: option '-p, --port <port>' argument 'abc' is invalid. expected a port number from 0 to 65535 (0 picks a free port); run `airlock dev --help` for usage (CLI_USAGE)\n");
 });
 
 test('a malformed config exits 2 naming the file, the line, the key path and the reason', async () => {
@@ -45,7 +56,11 @@ test('a malformed config exits 2 naming the file, the line, the key path and the
   writeFileSync(file, 'server:\n  port: 8080\n  prot: 1\n');
   const { code, stderr } = await run(AIRLOCK, ['gateway', 'start', '--config', file], { cwd: dir });
   assert.equal(code, 2);
-  assert.equal(stderr, `airlock: invalid configuration: ${file}, line 3: server.prot: Unrecognized key: "prot" (GW_CONFIG_INVALID)\n`);
+  assert.equal(stderr, `airlock: invalid configuration: ${file}:3:3: server.prot: Unrecognized key: "prot"; did you mean "port"? (GW_CONFIG_INVALID)\n`);
+  writeFileSync(file, 'server:\n  port: 8080\n   host: x\n');
+  const yaml = await run(AIRLOCK, ['gateway', 'start', '--config', file], { cwd: dir });
+  assert.equal(yaml.code, 2);
+  assert.equal(yaml.stderr, `airlock: config file ${file}:3:8: a second "key: value" where a value should be: indent a nested key on its own line, line up keys of one mapping at the same column, or quote a value that contains ": " (GW_CONFIG_INVALID)\n`);
 });
 
 test('an unreachable store exits 1 naming the URL with its password redacted', async () => {

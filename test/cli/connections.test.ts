@@ -173,3 +173,16 @@ test('on a terminal, remove asks; anything but yes keeps the connection', async 
   assert.match(removed.output, /Removed connection asked\./);
   assert.equal(gw.connections.get('asked'), undefined);
 });
+
+test('a misspelt field in a definition file is refused naming the closest field', async () => {
+  const file = join(dir, 'typo.yaml');
+  writeFileSync(file, 'kind: http\nagent: local\ntarget: http://127.0.0.1:8090\ngroups: [dba]\npolicy:\n  pakcs: [default]\n');
+  const r = await run(AIRLOCK, ['connections', 'add', 'typo', '--from-file', file], { env });
+  assert.equal(r.code, 2, r.stderr);
+  assert.equal(r.stderr, 'airlock: The connection is not valid: policy.pakcs: unknown field (did you mean "packs"?). (CLI_INPUT_INVALID)\n');
+  const far = join(dir, 'far.yaml');
+  writeFileSync(far, 'kind: http\nagent: local\ntarget: http://127.0.0.1:8090\nzzzz: 1\n');
+  const f = await run(AIRLOCK, ['connections', 'add', 'far', '--from-file', far], { env });
+  assert.equal(f.code, 2, f.stderr);
+  assert.match(f.stderr, /zzzz: unknown field \(known here: name, kind, /);
+});

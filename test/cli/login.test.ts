@@ -231,12 +231,17 @@ describe('airlock login, token, whoami, logout, dev token', { concurrency: 3 }, 
     assert.deepEqual(credentials(config).gateways, {});
   });
 
-  test('login --device: the code is entered in a browser elsewhere, bob signs in, polling stores his tokens', async (t) => {
+  test('login --device: the code is entered in a browser, bob signs in, polling stores his tokens; a loopback provider is said to be one', async (t) => {
     const config = configDir();
     const cmd = start(AIRLOCK, ['login', '--device', '--gateway', gw], { cwd: dir, env: { AIRLOCK_CONFIG_DIR: config } });
     t.after(() => cmd.stop('SIGKILL'));
-    const [, uri = '', code = ''] = await cmd.waitFor(/^To sign in, open (\S+) on any device and enter the code: ([A-Z]{4}-[A-Z]{4})$/m);
+    const [, uri = '', code = ''] = await cmd.waitFor(/^To sign in, open (\S+) in a browser on this machine and enter the code: ([A-Z]{4}-[A-Z]{4})$/m);
     assert.equal(uri, `${idp.issuer}/device`);
+    // the dev provider is on loopback: no other device can open the URL; say what works instead
+    await cmd.waitFor(/^Waiting for the sign-in/m);
+    const lines = cmd.output().stderr.split('\n');
+    assert.ok(lines.includes('The identity provider listens on loopback, so no other device can open that URL; a terminal browser here works (w3m, lynx: open the first URL and type the code).'), cmd.output().stderr);
+    assert.ok(lines.includes(`Without any browser: export AIRLOCK_TOKEN=$(airlock dev token --user alice --gateway ${gw})`), cmd.output().stderr);
     const done = await approveDevice(uri, code, 'bob');
     assert.match(done.body, /You are signed in/);
     const finished = await cmd.exited;
@@ -341,6 +346,29 @@ describe('airlock login, token, whoami, logout, dev token', { concurrency: 3 }, 
     assert.equal(out.stdout, `Logged out of ${gw}.\n`);
     assert.ok(!existsSync(lock), 'the lock is gone');
     assert.deepEqual(credentials(config).gateways, {});
+  });
+
+  test('$AIRLOCK_TOKEN stands in for a login: whoami, token and the API commands use it; a refused one says to fix it', async () => {
+    const config = configDir(); // never logged in
+    const minted = await airlock(config, ['dev', 'token', '--user', 'bob', '--gateway', gw]);
+    assert.equal(minted.code, 0, minted.stderr);
+    const env = { AIRLOCK_TOKEN: minted.stdout.trimEnd(), AIRLOCK_GATEWAY: gw };
+    const me = await airlock(config, ['whoami'], env);
+    assert.equal(me.code, 0, me.stderr);
+    assert.match(me.stdout, /^gateway  http:\/\/127\.0\.0\.1:\d+\nuser     bob \(Bob \(dev\)\)\n/);
+    const token = await airlock(config, ['token'], env);
+    assert.equal(token.code, 0, token.stderr);
+    assert.equal(token.stdout, `${env.AIRLOCK_TOKEN}\n`);
+    const listed = await airlock(config, ['connections', 'list'], env);
+    assert.equal(listed.code, 0, listed.stderr);
+    assert.ok(!existsSync(join(config, 'credentials.json')), 'no stored session was needed or made');
+
+    const refused = await airlock(config, ['whoami'], { ...env, AIRLOCK_TOKEN: 'not-a-token' });
+    assert.equal(refused.code, 1);
+    assert.match(refused.stderr, new RegExp(`^airlock: The gateway at ${gw} refused the token in \\$AIRLOCK_TOKEN: .+ \\(GW_[A-Z_]+\\); set it to a current token or API key, or unset it and run \`airlock login --gateway ${gw}\`\\. \\(CLI_NOT_LOGGED_IN\\)\\n$`));
+    const refusedApi = await airlock(config, ['agents', 'list'], { ...env, AIRLOCK_TOKEN: 'not-a-token' });
+    assert.equal(refusedApi.code, 1);
+    assert.match(refusedApi.stderr, /refused the token in \$AIRLOCK_TOKEN/);
   });
 
   test('dev token --user alice: a token the gateway accepts, for scripts; unknown users and other gateways are refused', async () => {

@@ -1,5 +1,5 @@
 // `airlock policy` as users and corpora drive it: real processes. The shared corpora run through
-// `airlock policy eval --jsonl` against the default pack, scored as ../shared/corpus/README.md
+// `airlock policy eval --jsonl` against the default pack, scored as test/fixtures/corpus/README.md
 // says: nothing expected deny/review may come out allow, exact agreement ≥ 95% per file, every
 // labelled PII value masked, every negative case unchanged.
 import { test, after } from 'node:test';
@@ -120,7 +120,7 @@ test('check validates files; an invalid one exits 2 naming file, line and reason
   writeFileSync(bad, 'name: bad\nrules:\n  - id: x\n    when: identity.grops.size() > 0 &&\n    action: deny\n    reason: r\n');
   const r = await run(AIRLOCK, ['policy', 'check', bad]);
   assert.equal(r.code, 2);
-  assert.match(r.stderr, new RegExp(`^airlock: ${bad.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')}, line 3: rules\\.0 \\(x\\): when: .* \\(CLI_POLICY_INVALID\\)\\n$`));
+  assert.match(r.stderr, new RegExp(`^airlock: ${bad.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')}:3: rules\\.0 \\(x\\): when: .* \\(CLI_POLICY_INVALID\\)\\n$`));
 });
 
 test('a custom policy with a CEL condition on arguments and groups, via --policy', async () => {

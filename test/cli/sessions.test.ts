@@ -1,13 +1,17 @@
 // `airlock sessions` and `airlock reviews` as an auditor and a reviewer run them, against a real
 // gateway, agent and target: a held request released by `reviews approve` from another user;
 // list/show/replay/export show the whole story; verify proves it, and names the first bad event
-// once the store is edited behind the gateway's back.
+// once the store is edited behind the gateway's back. MCP tool calls and their results read as
+// such in show, replay and export (each with its line, never "undefined"); show lists the signed
+// checkpoints after the events they cover.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createServer, type Server } from 'node:http';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { DatabaseSync } from 'node:sqlite';
+import { Client } from '@modelcontextprotocol/sdk/client/index.js';
+import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { AIRLOCK, run, type Running } from '../support/process.ts';
 import { eventually, startTestAgent, startTestGateway, type TestGateway } from '../support/gateway.ts';
 
@@ -34,6 +38,8 @@ before(async () => {
   agent = await startTestAgent(t, 'edge', { allow: [url] });
   const policy = join(t.dir, 'review.yaml');
   writeFileSync(policy, 'name: r\nrules:\n  - { id: r, match: { methods: [DELETE], directions: [request] }, action: review, reason: demo.delete, review: { wait: 30 } }\n');
+  const openapi = { openapi: '3.0.3', info: { title: 'CRM', version: '1' }, paths: { '/customers/{id}': { get: { operationId: 'getCustomer', parameters: [{ name: 'id', in: 'path', required: true, schema: { type: 'string' } }], responses: { 200: { description: 'ok' } } } } } };
+  assert.equal((await t.call('POST', '/api/v1/connections', admin.AIRLOCK_TOKEN, { name: 'crm', kind: 'http', agent: 'edge', target: `${url}/api`, groups: ['developers'], openapi })).status, 201);
   assert.equal((await t.call('POST', '/api/v1/connections', admin.AIRLOCK_TOKEN, { name: 'demo', kind: 'http', agent: 'edge', target: `${url}/api`, groups: ['developers'], policy: { files: [policy] } })).status, 201);
 });
 after(async () => {
@@ -111,4 +117,43 @@ test('`sessions verify` exits 3 naming the first bad event after the store is ed
   const missing = await run(AIRLOCK, ['sessions', 'show', 'ses_00000000000000000000000000000000'], { env: admin });
   assert.equal(missing.code, 1);
   assert.match(missing.stderr, /GW_SESSION_NOT_FOUND/);
+});
+
+test('MCP tool calls and results read as such in show, replay and export; show lists the checkpoints', async () => {
+  const transport = new StreamableHTTPClientTransport(new URL(`${t.gw.url}/mcp/crm`), { requestInit: { headers: { authorization: `Bearer ${bob}` } } });
+  const client = new Client({ name: 'audit-test', version: '1.0.0' });
+  await client.connect(transport);
+  const ok = await client.callTool({ name: 'getCustomer', arguments: { id: 'c-1', _justification: 'ticket 9' } });
+  assert.ok(!JSON.stringify(ok).includes('4111 1111 1111 1111'), 'the card is masked in the answer');
+  const bad = await client.callTool({ name: 'getCustomer', arguments: { id: 'c-1', admin: true } });
+  assert.equal(bad.isError, true);
+  await transport.terminateSession();
+  await client.close();
+
+  const id = await eventually(async () => {
+    const listed = await run(AIRLOCK, ['sessions', 'list', '--connection', 'crm', '--user', 'bob'], { env: admin });
+    return /^(ses_[0-9a-f]{32})\s+crm\s+bob\s+\S+\s+ended\s/m.exec(listed.stdout)?.[1];
+  }, 10_000, 'the ended MCP session in `sessions list`');
+  const shown = await run(AIRLOCK, ['sessions', 'show', id], { env: admin });
+  assert.equal(shown.code, 0, shown.stderr);
+  assert.ok(!shown.stdout.includes('undefined'), shown.stdout);
+  const lines = shown.stdout.split('\n').map((l) => l.replace(/^\s*\d+\s+\+\d+\.\d{3}s\s+/, '').trimEnd());
+  assert.ok(lines.includes('session start  bob on crm (http, over MCP)'), shown.stdout);
+  assert.ok(lines.includes('→ call getCustomer (justification: "ticket 9")'), shown.stdout);
+  assert.ok(lines.some((l) => /^← result of getCustomer \(\d+ ms\)$/.test(l)), shown.stdout);
+  assert.ok(lines.some((l) => /^decision mask \(response\): /.test(l.trim())), shown.stdout);
+  assert.ok(lines.includes('error GW_TOOL_ARGUMENTS_INVALID (getCustomer): unknown argument "admin": this tool accepts only id'), shown.stdout);
+  assert.ok(lines.includes('session end  the client closed the session'), shown.stdout);
+  assert.ok(!shown.stdout.includes('4111 1111 1111 1111'), 'masked values are shown masked');
+  // The final checkpoint (signed at session.end) is shown after the last event.
+  const events = JSON.parse((await run(AIRLOCK, ['sessions', 'show', id, '--json'], { env: admin })).stdout).events as unknown[];
+  assert.match(shown.stdout.trimEnd().split('\n').at(-1)!, new RegExp(`^\\s+checkpoint signed through event ${events.length} \\(session ended\\), key [A-Za-z0-9_-]{12}$`));
+
+  const replay = await run(AIRLOCK, ['sessions', 'replay', id, '--speed', '0'], { env: admin });
+  assert.equal(replay.code, 0, replay.stderr);
+  assert.ok(replay.stdout.includes('→ call getCustomer (justification: "ticket 9")') && !replay.stdout.includes('undefined'), replay.stdout);
+  const cast = await run(AIRLOCK, ['sessions', 'export', id, '--format', 'asciicast'], { env: admin });
+  const frames = cast.stdout.trim().split('\n').slice(1).map((l) => JSON.parse(l) as [number, string, string]);
+  assert.ok(frames.some((f) => f[2].includes('← result of getCustomer')), cast.stdout);
+  assert.ok(frames.every((f) => !f[2].includes('undefined')), cast.stdout);
 });

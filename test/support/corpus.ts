@@ -1,21 +1,35 @@
-// Where the shared labelled corpus (SQL, shell, PII cases) is read from: AIRLOCK_CORPUS_DIR when
-// set; else ../shared/corpus beside the checkout, the engineers' layout; else the copy kept in
-// test/fixtures/corpus, so a clone anywhere (CI, a temp dir) runs the same cases. When the shared
-// corpus is there, test/support/corpus.test.ts fails if the copy has drifted from it.
+// Where the labelled corpus (SQL, shell, PII cases, and the external PII benchmark set) is read
+// from: the copy kept in test/fixtures/corpus, so a clone anywhere (CI, a temp dir, nothing beside
+// it) runs the same cases; or AIRLOCK_CORPUS_DIR when set, to try another copy. A file that is
+// not there fails loudly (an Error naming the path), never a skipped case.
+//
+// The engineers' tree keeps the corpus's source in ../shared/corpus beside the checkout;
+// test/support/corpus.test.ts holds the kept copy byte-equal to it there (and says, where it is
+// absent, that no comparison was made).
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 
+/** The sibling shared corpus of the engineers' layout (absent in a clone elsewhere). */
 export const SHARED_CORPUS = fileURLToPath(new URL('../../../shared/corpus/', import.meta.url));
+/** The copy in the repository, which the tests use. */
 export const CORPUS_COPY = fileURLToPath(new URL('../fixtures/corpus/', import.meta.url));
 
-/** The directory (with a trailing slash) holding sql.jsonl, shell.jsonl and pii.jsonl. */
+/** The files the corpus is made of, relative to its directory. */
+export const CORPUS_FILES = ['README.md', 'sql.jsonl', 'shell.jsonl', 'pii.jsonl', 'external/presidio-synth-v2.json', 'external/presidio-synth-v2.LICENSE'] as const;
+/** Files only the kept copy has: where the external set comes from and under which licence. */
+export const COPY_ONLY_FILES = ['external/README.md'] as const;
+
+/** The directory (with a trailing slash) holding sql.jsonl, shell.jsonl, pii.jsonl and external/. */
 export function corpusDir(): string {
   const fromEnv = process.env.AIRLOCK_CORPUS_DIR;
-  if (fromEnv) return fromEnv.endsWith('/') ? fromEnv : `${fromEnv}/`;
-  return existsSync(`${SHARED_CORPUS}sql.jsonl`) ? SHARED_CORPUS : CORPUS_COPY;
+  const dir = fromEnv ? (fromEnv.endsWith('/') ? fromEnv : `${fromEnv}/`) : CORPUS_COPY;
+  if (!existsSync(dir)) throw new Error(`The corpus directory ${dir} does not exist${fromEnv ? ' (AIRLOCK_CORPUS_DIR)' : ': test/fixtures/corpus is part of the repository; restore it with git checkout'}.`);
+  return dir;
 }
 
-/** The path of one corpus file, e.g. `corpusFile('pii.jsonl')`. */
-export function corpusFile(name: 'sql.jsonl' | 'shell.jsonl' | 'pii.jsonl'): string {
-  return `${corpusDir()}${name}`;
+/** The path of one corpus file, e.g. `corpusFile('pii.jsonl')`; throws naming it when it is missing. */
+export function corpusFile(name: (typeof CORPUS_FILES)[number]): string {
+  const path = `${corpusDir()}${name}`;
+  if (!existsSync(path)) throw new Error(`The corpus file ${path} is missing: test/fixtures/corpus is part of the repository; restore it with git checkout.`);
+  return path;
 }

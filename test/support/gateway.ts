@@ -222,3 +222,17 @@ export async function startTestAgent(t: TestGateway, name: string, options: { al
   await eventually(() => t.gw.agents.presence(name).online || undefined, 15_000, `agent ${name} online`);
   return agent;
 }
+
+/** The events of one request (by its request id) on `connection`, across its sessions, in order. */
+export async function requestEvents(t: TestGateway, id: string, connection: string): Promise<Array<{ type: string; payload: Record<string, any> }>> {
+  const out: Array<{ type: string; payload: Record<string, any> }> = [];
+  for (const s of await t.gw.store.sessions.list({ connection, limit: 1000 })) {
+    for (let after = 0; ;) {
+      const page = await t.gw.store.events.list(s.id, { afterSeq: after, limit: 1000 });
+      if (page.length === 0) break;
+      for (const e of page) if ((e.payload as Record<string, any>)?.requestId === id) out.push({ type: e.type, payload: e.payload as Record<string, any> });
+      after = page.at(-1)!.seq;
+    }
+  }
+  return out;
+}

@@ -13,6 +13,8 @@
 // (arg1 completes), test_prompt_with_embedded_resource {resourceUri}, test_prompt_with_image.
 // Not served: what only the suite's pending scenarios use (json_schema_2020_12_tool for
 // json-schema-2020-12, test_reconnection and an event store for server-sse-polling).
+// `extend` registers more on each session's server (tests that need a hostile upstream add
+// tools, resources and prompts that leak, without changing what the conformance suite checks).
 import { randomUUID } from 'node:crypto';
 import { once } from 'node:events';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
@@ -47,8 +49,13 @@ const LEVELS: readonly LoggingLevel[] = ['debug', 'info', 'notice', 'warning', '
 /** Largest request body read, in bytes. */
 const MAX_BODY = 1024 * 1024;
 
+export interface ReferenceOptions {
+  /** Called on each session's server after the reference tools, resources and prompts are registered. */
+  readonly extend?: (server: McpServer) => void;
+}
+
 /** One session's server. `level` is the session's logging level (logging/setLevel); messages below it are not sent. */
-function build(): McpServer {
+function build(extend?: ReferenceOptions['extend']): McpServer {
   const server = new McpServer({ name: 'airlock-reference-server', version: '1.0.0' }, {
     capabilities: { logging: {}, resources: { subscribe: true, listChanged: true }, tools: { listChanged: true }, prompts: { listChanged: true } },
   });
@@ -181,6 +188,7 @@ function build(): McpServer {
       { role: 'user', content: { type: 'text', text: 'Please analyze the image above.' } },
     ],
   }));
+  extend?.(server);
   return server;
 }
 
@@ -202,7 +210,7 @@ function jsonRpcError(res: ServerResponse, status: number, message: string): voi
 }
 
 /** Starts the reference server on 127.0.0.1, port 0. */
-export async function startReferenceServer(): Promise<ReferenceServer> {
+export async function startReferenceServer(options: ReferenceOptions = {}): Promise<ReferenceServer> {
   const transports = new Map<string, StreamableHTTPServerTransport>();
   let initialised = 0;
   let port = 0;
@@ -227,7 +235,7 @@ export async function startReferenceServer(): Promise<ReferenceServer> {
         transports.set(sid, transport);
       },
     });
-    const server = build();
+    const server = build(options.extend);
     transport.onclose = () => {
       if (transport.sessionId !== undefined) transports.delete(transport.sessionId);
       void server.close();

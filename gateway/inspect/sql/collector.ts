@@ -19,7 +19,8 @@ export const SEVERITY: Readonly<Record<SqlKind, Severity>> = {
   'sql.ddl.drop': 'high',
   'sql.privilege': 'critical',
   'sql.escape': 'critical',
-  'sql.procedural': 'medium',
+  // High: procedural code and dynamic SQL run statements that this inspection cannot see in full.
+  'sql.procedural': 'high',
   'sql.server_config': 'high',
   'sql.multi_statement': 'low',
   'sql.obfuscation': 'critical',

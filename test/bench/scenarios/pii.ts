@@ -1,6 +1,6 @@
 // The PII inspector: detection quality on an external labelled data set, and scan throughput.
 //
-// Quality: presidio-research's synthetic data set (../../../../shared/corpus/external, 1,500
+// Quality: presidio-research's synthetic data set (test/fixtures/corpus/external, MIT, 1,500
 // texts with labelled spans), for the entity types airlock claims. Span matching counts overlap:
 // a predicted span of type T is a true positive when it shares at least one character with a
 // labelled span of type T; precision = true-positive predictions / predictions of T; recall =
@@ -21,10 +21,11 @@
 // takes the normalised view; and inspectText over log-like text.
 import { readFileSync } from 'node:fs';
 import type { Metric, Scenario } from '../scenario.ts';
+import { corpusFile } from '../../support/corpus.ts';
 import { inspectJson, inspectText } from '../../../gateway/inspect/pii/index.ts';
 import { maskJson } from '../../../gateway/inspect/mask.ts';
 
-const DATASET = new URL('../../../../shared/corpus/external/presidio-synth-v2.json', import.meta.url);
+const DATASET = corpusFile('external/presidio-synth-v2.json');
 const TYPES = ['CREDIT_CARD', 'PHONE_NUMBER', 'EMAIL_ADDRESS', 'IBAN_CODE', 'US_SSN', 'IP_ADDRESS'] as const;
 
 interface Labelled {

@@ -7,7 +7,7 @@ import { mkdtempSync, readFileSync, rmSync, existsSync, statSync } from 'node:fs
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { AIRLOCK, run, start } from '../../support/process.ts';
+import { AIRLOCK, AIRLOCK_AGENT, run, start } from '../../support/process.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'airlock-dev-'));
 after(() => rmSync(dir, { recursive: true, force: true }));
@@ -48,6 +48,15 @@ test('airlock dev brings up every component, prints where, and stops them all on
 
   assert.doesNotMatch(readFileSync(join(dir, 'state', 'agent.yaml'), 'utf8'), /credentials|token/, 'the demo credential is not in the agent config');
   assert.ok(existsSync(join(dir, 'state', 'agent', 'vault.json')), 'it is in the agent vault');
+
+  // The banner names the agent's configuration; with it, airlock-agent reaches the dev agent's vault.
+  assert.match(stdout, /^\s+its configuration state\/agent\.yaml: airlock-agent secrets list --config state\/agent\.yaml$/m);
+  const set = await run(AIRLOCK_AGENT, ['secrets', 'set', 'extra', '--type', 'bearer', '--from-env', 'EXTRA_TOKEN', '--config', 'state/agent.yaml'], { cwd: dir, env: { EXTRA_TOKEN: 'extra-s3cret' } });
+  assert.equal(set.code, 0, set.stderr);
+  const listed = await run(AIRLOCK_AGENT, ['secrets', 'list', '--config', 'state/agent.yaml'], { cwd: dir });
+  assert.equal(listed.code, 0, listed.stderr);
+  assert.deepEqual(listed.stdout.split('\n').slice(1).filter(Boolean).map((l) => l.split(/\s+/).slice(0, 2).join(' ')), ['demo bearer', 'demo-mcp bearer', 'extra bearer']);
+  assert.ok(!listed.stdout.includes('extra-s3cret'));
   const direct = await fetch(`${demo}/customers`);
   assert.equal(direct.status, 401, 'the demo service refuses a caller without the credential only the agent holds');
 
@@ -112,6 +121,9 @@ test('Ctrl-C in a terminal (SIGINT to the whole process group, agent included) i
   const dev = start(AIRLOCK, ['dev', ...FREE, '--data-dir', join(dir, 'state')], { cwd: dir, group: true });
   after(() => dev.stop('SIGKILL'));
   await dev.waitFor(/Ctrl-C stops everything\./, 30000);
+  // a restart makes the agent anew but keeps its vault: the secret set in the first test is there
+  const listed = await run(AIRLOCK_AGENT, ['secrets', 'list', '--config', join(dir, 'state', 'agent.yaml')], { cwd: tmpdir() });
+  assert.match(listed.stdout, /^extra\s+bearer\s/m, listed.stderr);
   dev.signalGroup('SIGINT');
   const finished = await dev.exited;
   assert.equal(finished.code, 0, finished.stderr);
@@ -127,6 +139,16 @@ test('a dev port in use exits 1 naming the flag, leaving nothing running', async
   const { code, stderr } = await run(AIRLOCK, ['dev', ...FREE.slice(0, 6), '--demo-port', String(port), '--data-dir', join(dir, 'state')], { cwd: dir });
   assert.equal(code, 1);
   assert.equal(stderr, `airlock: Port ${port} on 127.0.0.1 is already in use; stop what holds it, or choose another with --demo-port. (CLI_PORT_IN_USE)\n`);
+});
+
+test('the gateway port in use under airlock dev names --port, then server.port', async () => {
+  const blocker = createServer();
+  await new Promise<void>((r) => blocker.listen(0, '127.0.0.1', r));
+  after(() => blocker.close());
+  const port = (blocker.address() as { port: number }).port;
+  const { code, stderr } = await run(AIRLOCK, ['dev', '--port', String(port), ...FREE.slice(2), '--data-dir', join(dir, 'state')], { cwd: dir });
+  assert.equal(code, 1);
+  assert.equal(stderr, `airlock: Port ${port} on 127.0.0.1 is already in use; stop what holds it, or choose another with --port (0 picks a free one), or server.port in the --config file. (CLI_PORT_IN_USE)\n`);
 });
 
 test('an agent that cannot start fails airlock dev with its reason, and the rest is stopped', async () => {

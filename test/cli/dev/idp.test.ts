@@ -208,6 +208,8 @@ test('device flow: a prefilled verification_uri_complete link asks for confirmat
   const confirmPage = page(await browser.go(da.verification_uri_complete)); // through a self-submitting form
   assert.match(confirmPage.body, new RegExp(`Continue only if your terminal shows this code`));
   assert.ok(confirmPage.body.includes(da.user_code), 'the code to compare is shown');
+  // the buttons sit inside the form, so browsers without the form= attribute (w3m, lynx) submit it
+  assert.match(confirmPage.body, /<form [^>]*id="op\.deviceConfirmForm"[^>]*>[\s\S]*<button type="submit">Continue<\/button>\n<button type="submit" name="abort" value="yes">Cancel<\/button><\/form>/);
   const confirm = forms(confirmPage).find((f) => f.fields.confirm === 'yes')!;
   const login = loginForm(page(await browser.go(confirm.action, confirm.fields)));
   assert.match(page(await browser.go(login.action, { user: 'alice' })).body, /You are signed in/);

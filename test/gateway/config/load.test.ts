@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { parse } from 'yaml';
 import { loadConfig, configVariables } from '../../../gateway/config/load.ts';
 import { GatewayError } from '../../../gateway/errors.ts';
+import { closest } from '../../../lib/config.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'airlock-config-'));
 function file(name: string, text: string): string {
@@ -42,21 +43,44 @@ test('the result is frozen, deeply', () => {
   assert.throws(() => { (config.server as { port: number }).port = 1; }, TypeError);
 });
 
-test('an unknown key is refused with file, line and key path', () => {
+test('an unknown key is refused with file:line:column, key path and the closest known key', () => {
   const p = file('unknown.yaml', 'server:\n  port: 9000\n  prot: 1\n');
   const err = configError(() => loadConfig({ file: p, env: {} }));
-  assert.match(err.message, new RegExp(`${p.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}, line 3: server\\.prot: Unrecognized key`));
+  assert.equal(err.message, `invalid configuration: ${p}:3:3: server.prot: Unrecognized key: "prot"; did you mean "port"?`);
+  const top = configError(() => loadConfig({ file: file('top.yaml', 'sever:\n  port: 1\n'), env: {} }));
+  assert.match(top.message, /top\.yaml:1:1: sever: Unrecognized key: "sever"; did you mean "server"\?$/);
+  // nothing close: the keys known there
+  const far = configError(() => loadConfig({ file: file('far.yaml', 'log:\n  colour: red\n'), env: {} }));
+  assert.match(far.message, /far\.yaml:2:3: log\.colour: Unrecognized key: "colour" \(known keys here: level\b.*\)$/);
+});
+
+test('closest: a slip of one or two edits (a swap counts one), case ignored; nothing far', () => {
+  assert.equal(closest('prot', ['host', 'port']), 'port');
+  assert.equal(closest('publicurl', ['publicUrl', 'port']), 'publicUrl');
+  assert.equal(closest('shutdowngrace', ['shutdownGrace']), 'shutdownGrace');
+  assert.equal(closest('maxBodyByts', ['maxBodyBytes', 'limits']), 'maxBodyBytes');
+  assert.equal(closest('xyz', ['port', 'host']), undefined);
+  assert.equal(closest('color', ['level', 'format']), undefined);
 });
 
 test('a value of the wrong type names its line and path', () => {
   const p = file('type.yaml', 'store:\n  url: sqlite:x\nserver:\n  port: "eighty"\n');
   const err = configError(() => loadConfig({ file: p, env: {} }));
-  assert.match(err.message, /type\.yaml, line 4: server\.port: Invalid input: expected number/);
+  assert.match(err.message, /type\.yaml:4:3: server\.port: Invalid input: expected number/);
 });
 
-test('YAML syntax errors and duplicate keys are refused with a line', () => {
-  assert.match(configError(() => loadConfig({ file: file('syntax.yaml', 'server:\n  port: [\n'), env: {} })).message, /syntax\.yaml, line \d+: /);
-  assert.match(configError(() => loadConfig({ file: file('dup.yaml', 'server:\n  port: 1\n  port: 2\n'), env: {} })).message, /dup\.yaml, line 3: Map keys must be unique/);
+test('YAML syntax errors are refused at the line and column to fix, in plain words', () => {
+  const message = (name: string, text: string) => configError(() => loadConfig({ file: file(name, text), env: {} })).message.replace(/^config file .*\//, '');
+  assert.match(message('syntax.yaml', 'server:\n  port: [\n'), /^syntax\.yaml:\d+:\d+: /);
+  assert.equal(message('dup.yaml', 'server:\n  port: 1\n  port: 2\n'), 'dup.yaml:3:3: the key "port" is given twice in the same mapping; keep one');
+  // an over-indented line is read by the parser as part of the value above it; the error points at it
+  assert.equal(message('indent.yaml', 'server:\n  port: 8080\n   host: x\nlog:\n  level: info\n'), 'indent.yaml:3:8: a second "key: value" where a value should be: indent a nested key on its own line, line up keys of one mapping at the same column, or quote a value that contains ": "');
+  assert.equal(message('nested.yaml', 'server:\n  host: a: b\n'), 'nested.yaml:2:10: a second "key: value" where a value should be: indent a nested key on its own line, line up keys of one mapping at the same column, or quote a value that contains ": "');
+  assert.equal(message('colon.yaml', 'server:\n  port 8080\n  host: x\n'), 'colon.yaml:2:3: a key runs over more than one line: a colon is missing after the key on this line, or the next line is indented wrongly');
+  assert.equal(message('tab.yaml', 'server:\n\tport: 8080\n'), 'tab.yaml:2:1: a tab indents this line; YAML indents with spaces only');
+  assert.equal(message('quote.yaml', 'server:\n  host: "abc\n  port: 1\nlog:\n  level: info\n'), 'quote.yaml:2:9: this double quote is never closed');
+  assert.equal(message('column.yaml', 'log:\n    level: info\n  format: json\n'), 'column.yaml:3:1: this key is not lined up with the keys above it; keys of one mapping start at the same column');
+  assert.doesNotMatch(message('jargon.yaml', 'server:\n  host: a: b\n'), /compact|implicit/i, 'no parser jargon');
 });
 
 test('a top level that is not a mapping is refused', () => {

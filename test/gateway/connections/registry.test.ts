@@ -87,7 +87,7 @@ test('policy sources are checked on write: unknown packs and unreadable or inval
   await rejectsWith(a.create(http('p2', { policy: { files: [join(dir, 'missing.yaml')] } })), 'GW_CONNECTION_INVALID', /policy\.files\.0: cannot read policy file .*missing\.yaml: ENOENT/);
   const broken = join(dir, 'broken.yaml');
   writeFileSync(broken, 'name: mine\nrules:\n  - id: x\n    action: explode\n    reason: x\n');
-  await rejectsWith(a.create(http('p3', { policy: { files: [broken] } })), 'GW_CONNECTION_INVALID', /policy\.files\.0: invalid policy: .*broken\.yaml, line 4: rules\.0\.action/);
+  await rejectsWith(a.create(http('p3', { policy: { files: [broken] } })), 'GW_CONNECTION_INVALID', /policy\.files\.0: invalid policy: .*broken\.yaml:4:5: rules\.0\.action/);
   const good = join(dir, 'good.yaml');
   writeFileSync(good, 'name: mine\nrules:\n  - id: mine.deny-delete\n    match: { methods: [DELETE] }\n    action: deny\n    reason: mine.delete\n');
   const created = await a.create(http('p4', { policy: { packs: ['pii-masking'], files: [good], defaultAction: 'review' } }));

@@ -132,14 +132,14 @@ test('a condition that fails at run time denies, naming the rule and the error',
 });
 
 test('invalid policy files are refused with the file, the line and the reason', () => {
-  refused(() => loadPolicies({ files: [file('unknown.yaml', 'name: x\nrules:\n  - id: a\n    action: deny\n    reason: r\n    colour: red\n')] }), /unknown\.yaml, line \d: rules\.0\.colour: Unrecognized key/);
-  refused(() => loadPolicies({ files: [file('action.yaml', 'name: x\nrules:\n  - id: a\n    action: block\n    reason: r\n')] }), /action\.yaml, line 4: rules\.0\.action: Invalid option/);
-  refused(() => loadPolicies({ files: [file('typo.yaml', 'name: x\nrules:\n  - id: a\n    when: identiy.groups.size() > 0\n    action: deny\n    reason: r\n')] }), /typo\.yaml, line 3: rules\.0 \(a\): when: .*identiy/);
-  refused(() => loadPolicies({ files: [file('syntax.yaml', 'name: x\nrules:\n  - id: a\n    when: "request.sql +"\n    action: deny\n    reason: r\n')] }), /syntax\.yaml, line 3: rules\.0 \(a\): when: /);
+  refused(() => loadPolicies({ files: [file('unknown.yaml', 'name: x\nrules:\n  - id: a\n    action: deny\n    reason: r\n    colour: red\n')] }), /unknown\.yaml:6:5: rules\.0\.colour: Unrecognized key: "colour" \(known keys here: id, /);
+  refused(() => loadPolicies({ files: [file('action.yaml', 'name: x\nrules:\n  - id: a\n    action: block\n    reason: r\n')] }), /action\.yaml:4:5: rules\.0\.action: Invalid option/);
+  refused(() => loadPolicies({ files: [file('typo.yaml', 'name: x\nrules:\n  - id: a\n    when: identiy.groups.size() > 0\n    action: deny\n    reason: r\n')] }), /typo\.yaml:3: rules\.0 \(a\): when: .*identiy/);
+  refused(() => loadPolicies({ files: [file('syntax.yaml', 'name: x\nrules:\n  - id: a\n    when: "request.sql +"\n    action: deny\n    reason: r\n')] }), /syntax\.yaml:3: rules\.0 \(a\): when: /);
   refused(() => loadPolicies({ files: [file('type.yaml', 'name: x\nrules:\n  - id: a\n    when: "size(findings)"\n    action: deny\n    reason: r\n')] }), /not a bool/);
   refused(() => loadPolicies({ files: [file('mask.yaml', 'name: x\nrules:\n  - id: a\n    action: deny\n    reason: r\n    mask: { default: hash }\n')] }), /rules\.0\.mask: mask strategies go with action: mask/);
   refused(() => loadPolicies({ files: [file('dup.yaml', 'name: x\nrules:\n  - { id: a, action: deny, reason: r }\n  - { id: a, action: allow, reason: r }\n')] }), /rule id "a" is already used/);
-  refused(() => loadPolicies({ files: [file('yaml.yaml', 'name: x\nrules: [\n')] }), /yaml\.yaml, line \d+: /);
+  refused(() => loadPolicies({ files: [file('yaml.yaml', 'name: x\nrules: [\n')] }), /yaml\.yaml:\d+:\d+: /);
   refused(() => loadPolicies({ files: [join(dir, 'missing.yaml')] }), /cannot read policy file .*missing\.yaml: ENOENT/);
 });
 

@@ -10,7 +10,7 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { brotliCompressSync, deflateSync, gzipSync, zstdCompressSync } from 'node:zlib';
 import type { Running } from '../../support/process.ts';
-import { addConnections, startTestAgent, startTestGateway, stopAll, type TestGateway } from '../../support/gateway.ts';
+import { addConnections, requestEvents, startTestAgent, startTestGateway, stopAll, type TestGateway } from '../../support/gateway.ts';
 
 const CARD = '4111111111111111';
 const CARD_SPACED = '4111 1111 1111 1111';
@@ -256,10 +256,23 @@ test('text in another charset is decoded by its charset or BOM, masked, and sent
   assert.match(errorOf(bad).message, /inspect\.charset/);
 });
 
-test('a 19-digit integer id passes exactly as sent', async () => {
+test('a 19-digit integer id passes exactly as sent; refused, it is recorded exactly, never a 500', async () => {
   const r = await raw('GET', '/proxy/evil/bigint');
   assert.equal(r.status, 200, r.body.toString());
   assert.equal(r.body.toString(), '{"id":1234567890123456789,"n":2}');
+  const refused = await raw('POST', '/proxy/evil/echo', { 'content-type': 'application/json', 'x-request-id': 'bigint-refused-01' }, Buffer.from('{"id":1234567890123456789,"to":"a","to":"b"}'));
+  assert.equal(refused.status, 403, refused.body.toString());
+  const events = await eventsOf('bigint-refused-01');
+  assert.ok(events.some((e) => e.type === 'request' && e.payload.withheld === true), events.map((e) => e.type).join(' '));
+});
+
+test('a value hidden between NULs is refused, and the recording holds it redacted, not in clear', async () => {
+  const hidden = [...'4111111111111111'].join('\u0000');
+  const r = await raw('POST', '/proxy/evil/echo', { 'content-type': 'text/plain', 'x-request-id': 'hidden-record-01' }, Buffer.from(`card ${hidden}`));
+  assert.equal(r.status, 403, r.body.toString());
+  assert.match(errorOf(r).message, /inspect\.hidden_text/);
+  const recorded = JSON.stringify(await recordedBodies('hidden-record-01'));
+  assert.ok(!recorded.includes('4111') && !recorded.includes('4\\u00001'), recorded);
 });
 
 test('callers cannot speak for the gateway: forwarded and identity headers are replaced by the gateway\'s own', async () => {
@@ -349,15 +362,15 @@ test('SQL and shell in HTTP requests are judged as on MCP: detected in any JSON 
   }
 });
 
-async function eventsOf(id: string): Promise<Array<{ type: string; payload: Record<string, any> }>> {
-  const out: Array<{ type: string; payload: Record<string, any> }> = [];
+/** Every event of the request, bodies included, as stored. */
+async function recordedBodies(id: string): Promise<unknown[]> {
+  const out: unknown[] = [];
   for (const s of await t.gw.store.sessions.list({ connection: 'evil', limit: 1000 })) {
-    for (let after = 0; ;) {
-      const page = await t.gw.store.events.list(s.id, { afterSeq: after, limit: 1000 });
-      if (page.length === 0) break;
-      for (const e of page) if ((e.payload as Record<string, any>)?.requestId === id) out.push({ type: e.type, payload: e.payload as Record<string, any> });
-      after = page.at(-1)!.seq;
-    }
+    const page = await t.gw.store.events.list(s.id, { afterSeq: 0, limit: 1000 });
+    const mine = page.filter((e) => (e.payload as Record<string, any>)?.requestId === id).map((e) => e.seq);
+    out.push(...page.filter((e) => mine.includes(e.seq) || mine.includes(e.seq - 1)));
   }
   return out;
 }
+
+const eventsOf = (id: string) => requestEvents(t, id, 'evil');

@@ -12,7 +12,7 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Running } from '../../support/process.ts';
 import { execFile } from 'node:child_process';
-import { addConnections, startTestAgent, startTestGateway, stopAll, type TestGateway } from '../../support/gateway.ts';
+import { addConnections, requestEvents, startTestAgent, startTestGateway, stopAll, type TestGateway } from '../../support/gateway.ts';
 import { MAX_PAYLOAD_BYTES } from '../../../gateway/tunnel/frames.ts';
 import { DEFAULT_OVERLAP_BYTES, DEFAULT_WINDOW_BYTES } from '../../../gateway/inspect/stream.ts';
 import { describeEvent } from '../../../cli/commands/sessions.ts';
@@ -120,18 +120,7 @@ before(async () => {
 after(() => stopAll(agent, t, target));
 
 /** Events of the exchange with request id `id`, in order. */
-async function eventsOf(id: string, connection = 'files'): Promise<Array<{ type: string; payload: Record<string, any> }>> {
-  const out: Array<{ type: string; payload: Record<string, any> }> = [];
-  for (const s of await t.gw.store.sessions.list({ connection, limit: 1000 })) {
-    for (let after = 0; ;) {
-      const page = await t.gw.store.events.list(s.id, { afterSeq: after, limit: 1000 });
-      if (page.length === 0) break;
-      for (const e of page) if ((e.payload as Record<string, any>)?.requestId === id) out.push({ type: e.type, payload: e.payload as Record<string, any> });
-      after = page.at(-1)!.seq;
-    }
-  }
-  return out;
-}
+const eventsOf = (id: string, connection = 'files') => requestEvents(t, id, connection);
 
 /** Sends `parts` as a chunked request body, waiting for each write to drain; resolves with the answer. */
 function send(method: string, path: string, parts: Iterable<Buffer>, headers: Record<string, string> = {}): Promise<{ status: number; text: string; sha256: string }> {

@@ -1,8 +1,9 @@
 // WebSocket upgrades on the HTTP data path end to end: a `ws` client → real gateway → real tunnel →
 // a real `airlock-agent start` process → a `ws` server on loopback. Every message is inspected:
 // PII from the target arrives masked, a denied message closes both sides before it reaches the
-// target, what cannot be inspected (too large, binary) does not cross; refusals before the
-// upgrade are coded JSON errors.
+// target, what cannot be inspected (too large, binary, a value hidden between NULs as UTF-16
+// text carries it, JSON with a duplicate key or nested too deep) does not cross; refusals before
+// the upgrade are coded JSON errors.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createServer, request, type IncomingMessage, type Server } from 'node:http';
@@ -42,6 +43,8 @@ before(async () => {
         session.received.push({ text, binary });
         if (text === 'close me') ws.close(4001, 'target done');
         else if (text.startsWith('flood ')) for (let i = 0; i < Number(text.slice(6)); i++) ws.send(JSON.stringify({ i, pad: 'x'.repeat(16 * 1024) }));
+        // `say <base64>` / `say-binary <base64>`: the target sends exactly those bytes (a hostile target's message).
+        else if (/^say(-binary)? /.test(text)) ws.send(Buffer.from(text.slice(text.indexOf(' ') + 1), 'base64'), { binary: text.startsWith('say-binary') });
         else ws.send(data, { binary }); // echo
       });
       ws.on('close', (code, reason) => { session.closed = { code, reason: reason.toString() }; });
@@ -303,6 +306,102 @@ test('a live session opened with an API key closes with 1008 GW_API_KEY_INVALID 
   assert.equal(closed.reason, `GW_API_KEY_INVALID: API key ${created.body.id} was revoked while this session was open; ask an admin for a new one.`);
 });
 
+/** The target sends exactly `bytes` (as a text frame, or binary). */
+const say = (c: Opened, bytes: Buffer | string, binary = false) => c.ws.send(`say${binary ? '-binary' : ''} ${Buffer.from(bytes).toString('base64')}`);
+/** A card number as UTF-16LE text read as UTF-8: a NUL after every character. */
+const HIDDEN_CARD = [...'4111111111111111'].join('\u0000');
+/** How `c` closed; a session still open after 5 s fails the test rather than hanging it. */
+const closing = (c: Opened) => Promise.race([c.closed, new Promise<never>((_, reject) => setTimeout(() => reject(new Error(`still open; received ${JSON.stringify(c.messages)}`)), 5000).unref())]);
+const HIDDEN_REASON = /^GW_POLICY_DENIED \(inspect\.failed\): The payload could not be fully inspected \(inspect\.hidden_text\), so it is refused\.$/;
+
+test('text with a NUL between its characters (UTF-16 read as UTF-8) is refused in either direction', async () => {
+  const up = await open('/proxy/demo/echo?utf16-up');
+  up.ws.send('fine');
+  await received(up, 1);
+  up.ws.send(`card ${HIDDEN_CARD}`);
+  const closed = await closing(up);
+  assert.equal(closed.code, 1008);
+  assert.match(closed.reason, HIDDEN_REASON);
+  const session = await sessionAt('/api/echo?utf16-up');
+  await eventually(() => session.closed, 5000, 'the target side closed');
+  assert.deepEqual(session.received.map((m) => m.text), ['fine'], 'the hidden card never reached the target');
+
+  for (const [label, binary] of [['text', false], ['binary', true]] as const) {
+    const down = await open(`/proxy/demo/echo?utf16-down-${label}`);
+    say(down, Buffer.from('card 4111111111111111', 'utf16le'), binary); // valid UTF-8: ASCII with NULs
+    const shut = await closing(down);
+    assert.equal(shut.code, 1008, label);
+    assert.match(shut.reason, HIDDEN_REASON, label);
+    assert.deepEqual(down.messages, [], `${label}: the client received nothing`);
+  }
+});
+
+test('JSON with a duplicate key is refused: the target and the client could read another value than was inspected', async () => {
+  const down = await open('/proxy/demo/echo?dup-down');
+  say(down, '{"card":"4111 1111 1111 1111","card":"none"}');
+  const shut = await closing(down);
+  assert.equal(shut.code, 1008);
+  assert.match(shut.reason, /^GW_POLICY_DENIED \(inspect\.failed\): The payload could not be fully inspected \(inspect\.duplicate_key\)/);
+  assert.deepEqual(down.messages, [], 'the first card never reached the client');
+
+  const up = await open('/proxy/demo/echo?dup-up');
+  up.ws.send('{"to":"a","to":"b"}');
+  assert.equal((await closing(up)).code, 1008);
+  const session = await sessionAt('/api/echo?dup-up');
+  await eventually(() => session.closed, 5000, 'the target side closed');
+  assert.equal(session.received.length, 0);
+});
+
+test('JSON nested deeper than the guard parses is refused, not relayed unread', async () => {
+  const c = await open('/proxy/demo/echo?deep');
+  c.ws.send(`${'['.repeat(100)}"4111 1111 1111 1111"${']'.repeat(100)}`);
+  const closed = await closing(c);
+  assert.equal(closed.code, 1008);
+  assert.match(closed.reason, /^GW_POLICY_DENIED \(inspect\.failed\): The payload could not be fully inspected \(inspect\.limit\)/);
+  const session = await sessionAt('/api/echo?deep');
+  await eventually(() => session.closed, 5000, 'the target side closed');
+  assert.equal(session.received.length, 0);
+});
+
+test('__proto__ keys are inspected and masked, and integers past 2^53 arrive exact', async () => {
+  const c = await open('/proxy/demo/echo?keys');
+  say(c, '{"__proto__":{"card":"4111 1111 1111 1111"}}');
+  say(c, '{"id":12345678901234567890,"card":"4111 1111 1111 1111"}');
+  say(c, '{"id":12345678901234567890, "note":"clean"}');
+  await received(c, 3);
+  assert.deepEqual(c.messages, [
+    { text: '{"__proto__":{"card":"[CREDIT_CARD …1111]"}}', binary: false },
+    { text: '{"id":12345678901234567890,"card":"[CREDIT_CARD …1111]"}', binary: false },
+    { text: '{"id":12345678901234567890, "note":"clean"}', binary: false },
+  ], 'masked where a card was, and the unmasked message byte for byte as the target sent it');
+  c.ws.close();
+  await c.closed;
+
+  // Refused with an exact integer in it: recorded (redacted) like any refusal, the session ends with the policy's reason.
+  const d = await open('/proxy/demo/echo?bigint-denied');
+  d.ws.send('{"id":12345678901234567890,"aws":"AKIAQW3E5R6T7Y2U4I5O"}');
+  const closed = await closing(d);
+  assert.equal(closed.code, 1008);
+  assert.match(closed.reason, /^GW_POLICY_DENIED \(demo\.no_secrets\)/);
+});
+
+test('the recording holds what left, masked, and refused messages redacted: no planted value, hidden or not', async () => {
+  const events: string[] = [];
+  for (const s of await t.gw.store.sessions.list({ connection: 'demo', limit: 1000 })) {
+    for (let afterSeq = 0; ;) {
+      const page = await t.gw.store.events.list(s.id, { afterSeq, limit: 1000 });
+      if (page.length === 0) break;
+      for (const e of page) events.push(JSON.stringify({ type: e.type, payload: e.payload }));
+      afterSeq = page.at(-1)!.seq;
+    }
+  }
+  const all = events.join('\n');
+  for (const planted of ['4111 1111 1111 1111', '4111111111111111', 'AKIAQW3E5R6T7Y2U4I5O', '4\\u00001\\u00001']) assert.ok(!all.includes(planted), `the recording holds ${planted}`);
+  assert.ok(events.some((e) => e.includes('"withheld":true') && e.includes('card [CREDIT_CARD]')), 'the hidden card, recorded redacted');
+  assert.ok(events.some((e) => e.includes('{\\"__proto__\\":{\\"card\\":\\"[CREDIT_CARD …1111]\\"}}')), 'the masked text that left');
+  assert.ok(events.some((e) => e.includes('"withheld":true') && e.includes('"id":"12345678901234567890"')), 'a refused message with an exact integer');
+});
+
 test('a gateway shutdown closes live sessions with 1001 and does not wait on them', async () => {
   const c = await open('/proxy/demo/echo?shutdown');
   const started = Date.now();
@@ -314,3 +413,4 @@ test('a gateway shutdown closes live sessions with 1001 and does not wait on the
   assert.equal((await eventually(() => s.closed, 5000, 'the target side closed')).code, 1001);
   assert.ok(Date.now() - started < 3000, 'stop does not hang on the upgraded sockets');
 });
+

@@ -1,4 +1,4 @@
-// The event hash as DESIGN.md defines it, SHA-256 over the previous hash, a newline and the event's
+// The event hash as gateway/recorder/DESIGN.md defines it, SHA-256 over the previous hash, a newline and the event's
 // canonical JSON, computed here the slow, obvious way, against the recorder's spelled-out fast
 // form: every stored chain depends on the two agreeing byte for byte.
 import assert from 'node:assert/strict';
