@@ -107,8 +107,11 @@ export class WindowCounters {
 
   /** What this replica knows of `key`'s current window, without a store round trip. */
   view(key: string, windowMs: number): CounterView {
-    const { slot } = this.#slot(key, windowMs);
-    return { used: Math.max(0, slot.granted - slot.local), resetIn: Math.max(1, Math.ceil((slot.windowEnd - this.#now()) / 1000)) };
+    const now = this.#now();
+    const windowEnd = (Math.floor(now / windowMs) + 1) * windowMs;
+    const slot = this.#slots.get(`${key}@${windowEnd}`); // read only: a caller never seen here costs no memory
+    const used = slot === undefined ? 0 : Math.max(0, slot.granted - slot.local);
+    return { used, resetIn: Math.max(1, Math.ceil((windowEnd - now) / 1000)) };
   }
 
   /** Gives every unspent local unit of the current windows back to the store (a replica stopping), best effort. */

@@ -79,39 +79,41 @@ export class Limiter {
     const givebacks: Array<() => void> = [];
     const held: string[] = [];
     if (s.direction === 'request') {
-      for (const limit of limits) {
-        if (!limit.matches(s)) continue;
-        const key = limit.keyOf(s);
-        const { spec } = limit;
-        const hit = (used: number, max: number, retryAfter: number) => hits.push({
-          limit: limit.name, policy: limit.policy, kind: spec.kind, action: spec.action, used, max, retryAfter: Math.max(1, Math.ceil(retryAfter)),
-          message: spec.message ?? `Limit ${limit.name} (${describe(limit)}) is used up (${used} of ${max}).`,
-          ...(spec.review === undefined ? {} : { review: spec.review }),
-        });
-        if (spec.kind === 'rate') {
-          const burst = burstOf(limit);
-          const wait = this.#buckets.waitFor(key, spec.rate!, burst);
-          if (wait > 0) hit(burst, burst, wait);
-          else spends.push(() => this.#buckets.take(key, spec.rate!, burst));
-          continue;
-        }
-        if (spec.kind === 'concurrent') {
-          const now = this.#inFlight.get(key) ?? 0;
-          if (now >= spec.max!) hit(now, spec.max!, 1);
-          else spends.push(() => { this.#inFlight.set(key, (this.#inFlight.get(key) ?? 0) + 1); held.push(key); });
-          continue;
-        }
+      const concerned = limits.filter((l) => l.matches(s)).map((limit) => ({ limit, key: limit.keyOf(s), spec: limit.spec }));
+      const hit = (limit: CompiledLimit, used: number, max: number, retryAfter: number) => hits.push({
+        limit: limit.name, policy: limit.policy, kind: limit.spec.kind, action: limit.spec.action, used, max, retryAfter: Math.max(1, Math.ceil(retryAfter)),
+        message: limit.spec.message ?? `Limit ${limit.name} (${describe(limit)}) is used up (${used} of ${max}).`,
+        ...(limit.spec.review === undefined ? {} : { review: limit.spec.review }),
+      });
+      // Window limits first: they may wait for the store. Their units are taken at once (given
+      // back below if the request is refused).
+      for (const { limit, key, spec } of concerned) {
+        if (spec.kind !== 'cost' && spec.kind !== 'egress') continue;
         const windowMs = spec.window * 1000;
         const amount = spec.kind === 'cost' ? limit.costOf(s) : 1;
         if (amount === 0) continue;
         const ok = await this.#guarded(limit, () => this.#windows.take(key, amount, spec.max!, limit.block, windowMs));
         if (!ok) {
           const v = this.#windows.view(key, windowMs);
-          hit(Math.min(v.used, spec.max!), spec.max!, v.resetIn);
+          hit(limit, Math.min(v.used, spec.max!), spec.max!, v.resetIn);
         } else if (spec.kind === 'cost') {
           givebacks.push(() => this.#windows.giveBack(key, amount, windowMs));
         } else {
           this.#windows.giveBack(key, amount, windowMs); // egress: only whether there is room; the answer is counted after
+        }
+      }
+      // Then the limits held in memory, checked and (below) taken with no await in between, so
+      // concurrent requests never share a token or a place.
+      for (const { limit, key, spec } of concerned) {
+        if (spec.kind === 'rate') {
+          const burst = burstOf(limit);
+          const wait = this.#buckets.waitFor(key, spec.rate!, burst);
+          if (wait > 0) hit(limit, burst, burst, wait);
+          else spends.push(() => this.#buckets.take(key, spec.rate!, burst));
+        } else if (spec.kind === 'concurrent') {
+          const now = this.#inFlight.get(key) ?? 0;
+          if (now >= spec.max!) hit(limit, now, spec.max!, 1);
+          else spends.push(() => { this.#inFlight.set(key, (this.#inFlight.get(key) ?? 0) + 1); held.push(key); });
         }
       }
       // Units are spent only when no limit is over: a refused request costs nothing.
