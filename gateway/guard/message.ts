@@ -17,6 +17,7 @@ import type { PolicyRequest } from '../policy/context.ts';
 import type { Outcome } from '../policy/decide.ts';
 import { decideFor, type GuardDeps } from './decide.ts';
 import { inspectEmbedded } from './embedded.ts';
+import { groupPairs, serialisePairs, ungroup } from './form.ts';
 import { normaliseBody, type NormalBody } from './normalise.ts';
 
 export type HeaderMap = Record<string, string | string[]>;
@@ -121,29 +122,8 @@ function withUtf8(contentType: string): string {
   return /;\s*charset\s*=/i.test(contentType) ? contentType.replace(/(;\s*charset\s*=\s*)("?)[^";\s]+\2/i, '$1utf-8') : `${contentType}; charset=utf-8`;
 }
 
-function groupPairs(pairs: ReadonlyArray<[string, string]>): Record<string, string[]> {
-  const out: Record<string, string[]> = Object.create(null) as Record<string, string[]>;
-  for (const [k, v] of pairs) (out[k] ??= []).push(v);
-  return { ...out };
-}
-
-/** The pairs again in their order, each value from the masked parameters (keys masked too: then grouped order). */
-function ungroup(pairs: ReadonlyArray<[string, string]>, masked: Record<string, string[]>): Array<[string, string]> {
-  const keys = new Set(pairs.map(([k]) => k));
-  if (Object.keys(masked).length !== keys.size || Object.keys(masked).some((k) => !keys.has(k))) {
-    return Object.entries(masked).flatMap(([k, vs]) => vs.map((v): [string, string] => [k, String(v)]));
-  }
-  const used = new Map<string, number>();
-  return pairs.map(([k]) => {
-    const i = used.get(k) ?? 0;
-    used.set(k, i + 1);
-    return [k, String(masked[k]![i])];
-  });
-}
-
 function serialise(pairs: ReadonlyArray<[string, string]>): string {
-  if (pairs.length === 0) return '';
-  return `?${new URLSearchParams(pairs as Array<[string, string]>).toString()}`;
+  return pairs.length === 0 ? '' : `?${serialisePairs(pairs)}`;
 }
 
 /** An airlock API key, anywhere in a value. */

@@ -24,6 +24,7 @@ import { brotliDecompressSync, gunzipSync, inflateRawSync, inflateSync, zstdDeco
 import { GatewayError } from '../errors.ts';
 import { inspectText } from '../inspect/pii/index.ts';
 import type { Finding } from '../inspect/types.ts';
+import { groupPairs, parseForm, serialisePairs, ungroup, type Params } from './form.ts';
 import { DEFAULT_MAX_DEPTH, parseScanned, scanJson, stringifyJson } from './json.ts';
 
 /** What a body gives the inspectors and what leaves unless masked. */
@@ -38,6 +39,8 @@ export interface NormalBody {
   readonly findings: readonly Finding[];
   /** The Content-Encoding that was undone, if any (the header must not leave with it). */
   readonly decodedFrom?: string;
+  /** The body is a form (`application/x-www-form-urlencoded`): `json` holds its fields, `bytes` its re-serialised text. */
+  readonly form?: boolean;
   /** The charset the text was read in (`utf-8`, `utf-16le`, `latin1` for binary, …). */
   readonly charset: string;
   /** Bytes of a masked payload (JSON or text), always UTF-8. */
@@ -135,7 +138,11 @@ export function normaliseBody(raw: Buffer, o: NormaliseOptions): NormalBody {
   const reencode = (masked: unknown) => Buffer.from(typeof masked === 'string' ? masked : stringifyJson(masked), 'utf8');
   const base = { bytes, findings, charset, reencode, ...(decodedFrom === undefined ? {} : { decodedFrom }) };
   if (bytes.length === 0) return { ...base };
-  if (isJsonType(o.contentType) && decoded.ok) {
+  if (isFormType(o.contentType) && decoded.ok) return normaliseForm(text, base);
+  // JSON is read as JSON whatever the Content-Type says: many targets parse any body as JSON, and
+  // a client's `fetch().json()` ignores the type, so a `text/plain` body with two equal keys or a
+  // `\/`-escaped card must meet the same checks as `application/json`.
+  if (decoded.ok && (isJsonType(o.contentType) || looksLikeJson(text))) {
     const scan = scanJson(text, o.maxDepth ?? DEFAULT_MAX_DEPTH);
     if (scan.tooDeep) {
       findings.push({ kind: 'inspect.limit', path: '$', severity: 'high', detail: `JSON nested deeper than ${o.maxDepth ?? DEFAULT_MAX_DEPTH} levels` });
@@ -153,6 +160,36 @@ export function normaliseBody(raw: Buffer, o: NormaliseOptions): NormalBody {
   }
   findings.push(...hiddenText(text));
   return { ...base, text };
+}
+
+/** Text whose first character (after white space) opens a JSON object or array. */
+function looksLikeJson(text: string): boolean {
+  return /^[\t\n\r ]*[[{]/.test(text);
+}
+
+export function isFormType(contentType: string | undefined): boolean {
+  return mediaType(contentType) === 'application/x-www-form-urlencoded';
+}
+
+/**
+ * A form body is inspected as its decoded fields (grouped like the query: `{name: [values]}`),
+ * and leaves re-serialised from them (guard/form.ts); masked, from the masked fields. A field that
+ * is not valid percent-encoded UTF-8 cannot be read one way only: a finding, refused.
+ */
+function normaliseForm(text: string, base: Omit<NormalBody, 'text' | 'json'> & { findings: Finding[] }): NormalBody {
+  let pairs: Array<[string, string]>;
+  try {
+    pairs = parseForm(text);
+  } catch {
+    base.findings.push({ kind: 'inspect.charset', path: '$', severity: 'high', detail: 'a form field that is not valid percent-encoded UTF-8' });
+    return { ...base, text };
+  }
+  const fields = groupPairs(pairs);
+  for (const [k, v] of pairs) base.findings.push(...hiddenText(`${k}\n${v}`));
+  return {
+    ...base, json: fields, form: true, bytes: Buffer.from(serialisePairs(pairs), 'utf8'),
+    reencode: (masked) => Buffer.from(serialisePairs(ungroup(pairs, masked as Params)), 'utf8'),
+  };
 }
 
 /** Every key and string of a parsed JSON value, for the hidden-text check (iterative: depth is bounded already). */
@@ -192,18 +229,33 @@ function decodeText(bytes: Buffer, declared: string | undefined): { ok: true; te
 const HIDING = /[\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f-\u009f\p{Cf}]/gu;
 const HIDING_ANY = /[\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f-\u009f\p{Cf}]/u;
 
+/** Backslash escapes a lenient reader (JSON5, JavaScript, a YAML or Python string) decodes. */
+const ESCAPE = /\\(?:u[0-9a-fA-F]{4}|x[0-9a-fA-F]{2}|[/"'\\bfnrt])/g;
+const ESCAPE_ANY = /\\(?:u[0-9a-fA-F]{4}|x[0-9a-fA-F]{2}|[/"'\\bfnrt])/;
+const UNESCAPED: Readonly<Record<string, string>> = { b: '\b', f: '\f', n: '\n', r: '\r', t: '\t' };
+
+function unescape(text: string): string {
+  return text.replace(ESCAPE, (e) => e[1] === 'u' || e[1] === 'x' ? String.fromCharCode(parseInt(e.slice(2), 16)) : UNESCAPED[e[1]!] ?? e[1]!);
+}
+
 /**
  * A value that appears only once the hiding characters are removed (UTF-16 read as UTF-8 or
- * Latin-1 puts a NUL between digits) cannot be masked where it stands: a finding, refused.
+ * Latin-1 puts a NUL between digits), or once backslash escapes are decoded (`4111\/1111…` in a
+ * body that a lenient JSON reader parses), cannot be masked where it stands: a finding, refused.
  */
 export function hiddenText(text: string): Finding[] {
-  if (!HIDING_ANY.test(text)) return [];
+  const hiding = HIDING_ANY.test(text);
+  const escaped = ESCAPE_ANY.test(text);
+  if (!hiding && !escaped) return [];
   const shown = countSensitive(inspectText(text));
-  const compact = inspectText(text.replace(HIDING, ''));
-  const hidden = countSensitive(compact);
-  for (const [kind, count] of hidden) {
-    if (count > (shown.get(kind) ?? 0)) {
-      return [{ kind: 'inspect.hidden_text', path: '$', severity: 'high', detail: `a ${kind} value written with control or format characters between its characters (another charset, or hidden on purpose)` }];
+  const readings: Array<[string, string]> = [];
+  if (hiding) readings.push(['control or format characters between its characters (another charset, or hidden on purpose)', text.replace(HIDING, '')]);
+  if (escaped) readings.push(['backslash escapes (read as JSON5, JavaScript or YAML would read them)', unescape(text).replace(HIDING, '')]);
+  for (const [how, reading] of readings) {
+    for (const [kind, count] of countSensitive(inspectText(reading))) {
+      if (count > (shown.get(kind) ?? 0)) {
+        return [{ kind: 'inspect.hidden_text', path: '$', severity: 'high', detail: `a ${kind} value written with ${how}` }];
+      }
     }
   }
   return [];

@@ -52,6 +52,9 @@ function hostile(req: IncomingMessage, body: Buffer, res: import('node:http').Se
     case '/utf16-hidden': return send(200, { 'content-type': 'application/octet-stream' }, Buffer.from(`card: ${CARD_SPACED}`, 'utf16le'));
     case '/not-utf8': return send(200, { 'content-type': 'text/plain; charset=utf-8' }, Buffer.from([0x63, 0x61, 0x72, 0x64, 0xff, 0xfe, 0x41]));
     case '/random': return randomAnswer(Number(new URL(req.url!, 'http://x').searchParams.get('seed')), res);
+    case '/text-json': return send(200, { 'content-type': 'text/plain' }, Buffer.from(`{"card":"4111\\/1111\\/1111\\/1111"}`));
+    case '/text-dupe': return send(200, { 'content-type': 'text/plain' }, Buffer.from(`{"card":"none","card":"${CARD_SPACED}"}`));
+    case '/form': return send(200, { 'content-type': 'application/x-www-form-urlencoded' }, Buffer.from('name=Ada&card=4111%201111%201111%201111'));
     case '/bigint': return send(200, { 'content-type': 'application/json' }, Buffer.from('{"id":1234567890123456789,"n":2}'));
     default: return send(200, { 'content-type': 'application/json', 'x-echo': 'yes' }, json({ method: req.method, url: req.url, bytes: body.length }));
   }
@@ -361,3 +364,55 @@ async function eventsOf(id: string): Promise<Array<{ type: string; payload: Reco
   }
   return out;
 }
+
+test('form bodies are inspected as their decoded fields and leave re-serialised from them: a percent-encoded card is masked, SQL in a field is judged', async () => {
+  const form = (body: string, id?: string) => raw('POST', '/proxy/evil/echo', { 'content-type': 'application/x-www-form-urlencoded', ...(id ? { 'x-request-id': id } : {}) }, Buffer.from(body));
+  for (const body of ['card=4111%201111%201111%201111&n=1', 'card=4111+1111+1111+1111&n=1', 'card=%34%31%31%31%31%31%31%31%31%31%31%31%31%31%31%31&n=1']) {
+    const r = await form(body, 'form-mask-0001');
+    assert.equal(r.status, 200, `${body}: ${r.body}`);
+    assert.equal(last().body.toString(), 'card=%5BCREDIT_CARD%5D&n=1', body);
+  }
+  const events = JSON.stringify(await eventsOf('form-mask-0001'));
+  assert.ok(!/4111|%34%31/.test(events), events);
+  // Sent as it was inspected: `;` stays inside its value, whatever the target splits on.
+  await form('a=x;card=1&b=%E2%82%AC');
+  assert.equal(last().body.toString(), 'a=x%3Bcard%3D1&b=%E2%82%AC');
+  const before = seen.length;
+  const sql = await form('sql=DROP+TABLE+users');
+  assert.equal(sql.status, 403, sql.body.toString());
+  assert.match(errorOf(sql).message, /sql\.drop/);
+  const bad = await form('card=%FF4111');
+  assert.equal(bad.status, 403);
+  assert.match(errorOf(bad).message, /inspect\.charset/);
+  assert.equal(seen.length, before, 'neither reached the target');
+  // A target's form answer is masked the same way.
+  const answer = await raw('GET', '/proxy/evil/form');
+  assert.equal(answer.status, 200);
+  assert.equal(answer.body.toString(), 'name=Ada&card=%5BCREDIT_CARD+%E2%80%A61111%5D');
+});
+
+test('JSON is judged as JSON whatever its Content-Type: duplicate keys refused, escaped values found', async () => {
+  const before = seen.length;
+  for (const type of ['text/plain', 'text/json', 'application/json5']) {
+    const r = await raw('POST', '/proxy/evil/run', { 'content-type': type }, Buffer.from('{"to":"ada","to":"mallory"}'));
+    assert.equal(r.status, 403, `${type}: ${r.body}`);
+    assert.match(errorOf(r).message, /inspect\.duplicate_key/, type);
+  }
+  const untyped = await raw('POST', '/proxy/evil/run', {}, Buffer.from('{"sql":"DROP TABLE users"}'));
+  assert.equal(untyped.status, 403, untyped.body.toString());
+  assert.match(errorOf(untyped).message, /sql\.drop/);
+  assert.equal(seen.length, before, 'none reached the target');
+  // A text/plain answer that is JSON is read as JSON: the `\/`-escaped card is found and masked.
+  const textJson = await raw('GET', '/proxy/evil/text-json');
+  assert.equal(textJson.status, 200, textJson.body.toString());
+  assert.equal(textJson.body.toString(), '{"card":"[CREDIT_CARD …1111]"}');
+  const textDupe = await raw('GET', '/proxy/evil/text-dupe');
+  assert.equal(textDupe.status, 403, textDupe.body.toString());
+  assert.match(errorOf(textDupe).message, /inspect\.duplicate_key/);
+  assert.ok(!textDupe.body.includes('1111'));
+  // Lenient readers decode escapes outside JSON too (JSON5, YAML): a card only visible then is refused.
+  const escaped = await raw('POST', '/proxy/evil/echo', { 'content-type': 'application/json5' }, Buffer.from("{card: '4111\\/1111\\/1111\\/1111'}"));
+  assert.equal(escaped.status, 403, escaped.body.toString());
+  assert.match(errorOf(escaped).message, /inspect\.hidden_text/);
+});
+
