@@ -7,3 +7,4 @@ export { recordStep, redactFindings, sessionMeta, type Recording } from './recor
 export { reasonText, refuseUnlessAllowed } from './refuse.ts';
 export { judgeHttp, oversizeOutcome, type HeaderMap, type HttpMessage, type Judged } from './message.ts';
 export { normaliseBody, type NormalBody } from './normalise.ts';
+export { DEFAULT_MAX_DEPTH, scanJson } from './json.ts';
