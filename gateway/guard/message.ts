@@ -19,6 +19,8 @@ import { decideFor, type GuardDeps } from './decide.ts';
 import { inspectEmbedded } from './embedded.ts';
 import { groupPairs, serialisePairs, ungroup } from './form.ts';
 import { normaliseBody, type NormalBody } from './normalise.ts';
+import { redactFindings } from './record.ts';
+import { findingsOfPart } from '../inspect/parts.ts';
 
 export type HeaderMap = Record<string, string | string[]>;
 
@@ -41,6 +43,8 @@ export interface Judged {
   readonly outcome: Outcome;
   /** The path and query as they may leave (the query re-serialised from what was inspected, masked when the decision is mask). */
   readonly target: string;
+  /** The path and query with every PII and secret value redacted: what a refused or held request is recorded with. */
+  readonly redactedTarget: string;
   readonly headers: HeaderMap;
   /** The body as it may leave (decoded; masked when the decision is mask). */
   readonly body: Buffer;
@@ -56,7 +60,12 @@ export function judgeHttp(deps: GuardDeps, identity: Identity, connection: Conne
   const pairs = [...new URLSearchParams(msg.query)];
   const query = pairs.length === 0 ? undefined : groupPairs(pairs);
   const target = `${msg.pathname}${serialise(pairs)}`;
-  const base: PolicyRequest = { kind: 'http', direction: msg.direction, method: msg.method, path: target, headers: msg.headers, ...(query === undefined ? {} : { query }) };
+  // The path is part of what leaves (`/users/4111…`): its segments, decoded, are inspected too.
+  const segments = msg.direction === 'request' ? pathSegments(msg.pathname) : undefined;
+  const base: PolicyRequest = {
+    kind: 'http', direction: msg.direction, method: msg.method, path: target, headers: msg.headers,
+    ...(query === undefined ? {} : { query }), ...(segments === undefined ? {} : { segments }),
+  };
   const limits = connection.limits;
 
   let normal: NormalBody | undefined;
@@ -96,9 +105,29 @@ export function judgeHttp(deps: GuardDeps, identity: Identity, connection: Conne
     delete headers['content-encoding']; // the decoded body leaves, as inspected
     if (body !== normal.bytes && normal.charset !== 'utf-8' && headers['content-type'] !== undefined) headers['content-type'] = withUtf8(one(headers['content-type'])!);
   }
-  const leavingTarget = maskedQuery !== undefined && maskedQuery !== query ? `${msg.pathname}${serialise(ungroup(pairs, maskedQuery))}` : target;
+  const maskedSegments = masking ? outcome.maskedParts?.segments as string[] | undefined : undefined;
+  const leavingPath = maskedSegments !== undefined && maskedSegments !== segments ? joinSegments(maskedSegments) : msg.pathname;
+  const leavingQuery = maskedQuery !== undefined && maskedQuery !== query ? serialise(ungroup(pairs, maskedQuery)) : serialise(pairs);
+  const leavingTarget = `${leavingPath}${leavingQuery}`;
   const masked = (normal !== undefined && body !== normal.bytes) || (maskedHeaders !== undefined && maskedHeaders !== msg.headers) || leavingTarget !== target;
-  return { outcome, target: leavingTarget, headers, body, ...(normal === undefined ? {} : { normal }), masked };
+  // A refused or held request never left: its recording holds the path and query with every PII
+  // and secret value redacted, as its body is (record.ts).
+  const redactedQuery = query === undefined ? '' : serialise(ungroup(pairs, redactFindings(query, findingsOfPart('query', outcome.findings), deps.maskKey) as Record<string, string[]>));
+  const redactedPath = segments === undefined ? msg.pathname : joinSegments(redactFindings(segments, findingsOfPart('segments', outcome.findings), deps.maskKey) as string[]);
+  const redactedTarget = `${redactedPath}${redactedQuery}`;
+  return { outcome, target: leavingTarget, redactedTarget, headers, body, ...(normal === undefined ? {} : { normal }), masked };
+}
+
+/** The path's segments, percent-decoded (the proxy refused any that do not decode; one that does not is kept as it is). */
+function pathSegments(pathname: string): string[] {
+  return pathname.split('/').slice(1).map((s) => {
+    try { return decodeURIComponent(s); } catch { return s; }
+  });
+}
+
+/** A path from (masked) segments, each percent-encoded: a masked segment cannot add a `/`. */
+function joinSegments(segments: readonly string[]): string {
+  return `/${segments.map((s) => encodeURIComponent(String(s))).join('/')}`;
 }
 
 /** Masked header values in the characters a header may carry (a mask token's `…` becomes `...`; anything else outside ASCII is percent-encoded). */

@@ -109,7 +109,8 @@ async function proxyInSession(req: IncomingMessage, res: ServerResponse, ctx: { 
     // What left is recorded as the text that left: hashing a large parsed JSON tree in canonical
     // form costs far more than its text, and the text is what the auditor must see anyway.
     const leaving = inspected === undefined ? undefined : judged.body.toString('utf8');
-    const shown: JsonObject = direction === 'request' ? { path: judged.target } : {};
+    const passes = outcome.decision === 'allow' || outcome.decision === 'mask';
+    const shown: JsonObject = direction === 'request' ? { path: passes ? judged.target : judged.redactedTarget } : {};
     await recordStep(recorder, session, {
       type: direction, direction, outcome, maskKey: deps.maskKey, payload: inspected, leaving,
       summary: {

@@ -416,3 +416,23 @@ test('JSON is judged as JSON whatever its Content-Type: duplicate keys refused, 
   assert.match(errorOf(escaped).message, /inspect\.hidden_text/);
 });
 
+
+test('PII in the path is inspected in its decoded segments and masked in place; a refused request is recorded with its path and query redacted', async () => {
+  for (const spelled of [CARD, encodeURIComponent(CARD_SPACED)]) {
+    const r = await raw('GET', `/proxy/evil/users/${spelled}/orders`, { 'x-request-id': 'path-mask-0001' });
+    assert.equal(r.status, 200, r.body.toString());
+    assert.equal(last().url, '/api/users/%5BCREDIT_CARD%5D/orders', spelled);
+    assert.equal(r.headers['x-airlock-masked'], undefined, 'the answer itself was not masked');
+  }
+  const masked = JSON.stringify(await eventsOf('path-mask-0001'));
+  assert.ok(!masked.includes(CARD) && !masked.includes('4111%20'), masked);
+  const before = seen.length;
+  const refused = await raw('DELETE', `/proxy/evil/users/${CARD}?card=${CARD}`, { 'x-request-id': 'path-refused-0001' });
+  assert.equal(refused.status, 403);
+  assert.match(errorOf(refused).message, /demo\.no_delete/);
+  assert.equal(seen.length, before);
+  const events = await eventsOf('path-refused-0001');
+  const request = events.find((e) => e.type === 'request')!;
+  assert.equal(request.payload.path, '/api/users/%5BCREDIT_CARD%5D?card=%5BCREDIT_CARD%5D');
+  assert.ok(!JSON.stringify(events).includes(CARD), JSON.stringify(events));
+});
