@@ -55,6 +55,18 @@ function hostile(req: IncomingMessage, body: Buffer, res: import('node:http').Se
     case '/text-json': return send(200, { 'content-type': 'text/plain' }, Buffer.from(`{"card":"4111\\/1111\\/1111\\/1111"}`));
     case '/text-dupe': return send(200, { 'content-type': 'text/plain' }, Buffer.from(`{"card":"none","card":"${CARD_SPACED}"}`));
     case '/form': return send(200, { 'content-type': 'application/x-www-form-urlencoded' }, Buffer.from('name=Ada&card=4111%201111%201111%201111'));
+    case '/trailers': {
+      res.writeHead(200, { 'content-type': 'text/plain', trailer: 'x-card' });
+      res.write('ok');
+      res.addTrailers({ 'x-card': CARD_SPACED });
+      return void res.end();
+    }
+    case '/early-hints': {
+      res.writeEarlyHints({ link: `</x?card=${CARD}>; rel=preload`, 'x-card': CARD_SPACED });
+      return send(200, { 'content-type': 'text/plain' }, Buffer.from('ok'));
+    }
+    case '/reason': { res.statusMessage = `card ${CARD_SPACED}`; return send(200, { 'content-type': 'text/plain' }, Buffer.from('ok')); }
+    case '/head-body': return send(200, { 'content-type': 'text/plain', 'content-length': '24' }, Buffer.from(`card ${CARD_SPACED}`));
     case '/bigint': return send(200, { 'content-type': 'application/json' }, Buffer.from('{"id":1234567890123456789,"n":2}'));
     default: return send(200, { 'content-type': 'application/json', 'x-echo': 'yes' }, json({ method: req.method, url: req.url, bytes: body.length }));
   }
@@ -435,4 +447,36 @@ test('PII in the path is inspected in its decoded segments and masked in place; 
   const request = events.find((e) => e.type === 'request')!;
   assert.equal(request.payload.path, '/api/users/%5BCREDIT_CARD%5D?card=%5BCREDIT_CARD%5D');
   assert.ok(!JSON.stringify(events).includes(CARD), JSON.stringify(events));
+});
+
+test('trailers, 1xx informational answers and the reason phrase of a target never reach the client; a HEAD answer carries no body', async () => {
+  const trailers = await new Promise<{ trailers: NodeJS.Dict<string>; rawTrailers: string[]; body: string }>((resolve, reject) => {
+    const req = request(`${t.gw.url}/proxy/evil/trailers`, { headers: { authorization: `Bearer ${bob}`, te: 'trailers' } }, (res) => {
+      let body = '';
+      res.on('data', (c: Buffer) => { body += c.toString(); });
+      res.on('end', () => resolve({ trailers: res.trailers, rawTrailers: res.rawTrailers, body }));
+    });
+    req.on('error', reject);
+    req.end();
+  });
+  assert.equal(trailers.body, 'ok');
+  assert.deepEqual(trailers.rawTrailers, []);
+  const hints: unknown[] = [];
+  const early = await new Promise<{ status: number; message: string; headers: IncomingMessage['headers'] }>((resolve, reject) => {
+    const req = request(`${t.gw.url}/proxy/evil/early-hints`, { headers: { authorization: `Bearer ${bob}` } }, (res) => { res.resume(); res.on('end', () => resolve({ status: res.statusCode!, message: res.statusMessage!, headers: res.headers })); });
+    req.on('information', (info) => hints.push(info));
+    req.on('error', reject);
+    req.end();
+  });
+  assert.equal(early.status, 200);
+  assert.deepEqual(hints, []);
+  const reason = await new Promise<string>((resolve, reject) => {
+    const req = request(`${t.gw.url}/proxy/evil/reason`, { headers: { authorization: `Bearer ${bob}` } }, (res) => { res.resume(); resolve(res.statusMessage!); });
+    req.on('error', reject);
+    req.end();
+  });
+  assert.equal(reason, 'OK');
+  const head = await raw('HEAD', '/proxy/evil/head-body');
+  assert.equal(head.status, 200);
+  assert.equal(head.body.length, 0);
 });
