@@ -26,6 +26,7 @@ import { inspectText } from '../inspect/pii/index.ts';
 import type { Finding } from '../inspect/types.ts';
 import { groupPairs, parseForm, serialisePairs, ungroup, type Params } from './form.ts';
 import { DEFAULT_MAX_DEPTH, parseScanned, scanJson, stringifyJson } from './json.ts';
+import { multipartFindings } from './multipart.ts';
 
 /** What a body gives the inspectors and what leaves unless masked. */
 export interface NormalBody {
@@ -55,6 +56,8 @@ export interface NormaliseOptions {
   readonly tooLarge: () => GatewayError;
   /** `request` or `response`: for the messages of refusals. */
   readonly direction: 'request' | 'response';
+  /** How deep in multipart bodies this body is (0: the message's own). Default 0. */
+  readonly depth?: number;
   /** Deepest JSON nesting parsed. Default 64. */
   readonly maxDepth?: number;
 }
@@ -138,6 +141,16 @@ export function normaliseBody(raw: Buffer, o: NormaliseOptions): NormalBody {
   const reencode = (masked: unknown) => Buffer.from(typeof masked === 'string' ? masked : stringifyJson(masked), 'utf8');
   const base = { bytes, findings, charset, reencode, ...(decodedFrom === undefined ? {} : { decodedFrom }) };
   if (bytes.length === 0) return { ...base };
+  if (/;\s*charset\s*=[^]*;\s*charset\s*=/i.test(o.contentType ?? '')) {
+    findings.push({ kind: 'inspect.charset', path: '$', severity: 'high', detail: 'a Content-Type that names its charset twice (readers disagree on which one counts)' });
+  }
+  if (mediaType(o.contentType).startsWith('multipart/')) {
+    const depth = o.depth ?? 0;
+    findings.push(...multipartFindings(bytes, o.contentType!, depth, (part, contentType, d) => {
+      const n = normaliseBody(part, { ...o, contentType, contentEncoding: undefined, depth: d });
+      return { text: n.text ?? stringsOf(n.json).join('\n'), findings: n.findings };
+    }));
+  }
   if (isFormType(o.contentType) && decoded.ok) return normaliseForm(text, base);
   // JSON is read as JSON whatever the Content-Type says: many targets parse any body as JSON, and
   // a client's `fetch().json()` ignores the type, so a `text/plain` body with two equal keys or a

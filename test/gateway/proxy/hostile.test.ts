@@ -480,3 +480,30 @@ test('trailers, 1xx informational answers and the reason phrase of a target neve
   assert.equal(head.status, 200);
   assert.equal(head.body.length, 0);
 });
+
+test('multipart parts are read as a reader reads them: a card hidden by a transfer encoding, a charset or an encoded filename is refused; JSON parts meet the JSON checks', async () => {
+  const multipart = (parts: string[], type = 'multipart/form-data; boundary=XyZ') => raw('POST', '/proxy/evil/upload', { 'content-type': type },
+    Buffer.from(parts.map((p) => `--XyZ\r\n${p}\r\n`).join('') + '--XyZ--\r\n'));
+  const field = 'Content-Disposition: form-data; name="note"';
+  const before = seen.length;
+  for (const [part, kind] of [
+    [`${field}\r\nContent-Transfer-Encoding: base64\r\n\r\n${Buffer.from(CARD_SPACED).toString('base64')}`, 'hidden_text'],
+    [`${field}\r\nContent-Transfer-Encoding: quoted-printable\r\n\r\n4111=201111=201111=201111`, 'hidden_text'],
+    [`Content-Disposition: form-data; name="f"; filename*=UTF-8''4111%201111%201111%201111\r\n\r\nx`, 'hidden_text'],
+    [`${field}\r\nContent-Type: text/plain; charset=utf-7\r\n\r\n+ADQ-111 1111 1111 1111`, 'charset'],
+    [`${field}\r\nContent-Type: application/json\r\n\r\n{"to":"ada","to":"mallory"}`, 'duplicate_key'],
+    [`${field}\r\nContent-Transfer-Encoding: x-uuencode\r\n\r\nzz`, 'encoding'],
+  ] as const) {
+    const r = await multipart([part]);
+    assert.equal(r.status, 403, `${part}: ${r.body}`);
+    assert.match(errorOf(r).message, new RegExp(`inspect\\.${kind}`), part);
+  }
+  const twice = await multipart([`${field}\r\n\r\nhi`], 'multipart/form-data; boundary=XyZ; boundary=other');
+  assert.equal(twice.status, 403);
+  assert.match(errorOf(twice).message, /inspect\.multipart/);
+  assert.equal(seen.length, before, 'none reached the target');
+  // A card in plain sight is masked where it stands, and the other parts pass as sent.
+  const plain = await multipart([`${field}\r\n\r\ncard ${CARD_SPACED}`, 'Content-Disposition: form-data; name="f"; filename="a.txt"\r\nContent-Type: text/plain\r\n\r\nhello']);
+  assert.equal(plain.status, 200, plain.body.toString());
+  assert.equal(last().body.toString(), `--XyZ\r\n${field}\r\n\r\ncard [CREDIT_CARD]\r\n--XyZ\r\nContent-Disposition: form-data; name="f"; filename="a.txt"\r\nContent-Type: text/plain\r\n\r\nhello\r\n--XyZ--\r\n`);
+});
