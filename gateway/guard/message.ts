@@ -20,6 +20,7 @@ import { inspectEmbedded } from './embedded.ts';
 import { groupPairs, serialisePairs, ungroup } from './form.ts';
 import { normaliseBody, type NormalBody } from './normalise.ts';
 import { redactFindings } from './record.ts';
+import { headerReadings } from './header-readings.ts';
 import { findingsOfPart } from '../inspect/parts.ts';
 
 export type HeaderMap = Record<string, string | string[]>;
@@ -92,6 +93,7 @@ export function judgeHttp(deps: GuardDeps, identity: Identity, connection: Conne
       // SQL and commands in the body, query or headers, judged like an MCP tool's (embedded.ts).
       extra.push(...inspectEmbedded({ json: fields.body, query, headers: msg.headers, rules: connection.inspect, dialect: dialectOf(connection) }));
     }
+    extra.push(...headerReadings(msg.headers));
     outcome = decideFor(deps, identity, connection, { ...base, ...fields }, extra);
   }
 

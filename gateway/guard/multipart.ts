@@ -78,7 +78,7 @@ function parseHeaders(head: string): Map<string, string> {
 }
 
 /** Header text as a reader decodes it: RFC 2231 / 5987 parameters (`name*=utf-8''4111%20…`) and RFC 2047 encoded words. */
-function decodeHeaderText(head: string): string {
+export function decodeHeaderText(head: string): string {
   return head
     .replace(/\*(?:\d+\*?)?\s*=\s*([A-Za-z0-9_-]*)'[^']*'([^;\r\n]*)/g, (_m, charset: string, value: string) => `=${percentDecode(value, charset)}`)
     .replace(/=\?([^?]+)\?([BbQq])\?([^?]*)\?=/g, (_m, charset: string, how: string, data: string) => {
@@ -88,7 +88,7 @@ function decodeHeaderText(head: string): string {
     });
 }
 
-function percentDecode(value: string, charset: string): string {
+export function percentDecode(value: string, charset: string): string {
   const bytes = Buffer.from(value.replace(/%([0-9A-Fa-f]{2})/g, (_m, h: string) => String.fromCharCode(parseInt(h, 16))), 'latin1');
   return decodeIn(bytes, charset);
 }

@@ -67,6 +67,9 @@ function hostile(req: IncomingMessage, body: Buffer, res: import('node:http').Se
     }
     case '/reason': { res.statusMessage = `card ${CARD_SPACED}`; return send(200, { 'content-type': 'text/plain' }, Buffer.from('ok')); }
     case '/head-body': return send(200, { 'content-type': 'text/plain', 'content-length': '24' }, Buffer.from(`card ${CARD_SPACED}`));
+    case '/encoded-location': return send(302, { location: 'https://x.example/next?card=4111%201111%201111%201111', 'content-type': 'text/plain' }, Buffer.from('moved'));
+    case '/disposition': return send(200, { 'content-disposition': "attachment; filename*=UTF-8''card%204111%201111%201111%201111.txt", 'content-type': 'text/plain' }, Buffer.from('ok'));
+    case '/encoded-word': return send(200, { 'x-note': `=?UTF-8?B?${Buffer.from(CARD_SPACED).toString('base64')}?=`, 'content-type': 'text/plain' }, Buffer.from('ok'));
     case '/bigint': return send(200, { 'content-type': 'application/json' }, Buffer.from('{"id":1234567890123456789,"n":2}'));
     default: return send(200, { 'content-type': 'application/json', 'x-echo': 'yes' }, json({ method: req.method, url: req.url, bytes: body.length }));
   }
@@ -506,4 +509,22 @@ test('multipart parts are read as a reader reads them: a card hidden by a transf
   const plain = await multipart([`${field}\r\n\r\ncard ${CARD_SPACED}`, 'Content-Disposition: form-data; name="f"; filename="a.txt"\r\nContent-Type: text/plain\r\n\r\nhello']);
   assert.equal(plain.status, 200, plain.body.toString());
   assert.equal(last().body.toString(), `--XyZ\r\n${field}\r\n\r\ncard [CREDIT_CARD]\r\n--XyZ\r\nContent-Disposition: form-data; name="f"; filename="a.txt"\r\nContent-Type: text/plain\r\n\r\nhello\r\n--XyZ--\r\n`);
+});
+
+test('a header value that hides a card in percent-escapes, an RFC 2231 filename or an RFC 2047 word is refused, either way', async () => {
+  for (const route of ['encoded-location', 'disposition', 'encoded-word']) {
+    const r = await raw('GET', `/proxy/evil/${route}`);
+    assert.equal(r.status, 403, `${route}: ${r.status} ${JSON.stringify(r.headers)}`);
+    assert.match(errorOf(r).message, /inspect\.hidden_text/, route);
+    assert.ok(!JSON.stringify(r.headers).includes('4111'), route);
+  }
+  const before = seen.length;
+  const cookie = await raw('GET', '/proxy/evil/echo', { cookie: 'c=4111%201111%201111%201111' });
+  assert.equal(cookie.status, 403, cookie.body.toString());
+  assert.match(errorOf(cookie).message, /inspect\.hidden_text/);
+  assert.equal(seen.length, before);
+  // Escapes that hide nothing pass as sent.
+  const plain = await raw('GET', '/proxy/evil/echo', { cookie: 'theme=dark%20blue', referer: 'https://x.example/a%20b' });
+  assert.equal(plain.status, 200);
+  assert.equal(last().headers.cookie, 'theme=dark%20blue');
 });
