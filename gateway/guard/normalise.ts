@@ -164,8 +164,9 @@ export function normaliseBody(raw: Buffer, o: NormaliseOptions): NormalBody {
     try {
       const json = parseScanned(text, scan);
       for (const path of scan.duplicates) findings.push({ kind: 'inspect.duplicate_key', path, severity: 'high', detail: 'a key that appears twice in one object (readers disagree on which value counts)' });
-      // Escapes (\u0000) put hiding characters in the parsed strings, not the text: look there.
-      if (text.includes('\\u') || HIDING_ANY.test(text)) findings.push(...hiddenText(stringsOf(json).join('\n')));
+      // Escapes (\u0000) put hiding characters in the parsed strings, not the text, and a string may
+      // carry escapes its reader decodes again (HTML rendered from JSON): look there.
+      if (text.includes('\\') || text.includes('&') || HIDING_ANY.test(text)) findings.push(...hiddenText(stringsOf(json).join('\n')));
       return { ...base, json };
     } catch {
       // Declared JSON that is not: inspected as text, so nothing in it passes unseen.
@@ -242,13 +243,20 @@ function decodeText(bytes: Buffer, declared: string | undefined): { ok: true; te
 const HIDING = /[\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f-\u009f\p{Cf}]/gu;
 const HIDING_ANY = /[\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f-\u009f\p{Cf}]/u;
 
-/** Backslash escapes a lenient reader (JSON5, JavaScript, a YAML or Python string) decodes. */
-const ESCAPE = /\\(?:u[0-9a-fA-F]{4}|x[0-9a-fA-F]{2}|[/"'\\bfnrt])/g;
-const ESCAPE_ANY = /\\(?:u[0-9a-fA-F]{4}|x[0-9a-fA-F]{2}|[/"'\\bfnrt])/;
-const UNESCAPED: Readonly<Record<string, string>> = { b: '\b', f: '\f', n: '\n', r: '\r', t: '\t' };
+/** Escapes a lenient reader decodes: backslash escapes (JSON5, JavaScript, YAML, Python) and XML/HTML character references. */
+const ESCAPE = /\\(?:u[0-9a-fA-F]{4}|x[0-9a-fA-F]{2}|[/"'\\bfnrt])|&#(?:[0-9]{1,7}|[xX][0-9a-fA-F]{1,6});|&(?:nbsp|amp|lt|gt|quot|apos);/g;
+const ESCAPE_ANY = new RegExp(ESCAPE.source);
+const UNESCAPED: Readonly<Record<string, string>> = { b: '\b', f: '\f', n: '\n', r: '\r', t: '\t', nbsp: '\u00a0', amp: '&', lt: '<', gt: '>', quot: '"', apos: "'" };
 
 function unescape(text: string): string {
-  return text.replace(ESCAPE, (e) => e[1] === 'u' || e[1] === 'x' ? String.fromCharCode(parseInt(e.slice(2), 16)) : UNESCAPED[e[1]!] ?? e[1]!);
+  return text.replace(ESCAPE, (e) => {
+    if (e[0] === '&') {
+      if (e[1] !== '#') return UNESCAPED[e.slice(1, -1)]!;
+      const code = e[2] === 'x' || e[2] === 'X' ? parseInt(e.slice(3, -1), 16) : parseInt(e.slice(2, -1), 10);
+      return code <= 0x10ffff ? String.fromCodePoint(code) : e;
+    }
+    return e[1] === 'u' || e[1] === 'x' ? String.fromCharCode(parseInt(e.slice(2), 16)) : UNESCAPED[e[1]!] ?? e[1]!;
+  });
 }
 
 /**
@@ -263,7 +271,7 @@ export function hiddenText(text: string): Finding[] {
   const shown = countSensitive(inspectText(text));
   const readings: Array<[string, string]> = [];
   if (hiding) readings.push(['control or format characters between its characters (another charset, or hidden on purpose)', text.replace(HIDING, '')]);
-  if (escaped) readings.push(['backslash escapes (read as JSON5, JavaScript or YAML would read them)', unescape(text).replace(HIDING, '')]);
+  if (escaped) readings.push(['escapes (backslash escapes or XML character references, as a lenient reader decodes them)', unescape(text).replace(HIDING, '')]);
   for (const [how, reading] of readings) {
     for (const [kind, count] of countSensitive(inspectText(reading))) {
       if (count > (shown.get(kind) ?? 0)) {

@@ -70,6 +70,8 @@ function hostile(req: IncomingMessage, body: Buffer, res: import('node:http').Se
     case '/encoded-location': return send(302, { location: 'https://x.example/next?card=4111%201111%201111%201111', 'content-type': 'text/plain' }, Buffer.from('moved'));
     case '/disposition': return send(200, { 'content-disposition': "attachment; filename*=UTF-8''card%204111%201111%201111%201111.txt", 'content-type': 'text/plain' }, Buffer.from('ok'));
     case '/encoded-word': return send(200, { 'x-note': `=?UTF-8?B?${Buffer.from(CARD_SPACED).toString('base64')}?=`, 'content-type': 'text/plain' }, Buffer.from('ok'));
+    case '/xml-refs': return send(200, { 'content-type': 'application/xml' }, Buffer.from('<c>&#52;111&#32;1111 1111 1111</c>'));
+    case '/json-html': return send(200, { 'content-type': 'application/json' }, Buffer.from('{"html":"<b>&#x34;111&nbsp;1111 1111 1111</b>"}'));
     case '/bigint': return send(200, { 'content-type': 'application/json' }, Buffer.from('{"id":1234567890123456789,"n":2}'));
     default: return send(200, { 'content-type': 'application/json', 'x-echo': 'yes' }, json({ method: req.method, url: req.url, bytes: body.length }));
   }
@@ -527,4 +529,12 @@ test('a header value that hides a card in percent-escapes, an RFC 2231 filename 
   const plain = await raw('GET', '/proxy/evil/echo', { cookie: 'theme=dark%20blue', referer: 'https://x.example/a%20b' });
   assert.equal(plain.status, 200);
   assert.equal(last().headers.cookie, 'theme=dark%20blue');
+});
+
+test('XML and HTML character references that spell a card (in XML, or in a JSON string rendered as HTML) are refused', async () => {
+  for (const route of ['xml-refs', 'json-html']) {
+    const r = await raw('GET', `/proxy/evil/${route}`);
+    assert.equal(r.status, 403, `${route}: ${r.body}`);
+    assert.match(errorOf(r).message, /inspect\.hidden_text/, route);
+  }
 });
