@@ -6,5 +6,5 @@ export { decideFor, type GuardDeps } from './decide.ts';
 export { recordStep, redactFindings, sessionMeta, type Recording } from './record.ts';
 export { reasonText, refuseUnlessAllowed } from './refuse.ts';
 export { judgeHttp, oversizeOutcome, type HeaderMap, type HttpMessage, type Judged } from './message.ts';
-export { normaliseBody, type NormalBody } from './normalise.ts';
+export { hiddenText, normaliseBody, readWholeKind, type NormalBody } from './normalise.ts';
 export { DEFAULT_MAX_DEPTH, scanJson } from './json.ts';

@@ -18,7 +18,7 @@ import type { Outcome } from '../policy/decide.ts';
 import { decideFor, type GuardDeps } from './decide.ts';
 import { inspectEmbedded } from './embedded.ts';
 import { groupPairs, serialisePairs, ungroup } from './form.ts';
-import { normaliseBody, type NormalBody } from './normalise.ts';
+import { normaliseBody, readWholeKind, type NormalBody } from './normalise.ts';
 import { redactFindings } from './record.ts';
 import { headerReadings } from './header-readings.ts';
 import { findingsOfPart } from '../inspect/parts.ts';
@@ -87,7 +87,8 @@ export function judgeHttp(deps: GuardDeps, identity: Identity, connection: Conne
   if (msg.oversize !== undefined || decodedOversize) {
     const size = normal?.bytes.length ?? msg.body.length;
     const action = msg.oversize?.action ?? (limits.oversize === 'review' ? 'review' : 'deny');
-    outcome = oversizeOutcome(action, size, limits.inspectBytes, msg.oversize?.streaming ?? limits.oversize === 'stream');
+    const streaming = msg.oversize?.streaming ?? limits.oversize === 'stream';
+    outcome = oversizeOutcome(action, size, limits.inspectBytes, streaming, readWholeKind(one(msg.headers['content-type'])) ?? 'JSON');
   } else {
     if (msg.direction === 'request' && connection.kind === 'http') {
       // SQL and commands in the body, query or headers, judged like an MCP tool's (embedded.ts).
@@ -187,8 +188,8 @@ function carriesOurToken(value: string, issuer: string): boolean {
 }
 
 /** A body too large to inspect: never allowed (limits.oversize is deny or review). */
-export function oversizeOutcome(action: 'deny' | 'review', size: number, limit: number, streaming: boolean): Outcome {
+export function oversizeOutcome(action: 'deny' | 'review', size: number, limit: number, streaming: boolean, kind = 'JSON'): Outcome {
   const finding: Finding = { kind: 'inspect.limit', path: '$', severity: 'high', detail: `body of ${size} bytes, over the inspection limit of ${limit}` };
-  const why = streaming ? ' A JSON body is inspected whole, so it is not streamed (limits.oversize: stream).' : '';
+  const why = streaming ? ` A ${kind} body is inspected whole, so it is not streamed (limits.oversize: stream).` : '';
   return { decision: action, reasons: [{ rule: '(oversize)', policy: '(connection)', action, reason: 'inspect.oversize', message: `The body (${size} bytes) is larger than the ${limit} bytes inspected (limits.inspectBytes).${why}` }], findings: [finding] };
 }

@@ -181,6 +181,16 @@ function looksLikeJson(text: string): boolean {
   return /^[\t\n\r ]*[[{]/.test(text);
 }
 
+/**
+ * Bodies that are read as more than their text (JSON, forms, multipart) and so are inspected whole,
+ * never window by window (limits.oversize: stream): the kind, or undefined for one that may stream.
+ */
+export function readWholeKind(contentType: string | undefined): 'JSON' | 'form' | 'multipart' | undefined {
+  if (isJsonType(contentType)) return 'JSON';
+  if (isFormType(contentType)) return 'form';
+  return mediaType(contentType).startsWith('multipart/') ? 'multipart' : undefined;
+}
+
 export function isFormType(contentType: string | undefined): boolean {
   return mediaType(contentType) === 'application/x-www-form-urlencoded';
 }

@@ -21,7 +21,7 @@ import type { Router } from '../http/router.ts';
 import { DEFAULT_REVIEW } from '../policy/decide.ts';
 import type { RecordingSession } from '../recorder/recorder.ts';
 import type { JsonObject } from '../store/index.ts';
-import { decideFor, judgeHttp, recordStep, refuseUnlessAllowed, sessionMeta, type GuardDeps, type HttpMessage, type Judged } from '../guard/index.ts';
+import { decideFor, hiddenText, judgeHttp, readWholeKind, recordStep, refuseUnlessAllowed, sessionMeta, type GuardDeps, type HttpMessage, type Judged } from '../guard/index.ts';
 import { AGENT_ERRORS, exchange, type AgentOpener, type Outgoing } from '../agents/exchange.ts';
 import { TunnelStream } from '../tunnel/index.ts';
 import type { ScanWindow } from '../inspect/stream.ts';
@@ -141,7 +141,8 @@ async function proxyInSession(req: IncomingMessage, res: ServerResponse, ctx: { 
   // re-checks the caller's authority and takes the connection's policy as it is now (a long stream
   // outlives a revoked group, key or replaced policy by at most one window).
   const passWindow = async (direction: 'request' | 'response', w: ScanWindow): Promise<Buffer> => {
-    const outcome = decideFor(deps, identity, deps.connections.recheck(identity, connection.name), { kind: 'http', direction, method, path: pathname, text: w.text }, [], w.findings);
+    // The window is also read through its escapes and without hiding characters (guard/normalise.ts).
+    const outcome = decideFor(deps, identity, deps.connections.recheck(identity, connection.name), { kind: 'http', direction, method, path: pathname, text: w.text }, hiddenText(w.text), w.findings);
     const masked = outcome.decision === 'mask' && typeof outcome.masked === 'string' && outcome.masked !== w.text;
     const out = masked ? Buffer.from(outcome.masked as string, w.encoding) : w.bytes;
     await recordStep(recorder, session, {
@@ -170,7 +171,9 @@ async function proxyInSession(req: IncomingMessage, res: ServerResponse, ctx: { 
 
   let answer: IncomingMessage;
   let upload: Upload | undefined;
-  if (requestHead.done || !streamable(limits.oversize, req.headers)) {
+  // A body read as more than its text (JSON, a form, multipart) is inspected whole, never streamed.
+  const streams = (headers: Record<string, string | string[] | undefined>) => streamable(limits.oversize, headers) && readWholeKind(firstOf(headers['content-type'])) === undefined;
+  if (requestHead.done || !streams(req.headers)) {
     const raw = await readRest(requestBody, requestHead, limits.maxRequestBytes, tooLargeRequest, clientFailed).catch((err: unknown) => { throw refuseEarly(res, err); });
     const judged = await check({ direction: 'request', headers: callerHeaders, body: raw }, { method });
     const { body } = judged;
@@ -230,7 +233,7 @@ async function proxyInSession(req: IncomingMessage, res: ServerResponse, ctx: { 
       if (Number(answer.headers['content-length']) > limits.maxResponseBytes) throw tooLargeResponse();
       const responseBody = answer[Symbol.asyncIterator]() as AsyncIterator<Buffer>;
       const head = await readHead(responseBody, limits.inspectBytes, limits.maxResponseBytes, tooLargeResponse, upstreamFailed);
-      if (head.done || !streamable(limits.oversize, answer.headers)) {
+      if (head.done || !streams(answer.headers)) {
         const returned = await readRest(responseBody, head, limits.maxResponseBytes, tooLargeResponse, upstreamFailed);
         const judged = await check({ direction: 'response', headers: responseHeaders, body: returned }, { status, ms: ms() });
         const out = judged.body;

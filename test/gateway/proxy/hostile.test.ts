@@ -145,6 +145,7 @@ before(async () => {
     { name: 'evil', kind: 'http', agent: 'edge', target: `${targetUrl}/api`, groups: ['developers'], policy: { files: [policyFile] } },
     { name: 'overrides', kind: 'http', agent: 'edge', target: `${targetUrl}/api`, groups: ['developers'], policy: { files: [policyFile] }, http: { methodOverride: ['x-http-method-override'] } },
     { name: 'sqlapi', kind: 'http', agent: 'edge', target: `${targetUrl}/api`, groups: ['developers'], inspect: [{ in: 'body', path: '$.q', as: 'sql' }, { in: 'header', name: 'X-Run', as: 'shell' }] },
+    { name: 'streamy', kind: 'http', agent: 'edge', target: `${targetUrl}/api`, groups: ['developers'], policy: { files: [policyFile] }, limits: { oversize: 'stream', inspectBytes: 64 * 1024 } },
     { name: 'ranged', kind: 'http', agent: 'edge', target: `${targetUrl}/api`, groups: ['developers'], http: { ranges: { reason: 'public media, no PII' } } },
   ]);
 });
@@ -537,4 +538,20 @@ test('XML and HTML character references that spell a card (in XML, or in a JSON 
     assert.equal(r.status, 403, `${route}: ${r.body}`);
     assert.match(errorOf(r).message, /inspect\.hidden_text/, route);
   }
+});
+
+test('a streamed connection (limits.oversize: stream) does not stream what must be read whole: a large form or multipart body is refused, never passed percent-encoded', async () => {
+  const filler = 'x'.repeat(100 * 1024);
+  const before = seen.length;
+  const form = await raw('POST', '/proxy/streamy/echo', { 'content-type': 'application/x-www-form-urlencoded' }, Buffer.from(`pad=${filler}&card=4111%201111%201111%201111`));
+  assert.equal(form.status, 403, form.body.toString().slice(0, 300));
+  assert.match(errorOf(form).message, /A form body is inspected whole, so it is not streamed/);
+  const multipart = await raw('POST', '/proxy/streamy/echo', { 'content-type': 'multipart/form-data; boundary=XyZ' },
+    Buffer.from(`--XyZ\r\nContent-Disposition: form-data; name="pad"\r\n\r\n${filler}\r\n--XyZ\r\nContent-Disposition: form-data; name="c"\r\nContent-Transfer-Encoding: base64\r\n\r\n${Buffer.from(CARD_SPACED).toString('base64')}\r\n--XyZ--\r\n`));
+  assert.equal(multipart.status, 403, multipart.body.toString().slice(0, 300));
+  assert.equal(seen.length, before, 'neither reached the target');
+  // Streamed text is still read through its escapes, window by window.
+  const escaped = await raw('POST', '/proxy/streamy/echo', { 'content-type': 'text/plain' }, Buffer.from(`${filler} <c>&#52;111&#32;1111 1111 1111</c> ${filler}`));
+  assert.notEqual(escaped.status, 200);
+  assert.ok(!seen.slice(before).some((s) => s.body.toString().includes('&#52;111&#32;1111')), 'the escaped card never reached the target whole');
 });
