@@ -242,6 +242,11 @@ function decodeText(bytes: Buffer, declared: string | undefined): { ok: true; te
   } catch {
     return { ok: false, why: `charset ${JSON.stringify(label.slice(0, 40))} is not one airlock can decode` };
   }
+  // `utf-16` (and its aliases `unicode`, `ucs-2`) without a byte-order mark is little-endian to the
+  // WHATWG decoder but big-endian to RFC 2781 readers: one text, two readings.
+  if (start === 0 && decoder.encoding === 'utf-16le' && !/le$/i.test(label.trim())) {
+    return { ok: false, why: `charset ${JSON.stringify(label.slice(0, 40))} without a byte-order mark (readers disagree on its byte order; name utf-16le or utf-16be)` };
+  }
   try {
     return { ok: true, text: decoder.decode(bytes.subarray(start)), charset: decoder.encoding };
   } catch {

@@ -72,6 +72,7 @@ function hostile(req: IncomingMessage, body: Buffer, res: import('node:http').Se
     case '/encoded-word': return send(200, { 'x-note': `=?UTF-8?B?${Buffer.from(CARD_SPACED).toString('base64')}?=`, 'content-type': 'text/plain' }, Buffer.from('ok'));
     case '/xml-refs': return send(200, { 'content-type': 'application/xml' }, Buffer.from('<c>&#52;111&#32;1111 1111 1111</c>'));
     case '/json-html': return send(200, { 'content-type': 'application/json' }, Buffer.from('{"html":"<b>&#x34;111&nbsp;1111 1111 1111</b>"}'));
+    case '/utf16-be-unmarked': return send(200, { 'content-type': 'text/plain; charset=utf-16' }, Buffer.from(`card: ${CARD_SPACED}`, 'utf16le').swap16());
     case '/bigint': return send(200, { 'content-type': 'application/json' }, Buffer.from('{"id":1234567890123456789,"n":2}'));
     default: return send(200, { 'content-type': 'application/json', 'x-echo': 'yes' }, json({ method: req.method, url: req.url, bytes: body.length }));
   }
@@ -554,4 +555,12 @@ test('a streamed connection (limits.oversize: stream) does not stream what must 
   const escaped = await raw('POST', '/proxy/streamy/echo', { 'content-type': 'text/plain' }, Buffer.from(`${filler} <c>&#52;111&#32;1111 1111 1111</c> ${filler}`));
   assert.notEqual(escaped.status, 200);
   assert.ok(!seen.slice(before).some((s) => s.body.toString().includes('&#52;111&#32;1111')), 'the escaped card never reached the target whole');
+});
+
+test('charset=utf-16 without a byte-order mark (little-endian to WHATWG, big-endian to RFC 2781) is refused; with a mark, or named utf-16le, it is read', async () => {
+  const r = await raw('GET', '/proxy/evil/utf16-be-unmarked');
+  assert.equal(r.status, 403, r.body.toString('utf16le'));
+  assert.match(errorOf(r).message, /inspect\.charset/);
+  const marked = await raw('GET', '/proxy/evil/utf16-bom');
+  assert.equal(marked.status, 200);
 });
