@@ -172,8 +172,43 @@ export function normaliseBody(raw: Buffer, o: NormaliseOptions): NormalBody {
       // Declared JSON that is not: inspected as text, so nothing in it passes unseen.
     }
   }
+  // JSON Lines (NDJSON): one document a line, each read as JSON, whether declared or found.
+  if (decoded.ok && (isLinesType(o.contentType) || looksLikeJson(text))) {
+    const lines = normaliseLines(text, base, o.maxDepth ?? DEFAULT_MAX_DEPTH);
+    if (lines !== undefined) return lines;
+  }
   findings.push(...hiddenText(text));
   return { ...base, text };
+}
+
+function isLinesType(contentType: string | undefined): boolean {
+  return /^application\/(x-)?(ndjson|jsonl|jsonlines|json-lines)$/.test(mediaType(contentType));
+}
+
+/**
+ * JSON Lines as an array of its documents (findings at `$[i]…`, counting the documents), or
+ * undefined when a line is not JSON (then the body is text). Masked, it leaves one document a line.
+ */
+function normaliseLines(text: string, base: Omit<NormalBody, 'text' | 'json'> & { findings: Finding[] }, maxDepth: number): NormalBody | undefined {
+  const docs: unknown[] = [];
+  const found: Finding[] = [];
+  for (const line of text.split('\n')) {
+    if (line.trim() === '') continue;
+    const scan = scanJson(line, maxDepth);
+    if (scan.tooDeep) found.push({ kind: 'inspect.limit', path: `$[${docs.length}]`, severity: 'high', detail: `JSON nested deeper than ${maxDepth} levels` });
+    let doc: unknown;
+    try {
+      doc = scan.tooDeep ? null : parseScanned(line, scan);
+    } catch {
+      return undefined;
+    }
+    for (const path of scan.duplicates) found.push({ kind: 'inspect.duplicate_key', path: `$[${docs.length}]${path.slice(1)}`, severity: 'high', detail: 'a key that appears twice in one object (readers disagree on which value counts)' });
+    docs.push(doc);
+  }
+  if (docs.length === 0) return undefined;
+  base.findings.push(...found);
+  if (text.includes('\\') || text.includes('&') || HIDING_ANY.test(text)) base.findings.push(...hiddenText(stringsOf(docs).join('\n')));
+  return { ...base, json: docs, reencode: (masked) => Buffer.from(`${(masked as unknown[]).map(stringifyJson).join('\n')}\n`, 'utf8') };
 }
 
 /** Text whose first character (after white space) opens a JSON object or array. */

@@ -73,6 +73,7 @@ function hostile(req: IncomingMessage, body: Buffer, res: import('node:http').Se
     case '/xml-refs': return send(200, { 'content-type': 'application/xml' }, Buffer.from('<c>&#52;111&#32;1111 1111 1111</c>'));
     case '/json-html': return send(200, { 'content-type': 'application/json' }, Buffer.from('{"html":"<b>&#x34;111&nbsp;1111 1111 1111</b>"}'));
     case '/utf16-be-unmarked': return send(200, { 'content-type': 'text/plain; charset=utf-16' }, Buffer.from(`card: ${CARD_SPACED}`, 'utf16le').swap16());
+    case '/ndjson': return send(200, { 'content-type': 'application/x-ndjson' }, Buffer.from(`{"n":1}\n{"card":"${CARD_SPACED}"}\n`));
     case '/bigint': return send(200, { 'content-type': 'application/json' }, Buffer.from('{"id":1234567890123456789,"n":2}'));
     default: return send(200, { 'content-type': 'application/json', 'x-echo': 'yes' }, json({ method: req.method, url: req.url, bytes: body.length }));
   }
@@ -563,4 +564,20 @@ test('charset=utf-16 without a byte-order mark (little-endian to WHATWG, big-end
   assert.match(errorOf(r).message, /inspect\.charset/);
   const marked = await raw('GET', '/proxy/evil/utf16-bom');
   assert.equal(marked.status, 200);
+});
+
+test('JSON Lines are read a document a line: SQL and duplicate keys in any line are judged, a card is masked in its line', async () => {
+  const before = seen.length;
+  for (const type of ['application/x-ndjson', 'text/plain']) {
+    const sql = await raw('POST', '/proxy/evil/batch', { 'content-type': type }, Buffer.from('{"op":"noop"}\n{"sql":"DROP TABLE users"}\n'));
+    assert.equal(sql.status, 403, `${type}: ${sql.body}`);
+    assert.match(errorOf(sql).message, /sql\.drop/);
+    const dupe = await raw('POST', '/proxy/evil/batch', { 'content-type': type }, Buffer.from('{"op":"noop"}\n{"to":"ada","to":"mallory"}\n'));
+    assert.equal(dupe.status, 403, `${type}: ${dupe.body}`);
+    assert.match(errorOf(dupe).message, /inspect\.duplicate_key/);
+  }
+  assert.equal(seen.length, before, 'none reached the target');
+  const r = await raw('GET', '/proxy/evil/ndjson');
+  assert.equal(r.status, 200);
+  assert.equal(r.body.toString(), '{"n":1}\n{"card":"[CREDIT_CARD …1111]"}\n');
 });
