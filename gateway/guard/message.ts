@@ -20,7 +20,7 @@ import { inspectEmbedded } from './embedded.ts';
 import { groupPairs, serialisePairs, ungroup } from './form.ts';
 import { normaliseBody, readWholeKind, type NormalBody } from './normalise.ts';
 import { redactFindings } from './record.ts';
-import { headerReadings } from './header-readings.ts';
+import { headerReadings, valueReadings } from './header-readings.ts';
 import { findingsOfPart } from '../inspect/parts.ts';
 
 export type HeaderMap = Record<string, string | string[]>;
@@ -94,7 +94,7 @@ export function judgeHttp(deps: GuardDeps, identity: Identity, connection: Conne
       // SQL and commands in the body, query or headers, judged like an MCP tool's (embedded.ts).
       extra.push(...inspectEmbedded({ json: fields.body, query, headers: msg.headers, rules: connection.inspect, dialect: dialectOf(connection) }));
     }
-    extra.push(...headerReadings(msg.headers));
+    extra.push(...headerReadings(msg.headers), ...valueReadings('query', query), ...valueReadings('segments', segments));
     outcome = decideFor(deps, identity, connection, { ...base, ...fields }, extra);
   }
 

@@ -74,6 +74,7 @@ function hostile(req: IncomingMessage, body: Buffer, res: import('node:http').Se
     case '/json-html': return send(200, { 'content-type': 'application/json' }, Buffer.from('{"html":"<b>&#x34;111&nbsp;1111 1111 1111</b>"}'));
     case '/utf16-be-unmarked': return send(200, { 'content-type': 'text/plain; charset=utf-16' }, Buffer.from(`card: ${CARD_SPACED}`, 'utf16le').swap16());
     case '/ndjson': return send(200, { 'content-type': 'application/x-ndjson' }, Buffer.from(`{"n":1}\n{"card":"${CARD_SPACED}"}\n`));
+    case '/utf8-header': return send(200, { 'x-note': Buffer.from(`card 4111\u200b1111\u200b1111\u200b1111`, 'utf8').toString('latin1'), 'content-type': 'text/plain' }, Buffer.from('ok'));
     case '/bigint': return send(200, { 'content-type': 'application/json' }, Buffer.from('{"id":1234567890123456789,"n":2}'));
     default: return send(200, { 'content-type': 'application/json', 'x-echo': 'yes' }, json({ method: req.method, url: req.url, bytes: body.length }));
   }
@@ -580,4 +581,20 @@ test('JSON Lines are read a document a line: SQL and duplicate keys in any line 
   const r = await raw('GET', '/proxy/evil/ndjson');
   assert.equal(r.status, 200);
   assert.equal(r.body.toString(), '{"n":1}\n{"card":"[CREDIT_CARD …1111]"}\n');
+});
+
+test('control characters in a query value or path segment, and UTF-8 zero-width spaces in a header, do not hide a card', async () => {
+  const before = seen.length;
+  for (const path of ['/proxy/evil/echo?q=4111%C2%851111%C2%851111%C2%851111', '/proxy/evil/echo?q=4111%011111%011111%011111', '/proxy/evil/users/4111%C2%851111%C2%851111%C2%851111', '/proxy/evil/echo?q=%26%2352%3B111%201111%201111%201111']) {
+    const r = await raw('GET', path);
+    assert.equal(r.status, 403, `${path}: ${r.body}`);
+    assert.match(errorOf(r).message, /inspect\.hidden_text/, path);
+  }
+  const header = await raw('GET', '/proxy/evil/echo', { 'x-note': Buffer.from('card 4111\u200b1111\u200b1111\u200b1111', 'utf8').toString('latin1') });
+  assert.equal(header.status, 403, header.body.toString());
+  assert.match(errorOf(header).message, /inspect\.hidden_text/);
+  assert.equal(seen.length, before, 'none reached the target');
+  const answer = await raw('GET', '/proxy/evil/utf8-header');
+  assert.equal(answer.status, 403);
+  assert.match(errorOf(answer).message, /inspect\.hidden_text/);
 });
