@@ -4,7 +4,9 @@
 //
 //   mapped   a connection names where its requests carry SQL or commands (`inspect:`, a JSON path
 //            in the body, a query parameter or a header): those values are judged in full, a value
-//            that does not parse included (`sql.unparsed` / `shell.unparsed`, refused).
+//            that does not parse included (`sql.unparsed` / `shell.unparsed`, refused). Names match
+//            as the most lenient reader matches them (case and compatibility folded: `{"Q": …}`
+//            is `$.q` to a Go target), and a form field's path names each of its values.
 //   detected on every http connection, string values of JSON bodies and query parameters that
 //            look like a statement or a command (they start with a SQL verb, or a command word,
 //            or carry shell operators) are inspected; when one parses and has a high or critical
@@ -75,6 +77,8 @@ export interface EmbeddedInput {
   readonly headers?: Readonly<Record<string, string | readonly string[]>>;
   readonly rules: readonly EmbeddedRule[];
   readonly dialect: SqlDialect;
+  /** The body is a form (`{name: [values]}`): a mapped body path names each of its values. Default false. */
+  readonly form?: boolean;
   /** Detect SQL and commands in any JSON string and query value. Default true. */
   readonly detect?: boolean;
 }
@@ -104,13 +108,30 @@ export function inspectEmbedded(input: EmbeddedInput): Finding[] {
 
 /** The values a rule names, with their paths. A body path that matches nothing yields nothing. */
 function valuesOf(rule: EmbeddedRule, input: EmbeddedInput): Array<[string, unknown]> {
-  if (rule.in === 'query') return (input.query?.[rule.name ?? ''] ?? []).map((v, i) => [`$query${segment(rule.name!)}[${i}]`, v]);
+  if (rule.in === 'query') {
+    return Object.entries(input.query ?? {}).filter(([k]) => sameName(k, rule.name ?? '')).flatMap(([k, vs]) => vs.map((v, i): [string, unknown] => [`$query${segment(k)}[${i}]`, v]));
+  }
   if (rule.in === 'header') {
     const v = input.headers?.[(rule.name ?? '').toLowerCase()];
     if (v === undefined) return [];
     return (Array.isArray(v) ? v : [v]).map((x, i) => [`$headers${segment(rule.name!.toLowerCase())}${Array.isArray(v) ? `[${i}]` : ''}`, x]);
   }
-  return select(input.json, rule.path ?? '$');
+  const selected = select(input.json, rule.path ?? '$');
+  // A form field holds its values as an array: the path names each of them.
+  return input.form === true ? selected.flatMap(([p, v]): Array<[string, unknown]> => (Array.isArray(v) ? v.map((x, i): [string, unknown] => [`${p}[${i}]`, x]) : [[p, v]])) : selected;
+}
+
+/**
+ * Whether a key or parameter is the one a rule names as some reader matches names: Go's
+ * encoding/json and ASP.NET match case-insensitively (Go also folds `ſ` to `s` and the Kelvin
+ * sign to `k`), so `{"Q": …}` reaches the field a rule calls `q` and must be judged as it.
+ */
+function sameName(key: string, name: string): boolean {
+  return key === name || fold(key) === fold(name);
+}
+
+function fold(s: string): string {
+  return s.normalize('NFKC').toLowerCase();
 }
 
 /** `$.a.b[0]`, `$.items[*].sql`, `$['a b']`: member names, indexes and `[*]`. */
@@ -140,7 +161,9 @@ function select(json: unknown, path: string): Array<[string, unknown]> {
         else for (const [k, x] of Object.entries(v)) next.push([`${p}${segment(k)}`, x]);
       } else if (typeof step === 'number') {
         if (Array.isArray(v) && step < v.length) next.push([`${p}[${step}]`, v[step]]);
-      } else if (!Array.isArray(v) && Object.hasOwn(v, step)) next.push([`${p}${segment(step)}`, (v as Record<string, unknown>)[step]]);
+      } else if (!Array.isArray(v)) {
+        for (const [k, x] of Object.entries(v)) if (sameName(k, step)) next.push([`${p}${segment(k)}`, x]);
+      }
     }
     at = next;
   }

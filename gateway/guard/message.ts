@@ -92,7 +92,7 @@ export function judgeHttp(deps: GuardDeps, identity: Identity, connection: Conne
   } else {
     if (msg.direction === 'request' && connection.kind === 'http') {
       // SQL and commands in the body, query or headers, judged like an MCP tool's (embedded.ts).
-      extra.push(...inspectEmbedded({ json: fields.body, query, headers: msg.headers, rules: connection.inspect, dialect: dialectOf(connection) }));
+      extra.push(...inspectEmbedded({ json: fields.body, query, headers: msg.headers, rules: connection.inspect, dialect: dialectOf(connection), form: normal?.form === true }));
     }
     extra.push(...headerReadings(msg.headers), ...valueReadings('query', query), ...valueReadings('segments', segments));
     outcome = decideFor(deps, identity, connection, { ...base, ...fields }, extra);

@@ -598,3 +598,18 @@ test('control characters in a query value or path segment, and UTF-8 zero-width 
   assert.equal(answer.status, 403);
   assert.match(errorOf(answer).message, /inspect\.hidden_text/);
 });
+
+test('a mapped body path or query name is matched as lenient readers match names (case and compatibility folded), and names each value of a form field', async () => {
+  const before = seen.length;
+  for (const body of [{ Q: 'SELEC * FRM users' }, { q: 'select 1', Q: 'SELEC * FRM users' }]) {
+    const r = await raw('POST', '/proxy/sqlapi/run', { 'content-type': 'application/json' }, json(body));
+    assert.equal(r.status, 403, `${JSON.stringify(body)}: ${r.body}`);
+    assert.match(errorOf(r).message, /sql\.unparsed|inspect\.failed/);
+  }
+  const form = await raw('POST', '/proxy/sqlapi/run', { 'content-type': 'application/x-www-form-urlencoded' }, Buffer.from('q=SELEC+*+FRM+users'));
+  assert.equal(form.status, 403, form.body.toString());
+  assert.equal(seen.length, before, 'none reached the target');
+  const ok = await raw('POST', '/proxy/sqlapi/run', { 'content-type': 'application/x-www-form-urlencoded' }, Buffer.from('q=select+1&q=select+2'));
+  assert.equal(ok.status, 200, ok.body.toString());
+  assert.equal(last().body.toString(), 'q=select+1&q=select+2');
+});
