@@ -75,6 +75,7 @@ function hostile(req: IncomingMessage, body: Buffer, res: import('node:http').Se
     case '/utf16-be-unmarked': return send(200, { 'content-type': 'text/plain; charset=utf-16' }, Buffer.from(`card: ${CARD_SPACED}`, 'utf16le').swap16());
     case '/ndjson': return send(200, { 'content-type': 'application/x-ndjson' }, Buffer.from(`{"n":1}\n{"card":"${CARD_SPACED}"}\n`));
     case '/utf8-header': return send(200, { 'x-note': Buffer.from(`card 4111\u200b1111\u200b1111\u200b1111`, 'utf8').toString('latin1'), 'content-type': 'text/plain' }, Buffer.from('ok'));
+    case '/numbers': return send(200, { 'content-type': 'application/json' }, Buffer.from(`{"id":1234567890123456789,"f":1e400,"g":0.12345678901234567890123,"z":-0,"e":1E2,"p":9.99,"card":"${CARD_SPACED}","n":4.111111111111111e15}`));
     case '/bigint': return send(200, { 'content-type': 'application/json' }, Buffer.from('{"id":1234567890123456789,"n":2}'));
     default: return send(200, { 'content-type': 'application/json', 'x-echo': 'yes' }, json({ method: req.method, url: req.url, bytes: body.length }));
   }
@@ -612,4 +613,10 @@ test('a mapped body path or query name is matched as lenient readers match names
   const ok = await raw('POST', '/proxy/sqlapi/run', { 'content-type': 'application/x-www-form-urlencoded' }, Buffer.from('q=select+1&q=select+2'));
   assert.equal(ok.status, 200, ok.body.toString());
   assert.equal(last().body.toString(), 'q=select+1&q=select+2');
+});
+
+test('a masked JSON answer changes nothing but what was masked: big integers, 1e400, long decimals and -0 leave as written; a card written as a number is still a card', async () => {
+  const r = await raw('GET', '/proxy/evil/numbers');
+  assert.equal(r.status, 200, r.body.toString());
+  assert.equal(r.body.toString(), '{"id":1234567890123456789,"f":1e400,"g":0.12345678901234567890123,"z":-0,"e":100,"p":9.99,"card":"[CREDIT_CARD …1111]","n":"[CREDIT_CARD …1111]"}');
 });
