@@ -76,6 +76,7 @@ function hostile(req: IncomingMessage, body: Buffer, res: import('node:http').Se
     case '/ndjson': return send(200, { 'content-type': 'application/x-ndjson' }, Buffer.from(`{"n":1}\n{"card":"${CARD_SPACED}"}\n`));
     case '/utf8-header': return send(200, { 'x-note': Buffer.from(`card 4111\u200b1111\u200b1111\u200b1111`, 'utf8').toString('latin1'), 'content-type': 'text/plain' }, Buffer.from('ok'));
     case '/numbers': return send(200, { 'content-type': 'application/json' }, Buffer.from(`{"id":1234567890123456789,"f":1e400,"g":0.12345678901234567890123,"z":-0,"e":1E2,"p":9.99,"card":"${CARD_SPACED}","n":4.111111111111111e15}`));
+    case '/spoof': return send(200, { 'content-type': 'text/plain', 'x-airlock-masked': 'true', 'x-airlock-inspection': 'streamed', 'x-airlock-review': 'approved' }, Buffer.from('ok'));
     case '/bigint': return send(200, { 'content-type': 'application/json' }, Buffer.from('{"id":1234567890123456789,"n":2}'));
     default: return send(200, { 'content-type': 'application/json', 'x-echo': 'yes' }, json({ method: req.method, url: req.url, bytes: body.length }));
   }
@@ -619,4 +620,10 @@ test('a masked JSON answer changes nothing but what was masked: big integers, 1e
   const r = await raw('GET', '/proxy/evil/numbers');
   assert.equal(r.status, 200, r.body.toString());
   assert.equal(r.body.toString(), '{"id":1234567890123456789,"f":1e400,"g":0.12345678901234567890123,"z":-0,"e":100,"p":9.99,"card":"[CREDIT_CARD …1111]","n":"[CREDIT_CARD …1111]"}');
+});
+
+test('a target cannot speak for the gateway in its answer: its x-airlock-* headers are dropped', async () => {
+  const r = await raw('GET', '/proxy/evil/spoof');
+  assert.equal(r.status, 200);
+  assert.deepEqual(Object.keys(r.headers).filter((h) => h.startsWith('x-airlock-')), []);
 });
