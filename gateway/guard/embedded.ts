@@ -12,12 +12,13 @@
 //            or carry shell operators) are inspected; when one parses and has a high or critical
 //            finding, all of its findings count. Ordinary text never parses as such, or has no
 //            high finding, so it adds nothing (the bench measures the false-positive rate on
-//            realistic API JSON).
+//            realistic API JSON). A string that is itself JSON is looked into (two levels).
 //
 // Findings carry the value's path in its part: `$.query` (body), `$query.cmd[0]`, `$headers['x-sql']`.
 import type { Finding, SqlDialect } from '../inspect/types.ts';
 import { inspectShell } from '../inspect/shell/index.ts';
 import { inspectSql } from '../inspect/sql/index.ts';
+import { scanJson } from './json.ts';
 
 /** One `inspect:` entry of a connection. */
 export interface EmbeddedRule {
@@ -97,8 +98,15 @@ export function inspectEmbedded(input: EmbeddedInput): Finding[] {
   }
   if (input.detect === false) return findings;
   let budget = MAX_DETECTED;
-  const visit = (path: string, value: string) => {
+  const visit = (path: string, value: string, depth = 0) => {
     if (budget-- <= 0 || mapped.has(path)) return;
+    // A string that is itself JSON (`?filter={"sql": …}`, `{"payload": "{\"cmd\": …}"}`) is read
+    // as JSON by the target: its strings are looked at as the body's are.
+    const nested = depth < MAX_NESTED_JSON ? nestedJson(value) : undefined;
+    if (nested !== undefined) {
+      for (const [p, v] of jsonStrings(nested)) visit(`${path}${p.slice(1)}`, v, depth + 1);
+      return;
+    }
     findings.push(...detect(value, path, input.dialect));
   };
   for (const [path, value] of jsonStrings(input.json)) visit(path, value);
@@ -168,6 +176,20 @@ function select(json: unknown, path: string): Array<[string, unknown]> {
     at = next;
   }
   return at;
+}
+
+/** JSON inside a string, read at most this many levels down. */
+const MAX_NESTED_JSON = 2;
+
+/** The parsed value of a string that is a JSON object or array (bounded in size and depth), or undefined. */
+function nestedJson(value: string): unknown {
+  if (value.length > MAX_DETECT_CHARS || !/^\s*[[{]/.test(value)) return undefined;
+  if (scanJson(value).tooDeep) return undefined;
+  try {
+    return JSON.parse(value) as unknown;
+  } catch {
+    return undefined;
+  }
 }
 
 /** Every string value of a parsed JSON document with its path (iterative; depth is already bounded). */

@@ -151,6 +151,10 @@ export function normaliseBody(raw: Buffer, o: NormaliseOptions): NormalBody {
       return { text: n.text ?? stringsOf(n.json).join('\n'), findings: n.findings };
     }));
   }
+  // An XML entity declaration: what `&name;` expands to is seen only by an XML parser.
+  if (/<!ENTITY/i.test(text) && (/xml/.test(mediaType(o.contentType)) || /^\s*</.test(text))) {
+    findings.push({ kind: 'inspect.hidden_text', path: '$', severity: 'high', detail: 'an XML entity declaration (<!ENTITY): the text it expands to is read only by an XML parser' });
+  }
   if (isFormType(o.contentType) && decoded.ok) return normaliseForm(text, base);
   // JSON is read as JSON whatever the Content-Type says: many targets parse any body as JSON, and
   // a client's `fetch().json()` ignores the type, so a `text/plain` body with two equal keys or a

@@ -77,6 +77,7 @@ function hostile(req: IncomingMessage, body: Buffer, res: import('node:http').Se
     case '/utf8-header': return send(200, { 'x-note': Buffer.from(`card 4111\u200b1111\u200b1111\u200b1111`, 'utf8').toString('latin1'), 'content-type': 'text/plain' }, Buffer.from('ok'));
     case '/numbers': return send(200, { 'content-type': 'application/json' }, Buffer.from(`{"id":1234567890123456789,"f":1e400,"g":0.12345678901234567890123,"z":-0,"e":1E2,"p":9.99,"card":"${CARD_SPACED}","n":4.111111111111111e15}`));
     case '/spoof': return send(200, { 'content-type': 'text/plain', 'x-airlock-masked': 'true', 'x-airlock-inspection': 'streamed', 'x-airlock-review': 'approved' }, Buffer.from('ok'));
+    case '/xml-entity': return send(200, { 'content-type': 'application/xml' }, Buffer.from('<?xml version="1.0"?><!DOCTYPE c [<!ENTITY a "4111 1111">]><c>&a; 1111 1111</c>'));
     case '/bigint': return send(200, { 'content-type': 'application/json' }, Buffer.from('{"id":1234567890123456789,"n":2}'));
     default: return send(200, { 'content-type': 'application/json', 'x-echo': 'yes' }, json({ method: req.method, url: req.url, bytes: body.length }));
   }
@@ -626,4 +627,20 @@ test('a target cannot speak for the gateway in its answer: its x-airlock-* heade
   const r = await raw('GET', '/proxy/evil/spoof');
   assert.equal(r.status, 200);
   assert.deepEqual(Object.keys(r.headers).filter((h) => h.startsWith('x-airlock-')), []);
+});
+
+test('JSON inside a string (a query value, a JSON field) is looked into for SQL and commands; an XML entity declaration is refused', async () => {
+  const before = seen.length;
+  const query = await raw('GET', `/proxy/evil/run?filter=${encodeURIComponent('{"sql":"DROP TABLE users"}')}`);
+  assert.equal(query.status, 403, query.body.toString());
+  assert.match(errorOf(query).message, /sql\.drop/);
+  const field = await raw('POST', '/proxy/evil/run', { 'content-type': 'application/json' }, json({ payload: JSON.stringify({ steps: [{ cmd: 'rm -rf /' }] }) }));
+  assert.equal(field.status, 403, field.body.toString());
+  assert.match(errorOf(field).message, /shell/);
+  assert.equal(seen.length, before, 'neither reached the target');
+  const harmless = await raw('POST', '/proxy/evil/run', { 'content-type': 'application/json' }, json({ payload: JSON.stringify({ note: 'drop me a line' }) }));
+  assert.equal(harmless.status, 200);
+  const entity = await raw('GET', '/proxy/evil/xml-entity');
+  assert.equal(entity.status, 403);
+  assert.match(errorOf(entity).message, /inspect\.hidden_text/);
 });
