@@ -136,6 +136,10 @@ export function normaliseBody(raw: Buffer, o: NormaliseOptions): NormalBody {
     charset = 'latin1';
     if (textual && o.contentType !== undefined) {
       findings.push({ kind: 'inspect.charset', path: '$', severity: 'high', detail: decoded.why });
+    } else if (looksLikeJson(text)) {
+      // JSON that does not decode (RFC 8259 has it UTF-8): a lenient reader (Go's encoding/json)
+      // still parses it, with U+FFFD, and its statements, while the guard would see only text.
+      findings.push({ kind: 'inspect.charset', path: '$', severity: 'high', detail: `a JSON-looking body in ${decoded.why}` });
     }
   }
   const reencode = (masked: unknown) => Buffer.from(typeof masked === 'string' ? masked : stringifyJson(masked), 'utf8');

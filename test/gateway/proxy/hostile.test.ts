@@ -644,3 +644,14 @@ test('JSON inside a string (a query value, a JSON field) is looked into for SQL 
   assert.equal(entity.status, 403);
   assert.match(errorOf(entity).message, /inspect\.hidden_text/);
 });
+
+test('JSON that is not valid UTF-8 is refused whatever its Content-Type (a lenient reader parses it with U+FFFD)', async () => {
+  const before = seen.length;
+  const body = Buffer.concat([Buffer.from('{"sql":"DROP TABLE users","x":"'), Buffer.from([0xff]), Buffer.from('"}')]);
+  for (const headers of [{}, { 'content-type': 'application/octet-stream' }] as Array<Record<string, string>>) {
+    const r = await raw('POST', '/proxy/evil/run', headers, body);
+    assert.equal(r.status, 403, `${JSON.stringify(headers)}: ${r.body}`);
+    assert.match(errorOf(r).message, /inspect\.charset/);
+  }
+  assert.equal(seen.length, before);
+});
