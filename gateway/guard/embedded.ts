@@ -4,18 +4,21 @@
 //
 //   mapped   a connection names where its requests carry SQL or commands (`inspect:`, a JSON path
 //            in the body, a query parameter or a header): those values are judged in full, a value
-//            that does not parse included (`sql.unparsed` / `shell.unparsed`, refused).
+//            that does not parse included (`sql.unparsed` / `shell.unparsed`, refused). Names match
+//            as the most lenient reader matches them (case and compatibility folded: `{"Q": …}`
+//            is `$.q` to a Go target), and a form field's path names each of its values.
 //   detected on every http connection, string values of JSON bodies and query parameters that
 //            look like a statement or a command (they start with a SQL verb, or a command word,
 //            or carry shell operators) are inspected; when one parses and has a high or critical
 //            finding, all of its findings count. Ordinary text never parses as such, or has no
 //            high finding, so it adds nothing (the bench measures the false-positive rate on
-//            realistic API JSON).
+//            realistic API JSON). A string that is itself JSON is looked into (two levels).
 //
 // Findings carry the value's path in its part: `$.query` (body), `$query.cmd[0]`, `$headers['x-sql']`.
 import type { Finding, SqlDialect } from '../inspect/types.ts';
 import { inspectShell } from '../inspect/shell/index.ts';
 import { inspectSql } from '../inspect/sql/index.ts';
+import { scanJson } from './json.ts';
 
 /** One `inspect:` entry of a connection. */
 export interface EmbeddedRule {
@@ -75,6 +78,8 @@ export interface EmbeddedInput {
   readonly headers?: Readonly<Record<string, string | readonly string[]>>;
   readonly rules: readonly EmbeddedRule[];
   readonly dialect: SqlDialect;
+  /** The body is a form (`{name: [values]}`): a mapped body path names each of its values. Default false. */
+  readonly form?: boolean;
   /** Detect SQL and commands in any JSON string and query value. Default true. */
   readonly detect?: boolean;
 }
@@ -93,8 +98,15 @@ export function inspectEmbedded(input: EmbeddedInput): Finding[] {
   }
   if (input.detect === false) return findings;
   let budget = MAX_DETECTED;
-  const visit = (path: string, value: string) => {
+  const visit = (path: string, value: string, depth = 0) => {
     if (budget-- <= 0 || mapped.has(path)) return;
+    // A string that is itself JSON (`?filter={"sql": …}`, `{"payload": "{\"cmd\": …}"}`) is read
+    // as JSON by the target: its strings are looked at as the body's are.
+    const nested = depth < MAX_NESTED_JSON ? nestedJson(value) : undefined;
+    if (nested !== undefined) {
+      for (const [p, v] of jsonStrings(nested)) visit(`${path}${p.slice(1)}`, v, depth + 1);
+      return;
+    }
     findings.push(...detect(value, path, input.dialect));
   };
   for (const [path, value] of jsonStrings(input.json)) visit(path, value);
@@ -104,13 +116,30 @@ export function inspectEmbedded(input: EmbeddedInput): Finding[] {
 
 /** The values a rule names, with their paths. A body path that matches nothing yields nothing. */
 function valuesOf(rule: EmbeddedRule, input: EmbeddedInput): Array<[string, unknown]> {
-  if (rule.in === 'query') return (input.query?.[rule.name ?? ''] ?? []).map((v, i) => [`$query${segment(rule.name!)}[${i}]`, v]);
+  if (rule.in === 'query') {
+    return Object.entries(input.query ?? {}).filter(([k]) => sameName(k, rule.name ?? '')).flatMap(([k, vs]) => vs.map((v, i): [string, unknown] => [`$query${segment(k)}[${i}]`, v]));
+  }
   if (rule.in === 'header') {
     const v = input.headers?.[(rule.name ?? '').toLowerCase()];
     if (v === undefined) return [];
     return (Array.isArray(v) ? v : [v]).map((x, i) => [`$headers${segment(rule.name!.toLowerCase())}${Array.isArray(v) ? `[${i}]` : ''}`, x]);
   }
-  return select(input.json, rule.path ?? '$');
+  const selected = select(input.json, rule.path ?? '$');
+  // A form field holds its values as an array: the path names each of them.
+  return input.form === true ? selected.flatMap(([p, v]): Array<[string, unknown]> => (Array.isArray(v) ? v.map((x, i): [string, unknown] => [`${p}[${i}]`, x]) : [[p, v]])) : selected;
+}
+
+/**
+ * Whether a key or parameter is the one a rule names as some reader matches names: Go's
+ * encoding/json and ASP.NET match case-insensitively (Go also folds `ſ` to `s` and the Kelvin
+ * sign to `k`), so `{"Q": …}` reaches the field a rule calls `q` and must be judged as it.
+ */
+function sameName(key: string, name: string): boolean {
+  return key === name || fold(key) === fold(name);
+}
+
+function fold(s: string): string {
+  return s.normalize('NFKC').toLowerCase();
 }
 
 /** `$.a.b[0]`, `$.items[*].sql`, `$['a b']`: member names, indexes and `[*]`. */
@@ -140,11 +169,27 @@ function select(json: unknown, path: string): Array<[string, unknown]> {
         else for (const [k, x] of Object.entries(v)) next.push([`${p}${segment(k)}`, x]);
       } else if (typeof step === 'number') {
         if (Array.isArray(v) && step < v.length) next.push([`${p}[${step}]`, v[step]]);
-      } else if (!Array.isArray(v) && Object.hasOwn(v, step)) next.push([`${p}${segment(step)}`, (v as Record<string, unknown>)[step]]);
+      } else if (!Array.isArray(v)) {
+        for (const [k, x] of Object.entries(v)) if (sameName(k, step)) next.push([`${p}${segment(k)}`, x]);
+      }
     }
     at = next;
   }
   return at;
+}
+
+/** JSON inside a string, read at most this many levels down. */
+const MAX_NESTED_JSON = 2;
+
+/** The parsed value of a string that is a JSON object or array (bounded in size and depth), or undefined. */
+function nestedJson(value: string): unknown {
+  if (value.length > MAX_DETECT_CHARS || !/^\s*[[{]/.test(value)) return undefined;
+  if (scanJson(value).tooDeep) return undefined;
+  try {
+    return JSON.parse(value) as unknown;
+  } catch {
+    return undefined;
+  }
 }
 
 /** Every string value of a parsed JSON document with its path (iterative; depth is already bounded). */

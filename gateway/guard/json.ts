@@ -17,7 +17,7 @@ export interface JsonScan {
   readonly duplicates: readonly string[];
   /** Nesting went past `maxDepth`: the text is not parsed (a finding, never a stack overflow). */
   readonly tooDeep: boolean;
-  /** An integer JSON.parse would round (more than 15 digits): parsed as BigInt. */
+  /** A number JSON.parse would not give back as written: integers past 15 digits (parsed as BigInt), exponents, long decimals, -0 (kept as their text). */
   readonly bigIntegers: boolean;
 }
 
@@ -92,6 +92,9 @@ export function scanJson(text: string, maxDepth = DEFAULT_MAX_DEPTH): JsonScan {
       const next = text.charCodeAt(j);
       if (digits > 15 && next !== 0x2e && next !== 0x65 && next !== 0x45) bigIntegers = true;
       while (j < n && /[0-9eE+\-.]/.test(text[j]!)) j++;
+      // A number JSON.parse may not give back as written: an exponent, more digits than a double
+      // holds, or -0 (1e400 would be written back as null, 0.1234567890123456789 rounded).
+      if (!bigIntegers && (j - i > 16 || /[eE]/.test(text.slice(i, j)) || text.startsWith('-0', i) && !/^-0\.\d*[1-9]/.test(text.slice(i, j)))) bigIntegers = true;
       i = j;
       continue;
     }
@@ -122,8 +125,19 @@ function pathOf(stack: readonly Level[]): string {
 /** JSON.parse, with integers past 2^53 kept exact as BigInt when `scan.bigIntegers` says there are any. Throws SyntaxError. */
 export function parseScanned(text: string, scan: JsonScan): unknown {
   if (!scan.bigIntegers) return JSON.parse(text);
-  return JSON.parse(text, (_key, value: unknown, context?: { source?: string }) =>
-    typeof value === 'number' && !Number.isSafeInteger(value) && context?.source !== undefined && /^-?\d+$/.test(context.source) ? BigInt(context.source) : value);
+  return JSON.parse(text, (_key, value: unknown, context?: { source?: string }) => {
+    if (typeof value !== 'number' || context?.source === undefined) return value;
+    const source = context.source;
+    if (/^-?\d+$/.test(source)) return Number.isSafeInteger(value) && source !== '-0' ? value : source === '-0' ? rawJson(source) : BigInt(source);
+    // A decimal or an exponent that does not come back as written stays its text, so a masked body
+    // changes nothing but what was masked (JSON.rawJSON: written back verbatim by stringifyJson).
+    // Integral values stay numbers (4.111111111111111e15 is a card the inspectors must see).
+    return Number.isFinite(value) && (Number.isInteger(value) || JSON.stringify(value) === source) ? value : rawJson(source);
+  });
+}
+
+function rawJson(source: string): unknown {
+  return (JSON as unknown as { rawJSON(s: string): unknown }).rawJSON(source);
 }
 
 /** JSON text of a parsed (and maybe masked) value: BigInts written as the exact integers they hold. */

@@ -17,9 +17,13 @@ import type { PolicyRequest } from '../policy/context.ts';
 import type { Outcome } from '../policy/decide.ts';
 import { decideFor, type GuardDeps } from './decide.ts';
 import { inspectEmbedded } from './embedded.ts';
-import { normaliseBody, type NormalBody } from './normalise.ts';
+import { normaliseBody, readWholeKind, type NormalBody } from './normalise.ts';
 import { withLimits } from './limits-hook.ts';
 import type { Gate } from '../limits/limiter.ts';
+import { groupPairs, serialisePairs, ungroup } from './form.ts';
+import { redactFindings } from './record.ts';
+import { headerReadings, valueReadings } from './header-readings.ts';
+import { findingsOfPart } from '../inspect/parts.ts';
 
 export type HeaderMap = Record<string, string | string[]>;
 
@@ -44,6 +48,8 @@ export interface Judged {
   readonly outcome: Outcome;
   /** The path and query as they may leave (the query re-serialised from what was inspected, masked when the decision is mask). */
   readonly target: string;
+  /** The path and query with every PII and secret value redacted: what a refused or held request is recorded with. */
+  readonly redactedTarget: string;
   readonly headers: HeaderMap;
   /** The body as it may leave (decoded; masked when the decision is mask). */
   readonly body: Buffer;
@@ -59,7 +65,12 @@ export function judgeHttp(deps: GuardDeps, identity: Identity, connection: Conne
   const pairs = [...new URLSearchParams(msg.query)];
   const query = pairs.length === 0 ? undefined : groupPairs(pairs);
   const target = `${msg.pathname}${serialise(pairs)}`;
-  const base: PolicyRequest = { kind: 'http', direction: msg.direction, method: msg.method, path: target, headers: msg.headers, ...(query === undefined ? {} : { query }) };
+  // The path is part of what leaves (`/users/4111…`): its segments, decoded, are inspected too.
+  const segments = msg.direction === 'request' ? pathSegments(msg.pathname) : undefined;
+  const base: PolicyRequest = {
+    kind: 'http', direction: msg.direction, method: msg.method, path: target, headers: msg.headers,
+    ...(query === undefined ? {} : { query }), ...(segments === undefined ? {} : { segments }),
+  };
   const limits = connection.limits;
 
   let normal: NormalBody | undefined;
@@ -80,12 +91,14 @@ export function judgeHttp(deps: GuardDeps, identity: Identity, connection: Conne
   if (msg.oversize !== undefined || decodedOversize) {
     const size = normal?.bytes.length ?? msg.body.length;
     const action = msg.oversize?.action ?? (limits.oversize === 'review' ? 'review' : 'deny');
-    outcome = oversizeOutcome(action, size, limits.inspectBytes, msg.oversize?.streaming ?? limits.oversize === 'stream');
+    const streaming = msg.oversize?.streaming ?? limits.oversize === 'stream';
+    outcome = oversizeOutcome(action, size, limits.inspectBytes, streaming, readWholeKind(one(msg.headers['content-type'])) ?? 'JSON');
   } else {
     if (msg.direction === 'request' && connection.kind === 'http') {
       // SQL and commands in the body, query or headers, judged like an MCP tool's (embedded.ts).
-      extra.push(...inspectEmbedded({ json: fields.body, query, headers: msg.headers, rules: connection.inspect, dialect: dialectOf(connection) }));
+      extra.push(...inspectEmbedded({ json: fields.body, query, headers: msg.headers, rules: connection.inspect, dialect: dialectOf(connection), form: normal?.form === true }));
     }
+    extra.push(...headerReadings(msg.headers), ...valueReadings('query', query), ...valueReadings('segments', segments));
     outcome = decideFor(deps, identity, connection, { ...base, ...fields }, extra, undefined, msg.limits?.usage);
   }
   outcome = withLimits(outcome, msg.limits);
@@ -100,9 +113,29 @@ export function judgeHttp(deps: GuardDeps, identity: Identity, connection: Conne
     delete headers['content-encoding']; // the decoded body leaves, as inspected
     if (body !== normal.bytes && normal.charset !== 'utf-8' && headers['content-type'] !== undefined) headers['content-type'] = withUtf8(one(headers['content-type'])!);
   }
-  const leavingTarget = maskedQuery !== undefined && maskedQuery !== query ? `${msg.pathname}${serialise(ungroup(pairs, maskedQuery))}` : target;
+  const maskedSegments = masking ? outcome.maskedParts?.segments as string[] | undefined : undefined;
+  const leavingPath = maskedSegments !== undefined && maskedSegments !== segments ? joinSegments(maskedSegments) : msg.pathname;
+  const leavingQuery = maskedQuery !== undefined && maskedQuery !== query ? serialise(ungroup(pairs, maskedQuery)) : serialise(pairs);
+  const leavingTarget = `${leavingPath}${leavingQuery}`;
   const masked = (normal !== undefined && body !== normal.bytes) || (maskedHeaders !== undefined && maskedHeaders !== msg.headers) || leavingTarget !== target;
-  return { outcome, target: leavingTarget, headers, body, ...(normal === undefined ? {} : { normal }), masked };
+  // A refused or held request never left: its recording holds the path and query with every PII
+  // and secret value redacted, as its body is (record.ts).
+  const redactedQuery = query === undefined ? '' : serialise(ungroup(pairs, redactFindings(query, findingsOfPart('query', outcome.findings), deps.maskKey) as Record<string, string[]>));
+  const redactedPath = segments === undefined ? msg.pathname : joinSegments(redactFindings(segments, findingsOfPart('segments', outcome.findings), deps.maskKey) as string[]);
+  const redactedTarget = `${redactedPath}${redactedQuery}`;
+  return { outcome, target: leavingTarget, redactedTarget, headers, body, ...(normal === undefined ? {} : { normal }), masked };
+}
+
+/** The path's segments, percent-decoded (the proxy refused any that do not decode; one that does not is kept as it is). */
+function pathSegments(pathname: string): string[] {
+  return pathname.split('/').slice(1).map((s) => {
+    try { return decodeURIComponent(s); } catch { return s; }
+  });
+}
+
+/** A path from (masked) segments, each percent-encoded: a masked segment cannot add a `/`. */
+function joinSegments(segments: readonly string[]): string {
+  return `/${segments.map((s) => encodeURIComponent(String(s))).join('/')}`;
 }
 
 /** Masked header values in the characters a header may carry (a mask token's `…` becomes `...`; anything else outside ASCII is percent-encoded). */
@@ -126,29 +159,8 @@ function withUtf8(contentType: string): string {
   return /;\s*charset\s*=/i.test(contentType) ? contentType.replace(/(;\s*charset\s*=\s*)("?)[^";\s]+\2/i, '$1utf-8') : `${contentType}; charset=utf-8`;
 }
 
-function groupPairs(pairs: ReadonlyArray<[string, string]>): Record<string, string[]> {
-  const out: Record<string, string[]> = Object.create(null) as Record<string, string[]>;
-  for (const [k, v] of pairs) (out[k] ??= []).push(v);
-  return { ...out };
-}
-
-/** The pairs again in their order, each value from the masked parameters (keys masked too: then grouped order). */
-function ungroup(pairs: ReadonlyArray<[string, string]>, masked: Record<string, string[]>): Array<[string, string]> {
-  const keys = new Set(pairs.map(([k]) => k));
-  if (Object.keys(masked).length !== keys.size || Object.keys(masked).some((k) => !keys.has(k))) {
-    return Object.entries(masked).flatMap(([k, vs]) => vs.map((v): [string, string] => [k, String(v)]));
-  }
-  const used = new Map<string, number>();
-  return pairs.map(([k]) => {
-    const i = used.get(k) ?? 0;
-    used.set(k, i + 1);
-    return [k, String(masked[k]![i])];
-  });
-}
-
 function serialise(pairs: ReadonlyArray<[string, string]>): string {
-  if (pairs.length === 0) return '';
-  return `?${new URLSearchParams(pairs as Array<[string, string]>).toString()}`;
+  return pairs.length === 0 ? '' : `?${serialisePairs(pairs)}`;
 }
 
 /** An airlock API key, anywhere in a value. */
@@ -181,8 +193,8 @@ function carriesOurToken(value: string, issuer: string): boolean {
 }
 
 /** A body too large to inspect: never allowed (limits.oversize is deny or review). */
-export function oversizeOutcome(action: 'deny' | 'review', size: number, limit: number, streaming: boolean): Outcome {
+export function oversizeOutcome(action: 'deny' | 'review', size: number, limit: number, streaming: boolean, kind = 'JSON'): Outcome {
   const finding: Finding = { kind: 'inspect.limit', path: '$', severity: 'high', detail: `body of ${size} bytes, over the inspection limit of ${limit}` };
-  const why = streaming ? ' A JSON body is inspected whole, so it is not streamed (limits.oversize: stream).' : '';
+  const why = streaming ? ` A ${kind} body is inspected whole, so it is not streamed (limits.oversize: stream).` : '';
   return { decision: action, reasons: [{ rule: '(oversize)', policy: '(connection)', action, reason: 'inspect.oversize', message: `The body (${size} bytes) is larger than the ${limit} bytes inspected (limits.inspectBytes).${why}` }], findings: [finding] };
 }

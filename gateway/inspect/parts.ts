@@ -1,10 +1,11 @@
-// The parts of a message other than its payload (HTTP headers, the query string) are inspected
-// like JSON objects of their own; their findings carry the part in front of the path, so one list
-// of findings speaks for the whole message: `$headers['x-note']`, `$query.q[0]`. Policy rules
+// The parts of a message other than its payload (HTTP headers, the query string, the path's
+// segments) are inspected like JSON values of their own; their findings carry the part in front
+// of the path, so one list of findings speaks for the whole message: `$headers['x-note']`,
+// `$query.q[0]`, `$segments[2]`. Policy rules
 // see them like any other finding; masking takes each part's findings back to `$…` paths.
 import type { Finding } from './types.ts';
 
-export const PARTS = ['headers', 'query'] as const;
+export const PARTS = ['headers', 'query', 'segments'] as const;
 export type Part = (typeof PARTS)[number];
 
 /** Findings of a part's own inspection (paths from `$`), with the part in front of each path. */
@@ -18,4 +19,9 @@ export function findingsOfPart(part: Part, findings: readonly Finding[]): Findin
   return findings
     .filter((f) => f.path.startsWith(prefix) && (f.path.length === prefix.length || f.path[prefix.length] === '.' || f.path[prefix.length] === '['))
     .map((f) => ({ ...f, path: `$${f.path.slice(prefix.length)}` }));
+}
+
+/** Whether a finding's path is in one of the parts (else it is in the payload). */
+export function inAPart(path: string): boolean {
+  return PARTS.some((p) => path.startsWith(`$${p}`) && (path.length === p.length + 1 || path[p.length + 1] === '.' || path[p.length + 1] === '['));
 }

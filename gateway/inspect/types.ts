@@ -59,7 +59,9 @@ export const FINDING_KINDS = {
   'inspect.error': 'An inspector failed; treated as unparsed (fail closed).',
   'inspect.duplicate_key': 'A JSON object names one key twice: readers disagree on which value counts, so the body is refused.',
   'inspect.charset': 'Text that does not decode in its charset (byte-order mark, declared charset, else UTF-8), or in a charset airlock cannot decode.',
-  'inspect.hidden_text': 'A PII or secret value that appears only once control or format characters are removed (UTF-16 read as UTF-8, zero-width characters): it cannot be masked in place.',
+  'inspect.hidden_text': 'A PII or secret value that appears only once control or format characters are removed (UTF-16 read as UTF-8, zero-width characters), backslash escapes are decoded, or a multipart part is decoded (transfer encoding, charset, encoded parameter): it cannot be masked in place.',
+  'inspect.encoding': 'A multipart part in a Content-Transfer-Encoding airlock cannot read (base64 and quoted-printable can be).',
+  'inspect.multipart': 'A multipart body whose Content-Type names no boundary, or names it twice: readers would split it differently.',
   'inspect.header': 'A header or query parameter that cannot be inspected (too many, too long, or not valid text).',
   'inspect.binary': 'A binary payload (a WebSocket message) that is not UTF-8 text, so it cannot be inspected (fail closed).',
   // MCP tool definitions

@@ -37,7 +37,7 @@ import type { Router } from '../http/router.ts';
 import type { AgentOpener } from '../agents/exchange.ts';
 import type { Authenticator } from '../authn/authenticate.ts';
 import type { ConnectionRegistry } from '../connections/registry.ts';
-import { sessionMeta, type GuardDeps } from '../guard/index.ts';
+import { DEFAULT_MAX_DEPTH, scanJson, sessionMeta, type GuardDeps } from '../guard/index.ts';
 import type { Logger } from '../../lib/log.ts';
 import type { RecordingSession } from '../recorder/recorder.ts';
 import type { Store } from '../store/index.ts';
@@ -120,7 +120,14 @@ export function mcpRoutes(router: Router, deps: McpDeps): { close(): Promise<voi
       if (!session || session.sub !== identity.sub || session.connection !== scope) return sessionNotFound(res);
       session.caller.identity = identity; // a refreshed token (new exp, groups) decides from now on
       if (scope !== AGGREGATE) recheckOrEnd(session, scope);
-      const body = req.method === 'POST' ? parseBody(await readBody(req, MAX_BODY_BYTES)) : undefined;
+      let body: unknown;
+      try {
+        body = req.method === 'POST' ? parseBody(await readBody(req, MAX_BODY_BYTES)) : undefined;
+      } catch (err) {
+        // Refused before the SDK read it: the session's recording says so.
+        if (err instanceof GatewayError) await deps.recording.recorder.record(session.recording, 'error', { requestId: ctx.requestId, code: err.code, message: err.message });
+        throw err;
+      }
       session.lastUsed = Date.now();
       if (req.method === 'GET') endAtExpiry(identity, res);
       await session.transport.handleRequest(req, res, body);
@@ -356,12 +363,25 @@ function buildServer(catalog: Catalog, source: ToolSource | undefined, firewall:
   return server;
 }
 
+/**
+ * A JSON-RPC body, read as the guard reads JSON (guard/json.ts): nested deeper than the guard
+ * inspects, or with one key twice (the SDK, the firewall and an upstream could each take another
+ * of its values), it is refused before anything reads it. GW_BAD_REQUEST either way.
+ */
 function parseBody(raw: Buffer): unknown {
+  const text = raw.toString('utf8');
+  const scan = scanJson(text, DEFAULT_MAX_DEPTH);
+  if (scan.tooDeep) throw new GatewayError('GW_BAD_REQUEST', `The MCP request body is JSON nested deeper than ${DEFAULT_MAX_DEPTH} levels, more than airlock inspects; send flatter arguments.`);
+  let body: unknown;
   try {
-    return parseJson(raw.toString('utf8'));
+    body = parseJson(text);
   } catch {
     throw new GatewayError('GW_BAD_REQUEST', 'The MCP request body is not JSON.');
   }
+  if (scan.duplicates.length > 0) {
+    throw new GatewayError('GW_BAD_REQUEST', `The MCP request body has a key twice (at ${scan.duplicates.slice(0, 3).join(', ')}); readers disagree on which value counts, so it was refused. Send each key once.`);
+  }
+  return body;
 }
 
 /** Ends a long-lived response (the standalone GET stream) when the credential it came with expires; the client reconnects with a fresh one. */

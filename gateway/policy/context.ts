@@ -41,6 +41,8 @@ export interface PolicyRequest {
    */
   readonly headers?: Readonly<Record<string, string | readonly string[]>>;
   readonly query?: Readonly<Record<string, readonly string[]>>;
+  /** The path's segments on the target, percent-decoded (requests only): `$segments[i]`, masked in place. */
+  readonly segments?: readonly string[];
 }
 
 export interface EvalContext {

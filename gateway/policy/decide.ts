@@ -3,7 +3,7 @@
 // gateway does.
 import { inspectRequest } from '../inspect/index.ts';
 import { maskJson, maskText } from '../inspect/mask.ts';
-import { PARTS, findingsOfPart, type Part } from '../inspect/parts.ts';
+import { PARTS, findingsOfPart, inAPart, type Part } from '../inspect/parts.ts';
 import type { Finding } from '../inspect/types.ts';
 import type { CompiledPolicy } from './compile.ts';
 import type { LimitHit } from '../limits/limiter.ts';
@@ -51,7 +51,7 @@ export function decide(policy: CompiledPolicy, ctx: Omit<EvalContext, 'findings'
   // Only what a mask rule spoke for is masked (mergeMasks lists exactly those entities).
   const concerned: Finding[] = findings.filter((f) => Object.hasOwn(plan, entityOf(f.kind)) && entityOf(f.kind) !== 'default');
   const strategy = (kind: string) => plan[entityOf(kind)] ?? plan.default ?? 'redact';
-  const inPayload = concerned.filter((f) => !f.path.startsWith('$headers') && !f.path.startsWith('$query'));
+  const inPayload = concerned.filter((f) => !inAPart(f.path));
   const masked = payload === undefined ? undefined : typeof payload === 'string'
     ? maskText(payload, inPayload, strategy, options.maskKey)
     : maskJson(payload, inPayload, strategy, options.maskKey);

@@ -108,13 +108,13 @@ export function gatewayForwardedHeaders(clientAddress: string | undefined, publi
   };
 }
 
-/** What the caller may see of the target's response headers. */
+/** What the caller may see of the target's response headers: a target cannot speak for the gateway (`x-airlock-masked`, `x-airlock-inspection`). */
 export function forwardResponseHeaders(headers: Headers): Record<string, string | string[]> {
   const listed = connectionListed(headers);
   const out: Record<string, string | string[]> = {};
   for (const [name, value] of Object.entries(headers)) {
     const lower = name.toLowerCase();
-    if (value === undefined || HOP_BY_HOP.has(lower) || listed.has(lower)) continue;
+    if (value === undefined || HOP_BY_HOP.has(lower) || listed.has(lower) || lower.startsWith(AIRLOCK_PREFIX)) continue;
     out[lower] = value;
   }
   return out;

@@ -21,7 +21,7 @@ import type { Router } from '../http/router.ts';
 import { DEFAULT_REVIEW } from '../policy/decide.ts';
 import type { RecordingSession } from '../recorder/recorder.ts';
 import type { JsonObject } from '../store/index.ts';
-import { decideFor, judgeHttp, limitsAfter, limitsBefore, recordStep, refuseUnlessAllowed, sessionMeta, type GuardDeps, type HttpMessage, type Judged } from '../guard/index.ts';
+import { decideFor, hiddenText, judgeHttp, limitsAfter, limitsBefore, readWholeKind, recordStep, refuseUnlessAllowed, sessionMeta, type GuardDeps, type HttpMessage, type Judged } from '../guard/index.ts';
 import { AGENT_ERRORS, exchange, type AgentOpener, type Outgoing } from '../agents/exchange.ts';
 import { TunnelStream } from '../tunnel/index.ts';
 import type { ScanWindow } from '../inspect/stream.ts';
@@ -111,7 +111,8 @@ async function proxyInSession(req: IncomingMessage, res: ServerResponse, ctx: { 
     // What left is recorded as the text that left: hashing a large parsed JSON tree in canonical
     // form costs far more than its text, and the text is what the auditor must see anyway.
     const leaving = inspected === undefined ? undefined : judged.body.toString('utf8');
-    const shown: JsonObject = direction === 'request' ? { path: judged.target } : {};
+    const passes = outcome.decision === 'allow' || outcome.decision === 'mask';
+    const shown: JsonObject = direction === 'request' ? { path: passes ? judged.target : judged.redactedTarget } : {};
     await recordStep(recorder, session, {
       type: direction, direction, outcome, maskKey: deps.maskKey, payload: inspected, leaving,
       summary: {
@@ -143,7 +144,8 @@ async function proxyInSession(req: IncomingMessage, res: ServerResponse, ctx: { 
   // re-checks the caller's authority and takes the connection's policy as it is now (a long stream
   // outlives a revoked group, key or replaced policy by at most one window).
   const passWindow = async (direction: 'request' | 'response', w: ScanWindow): Promise<Buffer> => {
-    const outcome = decideFor(deps, identity, deps.connections.recheck(identity, connection.name), { kind: 'http', direction, method, path: pathname, text: w.text }, [], w.findings);
+    // The window is also read through its escapes and without hiding characters (guard/normalise.ts).
+    const outcome = decideFor(deps, identity, deps.connections.recheck(identity, connection.name), { kind: 'http', direction, method, path: pathname, text: w.text }, hiddenText(w.text), w.findings);
     const masked = outcome.decision === 'mask' && typeof outcome.masked === 'string' && outcome.masked !== w.text;
     const out = masked ? Buffer.from(outcome.masked as string, w.encoding) : w.bytes;
     await recordStep(recorder, session, {
@@ -172,7 +174,9 @@ async function proxyInSession(req: IncomingMessage, res: ServerResponse, ctx: { 
 
   let answer: IncomingMessage;
   let upload: Upload | undefined;
-  if (requestHead.done || !streamable(limits.oversize, req.headers)) {
+  // A body read as more than its text (JSON, a form, multipart) is inspected whole, never streamed.
+  const streams = (headers: Record<string, string | string[] | undefined>) => streamable(limits.oversize, headers) && readWholeKind(firstOf(headers['content-type'])) === undefined;
+  if (requestHead.done || !streams(req.headers)) {
     const raw = await readRest(requestBody, requestHead, limits.maxRequestBytes, tooLargeRequest, clientFailed).catch((err: unknown) => { throw refuseEarly(res, err); });
     const judged = await check({ direction: 'request', headers: callerHeaders, body: raw }, { method });
     const { body } = judged;
@@ -232,7 +236,7 @@ async function proxyInSession(req: IncomingMessage, res: ServerResponse, ctx: { 
       if (Number(answer.headers['content-length']) > limits.maxResponseBytes) throw tooLargeResponse();
       const responseBody = answer[Symbol.asyncIterator]() as AsyncIterator<Buffer>;
       const head = await readHead(responseBody, limits.inspectBytes, limits.maxResponseBytes, tooLargeResponse, upstreamFailed);
-      if (head.done || !streamable(limits.oversize, answer.headers)) {
+      if (head.done || !streams(answer.headers)) {
         const returned = await readRest(responseBody, head, limits.maxResponseBytes, tooLargeResponse, upstreamFailed);
         const judged = await check({ direction: 'response', headers: responseHeaders, body: returned }, { status, ms: ms() });
         const out = judged.body;

@@ -209,3 +209,13 @@ test('a second gateway on the same store sees a change within its reload interva
   assert.equal(onSecond.status, 200, JSON.stringify(onSecond.body));
   assert.equal(onSecond.body.target, 'http://127.0.0.1:8090/');
 });
+
+test('a body that names a key twice (groups given twice) is refused: the audit trail and the gateway must read one request', async () => {
+  const alice = await tokenFor('alice', ['admins']);
+  const text = '{"name":"twice","kind":"http","agent":"local","target":"http://127.0.0.1:8090","groups":["admins"],"groups":["developers"]}';
+  const r = await call('POST', '/api/v1/connections', alice, text);
+  assert.equal(r.status, 400);
+  assert.equal(r.body.error.code, 'GW_BAD_REQUEST');
+  assert.equal(r.body.error.message, 'The body names a key twice (at $.groups); send each key once.');
+  assert.equal((await call('GET', '/api/v1/connections/twice', alice)).status, 404);
+});

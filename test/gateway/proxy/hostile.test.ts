@@ -52,6 +52,32 @@ function hostile(req: IncomingMessage, body: Buffer, res: import('node:http').Se
     case '/utf16-hidden': return send(200, { 'content-type': 'application/octet-stream' }, Buffer.from(`card: ${CARD_SPACED}`, 'utf16le'));
     case '/not-utf8': return send(200, { 'content-type': 'text/plain; charset=utf-8' }, Buffer.from([0x63, 0x61, 0x72, 0x64, 0xff, 0xfe, 0x41]));
     case '/random': return randomAnswer(Number(new URL(req.url!, 'http://x').searchParams.get('seed')), res);
+    case '/text-json': return send(200, { 'content-type': 'text/plain' }, Buffer.from(`{"card":"4111\\/1111\\/1111\\/1111"}`));
+    case '/text-dupe': return send(200, { 'content-type': 'text/plain' }, Buffer.from(`{"card":"none","card":"${CARD_SPACED}"}`));
+    case '/form': return send(200, { 'content-type': 'application/x-www-form-urlencoded' }, Buffer.from('name=Ada&card=4111%201111%201111%201111'));
+    case '/trailers': {
+      res.writeHead(200, { 'content-type': 'text/plain', trailer: 'x-card' });
+      res.write('ok');
+      res.addTrailers({ 'x-card': CARD_SPACED });
+      return void res.end();
+    }
+    case '/early-hints': {
+      res.writeEarlyHints({ link: `</x?card=${CARD}>; rel=preload`, 'x-card': CARD_SPACED });
+      return send(200, { 'content-type': 'text/plain' }, Buffer.from('ok'));
+    }
+    case '/reason': { res.statusMessage = `card ${CARD_SPACED}`; return send(200, { 'content-type': 'text/plain' }, Buffer.from('ok')); }
+    case '/head-body': return send(200, { 'content-type': 'text/plain', 'content-length': '24' }, Buffer.from(`card ${CARD_SPACED}`));
+    case '/encoded-location': return send(302, { location: 'https://x.example/next?card=4111%201111%201111%201111', 'content-type': 'text/plain' }, Buffer.from('moved'));
+    case '/disposition': return send(200, { 'content-disposition': "attachment; filename*=UTF-8''card%204111%201111%201111%201111.txt", 'content-type': 'text/plain' }, Buffer.from('ok'));
+    case '/encoded-word': return send(200, { 'x-note': `=?UTF-8?B?${Buffer.from(CARD_SPACED).toString('base64')}?=`, 'content-type': 'text/plain' }, Buffer.from('ok'));
+    case '/xml-refs': return send(200, { 'content-type': 'application/xml' }, Buffer.from('<c>&#52;111&#32;1111 1111 1111</c>'));
+    case '/json-html': return send(200, { 'content-type': 'application/json' }, Buffer.from('{"html":"<b>&#x34;111&nbsp;1111 1111 1111</b>"}'));
+    case '/utf16-be-unmarked': return send(200, { 'content-type': 'text/plain; charset=utf-16' }, Buffer.from(`card: ${CARD_SPACED}`, 'utf16le').swap16());
+    case '/ndjson': return send(200, { 'content-type': 'application/x-ndjson' }, Buffer.from(`{"n":1}\n{"card":"${CARD_SPACED}"}\n`));
+    case '/utf8-header': return send(200, { 'x-note': Buffer.from(`card 4111\u200b1111\u200b1111\u200b1111`, 'utf8').toString('latin1'), 'content-type': 'text/plain' }, Buffer.from('ok'));
+    case '/numbers': return send(200, { 'content-type': 'application/json' }, Buffer.from(`{"id":1234567890123456789,"f":1e400,"g":0.12345678901234567890123,"z":-0,"e":1E2,"p":9.99,"card":"${CARD_SPACED}","n":4.111111111111111e15}`));
+    case '/spoof': return send(200, { 'content-type': 'text/plain', 'x-airlock-masked': 'true', 'x-airlock-inspection': 'streamed', 'x-airlock-review': 'approved' }, Buffer.from('ok'));
+    case '/xml-entity': return send(200, { 'content-type': 'application/xml' }, Buffer.from('<?xml version="1.0"?><!DOCTYPE c [<!ENTITY a "4111 1111">]><c>&a; 1111 1111</c>'));
     case '/bigint': return send(200, { 'content-type': 'application/json' }, Buffer.from('{"id":1234567890123456789,"n":2}'));
     default: return send(200, { 'content-type': 'application/json', 'x-echo': 'yes' }, json({ method: req.method, url: req.url, bytes: body.length }));
   }
@@ -125,6 +151,7 @@ before(async () => {
     { name: 'evil', kind: 'http', agent: 'edge', target: `${targetUrl}/api`, groups: ['developers'], policy: { files: [policyFile] } },
     { name: 'overrides', kind: 'http', agent: 'edge', target: `${targetUrl}/api`, groups: ['developers'], policy: { files: [policyFile] }, http: { methodOverride: ['x-http-method-override'] } },
     { name: 'sqlapi', kind: 'http', agent: 'edge', target: `${targetUrl}/api`, groups: ['developers'], inspect: [{ in: 'body', path: '$.q', as: 'sql' }, { in: 'header', name: 'X-Run', as: 'shell' }] },
+    { name: 'streamy', kind: 'http', agent: 'edge', target: `${targetUrl}/api`, groups: ['developers'], policy: { files: [policyFile] }, limits: { oversize: 'stream', inspectBytes: 64 * 1024 } },
     { name: 'ranged', kind: 'http', agent: 'edge', target: `${targetUrl}/api`, groups: ['developers'], http: { ranges: { reason: 'public media, no PII' } } },
   ]);
 });
@@ -372,5 +399,272 @@ async function recordedBodies(id: string): Promise<unknown[]> {
   }
   return out;
 }
+
+test('form bodies are inspected as their decoded fields and leave re-serialised from them: a percent-encoded card is masked, SQL in a field is judged', async () => {
+  const form = (body: string, id?: string) => raw('POST', '/proxy/evil/echo', { 'content-type': 'application/x-www-form-urlencoded', ...(id ? { 'x-request-id': id } : {}) }, Buffer.from(body));
+  for (const body of ['card=4111%201111%201111%201111&n=1', 'card=4111+1111+1111+1111&n=1', 'card=%34%31%31%31%31%31%31%31%31%31%31%31%31%31%31%31&n=1']) {
+    const r = await form(body, 'form-mask-0001');
+    assert.equal(r.status, 200, `${body}: ${r.body}`);
+    assert.equal(last().body.toString(), 'card=%5BCREDIT_CARD%5D&n=1', body);
+  }
+  const events = JSON.stringify(await eventsOf('form-mask-0001'));
+  assert.ok(!/4111|%34%31/.test(events), events);
+  // Sent as it was inspected: `;` stays inside its value, whatever the target splits on.
+  await form('a=x;card=1&b=%E2%82%AC');
+  assert.equal(last().body.toString(), 'a=x%3Bcard%3D1&b=%E2%82%AC');
+  const before = seen.length;
+  const sql = await form('sql=DROP+TABLE+users');
+  assert.equal(sql.status, 403, sql.body.toString());
+  assert.match(errorOf(sql).message, /sql\.drop/);
+  const bad = await form('card=%FF4111');
+  assert.equal(bad.status, 403);
+  assert.match(errorOf(bad).message, /inspect\.charset/);
+  assert.equal(seen.length, before, 'neither reached the target');
+  // A target's form answer is masked the same way.
+  const answer = await raw('GET', '/proxy/evil/form');
+  assert.equal(answer.status, 200);
+  assert.equal(answer.body.toString(), 'name=Ada&card=%5BCREDIT_CARD+%E2%80%A61111%5D');
+});
+
+test('JSON is judged as JSON whatever its Content-Type: duplicate keys refused, escaped values found', async () => {
+  const before = seen.length;
+  for (const type of ['text/plain', 'text/json', 'application/json5']) {
+    const r = await raw('POST', '/proxy/evil/run', { 'content-type': type }, Buffer.from('{"to":"ada","to":"mallory"}'));
+    assert.equal(r.status, 403, `${type}: ${r.body}`);
+    assert.match(errorOf(r).message, /inspect\.duplicate_key/, type);
+  }
+  const untyped = await raw('POST', '/proxy/evil/run', {}, Buffer.from('{"sql":"DROP TABLE users"}'));
+  assert.equal(untyped.status, 403, untyped.body.toString());
+  assert.match(errorOf(untyped).message, /sql\.drop/);
+  assert.equal(seen.length, before, 'none reached the target');
+  // A text/plain answer that is JSON is read as JSON: the `\/`-escaped card is found and masked.
+  const textJson = await raw('GET', '/proxy/evil/text-json');
+  assert.equal(textJson.status, 200, textJson.body.toString());
+  assert.equal(textJson.body.toString(), '{"card":"[CREDIT_CARD …1111]"}');
+  const textDupe = await raw('GET', '/proxy/evil/text-dupe');
+  assert.equal(textDupe.status, 403, textDupe.body.toString());
+  assert.match(errorOf(textDupe).message, /inspect\.duplicate_key/);
+  assert.ok(!textDupe.body.includes('1111'));
+  // Lenient readers decode escapes outside JSON too (JSON5, YAML): a card only visible then is refused.
+  const escaped = await raw('POST', '/proxy/evil/echo', { 'content-type': 'application/json5' }, Buffer.from("{card: '4111\\/1111\\/1111\\/1111'}"));
+  assert.equal(escaped.status, 403, escaped.body.toString());
+  assert.match(errorOf(escaped).message, /inspect\.hidden_text/);
+});
+
+
+test('PII in the path is inspected in its decoded segments and masked in place; a refused request is recorded with its path and query redacted', async () => {
+  for (const spelled of [CARD, encodeURIComponent(CARD_SPACED)]) {
+    const r = await raw('GET', `/proxy/evil/users/${spelled}/orders`, { 'x-request-id': 'path-mask-0001' });
+    assert.equal(r.status, 200, r.body.toString());
+    assert.equal(last().url, '/api/users/%5BCREDIT_CARD%5D/orders', spelled);
+    assert.equal(r.headers['x-airlock-masked'], undefined, 'the answer itself was not masked');
+  }
+  const masked = JSON.stringify(await eventsOf('path-mask-0001'));
+  assert.ok(!masked.includes(CARD) && !masked.includes('4111%20'), masked);
+  const before = seen.length;
+  const refused = await raw('DELETE', `/proxy/evil/users/${CARD}?card=${CARD}`, { 'x-request-id': 'path-refused-0001' });
+  assert.equal(refused.status, 403);
+  assert.match(errorOf(refused).message, /demo\.no_delete/);
+  assert.equal(seen.length, before);
+  const events = await eventsOf('path-refused-0001');
+  const request = events.find((e) => e.type === 'request')!;
+  assert.equal(request.payload.path, '/api/users/%5BCREDIT_CARD%5D?card=%5BCREDIT_CARD%5D');
+  assert.ok(!JSON.stringify(events).includes(CARD), JSON.stringify(events));
+});
+
+test('trailers, 1xx informational answers and the reason phrase of a target never reach the client; a HEAD answer carries no body', async () => {
+  const trailers = await new Promise<{ trailers: NodeJS.Dict<string>; rawTrailers: string[]; body: string }>((resolve, reject) => {
+    const req = request(`${t.gw.url}/proxy/evil/trailers`, { headers: { authorization: `Bearer ${bob}`, te: 'trailers' } }, (res) => {
+      let body = '';
+      res.on('data', (c: Buffer) => { body += c.toString(); });
+      res.on('end', () => resolve({ trailers: res.trailers, rawTrailers: res.rawTrailers, body }));
+    });
+    req.on('error', reject);
+    req.end();
+  });
+  assert.equal(trailers.body, 'ok');
+  assert.deepEqual(trailers.rawTrailers, []);
+  const hints: unknown[] = [];
+  const early = await new Promise<{ status: number; message: string; headers: IncomingMessage['headers'] }>((resolve, reject) => {
+    const req = request(`${t.gw.url}/proxy/evil/early-hints`, { headers: { authorization: `Bearer ${bob}` } }, (res) => { res.resume(); res.on('end', () => resolve({ status: res.statusCode!, message: res.statusMessage!, headers: res.headers })); });
+    req.on('information', (info) => hints.push(info));
+    req.on('error', reject);
+    req.end();
+  });
+  assert.equal(early.status, 200);
+  assert.deepEqual(hints, []);
+  const reason = await new Promise<string>((resolve, reject) => {
+    const req = request(`${t.gw.url}/proxy/evil/reason`, { headers: { authorization: `Bearer ${bob}` } }, (res) => { res.resume(); resolve(res.statusMessage!); });
+    req.on('error', reject);
+    req.end();
+  });
+  assert.equal(reason, 'OK');
+  const head = await raw('HEAD', '/proxy/evil/head-body');
+  assert.equal(head.status, 200);
+  assert.equal(head.body.length, 0);
+});
+
+test('multipart parts are read as a reader reads them: a card hidden by a transfer encoding, a charset or an encoded filename is refused; JSON parts meet the JSON checks', async () => {
+  const multipart = (parts: string[], type = 'multipart/form-data; boundary=XyZ') => raw('POST', '/proxy/evil/upload', { 'content-type': type },
+    Buffer.from(parts.map((p) => `--XyZ\r\n${p}\r\n`).join('') + '--XyZ--\r\n'));
+  const field = 'Content-Disposition: form-data; name="note"';
+  const before = seen.length;
+  for (const [part, kind] of [
+    [`${field}\r\nContent-Transfer-Encoding: base64\r\n\r\n${Buffer.from(CARD_SPACED).toString('base64')}`, 'hidden_text'],
+    [`${field}\r\nContent-Transfer-Encoding: quoted-printable\r\n\r\n4111=201111=201111=201111`, 'hidden_text'],
+    [`Content-Disposition: form-data; name="f"; filename*=UTF-8''4111%201111%201111%201111\r\n\r\nx`, 'hidden_text'],
+    [`${field}\r\nContent-Type: text/plain; charset=utf-7\r\n\r\n+ADQ-111 1111 1111 1111`, 'charset'],
+    [`${field}\r\nContent-Type: application/json\r\n\r\n{"to":"ada","to":"mallory"}`, 'duplicate_key'],
+    [`${field}\r\nContent-Transfer-Encoding: x-uuencode\r\n\r\nzz`, 'encoding'],
+  ] as const) {
+    const r = await multipart([part]);
+    assert.equal(r.status, 403, `${part}: ${r.body}`);
+    assert.match(errorOf(r).message, new RegExp(`inspect\\.${kind}`), part);
+  }
+  const twice = await multipart([`${field}\r\n\r\nhi`], 'multipart/form-data; boundary=XyZ; boundary=other');
+  assert.equal(twice.status, 403);
+  assert.match(errorOf(twice).message, /inspect\.multipart/);
+  assert.equal(seen.length, before, 'none reached the target');
+  // A card in plain sight is masked where it stands, and the other parts pass as sent.
+  const plain = await multipart([`${field}\r\n\r\ncard ${CARD_SPACED}`, 'Content-Disposition: form-data; name="f"; filename="a.txt"\r\nContent-Type: text/plain\r\n\r\nhello']);
+  assert.equal(plain.status, 200, plain.body.toString());
+  assert.equal(last().body.toString(), `--XyZ\r\n${field}\r\n\r\ncard [CREDIT_CARD]\r\n--XyZ\r\nContent-Disposition: form-data; name="f"; filename="a.txt"\r\nContent-Type: text/plain\r\n\r\nhello\r\n--XyZ--\r\n`);
+});
+
+test('a header value that hides a card in percent-escapes, an RFC 2231 filename or an RFC 2047 word is refused, either way', async () => {
+  for (const route of ['encoded-location', 'disposition', 'encoded-word']) {
+    const r = await raw('GET', `/proxy/evil/${route}`);
+    assert.equal(r.status, 403, `${route}: ${r.status} ${JSON.stringify(r.headers)}`);
+    assert.match(errorOf(r).message, /inspect\.hidden_text/, route);
+    assert.ok(!JSON.stringify(r.headers).includes('4111'), route);
+  }
+  const before = seen.length;
+  const cookie = await raw('GET', '/proxy/evil/echo', { cookie: 'c=4111%201111%201111%201111' });
+  assert.equal(cookie.status, 403, cookie.body.toString());
+  assert.match(errorOf(cookie).message, /inspect\.hidden_text/);
+  assert.equal(seen.length, before);
+  // Escapes that hide nothing pass as sent.
+  const plain = await raw('GET', '/proxy/evil/echo', { cookie: 'theme=dark%20blue', referer: 'https://x.example/a%20b' });
+  assert.equal(plain.status, 200);
+  assert.equal(last().headers.cookie, 'theme=dark%20blue');
+});
+
+test('XML and HTML character references that spell a card (in XML, or in a JSON string rendered as HTML) are refused', async () => {
+  for (const route of ['xml-refs', 'json-html']) {
+    const r = await raw('GET', `/proxy/evil/${route}`);
+    assert.equal(r.status, 403, `${route}: ${r.body}`);
+    assert.match(errorOf(r).message, /inspect\.hidden_text/, route);
+  }
+});
+
+test('a streamed connection (limits.oversize: stream) does not stream what must be read whole: a large form or multipart body is refused, never passed percent-encoded', async () => {
+  const filler = 'x'.repeat(100 * 1024);
+  const before = seen.length;
+  const form = await raw('POST', '/proxy/streamy/echo', { 'content-type': 'application/x-www-form-urlencoded' }, Buffer.from(`pad=${filler}&card=4111%201111%201111%201111`));
+  assert.equal(form.status, 403, form.body.toString().slice(0, 300));
+  assert.match(errorOf(form).message, /A form body is inspected whole, so it is not streamed/);
+  const multipart = await raw('POST', '/proxy/streamy/echo', { 'content-type': 'multipart/form-data; boundary=XyZ' },
+    Buffer.from(`--XyZ\r\nContent-Disposition: form-data; name="pad"\r\n\r\n${filler}\r\n--XyZ\r\nContent-Disposition: form-data; name="c"\r\nContent-Transfer-Encoding: base64\r\n\r\n${Buffer.from(CARD_SPACED).toString('base64')}\r\n--XyZ--\r\n`));
+  assert.equal(multipart.status, 403, multipart.body.toString().slice(0, 300));
+  assert.equal(seen.length, before, 'neither reached the target');
+  // Streamed text is still read through its escapes, window by window.
+  const escaped = await raw('POST', '/proxy/streamy/echo', { 'content-type': 'text/plain' }, Buffer.from(`${filler} <c>&#52;111&#32;1111 1111 1111</c> ${filler}`));
+  assert.notEqual(escaped.status, 200);
+  assert.ok(!seen.slice(before).some((s) => s.body.toString().includes('&#52;111&#32;1111')), 'the escaped card never reached the target whole');
+});
+
+test('charset=utf-16 without a byte-order mark (little-endian to WHATWG, big-endian to RFC 2781) is refused; with a mark, or named utf-16le, it is read', async () => {
+  const r = await raw('GET', '/proxy/evil/utf16-be-unmarked');
+  assert.equal(r.status, 403, r.body.toString('utf16le'));
+  assert.match(errorOf(r).message, /inspect\.charset/);
+  const marked = await raw('GET', '/proxy/evil/utf16-bom');
+  assert.equal(marked.status, 200);
+});
+
+test('JSON Lines are read a document a line: SQL and duplicate keys in any line are judged, a card is masked in its line', async () => {
+  const before = seen.length;
+  for (const type of ['application/x-ndjson', 'text/plain']) {
+    const sql = await raw('POST', '/proxy/evil/batch', { 'content-type': type }, Buffer.from('{"op":"noop"}\n{"sql":"DROP TABLE users"}\n'));
+    assert.equal(sql.status, 403, `${type}: ${sql.body}`);
+    assert.match(errorOf(sql).message, /sql\.drop/);
+    const dupe = await raw('POST', '/proxy/evil/batch', { 'content-type': type }, Buffer.from('{"op":"noop"}\n{"to":"ada","to":"mallory"}\n'));
+    assert.equal(dupe.status, 403, `${type}: ${dupe.body}`);
+    assert.match(errorOf(dupe).message, /inspect\.duplicate_key/);
+  }
+  assert.equal(seen.length, before, 'none reached the target');
+  const r = await raw('GET', '/proxy/evil/ndjson');
+  assert.equal(r.status, 200);
+  assert.equal(r.body.toString(), '{"n":1}\n{"card":"[CREDIT_CARD …1111]"}\n');
+});
+
+test('control characters in a query value or path segment, and UTF-8 zero-width spaces in a header, do not hide a card', async () => {
+  const before = seen.length;
+  for (const path of ['/proxy/evil/echo?q=4111%C2%851111%C2%851111%C2%851111', '/proxy/evil/echo?q=4111%011111%011111%011111', '/proxy/evil/users/4111%C2%851111%C2%851111%C2%851111', '/proxy/evil/echo?q=%26%2352%3B111%201111%201111%201111']) {
+    const r = await raw('GET', path);
+    assert.equal(r.status, 403, `${path}: ${r.body}`);
+    assert.match(errorOf(r).message, /inspect\.hidden_text/, path);
+  }
+  const header = await raw('GET', '/proxy/evil/echo', { 'x-note': Buffer.from('card 4111\u200b1111\u200b1111\u200b1111', 'utf8').toString('latin1') });
+  assert.equal(header.status, 403, header.body.toString());
+  assert.match(errorOf(header).message, /inspect\.hidden_text/);
+  assert.equal(seen.length, before, 'none reached the target');
+  const answer = await raw('GET', '/proxy/evil/utf8-header');
+  assert.equal(answer.status, 403);
+  assert.match(errorOf(answer).message, /inspect\.hidden_text/);
+});
+
+test('a mapped body path or query name is matched as lenient readers match names (case and compatibility folded), and names each value of a form field', async () => {
+  const before = seen.length;
+  for (const body of [{ Q: 'SELEC * FRM users' }, { q: 'select 1', Q: 'SELEC * FRM users' }]) {
+    const r = await raw('POST', '/proxy/sqlapi/run', { 'content-type': 'application/json' }, json(body));
+    assert.equal(r.status, 403, `${JSON.stringify(body)}: ${r.body}`);
+    assert.match(errorOf(r).message, /sql\.unparsed|inspect\.failed/);
+  }
+  const form = await raw('POST', '/proxy/sqlapi/run', { 'content-type': 'application/x-www-form-urlencoded' }, Buffer.from('q=SELEC+*+FRM+users'));
+  assert.equal(form.status, 403, form.body.toString());
+  assert.equal(seen.length, before, 'none reached the target');
+  const ok = await raw('POST', '/proxy/sqlapi/run', { 'content-type': 'application/x-www-form-urlencoded' }, Buffer.from('q=select+1&q=select+2'));
+  assert.equal(ok.status, 200, ok.body.toString());
+  assert.equal(last().body.toString(), 'q=select+1&q=select+2');
+});
+
+test('a masked JSON answer changes nothing but what was masked: big integers, 1e400, long decimals and -0 leave as written; a card written as a number is still a card', async () => {
+  const r = await raw('GET', '/proxy/evil/numbers');
+  assert.equal(r.status, 200, r.body.toString());
+  assert.equal(r.body.toString(), '{"id":1234567890123456789,"f":1e400,"g":0.12345678901234567890123,"z":-0,"e":100,"p":9.99,"card":"[CREDIT_CARD …1111]","n":"[CREDIT_CARD …1111]"}');
+});
+
+test('a target cannot speak for the gateway in its answer: its x-airlock-* headers are dropped', async () => {
+  const r = await raw('GET', '/proxy/evil/spoof');
+  assert.equal(r.status, 200);
+  assert.deepEqual(Object.keys(r.headers).filter((h) => h.startsWith('x-airlock-')), []);
+});
+
+test('JSON inside a string (a query value, a JSON field) is looked into for SQL and commands; an XML entity declaration is refused', async () => {
+  const before = seen.length;
+  const query = await raw('GET', `/proxy/evil/run?filter=${encodeURIComponent('{"sql":"DROP TABLE users"}')}`);
+  assert.equal(query.status, 403, query.body.toString());
+  assert.match(errorOf(query).message, /sql\.drop/);
+  const field = await raw('POST', '/proxy/evil/run', { 'content-type': 'application/json' }, json({ payload: JSON.stringify({ steps: [{ cmd: 'rm -rf /' }] }) }));
+  assert.equal(field.status, 403, field.body.toString());
+  assert.match(errorOf(field).message, /shell/);
+  assert.equal(seen.length, before, 'neither reached the target');
+  const harmless = await raw('POST', '/proxy/evil/run', { 'content-type': 'application/json' }, json({ payload: JSON.stringify({ note: 'drop me a line' }) }));
+  assert.equal(harmless.status, 200);
+  const entity = await raw('GET', '/proxy/evil/xml-entity');
+  assert.equal(entity.status, 403);
+  assert.match(errorOf(entity).message, /inspect\.hidden_text/);
+});
+
+test('JSON that is not valid UTF-8 is refused whatever its Content-Type (a lenient reader parses it with U+FFFD)', async () => {
+  const before = seen.length;
+  const body = Buffer.concat([Buffer.from('{"sql":"DROP TABLE users","x":"'), Buffer.from([0xff]), Buffer.from('"}')]);
+  for (const headers of [{}, { 'content-type': 'application/octet-stream' }] as Array<Record<string, string>>) {
+    const r = await raw('POST', '/proxy/evil/run', headers, body);
+    assert.equal(r.status, 403, `${JSON.stringify(headers)}: ${r.body}`);
+    assert.match(errorOf(r).message, /inspect\.charset/);
+  }
+  assert.equal(seen.length, before);
+});
 
 const eventsOf = (id: string) => requestEvents(t, id, 'evil');
