@@ -8,7 +8,7 @@
 // newest checkpoints, or restored from an older copy is named. Per session in the store: the
 // ledger knows it (one recorded since the ledger exists has a start entry).
 import type { JWK } from 'jose';
-import { GENESIS_HASH, checkpointDigest, ledgerEntryHash, ledgerHeadStatement } from './chain.ts';
+import { GENESIS_HASH, checkpointDigest, ledgerEntryHash, ledgerHeadStatement, type LedgerHeadFields } from './chain.ts';
 import { verifySignature } from './keys.ts';
 import { keyFor, type VerifiableCheckpoint } from './verify.ts';
 
@@ -23,13 +23,8 @@ export interface VerifiableEntry {
   readonly hash: string;
 }
 
-export interface VerifiableHead {
-  readonly chain: string;
-  readonly seq: number;
-  readonly hash: string;
-  readonly at: number;
-  readonly keyId: string;
-  readonly final: boolean;
+/** A ledger chain's signed head as stored: its fields and their signature. */
+export interface VerifiableHead extends LedgerHeadFields {
   readonly signature: string;
 }
 
