@@ -2,22 +2,14 @@
 // from: the copy kept in test/fixtures/corpus, so a clone anywhere (CI, a temp dir, nothing beside
 // it) runs the same cases; or AIRLOCK_CORPUS_DIR when set, to try another copy. A file that is
 // not there fails loudly (an Error naming the path), never a skipped case.
-//
-// The engineers' tree keeps the corpus's source in ../shared/corpus beside the checkout;
-// test/support/corpus.test.ts holds the kept copy byte-equal to it there (and says, where it is
-// absent, that no comparison was made).
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 
-/** The sibling shared corpus of the engineers' layout (absent in a clone elsewhere). */
-export const SHARED_CORPUS = fileURLToPath(new URL('../../../shared/corpus/', import.meta.url));
 /** The copy in the repository, which the tests use. */
 export const CORPUS_COPY = fileURLToPath(new URL('../fixtures/corpus/', import.meta.url));
 
-/** The files the corpus is made of, relative to its directory. */
-export const CORPUS_FILES = ['README.md', 'sql.jsonl', 'shell.jsonl', 'pii.jsonl', 'external/presidio-synth-v2.json', 'external/presidio-synth-v2.LICENSE'] as const;
-/** Files only the kept copy has: where the external set comes from and under which licence. */
-export const COPY_ONLY_FILES = ['external/README.md'] as const;
+/** The files the corpus is made of, relative to its directory (external/README.md says where the external set comes from and under which licence). */
+export const CORPUS_FILES = ['README.md', 'sql.jsonl', 'shell.jsonl', 'pii.jsonl', 'external/README.md', 'external/presidio-synth-v2.json', 'external/presidio-synth-v2.LICENSE'] as const;
 
 /** The directory (with a trailing slash) holding sql.jsonl, shell.jsonl, pii.jsonl and external/. */
 export function corpusDir(): string {
