@@ -36,9 +36,11 @@ export class TokenBuckets {
     this.#fill(key, rate, burst).tokens -= 1;
   }
 
-  /** Whole tokens left now. */
+  /** Whole tokens left now; read only: a key never taken from has a full bucket and costs no memory. */
   left(key: string, rate: number, burst: number): number {
-    return Math.floor(this.#fill(key, rate, burst).tokens);
+    const b = this.#buckets.get(key);
+    if (b === undefined) return burst;
+    return Math.floor(Math.min(burst, b.tokens + ((this.#now() - b.at) / 1000) * rate));
   }
 
   /** Drops buckets idle for an hour (memory bound; a rate slower than one per hour refills early). */

@@ -78,8 +78,9 @@ export class Limiter {
     const spends: Array<() => void> = [];
     const givebacks: Array<() => void> = [];
     const held: string[] = [];
+    const keys = limits.map((limit) => limit.keyOf(s)); // once: the checks below and the usage share them
     if (s.direction === 'request') {
-      const concerned = limits.filter((l) => l.matches(s)).map((limit) => ({ limit, key: limit.keyOf(s), spec: limit.spec }));
+      const concerned = limits.flatMap((limit, i) => (limit.matches(s) ? [{ limit, key: keys[i]!, spec: limit.spec }] : []));
       const hit = (limit: CompiledLimit, used: number, max: number, retryAfter: number) => hits.push({
         limit: limit.name, policy: limit.policy, kind: limit.spec.kind, action: limit.spec.action, used, max, retryAfter: Math.max(1, Math.ceil(retryAfter)),
         message: limit.spec.message ?? `Limit ${limit.name} (${describe(limit)}) is used up (${used} of ${max}).`,
@@ -130,13 +131,13 @@ export class Limiter {
         else this.#inFlight.set(key, left);
       }
     };
-    return { usage: this.usage(limits, s), hits, release, [Symbol.dispose]: release };
+    return { usage: this.#usage(limits, keys), hits, release, [Symbol.dispose]: release };
   }
 
   /** After an answer that left: each egress limit concerning it counts the sensitive values (or records) in `findings`. */
   async after(limits: readonly CompiledLimit[], s: LimitSubject, findings: readonly Finding[]): Promise<void> {
     for (const limit of limits) {
-      if (limit.spec.kind !== 'egress' || !limit.matches({ ...s, direction: 'request' })) continue;
+      if (limit.spec.kind !== 'egress' || !limit.matches(s)) continue; // a match never looks at the direction
       const counted = findings.filter((f) => limit.counts(f.kind));
       const amount = limit.spec.count === 'records' ? new Set(counted.map((f) => recordOf(f.path))).size : counted.length;
       if (amount === 0) continue;
@@ -144,11 +145,11 @@ export class Limiter {
     }
   }
 
-  /** Every limit's usage for this caller as this replica knows it (no store round trip). */
-  usage(limits: readonly CompiledLimit[], s: LimitSubject): Record<string, Usage> {
+  /** Every limit's usage for the caller whose counter `keys` are given, as this replica knows it (no store round trip). */
+  #usage(limits: readonly CompiledLimit[], keys: readonly string[]): Record<string, Usage> {
     const out: Record<string, Usage> = {};
-    for (const limit of limits) {
-      const key = limit.keyOf(s);
+    for (const [i, limit] of limits.entries()) {
+      const key = keys[i]!;
       if (limit.spec.kind === 'rate') {
         const burst = burstOf(limit);
         const left = this.#buckets.left(key, limit.spec.rate!, burst);
