@@ -167,12 +167,18 @@ describe('caps', () => {
   });
   after(() => t.close());
 
-  /** A request from `user` that the gateway holds: part of its body came, the rest never does. */
-  const holding = async (user: string, bytes: number): Promise<RawClient> => {
-    const before = t.gw.gateway.limits.inFlight(user);
+  /** A request from `user` to /mcp announcing a 2 MiB body, of which only `bytes` are ever sent. */
+  const sending = (user: string, bytes: number): RawClient => {
     const c = new RawClient(t.gw.url);
     c.write(postHead('/mcp', tokens[user]!, 2 * MiB));
     c.write('x'.repeat(bytes));
+    return c;
+  };
+
+  /** A request from `user` that the gateway holds: part of its body came, the rest never does. */
+  const holding = async (user: string, bytes: number): Promise<RawClient> => {
+    const before = t.gw.gateway.limits.inFlight(user);
+    const c = sending(user, bytes);
     await eventually(() => {
       const now = t.gw.gateway.limits.inFlight(user);
       return now.requests > before.requests && now.bytes >= before.bytes + bytes ? true : undefined;
@@ -219,10 +225,7 @@ describe('caps', () => {
 
   test('past maxInFlightBodyBytesPerIdentity 429 naming the budget; past maxInFlightBodyBytes 503 GW_OVERLOADED; the bytes come back', async () => {
     const held = [await holding('bob', 700 * KiB)];
-    const second = new RawClient(t.gw.url);
-    second.write(postHead('/mcp', tokens.bob!, 2 * MiB));
-    second.write('x'.repeat(700 * KiB));
-    const identity = await second.reply;
+    const identity = await sending('bob', 700 * KiB).reply;
     assert.equal(identity.status, 429, identity.text);
     assert.equal(identity.headers['retry-after'], '1');
     assert.equal(identity.body?.error.code, 'GW_TOO_MANY_REQUESTS');
@@ -230,10 +233,7 @@ describe('caps', () => {
     assert.equal(identity.headers.connection, 'close');
 
     held.push(await holding('carol', 700 * KiB));
-    const third = new RawClient(t.gw.url);
-    third.write(postHead('/mcp', tokens.dave!, 2 * MiB));
-    third.write('x'.repeat(700 * KiB));
-    const total = await third.reply;
+    const total = await sending('dave', 700 * KiB).reply;
     assert.equal(total.status, 503, total.text);
     assert.equal(total.headers['retry-after'], '1');
     assert.equal(total.body?.error.code, 'GW_OVERLOADED');

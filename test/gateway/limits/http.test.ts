@@ -34,31 +34,22 @@ before(async () => {
   alice = await t.token('alice', ['admins']);
   bob = await t.token('bob', ['developers']);
   agent = await startTestAgent(t, 'edge', { allow: [targetUrl] });
-  const file = (name: string, text: string) => { const f = join(t.dir, `${name}.yaml`); writeFileSync(f, text); return f; };
-  const scrape = file('scrape', [
-    'name: scrape-budget',
-    'rules:',
-    '  - { id: mask-pii, match: { directions: [response], findings: ["pii.*"] }, action: mask, reason: pii.mask }',
-    'limits:',
-    '  - { name: customer_records, kind: egress, count: records, max: 4, window: 3600, block: 1, message: "At most 4 customer records an hour." }',
-  ].join('\n'));
-  const rated = file('rated', 'name: rated\nlimits:\n  - { name: calls, kind: rate, rate: 1, burst: 2 }\n');
-  const paged = file('paged', [
-    'name: paged',
-    'rules:',
-    '  - { id: too-many-pages, when: "usage.pages.used > 2", action: deny, reason: demo.too_many_pages, message: "Three pages is enough." }',
-    'limits:',
-    '  - { name: pages, kind: cost, max: 1000, costs: [{ match: { paths: ["/api/export*"] }, cost: 50 }] }',
-  ].join('\n'));
-  const bulk = file('bulk', 'name: bulk\nlimits:\n  - { name: exports, kind: cost, max: 1, action: review, review: { wait: 1 }, message: "One export a day without a review." }\n');
-  reloaded = file('reloaded', 'name: reloaded\nlimits:\n  - { name: tries, kind: cost, max: 1 }\n');
-  await addConnections(t, alice, [
-    { name: 'bulk', kind: 'http', agent: 'edge', target: `${targetUrl}/api`, groups: ['developers'], policy: { files: [bulk] } },
-    { name: 'reloaded', kind: 'http', agent: 'edge', target: `${targetUrl}/api`, groups: ['developers'], policy: { files: [reloaded] } },
-    { name: 'scrape', kind: 'http', agent: 'edge', target: `${targetUrl}/api`, groups: ['developers'], policy: { files: [scrape] } },
-    { name: 'rated', kind: 'http', agent: 'edge', target: `${targetUrl}/api`, groups: ['developers'], policy: { files: [rated] } },
-    { name: 'paged', kind: 'http', agent: 'edge', target: `${targetUrl}/api`, groups: ['developers'], policy: { files: [paged] } },
-  ]);
+  /** A policy file in the gateway's directory, one YAML line per argument. */
+  const file = (name: string, ...lines: string[]) => { const f = join(t.dir, `${name}.yaml`); writeFileSync(f, `${lines.join('\n')}\n`); return f; };
+  const files = {
+    bulk: file('bulk', 'name: bulk', 'limits:', '  - { name: exports, kind: cost, max: 1, action: review, review: { wait: 1 }, message: "One export a day without a review." }'),
+    reloaded: reloaded = file('reloaded', 'name: reloaded', 'limits:', '  - { name: tries, kind: cost, max: 1 }'),
+    scrape: file('scrape', 'name: scrape-budget',
+      'rules:', '  - { id: mask-pii, match: { directions: [response], findings: ["pii.*"] }, action: mask, reason: pii.mask }',
+      'limits:', '  - { name: customer_records, kind: egress, count: records, max: 4, window: 3600, block: 1, message: "At most 4 customer records an hour." }'),
+    rated: file('rated', 'name: rated', 'limits:', '  - { name: calls, kind: rate, rate: 1, burst: 2 }'),
+    paged: file('paged', 'name: paged',
+      'rules:', '  - { id: too-many-pages, when: "usage.pages.used > 2", action: deny, reason: demo.too_many_pages, message: "Three pages is enough." }',
+      'limits:', '  - { name: pages, kind: cost, max: 1000, costs: [{ match: { paths: ["/api/export*"] }, cost: 50 }] }'),
+  };
+  // One connection per policy file, named after it.
+  await addConnections(t, alice, Object.entries(files).map(([name, f]) => (
+    { name, kind: 'http', agent: 'edge', target: `${targetUrl}/api`, groups: ['developers'], policy: { files: [f] } })));
 });
 after(() => stopAll(agent, t, target));
 
