@@ -15,7 +15,7 @@
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { GatewayError } from './errors.ts';
-import { withTicket, type GatewayLimits, type RequestTicket } from './http/budget.ts';
+import { withTicket, type ServerBudget, type RequestTicket } from './http/budget.ts';
 import { sendError } from './http/respond.ts';
 import type { Router } from './http/router.ts';
 import { withRequestContext, type Logger } from '../lib/log.ts';
@@ -30,7 +30,7 @@ export interface PipelineState {
 /** Paths a load balancer probes: never refused for load, so an overloaded replica is not restarted for it. */
 const PROBES = new Set(['/healthz', '/readyz']);
 
-export function createPipeline(router: Router, logger: Logger, state: PipelineState, limits: GatewayLimits) {
+export function createPipeline(router: Router, logger: Logger, state: PipelineState, budget: ServerBudget) {
   return function handle(req: IncomingMessage, res: ServerResponse): void {
     const offered = req.headers['x-request-id'];
     const requestId = typeof offered === 'string' && SAFE_REQUEST_ID.test(offered) ? offered : randomUUID();
@@ -51,7 +51,7 @@ export function createPipeline(router: Router, logger: Logger, state: PipelineSt
         }
         const url = new URL(req.url ?? '/', 'http://gateway.invalid');
         if (!PROBES.has(url.pathname)) {
-          const t = ticket = limits.enter();
+          const t = ticket = budget.enter();
           t.hold(); // one hold for the response, one for the handler
           res.once('close', () => t.release());
         }

@@ -14,7 +14,7 @@ import type { Duplex } from 'node:stream';
 import { listen, ListenError } from '../lib/listen.ts';
 import type { Config } from './config/schema.ts';
 import { GatewayError, errorBody } from './errors.ts';
-import { GatewayLimits, type LimitSettings } from './http/budget.ts';
+import { ServerBudget, type BudgetSettings } from './http/budget.ts';
 import { healthz, readyz, type ReadinessCheck } from './health.ts';
 import { sendJson } from './http/respond.ts';
 import { Router } from './http/router.ts';
@@ -57,11 +57,11 @@ export interface Gateway {
   /** Requests being handled right now. */
   inFlight(): number;
   /** Requests, WebSockets and body bytes counted against server.limits, in total and per identity. */
-  readonly limits: GatewayLimits;
+  readonly budget: ServerBudget;
 }
 
 /** server.limits in the units of gateway/http/budget.ts. */
-export function limitSettings(config: Config): LimitSettings {
+function budgetSettings(config: Config): BudgetSettings {
   const l = config.server.limits;
   return {
     maxConcurrent: l.maxConcurrent,
@@ -85,7 +85,7 @@ export function createGateway(deps: GatewayDeps): Gateway {
   deps.upgrades?.(upgradeRouter);
 
   const state: PipelineState = { draining: false, inFlight: 0 };
-  const limits = new GatewayLimits(limitSettings(config));
+  const budget = new ServerBudget(budgetSettings(config));
   const headersMs = config.server.headersTimeout * 1000;
   const requestMs = config.server.limits.requestTimeout * 1000;
   const server = createServer({
@@ -98,15 +98,15 @@ export function createGateway(deps: GatewayDeps): Gateway {
     keepAliveTimeout: config.server.keepAliveTimeout * 1000,
     maxHeaderSize: 32 * 1024,
     shouldUpgradeCallback: (req) => takesUpgrade(upgradeRouter, req),
-  }, createPipeline(router, logger, state, limits));
-  const upgrades = createUpgradePipeline(upgradeRouter, logger, state, limits);
+  }, createPipeline(router, logger, state, budget));
+  const upgrades = createUpgradePipeline(upgradeRouter, logger, state, budget);
   server.on('upgrade', upgrades.listener);
   server.on('clientError', (err: NodeJS.ErrnoException, socket: Duplex) => refuseClient(err, socket, config));
 
   let closing: Promise<void> | undefined;
   return {
     server,
-    limits,
+    budget,
     inFlight: () => state.inFlight,
     listen: () => listen(server, config.server.host, config.server.port, 'server.port in airlock.yaml or AIRLOCK_SERVER_PORT').catch((err: unknown) => {
       throw err instanceof ListenError ? new GatewayError('GW_PORT_IN_USE', err.message, { cause: err.cause }) : err;

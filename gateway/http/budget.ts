@@ -1,6 +1,7 @@
 // What one caller, and all of them together, may hold of the gateway process: requests in flight
-// and body bytes in memory (server.limits). These protect the gateway itself; rate limits and
-// egress budgets in policy are another matter.
+// and body bytes in memory (server.limits): the server's budget. It protects the gateway itself,
+// the same for every route and connection; the limits a policy declares (rate, concurrent, cost,
+// egress: gateway/limits/, class Limiter) are about what a caller may do through a connection.
 //
 //   request arrives     enter(): past server.limits.maxConcurrent → 503 GW_OVERLOADED
 //   identity known      admit(): past maxConcurrentPerIdentity → 429 GW_TOO_MANY_REQUESTS
@@ -16,7 +17,7 @@ import type { Authenticator } from '../authn/authenticate.ts';
 import { GatewayError } from '../errors.ts';
 
 /** server.limits, in the units the checks use. */
-export interface LimitSettings {
+export interface BudgetSettings {
   /** Requests (and upgraded connections) in flight on this gateway. */
   readonly maxConcurrent: number;
   /** Requests (and upgraded connections) in flight for one identity. */
@@ -38,13 +39,13 @@ export const RETRY_AFTER_SECONDS = 1;
 
 interface Held { requests: number; bytes: number }
 
-export class GatewayLimits {
-  readonly settings: LimitSettings;
+export class ServerBudget {
+  readonly settings: BudgetSettings;
   #requests = 0;
   #bytes = 0;
   readonly #identities = new Map<string, Held>();
 
-  constructor(settings: LimitSettings) {
+  constructor(settings: BudgetSettings) {
     for (const [k, v] of Object.entries(settings)) if (!(Number.isFinite(v) && v >= 0)) throw new TypeError(`limit ${k} must be a number >= 0`);
     this.settings = Object.freeze({ ...settings });
   }
@@ -105,29 +106,29 @@ export class GatewayLimits {
  * response's close, the handler's end: a handler may still hold its body after the client left).
  */
 export class RequestTicket {
-  readonly #limits: GatewayLimits;
+  readonly #budget: ServerBudget;
   #key: string | undefined;
   #bytes = 0;
   #holds = 1;
 
-  constructor(limits: GatewayLimits) {
-    this.#limits = limits;
+  constructor(budget: ServerBudget) {
+    this.#budget = budget;
   }
 
-  get settings(): LimitSettings {
-    return this.#limits.settings;
+  get settings(): BudgetSettings {
+    return this.#budget.settings;
   }
 
   /** Counts the request against `key` (an identity); a second call with the same key does nothing. Throws 429 past the identity's cap. */
   admit(key: string): void {
     if (this.#holds === 0 || this.#key === key) return;
     if (this.#key !== undefined) throw new TypeError('a request is admitted for one identity only');
-    this.#limits._admit(key);
+    this.#budget._admit(key);
     this.#key = key;
     if (this.#bytes > 0) {
       // Bytes read before authentication (none on the gateway's routes) move to the identity.
       const bytes = this.#bytes;
-      this.#limits._give(undefined, bytes, 0);
+      this.#budget._give(undefined, bytes, 0);
       this.#bytes = 0;
       this.take(bytes);
     }
@@ -136,7 +137,7 @@ export class RequestTicket {
   /** Reserves `n` body bytes now held in memory; throws 429 (identity) or 503 (gateway) past a budget. */
   take(n: number): void {
     if (this.#holds === 0 || n <= 0) return;
-    this.#limits._take(this.#key, n);
+    this.#budget._take(this.#key, n);
     this.#bytes += n;
   }
 
@@ -144,7 +145,7 @@ export class RequestTicket {
   give(n: number): void {
     const back = Math.min(n, this.#bytes);
     if (this.#holds === 0 || back <= 0) return;
-    this.#limits._give(this.#key, back, 0);
+    this.#budget._give(this.#key, back, 0);
     this.#bytes -= back;
   }
 
@@ -157,7 +158,7 @@ export class RequestTicket {
   release(): void {
     if (this.#holds === 0) return;
     if (--this.#holds > 0) return;
-    this.#limits._give(this.#key, this.#bytes, 1);
+    this.#budget._give(this.#key, this.#bytes, 1);
     this.#bytes = 0;
   }
 }

@@ -7,7 +7,7 @@
 // is not reading (a slow target downstream of a streamed upload) is not the client's fault.
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { GatewayError, errorBody } from '../errors.ts';
-import { currentTicket, type LimitSettings } from './budget.ts';
+import { currentTicket, type BudgetSettings } from './budget.ts';
 
 export function sendJson(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
   const text = JSON.stringify(body);
@@ -127,7 +127,7 @@ export function clientBody(req: IncomingMessage): AsyncIterator<Buffer> {
   return settings === undefined ? source : paced(source, settings);
 }
 
-function paced(source: AsyncIterator<Buffer>, s: LimitSettings): AsyncIterator<Buffer> {
+function paced(source: AsyncIterator<Buffer>, s: BudgetSettings): AsyncIterator<Buffer> {
   let waitedMs = 0;
   let bytes = 0;
   let cut: GatewayError | undefined;

@@ -20,7 +20,7 @@ import { STATUS_CODES, type IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { withRequestContext, type Logger } from '../../lib/log.ts';
 import { GatewayError, errorBody } from '../errors.ts';
-import { withTicket, type GatewayLimits, type RequestTicket } from './budget.ts';
+import { withTicket, type ServerBudget, type RequestTicket } from './budget.ts';
 import type { RequestContext } from './router.ts';
 
 const SAFE_REQUEST_ID = /^[A-Za-z0-9._-]{8,64}$/; // the same rule as pipeline.ts
@@ -107,7 +107,7 @@ export interface UpgradePipeline {
   close(): Promise<void>;
 }
 
-export function createUpgradePipeline(router: UpgradeRouter, logger: Logger, state: { readonly draining: boolean }, limits: GatewayLimits): UpgradePipeline {
+export function createUpgradePipeline(router: UpgradeRouter, logger: Logger, state: { readonly draining: boolean }, budget: ServerBudget): UpgradePipeline {
   const sockets = new Set<Duplex>();
   const listener = (req: IncomingMessage, socket: Duplex, head: Buffer): void => {
     sockets.add(socket);
@@ -120,7 +120,7 @@ export function createUpgradePipeline(router: UpgradeRouter, logger: Logger, sta
       let ticket: RequestTicket | undefined;
       try {
         if (state.draining) throw new GatewayError('GW_SHUTTING_DOWN', 'The gateway is shutting down; reconnect in a moment (another replica will answer).');
-        const t = ticket = limits.enter();
+        const t = ticket = budget.enter();
         t.hold(); // one hold for the socket, one for the handler
         if (socket.destroyed) t.release();
         else socket.once('close', () => t.release());

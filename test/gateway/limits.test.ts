@@ -12,7 +12,7 @@ import { connect, type Socket } from 'node:net';
 import { WebSocket } from 'ws';
 import { createServer, request } from 'node:http';
 import { configSchema } from '../../gateway/config/schema.ts';
-import { GatewayLimits, withTicket } from '../../gateway/http/budget.ts';
+import { ServerBudget, withTicket } from '../../gateway/http/budget.ts';
 import { clientBody, nextChunk, readHead } from '../../gateway/http/respond.ts';
 import { pumpBody } from '../../gateway/proxy/body-stream.ts';
 import { GatewayError } from '../../gateway/errors.ts';
@@ -100,7 +100,7 @@ describe('timeouts', () => {
       assert.equal(reply.body?.error.code, 'GW_BODY_TIMEOUT');
       assert.match(reply.body?.error.message, /^The request body arrived too slowly: \d+ bytes in \d+\.\d s, under the 1000 bytes per second the gateway requires \(server\.limits\.minBodyBytesPerSecond\); send it faster\.$/);
       assert.equal(reply.headers.connection, 'close');
-      await eventually(() => (t.gw.gateway.limits.inFlight(user).requests === 0 ? true : undefined), 5000, `${user}'s request given back`);
+      await eventually(() => (t.gw.gateway.budget.inFlight(user).requests === 0 ? true : undefined), 5000, `${user}'s request given back`);
     });
   }
 
@@ -154,7 +154,7 @@ describe('timeouts', () => {
     assert.equal(reply.status, 401, reply.text);
     assert.equal(reply.body?.error.code, 'GW_AUTH_REQUIRED');
     assert.equal(reply.headers.connection, 'close');
-    assert.equal(t.gw.gateway.limits.inFlight().bytes, 0);
+    assert.equal(t.gw.gateway.budget.inFlight().bytes, 0);
   });
 });
 
@@ -177,10 +177,10 @@ describe('caps', () => {
 
   /** A request from `user` that the gateway holds: part of its body came, the rest never does. */
   const holding = async (user: string, bytes: number): Promise<RawClient> => {
-    const before = t.gw.gateway.limits.inFlight(user);
+    const before = t.gw.gateway.budget.inFlight(user);
     const c = sending(user, bytes);
     await eventually(() => {
-      const now = t.gw.gateway.limits.inFlight(user);
+      const now = t.gw.gateway.budget.inFlight(user);
       return now.requests > before.requests && now.bytes >= before.bytes + bytes ? true : undefined;
     }, 5000, `${user}'s ${bytes} bytes held`);
     return c;
@@ -199,7 +199,7 @@ describe('caps', () => {
     assert.equal(other.body.sub, 'carol');
 
     for (const c of held) c.close();
-    await eventually(() => (t.gw.gateway.limits.inFlight('bob').requests === 0 ? true : undefined), 5000, "bob's requests given back");
+    await eventually(() => (t.gw.gateway.budget.inFlight('bob').requests === 0 ? true : undefined), 5000, "bob's requests given back");
     assert.equal((await t.call('GET', '/api/v1/me', tokens.bob)).status, 200);
   });
 
@@ -220,7 +220,7 @@ describe('caps', () => {
     assert.equal(refused.body.error.code, 'GW_TOO_MANY_REQUESTS');
     assert.match(refused.body.error.message, /^bob already has 3 requests in flight/);
     for (const c of held) c.close();
-    await eventually(() => (t.gw.gateway.limits.inFlight('bob').requests === 0 ? true : undefined), 5000, "bob's requests given back");
+    await eventually(() => (t.gw.gateway.budget.inFlight('bob').requests === 0 ? true : undefined), 5000, "bob's requests given back");
   });
 
   test('past maxInFlightBodyBytesPerIdentity 429 naming the budget; past maxInFlightBodyBytes 503 GW_OVERLOADED; the bytes come back', async () => {
@@ -240,7 +240,7 @@ describe('caps', () => {
     assert.equal(total.body?.error.message, 'The gateway holds its maximum of 2097152 bytes of bodies in flight (server.limits.maxInFlightBodyBytes); retry in a moment.');
 
     for (const c of held) c.close();
-    await eventually(() => (t.gw.gateway.limits.inFlight().bytes === 0 && t.gw.gateway.limits.inFlight().requests === 0 ? true : undefined), 5000, 'every byte given back');
+    await eventually(() => (t.gw.gateway.budget.inFlight().bytes === 0 && t.gw.gateway.budget.inFlight().requests === 0 ? true : undefined), 5000, 'every byte given back');
   });
 });
 
@@ -252,14 +252,14 @@ test('past maxConcurrent the gateway answers 503 GW_OVERLOADED, except the probe
     const held = [new RawClient(t.gw.url), new RawClient(t.gw.url)];
     held[0]!.write(postHead('/mcp', bob, 1000));
     held[1]!.write(postHead('/mcp', carol, 1000));
-    await eventually(() => (t.gw.gateway.limits.inFlight().requests === 2 ? true : undefined), 5000, 'two requests in flight');
+    await eventually(() => (t.gw.gateway.budget.inFlight().requests === 2 ? true : undefined), 5000, 'two requests in flight');
     const refused = await fetch(`${t.gw.url}/api/v1/me`, { headers: { authorization: `Bearer ${bob}` } });
     assert.equal(refused.status, 503);
     assert.equal(refused.headers.get('retry-after'), '1');
     assert.deepEqual((await refused.json() as Record<string, any>).error.code, 'GW_OVERLOADED');
     assert.equal((await fetch(`${t.gw.url}/healthz`)).status, 200);
     for (const c of held) c.close();
-    await eventually(() => (t.gw.gateway.limits.inFlight().requests === 0 ? true : undefined), 5000, 'requests given back');
+    await eventually(() => (t.gw.gateway.budget.inFlight().requests === 0 ? true : undefined), 5000, 'requests given back');
     assert.equal((await t.call('GET', '/api/v1/me', bob)).status, 200);
   } finally {
     await t.close();
@@ -281,9 +281,9 @@ test('only time spent waiting for the client counts: a pause while the gateway i
   // The reader of a streamed upload stops reading while a slow target takes its window; the
   // client's next bytes wait in the socket meanwhile. 2.5 s between the client's two pieces, a
   // 1 s idle limit: the body still passes, because the gateway was waiting for it only briefly.
-  const limits = new GatewayLimits({ maxConcurrent: 10, maxConcurrentPerIdentity: 10, maxInFlightBodyBytes: MiB, maxInFlightBodyBytesPerIdentity: MiB, bodyIdleMs: 1000, minBodyBytesPerSecond: 1000, minBodyRateGraceMs: 500 });
+  const budget = new ServerBudget({ maxConcurrent: 10, maxConcurrentPerIdentity: 10, maxInFlightBodyBytes: MiB, maxInFlightBodyBytesPerIdentity: MiB, bodyIdleMs: 1000, minBodyBytesPerSecond: 1000, minBodyRateGraceMs: 500 });
   const srv = createServer((req, res) => {
-    void withTicket(limits.enter(), async () => {
+    void withTicket(budget.enter(), async () => {
       const failed = (err: Error) => { throw err; };
       const body = clientBody(req);
       let got = (await nextChunk(body, failed))!.length;
@@ -312,10 +312,10 @@ test('only time spent waiting for the client counts: a pause while the gateway i
 });
 
 test('a streamed body holds only its window against the budget: 8 MiB pass through a 1 MiB identity budget', async () => {
-  const limits = new GatewayLimits({ maxConcurrent: 10, maxConcurrentPerIdentity: 10, maxInFlightBodyBytes: MiB, maxInFlightBodyBytesPerIdentity: MiB, bodyIdleMs: 5000, minBodyBytesPerSecond: 0, minBodyRateGraceMs: 0 });
+  const budget = new ServerBudget({ maxConcurrent: 10, maxConcurrentPerIdentity: 10, maxInFlightBodyBytes: MiB, maxInFlightBodyBytesPerIdentity: MiB, bodyIdleMs: 5000, minBodyBytesPerSecond: 0, minBodyRateGraceMs: 0 });
   let peak = 0;
   const srv = createServer((req, res) => {
-    const ticket = limits.enter();
+    const ticket = budget.enter();
     void withTicket(ticket, async () => {
       ticket.admit('bob');
       const tooLarge = () => new GatewayError('GW_BODY_TOO_LARGE', 'too large');
@@ -325,7 +325,7 @@ test('a streamed body holds only its window against the budget: 8 MiB pass throu
       const sent = await pumpBody({
         head, rest, max: 16 * MiB, tooLarge, failed,
         pass: async (w) => w.bytes,
-        write: async () => { peak = Math.max(peak, limits.inFlight('bob').bytes); },
+        write: async () => { peak = Math.max(peak, budget.inFlight('bob').bytes); },
       });
       res.end(String(sent.bytes));
     }).catch((err: GatewayError) => { res.statusCode = err.status ?? 500; res.end(err.code ?? err.message); }).finally(() => ticket.release());
@@ -344,7 +344,7 @@ test('a streamed body holds only its window against the budget: 8 MiB pass throu
     });
     assert.equal(answer, `200 ${8 * MiB}`);
     assert.ok(peak > 0 && peak < MiB, `held at most ${peak} bytes at once`);
-    assert.deepEqual(limits.inFlight(), { requests: 0, bytes: 0 });
+    assert.deepEqual(budget.inFlight(), { requests: 0, bytes: 0 });
   } finally {
     await new Promise((r) => srv.close(r));
   }
