@@ -95,15 +95,15 @@ function readYaml(file: string): YamlDocument {
 
 /** Where a key path is in a file: 1-based line and column. */
 export interface Position { readonly line: number; readonly col: number }
-/** The position of a key path (or of its closest parent), a bare line, or undefined when unknown. */
-export type Locator = (path: readonly PropertyKey[]) => Position | number | undefined;
+/** The position of a key path (or of its closest parent), or undefined when unknown. */
+export type Locator = (path: readonly PropertyKey[]) => Position | undefined;
 
 export interface YamlDocument {
   readonly raw: Record<string, unknown>;
   /** The line (1-based) of a key path, or of its closest parent; undefined when unknown. */
   readonly locate: (path: readonly PropertyKey[]) => number | undefined;
   /** The line and column of a key path (of the key itself where it is in the file), or of its closest parent. */
-  readonly position: (path: readonly PropertyKey[]) => Position | undefined;
+  readonly position: Locator;
 }
 
 /**
@@ -139,7 +139,7 @@ export function parseYaml(text: string, source: string): YamlDocument {
  * where the value it was reading began (an over-indented line is read as the continuation of the
  * value above it), so those are moved to the text that broke it.
  */
-export function yamlProblem(text: string, code: string, pos: readonly [number, number], parserMessage: string): { offset: number; message: string } {
+function yamlProblem(text: string, code: string, pos: readonly [number, number], parserMessage: string): { offset: number; message: string } {
   const at = pos[0];
   switch (code) {
     case 'BLOCK_AS_IMPLICIT_KEY': {
@@ -281,7 +281,7 @@ function unknownKeyMessage(issue: z.core.$ZodRawIssue): string | undefined {
 }
 
 /** `Unrecognized key: "prot"; did you mean "port"?`, else the keys known there. */
-export function unknownKey(key: string, known: readonly string[]): string {
+function unknownKey(key: string, known: readonly string[]): string {
   const close = closest(key, known);
   if (close !== undefined) return `Unrecognized key: ${JSON.stringify(key)}; did you mean ${JSON.stringify(close)}?`;
   return known.length > 0 ? `Unrecognized key: ${JSON.stringify(key)} (known keys here: ${known.join(', ')})` : `Unrecognized key: ${JSON.stringify(key)}`;
@@ -321,7 +321,7 @@ function editDistance(a: string, b: string): number {
 
 /**
  * One message for zod issues: each names `file:line:column` (or the variable), the key path and
- * the reason. `locate` gives the position of a key path in the file (a bare line is shown as such).
+ * the reason. `locate` gives the position of a key path in the file.
  */
 export function describeIssues(issues: readonly z.core.$ZodIssue[], file: string | undefined, locate: Locator, fromEnv: ReadonlyMap<string, string> = new Map(), what = 'configuration'): ConfigError {
   const lines = issues.slice(0, 5).map((issue) => {
@@ -330,7 +330,7 @@ export function describeIssues(issues: readonly z.core.$ZodIssue[], file: string
     const variable = fromEnv.get(dotted);
     if (variable) return `${variable} (${dotted}): ${issue.message}`;
     const at = file ? locate(path) : undefined;
-    const where = file ? `${file}${typeof at === 'number' ? `:${at}` : at ? `:${at.line}:${at.col}` : ''}` : 'defaults';
+    const where = file ? `${file}${at ? `:${at.line}:${at.col}` : ''}` : 'defaults';
     return `${where}: ${dotted}: ${issue.message}`;
   });
   const more = issues.length > 5 ? ` (and ${issues.length - 5} more)` : '';

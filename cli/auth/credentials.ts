@@ -35,8 +35,6 @@ const fileSchema = z.strictObject({
 export type StoredSession = z.infer<typeof sessionSchema>;
 type CredentialsFile = z.infer<typeof fileSchema>;
 
-export { gatewayKey }; // where the stored sessions are keyed; defined beside resolveGateway
-
 /**
  * The credentials file: `$AIRLOCK_CONFIG_DIR/credentials.json`, else
  * `$XDG_CONFIG_HOME/airlock/credentials.json`, else `~/.config/airlock/credentials.json`.

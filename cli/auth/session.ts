@@ -3,7 +3,8 @@
 // rotated refresh token), and logout (RFC 7009 revocation, then the entry is deleted).
 import * as client from 'openid-client';
 import { CliError } from '../errors.ts';
-import { gatewayKey, type CredentialStore, type StoredSession } from './credentials.ts';
+import type { CredentialStore, StoredSession } from './credentials.ts';
+import { gatewayKey } from '../gateway-url.ts';
 import { discoverProvider, expiresAt, isOAuthError, providerError } from './provider.ts';
 
 /** Seconds before expiry at which a token is refreshed rather than used. */

@@ -72,10 +72,11 @@ export async function verifyCommand(call: Call, id: string | undefined, opts: Ve
   if (!id && !opts.all && opts.since === undefined) throw new CliError('CLI_USAGE', 'Name a session (ses_…), or pass --all or --since TIME to verify every session.');
   if (id && (opts.all || opts.since !== undefined)) throw new CliError('CLI_USAGE', 'Pass either a session id or --all/--since, not both.');
   if (opts.checkpoint && !id) throw new CliError('CLI_USAGE', '--checkpoint asks for a fresh checkpoint of one open session: name it.');
-  let sinceMs: number | undefined;
+  let since: string | undefined; // ISO 8601, as the API takes it
   if (opts.since !== undefined) {
-    sinceMs = Date.parse(opts.since);
+    const sinceMs = Date.parse(opts.since);
     if (Number.isNaN(sinceMs)) throw new CliError('CLI_USAGE', `--since ${opts.since} is not a date (use ISO 8601, e.g. 2026-11-22T09:00:00Z).`);
+    since = new Date(sinceMs).toISOString();
   }
   const keys = await trustedKeys(call, opts.key);
 
@@ -109,17 +110,17 @@ export async function verifyCommand(call: Call, id: string | undefined, opts: Ve
   }
 
   // Every session: those the ledger names (from `since`) and those the store lists (started since).
-  const l = await ledger(call, new URLSearchParams(sinceMs === undefined ? {} : { since: new Date(sinceMs).toISOString() }));
+  const l = await ledger(call, new URLSearchParams(since === undefined ? {} : { since }));
   const ids = new Set<string>();
   for (const c of l.chains) for (const e of c.entries) if (e.sessionId) ids.add(e.sessionId);
   const listed = new Set<string>();
   let until: string | undefined;
   for (;;) {
-    const q = new URLSearchParams({ limit: '1000', ...(sinceMs === undefined ? {} : { since: new Date(sinceMs).toISOString() }), ...(until ? { until } : {}) });
+    const q = new URLSearchParams({ limit: String(PAGE), ...(since === undefined ? {} : { since }), ...(until ? { until } : {}) });
     const page = (await call(`/api/v1/sessions?${q}`)).sessions as Array<{ id: string; startedAt: string }>;
     const fresh = page.filter((s) => !listed.has(s.id));
     for (const s of fresh) listed.add(s.id);
-    if (page.length < 1000 || fresh.length === 0) break;
+    if (page.length < PAGE || fresh.length === 0) break;
     until = page.at(-1)!.startedAt;
   }
   for (const s of listed) ids.add(s);
@@ -139,7 +140,7 @@ export async function verifyCommand(call: Call, id: string | undefined, opts: Ve
   if (opts.json) process.stdout.write(JSON.stringify({ ok: problems.length === 0, sessions: results, ledger: ledgerResult, problems }, null, 2) + '\n');
   else {
     for (const p of problems) process.stdout.write(`FAIL: ${p}\n`);
-    if (problems.length === 0) process.stdout.write(`OK: ${ids.size} session(s) verified${sinceMs === undefined ? '' : ` since ${new Date(sinceMs).toISOString()}`}; ledger: ${ledgerResult.chains} chain(s), ${ledgerResult.entries} entries, none missing.\n`);
+    if (problems.length === 0) process.stdout.write(`OK: ${ids.size} session(s) verified${since === undefined ? '' : ` since ${since}`}; ledger: ${ledgerResult.chains} chain(s), ${ledgerResult.entries} entries, none missing.\n`);
     for (const n of ledgerResult.notes) process.stdout.write(`note: ${n}\n`);
   }
   if (problems.length > 0) {

@@ -53,8 +53,10 @@ export interface EvalResult {
   readonly review?: unknown;
 }
 
-/** Parses one JSON input (text) and decides on it; a bad input is a CliError naming the field. */
-/** `dialect`: the SQL dialect when the input and its connection name none (see dialectOf). Default postgresql. */
+/**
+ * Parses one JSON input (text) and decides on it; a bad input is a CliError naming the field.
+ * `dialect`: the SQL dialect when the input and its connection name none (see dialectOf). Default postgresql.
+ */
 export function evaluateText(text: string, policy: CompiledPolicy, key: Uint8Array, dialect: SqlDialect = 'postgresql'): EvalResult {
   let value: unknown;
   try {
