@@ -35,7 +35,6 @@ import { AGENT_ERRORS } from '../agents/exchange.ts';
 import { decideFor, recordStep, refuseUnlessAllowed, sessionMeta } from '../guard/index.ts';
 import type { HttpProxyDeps } from './http.ts';
 import { proxyTarget } from './path.ts';
-import { unhidden } from '../inspect/hidden.ts';
 import type { Finding } from '../inspect/types.ts';
 import { CLOSE, WebSocketRelay, type DecidedMessage, type Direction, type MessagePayload } from './websocket-relay.ts';
 
@@ -103,8 +102,7 @@ export function websocketProxyRoute(deps: HttpProxyDeps): UpgradeRoute {
       // what the inspectors found redacted (recordStep), hidden values and exact integers included.
       const record = (direction: 'request' | 'response', outcome: Outcome, message: DecidedMessage | undefined, summary: JsonObject) => recordStep(recorder, recording, {
         type: summary.upgrade ? 'request' : 'message', direction, outcome, maskKey: deps.maskKey,
-        payload: message === undefined ? undefined : message.leaving === undefined ? withheld(message.payload, outcome, deps.maskKey) : message.payload,
-        leaving: message?.leaving, summary: { ...summary, requestId: ctx.requestId },
+        payload: message?.payload, leaving: message?.leaving, summary: { ...summary, requestId: ctx.requestId },
       });
       let relayed = false;
       try {
@@ -194,19 +192,6 @@ function usable(deps: HttpProxyDeps, identity: Identity, name: string): Connecti
 function decideMessage(deps: HttpProxyDeps, identity: Identity, name: string, direction: Direction, path: string, payload: MessagePayload, findings: readonly Finding[]): Outcome {
   const connection = deps.connections.recheck(identity, name);
   return decideFor(deps, identity, connection, { kind: 'http', direction, method: WEBSOCKET_METHOD, path, ...payload }, findings);
-}
-
-/**
- * A refused message as the recording may hold it (recordStep then redacts what the inspectors
- * found): without the characters a hidden value was written between, and with integers past
- * 2^53 as the decimal strings they are (the recording is JSON, which a BigInt is not).
- */
-function withheld(payload: unknown, outcome: Outcome, maskKey: Uint8Array): unknown {
-  const shown = outcome.findings.some((f) => f.kind === 'inspect.hidden_text') ? unhidden(payload, maskKey) : payload;
-  const exact = (v: unknown): unknown => typeof v === 'bigint' ? v.toString()
-    : Array.isArray(v) ? v.map(exact)
-      : v !== null && typeof v === 'object' ? Object.fromEntries(Object.entries(v).map(([k, child]) => [k, exact(child)])) : v;
-  return typeof shown === 'string' ? shown : exact(shown);
 }
 
 /** Ends the session when the caller's credential expires (unref'd; cleared when the session ends). */
