@@ -52,8 +52,7 @@ const MAX_TIMER_MS = 2 ** 31 - 1;
 
 /** The upgrade route for `/proxy` (mount with `router.addPrefix('/proxy', …)`); its close hook closes every session with 1001. */
 export function websocketProxyRoute(deps: HttpProxyDeps): UpgradeRoute {
-  const relays = new Set<WebSocketRelay>();
-  /** Who holds each live session, on which connection: re-checked when authority changes. */
+  /** Every live session: who holds it, on which connection (re-checked when authority changes). */
   const holders = new Map<WebSocketRelay, { identity: Identity; name: string }>();
   let closing = false;
   const revoke = (relay: WebSocketRelay, err: GatewayError) => {
@@ -144,13 +143,11 @@ export function websocketProxyRoute(deps: HttpProxyDeps): UpgradeRoute {
           return;
         }
         const session = relay;
-        relays.add(session);
         holders.set(session, { identity, name: connection.name });
         const expiry = expiryTimer(identity, session);
         log.info('websocket session opened', { path: path.split('?')[0], protocol: upstream.protocol || undefined });
         void session.closed.then(() => {
           clearTimeout(expiry);
-          relays.delete(session);
           holders.delete(session);
           log.info('websocket session closed');
         });
@@ -164,10 +161,10 @@ export function websocketProxyRoute(deps: HttpProxyDeps): UpgradeRoute {
     close: async () => {
       closing = true;
       for (const off of unsubscribe) off();
-      for (const relay of relays) relay.close(CLOSE.GOING_AWAY, 'GW_SHUTTING_DOWN: the gateway is shutting down; reconnect in a moment');
+      for (const relay of holders.keys()) relay.close(CLOSE.GOING_AWAY, 'GW_SHUTTING_DOWN: the gateway is shutting down; reconnect in a moment');
       let timer: NodeJS.Timeout | undefined;
       await Promise.race([
-        Promise.all([...relays].map((r) => r.closed)),
+        Promise.all([...holders.keys()].map((r) => r.closed)),
         new Promise((resolve) => { timer = setTimeout(resolve, CLOSE_GRACE_MS); }),
       ]);
       clearTimeout(timer);
