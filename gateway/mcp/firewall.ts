@@ -3,7 +3,8 @@
 //
 //   tools/list   source tools ─► pin (hidden when new under `approval`, or changed) ─► scan the
 //                description (hidden Unicode stripped; instruction-like text hides the tool) ─►
-//                + optional `_justification`
+//                + optional `_justification` ─► inspect + policy on the whole list ─► record ─►
+//                masked, or an error
 //   tools/call   known, visible tool? ─► arguments valid against its schema (extra properties
 //                refused) ─► inspect (SQL/shell arguments with their inspectors, PII anywhere) +
 //                policy ─► record (durable) ─► deny: isError with the reason │ review: held │
