@@ -3,7 +3,8 @@
 //
 //   tools/list   source tools ─► pin (hidden when new under `approval`, or changed) ─► scan the
 //                description (hidden Unicode stripped; instruction-like text hides the tool) ─►
-//                + optional `_justification`
+//                + optional `_justification` ─► inspect + policy on the whole list ─► record ─►
+//                masked, or an error
 //   tools/call   known, visible tool? ─► arguments valid against its schema (extra properties
 //                refused) ─► inspect (SQL/shell arguments with their inspectors, PII anywhere) +
 //                policy ─► record (durable) ─► deny: isError with the reason │ review: held │
@@ -31,7 +32,6 @@ import { McpError, type CallToolResult, type Tool } from '@modelcontextprotocol/
 import type { Identity } from '../authn/identity.ts';
 import type { Connection } from '../connections/registry.ts';
 import { GatewayError } from '../errors.ts';
-import { unhidden } from '../inspect/hidden.ts';
 import { inspectRequest } from '../inspect/index.ts';
 import type { Finding } from '../inspect/types.ts';
 import { DEFAULT_REVIEW, type Outcome } from '../policy/decide.ts';
@@ -248,9 +248,9 @@ export class Firewall {
     const now = await this.#recheck({ tool, requestId }); // access withdrawn during the call: its answer is withheld
     if ('refused' in now) return now.refused;
     const gate = await limitsBefore(this.#deps, now.identity, now.connection, { direction: 'response', tool });
-    const { outcome, leaving, recorded } = this.#judge(tool, 'response', payload, now, gate?.usage);
+    const { outcome, leaving } = this.#judge(tool, 'response', payload, now, gate?.usage);
     await recordStep(this.#deps.recording.recorder, this.#session, {
-      type: 'response', direction: 'response', outcome, maskKey: this.#deps.maskKey, payload: recorded, leaving,
+      type: 'response', direction: 'response', outcome, maskKey: this.#deps.maskKey, payload, leaving,
       summary: { tool, requestId, isError: result.isError === true, ms: Math.round(performance.now() - started) },
     });
     if (outcome.decision === 'deny' || outcome.decision === 'review') return refusal(reasonText('withheld by policy', outcome, 'The tool ran, but its answer'));
@@ -264,8 +264,8 @@ export class Firewall {
    * upstream's sampling and elicitation requests, going the other way (`direction: 'request'`).
    */
   async checkPayload<T extends object>(label: string, value: T, requestId: string, direction: 'request' | 'response' = 'response'): Promise<T> {
-    const { outcome, leaving, recorded } = this.#judge(label, direction, value, this.#authority());
-    await recordStep(this.#deps.recording.recorder, this.#session, { type: direction, direction, outcome, maskKey: this.#deps.maskKey, payload: recorded, leaving, summary: { tool: label, requestId } });
+    const { outcome, leaving } = this.#judge(label, direction, value, this.#authority());
+    await recordStep(this.#deps.recording.recorder, this.#session, { type: direction, direction, outcome, maskKey: this.#deps.maskKey, payload: value, leaving, summary: { tool: label, requestId } });
     if (outcome.decision === 'deny' || outcome.decision === 'review') throw new GatewayError('GW_POLICY_DENIED', reasonText('withheld by policy', outcome, `The answer to ${label}`));
     return leaving;
   }
@@ -278,8 +278,8 @@ export class Firewall {
    * cannot wait for a review).
    */
   async checkNotification<T extends object>(label: string, value: T, summary: JsonObject): Promise<T | undefined> {
-    const { outcome, leaving, recorded } = this.#judge(label, 'response', value);
-    await recordStep(this.#deps.recording.recorder, this.#session, { type: 'notification', direction: 'response', outcome, maskKey: this.#deps.maskKey, payload: recorded, leaving, summary });
+    const { outcome, leaving } = this.#judge(label, 'response', value);
+    await recordStep(this.#deps.recording.recorder, this.#session, { type: 'notification', direction: 'response', outcome, maskKey: this.#deps.maskKey, payload: value, leaving, summary });
     return outcome.decision === 'allow' || outcome.decision === 'mask' ? leaving : undefined;
   }
 
@@ -302,15 +302,13 @@ export class Firewall {
     return out;
   }
 
-  /** Inspect + policy on a payload of the upstream's (or an answer going to it): what may leave, and what to record. */
-  #judge<T>(tool: string, direction: 'request' | 'response', value: T, now: ReturnType<Authority> = this.#authority(), usage?: Gate['usage']): { outcome: Outcome; leaving: T; recorded: unknown } {
-    const hidden = hiddenInValue(value);
-    const outcome = decideFor(this.#deps, now.identity, now.connection, { kind: 'mcp', direction, tool, body: value }, hidden, undefined, usage);
-    const leaving = outcome.decision === 'mask' && outcome.masked !== undefined ? outcome.masked as T : value;
-    // recordStep redacts what the inspectors found in a withheld payload; a value hidden between
-    // control characters is found only once they are gone, so they go before it is recorded.
-    const passes = outcome.decision === 'allow' || outcome.decision === 'mask';
-    return { outcome, leaving, recorded: hidden.length > 0 && !passes ? unhidden(value, this.#deps.maskKey) : value };
+  /**
+   * Inspect + policy on a payload of the upstream's (or an answer going to it): what may leave.
+   * recordStep records a withheld payload without hiding characters and redacted.
+   */
+  #judge<T>(tool: string, direction: 'request' | 'response', value: T, now: ReturnType<Authority> = this.#authority(), usage?: Gate['usage']): { outcome: Outcome; leaving: T } {
+    const outcome = decideFor(this.#deps, now.identity, now.connection, { kind: 'mcp', direction, tool, body: value }, hiddenInValue(value), undefined, usage);
+    return { outcome, leaving: outcome.decision === 'mask' && outcome.masked !== undefined ? outcome.masked as T : value };
   }
 }
 

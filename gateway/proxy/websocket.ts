@@ -35,7 +35,6 @@ import { AGENT_ERRORS } from '../agents/exchange.ts';
 import { decideFor, recordStep, refuseUnlessAllowed, sessionMeta } from '../guard/index.ts';
 import type { HttpProxyDeps } from './http.ts';
 import { proxyTarget } from './path.ts';
-import { unhidden } from '../inspect/hidden.ts';
 import type { Finding } from '../inspect/types.ts';
 import { CLOSE, WebSocketRelay, type DecidedMessage, type Direction, type MessagePayload } from './websocket-relay.ts';
 
@@ -53,8 +52,7 @@ const MAX_TIMER_MS = 2 ** 31 - 1;
 
 /** The upgrade route for `/proxy` (mount with `router.addPrefix('/proxy', …)`); its close hook closes every session with 1001. */
 export function websocketProxyRoute(deps: HttpProxyDeps): UpgradeRoute {
-  const relays = new Set<WebSocketRelay>();
-  /** Who holds each live session, on which connection: re-checked when authority changes. */
+  /** Every live session: who holds it, on which connection (re-checked when authority changes). */
   const holders = new Map<WebSocketRelay, { identity: Identity; name: string }>();
   let closing = false;
   const revoke = (relay: WebSocketRelay, err: GatewayError) => {
@@ -103,8 +101,7 @@ export function websocketProxyRoute(deps: HttpProxyDeps): UpgradeRoute {
       // what the inspectors found redacted (recordStep), hidden values and exact integers included.
       const record = (direction: 'request' | 'response', outcome: Outcome, message: DecidedMessage | undefined, summary: JsonObject) => recordStep(recorder, recording, {
         type: summary.upgrade ? 'request' : 'message', direction, outcome, maskKey: deps.maskKey,
-        payload: message === undefined ? undefined : message.leaving === undefined ? withheld(message.payload, outcome, deps.maskKey) : message.payload,
-        leaving: message?.leaving, summary: { ...summary, requestId: ctx.requestId },
+        payload: message?.payload, leaving: message?.leaving, summary: { ...summary, requestId: ctx.requestId },
       });
       let relayed = false;
       try {
@@ -146,13 +143,11 @@ export function websocketProxyRoute(deps: HttpProxyDeps): UpgradeRoute {
           return;
         }
         const session = relay;
-        relays.add(session);
         holders.set(session, { identity, name: connection.name });
         const expiry = expiryTimer(identity, session);
         log.info('websocket session opened', { path: path.split('?')[0], protocol: upstream.protocol || undefined });
         void session.closed.then(() => {
           clearTimeout(expiry);
-          relays.delete(session);
           holders.delete(session);
           log.info('websocket session closed');
         });
@@ -166,10 +161,10 @@ export function websocketProxyRoute(deps: HttpProxyDeps): UpgradeRoute {
     close: async () => {
       closing = true;
       for (const off of unsubscribe) off();
-      for (const relay of relays) relay.close(CLOSE.GOING_AWAY, 'GW_SHUTTING_DOWN: the gateway is shutting down; reconnect in a moment');
+      for (const relay of holders.keys()) relay.close(CLOSE.GOING_AWAY, 'GW_SHUTTING_DOWN: the gateway is shutting down; reconnect in a moment');
       let timer: NodeJS.Timeout | undefined;
       await Promise.race([
-        Promise.all([...relays].map((r) => r.closed)),
+        Promise.all([...holders.keys()].map((r) => r.closed)),
         new Promise((resolve) => { timer = setTimeout(resolve, CLOSE_GRACE_MS); }),
       ]);
       clearTimeout(timer);
@@ -194,19 +189,6 @@ function usable(deps: HttpProxyDeps, identity: Identity, name: string): Connecti
 function decideMessage(deps: HttpProxyDeps, identity: Identity, name: string, direction: Direction, path: string, payload: MessagePayload, findings: readonly Finding[]): Outcome {
   const connection = deps.connections.recheck(identity, name);
   return decideFor(deps, identity, connection, { kind: 'http', direction, method: WEBSOCKET_METHOD, path, ...payload }, findings);
-}
-
-/**
- * A refused message as the recording may hold it (recordStep then redacts what the inspectors
- * found): without the characters a hidden value was written between, and with integers past
- * 2^53 as the decimal strings they are (the recording is JSON, which a BigInt is not).
- */
-function withheld(payload: unknown, outcome: Outcome, maskKey: Uint8Array): unknown {
-  const shown = outcome.findings.some((f) => f.kind === 'inspect.hidden_text') ? unhidden(payload, maskKey) : payload;
-  const exact = (v: unknown): unknown => typeof v === 'bigint' ? v.toString()
-    : Array.isArray(v) ? v.map(exact)
-      : v !== null && typeof v === 'object' ? Object.fromEntries(Object.entries(v).map(([k, child]) => [k, exact(child)])) : v;
-  return typeof shown === 'string' ? shown : exact(shown);
 }
 
 /** Ends the session when the caller's credential expires (unref'd; cleared when the session ends). */

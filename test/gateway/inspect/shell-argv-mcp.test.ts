@@ -5,13 +5,12 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createServer, type Server } from 'node:http';
-import { Client } from '@modelcontextprotocol/sdk/client/index.js';
-import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
 import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/streamableHttp.js';
 import { z } from 'zod';
 import type { Running } from '../../support/process.ts';
 import { startTestAgent, startTestGateway, type TestGateway } from '../../support/gateway.ts';
+import { listenLoopback, mcpConnect } from '../../support/mcp.ts';
 
 let t: TestGateway;
 let upstream: Server;
@@ -43,7 +42,7 @@ before(async () => {
       void server.connect(transport).then(() => transport.handleRequest(req, res, body));
     });
   });
-  const url = await new Promise<string>((r) => upstream.listen(0, '127.0.0.1', () => r(`http://127.0.0.1:${(upstream.address() as { port: number }).port}`)));
+  const url = await listenLoopback(upstream);
   t = await startTestGateway();
   agent = await startTestAgent(t, 'edge', { allow: [url] });
   const r = await t.call('POST', '/api/v1/connections', await t.token('alice', ['admins']), { name: 'runner', kind: 'mcp', agent: 'edge', target: { url: `${url}/mcp` }, groups: ['developers'] });
@@ -56,8 +55,7 @@ after(async () => {
 });
 
 test('run_process {command: "rm", args: ["-rf", "/"]} is judged as argv and refused; ls -la passes word for word', async () => {
-  const client = new Client({ name: 'argv-test', version: '1' });
-  await client.connect(new StreamableHTTPClientTransport(new URL(`${t.gw.url}/mcp/runner`), { requestInit: { headers: { authorization: `Bearer ${await t.token('bob', ['developers'])}` } } }));
+  const { client } = await mcpConnect(`${t.gw.url}/mcp/runner`, await t.token('bob', ['developers']), { name: 'argv-test' });
 
   const ok = await client.callTool({ name: 'run_process', arguments: { command: 'ls', args: ['-la', '/var/log'] } });
   assert.equal(ok.isError, undefined, JSON.stringify(ok));

@@ -7,10 +7,9 @@ import assert from 'node:assert/strict';
 import { createServer, type Server } from 'node:http';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { Client } from '@modelcontextprotocol/sdk/client/index.js';
-import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import type { Running } from '../../support/process.ts';
 import { addConnections, startTestAgent, startTestGateway, stopAll, type TestGateway } from '../../support/gateway.ts';
+import { listenLoopback, mcpConnect, textOf } from '../../support/mcp.ts';
 
 let t: TestGateway;
 let target: Server;
@@ -32,7 +31,7 @@ before(async () => {
     res.writeHead(200, { 'content-type': 'application/json' });
     res.end(JSON.stringify({ id, name: 'Ada', email: `${id}@example.com` }));
   });
-  const url = await new Promise<string>((r) => target.listen(0, '127.0.0.1', () => r(`http://127.0.0.1:${(target.address() as { port: number }).port}`)));
+  const url = await listenLoopback(target);
   t = await startTestGateway();
   const admin = await t.token('alice', ['admins']);
   agent = await startTestAgent(t, 'edge', { allow: [url] });
@@ -49,12 +48,8 @@ before(async () => {
 });
 after(() => stopAll(agent, t, target));
 
-const textOf = (r: object) => (((r as { content?: unknown }).content ?? []) as Array<{ type: string; text?: string }>).map((c) => c.text ?? '').join('\n');
-
 test('an MCP scraping loop is stopped at its egress budget with isError and the retry time', async () => {
-  const transport = new StreamableHTTPClientTransport(new URL(`${t.gw.url}/mcp/crm`), { requestInit: { headers: { authorization: `Bearer ${await t.token('bob', ['developers'])}` } } });
-  const client = new Client({ name: 'limits-test', version: '1.0.0' });
-  await client.connect(transport);
+  const { client } = await mcpConnect(`${t.gw.url}/mcp/crm`, await t.token('bob', ['developers']), { name: 'limits-test' });
   const results = [];
   for (let i = 1; i <= 6; i++) {
     const r = await client.callTool({ name: 'getCustomer', arguments: { id: `c-${i}` } });

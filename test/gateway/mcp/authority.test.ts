@@ -16,6 +16,7 @@ import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/
 import type { RunningGateway } from '../../../gateway/main.ts';
 import type { Running } from '../../support/process.ts';
 import { addConnections, eventually, startTestAgent, startTestGateway, stopAll, type TestGateway } from '../../support/gateway.ts';
+import { listenLoopback, mcpConnect, textOf } from '../../support/mcp.ts';
 
 let t: TestGateway;
 let replica: RunningGateway;
@@ -40,7 +41,7 @@ before(async () => {
     res.writeHead(200, { 'content-type': 'application/json' });
     res.end(JSON.stringify({ id: req.url?.split('/').pop(), name: 'Ada' }));
   });
-  const url = await new Promise<string>((r) => target.listen(0, '127.0.0.1', () => r(`http://127.0.0.1:${(target.address() as { port: number }).port}`)));
+  const url = await listenLoopback(target);
   // The full reload is an hour away and tokens get no clock skew: what these tests see comes from
   // the per-use re-check and the config epoch alone.
   t = await startTestGateway({ config: { connections: { reloadInterval: 3600 }, auth: { clockSkew: 0 }, reviews: { pollInterval: 0.05 } } });
@@ -58,10 +59,7 @@ before(async () => {
 after(() => stopAll(agent, t, target));
 
 async function connect(token: string, path: string): Promise<{ client: Client; transport: StreamableHTTPClientTransport }> {
-  const transport = new StreamableHTTPClientTransport(new URL(`${t.gw.url}${path}`), { requestInit: { headers: { authorization: `Bearer ${token}` } } });
-  const client = new Client({ name: 'authority-test', version: '1.0.0' });
-  await client.connect(transport);
-  return { client, transport };
+  return mcpConnect(`${t.gw.url}${path}`, token, { name: 'authority-test' });
 }
 
 /** PATCH a connection as the admin, through `via` (this gateway by default). */
@@ -69,8 +67,6 @@ async function patch(name: string, body: object, via: string = t.gw.url): Promis
   const res = await fetch(`${via}/api/v1/connections/${name}`, { method: 'PATCH', headers: { authorization: `Bearer ${admin}`, 'content-type': 'application/json' }, body: JSON.stringify(body) });
   assert.equal(res.status, 200, await res.text());
 }
-
-const textOf = (r: object) => (((r as { content?: unknown }).content ?? []) as Array<{ type: string; text?: string }>).map((c) => c.text ?? '').join('\n');
 
 /** One JSON-RPC request on a session with `token`, read whole (JSON or an SSE stream's data lines). */
 async function rpc(token: string, path: string, sessionId: string, method: string, params: object): Promise<{ status: number; headers: Headers; body: any }> {

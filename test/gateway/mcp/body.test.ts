@@ -6,9 +6,9 @@ import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createServer, type Server } from 'node:http';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
-import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import type { Running } from '../../support/process.ts';
 import { startTestAgent, startTestGateway, stopAll, type TestGateway } from '../../support/gateway.ts';
+import { listenLoopback, mcpConnect } from '../../support/mcp.ts';
 
 let t: TestGateway;
 let target: Server;
@@ -40,7 +40,7 @@ before(async () => {
       res.end('{"rows":[[1]]}');
     });
   });
-  const url = await new Promise<string>((r) => target.listen(0, '127.0.0.1', () => r(`http://127.0.0.1:${(target.address() as { port: number }).port}`)));
+  const url = await listenLoopback(target);
   t = await startTestGateway();
   const admin = await t.token('alice', ['admins']);
   bob = await t.token('bob', ['developers']);
@@ -51,9 +51,7 @@ before(async () => {
 after(() => stopAll(agent, t, target));
 
 async function session(): Promise<{ client: Client; id: string }> {
-  const transport = new StreamableHTTPClientTransport(new URL(`${t.gw.url}/mcp/reports`), { requestInit: { headers: { authorization: `Bearer ${bob}` } } });
-  const client = new Client({ name: 'body-test', version: '1.0.0' });
-  await client.connect(transport);
+  const { client, transport } = await mcpConnect(`${t.gw.url}/mcp/reports`, bob, { name: 'body-test' });
   return { client, id: transport.sessionId! };
 }
 

@@ -4,11 +4,10 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createServer, type Server } from 'node:http';
-import { Client } from '@modelcontextprotocol/sdk/client/index.js';
-import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { handleDemoMcp } from '../../../cli/dev/demo-mcp.ts';
 import type { Running } from '../../support/process.ts';
 import { eventually, startTestAgent, startTestGateway, type TestGateway } from '../../support/gateway.ts';
+import { listenLoopback, mcpConnect } from '../../support/mcp.ts';
 
 let t: TestGateway;
 let upstream: Server;
@@ -25,7 +24,7 @@ before(async () => {
       void handleDemoMcp(req, res, body, () => []);
     });
   });
-  const url = await new Promise<string>((r) => upstream.listen(0, '127.0.0.1', () => r(`http://127.0.0.1:${(upstream.address() as { port: number }).port}`)));
+  const url = await listenLoopback(upstream);
   t = await startTestGateway({ config: { reviews: { pollInterval: 0.05 } } });
   agent = await startTestAgent(t, 'edge', { allow: [url] });
   const r = await t.call('POST', '/api/v1/connections', await t.token('alice', ['admins']), { name: 'orders', kind: 'mcp', agent: 'edge', target: { url: `${url}/mcp` }, groups: ['developers'] });
@@ -38,8 +37,7 @@ after(async () => {
 });
 
 test('a readOnlyHint tool running DELETE FROM orders is still held for review; its SELECT passes', async () => {
-  const client = new Client({ name: 'hint-test', version: '1' });
-  await client.connect(new StreamableHTTPClientTransport(new URL(`${t.gw.url}/mcp/orders`), { requestInit: { headers: { authorization: `Bearer ${await t.token('bob', ['developers'])}` } } }));
+  const { client } = await mcpConnect(`${t.gw.url}/mcp/orders`, await t.token('bob', ['developers']), { name: 'hint-test' });
   const runSql = (await client.listTools()).tools.find((x) => x.name === 'run_sql')!;
   assert.equal(runSql.annotations?.readOnlyHint, true, 'the annotation is passed on');
 

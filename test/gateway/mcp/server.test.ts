@@ -14,6 +14,7 @@ import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/
 import { createLogger } from '../../../lib/log.ts';
 import type { Running } from '../../support/process.ts';
 import { eventually, startTestAgent, startTestGateway, type TestGateway } from '../../support/gateway.ts';
+import { listenLoopback, mcpConnect, textOf } from '../../support/mcp.ts';
 
 const CARD = '4111 1111 1111 1111';
 const TARGET_SECRET = 'svc-secret-93a1';
@@ -53,7 +54,7 @@ before(async () => {
       res.end(JSON.stringify(req.url?.startsWith('/api/customers') ? { id: 'c-1', name: 'Ada', card: CARD, method: req.method } : { rows: [[1]] }));
     });
   });
-  const url = await new Promise<string>((r) => target.listen(0, '127.0.0.1', () => r(`http://127.0.0.1:${(target.address() as { port: number }).port}`)));
+  const url = await listenLoopback(target);
   t = await startTestGateway({ config: { reviews: { pollInterval: 0.05 } }, logger: createLogger({ level: 'debug', write: (l) => { logs.push(l); } }) });
   admin = await t.token('alice', ['admins']);
   bob = await t.token('bob', ['developers']);
@@ -70,13 +71,8 @@ after(async () => {
 });
 
 async function connect(token: string, path = '/mcp/crm', headers: Record<string, string> = {}): Promise<{ client: Client; transport: StreamableHTTPClientTransport }> {
-  const transport = new StreamableHTTPClientTransport(new URL(`${t.gw.url}${path}`), { requestInit: { headers: { authorization: `Bearer ${token}`, ...headers } } });
-  const client = new Client({ name: 'test-client', version: '1.0.0' });
-  await client.connect(transport);
-  return { client, transport };
+  return mcpConnect(`${t.gw.url}${path}`, token, { headers });
 }
-
-const textOf = (r: object) => (((r as { content?: unknown }).content ?? []) as Array<{ type: string; text?: string }>).map((c) => c.text ?? '').join('\n');
 
 test('tools come from the OpenAPI document, each with an optional _justification', async () => {
   const { client } = await connect(bob);
