@@ -37,7 +37,7 @@ const MAX_ROWS = 128;
  * they differ (the i-th of `columns` takes value k + i, any other column value k). At most
  * `maxRows` (and MAX_ROWS) rows.
  */
-export function* sampleRows(columns: readonly string[], values: readonly Value[], maxRows = MAX_ROWS): Generator<(name: string) => { v: Value }> {
+function* sampleRows(columns: readonly string[], values: readonly Value[], maxRows = MAX_ROWS): Generator<(name: string) => { v: Value }> {
   const limit = Math.min(maxRows, MAX_ROWS);
   // Built as it is used: most checks end at the first row.
   const pool: Value[] = [];
