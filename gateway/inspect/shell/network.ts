@@ -9,6 +9,7 @@ import { SHELLS as SHELL_NAMES, type Lang } from './interpreters.ts';
 import type { Cmd, Word } from './model.ts';
 import type { Hit } from './rules.ts';
 import { show } from './model.ts';
+import { baseName } from './wrappers.ts';
 
 /** The shells interpreters.ts knows, and busybox, whose `sh` applet is one. */
 const SHELLS: ReadonlySet<string> = new Set([...SHELL_NAMES, 'busybox']);
@@ -20,8 +21,9 @@ function reverse(word: Word | undefined, detail: string): Hit {
   return { kind: 'shell.reverse_shell', severity: 'critical', detail, ...(word ? { word } : {}) };
 }
 
+/** A command's base name in lower case, as judge.ts compares names. */
 function base(value: string): string {
-  return value.slice(value.lastIndexOf('/') + 1).toLowerCase();
+  return baseName(value).toLowerCase();
 }
 
 function isShellish(name: string): boolean {
