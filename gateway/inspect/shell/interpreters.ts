@@ -20,7 +20,8 @@ export interface Interpreter {
   readonly program: Program;
 }
 
-const SHELLS = new Set(['sh', 'bash', 'rbash', 'dash', 'zsh', 'ksh', 'mksh', 'pdksh', 'ash', 'yash', 'posh', 'fish', 'csh', 'tcsh']);
+/** Shells by base name: each runs `-c CODE`, a script file or standard input (also network.ts). */
+export const SHELLS: ReadonlySet<string> = new Set(['sh', 'bash', 'rbash', 'dash', 'zsh', 'ksh', 'mksh', 'pdksh', 'ash', 'yash', 'posh', 'fish', 'csh', 'tcsh']);
 const STDIN_NAMES = new Set(['-', '/dev/stdin', '/dev/fd/0', '/proc/self/fd/0']);
 
 /** How `name` (a base name) takes its program, or undefined when it is not an interpreter. */

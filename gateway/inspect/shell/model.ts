@@ -9,6 +9,12 @@ import type { Cwd, Scope } from './scope.ts';
 export const UNKNOWN = '\uE000';
 /** Marks where bash splits an unquoted word on `$IFS`. */
 export const SPLIT = '\uE001';
+/** Stands for the list of paths xargs reads from standard input (paths.ts, wrappers.ts). */
+export const STDIN_ITEMS = '\uE002';
+/** Open, separate and close a set of alternative values: a loop variable's values (scope.ts). */
+export const ALT_OPEN = '\uE003';
+export const ALT_SEP = '\uE004';
+export const ALT_CLOSE = '\uE005';
 
 /** One shell word after quote removal, escape decoding and the expansions that are known. */
 export interface Word {
@@ -124,11 +130,6 @@ export function viaText(via: readonly string[]): string {
   return via.length === 0 ? '' : ` (after unwrapping ${via.join(', ')})`;
 }
 
-/** A word that stands for run-time text over the given span. */
-export function unknownWord(start: number, end: number): Word {
-  return { value: UNKNOWN, start, end, dynamic: true, substitution: false, quoted: false, wholeQuoted: false, tricks: [] };
-}
-
 /** A literal word over the given span (used when unwrapping builds argv from other text). */
 export function literalWord(value: string, start: number, end: number): Word {
   return { value, start, end, dynamic: false, substitution: false, quoted: false, wholeQuoted: false, tricks: [] };
@@ -136,7 +137,7 @@ export function literalWord(value: string, start: number, end: number): Word {
 
 /** The value shown in a detail: UNKNOWN as `…`, cut to 60 characters. */
 export function show(value: string): string {
-  const text = value.replaceAll(UNKNOWN, '…').replaceAll(SPLIT, ' ').replaceAll('\uE003', '{').replaceAll('\uE004', ',').replaceAll('\uE005', '}').replaceAll('\uE002', '(stdin)');
+  const text = value.replaceAll(UNKNOWN, '…').replaceAll(SPLIT, ' ').replaceAll(ALT_OPEN, '{').replaceAll(ALT_SEP, ',').replaceAll(ALT_CLOSE, '}').replaceAll(STDIN_ITEMS, '(stdin)');
   return text.length > 60 ? `${text.slice(0, 57)}...` : text;
 }
 

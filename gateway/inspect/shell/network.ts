@@ -5,12 +5,14 @@
 // (`nc -e`, `ncat --exec/--sh-exec`), socat joining an `exec:`/`system:` address to a network
 // one — and, in inline interpreter code, by a socket opened in the same program that starts a
 // shell or a process (`socket … pty.spawn`, `fsockopen … exec`, `IO::Socket … exec`).
-import type { Lang } from './interpreters.ts';
+import { SHELLS as SHELL_NAMES, type Lang } from './interpreters.ts';
 import type { Cmd, Word } from './model.ts';
 import type { Hit } from './rules.ts';
 import { show } from './model.ts';
+import { baseName } from './wrappers.ts';
 
-const SHELLS = new Set(['sh', 'bash', 'rbash', 'dash', 'zsh', 'ksh', 'mksh', 'ash', 'yash', 'fish', 'csh', 'tcsh', 'busybox']);
+/** The shells interpreters.ts knows, and busybox, whose `sh` applet is one. */
+const SHELLS: ReadonlySet<string> = new Set([...SHELL_NAMES, 'busybox']);
 const INTERPRETERS = /^(python[0-9.]*|pypy[0-9.]*|perl|ruby|node|nodejs|php|lua|luajit|[gmn]?awk|irb|tclsh|wish|expect)$/;
 const NETCATS = new Set(['nc', 'ncat', 'netcat', 'nc.traditional', 'nc.openbsd', 'cryptcat', 'pwncat', 'sbd', 'gsocket']);
 const NET_TOOLS = new Set([...NETCATS, 'telnet', 'socat', 'openssl', 'ssh', 'websocat', 'curl', 'wget']);
@@ -19,8 +21,9 @@ function reverse(word: Word | undefined, detail: string): Hit {
   return { kind: 'shell.reverse_shell', severity: 'critical', detail, ...(word ? { word } : {}) };
 }
 
+/** A command's base name in lower case, as judge.ts compares names. */
 function base(value: string): string {
-  return value.slice(value.lastIndexOf('/') + 1).toLowerCase();
+  return baseName(value).toLowerCase();
 }
 
 function isShellish(name: string): boolean {

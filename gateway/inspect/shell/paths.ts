@@ -18,7 +18,7 @@
 //            `$(cat list)`), the parent of one (`"$D/.."`), or everything in a directory only
 //            known at run time (`cd "$D" && rm -rf *`): recursive operations on it are held
 //            for review (shell.dynamic_target), not refused
-import { UNKNOWN } from './model.ts';
+import { STDIN_ITEMS, UNKNOWN } from './model.ts';
 import { resolveIn, type Cwd } from './scope.ts';
 
 export type PathClass = 'root' | 'system' | 'home' | 'unknown' | 'dynamic' | 'other';
@@ -28,9 +28,6 @@ export interface PathVerdict {
   /** Words for a finding's detail: "/", "system path /etc", … */
   readonly why: string;
 }
-
-/** Stands for the list of paths xargs reads from standard input. A private-use code point. */
-export const STDIN_ITEMS = '\uE002';
 
 const SYSTEM = new Set([
   'bin', 'boot', 'dev', 'etc', 'lib', 'lib32', 'lib64', 'libx32', 'media', 'mnt', 'nix', 'opt', 'proc', 'root', 'run',

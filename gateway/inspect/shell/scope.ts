@@ -6,18 +6,15 @@
 // `d=/` (the later branch), which errs towards judging the more dangerous value.
 //
 // A value that cannot be known here stays UNKNOWN (model.ts). A loop variable holds several
-// values at once: they are written between ALT markers and each word that uses it expands to one
+// values at once: they are written between ALT markers (model.ts) and each word that uses it expands to one
 // word per value (`rm -rf "$f"` over `/*` and `a` judges `rm -rf /* a`), bounded like brace
 // expansion.
-import { SPLIT, UNKNOWN, type Word } from './model.ts';
-
-/** Open, separate and close a set of alternative values (private-use code points). */
-export const ALT_OPEN = '\uE003';
-export const ALT_SEP = '\uE004';
-export const ALT_CLOSE = '\uE005';
+import { ALT_CLOSE, ALT_OPEN, ALT_SEP, SPLIT, UNKNOWN, type Word } from './model.ts';
 
 /** Most words one word may expand to through alternatives before it counts as unknown. */
-export const MAX_ALTERNATIVES = 64;
+const MAX_ALTERNATIVES = 64;
+/** A whole set of alternatives, as written by `alternativesValue`. */
+const ALT_SET = new RegExp(`${ALT_OPEN}[^${ALT_CLOSE}]*${ALT_CLOSE}`, 'g');
 
 /**
  * Where relative paths point. A string is a directory (absolute, `~…`, or relative to where the
@@ -133,7 +130,7 @@ export function expandAlternatives(word: Word): Word[] {
     const prefix = text.slice(pos, open);
     const options = text.slice(open + 1, close).split(ALT_SEP);
     // Too many combinations: each set of alternatives becomes unknown, the literal parts stay (`/$a$b` is still under /).
-    if (values.length * options.length > MAX_ALTERNATIVES) return [{ ...word, value: text.replace(/\uE003[^\uE005]*\uE005/g, UNKNOWN), dynamic: true }];
+    if (values.length * options.length > MAX_ALTERNATIVES) return [{ ...word, value: text.replace(ALT_SET, UNKNOWN), dynamic: true }];
     values = values.flatMap((v) => options.map((o) => v + prefix + o));
     pos = close + 1;
   }

@@ -5,9 +5,8 @@
 // interpreters.ts. Each entry reads the wrapper's options the way the real tool does.
 import { commandVariable, ESCAPES, sshOptions } from './escapes.ts';
 import type { Lang } from './interpreters.ts';
-import { literalWord, type Cmd, type Word } from './model.ts';
+import { literalWord, STDIN_ITEMS, type Cmd, type Word } from './model.ts';
 import { parseOptions, type OptionSpec } from './options.ts';
-import { STDIN_ITEMS } from './paths.ts';
 
 export type Unwrap =
   | { readonly kind: 'argv'; readonly label: string; readonly argv: readonly Word[] }
@@ -345,10 +344,6 @@ const WRAPPERS: ReadonlyMap<string, Unwrapper> = new Map<string, Unwrapper>([
 export function unwrap(cmd: Cmd, name: string): Unwrap[] | undefined {
   const fn = WRAPPERS.get(name);
   return fn ? fn(cmd.argv.slice(1), cmd) : undefined;
-}
-
-export function isWrapper(name: string): boolean {
-  return WRAPPERS.has(name);
 }
 
 /** The last path component of a command name (`/usr/bin/sudo` → sudo). */

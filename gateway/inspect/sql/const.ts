@@ -16,6 +16,15 @@ export function isTruthy(v: Exclude<Value, null>): boolean {
   return !Number.isNaN(n) && n !== 0 && v.trim() !== '';
 }
 
+/**
+ * Whether a WHERE that folds to the constant `c` (under NOT when `negated`) restricts the rows:
+ * NULL and false keep no row at all, true keeps every row (pg-bounds.ts, nsp-bounds.ts).
+ */
+export function constantRestricts(c: Const, negated: boolean): boolean {
+  if (c.v === null) return true;
+  return negated ? isTruthy(c.v) : !isTruthy(c.v);
+}
+
 function coerce(a: Exclude<Value, null>, b: Exclude<Value, null>): [number, number] | [string, string] | [boolean, boolean] | undefined {
   if (typeof a === typeof b) return [a, b] as [number, number];
   const num = (x: Exclude<Value, null>) => (typeof x === 'boolean' ? (x ? 1 : 0) : typeof x === 'number' ? x : x.trim() === '' ? NaN : Number(x));

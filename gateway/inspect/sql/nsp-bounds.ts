@@ -4,9 +4,9 @@
 // NULL`, subqueries that do not mention the target and self-comparisons restrict nothing.
 // This parser writes NOT (...) and EXISTS (...) as function calls and builds AND/OR chains
 // left-deep; the chains are flattened so a long flat WHERE is not mistaken for deep nesting.
-import { isTruthy, type Value } from './const.ts';
+import { constantRestricts, type Value } from './const.ts';
 import { columnName, NspConst, nspName } from './nsp-const.ts';
-import { SampleBudget, SAMPLES, sampleRows } from './samples.ts';
+import { SampleBudget, trueForEverySample as sampled } from './samples.ts';
 
 type Obj = Record<string, unknown>;
 
@@ -57,10 +57,7 @@ class Bounds {
     if (depth > MAX_DEPTH) throw new TooDeep();
     const d = depth + 1;
     const folded = new NspConst(this.#pipesAreOr).value(node);
-    if (folded !== undefined) {
-      if (folded.v === null) return true;
-      return negated ? isTruthy(folded.v) : !isTruthy(folded.v);
-    }
+    if (folded !== undefined) return constantRestricts(folded, negated);
     if (node === null || typeof node !== 'object') return false;
     const n = node as Obj;
     const type = String(n['type'] ?? '');
@@ -118,18 +115,7 @@ class Bounds {
       if (c !== undefined && c.v !== null) { if (constants.length < 16) constants.push(c.v); continue; }
       for (const key in n) if (key !== 'loc') stack.push([n[key], depth + 1]);
     }
-    this.#budget.spend(nodes);
-    const rows = this.#budget.rows(nodes);
-    if (rows === 0) return true;
-    let evaluated = 0;
-    for (const row of sampleRows(columns, [...SAMPLES, ...constants], rows)) {
-      this.#budget.spend(nodes);
-      const v = new NspConst(this.#pipesAreOr, row).value(leaf);
-      if (v === undefined) continue;
-      if (v.v === null || isTruthy(v.v) === negated) return false;
-      evaluated++;
-    }
-    return evaluated > 0;
+    return sampled(columns, constants, nodes, this.#budget, negated, (row) => new NspConst(this.#pipesAreOr, row).value(leaf));
   }
 
   /** The operands of a left-deep AND (or OR) chain, iteratively. */

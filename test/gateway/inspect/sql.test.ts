@@ -60,6 +60,13 @@ function score(cases: readonly Case[]): { misses: Miss[]; under: Miss[]; exact: 
 }
 
 const kinds = (findings: readonly Finding[]) => findings.map((f) => f.kind);
+/** The detail of the first finding of `kind` for `sql`, and the text its span covers. */
+const detail = (sql: string, kind: string, dialect: SqlDialect = 'postgresql') => inspectSql(sql, { dialect }).find((f) => f.kind === kind)?.detail;
+function at(sql: string, kind: string, dialect: SqlDialect = 'postgresql'): string {
+  const f = inspectSql(sql, { dialect }).find((x) => x.kind === kind);
+  assert.ok(f?.span, `${kind} with a span for ${sql}`);
+  return sql.slice(f.span.start, f.span.end);
+}
 
 test('before initSqlInspector, a PostgreSQL statement comes back as inspect.error instead of a throw', () => {
   const findings = inspectSql('SELECT 1', { dialect: 'postgresql' });
@@ -109,7 +116,6 @@ test('every finding kind is one the contract defines, with the severity of its k
 
 test('details say what and why, in a form a reviewer can read', async () => {
   await initSqlInspector();
-  const detail = (sql: string, kind: string, dialect: SqlDialect = 'postgresql') => inspectSql(sql, { dialect }).find((f) => f.kind === kind)?.detail;
   assert.equal(detail('DELETE FROM users WHERE 1=1', 'sql.write.unbounded'), 'DELETE FROM users without an effective WHERE (WHERE 1 = 1 is always true)');
   assert.equal(detail('UPDATE public.accounts SET balance = 0', 'sql.write.unbounded'), 'UPDATE public.accounts without a WHERE');
   assert.equal(detail('DELETE FROM t WHERE id = 5 OR 1 = 1', 'sql.write.unbounded'), 'DELETE FROM t without an effective WHERE (WHERE id = 5 OR 1 = 1 is always true)');
@@ -126,7 +132,6 @@ test('details say what and why, in a form a reviewer can read', async () => {
 
 test('a WHERE bounds only by comparing a column of the target; the detail says which rule failed', async () => {
   await initSqlInspector();
-  const detail = (sql: string, kind: string, dialect: SqlDialect = 'postgresql') => inspectSql(sql, { dialect }).find((f) => f.kind === kind)?.detail;
   assert.equal(detail("DELETE FROM users WHERE length('a') > 0", 'sql.write.unbounded'), 'DELETE FROM users without an effective WHERE (WHERE length(...) > 0 does not restrict the rows of users)');
   assert.equal(detail('DELETE FROM users WHERE id IS NOT NULL', 'sql.write.unbounded'), 'DELETE FROM users without an effective WHERE (WHERE id IS NOT NULL does not restrict the rows of users)');
   assert.equal(detail('UPDATE users SET plan = 1 FROM plans WHERE plans.id = 3', 'sql.write.unbounded'), 'UPDATE users without an effective WHERE (WHERE plans.id = 3 does not restrict the rows of users)');
@@ -141,7 +146,6 @@ test('a WHERE bounds only by comparing a column of the target; the detail says w
 
 test('catalog writes and set_config() get the finding of what they amount to', async () => {
   await initSqlInspector();
-  const detail = (sql: string, kind: string, dialect: SqlDialect = 'postgresql') => inspectSql(sql, { dialect }).find((f) => f.kind === kind)?.detail;
   assert.equal(detail("UPDATE pg_settings SET setting = 'off' WHERE name = 'fsync'", 'sql.server_config'), "UPDATE pg_settings writes a system catalog, which changes the server's configuration or schema behind its back");
   assert.equal(detail("UPDATE mysql.user SET plugin = '' WHERE user = 'root'", 'sql.privilege', 'mysql'), 'UPDATE mysql.user writes the catalog of roles and privileges, which changes who may do what');
   assert.equal(detail("SELECT set_config('role', 'postgres', false)", 'sql.privilege'), "set_config('role') changes the session's identity (like SET ROLE)");
@@ -186,11 +190,6 @@ test('details never carry literal values (a password, a file name, a quoted erro
 
 test('spans point into the original text in UTF-16 code units', async () => {
   await initSqlInspector();
-  const at = (sql: string, kind: string, dialect: SqlDialect = 'postgresql') => {
-    const f = inspectSql(sql, { dialect }).find((x) => x.kind === kind);
-    assert.ok(f?.span, `${kind} with a span for ${sql}`);
-    return sql.slice(f.span.start, f.span.end);
-  };
   assert.equal(at("SELECT 'é😀'; DROP TABLE t; SELECT 2", 'sql.ddl.drop'), 'DROP TABLE t', 'libpg-query byte offsets converted');
   assert.equal(at("SELECT 'é😀' FROM WHERE", 'sql.unparsed'), 'W', 'libpg-query cursor (code points) converted');
   assert.equal(at('SELECT 1; DROP TABLE t', 'sql.ddl.drop', 'mysql'), 'DROP TABLE t');
