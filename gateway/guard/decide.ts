@@ -6,7 +6,7 @@ import type { Connection } from '../connections/registry.ts';
 import type { Finding } from '../inspect/types.ts';
 import type { PolicyRequest } from '../policy/context.ts';
 import { decide, type Outcome } from '../policy/decide.ts';
-import type { PolicyManager } from '../policy/manager.ts';
+import type { PolicyManager, PolicySelection } from '../policy/manager.ts';
 import type { Recording } from './record.ts';
 import type { CompiledPolicy } from '../policy/compile.ts';
 import type { Limiter, Usage } from '../limits/limiter.ts';
@@ -23,12 +23,24 @@ export interface GuardDeps {
   readonly limiter?: Limiter;
 }
 
+/**
+ * The policy selection of a connection, worked out once per connection definition (the registry
+ * replaces the object when the definition changes; the gateway's own packs are fixed at start):
+ * the guard asks for it several times per request (limits before, the decision, limits after).
+ */
+const selections = new WeakMap<Connection, PolicySelection>();
+
 /** The connection's compiled policy set: the gateway's packs and files first, then its own. */
 export function policyFor(deps: Pick<GuardDeps, 'config' | 'policies'>, connection: Connection): CompiledPolicy {
-  return deps.policies.get({
-    packs: [...new Set([...deps.config.policy.packs, ...connection.policy.packs])],
-    files: [...new Set([...deps.config.policy.files, ...connection.policy.files])],
-  });
+  let selection = selections.get(connection);
+  if (selection === undefined) {
+    selection = {
+      packs: [...new Set([...deps.config.policy.packs, ...connection.policy.packs])],
+      files: [...new Set([...deps.config.policy.files, ...connection.policy.files])],
+    };
+    selections.set(connection, selection);
+  }
+  return deps.policies.get(selection);
 }
 
 /** The connection's policies (the gateway's baseline first) applied to one request or answer, with the caller as CEL sees it; `usage`: the limits' usage (`usage.<limit>` in CEL). */
