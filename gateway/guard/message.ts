@@ -12,7 +12,7 @@
 import type { Identity } from '../authn/identity.ts';
 import type { Connection } from '../connections/registry.ts';
 import { GatewayError } from '../errors.ts';
-import type { Finding, SqlDialect } from '../inspect/types.ts';
+import type { Finding } from '../inspect/types.ts';
 import type { PolicyRequest } from '../policy/context.ts';
 import type { Outcome } from '../policy/decide.ts';
 import { decideFor, type GuardDeps } from './decide.ts';
@@ -96,7 +96,7 @@ export function judgeHttp(deps: GuardDeps, identity: Identity, connection: Conne
   } else {
     if (msg.direction === 'request' && connection.kind === 'http') {
       // SQL and commands in the body, query or headers, judged like an MCP tool's (embedded.ts).
-      extra.push(...inspectEmbedded({ json: fields.body, query, headers: msg.headers, rules: connection.inspect, dialect: dialectOf(connection), form: normal?.form === true }));
+      extra.push(...inspectEmbedded({ json: fields.body, query, headers: msg.headers, rules: connection.inspect, dialect: connection.sql.dialect, form: normal?.form === true }));
     }
     extra.push(...headerReadings(msg.headers), ...valueReadings('query', query), ...valueReadings('segments', segments));
     outcome = decideFor(deps, identity, connection, { ...base, ...fields }, extra, undefined, msg.limits?.usage);
@@ -142,12 +142,6 @@ function joinSegments(segments: readonly string[]): string {
 function headerSafe(headers: HeaderMap): HeaderMap {
   const safe = (v: string) => v.replaceAll('…', '...').replace(/[^\t\x20-\x7e]/gu, (c) => encodeURIComponent(c));
   return Object.fromEntries(Object.entries(headers).map(([k, v]) => [k, Array.isArray(v) ? v.map((x) => safe(String(x))) : safe(String(v))]));
-}
-
-/** The connection's SQL dialect (`sql.dialect`), PostgreSQL when it names none. */
-export function dialectOf(connection: Connection): SqlDialect {
-  const named = (connection as { sql?: { dialect?: string } }).sql?.dialect;
-  return (named ?? 'postgresql') as SqlDialect;
 }
 
 function one(v: string | string[] | undefined): string | undefined {
