@@ -79,7 +79,7 @@ export function judgeHttp(deps: GuardDeps, identity: Identity, connection: Conne
   let outcome: Outcome;
   if (msg.oversize === undefined && msg.body.length > 0) {
     normal = normaliseBody(msg.body, {
-      contentType: one(msg.headers['content-type']), contentEncoding: one(msg.headers['content-encoding']),
+      contentType: firstValue(msg.headers['content-type']), contentEncoding: firstValue(msg.headers['content-encoding']),
       maxBytes: msg.direction === 'request' ? limits.maxRequestBytes : limits.maxResponseBytes, tooLarge, direction: msg.direction,
     });
     if (normal.bytes.length <= limits.inspectBytes) {
@@ -92,7 +92,7 @@ export function judgeHttp(deps: GuardDeps, identity: Identity, connection: Conne
     const size = normal?.bytes.length ?? msg.body.length;
     const action = msg.oversize?.action ?? (limits.oversize === 'review' ? 'review' : 'deny');
     const streaming = msg.oversize?.streaming ?? limits.oversize === 'stream';
-    outcome = oversizeOutcome(action, size, limits.inspectBytes, streaming, readWholeKind(one(msg.headers['content-type'])) ?? 'JSON');
+    outcome = oversizeOutcome(action, size, limits.inspectBytes, streaming, readWholeKind(firstValue(msg.headers['content-type'])) ?? 'JSON');
   } else {
     if (msg.direction === 'request' && connection.kind === 'http') {
       // SQL and commands in the body, query or headers, judged like an MCP tool's (embedded.ts).
@@ -111,7 +111,7 @@ export function judgeHttp(deps: GuardDeps, identity: Identity, connection: Conne
   const headers = maskedHeaders === undefined || maskedHeaders === msg.headers ? { ...msg.headers } : headerSafe(maskedHeaders);
   if (normal !== undefined) {
     delete headers['content-encoding']; // the decoded body leaves, as inspected
-    if (body !== normal.bytes && normal.charset !== 'utf-8' && headers['content-type'] !== undefined) headers['content-type'] = withUtf8(one(headers['content-type'])!);
+    if (body !== normal.bytes && normal.charset !== 'utf-8' && headers['content-type'] !== undefined) headers['content-type'] = withUtf8(firstValue(headers['content-type'])!);
   }
   const maskedSegments = masking ? outcome.maskedParts?.segments as string[] | undefined : undefined;
   const leavingPath = maskedSegments !== undefined && maskedSegments !== segments ? joinSegments(maskedSegments) : msg.pathname;
@@ -144,7 +144,8 @@ function headerSafe(headers: HeaderMap): HeaderMap {
   return Object.fromEntries(Object.entries(headers).map(([k, v]) => [k, Array.isArray(v) ? v.map((x) => safe(String(x))) : safe(String(v))]));
 }
 
-function one(v: string | string[] | undefined): string | undefined {
+/** A header's first value (Node gives a repeated header as an array), or undefined. */
+export function firstValue(v: string | string[] | undefined): string | undefined {
   return Array.isArray(v) ? v[0] : v;
 }
 
