@@ -18,7 +18,7 @@
 import type { Finding, SqlDialect } from '../inspect/types.ts';
 import { inspectShell } from '../inspect/shell/index.ts';
 import { inspectSql } from '../inspect/sql/index.ts';
-import { scanJson } from './json.ts';
+import { parseScanned, scanJson } from './json.ts';
 
 /** One `inspect:` entry of a connection. */
 export interface EmbeddedRule {
@@ -104,7 +104,9 @@ export function inspectEmbedded(input: EmbeddedInput): Finding[] {
     // as JSON by the target: its strings are looked at as the body's are.
     const nested = depth < MAX_NESTED_JSON ? nestedJson(value) : undefined;
     if (nested !== undefined) {
-      for (const [p, v] of jsonStrings(nested)) visit(`${path}${p.slice(1)}`, v, depth + 1);
+      // JSON.parse keeps a repeated key's last value; a first-wins reader acts on the other one.
+      for (const p of nested.duplicates) findings.push({ kind: 'inspect.duplicate_key', path: `${path}${p.slice(1)}`, severity: 'high', detail: 'a key that appears twice in one object of JSON inside a string (readers disagree on which value counts)' });
+      for (const [p, v] of jsonStrings(nested.json)) visit(`${path}${p.slice(1)}`, v, depth + 1);
       return;
     }
     findings.push(...detect(value, path, input.dialect));
@@ -181,12 +183,13 @@ function select(json: unknown, path: string): Array<[string, unknown]> {
 /** JSON inside a string, read at most this many levels down. */
 const MAX_NESTED_JSON = 2;
 
-/** The parsed value of a string that is a JSON object or array (bounded in size and depth), or undefined. */
-function nestedJson(value: string): unknown {
+/** The parsed value of a string that is a JSON object or array (bounded in size and depth), with the paths of keys it repeats, or undefined. */
+function nestedJson(value: string): { json: unknown; duplicates: readonly string[] } | undefined {
   if (value.length > MAX_DETECT_CHARS || !/^\s*[[{]/.test(value)) return undefined;
-  if (scanJson(value).tooDeep) return undefined;
+  const scan = scanJson(value);
+  if (scan.tooDeep) return undefined;
   try {
-    return JSON.parse(value) as unknown;
+    return { json: parseScanned(value, scan), duplicates: scan.duplicates };
   } catch {
     return undefined;
   }

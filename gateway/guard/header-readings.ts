@@ -9,7 +9,8 @@
 import { inspectText } from '../inspect/pii/index.ts';
 import type { Finding } from '../inspect/types.ts';
 import { decodeHeaderText, percentDecode } from './multipart.ts';
-import { hiddenText } from './normalise.ts';
+import { HIDING, HIDING_ANY } from '../inspect/hidden.ts';
+import { countSensitive, hiddenText } from './normalise.ts';
 
 /** Values that could hide something when decoded: a percent-escape, an RFC 2231 parameter or an encoded word. */
 const ENCODED = /%[0-9A-Fa-f]{2}|\*\s*=|=\?[^?]+\?[BbQq]\?/;
@@ -24,7 +25,7 @@ export function headerReadings(headers: Readonly<Record<string, string | readonl
       if (ENCODED.test(v)) readings.push(percentDecode(decodeHeaderText(v), 'utf-8'), percentDecode(decodeHeaderText(v).replaceAll('+', ' '), 'utf-8'));
       // Node reads header bytes as Latin-1; a target reads them as UTF-8 (a zero-width space is 3 bytes).
       if (/[^\x00-\x7f]/.test(v)) readings.push(Buffer.from(v, 'latin1').toString('utf8'));
-      if (HIDING.test(v) || /\\|&/.test(v)) readings.push(...readings.map((r) => r.replace(HIDING_ALL, '')), v.replace(HIDING_ALL, ''));
+      if (HIDING_ANY.test(v) || /\\|&/.test(v)) readings.push(...readings.map((r) => r.replace(HIDING, '')), v.replace(HIDING, ''));
       if (readings.length === 0) return;
       const shown = sensitiveCounts(v);
       for (const reading of readings) {
@@ -40,10 +41,6 @@ export function headerReadings(headers: Readonly<Record<string, string | readonl
   return findings;
 }
 
-/** Control and format characters a reader may drop (as in normalise.ts). */
-const HIDING = /[\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f-\u009f\p{Cf}]/u;
-const HIDING_ALL = new RegExp(HIDING.source, 'gu');
-
 /** Query values and path segments whose text hides a value (control or format characters, escapes): `inspect.hidden_text` at their path. */
 export function valueReadings(part: 'query' | 'segments', value: Readonly<Record<string, readonly string[]>> | readonly string[] | undefined): Finding[] {
   if (value === undefined) return [];
@@ -54,7 +51,5 @@ export function valueReadings(part: 'query' | 'segments', value: Readonly<Record
 }
 
 function sensitiveCounts(text: string): Map<string, number> {
-  const counts = new Map<string, number>();
-  for (const f of inspectText(text)) if (f.kind.startsWith('pii.') || f.kind.startsWith('secret.')) counts.set(f.kind, (counts.get(f.kind) ?? 0) + 1);
-  return counts;
+  return countSensitive(inspectText(text));
 }

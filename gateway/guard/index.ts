@@ -5,7 +5,7 @@
 export { decideFor, type GuardDeps } from './decide.ts';
 export { recordStep, redactFindings, sessionMeta, type Recording } from './record.ts';
 export { reasonText, refuseUnlessAllowed } from './refuse.ts';
-export { judgeHttp, oversizeOutcome, type HeaderMap, type HttpMessage, type Judged } from './message.ts';
-export { hiddenInValue, hiddenText, normaliseBody, readWholeKind, type NormalBody } from './normalise.ts';
+export { firstValue, judgeHttp, oversizeOutcome, type HeaderMap, type HttpMessage, type Judged } from './message.ts';
+export { charsetOf, hiddenInValue, hiddenText, normaliseBody, readWholeKind, type NormalBody } from './normalise.ts';
 export { limitsAfter, limitsBefore, withLimits, type LimitedStep } from './limits-hook.ts';
 export { DEFAULT_MAX_DEPTH, scanJson } from './json.ts';

@@ -12,7 +12,7 @@
 import type { Identity } from '../authn/identity.ts';
 import type { Connection } from '../connections/registry.ts';
 import { GatewayError } from '../errors.ts';
-import type { Finding, SqlDialect } from '../inspect/types.ts';
+import type { Finding } from '../inspect/types.ts';
 import type { PolicyRequest } from '../policy/context.ts';
 import type { Outcome } from '../policy/decide.ts';
 import { decideFor, type GuardDeps } from './decide.ts';
@@ -20,7 +20,7 @@ import { inspectEmbedded } from './embedded.ts';
 import { normaliseBody, readWholeKind, type NormalBody } from './normalise.ts';
 import { withLimits } from './limits-hook.ts';
 import type { Gate } from '../limits/limiter.ts';
-import { groupPairs, serialisePairs, ungroup } from './form.ts';
+import { groupPairs, serialisePairs, ungroup, type Params } from './form.ts';
 import { redactFindings } from './record.ts';
 import { headerReadings, valueReadings } from './header-readings.ts';
 import { findingsOfPart } from '../inspect/parts.ts';
@@ -62,68 +62,103 @@ export interface Judged {
 /** Inspects and decides one HTTP message; throws the coded errors of normalisation (encoding, size). */
 export function judgeHttp(deps: GuardDeps, identity: Identity, connection: Connection, msg: HttpMessage, tooLarge: () => GatewayError): Judged {
   refuseOwnCredentials(msg, deps.config.auth.issuer);
-  const pairs = [...new URLSearchParams(msg.query)];
-  const query = pairs.length === 0 ? undefined : groupPairs(pairs);
-  const target = `${msg.pathname}${serialise(pairs)}`;
-  // The path is part of what leaves (`/users/4111…`): its segments, decoded, are inspected too.
-  const segments = msg.direction === 'request' ? pathSegments(msg.pathname) : undefined;
-  const base: PolicyRequest = {
-    kind: 'http', direction: msg.direction, method: msg.method, path: target, headers: msg.headers,
-    ...(query === undefined ? {} : { query }), ...(segments === undefined ? {} : { segments }),
-  };
-  const limits = connection.limits;
+  const parts = readParts(msg);
+  const read = readBody(msg, connection.limits, tooLarge);
+  const outcome = withLimits(decide(deps, identity, connection, msg, parts, read), msg.limits);
+  return { outcome, ...leaving(msg, parts, read.normal, outcome), redactedTarget: redactedTarget(msg, parts, outcome, deps.maskKey) };
+}
 
-  let normal: NormalBody | undefined;
-  let fields: Partial<PolicyRequest> = {};
-  const extra: Finding[] = [];
-  let outcome: Outcome;
-  if (msg.oversize === undefined && msg.body.length > 0) {
-    normal = normaliseBody(msg.body, {
-      contentType: one(msg.headers['content-type']), contentEncoding: one(msg.headers['content-encoding']),
-      maxBytes: msg.direction === 'request' ? limits.maxRequestBytes : limits.maxResponseBytes, tooLarge, direction: msg.direction,
-    });
-    if (normal.bytes.length <= limits.inspectBytes) {
-      fields = normal.json !== undefined ? { body: normal.json } : normal.text !== undefined ? { text: normal.text } : {};
-      extra.push(...normal.findings);
-    }
-  }
-  const decodedOversize = normal !== undefined && normal.bytes.length > limits.inspectBytes;
-  if (msg.oversize !== undefined || decodedOversize) {
-    const size = normal?.bytes.length ?? msg.body.length;
+/** The query and the path as inspected: the query's pairs and parameters, the path's segments (requests), and the target they give. */
+interface Parts {
+  readonly pairs: ReadonlyArray<[string, string]>;
+  readonly query?: Params;
+  readonly segments?: string[];
+  /** The path and the query re-serialised from its pairs. */
+  readonly target: string;
+}
+
+function readParts(msg: HttpMessage): Parts {
+  const pairs = [...new URLSearchParams(msg.query)];
+  return {
+    pairs, target: `${msg.pathname}${serialise(pairs)}`,
+    ...(pairs.length === 0 ? {} : { query: groupPairs(pairs) }),
+    // The path is part of what leaves (`/users/4111…`): its segments, decoded, are inspected too.
+    ...(msg.direction === 'request' ? { segments: pathSegments(msg.pathname) } : {}),
+  };
+}
+
+/** The body as read: normalised (when it has one and it was not streamed), its policy fields and findings when within the inspection limit. */
+interface ReadBody {
+  readonly normal?: NormalBody;
+  /** Over the inspection limit (as sent, or once decoded): the oversize rule decides. */
+  readonly overLimit: boolean;
+  readonly fields: Partial<PolicyRequest>;
+  readonly findings: readonly Finding[];
+}
+
+function readBody(msg: HttpMessage, limits: Connection['limits'], tooLarge: () => GatewayError): ReadBody {
+  if (msg.oversize !== undefined || msg.body.length === 0) return { overLimit: msg.oversize !== undefined, fields: {}, findings: [] };
+  const normal = normaliseBody(msg.body, {
+    contentType: firstValue(msg.headers['content-type']), contentEncoding: firstValue(msg.headers['content-encoding']),
+    maxBytes: msg.direction === 'request' ? limits.maxRequestBytes : limits.maxResponseBytes, tooLarge, direction: msg.direction,
+  });
+  if (normal.bytes.length > limits.inspectBytes) return { normal, overLimit: true, fields: {}, findings: [] };
+  const fields = normal.json !== undefined ? { body: normal.json } : normal.text !== undefined ? { text: normal.text } : {};
+  return { normal, overLimit: false, fields, findings: normal.findings };
+}
+
+/** The oversize rule's outcome, or policy's on every part of the message with the findings of all its readings. */
+function decide(deps: GuardDeps, identity: Identity, connection: Connection, msg: HttpMessage, parts: Parts, read: ReadBody): Outcome {
+  const limits = connection.limits;
+  if (read.overLimit) {
+    const size = read.normal?.bytes.length ?? msg.body.length;
     const action = msg.oversize?.action ?? (limits.oversize === 'review' ? 'review' : 'deny');
     const streaming = msg.oversize?.streaming ?? limits.oversize === 'stream';
-    outcome = oversizeOutcome(action, size, limits.inspectBytes, streaming, readWholeKind(one(msg.headers['content-type'])) ?? 'JSON');
-  } else {
-    if (msg.direction === 'request' && connection.kind === 'http') {
-      // SQL and commands in the body, query or headers, judged like an MCP tool's (embedded.ts).
-      extra.push(...inspectEmbedded({ json: fields.body, query, headers: msg.headers, rules: connection.inspect, dialect: dialectOf(connection), form: normal?.form === true }));
-    }
-    extra.push(...headerReadings(msg.headers), ...valueReadings('query', query), ...valueReadings('segments', segments));
-    outcome = decideFor(deps, identity, connection, { ...base, ...fields }, extra, undefined, msg.limits?.usage);
+    return oversizeOutcome(action, size, limits.inspectBytes, streaming, readWholeKind(firstValue(msg.headers['content-type'])) ?? 'JSON');
   }
-  outcome = withLimits(outcome, msg.limits);
+  const { query, segments } = parts;
+  const extra: Finding[] = [...read.findings];
+  if (msg.direction === 'request' && connection.kind === 'http') {
+    // SQL and commands in the body, query or headers, judged like an MCP tool's (embedded.ts).
+    extra.push(...inspectEmbedded({ json: read.fields.body, query, headers: msg.headers, rules: connection.inspect, dialect: connection.sql.dialect, form: read.normal?.form === true }));
+  }
+  extra.push(...headerReadings(msg.headers), ...valueReadings('query', query), ...valueReadings('segments', segments));
+  const request: PolicyRequest = {
+    kind: 'http', direction: msg.direction, method: msg.method, path: parts.target, headers: msg.headers,
+    ...(query === undefined ? {} : { query }), ...(segments === undefined ? {} : { segments }), ...read.fields,
+  };
+  return decideFor(deps, identity, connection, request, extra, undefined, msg.limits?.usage);
+}
 
+/** What leaves: the body decoded (re-encoded when masked), the headers and the target with what was masked. */
+function leaving(msg: HttpMessage, parts: Parts, normal: NormalBody | undefined, outcome: Outcome): Omit<Judged, 'outcome' | 'redactedTarget'> {
   const masking = outcome.decision === 'mask';
-  const body = normal === undefined ? msg.body : masking && outcome.masked !== undefined && outcome.masked !== fields.body && outcome.masked !== fields.text
-    ? normal.reencode(outcome.masked) : normal.bytes;
+  const maskedBody = masking && normal !== undefined && outcome.masked !== undefined && outcome.masked !== normal.json && outcome.masked !== normal.text;
+  const body = normal === undefined ? msg.body : maskedBody ? normal.reencode(outcome.masked) : normal.bytes;
   const maskedHeaders = masking ? outcome.maskedParts?.headers as HeaderMap | undefined : undefined;
-  const maskedQuery = masking ? outcome.maskedParts?.query as Record<string, string[]> | undefined : undefined;
+  const maskedQuery = masking ? outcome.maskedParts?.query as Params | undefined : undefined;
+  const maskedSegments = masking ? outcome.maskedParts?.segments as string[] | undefined : undefined;
   const headers = maskedHeaders === undefined || maskedHeaders === msg.headers ? { ...msg.headers } : headerSafe(maskedHeaders);
   if (normal !== undefined) {
     delete headers['content-encoding']; // the decoded body leaves, as inspected
-    if (body !== normal.bytes && normal.charset !== 'utf-8' && headers['content-type'] !== undefined) headers['content-type'] = withUtf8(one(headers['content-type'])!);
+    if (body !== normal.bytes && normal.charset !== 'utf-8' && headers['content-type'] !== undefined) headers['content-type'] = withUtf8(firstValue(headers['content-type'])!);
   }
-  const maskedSegments = masking ? outcome.maskedParts?.segments as string[] | undefined : undefined;
-  const leavingPath = maskedSegments !== undefined && maskedSegments !== segments ? joinSegments(maskedSegments) : msg.pathname;
-  const leavingQuery = maskedQuery !== undefined && maskedQuery !== query ? serialise(ungroup(pairs, maskedQuery)) : serialise(pairs);
-  const leavingTarget = `${leavingPath}${leavingQuery}`;
-  const masked = (normal !== undefined && body !== normal.bytes) || (maskedHeaders !== undefined && maskedHeaders !== msg.headers) || leavingTarget !== target;
-  // A refused or held request never left: its recording holds the path and query with every PII
-  // and secret value redacted, as its body is (record.ts).
-  const redactedQuery = query === undefined ? '' : serialise(ungroup(pairs, redactFindings(query, findingsOfPart('query', outcome.findings), deps.maskKey) as Record<string, string[]>));
-  const redactedPath = segments === undefined ? msg.pathname : joinSegments(redactFindings(segments, findingsOfPart('segments', outcome.findings), deps.maskKey) as string[]);
-  const redactedTarget = `${redactedPath}${redactedQuery}`;
-  return { outcome, target: leavingTarget, redactedTarget, headers, body, ...(normal === undefined ? {} : { normal }), masked };
+  const path = maskedSegments !== undefined && maskedSegments !== parts.segments ? joinSegments(maskedSegments) : msg.pathname;
+  const query = maskedQuery !== undefined && maskedQuery !== parts.query ? serialise(ungroup(parts.pairs, maskedQuery)) : serialise(parts.pairs);
+  const target = `${path}${query}`;
+  const masked = (normal !== undefined && body !== normal.bytes) || (maskedHeaders !== undefined && maskedHeaders !== msg.headers) || target !== parts.target;
+  return { target, headers, body, ...(normal === undefined ? {} : { normal }), masked };
+}
+
+/**
+ * A refused or held request never left: its recording holds the path and query with every PII
+ * and secret value redacted, as its body is (record.ts).
+ */
+function redactedTarget(msg: HttpMessage, parts: Parts, outcome: Outcome, maskKey: Uint8Array): string {
+  const { pairs, query, segments } = parts;
+  const redactedQuery = query === undefined ? '' : serialise(ungroup(pairs, redactFindings(query, findingsOfPart('query', outcome.findings), maskKey) as Params));
+  const redactedPath = segments === undefined ? msg.pathname : joinSegments(redactFindings(segments, findingsOfPart('segments', outcome.findings), maskKey) as string[]);
+  return `${redactedPath}${redactedQuery}`;
 }
 
 /** The path's segments, percent-decoded (the proxy refused any that do not decode; one that does not is kept as it is). */
@@ -144,13 +179,8 @@ function headerSafe(headers: HeaderMap): HeaderMap {
   return Object.fromEntries(Object.entries(headers).map(([k, v]) => [k, Array.isArray(v) ? v.map((x) => safe(String(x))) : safe(String(v))]));
 }
 
-/** The connection's SQL dialect (`sql.dialect`), PostgreSQL when it names none. */
-export function dialectOf(connection: Connection): SqlDialect {
-  const named = (connection as { sql?: { dialect?: string } }).sql?.dialect;
-  return (named ?? 'postgresql') as SqlDialect;
-}
-
-function one(v: string | string[] | undefined): string | undefined {
+/** A header's first value (Node gives a repeated header as an array), or undefined. */
+export function firstValue(v: string | string[] | undefined): string | undefined {
   return Array.isArray(v) ? v[0] : v;
 }
 

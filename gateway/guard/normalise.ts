@@ -22,6 +22,7 @@
 // Content-Type's charset says so; an unmasked body leaves as the decoded bytes it was inspected as.
 import { brotliDecompressSync, gunzipSync, inflateRawSync, inflateSync, zstdDecompressSync } from 'node:zlib';
 import { GatewayError } from '../errors.ts';
+import { HIDING, HIDING_ANY } from '../inspect/hidden.ts';
 import { inspectText } from '../inspect/pii/index.ts';
 import type { Finding } from '../inspect/types.ts';
 import { groupPairs, parseForm, serialisePairs, ungroup, type Params } from './form.ts';
@@ -302,10 +303,6 @@ function decodeText(bytes: Buffer, declared: string | undefined): { ok: true; te
   }
 }
 
-/** C0 controls but tab, LF and CR, DEL, C1 controls and format characters (zero-width, bidi, …). */
-const HIDING = /[\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f-\u009f\p{Cf}]/gu;
-const HIDING_ANY = /[\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f-\u009f\p{Cf}]/u;
-
 /** Escapes a lenient reader decodes: backslash escapes (JSON5, JavaScript, YAML, Python) and XML/HTML character references. */
 const ESCAPE = /\\(?:u[0-9a-fA-F]{4}|x[0-9a-fA-F]{2}|[/"'\\bfnrt])|&#(?:[0-9]{1,7}|[xX][0-9a-fA-F]{1,6});|&(?:nbsp|amp|lt|gt|quot|apos);/g;
 const ESCAPE_ANY = new RegExp(ESCAPE.source);
@@ -345,7 +342,8 @@ export function hiddenText(text: string): Finding[] {
   return [];
 }
 
-function countSensitive(findings: readonly Finding[]): Map<string, number> {
+/** How many PII and secret values of each kind the findings hold. */
+export function countSensitive(findings: readonly Finding[]): Map<string, number> {
   const counts = new Map<string, number>();
   for (const f of findings) if (f.kind.startsWith('pii.') || f.kind.startsWith('secret.')) counts.set(f.kind, (counts.get(f.kind) ?? 0) + 1);
   return counts;

@@ -8,8 +8,10 @@
 import { maskJson, maskText } from './mask.ts';
 import { inspectJson, inspectText } from './pii/index.ts';
 
-/** Control and format characters, as guard/normalise.ts counts them as hiding (tab, LF and CR are text). */
-const HIDING = /[\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f-\u009f\p{Cf}]/gu;
+/** C0 controls but tab, LF and CR, DEL, C1 controls and format characters (zero-width, bidi, …): what hides a value (global, for replace). */
+export const HIDING = /[\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f-\u009f\p{Cf}]/gu;
+/** HIDING without the global flag, for test() (no lastIndex carried between calls). */
+export const HIDING_ANY = new RegExp(HIDING.source, 'u');
 
 /** `payload` (text or parsed JSON) without hiding characters in any key or string, every PII and secret value in it redacted. */
 export function unhidden(payload: unknown, maskKey: Uint8Array): unknown {

@@ -15,13 +15,16 @@ export function partFindings(part: Part, findings: readonly Finding[]): Finding[
 
 /** The findings that speak of `part`, with paths from `$` again (for masking the part). */
 export function findingsOfPart(part: Part, findings: readonly Finding[]): Finding[] {
-  const prefix = `$${part}`;
-  return findings
-    .filter((f) => f.path.startsWith(prefix) && (f.path.length === prefix.length || f.path[prefix.length] === '.' || f.path[prefix.length] === '['))
-    .map((f) => ({ ...f, path: `$${f.path.slice(prefix.length)}` }));
+  return findings.filter((f) => inPart(part, f.path)).map((f) => ({ ...f, path: `$${f.path.slice(part.length + 1)}` }));
 }
 
 /** Whether a finding's path is in one of the parts (else it is in the payload). */
 export function inAPart(path: string): boolean {
-  return PARTS.some((p) => path.startsWith(`$${p}`) && (path.length === p.length + 1 || path[p.length + 1] === '.' || path[p.length + 1] === '['));
+  return PARTS.some((p) => inPart(p, path));
+}
+
+/** `$part` itself or a path under it (`$headers.x`, `$query[…]`), not `$headersX`. */
+function inPart(part: Part, path: string): boolean {
+  const end = part.length + 1;
+  return path.startsWith(`$${part}`) && (path.length === end || path[end] === '.' || path[end] === '[');
 }

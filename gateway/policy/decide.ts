@@ -17,7 +17,7 @@ export interface Outcome extends Decision {
    * rewritten (a statement with masked literals would do something else).
    */
   readonly masked?: unknown;
-  /** The request's headers and query (when it has them) as they may leave: masked in place when the decision is mask. */
+  /** The request's parts (headers, query, path segments: inspect/parts.ts) as they may leave, when it has them: masked in place when the decision is mask. */
   readonly maskedParts?: Partial<Record<Part, unknown>>;
   /** Limits declared in policy that this request is over (gateway/limits/, set by the guard). */
   readonly limits?: readonly LimitHit[];

@@ -11,6 +11,7 @@
 // an incomplete body, never a complete one).
 import type { Writable } from 'node:stream';
 import type { GatewayError } from '../errors.ts';
+import { charsetOf, firstValue, readWholeKind } from '../guard/index.ts';
 import { released } from '../http/budget.ts';
 import { nextChunk, type BodyHead } from '../http/respond.ts';
 import { WindowScanner, type ScanWindow } from '../inspect/stream.ts';
@@ -96,20 +97,16 @@ export function writeWithBackpressure(target: Writable, idleMs: number, gone: ()
 }
 
 /**
- * `limits.oversize: stream`, and a body the window scanner may carry: anything but JSON, not
- * content-encoded (the windows must be what leaves: a compressed body is read whole and decoded,
- * so past the inspection limit it follows the oversize rule as deny), and in UTF-8, ASCII or
- * Latin-1 (the scanner's two readings; another declared charset is read whole to be decoded).
+ * `limits.oversize: stream`, and a body the window scanner may carry: not one read as more than its
+ * text (JSON, a form, multipart: guard readWholeKind, inspected whole), not content-encoded (the
+ * windows must be what leaves: a compressed body is read whole and decoded, so past the inspection
+ * limit it follows the oversize rule as deny), and in UTF-8, ASCII or Latin-1 (the scanner's two
+ * readings; another declared charset, read as the guard reads it, is read whole to be decoded).
  */
 export function streamable(oversize: 'deny' | 'review' | 'stream', headers: Record<string, string | string[] | undefined>): boolean {
-  const one = (v: string | string[] | undefined) => (Array.isArray(v) ? v[0] : v);
-  const contentType = one(headers['content-type']);
-  const encoding = (one(headers['content-encoding']) ?? '').trim().toLowerCase();
-  const charset = /;\s*charset\s*=\s*"?([^";\s]+)/i.exec(contentType ?? '')?.[1]?.toLowerCase();
+  const contentType = firstValue(headers['content-type']);
+  const encoding = (firstValue(headers['content-encoding']) ?? '').trim().toLowerCase();
+  const charset = charsetOf(contentType);
   const scannable = charset === undefined || ['utf-8', 'utf8', 'us-ascii', 'ascii', 'iso-8859-1', 'latin1'].includes(charset);
-  return oversize === 'stream' && !isJson(contentType) && (encoding === '' || encoding === 'identity') && scannable;
-}
-
-export function isJson(contentType: string | undefined): boolean {
-  return /^application\/([a-z0-9.+-]*\+)?json\s*(;|$)/i.test(contentType ?? '');
+  return oversize === 'stream' && readWholeKind(contentType) === undefined && (encoding === '' || encoding === 'identity') && scannable;
 }

@@ -31,12 +31,12 @@ const GATEWAY_OWNED = new Set([
 const GATEWAY_OWNED_PREFIXES = ['x-forwarded-', 'x-auth-request-', 'x-pomerium-', 'x-goog-authenticated-', 'cf-access-'];
 
 /** Headers that ask a server to treat a request as another method. */
-export const METHOD_OVERRIDE_HEADERS = ['x-http-method-override', 'x-method-override', 'x-http-method'] as const;
+const METHOD_OVERRIDE_HEADERS = ['x-http-method-override', 'x-method-override', 'x-http-method'] as const;
 
 /** Headers that ask for part of an answer. */
 const RANGE_HEADERS = new Set(['range', 'if-range']);
 
-export function isGatewayOwned(lower: string): boolean {
+function isGatewayOwned(lower: string): boolean {
   return GATEWAY_OWNED.has(lower) || GATEWAY_OWNED_PREFIXES.some((p) => lower.startsWith(p));
 }
 
@@ -84,14 +84,14 @@ export function effectiveMethod(method: string, headers: Headers, allowed: reado
     if (!allowed.includes(name)) {
       throw new GatewayError('GW_METHOD_OVERRIDE', `The request carries ${name}, which this connection does not allow (http.methodOverride): send the real method instead.`);
     }
-    const one = Array.isArray(value) ? value : [value];
-    if (one.length !== 1 || !/^[A-Za-z]{1,20}$/.test(one[0]!)) {
+    const values = Array.isArray(value) ? value : [value];
+    if (values.length !== 1 || !/^[A-Za-z]{1,20}$/.test(values[0]!)) {
       throw new GatewayError('GW_METHOD_OVERRIDE', `The ${name} header must name one method (a word such as DELETE).`);
     }
-    if (effective !== method && effective !== one[0]!.toUpperCase()) {
+    if (effective !== method && effective !== values[0]!.toUpperCase()) {
       throw new GatewayError('GW_METHOD_OVERRIDE', 'The request names two different override methods; send one.');
     }
-    effective = one[0]!.toUpperCase();
+    effective = values[0]!.toUpperCase();
   }
   return effective;
 }

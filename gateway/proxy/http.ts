@@ -21,7 +21,7 @@ import type { Router } from '../http/router.ts';
 import { DEFAULT_REVIEW } from '../policy/decide.ts';
 import type { RecordingSession } from '../recorder/recorder.ts';
 import type { JsonObject } from '../store/index.ts';
-import { decideFor, hiddenText, judgeHttp, limitsAfter, limitsBefore, readWholeKind, recordStep, refuseUnlessAllowed, sessionMeta, type GuardDeps, type HttpMessage, type Judged } from '../guard/index.ts';
+import { decideFor, firstValue, hiddenText, judgeHttp, limitsAfter, limitsBefore, recordStep, refuseUnlessAllowed, sessionMeta, type GuardDeps, type HttpMessage, type Judged } from '../guard/index.ts';
 import { AGENT_ERRORS, exchange, type AgentOpener, type Outgoing } from '../agents/exchange.ts';
 import { TunnelStream } from '../tunnel/index.ts';
 import type { ScanWindow } from '../inspect/stream.ts';
@@ -116,7 +116,7 @@ async function proxyInSession(req: IncomingMessage, res: ServerResponse, ctx: { 
     await recordStep(recorder, session, {
       type: direction, direction, outcome, maskKey: deps.maskKey, payload: inspected, leaving,
       summary: {
-        ...summary, ...shown, requestId: ctx.requestId, contentType: firstOf(msg.headers['content-type']) ?? null, bytes: msg.body.length,
+        ...summary, ...shown, requestId: ctx.requestId, contentType: firstValue(msg.headers['content-type']) ?? null, bytes: msg.body.length,
         ...(normal?.decodedFrom === undefined ? {} : { decodedFrom: normal.decodedFrom }), ...(normal === undefined && msg.body.length > 0 ? { uninspected: true } : {}),
       },
     });
@@ -174,8 +174,7 @@ async function proxyInSession(req: IncomingMessage, res: ServerResponse, ctx: { 
 
   let answer: IncomingMessage;
   let upload: Upload | undefined;
-  // A body read as more than its text (JSON, a form, multipart) is inspected whole, never streamed.
-  const streams = (headers: Record<string, string | string[] | undefined>) => streamable(limits.oversize, headers) && readWholeKind(firstOf(headers['content-type'])) === undefined;
+  const streams = (headers: Record<string, string | string[] | undefined>) => streamable(limits.oversize, headers);
   if (requestHead.done || !streams(req.headers)) {
     const raw = await readRest(requestBody, requestHead, limits.maxRequestBytes, tooLargeRequest, clientFailed).catch((err: unknown) => { throw refuseEarly(res, err); });
     const judged = await check({ direction: 'request', headers: callerHeaders, body: raw }, { method });
@@ -274,10 +273,6 @@ async function proxyInSession(req: IncomingMessage, res: ServerResponse, ctx: { 
 }
 
 const NO_BODY = Buffer.alloc(0);
-
-function firstOf(v: string | string[] | undefined): string | undefined {
-  return Array.isArray(v) ? v[0] : v;
-}
 
 /** A streamed upload under way: the answer, and the upload's own end. */
 interface Upload {

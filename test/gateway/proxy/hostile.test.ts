@@ -651,6 +651,10 @@ test('JSON inside a string (a query value, a JSON field) is looked into for SQL 
   assert.equal(seen.length, before, 'neither reached the target');
   const harmless = await raw('POST', '/proxy/evil/run', { 'content-type': 'application/json' }, json({ payload: JSON.stringify({ note: 'drop me a line' }) }));
   assert.equal(harmless.status, 200);
+  // A key given twice inside the string: JSON.parse keeps the last, a first-wins reader the first.
+  const twice = await raw('GET', `/proxy/evil/run?filter=${encodeURIComponent('{"sql":"DROP TABLE users","sql":"select 1"}')}`);
+  assert.equal(twice.status, 403, twice.body.toString());
+  assert.match(errorOf(twice).message, /inspect\.duplicate_key/);
   const entity = await raw('GET', '/proxy/evil/xml-entity');
   assert.equal(entity.status, 403);
   assert.match(errorOf(entity).message, /inspect\.hidden_text/);
