@@ -16,6 +16,7 @@ import { requireRole } from '../authn/authenticate.ts';
 import { personOf, type Identity } from '../authn/identity.ts';
 import { requesterPerson } from '../reviews/reviewers.ts';
 import { SESSIONS_PATH } from './sessions.ts';
+import { intParam } from './params.ts';
 import { GatewayError } from '../errors.ts';
 import { readJson } from '../http/body.ts';
 import { sendJson } from '../http/respond.ts';
@@ -61,9 +62,7 @@ export function reviewRoutes(router: Router, store: Store, reviews: Reviews, aut
       if (rest.length === 0) {
         const status = ctx.url.searchParams.get('status') ?? undefined;
         if (status !== undefined && !['pending', 'approved', 'denied', 'expired'].includes(status)) throw new GatewayError('GW_BAD_REQUEST', 'status must be pending, approved, denied or expired.');
-        const limitRaw = ctx.url.searchParams.get('limit');
-        const limit = limitRaw === null ? 100 : Number(limitRaw);
-        if (!Number.isInteger(limit) || limit < 1 || limit > 1000) throw new GatewayError('GW_BAD_REQUEST', 'limit must be an integer from 1 to 1000.');
+        const limit = intParam(ctx.url.searchParams.get('limit'), 100, 1000, 'limit');
         const all = await Promise.all((await store.reviews.list({ ...(status ? { status: status as ReviewStatus } : {}), limit })).map((r) => reviews.expireIfDue(r)));
         const mine = all.filter((r): r is ReviewRecord => r !== null && (seesAll(identity) || requestedBy(identity, r)) && (status === undefined || r.status === status));
         // A list carries the summary; the request as it would leave (up to 256 KiB each) comes with GET <id>.

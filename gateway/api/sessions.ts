@@ -19,6 +19,7 @@ import type { Router } from '../http/router.ts';
 import type { RecordingSystem } from '../recorder/index.ts';
 import type { SessionRecord, Store } from '../store/index.ts';
 import { reviewsSession } from '../reviews/reviewers.ts';
+import { dateParam, intParam } from './params.ts';
 
 export const SESSIONS_PATH = '/api/v1/sessions';
 const ID = /^ses_[0-9a-f]{32}$/;
@@ -114,18 +115,4 @@ export function sessionRoutes(router: Router, store: Store, authenticator: Authe
       throw new GatewayError('GW_NOT_FOUND', `No route for ${ctx.path.slice(0, 200)}.`);
     },
   });
-}
-
-function dateParam(raw: string | null, name: string): number | undefined {
-  if (raw === null) return undefined;
-  const ms = Date.parse(raw);
-  if (Number.isNaN(ms)) throw new GatewayError('GW_BAD_REQUEST', `${name}=${raw.slice(0, 40)} is not a date (use ISO 8601, e.g. 2026-11-22T10:00:00Z).`);
-  return ms;
-}
-
-function intParam(raw: string | null, fallback: number, max: number, name: string, min = 1): number {
-  if (raw === null) return fallback;
-  const n = Number(raw);
-  if (!/^\d{1,16}$/.test(raw) || n < min || n > max) throw new GatewayError('GW_BAD_REQUEST', `${name} must be an integer from ${min} to ${max}.`);
-  return n;
 }
