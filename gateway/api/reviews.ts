@@ -16,7 +16,7 @@ import { requireRole } from '../authn/authenticate.ts';
 import { personOf, type Identity } from '../authn/identity.ts';
 import { requesterPerson } from '../reviews/reviewers.ts';
 import { SESSIONS_PATH } from './sessions.ts';
-import { intParam } from './params.ts';
+import { intParam, isoDate } from './wire.ts';
 import { GatewayError } from '../errors.ts';
 import { readJson } from '../http/body.ts';
 import { sendJson } from '../http/respond.ts';
@@ -29,13 +29,12 @@ const ID = /^rev_[0-9a-f]{20}$/;
 const decisionBody = z.strictObject({ reason: z.string().max(1000).optional() });
 
 export function reviewView(r: ReviewRecord) {
-  const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
   return {
-    ...r, createdAt: iso(r.createdAt), decidedAt: iso(r.decidedAt), expiresAt: iso(r.expiresAt), validUntil: iso(r.validUntil),
+    ...r, createdAt: isoDate(r.createdAt), decidedAt: isoDate(r.decidedAt), expiresAt: isoDate(r.expiresAt), validUntil: isoDate(r.validUntil),
     requesterPerson: requesterPerson(r),
     // The requester's session: reviewers asked to decide this review may read it (GET /api/v1/sessions/<id>).
     session: r.sessionId === null ? null : { id: r.sessionId, url: `${SESSIONS_PATH}/${r.sessionId}` },
-    votes: r.votes.map((v) => ({ ...v, at: iso(v.at) })),
+    votes: r.votes.map((v) => ({ ...v, at: isoDate(v.at) })),
   };
 }
 

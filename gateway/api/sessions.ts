@@ -19,7 +19,7 @@ import type { Router } from '../http/router.ts';
 import type { RecordingSystem } from '../recorder/index.ts';
 import type { SessionRecord, Store } from '../store/index.ts';
 import { reviewsSession } from '../reviews/reviewers.ts';
-import { dateParam, intParam } from './params.ts';
+import { dateParam, intParam, isoDate } from './wire.ts';
 
 export const SESSIONS_PATH = '/api/v1/sessions';
 const ID = /^ses_[0-9a-f]{32}$/;
@@ -27,7 +27,7 @@ export const LEDGER_PATH = '/api/v1/ledger';
 const CHAIN = /^[A-Za-z0-9._:-]{1,100}$/;
 
 export function sessionView(s: SessionRecord) {
-  return { ...s, startedAt: new Date(s.startedAt).toISOString(), endedAt: s.endedAt === null ? null : new Date(s.endedAt).toISOString() };
+  return { ...s, startedAt: new Date(s.startedAt).toISOString(), endedAt: isoDate(s.endedAt) };
 }
 
 const seesAll = (identity: Identity) => identity.roles.includes('auditor') || identity.roles.includes('admin');

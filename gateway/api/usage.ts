@@ -12,7 +12,7 @@ import type { ConnectionRegistry } from '../connections/registry.ts';
 import { GatewayError } from '../errors.ts';
 import { policyFor } from '../guard/decide.ts';
 import { sendJson } from '../http/respond.ts';
-import { dateParam, intParam } from './params.ts';
+import { dateParam, intParam } from './wire.ts';
 import type { Router } from '../http/router.ts';
 import type { PolicyManager } from '../policy/manager.ts';
 import type { Store } from '../store/index.ts';

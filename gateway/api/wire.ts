@@ -1,5 +1,6 @@
-// Query parameters of the API's list routes, parsed strictly: a bad value is a GW_BAD_REQUEST
-// naming the parameter and what it takes, never a silent default.
+// Values as they cross the API: query parameters in, parsed strictly (a bad value is a
+// GW_BAD_REQUEST naming the parameter and what it takes, never a silent default); dates out, as
+// ISO 8601 text (the store keeps epoch ms).
 import { GatewayError } from '../errors.ts';
 
 /** An ISO 8601 date as epoch ms; undefined when the parameter is absent. */
@@ -17,3 +18,6 @@ export function intParam(raw: string | null, fallback: number, max: number, name
   if (!/^\d{1,16}$/.test(raw) || n < min || n > max) throw new GatewayError('GW_BAD_REQUEST', `${name} must be an integer from ${min} to ${max}.`);
   return n;
 }
+
+/** Epoch ms as ISO 8601 text (null stays null). */
+export const isoDate = (ms: number | null): string | null => (ms === null ? null : new Date(ms).toISOString());
