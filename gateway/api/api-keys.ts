@@ -16,6 +16,7 @@ import { readJson } from '../http/body.ts';
 import { sendJson } from '../http/respond.ts';
 import type { Router } from '../http/router.ts';
 import type { ApiKeyRecord, Store } from '../store/types.ts';
+import { isoDate } from './wire.ts';
 
 const PATH = '/api/v1/api-keys';
 const DNS_LABEL = /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/;
@@ -57,10 +58,9 @@ function withinScope(identity: Identity, record: ApiKeyRecord): boolean {
 }
 
 function view(record: ApiKeyRecord) {
-  const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
   return {
     id: record.id, name: record.name, kind: record.kind, owner: ownerOfKey(record), roles: record.roles, connections: record.connections, createdBy: record.createdBy, creator: record.creator,
-    createdAt: iso(record.createdAt), expiresAt: iso(record.expiresAt), revokedAt: iso(record.revokedAt), lastUsedAt: iso(record.lastUsedAt),
+    createdAt: isoDate(record.createdAt), expiresAt: isoDate(record.expiresAt), revokedAt: isoDate(record.revokedAt), lastUsedAt: isoDate(record.lastUsedAt),
   };
 }
 

@@ -16,6 +16,7 @@ import { requireRole } from '../authn/authenticate.ts';
 import { personOf, type Identity } from '../authn/identity.ts';
 import { requesterPerson } from '../reviews/reviewers.ts';
 import { SESSIONS_PATH } from './sessions.ts';
+import { intParam, isoDate } from './wire.ts';
 import { GatewayError } from '../errors.ts';
 import { readJson } from '../http/body.ts';
 import { sendJson } from '../http/respond.ts';
@@ -28,13 +29,12 @@ const ID = /^rev_[0-9a-f]{20}$/;
 const decisionBody = z.strictObject({ reason: z.string().max(1000).optional() });
 
 export function reviewView(r: ReviewRecord) {
-  const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
   return {
-    ...r, createdAt: iso(r.createdAt), decidedAt: iso(r.decidedAt), expiresAt: iso(r.expiresAt), validUntil: iso(r.validUntil),
+    ...r, createdAt: isoDate(r.createdAt), decidedAt: isoDate(r.decidedAt), expiresAt: isoDate(r.expiresAt), validUntil: isoDate(r.validUntil),
     requesterPerson: requesterPerson(r),
     // The requester's session: reviewers asked to decide this review may read it (GET /api/v1/sessions/<id>).
     session: r.sessionId === null ? null : { id: r.sessionId, url: `${SESSIONS_PATH}/${r.sessionId}` },
-    votes: r.votes.map((v) => ({ ...v, at: iso(v.at) })),
+    votes: r.votes.map((v) => ({ ...v, at: isoDate(v.at) })),
   };
 }
 
@@ -61,9 +61,7 @@ export function reviewRoutes(router: Router, store: Store, reviews: Reviews, aut
       if (rest.length === 0) {
         const status = ctx.url.searchParams.get('status') ?? undefined;
         if (status !== undefined && !['pending', 'approved', 'denied', 'expired'].includes(status)) throw new GatewayError('GW_BAD_REQUEST', 'status must be pending, approved, denied or expired.');
-        const limitRaw = ctx.url.searchParams.get('limit');
-        const limit = limitRaw === null ? 100 : Number(limitRaw);
-        if (!Number.isInteger(limit) || limit < 1 || limit > 1000) throw new GatewayError('GW_BAD_REQUEST', 'limit must be an integer from 1 to 1000.');
+        const limit = intParam(ctx.url.searchParams.get('limit'), 100, 1000, 'limit');
         const all = await Promise.all((await store.reviews.list({ ...(status ? { status: status as ReviewStatus } : {}), limit })).map((r) => reviews.expireIfDue(r)));
         const mine = all.filter((r): r is ReviewRecord => r !== null && (seesAll(identity) || requestedBy(identity, r)) && (status === undefined || r.status === status));
         // A list carries the summary; the request as it would leave (up to 256 KiB each) comes with GET <id>.

@@ -19,6 +19,7 @@ import type { Router } from '../http/router.ts';
 import type { RecordingSystem } from '../recorder/index.ts';
 import type { SessionRecord, Store } from '../store/index.ts';
 import { reviewsSession } from '../reviews/reviewers.ts';
+import { dateParam, intParam, isoDate } from './wire.ts';
 
 export const SESSIONS_PATH = '/api/v1/sessions';
 const ID = /^ses_[0-9a-f]{32}$/;
@@ -26,7 +27,7 @@ export const LEDGER_PATH = '/api/v1/ledger';
 const CHAIN = /^[A-Za-z0-9._:-]{1,100}$/;
 
 export function sessionView(s: SessionRecord) {
-  return { ...s, startedAt: new Date(s.startedAt).toISOString(), endedAt: s.endedAt === null ? null : new Date(s.endedAt).toISOString() };
+  return { ...s, startedAt: new Date(s.startedAt).toISOString(), endedAt: isoDate(s.endedAt) };
 }
 
 const seesAll = (identity: Identity) => identity.roles.includes('auditor') || identity.roles.includes('admin');
@@ -114,18 +115,4 @@ export function sessionRoutes(router: Router, store: Store, authenticator: Authe
       throw new GatewayError('GW_NOT_FOUND', `No route for ${ctx.path.slice(0, 200)}.`);
     },
   });
-}
-
-function dateParam(raw: string | null, name: string): number | undefined {
-  if (raw === null) return undefined;
-  const ms = Date.parse(raw);
-  if (Number.isNaN(ms)) throw new GatewayError('GW_BAD_REQUEST', `${name}=${raw.slice(0, 40)} is not a date (use ISO 8601, e.g. 2026-11-22T10:00:00Z).`);
-  return ms;
-}
-
-function intParam(raw: string | null, fallback: number, max: number, name: string, min = 1): number {
-  if (raw === null) return fallback;
-  const n = Number(raw);
-  if (!/^\d{1,16}$/.test(raw) || n < min || n > max) throw new GatewayError('GW_BAD_REQUEST', `${name} must be an integer from ${min} to ${max}.`);
-  return n;
 }

@@ -17,14 +17,14 @@ import { sendJson } from '../http/respond.ts';
 import type { Router } from '../http/router.ts';
 import { approvePin } from '../mcp/integrity.ts';
 import type { PinRecord, Store } from '../store/index.ts';
+import { isoDate } from './wire.ts';
 
 export const TOOLS_PATH = '/api/v1/tools';
 const approveBody = z.strictObject({ fingerprint: z.string().regex(/^[0-9a-f]{64}$/).optional() });
 
 function pinView(p: PinRecord) {
-  const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
   const state = p.approved === null ? 'awaiting approval' : p.pending !== null ? 'changed: hidden until approved' : 'approved';
-  return { ...p, state, approvedAt: iso(p.approvedAt), pendingSince: iso(p.pendingSince), firstSeen: iso(p.firstSeen) };
+  return { ...p, state, approvedAt: isoDate(p.approvedAt), pendingSince: isoDate(p.pendingSince), firstSeen: isoDate(p.firstSeen) };
 }
 
 export function toolRoutes(router: Router, store: Store, connections: ConnectionRegistry, authenticator: Authenticator): void {

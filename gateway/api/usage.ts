@@ -12,6 +12,7 @@ import type { ConnectionRegistry } from '../connections/registry.ts';
 import { GatewayError } from '../errors.ts';
 import { policyFor } from '../guard/decide.ts';
 import { sendJson } from '../http/respond.ts';
+import { dateParam, intParam } from './wire.ts';
 import type { Router } from '../http/router.ts';
 import type { PolicyManager } from '../policy/manager.ts';
 import type { Store } from '../store/index.ts';
@@ -36,11 +37,8 @@ export function usageRoutes(router: Router, deps: UsageDeps): void {
         throw new GatewayError('GW_FORBIDDEN', 'Only auditors and admins see the usage of limits.');
       }
       const q = ctx.url.searchParams;
-      const since = q.get('since');
-      const after = since === null ? undefined : Date.parse(since);
-      if (after !== undefined && Number.isNaN(after)) throw new GatewayError('GW_BAD_REQUEST', `since=${since!.slice(0, 40)} is not a date (use ISO 8601, e.g. 2026-11-22T10:00:00Z).`);
-      const rawLimit = q.get('limit') ?? '100';
-      if (!/^\d{1,5}$/.test(rawLimit) || Number(rawLimit) < 1 || Number(rawLimit) > 1000) throw new GatewayError('GW_BAD_REQUEST', 'limit must be an integer from 1 to 1000.');
+      const after = dateParam(q.get('since'), 'since');
+      const limit = intParam(q.get('limit'), 100, 1000, 'limit');
       const connection = q.get('connection') ?? undefined;
       const user = q.get('user') ?? undefined;
 
@@ -55,7 +53,7 @@ export function usageRoutes(router: Router, deps: UsageDeps): void {
         const max = bounds.get(parsed.limit);
         const state = max === undefined ? 'unknown' : row.used >= max ? 'over' : row.used >= NEAR * max ? 'near' : 'ok';
         usage.push({ limit: parsed.limit, key: parsed.key, used: row.used, max: max ?? null, remaining: max === undefined ? null : Math.max(0, max - row.used), state, windowEnds: new Date(row.expiresAt).toISOString() });
-        if (usage.length >= Number(rawLimit)) break;
+        if (usage.length >= limit) break;
       }
       sendJson(res, 200, { usage });
     },

@@ -18,10 +18,11 @@ import { randomUUID } from 'node:crypto';
 import { GatewayError } from '../errors.ts';
 import type { AbandonedSession, CheckpointRecord, EventBatch, Json, JsonObject, LedgerHeadRecord, NewEvent, NewSession, RecordingWrite, Store } from '../store/index.ts';
 import type { Logger } from '../../lib/log.ts';
-import { canonicalJson, canonicalJsonWith } from '../../lib/canonical-json.ts';
+import { canonicalJson } from '../../lib/canonical-json.ts';
 import { GENESIS_HASH, checkpointDigest, checkpointStatement, eventHash, eventHashWithPayloadText, ledgerHeadStatement } from './chain.ts';
 import { verifySignature, validAt, type PublishedKey, type RecordingKey } from './keys.ts';
 import { LedgerChain, signHead, type Draft } from './ledger.ts';
+import { shapeEvent } from './shape.ts';
 
 export interface RecorderOptions {
   readonly store: Store;
@@ -161,7 +162,7 @@ export class Recorder {
     const offsetMs = Math.max(0, Math.round(performance.now() - s.startMono));
     let events: Pending['events'];
     try {
-      events = this.#shape(s, type, summary, body).map((e) => ({ ...e, at, offsetMs }));
+      events = shapeEvent(s, this.#o, type, summary, body).map((e) => ({ ...e, at, offsetMs }));
     } catch (err) {
       return Promise.reject(err); // not JSON (a BigInt, a cycle): our own bug, refused like a failed write
     }
@@ -248,31 +249,6 @@ export class Recorder {
     }).catch((err: unknown) => this.#o.logger.error('closing the recording ledger failed', { err }));
   }
 
-  /**
-   * The body as it will be stored: metadata only, capped, or split into chunk events; each with
-   * its canonical JSON text, made here once (it is hashed and stored as it is). The body's text,
-   * made to measure it, is reused in the event's text rather than serialised a second time.
-   */
-  #shape(s: SessionState, type: string, summary: JsonObject, body: Json | undefined): Array<{ type: string; payload: JsonObject; payloadText: string }> {
-    const one = (payload: JsonObject) => [{ type, payload, payloadText: canonicalJson(payload) }];
-    if (body === undefined) return one({ ...summary });
-    if (s.meta.metadataOnly) return one({ ...summary, body: null, omitted: 'metadata-only' });
-    const text = canonicalJson(body);
-    const bytes = Buffer.byteLength(text);
-    if (bytes > this.#o.maxEventBytes) return one({ ...summary, body: null, truncated: { bytes, limit: this.#o.maxEventBytes, why: 'event' } });
-    if (s.bodyBytes + bytes > this.#o.maxSessionBytes) return one({ ...summary, body: null, truncated: { bytes, limit: this.#o.maxSessionBytes, why: 'session' } });
-    s.bodyBytes += bytes;
-    if (bytes <= this.#o.chunkBytes) return [{ type, payload: { ...summary, body }, payloadText: canonicalJsonWith(summary, { body: text }) }];
-    // Chunks split the JSON text by UTF-16 units (a surrogate pair may straddle two chunks);
-    // concatenated in order they give the text back exactly.
-    const parts: string[] = [];
-    for (let i = 0; i < text.length; i += this.#o.chunkBytes) parts.push(text.slice(i, i + this.#o.chunkBytes));
-    return [
-      ...one({ ...summary, body: null, chunked: { parts: parts.length, bytes } }),
-      ...parts.map((data, part) => ({ type: 'chunk', payload: { part, data }, payloadText: `{"data":${JSON.stringify(data)},"part":${part}}` })),
-    ];
-  }
-
   #schedule(): void {
     if (this.#scheduled || this.#flushing) return;
     this.#scheduled = true;
@@ -326,7 +302,7 @@ export class Recorder {
       if (!head) heads.set(p.session, head = { seq: p.session.seq, hash: p.session.hash, events: [], decisions: new Set<string>(), want: false });
       for (const e of p.events) {
         const seq = head.seq + 1;
-        // One canonical text per payload (made by #shape): hashed, and stored as it is.
+        // One canonical text per payload (made by shapeEvent): hashed, and stored as it is.
         const hash = eventHashWithPayloadText({ sessionId: p.session.id, seq, type: e.type, at: e.at, offsetMs: e.offsetMs, prevHash: head.hash }, e.payloadText);
         head.events.push({ seq, type: e.type, at: e.at, offsetMs: e.offsetMs, payload: e.payload, payloadText: e.payloadText, prevHash: head.hash, hash });
         head.seq = seq;

@@ -47,13 +47,11 @@ export function refusalToDecide(review: ReviewRecord, identity: Identity): strin
   return null;
 }
 
-/** May `identity` decide `review` (ignoring its status): their role, and refusalToDecide. */
-export function mayReview(review: ReviewRecord, identity: Identity): boolean {
-  return (identity.roles.includes('reviewer') || identity.roles.includes('admin')) && refusalToDecide(review, identity) === null;
-}
-
-/** Is `identity` asked to review a request held in session `sessionId` (so may read that session)? */
+/**
+ * Is `identity` asked to review a request held in session `sessionId` (so may read that session)?
+ * Their role (reviewer, admin), then refusalToDecide on each of the session's reviews, whatever its status.
+ */
 export async function reviewsSession(store: Store, identity: Identity, sessionId: string): Promise<boolean> {
   if (!identity.roles.includes('reviewer') && !identity.roles.includes('admin')) return false;
-  return (await store.reviews.forSession(sessionId)).some((r) => mayReview(r, identity));
+  return (await store.reviews.forSession(sessionId)).some((r) => refusalToDecide(r, identity) === null);
 }

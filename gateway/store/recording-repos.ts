@@ -5,7 +5,7 @@
 import type { Driver, Executor, Row, SqlValue } from './driver.ts';
 import { parseJsonObject, parseJsonText, toJsonText } from './json.ts';
 import { conflict, first, num, op, optNum, optStr, positiveInt, q, str } from './ops.ts';
-import type { AbandonedSession, CheckpointRecord, ConnectionKind, EventBatch, EventRecord, LedgerEntryRecord, LedgerHeadRecord, NewSession, RecordingWrite, SessionRecord, SessionState, Store } from './types.ts';
+import type { AbandonedSession, CheckpointRecord, ConnectionKind, EventBatch, EventRecord, LedgerEntryRecord, LedgerHeadRecord, NewCheckpoint, NewSession, RecordingWrite, SessionRecord, SessionState, Store } from './types.ts';
 
 const DEFAULT_EVENT_PAGE = 1000;
 const MAX_EVENT_PAGE = 10_000;
@@ -42,7 +42,7 @@ function toCheckpoint(r: Row): CheckpointRecord {
     state: optStr(r.state) as SessionState | null, prev: optStr(r.prev),
   };
 }
-const checkpointParams = (c: Omit<CheckpointRecord, 'state' | 'prev'> & Partial<Pick<CheckpointRecord, 'state' | 'prev'>>): SqlValue[] =>
+const checkpointParams = (c: NewCheckpoint): SqlValue[] =>
   [c.sessionId, c.seq, c.hash, c.at, c.keyId, c.signature, c.state ?? null, c.prev ?? null];
 
 const LEDGER_COLUMNS = 'chain, seq, at, type, session_id, data, prev_hash, hash';
@@ -60,6 +60,24 @@ function toHead(r: Row): LedgerHeadRecord {
 const DECISION = /^[a-z]{1,16}$/;
 /** Rows per INSERT statement: 8 parameters each stays far below either backend's limit. */
 const ROWS_PER_INSERT = 200;
+
+/** Multi-row INSERTs of `rows` into `table`: one round trip per ROWS_PER_INSERT rows (PostgreSQL pays per statement). */
+async function insertRows<T>(tx: Executor, table: string, columns: string, rows: readonly T[], params: (row: T) => SqlValue[]): Promise<void> {
+  const one = `(${columns.split(', ').map(() => '?').join(', ')})`;
+  for (let i = 0; i < rows.length; i += ROWS_PER_INSERT) {
+    const part = rows.slice(i, i + ROWS_PER_INSERT);
+    await tx.run(`INSERT INTO ${table} (${columns}) VALUES ${part.map(() => one).join(', ')}`, part.flatMap(params));
+  }
+}
+
+/** A page of a gapless chain (events, ledger entries): after `afterSeq` (default 0), at most `limit` (default 1000, at most 10 000). */
+function pageOf(options: { afterSeq?: number; limit?: number }): { afterSeq: number; limit: number } {
+  const { afterSeq = 0, limit = DEFAULT_EVENT_PAGE } = options;
+  if (!Number.isSafeInteger(afterSeq) || afterSeq < 0) throw new TypeError(`afterSeq must be a non-negative integer, got ${afterSeq}`);
+  positiveInt(limit, 'limit');
+  if (limit > MAX_EVENT_PAGE) throw new TypeError(`limit must be at most ${MAX_EVENT_PAGE}, got ${limit}`);
+  return { afterSeq, limit };
+}
 
 export function recordingRepos(driver: Driver, _now: () => number): Pick<Store, 'sessions' | 'events' | 'checkpoints' | 'ledger' | 'instances'> {
   const db: Executor = driver;
@@ -91,12 +109,8 @@ export function recordingRepos(driver: Driver, _now: () => number): Pick<Store, 
     if (head.seq !== last + 1) {
       conflict(`event ${head.seq} does not follow the last stored event of session ${q(sessionId)} (${last}); the next must be ${last + 1}. Nothing was stored.`);
     }
-    // Multi-row INSERTs: one round trip per ROWS_PER_INSERT events (PostgreSQL pays per statement).
-    for (let i = 0; i < events.length; i += ROWS_PER_INSERT) {
-      const part = events.slice(i, i + ROWS_PER_INSERT);
-      await tx.run(`INSERT INTO events (${EVENT_COLUMNS}) VALUES ${part.map(() => '(?, ?, ?, ?, ?, ?, ?, ?)').join(', ')}`,
-        part.flatMap((e) => [sessionId, e.seq, e.type, e.at, e.offsetMs, e.payloadText ?? toJsonText(e.payload, 'event payload'), e.prevHash, e.hash]));
-    }
+    await insertRows(tx, 'events', EVENT_COLUMNS, events,
+      (e) => [sessionId, e.seq, e.type, e.at, e.offsetMs, e.payloadText ?? toJsonText(e.payload, 'event payload'), e.prevHash, e.hash]);
     const known = str(session.decisions);
     let decisions = known;
     for (const d of batch.decisions ?? []) {
@@ -126,17 +140,9 @@ export function recordingRepos(driver: Driver, _now: () => number): Pick<Store, 
         conflict(`session ${q(batch.sessionId)} has ended; it cannot end again.`);
       }
     }
-    const checkpoints = write.checkpoints ?? [];
-    for (let i = 0; i < checkpoints.length; i += ROWS_PER_INSERT) {
-      const part = checkpoints.slice(i, i + ROWS_PER_INSERT);
-      await tx.run(`INSERT INTO checkpoints (${CHECKPOINT_COLUMNS}) VALUES ${part.map(() => '(?, ?, ?, ?, ?, ?, ?, ?)').join(', ')}`, part.flatMap(checkpointParams));
-    }
-    const entries = write.ledger ?? [];
-    for (let i = 0; i < entries.length; i += ROWS_PER_INSERT) {
-      const part = entries.slice(i, i + ROWS_PER_INSERT);
-      await tx.run(`INSERT INTO ledger (${LEDGER_COLUMNS}) VALUES ${part.map(() => '(?, ?, ?, ?, ?, ?, ?, ?)').join(', ')}`,
-        part.flatMap((e) => [e.chain, e.seq, e.at, e.type, e.sessionId, toJsonText(e.data, 'ledger entry data'), e.prevHash, e.hash]));
-    }
+    await insertRows(tx, 'checkpoints', CHECKPOINT_COLUMNS, write.checkpoints ?? [], checkpointParams);
+    await insertRows(tx, 'ledger', LEDGER_COLUMNS, write.ledger ?? [],
+      (e) => [e.chain, e.seq, e.at, e.type, e.sessionId, toJsonText(e.data, 'ledger entry data'), e.prevHash, e.hash]);
     for (const h of write.heads ?? []) {
       // A head only moves forward: a stale writer (or a replayed head) changes nothing.
       const params = [h.chain, h.seq, h.hash, h.at, h.keyId, h.final ? 1 : 0, h.signature];
@@ -197,10 +203,8 @@ export function recordingRepos(driver: Driver, _now: () => number): Pick<Store, 
       }, () => 'another writer recorded events in one of these sessions at the same time; nothing of this batch was stored.'),
       commit: (write) => op('record events, checkpoints and ledger entries', () => driver.transaction((tx) => commitIn(tx, write)),
         () => 'another writer recorded the same events, checkpoint or ledger entry at the same time; nothing of this batch was stored.'),
-      list: async (sessionId, { afterSeq = 0, limit = DEFAULT_EVENT_PAGE } = {}) => {
-        if (!Number.isSafeInteger(afterSeq) || afterSeq < 0) throw new TypeError(`afterSeq must be a non-negative integer, got ${afterSeq}`);
-        positiveInt(limit, 'limit');
-        if (limit > MAX_EVENT_PAGE) throw new TypeError(`limit must be at most ${MAX_EVENT_PAGE}, got ${limit}`);
+      list: async (sessionId, options = {}) => {
+        const { afterSeq, limit } = pageOf(options);
         return op(`read events of session ${q(sessionId)}`, async () =>
           (await db.query(`SELECT ${EVENT_COLUMNS} FROM events WHERE session_id = ? AND seq > ? ORDER BY seq LIMIT ?`, [sessionId, afterSeq, limit])).map(toEvent));
       },
@@ -208,7 +212,7 @@ export function recordingRepos(driver: Driver, _now: () => number): Pick<Store, 
 
     checkpoints: {
       add: (rec) => op(`store a checkpoint of session ${q(rec.sessionId)}`, async () => {
-        await db.run(`INSERT INTO checkpoints (${CHECKPOINT_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`, checkpointParams(rec));
+        await insertRows(db, 'checkpoints', CHECKPOINT_COLUMNS, [rec], checkpointParams);
       }, () => `session ${q(rec.sessionId)} already has a checkpoint at event ${rec.seq}`),
       list: (sessionId) => op(`read checkpoints of session ${q(sessionId)}`, async () =>
         (await db.query(`SELECT ${CHECKPOINT_COLUMNS} FROM checkpoints WHERE session_id = ? ORDER BY seq`, [sessionId])).map(toCheckpoint)),
@@ -227,10 +231,8 @@ export function recordingRepos(driver: Driver, _now: () => number): Pick<Store, 
         }
         return [...found].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([chain, from]) => ({ chain, from, head: heads.get(chain) ?? null }));
       }),
-      entries: async (chain, { afterSeq = 0, limit = DEFAULT_EVENT_PAGE } = {}) => {
-        if (!Number.isSafeInteger(afterSeq) || afterSeq < 0) throw new TypeError(`afterSeq must be a non-negative integer, got ${afterSeq}`);
-        positiveInt(limit, 'limit');
-        if (limit > MAX_EVENT_PAGE) throw new TypeError(`limit must be at most ${MAX_EVENT_PAGE}, got ${limit}`);
+      entries: async (chain, options = {}) => {
+        const { afterSeq, limit } = pageOf(options);
         return op(`read the ledger chain ${q(chain)}`, async () =>
           (await db.query(`SELECT ${LEDGER_COLUMNS} FROM ledger WHERE chain = ? AND seq > ? ORDER BY seq LIMIT ?`, [chain, afterSeq, limit])).map(toLedgerEntry));
       },

@@ -223,7 +223,7 @@ export interface RecordingWrite {
 export interface AbandonedSession {
   readonly id: string;
   readonly lastSeq: number;
-  /** Hash of its last event (GENESIS_HASH-like zeros when it has none). */
+  /** Hash of its last event; null when it has none (the recorder then chains from GENESIS_HASH). */
   readonly lastHash: string | null;
   readonly lastCheckpoint: CheckpointRecord | null;
 }

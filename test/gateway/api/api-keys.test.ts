@@ -31,7 +31,7 @@ test('an admin creates a key; it is shown once, stored only as a hash, and authe
 
   const stored = await gw.store.apiKeys.get(created.body.id);
   assert.equal(stored?.hash, hashApiKey(key));
-  assert.ok(!JSON.stringify(stored).includes(key.split('_')[2]!), 'the secret is not stored');
+  assert.ok(!JSON.stringify(stored).includes(key.split('_').slice(2).join('_')), 'the secret is not stored');
 
   const listed = await call('GET', '/api/v1/api-keys', alice);
   assert.equal(listed.status, 200);
