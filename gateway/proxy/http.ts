@@ -39,11 +39,13 @@ export interface HttpProxyDeps extends GuardDeps {
 }
 
 export function httpProxyRoutes(router: Router, deps: HttpProxyDeps): void {
-  const handle = (req: IncomingMessage, res: ServerResponse, ctx: { requestId: string; url: URL }) => proxy(req, res, ctx, deps);
+  // Where callers reach the gateway, for the Forwarded headers it sets: fixed at start.
+  const publicUrl = new URL(deps.config.server.publicUrl ?? `http://localhost:${deps.config.server.port}`);
+  const handle = (req: IncomingMessage, res: ServerResponse, ctx: { requestId: string; url: URL }) => proxy(req, res, ctx, deps, publicUrl);
   router.addPrefix('/proxy', { GET: handle, HEAD: handle, POST: handle, PUT: handle, PATCH: handle, DELETE: handle });
 }
 
-async function proxy(req: IncomingMessage, res: ServerResponse, ctx: { requestId: string; url: URL }, deps: HttpProxyDeps): Promise<void> {
+async function proxy(req: IncomingMessage, res: ServerResponse, ctx: { requestId: string; url: URL }, deps: HttpProxyDeps, publicUrl: URL): Promise<void> {
   const identity = await deps.authenticator.authenticate(req, ctx.url);
   const name = /^\/proxy\/([^/?]*)/.exec(req.url ?? '')?.[1] ?? '';
   const connection = deps.connections.resolve(identity, name);
@@ -56,7 +58,7 @@ async function proxy(req: IncomingMessage, res: ServerResponse, ctx: { requestId
   const client = { client: typeof req.headers['user-agent'] === 'string' ? req.headers['user-agent'].slice(0, 200) : null };
   await deps.recording.httpSessions.with(sessionMeta(identity, connection, client), typeof label === 'string' ? label : undefined, async (session) => {
     try {
-      await proxyInSession(req, res, ctx, deps, { identity, connection, target, path, session });
+      await proxyInSession(req, res, ctx, deps, { identity, connection, target, path, session, publicUrl });
     } catch (err) {
       if (err instanceof GatewayError) {
         // Best effort: the request is refused either way, and a store that failed the request's
@@ -70,21 +72,21 @@ async function proxy(req: IncomingMessage, res: ServerResponse, ctx: { requestId
 
 interface InSession {
   readonly identity: Identity;
-  readonly connection: Connection;
+  readonly connection: Extract<Connection, { kind: 'http' }>;
   readonly target: URL;
   readonly path: string;
   readonly session: RecordingSession;
+  readonly publicUrl: URL;
 }
 
-async function proxyInSession(req: IncomingMessage, res: ServerResponse, ctx: { requestId: string; url: URL }, deps: HttpProxyDeps, { identity, connection, target, path, session }: InSession): Promise<void> {
+async function proxyInSession(req: IncomingMessage, res: ServerResponse, ctx: { requestId: string; url: URL }, deps: HttpProxyDeps, { identity, connection, target, path, session, publicUrl }: InSession): Promise<void> {
   const realMethod = (req.method ?? 'GET').toUpperCase();
   // Policy sees the method the target will act on: a method override the connection allows.
-  const httpOptions = connection.kind === 'http' ? connection.http : { methodOverride: [], ranges: undefined };
+  const httpOptions = connection.http;
   const method = effectiveMethod(realMethod, req.headers, httpOptions.methodOverride);
   const q = path.indexOf('?');
   const pathname = q === -1 ? path : path.slice(0, q);
   const query = q === -1 ? '' : path.slice(q + 1);
-  const publicUrl = new URL(deps.config.server.publicUrl ?? `http://localhost:${deps.config.server.port}`);
   const limits = connection.limits;
   const started = performance.now();
   const recorder = deps.recording.recorder;
