@@ -38,7 +38,7 @@ export class Router {
   /** The handler for a request, or a GW_NOT_FOUND / GW_METHOD_NOT_ALLOWED error. */
   resolve(method: string, path: string): Handler {
     const route = this.#routes.find((r) => r.pattern === path || (r.prefix && path.startsWith(r.pattern + '/')));
-    if (!route) throw new GatewayError('GW_NOT_FOUND', `No route for ${path}; see the README for the gateway's endpoints.`);
+    if (!route) throw new GatewayError('GW_NOT_FOUND', `No route for ${path}; see docs/reference/api.md for the gateway's endpoints.`);
     const handler = route.handlers[method as Method] ?? (method === 'HEAD' ? route.handlers.GET : undefined);
     if (!handler) {
       const allowed = Object.keys(route.handlers).join(', ');

@@ -126,7 +126,7 @@ export function createUpgradePipeline(router: UpgradeRouter, logger: Logger, sta
         else socket.once('close', () => t.release());
         const url = new URL(req.url ?? '/', 'http://gateway.invalid');
         const route = router.resolve(url.pathname, !isWebSocketUpgrade(req));
-        if (route === undefined) throw new GatewayError('GW_NOT_FOUND', `No upgrade route for ${url.pathname}; see the README for the gateway's endpoints.`);
+        if (route === undefined) throw new GatewayError('GW_NOT_FOUND', `No upgrade route for ${url.pathname}; see docs/reference/api.md for the gateway's endpoints.`);
         await withTicket(t, () => route.handle(req, socket, head, { requestId, path: url.pathname, url }));
       } catch (err) {
         if (err instanceof GatewayError) {

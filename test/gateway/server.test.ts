@@ -77,7 +77,7 @@ test('an unknown path is a 404 GW_NOT_FOUND JSON error carrying the request id',
   const res = await fetch(`${gw.base}/nope?token=x`);
   assert.equal(res.status, 404);
   assert.deepEqual(await res.json(), {
-    error: { code: 'GW_NOT_FOUND', message: 'No route for /nope; see the README for the gateway\'s endpoints.', requestId: res.headers.get('x-request-id') },
+    error: { code: 'GW_NOT_FOUND', message: 'No route for /nope; see docs/reference/api.md for the gateway\'s endpoints.', requestId: res.headers.get('x-request-id') },
   });
 });
 

@@ -4,7 +4,7 @@
 // uploads of 9 MiB from one user that stop 512 KiB short of their end. The gateway's resident
 // memory (VmRSS of the child process) stays within its baseline plus 200 MiB (the issue saw it
 // grow by 543 MB, linearly; without server.limits this test sees +518 MiB), every slow client is cut with its code, and another user gets every
-// answer meanwhile. The bound is documented in README.md ("Limits that protect the gateway").
+// answer meanwhile. The bound is documented in docs/reference/config.md ("Limits that protect the gateway").
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync, writeFileSync } from 'node:fs';

@@ -1,4 +1,4 @@
-// The README's limits tour on `airlock dev` (what `npm start` runs): bob pages through the demo's
+// The limits example of docs/concepts/limits.md, on `airlock dev` (what `npm start` runs): bob pages through the demo's
 // customers; GET /customers answers 4 records with PII, the budget of pack demo-limits is 20 an
 // hour, so the first five pages pass (masked) and the sixth is held for a review; `airlock usage`
 // shows bob over his budget.

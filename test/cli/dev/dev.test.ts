@@ -81,7 +81,7 @@ test('airlock dev brings up every component, prints where, and stops them all on
   assert.match(oneText, /\[CREDIT_CARD …1111\]/);
   await mcp.close();
 
-  // The review flow of the README: bob's DELETE is held; alice (another user) approves it with the
+  // The review flow of docs/concepts/reviews.md: bob's DELETE is held; alice (another user) approves it with the
   // CLI; the request goes through; the session replays and verifies.
   const aliceEnv = { AIRLOCK_GATEWAY: gateway!, AIRLOCK_TOKEN: token.stdout.trim(), AIRLOCK_CONFIG_DIR: join(dir, 'cli') };
   const held = fetch(`${gateway}/proxy/demo/customers/4`, { method: 'DELETE', headers: { authorization: `Bearer ${bobToken.stdout.trim()}`, 'x-airlock-session': 'tour' } });
