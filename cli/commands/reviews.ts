@@ -40,9 +40,11 @@ export function registerReviewCommands(program: Command): void {
     .option('--status <status>', 'pending | approved | denied | expired | all', 'pending')
     .addOption(gatewayOption())
     .option('--json', 'print JSON')
-    .action(async (opts: { status: string; gateway?: string; json?: boolean }) => {
+    .option('-q, --quiet', 'print only the ids, one a line (for scripts: airlock reviews approve $(airlock reviews list -q))')
+    .action(async (opts: { status: string; gateway?: string; json?: boolean; quiet?: boolean }) => {
       const list = (await call(opts.gateway, `/api/v1/reviews${opts.status === 'all' ? '' : `?status=${encodeURIComponent(opts.status)}`}`)).reviews as Review[];
       if (opts.json) return void process.stdout.write(JSON.stringify(list, null, 2) + '\n');
+      if (opts.quiet) return void process.stdout.write(list.map((r) => `${r.id}\n`).join(''));
       const rows = [['ID', 'STATUS', 'CONNECTION', 'REQUESTER', 'REQUEST', 'APPROVALS', 'EXPIRES']];
       for (const r of list) rows.push([r.id, r.status, r.connection, r.requester, what(r), `${r.votes.filter((v) => v.approve).length}/${r.approvalsNeeded}`, r.expiresAt]);
       process.stdout.write(formatTable(rows));

@@ -45,11 +45,13 @@ export function registerSessionCommands(program: Command): void {
     .option('--limit <n>', 'at most this many (1–1000)', '100')
     .addOption(gatewayOption())
     .option('--json', 'print JSON')
-    .action(async (opts: { connection?: string; user?: string; since?: string; decision?: string; limit: string; gateway?: string; json?: boolean }) => {
+    .option('-q, --quiet', 'print only the ids, one a line, newest first (for scripts)')
+    .action(async (opts: { connection?: string; user?: string; since?: string; decision?: string; limit: string; gateway?: string; json?: boolean; quiet?: boolean }) => {
       const q = new URLSearchParams({ limit: opts.limit });
       for (const k of ['connection', 'user', 'since', 'decision'] as const) if (opts[k] !== undefined) q.set(k, opts[k]);
       const list = (await call(opts.gateway, `/api/v1/sessions?${q}`)).sessions as Session[];
       if (opts.json) return void process.stdout.write(JSON.stringify(list, null, 2) + '\n');
+      if (opts.quiet) return void process.stdout.write(list.map((s) => `${s.id}\n`).join(''));
       const rows = [['ID', 'CONNECTION', 'USER', 'STARTED', 'STATE', 'EVENTS', 'DECISIONS']];
       for (const s of list) rows.push([s.id, s.connection, s.subject, s.startedAt, s.state, String(s.lastSeq), s.decisions.join(',') || '-']);
       process.stdout.write(formatTable(rows));
