@@ -1,12 +1,13 @@
 #!/usr/bin/env node
-// The `airlock-agent` command: runs near the internal services and dials out to the gateway.
+// The `airlock-agent` command: runs near the internal services and dials out to the gateway. The
+// program is exported and runs only as the entry point, so a test can read its command tree.
 import { Command, Option } from 'commander';
 import { resolve } from 'node:path';
 import { onShutdownSignal, runProgram } from '../lib/cli.ts';
 import { AgentError } from './errors.ts';
 import { AGENT_VERSION } from './version.ts';
 
-const program = new Command('airlock-agent')
+export const program = new Command('airlock-agent')
   .description('airlock agent: runs inside your network, next to the internal services the gateway reaches through it')
   .version(AGENT_VERSION, '-V, --version', 'print the version')
   .showHelpAfterError('(run with --help for usage)')
@@ -120,7 +121,7 @@ vault
     await vaultJwks(opts);
   });
 
-await runProgram(program, {
+if (import.meta.main) await runProgram(program, {
   describe: (err) => (err instanceof AgentError ? { code: err.code, message: err.message, exitCode: err.exitCode } : undefined),
   internalCode: 'AGENT_INTERNAL',
   usageCode: 'AGENT_USAGE',

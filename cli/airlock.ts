@@ -1,5 +1,6 @@
 #!/usr/bin/env node
-// The `airlock` command. Each group of commands lives in cli/commands/<group>.ts.
+// The `airlock` command. Each group of commands lives in cli/commands/<group>.ts. The program is
+// exported and runs only as the entry point, so a test can read its command tree (test/docs.test.ts).
 import { Command } from 'commander';
 import { VERSION } from '../gateway/version.ts';
 import { registerAgentCommands } from './commands/agents.ts';
@@ -15,7 +16,7 @@ import { registerUsageCommands } from './commands/usage.ts';
 import { registerToolCommands } from './commands/tools.ts';
 import { runCli } from './run.ts';
 
-const program = new Command('airlock')
+export const program = new Command('airlock')
   .description('airlock: identity-aware access proxy for AI agents (gateway, policy, reviews, recordings)')
   .version(VERSION, '-V, --version', 'print the version')
   .showHelpAfterError('(run with --help for usage)')
@@ -34,4 +35,4 @@ registerReviewCommands(program);
 registerToolCommands(program);
 registerUsageCommands(program);
 
-await runCli(program);
+if (import.meta.main) await runCli(program);
