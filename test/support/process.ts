@@ -23,17 +23,22 @@ function childEnv(env: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv {
   return { ...base, NODE_NO_WARNINGS: '1', ...env };
 }
 
-/** Runs `script args…` to completion. */
+/** Runs the Node script `script args…` to completion. */
 export function run(script: string, args: readonly string[], options: RunOptions = {}): Promise<Finished> {
+  return runProgram(process.execPath, [script, ...args], options);
+}
+
+/** Runs a program found on PATH or by path (`bash`, a launcher) to completion. */
+export function runProgram(file: string, args: readonly string[], options: RunOptions = {}): Promise<Finished> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [script, ...args], { env: childEnv(options.env), cwd: options.cwd, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(file, args, { env: childEnv(options.env), cwd: options.cwd, stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (d: Buffer) => { stdout += d.toString(); });
     child.stderr.on('data', (d: Buffer) => { stderr += d.toString(); });
     const timer = setTimeout(() => {
       child.kill('SIGKILL');
-      reject(new Error(`${script} ${args.join(' ')} did not finish within ${options.timeout ?? 20000} ms\nstdout: ${stdout}\nstderr: ${stderr}`));
+      reject(new Error(`${file === process.execPath ? '' : `${file} `}${args.join(' ')} did not finish within ${options.timeout ?? 20000} ms\nstdout: ${stdout}\nstderr: ${stderr}`));
     }, options.timeout ?? 20000);
     child.on('close', (code, signal) => {
       clearTimeout(timer);
@@ -55,9 +60,14 @@ export interface Running {
   readonly exited: Promise<Finished>;
 }
 
-/** Starts a long-running command (a server) and returns a handle. */
+/** Starts a long-running Node script (a server) and returns a handle. */
 export function start(script: string, args: readonly string[], options: RunOptions = {}): Running {
-  const child = spawn(process.execPath, [script, ...args], { env: childEnv(options.env), cwd: options.cwd, stdio: ['ignore', 'pipe', 'pipe'], detached: options.group ?? false });
+  return startProgram(process.execPath, [script, ...args], options);
+}
+
+/** Starts a long-running program found on PATH or by path (`npm start`, a launcher) and returns a handle. */
+export function startProgram(file: string, args: readonly string[], options: RunOptions = {}): Running {
+  const child = spawn(file, args, { env: childEnv(options.env), cwd: options.cwd, stdio: ['ignore', 'pipe', 'pipe'], detached: options.group ?? false });
   let stdout = '';
   let stderr = '';
   const waiters = new Set<() => void>();
