@@ -91,7 +91,7 @@ function problemOf(words: readonly string[]): string | undefined {
     if (/^-/.test(word) && word !== '-') {
       const name = word.split('=')[0]!;
       if (name === '-h' || name === '--help') continue;
-      const option = cmd.options.find((o) => o.long === name || o.short === name);
+      const option = cmd.options.find((o) => !o.hidden && (o.long === name || o.short === name)); // hidden ones are not in --help
       if (!option) return `\`${path(cmd)}\` has no option ${name} (its --help lists ${cmd.options.map((o) => o.long).join(', ') || 'none'})`;
       if (takesValue(option) && !word.includes('=') && (option.required || !/^-/.test(words[i + 1] ?? '-'))) i++;
       continue;
