@@ -56,6 +56,8 @@ test('a held request is released by `reviews approve`; the session replays and v
     const listed = await run(AIRLOCK, ['reviews', 'list'], { env: carol });
     return /^(rev_[0-9a-f]{20})\s+pending\s+demo\s+bob\s+DELETE \/api\/orders\/7\s+0\/1/m.exec(listed.stdout)?.[1];
   }, 10_000, 'the pending review in `reviews list`');
+  const quiet = await run(AIRLOCK, ['reviews', 'list', '-q'], { env: carol });
+  assert.deepEqual([quiet.code, quiet.stdout, quiet.stderr], [0, `${id}\n`, ''], 'reviews list -q: the ids alone, for scripts');
   const shown = await run(AIRLOCK, ['reviews', 'show', id], { env: carol });
   assert.match(shown.stdout, /request: {4}DELETE \/api\/orders\/7 on demo, by bob/);
   const approved = await run(AIRLOCK, ['reviews', 'approve', id, '--reason', 'ticket 7'], { env: carol });
@@ -71,6 +73,8 @@ test('a held request is released by `reviews approve`; the session replays and v
   assert.equal(listed.code, 0, listed.stderr);
   assert.match(listed.stdout, /^ID\s+CONNECTION\s+USER\s+STARTED\s+STATE\s+EVENTS\s+DECISIONS\n/);
   sessionId = /^(ses_[0-9a-f]{32})\s+demo\s+bob\s+\S+\s+ended\s+\d+\s+\S*review/m.exec(listed.stdout)![1]!;
+  const quietSessions = await run(AIRLOCK, ['sessions', 'list', '--user', 'bob', '--decision', 'review', '--quiet'], { env: admin });
+  assert.deepEqual([quietSessions.code, quietSessions.stdout], [0, `${sessionId}\n`], 'sessions list --quiet: the ids alone');
 
   const replay = await run(AIRLOCK, ['sessions', 'replay', sessionId, '--speed', '0'], { env: admin });
   assert.equal(replay.code, 0, replay.stderr);
