@@ -335,7 +335,9 @@ const HEADERS: Record<string, string> = {
   'content-security-policy': "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'; base-uri 'none'",
   'x-frame-options': 'DENY',
   'x-content-type-options': 'nosniff',
-  'referrer-policy': 'no-referrer',
+  // not no-referrer: under it Chromium sends `Origin: null` with the sign-in form, which the
+  // Origin check in interaction() then refuses; same-origin still tells other sites nothing.
+  'referrer-policy': 'same-origin',
 };
 
 function escapeHtml(s: string): string {
