@@ -110,7 +110,7 @@ export async function startGateway(options: StartOptions = {}): Promise<RunningG
       toolRoutes(router, store, connections, authn.authenticator);
       usageRoutes(router, { config, policies, connections, store, authenticator: authn.authenticator });
       mcp = mcpRoutes(router, { ...proxy, store, sources: { http: openapiSource, mcp: upstreamSource, postgres: postgresSource } });
-      if (config.console.enabled) consoleRoutes(router, { config, logger, store, authn, connections, recording, hub: agents.hub });
+      if (config.console.enabled) consoleRoutes(router, { config, logger, store, authn, connections, recording, hub: agents.hub, policies, maskKey });
       options.routes?.(router, { config, store, logger, authn, connections });
     },
     upgrades: (router) => {

@@ -65,7 +65,7 @@ export interface Frame {
   readonly identity?: Identity;
   readonly csrf?: string;
   /** Which tab is current. */
-  readonly tab?: 'reviews' | 'sessions' | 'connections';
+  readonly tab?: 'reviews' | 'sessions' | 'connections' | 'explain';
 }
 
 /** A whole page: header with the tabs and the signed-in person, then `body`. */
@@ -75,7 +75,7 @@ export function page(frame: Frame, body: Html): Html {
   return html`<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
 <title>${frame.title} · airlock</title><link rel="stylesheet" href="/console/static/console.css"><script src="/console/static/console.js" defer></script></head>
-<body><header><span class="brand">airlock</span>${who ? html`<nav>${tab('reviews', 'Reviews')}${tab('sessions', 'Sessions')}${tab('connections', 'Connections')}</nav>
+<body><header><span class="brand">airlock</span>${who ? html`<nav>${tab('reviews', 'Reviews')}${tab('sessions', 'Sessions')}${tab('connections', 'Connections')}${tab('explain', 'Explain')}</nav>
 <div class="who"><span title="${who.sub}">${who.name ?? who.email ?? who.sub}</span> <span class="roles">${who.roles.join(', ')}</span>
 <form method="post" action="/console/logout"><input type="hidden" name="csrf" value="${frame.csrf ?? ''}"><button type="submit">Sign out</button></form></div>` : ''}</header>
 <main>${body}</main></body></html>`;

@@ -19,6 +19,7 @@ import { readBody } from '../http/respond.ts';
 import type { RequestContext, Router } from '../http/router.ts';
 import type { Logger } from '../../lib/log.ts';
 import type { AgentHub } from '../agents/hub.ts';
+import type { PolicyManager } from '../policy/manager.ts';
 import type { RecordingSystem } from '../recorder/index.ts';
 import type { Store } from '../store/index.ts';
 import { reviewAccess, type ReviewAccess } from '../api/reviews.ts';
@@ -26,6 +27,7 @@ import { sessionAccess, type SessionAccess } from '../api/sessions.ts';
 import { html, page, sendHtml } from './html.ts';
 import { CALLBACK_PATH, consoleLogin } from './login.ts';
 import { connectionPages } from './pages/connections.ts';
+import { explainPages } from './pages/explain.ts';
 import { reviewPages } from './pages/reviews.ts';
 import { sessionPages } from './pages/sessions.ts';
 import { serveStatic } from './static.ts';
@@ -43,6 +45,9 @@ export interface ConsoleDeps {
   readonly connections: ConnectionRegistry;
   readonly recording: Pick<RecordingSystem, 'keys' | 'reviews'>;
   readonly hub: AgentHub;
+  /** What the explain panel decides with: the policies in force, and the mask key (policy.maskKey). */
+  readonly policies: PolicyManager;
+  readonly maskKey: Uint8Array;
 }
 
 /** What pages use: the deps, and the API's own access functions. */
@@ -77,6 +82,7 @@ export function consoleRoutes(router: Router, deps: ConsoleDeps): void {
     ...reviewPages(shared),
     ...sessionPages(shared),
     ...connectionPages(shared),
+    ...explainPages(shared),
     {
       method: 'POST', path: /^\/console\/logout$/, handler: async (c) => {
         await login.revoke(c.me.tokens.refreshToken);

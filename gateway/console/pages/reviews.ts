@@ -69,7 +69,7 @@ function detailPage(r: ReviewRecord, identity: Identity, csrf: string): Html {
     ['Requester\'s session', r.sessionId ? html`<a href="/console/sessions/${r.sessionId}">${r.sessionId}</a>` : null],
   ])}
 ${decide}</section>
-<section><h2>Why it is held</h2><table><thead><tr><th>Rule</th><th>Action</th><th>Reason</th></tr></thead><tbody>${(d.reasons ?? []).map((x) => html`<tr><td><code>${x.rule ?? x.policy ?? ''}</code></td><td>${x.action ?? ''}</td><td>${x.message ?? x.reason ?? ''}</td></tr>`)}</tbody></table>
+<section><h2>Why it is held</h2><table><thead><tr><th>Rule</th><th>Reason</th><th>Message</th></tr></thead><tbody>${(d.reasons ?? []).map((x) => html`<tr><td><code>${x.rule ?? x.policy ?? ''}</code></td><td><code>${x.reason ?? ''}</code></td><td>${x.message ?? ''}</td></tr>`)}</tbody></table>
 <h3>Findings</h3>${(d.findings ?? []).length === 0 ? html`<p class="muted">None.</p>` : html`<table><thead><tr><th>Kind</th><th>Where</th><th>Severity</th><th>Detail</th></tr></thead><tbody>${(d.findings ?? []).map((f) => html`<tr class="finding ${f.severity ?? ''}"><td><code>${f.kind ?? ''}</code></td><td><code>${f.path ?? ''}</code></td><td>${f.severity ?? ''}</td><td>${f.detail ?? ''}</td></tr>`)}</tbody></table>`}</section></div>
 <section><h2>The request as it would leave</h2><p class="muted">Credentials in headers and PII in the body are redacted here; the approval is bound to the exact request.</p>
 <pre class="request"><b>${d.tool ? `tool ${d.tool}` : `${d.method ?? '?'} ${d.path ?? '?'}`}</b>

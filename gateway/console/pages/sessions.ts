@@ -66,9 +66,15 @@ export function timeline(events: readonly EventRecord[]): Html {
 
 function badge(v: VerifyResult): Html {
   if (!v.ok) return html`<div class="verify bad"><b>✗ Verification failed</b> at event ${v.firstBad?.seq ?? 0}: ${v.firstBad?.reason ?? ''}</div>`;
+  const how = html`<p>It is the check <code>airlock sessions verify</code> runs, with the keys this gateway publishes; run that on your own machine with <code>--key</code> to trust no gateway, and with <code>--all</code> to prove that no whole session is missing (the ledger).</p>${v.notes.map((n) => html`<p class="note">${n}</p>`)}`;
+  // A hash chain alone shows only that the events agree with each other: whoever can rewrite the
+  // store can rewrite the chain. Only a signature pins it, so no signature, no "verified".
+  if (v.signedThrough === 0) {
+    return html`<div class="verify unsigned"><b>Chain intact, not yet signed</b>: ${v.events} events hash-chained, no signed checkpoint yet.
+<p>The events agree with each other, but nothing signed pins them yet: this does not prove they were not rewritten. An open session is signed at checkpoints and at its end.</p>${how}</div>`;
+  }
   return html`<div class="verify ok"><b>✓ Verified</b>: ${v.events} events hash-chained, ${v.checkpoints} signed checkpoint(s), signed through event ${v.signedThrough}${v.signedState ? `, final state ${v.signedState}` : ''}.
-<p>This proves that no event up to the last signed checkpoint was altered, removed, reordered or added, and that the signatures are by a recording key the gateway publishes. It is the check <code>airlock sessions verify</code> runs; run it on your own machine with <code>--key</code> to trust no gateway, and <code>--all</code> to prove no whole session is missing (the ledger).</p>
-${v.notes.map((n) => html`<p class="note">${n}</p>`)}</div>`;
+<p>Proves that events 1 to ${v.signedThrough} are exactly as recorded — none altered, removed, reordered or inserted — and signed by a recording key of this gateway${v.signedState ? ', and that the session ended as it says' : ''}.</p>${how}</div>`;
 }
 
 function filterForm(q: URLSearchParams): Html {
