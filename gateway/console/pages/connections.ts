@@ -23,7 +23,7 @@ export function connectionPages(s: Shared): ConsoleRoute[] {
         const agents = identity.roles.includes('admin') ? (await s.store.agents.list()).map((r) => agentView(r, s.hub)) : null;
         sendHtml(c.res, 200, page({ title: 'Connections', identity, csrf: c.csrf, tab: 'connections' }, html`<h1>Connections</h1>
 ${list.length === 0 ? html`<p class="muted">You may use no connection.</p>` : html`<table id="connections"><thead><tr><th>Name</th><th>Kind</th><th>Agent</th><th>Status</th><th>Policies</th><th>Groups</th></tr></thead><tbody>
-${list.map((x) => html`<tr><td><a href="/console/connections/${x.name}">${x.name}</a></td><td>${x.kind}</td><td>${x.agent}</td><td>${presence(x.agent)}</td><td>${(x as { policies?: string[] }).policies?.join(', ') ?? ''}</td><td>${(x.groups ?? []).join(', ')}</td></tr>`)}</tbody></table>`}
+${list.map((x) => html`<tr><td><a href="/console/connections/${x.name}">${x.name}</a></td><td>${x.kind}</td><td>${x.agent}</td><td>${presence(x.agent)}</td><td>${[...x.policy.packs, ...x.policy.files.map((f) => f.split('/').at(-1) ?? f)].join(', ')}</td><td>${(x.groups ?? []).join(', ')}</td></tr>`)}</tbody></table>`}
 ${agents ? html`<h2>Agents</h2><table id="agents"><thead><tr><th>Name</th><th>Status</th><th>Online</th><th>Version</th><th>Last seen</th></tr></thead><tbody>
 ${agents.map((a) => html`<tr><td>${a.name}</td><td>${a.status}</td><td><span class="badge ${a.online ? 'online' : 'offline'}">${a.online ? `online, ${a.tunnels} tunnel(s)` : 'offline'}</span></td><td>${a.version ?? ''}</td><td>${a.lastSeen ?? '—'}</td></tr>`)}</tbody></table>` : ''}`));
       },

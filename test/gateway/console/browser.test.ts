@@ -180,6 +180,12 @@ test('reviewers approve and deny held requests in the console; requesters cannot
   assert.match(await alice.page.innerText('#connections'), /orders[\s\S]*http[\s\S]*edge[\s\S]*online, 1 tunnel/);
   await shot(alice.page, 'connections');
 
+  await alice.page.goto(`${gw.origin}/console/explain`);
+  await alice.page.fill('textarea[name=input]', JSON.stringify({ kind: 'http', method: 'DELETE', path: '/items/7', body: { note: 'card 4111 1111 1111 1111' } }, null, 2));
+  await alice.page.click('form.edit button[type=submit]');
+  assert.match(await alice.page.innerText('#explained'), /Decision review[\s\S]*review-deletes[\s\S]*demo\.delete/);
+  await shot(alice.page, 'explain');
+
   await alice.context.close();
   await bob.context.close();
 });
