@@ -142,10 +142,11 @@ export class WebSessions {
     return secret;
   }
 
-  /** Stores a sign-in in progress; resolves with its cookie's secret. */
+  /** Stores a sign-in in progress; resolves with its cookie's secret. Expired rows go first (abandoned sign-ins and ended sessions). */
   async begin(login: LoginState): Promise<string> {
     const secret = newSecret();
     const at = this.#now();
+    await this.#o.store.consoleSessions.purge(at);
     await this.#o.store.consoleSessions.put({ id: rowId(secret), kind: 'login', subject: null, sealed: seal(secret, login), createdAt: at, expiresAt: at + LOGIN_TTL_S * 1000 });
     return secret;
   }

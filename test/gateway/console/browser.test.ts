@@ -2,8 +2,8 @@
 // real gateway, agent, target and the development OpenID provider: sign in by clicking at the
 // provider; a held curl completes when a reviewer approves in the console, and a denied one is
 // refused; the requester sees their own review but cannot approve it, nor decide through a forged
-// POST; CSRF; cookie flags; no token in page storage; sessions filtered; a session verified and
-// replayed. With AIRLOCK_SCREENSHOTS=<dir> it also writes the screenshots of docs/console.md.
+// POST; CSRF; cookie flags; no token in page storage; sessions filtered; a session replayed and
+// tailed live. With AIRLOCK_SCREENSHOTS=<dir> it also writes the screenshots of docs/console.md.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
@@ -175,6 +175,10 @@ test('reviewers approve and deny held requests in the console; requesters cannot
   assert.equal(await alice.page.locator('li.event.hidden').count(), 0, 'every event shown at the end of the replay');
   assert.equal(await alice.page.locator('li.event').count(), total);
   await shot(alice.page, 'session');
+  // Live tail: the session is open, so bob's next request appears on the page by itself.
+  const read = await curl('GET', '/items');
+  assert.equal(read.status, 200, read.body);
+  await alice.page.locator('li.event.request', { hasText: 'GET /api/items' }).waitFor({ timeout: 15_000 });
 
   await alice.page.goto(`${gw.origin}/console/connections`);
   assert.match(await alice.page.innerText('#connections'), /orders[\s\S]*http[\s\S]*edge[\s\S]*online, 1 tunnel/);

@@ -112,3 +112,40 @@ test('a signed session is verified, a tampered one fails, and recorded text is e
   const tampered = await get(`/console/sessions/${s.id}`, alice);
   assert.match(tampered.text, /✗ Verification failed<\/b> at event 2: event 2 was altered/);
 });
+
+test("a reviewer's own request is shown without the buttons, and deciding it is refused", async () => {
+  // Held as the data paths hold one (gateway/reviews/reviews.ts writes this row); alice requested it.
+  const id = 'rev_0123456789abcdef0123';
+  await gw.gw.store.reviews.create({
+    id, connection: 'orders', requester: 'alice', requestHash: 'sha256:x', expiresAt: Date.now() + 600_000,
+    detail: { method: 'DELETE', path: '/api/items/9', requesterPerson: 'alice', reasons: [{ rule: 'review-deletes', reason: 'demo.delete', message: 'Deletes wait for a reviewer.' }], headers: { authorization: '[redacted]' }, payload: { note: '<b>bold</b>' } },
+  });
+  const inbox = (await get('/console/reviews', alice)).text;
+  assert.match(inbox, /Your requests <span class="count">1<\/span>.*rev_0123456789abcdef0123.*<span class="badge you">you<\/span>/s);
+  assert.match(inbox, /Waiting for you <span class="count">0<\/span>/);
+  const page = (await get(`/console/reviews/${id}`, alice)).text;
+  assert.doesNotMatch(page, /<form method="post" class="decide"/);
+  assert.match(page, /You requested rev_0123456789abcdef0123; someone else must review it\./);
+  assert.match(page, /authorization: \[redacted\]/);
+  assert.match(page, /&#60;b&#62;bold&#60;\/b&#62;/);
+  const refused = await post(`/console/reviews/${id}/decide`, alice, { verdict: 'approve' });
+  assert.equal(refused.status, 403);
+  assert.match(refused.text, /GW_REVIEW_FORBIDDEN.*someone else must review it/s);
+  assert.equal((await gw.gw.store.reviews.get(id))?.status, 'pending');
+  // bob sees neither the review nor its page: it is not his, and he is no reviewer.
+  const hidden = await get(`/console/reviews/${id}`, bob);
+  assert.equal(hidden.status, 404);
+  assert.match(hidden.text, /GW_REVIEW_NOT_FOUND/);
+});
+
+test('session filters are the API\'s: by time, and a bad value is named', async () => {
+  assert.match((await get('/console/sessions', alice)).text, /<table id="sessions">/);
+  assert.match((await get('/console/sessions?since=2999-01-01T00:00:00Z', alice)).text, /No session matches\./);
+  assert.match((await get('/console/sessions?connection=orders&decision=mask&since=&user=', alice)).text, /<table id="sessions">/, 'empty fields are no filter');
+  const bad = await get('/console/sessions?since=yesterday', alice);
+  assert.equal(bad.status, 400);
+  assert.match(bad.text, /GW_BAD_REQUEST.*since=yesterday is not a date/s);
+  const others = await get('/console/sessions?user=alice', bob);
+  assert.equal(others.status, 403);
+  assert.match(others.text, /GW_FORBIDDEN.*Only auditors and admins list the sessions of other users/s);
+});
