@@ -120,7 +120,10 @@ export function consoleRoutes(router: Router, deps: ConsoleDeps): void {
     } catch (err) {
       if (!(err instanceof GatewayError) || res.headersSent) throw err;
       if (err.status >= 500) deps.logger.error(err.message, { code: err.code, cause: err.cause });
-      sendHtml(res, err.status, page({ title: 'Error' }, html`<h1>${statusText(err.status)}</h1><p class="error"><code>${err.code}</code> ${err.message}</p><p class="muted">Request id ${ctx.requestId}. <a href="/console">Back to the console</a></p>`));
+      // A body left unread (a POST refused before its form was read): close after the answer, as sendError does.
+      const unread = !req.complete && (req.headers['transfer-encoding'] !== undefined || Number(req.headers['content-length'] ?? 0) > 0);
+      sendHtml(res, err.status, page({ title: 'Error' }, html`<h1>${statusText(err.status)}</h1><p class="error"><code>${err.code}</code> ${err.message}</p><p class="muted">Request id ${ctx.requestId}. <a href="/console">Back to the console</a></p>`),
+        { ...err.headers, ...(unread ? { connection: 'close' } : {}) });
     }
   };
   router.add(CONSOLE_PATH, { GET: handle });

@@ -184,7 +184,9 @@ export class WebSessions {
     let identity: Identity;
     try {
       // The API's authenticator, exactly: the console holds no authorization logic of its own.
-      identity = await this.#o.authenticator.authenticate({ headers: { authorization: `Bearer ${tokens.accessToken}` } } as IncomingMessage, url);
+      // The page's query is left out: a `?token=` there is the URL's business, not this token's
+      // (the authenticator would refuse it, and a link could then sign anyone out).
+      identity = await this.#o.authenticator.authenticate({ headers: { authorization: `Bearer ${tokens.accessToken}` } } as IncomingMessage, new URL(url.pathname, url));
     } catch (err) {
       if (err instanceof GatewayError && err.status === 401) {
         await this.#o.store.consoleSessions.remove(id);

@@ -85,6 +85,12 @@ test('console sign-in, cookie, CSRF, headers and sign-out', async (t) => {
     assert.equal((await get('/console/reviews', alice.cookie)).status, 200, 'still signed in');
   });
 
+  await t.test('a token-like query parameter on a page neither signs in nor out', async () => {
+    const res = await get('/console/reviews?access_token=x&token=y', alice.cookie);
+    assert.equal(res.status, 200);
+    assert.equal((await get('/console/reviews', alice.cookie)).status, 200);
+  });
+
   await t.test('the sign-in survives a gateway restart (it lives in the store)', async () => {
     await gw.restart();
     assert.equal((await get('/console/reviews', alice.cookie)).status, 200);
