@@ -6,7 +6,10 @@ import { createHash } from 'node:crypto';
 import { DatabaseSync } from 'node:sqlite';
 import { join } from 'node:path';
 import { consoleSignIn, csrfOf, startConsoleGateway } from '../../support/console.ts';
+import type { IncomingMessage } from 'node:http';
 import { CSP } from '../../../gateway/console/html.ts';
+import { consoleLogin } from '../../../gateway/console/login.ts';
+import { rowId, unseal, WebSessions, type SessionTokens } from '../../../gateway/console/web-session.ts';
 
 test('console sign-in, cookie, CSRF, headers and sign-out', async (t) => {
   const gw = await startConsoleGateway();
@@ -127,4 +130,31 @@ test('console sign-in, cookie, CSRF, headers and sign-out', async (t) => {
     assert.equal(after.status, 401);
     assert.match(await after.text(), /GW_AUTH_REQUIRED/);
   });
+});
+
+test('an access token about to expire is refreshed at the provider; a revoked refresh token signs out', async (t) => {
+  const gw = await startConsoleGateway();
+  t.after(() => gw.close());
+  const { cookie } = await consoleSignIn(gw.origin, 'alice');
+  const secret = cookie.split('=')[1]!;
+  // The console's own parts, over the gateway's store and authenticator, an hour later by their clock.
+  const { config, authn, store, logger } = gw.gw;
+  let sessions: WebSessions;
+  const login = consoleLogin({ config, authn, sessions: () => sessions, publicUrl: gw.origin, resource: 'http://airlock.test', logger });
+  let refreshed = 0;
+  const later = () => Date.now() + 3_600_000;
+  sessions = new WebSessions({ store, authenticator: authn.authenticator, refresh: async (r) => { refreshed++; return login.refresh(r); }, ttlS: 3600, now: later });
+  const req = { headers: { cookie } } as IncomingMessage;
+  const url = new URL(`${gw.origin}/console/reviews`);
+  const before = unseal<SessionTokens>(secret, (await store.consoleSessions.get(rowId(secret)))!.sealed)!;
+  const first = await sessions.identify(req, url);
+  assert.equal(first?.identity.sub, 'alice');
+  assert.equal(refreshed, 1);
+  assert.notEqual(first.tokens.accessToken, before.accessToken, 'a new access token');
+  const stored = unseal<SessionTokens>(secret, (await store.consoleSessions.get(rowId(secret)))!.sealed)!;
+  assert.equal(stored.accessToken, first.tokens.accessToken, 'kept, sealed, in the row');
+
+  await login.revoke(stored.refreshToken);
+  assert.equal(await sessions.identify(req, url), null, 'the provider refuses the refresh: signed out');
+  assert.equal(await store.consoleSessions.get(rowId(secret)), null, 'and the row is gone');
 });
