@@ -126,8 +126,7 @@ export function consoleRoutes(router: Router, deps: ConsoleDeps): void {
         { ...err.headers, ...(unread ? { connection: 'close' } : {}) });
     }
   };
-  router.add(CONSOLE_PATH, { GET: handle });
-  router.addPrefix(CONSOLE_PATH, { GET: handle, POST: handle });
+  router.addPrefix(CONSOLE_PATH, { GET: handle, POST: handle }); // /console itself and everything under it
 }
 
 /** An application/x-www-form-urlencoded body; a field given twice is refused (no guessing which counts). */
