@@ -31,6 +31,7 @@ import { postgresSource } from './mcp/postgres.ts';
 import { randomBytes } from 'node:crypto';
 import { Limiter } from './limits/limiter.ts';
 import { usageRoutes } from './api/usage.ts';
+import { consoleRoutes } from './console/index.ts';
 
 export interface StartOptions extends LoadOptions {
   /** Logger to use; default a JSON logger on stdout at config.log.level. */
@@ -109,6 +110,7 @@ export async function startGateway(options: StartOptions = {}): Promise<RunningG
       toolRoutes(router, store, connections, authn.authenticator);
       usageRoutes(router, { config, policies, connections, store, authenticator: authn.authenticator });
       mcp = mcpRoutes(router, { ...proxy, store, sources: { http: openapiSource, mcp: upstreamSource, postgres: postgresSource } });
+      if (config.console.enabled) consoleRoutes(router, { config, logger, store, authn, connections, recording, hub: agents.hub, policies, maskKey });
       options.routes?.(router, { config, store, logger, authn, connections });
     },
     upgrades: (router) => {

@@ -37,6 +37,9 @@ export const DEV_USERS: readonly DevUser[] = Object.freeze([
 
 /** Path of the CLI's loopback redirect. Registered for http://127.0.0.1 and http://[::1]; any port matches (RFC 8252 §7.3). */
 export const DEV_CALLBACK_PATH = '/callback';
+/** The web console's client (console.clientId's default) and its redirect path on the gateway, any loopback port. */
+export const CONSOLE_CLIENT_ID = 'airlock-console';
+export const CONSOLE_CALLBACK_PATH = '/console/callback';
 
 export interface DevIdpOptions {
   /** Address to bind (and the issuer's host). Default 127.0.0.1; keep it on loopback. */
@@ -148,6 +151,18 @@ function configuration(o: { issuer: string; audience: string; clientId: string; 
       grant_types: ['authorization_code', 'refresh_token', DEVICE_GRANT],
       response_types: ['code'],
       redirect_uris: [`http://127.0.0.1${DEV_CALLBACK_PATH}`, `http://[::1]${DEV_CALLBACK_PATH}`],
+      id_token_signed_response_alg: ALG,
+    }, {
+      // The gateway's web console (gateway/console/login.ts): signs in server side with a code and
+      // PKCE, back to <gateway>/console/callback. Registered as native so the loopback redirect
+      // matches the gateway's port, whichever it is (a test gateway's port is picked at start).
+      client_id: CONSOLE_CLIENT_ID,
+      client_name: 'airlock console',
+      application_type: 'native',
+      token_endpoint_auth_method: 'none',
+      grant_types: ['authorization_code', 'refresh_token'],
+      response_types: ['code'],
+      redirect_uris: ['127.0.0.1', 'localhost', '[::1]'].map((host) => `http://${host}${CONSOLE_CALLBACK_PATH}`),
       id_token_signed_response_alg: ALG,
     }],
     clientDefaults: { id_token_signed_response_alg: ALG, grant_types: ['authorization_code'], response_types: ['code'], token_endpoint_auth_method: 'none' },
@@ -320,7 +335,9 @@ const HEADERS: Record<string, string> = {
   'content-security-policy': "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'; base-uri 'none'",
   'x-frame-options': 'DENY',
   'x-content-type-options': 'nosniff',
-  'referrer-policy': 'no-referrer',
+  // not no-referrer: under it Chromium sends `Origin: null` with the sign-in form, which the
+  // Origin check in interaction() then refuses; same-origin still tells other sites nothing.
+  'referrer-policy': 'same-origin',
 };
 
 function escapeHtml(s: string): string {

@@ -327,6 +327,8 @@ function agentStartedLine(line: string): string | undefined {
 function banner(gateway: RunningGateway, idp: DevIdp, demo: DemoService, agentHealth: string, agentConfig: string): string {
   const users = DEV_USERS.map((u) => `${u.sub} (${u.groups.join(', ')})`).join(', ');
   const gw = gateway.url;
+  // The console's sign-in returns to the public URL (its redirect URI and cookie origin), so that is the one to open.
+  const consoleUrl = `${(gateway.config.server.publicUrl ?? gw).replace(/\/+$/, '')}/console`;
   return [
     '',
     'airlock dev: DEV ONLY, everything on this machine, on loopback',
@@ -336,6 +338,7 @@ function banner(gateway: RunningGateway, idp: DevIdp, demo: DemoService, agentHe
     `  agent              local    connected through its tunnel    health ${agentHealth}`,
     `                     its configuration ${shortPath(agentConfig)}: airlock-agent secrets list --config ${shortPath(agentConfig)}`,
     `  demo service       ${demo.url}    connection "demo": fake cards, emails and SSNs; only the agent holds its credential`,
+    `  web console        ${consoleUrl}    reviews, sessions and replays, connections; sign in as alice or bob`,
     '',
     'Try:',
     `  airlock login --gateway ${gw}                 # sign in as alice or bob in a browser on this machine`,
@@ -344,7 +347,7 @@ function banner(gateway: RunningGateway, idp: DevIdp, demo: DemoService, agentHe
     `  curl -H "Authorization: Bearer $(airlock token)" ${gw}/proxy/demo/customers   # masked on the way back`,
     `  curl ${demo.url}/customers                            # refused: the caller never holds the target's credential`,
     `  MCP clients: ${gw}/mcp/demo (its API as tools), ${gw}/mcp/demo-mcp (an MCP server), ${gw}/mcp (both)`,
-    `  curl -X DELETE -H "Authorization: Bearer $(airlock token)" ${gw}/proxy/demo/customers/4   # held: airlock reviews list`,
+    `  curl -X DELETE -H "Authorization: Bearer $(airlock token)" ${gw}/proxy/demo/customers/4   # held: approve it in the web console, or airlock reviews list`,
     `  echo '{"kind":"sql","sql":"DELETE FROM users"}' | airlock policy eval -i -`,
     `  curl ${gw}/readyz`,
     '  airlock --help                                      # not on PATH? npm link (README: Install)',

@@ -8,7 +8,7 @@ import { loadPolicies } from '../../gateway/policy/load.ts';
 import type { Action } from '../../gateway/policy/schema.ts';
 import { parseJson } from '../../lib/json.ts';
 import { CliError } from '../errors.ts';
-import { contextOf, evalInputSchema } from './input.ts';
+import { contextOf, parseEvalInput } from '../../gateway/policy/eval-input.ts';
 import type { SqlDialect } from '../../gateway/inspect/types.ts';
 
 export interface PolicySources {
@@ -68,13 +68,8 @@ export function evaluateText(text: string, policy: CompiledPolicy, key: Uint8Arr
 }
 
 export function evaluateValue(value: unknown, policy: CompiledPolicy, key: Uint8Array, dialect: SqlDialect = 'postgresql'): EvalResult {
-  const parsed = evalInputSchema.safeParse(value);
-  if (!parsed.success) {
-    const issue = parsed.error.issues[0]!;
-    const path = issue.code === 'unrecognized_keys' ? [...issue.path, issue.keys[0]] : issue.path;
-    throw new CliError('CLI_INPUT_INVALID', `the input is not a request airlock knows: ${path.map(String).join('.') || '(input)'}: ${issue.message} (see airlock policy eval --help)`);
-  }
-  const input = parsed.data;
+  const input = parseEvalInput(value);
+  if ('problem' in input) throw new CliError('CLI_INPUT_INVALID', `the input is not a request airlock knows: ${input.problem} (see airlock policy eval --help)`);
   const outcome = decide(policy, contextOf(input, Date.now(), dialect), { maskKey: key });
   return {
     decision: outcome.decision,

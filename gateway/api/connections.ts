@@ -108,7 +108,7 @@ function notAllowed(method: string, hint: string): GatewayError {
 }
 
 /** Admins see every connection; others only those they may use, and the rest are "not found". */
-function visible(registry: ConnectionRegistry, identity: Identity, name: string): Connection {
+export function visible(registry: ConnectionRegistry, identity: Identity, name: string): Connection {
   if (!identity.roles.includes('admin')) return registry.resolve(identity, name);
   const connection = registry.get(name);
   if (!connection) throw new GatewayError('GW_CONNECTION_NOT_FOUND', `There is no connection "${name}"; see \`airlock connections list\`.`);

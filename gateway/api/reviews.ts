@@ -46,14 +46,39 @@ function summaryOf(detail: ReviewRecord['detail']): ReviewRecord['detail'] {
 const seesAll = (identity: Identity) => ['reviewer', 'auditor', 'admin'].some((r) => identity.roles.includes(r as never));
 const requestedBy = (identity: Identity, r: ReviewRecord) => r.requester === identity.sub || requesterPerson(r) === personOf(identity);
 
-export function reviewRoutes(router: Router, store: Store, reviews: Reviews, authenticator: Authenticator): void {
-  const visible = async (identity: Identity, id: string): Promise<ReviewRecord> => {
-    const review = ID.test(id) ? await reviews.expireIfDue(await store.reviews.get(id)) : null;
-    if (!review || (!seesAll(identity) && !requestedBy(identity, review))) {
-      throw new GatewayError('GW_REVIEW_NOT_FOUND', `There is no review ${JSON.stringify(id.slice(0, 80))} you may see; list them with \`airlock reviews list\`.`);
-    }
-    return review;
+/** Reviews as an identity may see and decide them: the API and the web console both go through these. */
+export interface ReviewAccess {
+  /** Reviews `identity` may see, newest first (`status` filters; `limit` default 100, at most 1000); expired ones expired first. */
+  list(identity: Identity, filter?: { readonly status?: ReviewStatus; readonly limit?: number }): Promise<ReviewRecord[]>;
+  /** The review, or GW_REVIEW_NOT_FOUND when there is none `identity` may see. */
+  get(identity: Identity, id: string): Promise<ReviewRecord>;
+  /** Approves or denies as `identity` (reviewer or admin; never the requester): the review after the vote. */
+  decide(identity: Identity, id: string, approve: boolean, reason: string | null): Promise<ReviewRecord>;
+}
+
+export function reviewAccess(store: Store, reviews: Reviews): ReviewAccess {
+  return {
+    async list(identity, filter = {}) {
+      const all = await Promise.all((await store.reviews.list({ ...(filter.status ? { status: filter.status } : {}), limit: filter.limit ?? 100 })).map((r) => reviews.expireIfDue(r)));
+      return all.filter((r): r is ReviewRecord => r !== null && (seesAll(identity) || requestedBy(identity, r)) && (filter.status === undefined || r.status === filter.status));
+    },
+    async get(identity, id) {
+      const review = ID.test(id) ? await reviews.expireIfDue(await store.reviews.get(id)) : null;
+      if (!review || (!seesAll(identity) && !requestedBy(identity, review))) {
+        throw new GatewayError('GW_REVIEW_NOT_FOUND', `There is no review ${JSON.stringify(id.slice(0, 80))} you may see; list them with \`airlock reviews list\`.`);
+      }
+      return review;
+    },
+    async decide(identity, id, approve, reason) {
+      requireRole(identity, 'reviewer', 'admin');
+      if (!ID.test(id)) throw new GatewayError('GW_REVIEW_NOT_FOUND', `There is no review ${JSON.stringify(id.slice(0, 80))}.`);
+      return reviews.decide(id, identity, approve, reason);
+    },
   };
+}
+
+export function reviewRoutes(router: Router, store: Store, reviews: Reviews, authenticator: Authenticator): void {
+  const access = reviewAccess(store, reviews);
   router.addPrefix(REVIEWS_PATH, {
     GET: async (req, res, ctx) => {
       const identity = await authenticator.authenticate(req, ctx.url);
@@ -62,13 +87,12 @@ export function reviewRoutes(router: Router, store: Store, reviews: Reviews, aut
         const status = ctx.url.searchParams.get('status') ?? undefined;
         if (status !== undefined && !['pending', 'approved', 'denied', 'expired'].includes(status)) throw new GatewayError('GW_BAD_REQUEST', 'status must be pending, approved, denied or expired.');
         const limit = intParam(ctx.url.searchParams.get('limit'), 100, 1000, 'limit');
-        const all = await Promise.all((await store.reviews.list({ ...(status ? { status: status as ReviewStatus } : {}), limit })).map((r) => reviews.expireIfDue(r)));
-        const mine = all.filter((r): r is ReviewRecord => r !== null && (seesAll(identity) || requestedBy(identity, r)) && (status === undefined || r.status === status));
+        const mine = await access.list(identity, { ...(status ? { status: status as ReviewStatus } : {}), limit });
         // A list carries the summary; the request as it would leave (up to 256 KiB each) comes with GET <id>.
         return sendJson(res, 200, { reviews: mine.map((r) => reviewView({ ...r, detail: summaryOf(r.detail) })) });
       }
       if (rest.length !== 1) throw new GatewayError('GW_NOT_FOUND', `No route for ${ctx.path.slice(0, 200)}.`);
-      const review = await visible(identity, rest[0]!);
+      const review = await access.get(identity, rest[0]!);
       sendJson(res, 200, { ...reviewView(review), deliveries: (await store.deliveries.list(review.id)).map((d) => ({ ...d, at: new Date(d.at).toISOString() })) });
     },
     POST: async (req, res, ctx) => {
@@ -77,10 +101,8 @@ export function reviewRoutes(router: Router, store: Store, reviews: Reviews, aut
       const verb = rest[1];
       if (rest.length !== 2 || (verb !== 'approve' && verb !== 'deny')) throw new GatewayError('GW_NOT_FOUND', `No route for POST ${ctx.path.slice(0, 200)}; use ${REVIEWS_PATH}/<id>/approve or /deny.`);
       requireRole(identity, 'reviewer', 'admin');
-      const id = rest[0]!;
-      if (!ID.test(id)) throw new GatewayError('GW_REVIEW_NOT_FOUND', `There is no review ${JSON.stringify(id.slice(0, 80))}.`);
       const body = Number(req.headers['content-length'] ?? '0') > 0 || req.headers['transfer-encoding'] ? await readJson(req, decisionBody) : {};
-      const after = await reviews.decide(id, identity, verb === 'approve', body.reason ?? null);
+      const after = await access.decide(identity, rest[0]!, verb === 'approve', body.reason ?? null);
       sendJson(res, 200, reviewView(after));
     },
   });

@@ -32,6 +32,44 @@ export function sessionView(s: SessionRecord) {
 
 const seesAll = (identity: Identity) => identity.roles.includes('auditor') || identity.roles.includes('admin');
 
+/** Sessions as an identity may list and read them: the API and the web console both go through these. */
+export interface SessionAccess {
+  /**
+   * Sessions `identity` may list, newest first, by the API's query parameters (connection, user,
+   * since, until, decision, limit: default 100, at most 1000); a bad one is GW_BAD_REQUEST.
+   */
+  list(identity: Identity, q: URLSearchParams): Promise<SessionRecord[]>;
+  /** The session, or GW_SESSION_NOT_FOUND when there is none `identity` may see. */
+  get(identity: Identity, id: string): Promise<SessionRecord>;
+}
+
+export function sessionAccess(store: Store): SessionAccess {
+  return {
+    async list(identity, q) {
+      const user = q.get('user') ?? undefined;
+      const subject = seesAll(identity) ? user : identity.sub;
+      if (!seesAll(identity) && user !== undefined && user !== identity.sub) {
+        throw new GatewayError('GW_FORBIDDEN', 'Only auditors and admins list the sessions of other users.');
+      }
+      const sinceMs = dateParam(q.get('since'), 'since');
+      const untilMs = dateParam(q.get('until'), 'until');
+      const decision = q.get('decision') ?? undefined;
+      if (decision !== undefined && !['allow', 'mask', 'review', 'deny'].includes(decision)) throw new GatewayError('GW_BAD_REQUEST', 'decision must be allow, mask, review or deny.');
+      return store.sessions.list({
+        ...(q.get('connection') ? { connection: q.get('connection')! } : {}), ...(subject ? { subject } : {}),
+        ...(sinceMs !== undefined ? { since: sinceMs } : {}), ...(untilMs !== undefined ? { until: untilMs } : {}), ...(decision ? { decision } : {}), limit: intParam(q.get('limit'), 100, 1000, 'limit'),
+      });
+    },
+    async get(identity, id) {
+      const session = ID.test(id) ? await store.sessions.get(id) : null;
+      if (!session || (!seesAll(identity) && session.subject !== identity.sub && !(await reviewsSession(store, identity, session.id)))) {
+        throw new GatewayError('GW_SESSION_NOT_FOUND', `There is no session ${JSON.stringify(id.slice(0, 80))} you may see; list yours with \`airlock sessions list\`.`);
+      }
+      return session;
+    },
+  };
+}
+
 export function sessionRoutes(router: Router, store: Store, authenticator: Authenticator, recording: Pick<RecordingSystem, 'keys' | 'recorder'>): void {
   router.add('/api/v1/recording-key', { GET: (_req, res) => sendJson(res, 200, { keys: recording.keys.published }, { 'cache-control': 'max-age=300' }) });
 
@@ -39,13 +77,8 @@ export function sessionRoutes(router: Router, store: Store, authenticator: Authe
     if (!seesAll(identity)) throw new GatewayError('GW_FORBIDDEN', `Only auditors and admins ${what}.`);
   };
 
-  const visible = async (identity: Identity, id: string): Promise<SessionRecord> => {
-    const session = ID.test(id) ? await store.sessions.get(id) : null;
-    if (!session || (!seesAll(identity) && session.subject !== identity.sub && !(await reviewsSession(store, identity, session.id)))) {
-      throw new GatewayError('GW_SESSION_NOT_FOUND', `There is no session ${JSON.stringify(id.slice(0, 80))} you may see; list yours with \`airlock sessions list\`.`);
-    }
-    return session;
-  };
+  const access = sessionAccess(store);
+  const visible = access.get;
 
   router.addPrefix(SESSIONS_PATH, {
     GET: async (req, res, ctx) => {
@@ -53,20 +86,7 @@ export function sessionRoutes(router: Router, store: Store, authenticator: Authe
       const rest = ctx.path.slice(SESSIONS_PATH.length).split('/').filter(Boolean);
       const q = ctx.url.searchParams;
       if (rest.length === 0) {
-        const user = q.get('user') ?? undefined;
-        const subject = seesAll(identity) ? user : identity.sub;
-        if (!seesAll(identity) && user !== undefined && user !== identity.sub) {
-          throw new GatewayError('GW_FORBIDDEN', 'Only auditors and admins list the sessions of other users.');
-        }
-        const sinceMs = dateParam(q.get('since'), 'since');
-        const untilMs = dateParam(q.get('until'), 'until');
-        const decision = q.get('decision') ?? undefined;
-        if (decision !== undefined && !['allow', 'mask', 'review', 'deny'].includes(decision)) throw new GatewayError('GW_BAD_REQUEST', 'decision must be allow, mask, review or deny.');
-        const sessions = await store.sessions.list({
-          ...(q.get('connection') ? { connection: q.get('connection')! } : {}), ...(subject ? { subject } : {}),
-          ...(sinceMs !== undefined ? { since: sinceMs } : {}), ...(untilMs !== undefined ? { until: untilMs } : {}), ...(decision ? { decision } : {}), limit: intParam(q.get('limit'), 100, 1000, 'limit'),
-        });
-        sendJson(res, 200, { sessions: sessions.map(sessionView) });
+        sendJson(res, 200, { sessions: (await access.list(identity, q)).map(sessionView) });
         return;
       }
       const session = await visible(identity, rest[0]!);

@@ -214,6 +214,16 @@ export const configSchema = z.strictObject({
     /** MCP sessions one identity may hold open at once on this gateway. Default 32. */
     maxSessionsPerIdentity: z.number().int().min(1).max(1000).default(32),
   }).prefault({}),
+  console: z.strictObject({
+    /** Serve the web console at /console. Default true. */
+    enabled: z.boolean().default(true),
+    /** OAuth client id of the console at the identity provider (a web client; redirect URI <publicUrl>/console/callback). Default airlock-console. */
+    clientId: z.string().min(1).default('airlock-console'),
+    /** The console client's secret when the provider holds it as a confidential client; prefer AIRLOCK_CONSOLE_CLIENT_SECRET. Default none (public client, PKCE only). */
+    clientSecret: z.string().min(1).optional(),
+    /** Seconds a console sign-in lasts at most, whatever the tokens allow. Default 43200 (12 h). */
+    sessionTtl: z.number().int().min(60).max(7 * 86400).default(43_200),
+  }).prefault({}),
   dev: z.strictObject({
     /** Set by `airlock dev`: the issuer is the embedded development identity provider. Never set this in production. */
     embeddedIdp: z.boolean().default(false),

@@ -32,7 +32,7 @@ export async function startRecording(config: Config, store: Store, connections: 
   const key = keys.current;
   const recorder = new Recorder({ store, logger, key, trusted: keys.published, checkpointEvery: rc.checkpointEvery, chunkBytes: rc.chunkBytes, maxEventBytes: rc.maxEventBytes, maxSessionBytes: rc.maxSessionBytes });
   const httpSessions = new HttpSessions(recorder, { idleMs: rc.httpIdle * 1000, logger });
-  const notifier = new Notifier({ store, logger, webhooks: config.reviews.webhooks, attempts: config.reviews.webhookAttempts, timeoutMs: config.reviews.webhookTimeout * 1000, publicUrl });
+  const notifier = new Notifier({ store, logger, webhooks: config.reviews.webhooks, attempts: config.reviews.webhookAttempts, timeoutMs: config.reviews.webhookTimeout * 1000, publicUrl, console: config.console.enabled });
   const reviews = new Reviews({ store, logger, recorder, notifier, pollIntervalMs: config.reviews.pollInterval * 1000 });
 
   const heartbeatMs = rc.heartbeat * 1000;

@@ -25,12 +25,19 @@ export interface NotifierOptions {
   readonly baseDelayMs?: number;
   /** Where reviewers act, e.g. the gateway's public URL. */
   readonly publicUrl: string;
+  /** Link messages to the review's page in the web console (console.enabled) rather than its API URL. Default false. */
+  readonly console?: boolean;
 }
 
-/** The message each kind of webhook receives for a new review. */
-export function webhookPayload(type: Webhook['type'], review: ReviewRecord, publicUrl: string): unknown {
+/**
+ * The message each kind of webhook receives for a new review. Its button opens the review's page
+ * in the web console when `console` (default false), else the review in the API.
+ */
+export function webhookPayload(type: Webhook['type'], review: ReviewRecord, publicUrl: string, toConsole = false): unknown {
   const summary = reviewSummary(review);
-  const link = `${publicUrl.replace(/\/$/, '')}/api/v1/reviews/${review.id}`;
+  const base = publicUrl.replace(/\/$/, '');
+  const api = `${base}/api/v1/reviews/${review.id}`;
+  const link = toConsole ? `${base}/console/reviews/${review.id}` : api;
   const command = `airlock reviews approve ${review.id}`;
   const facts = [
     ['Review', review.id], ['Connection', review.connection], ['Requested by', review.requester],
@@ -69,14 +76,14 @@ export function webhookPayload(type: Webhook['type'], review: ReviewRecord, publ
       }],
     };
   }
-  return { event: 'review.requested', review: { id: review.id, connection: review.connection, requester: review.requester, request: summary, reason: reasonOf(review), approvalsNeeded: review.approvalsNeeded, reviewers: review.reviewers, expiresAt: review.expiresAt, url: link } };
+  return { event: 'review.requested', review: { id: review.id, connection: review.connection, requester: review.requester, request: summary, reason: reasonOf(review), approvalsNeeded: review.approvalsNeeded, reviewers: review.reviewers, expiresAt: review.expiresAt, url: link, api } };
 }
 
 export class Notifier {
   readonly #o: Required<NotifierOptions>;
 
   constructor(options: NotifierOptions) {
-    this.#o = { attempts: 5, timeoutMs: 5000, baseDelayMs: 1000, ...options };
+    this.#o = { attempts: 5, timeoutMs: 5000, baseDelayMs: 1000, console: false, ...options };
   }
 
   /** Delivers to every webhook in the background; resolves when all are done (tests await it). */
@@ -85,7 +92,7 @@ export class Notifier {
   }
 
   async #deliver(hook: Webhook, review: ReviewRecord): Promise<void> {
-    const body = JSON.stringify(webhookPayload(hook.type, review, this.#o.publicUrl));
+    const body = JSON.stringify(webhookPayload(hook.type, review, this.#o.publicUrl, this.#o.console));
     const target = new URL(hook.url).origin;
     for (let attempt = 1; attempt <= this.#o.attempts; attempt++) {
       let status: number | null = null;

@@ -259,6 +259,25 @@ export const MIGRATIONS: readonly Migration[] = [
       CREATE INDEX limit_counters_expires ON limit_counters (expires_at);
     `,
   },
+  {
+    // The web console's sign-ins (gateway/console/web-session.ts), in the store so that they
+    // survive a restart and hold on every replica. `id` is a hash of the cookie's secret and
+    // `sealed` is encrypted under a key derived from it: the rows alone let nobody sign in.
+    // `kind` is 'login' (an authorization in progress: PKCE verifier, state) or 'session'.
+    version: 8,
+    name: 'console sessions',
+    sql: `
+      CREATE TABLE console_sessions (
+        id TEXT NOT NULL PRIMARY KEY,
+        kind TEXT NOT NULL,
+        subject TEXT,
+        sealed TEXT NOT NULL,
+        created_at BIGINT NOT NULL,
+        expires_at BIGINT NOT NULL
+      );
+      CREATE INDEX console_sessions_expires ON console_sessions (expires_at);
+    `,
+  },
 ];
 /** Newest schema version this code knows. */
 export const LATEST_VERSION = MIGRATIONS.at(-1)?.version ?? 0;

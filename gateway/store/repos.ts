@@ -6,6 +6,7 @@ import { conflict, first, num, op, optNum, optStr, positiveInt, q, str } from '.
 import { recordingRepos } from './recording-repos.ts';
 import { reviewRepos } from './review-repos.ts';
 import { counterRepos } from './counter-repos.ts';
+import { consoleRepos } from './console-repos.ts';
 import type { AgentPatch, AgentRecord, AgentStatus, ApiKeyRecord, ConnectionKind, ConnectionRecord, Store } from './types.ts';
 
 export interface StoreOptions {
@@ -159,6 +160,7 @@ export function createStore(driver: Driver, options: StoreOptions = {}): Store {
     ...recordingRepos(driver, now),
     ...reviewRepos(driver, now),
     ...counterRepos(driver, now),
+    ...consoleRepos(driver, now),
   };
 }
 

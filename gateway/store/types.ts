@@ -133,6 +133,17 @@ export interface SessionFilter {
 
 export type EventType = string;
 
+/** A console sign-in (kind session) or one in progress (kind login); `sealed` is opaque to the store. */
+export interface ConsoleSessionRecord {
+  /** Hash of the cookie's secret, hex. */
+  readonly id: string;
+  readonly kind: 'login' | 'session';
+  /** Who signed in (for the operator's eyes); null while signing in. */
+  readonly subject: string | null;
+  readonly sealed: string;
+  readonly createdAt: EpochMs;
+  readonly expiresAt: EpochMs;
+}
 export interface EventRecord {
   readonly sessionId: string;
   /** 1, 2, 3... per session, gapless. */
@@ -439,6 +450,18 @@ export interface Store {
     /** Counters of windows not yet ended at `after` (epoch ms, default now) with some use, most used first; at most `limit` (default 1000, at most 10000). */
     list(options?: { readonly after?: EpochMs; readonly limit?: number }): Promise<Array<{ key: string; used: number; expiresAt: EpochMs }>>;
     /** Deletes counters whose window ended before `before` (epoch ms, default now); resolves with how many. */
+    purge(before?: EpochMs): Promise<number>;
+  };
+
+  /** The web console's sign-ins and sign-ins in progress (gateway/console/web-session.ts). */
+  readonly consoleSessions: {
+    /** Inserts, or replaces the content and expiry of, the row `id`. */
+    put(rec: ConsoleSessionRecord): Promise<void>;
+    /** The row, or null when there is none or it has expired. */
+    get(id: string): Promise<ConsoleSessionRecord | null>;
+    /** true if there was such a row. */
+    remove(id: string): Promise<boolean>;
+    /** Deletes rows expired before `before` (epoch ms, default now); resolves with how many. */
     purge(before?: EpochMs): Promise<number>;
   };
 

@@ -23,6 +23,12 @@ test('airlock dev brings up every component, prints where, and stops them all on
   const agentHealth = stdout.match(/^  agent\s+local\s+connected through its tunnel\s+health (http:\/\/127\.0\.0\.1:\d+\/healthz)$/m)?.[1];
   const demo = stdout.match(/^  demo service\s+(http:\/\/127\.0\.0\.1:\d+)\s+connection "demo"/m)?.[1];
   assert.ok(gateway && issuer && agentHealth && demo, `the banner names every component:\n${stdout}`);
+  // The web console, on the gateway's public URL; opening it starts the sign-in (and comes back to it).
+  const consoleUrl = stdout.match(/^  web console\s+(http:\/\/127\.0\.0\.1:\d+\/console)\s+reviews, sessions/m)?.[1];
+  assert.equal(consoleUrl, `${gateway}/console`, stdout);
+  const opened = await fetch(consoleUrl!, { redirect: 'manual' });
+  assert.equal(opened.status, 303);
+  assert.equal(opened.headers.get('location'), '/console/login?return=%2Fconsole');
 
   assert.equal((await fetch(`${gateway}/healthz`)).status, 200);
   const ready = await fetch(`${gateway}/readyz`);

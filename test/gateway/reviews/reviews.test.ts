@@ -163,10 +163,13 @@ test('reviewers are notified by Slack-, Teams- and JSON-shaped webhooks, retried
   const slack = await eventually(() => webhookBodies.find((w) => w.path === '/slack' && w.body.text.includes(some.id)), 10_000, 'the Slack delivery');
   assert.equal(slack.body.blocks[0].type, 'header');
   assert.ok(slack.body.blocks.some((b: { type: string }) => b.type === 'actions'));
+  // The button opens the review's page in the web console.
+  assert.match(JSON.stringify(slack.body), /"url":"http:\/\/airlock\.test\/console\/reviews\/rev_[0-9a-f]{20}"/);
   const teams = webhookBodies.find((w) => w.path === '/teams' && JSON.stringify(w.body).includes(some.id))!;
   assert.equal(teams.body.type, 'message');
   assert.equal(teams.body.attachments[0].contentType, 'application/vnd.microsoft.card.adaptive');
   assert.equal(teams.body.attachments[0].content.type, 'AdaptiveCard');
+  assert.match(teams.body.attachments[0].content.actions[0].url, /^http:\/\/airlock\.test\/console\/reviews\/rev_[0-9a-f]{20}$/);
   const json = webhookBodies.find((w) => w.path === '/json' && w.body.review?.id === some.id)!;
   assert.equal(json.body.event, 'review.requested');
   const detail = await eventually(async () => {

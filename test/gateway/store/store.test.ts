@@ -547,6 +547,21 @@ for (const backend of [sqliteBackend(), postgresBackend()]) {
       await store.connections.remove('raw-c');
     });
 
+    test('console sign-ins: put, replace, read until they expire, remove, purge', async () => {
+      const rec = { id: 'a'.repeat(64), kind: 'login' as const, subject: null, sealed: 'sealed-1', createdAt: clock, expiresAt: clock + 1000 };
+      await store.consoleSessions.put(rec);
+      assert.deepEqual(await store.consoleSessions.get(rec.id), rec);
+      await store.consoleSessions.put({ ...rec, kind: 'session', subject: 'alice', sealed: 'sealed-2', expiresAt: clock + 5000 });
+      assert.deepEqual(await store.consoleSessions.get(rec.id), { ...rec, subject: 'alice', sealed: 'sealed-2', expiresAt: clock + 5000 }, 'content and expiry replaced, kind kept');
+      await store.consoleSessions.put({ ...rec, id: 'b'.repeat(64), expiresAt: clock + 10 });
+      clock += 100;
+      assert.equal(await store.consoleSessions.get('b'.repeat(64)), null, 'expired: gone for readers');
+      assert.equal(await store.consoleSessions.purge(), 1);
+      assert.equal(await store.consoleSessions.remove(rec.id), true);
+      assert.equal(await store.consoleSessions.remove(rec.id), false);
+      assert.equal(await store.consoleSessions.get(rec.id), null);
+    });
+
     test('close is idempotent; operations after it fail with a coded error', async () => {
       const closing = await openStore(await backend.freshUrl());
       await closing.ping();

@@ -1,5 +1,5 @@
-// The JSON an `airlock policy eval` run reads: one request (or response) to decide on. The shapes
-// are stable: scripts and corpora depend on them.
+// The JSON an `airlock policy eval` run (and the console's Explain panel) reads: one request (or
+// response) to decide on. The shapes are stable: scripts and corpora depend on them.
 //
 //   {"kind":"sql","dialect":"postgresql","sql":"…"}          dialect: see dialectOf
 //   {"kind":"shell","command":"…"}
@@ -11,9 +11,9 @@
 // "identity" ({sub, groups, roles, email}), "justification"; http and mcp may carry "sql" (with
 // "dialect") or "command" that the data path extracted from them.
 import { z } from 'zod';
-import type { EvalContext, PolicyRequest } from '../../gateway/policy/context.ts';
-import { DIRECTIONS } from '../../gateway/policy/schema.ts';
-import { SQL_DIALECTS, type SqlDialect } from '../../gateway/inspect/types.ts';
+import type { EvalContext, PolicyRequest } from './context.ts';
+import { DIRECTIONS } from './schema.ts';
+import { SQL_DIALECTS, type SqlDialect } from '../inspect/types.ts';
 
 const common = {
   direction: z.enum(DIRECTIONS).optional(),
@@ -40,6 +40,15 @@ export const evalInputSchema = z.discriminatedUnion('kind', [
 ]);
 
 export type EvalInput = z.infer<typeof evalInputSchema>;
+
+/** The input, or a sentence naming the field that is wrong (the caller words it as its own error). */
+export function parseEvalInput(value: unknown): EvalInput | { readonly problem: string } {
+  const parsed = evalInputSchema.safeParse(value);
+  if (parsed.success) return parsed.data;
+  const issue = parsed.error.issues[0]!;
+  const path = issue.code === 'unrecognized_keys' ? [...issue.path, issue.keys[0]] : issue.path;
+  return { problem: `${path.map(String).join('.') || '(input)'}: ${issue.message}` };
+}
 
 /**
  * The dialect SQL in an input is parsed in, as the gateway would: the input's own `dialect`, else
