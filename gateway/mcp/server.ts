@@ -27,7 +27,7 @@ import { Server } from '@modelcontextprotocol/sdk/server/index.js';
 import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/streamableHttp.js';
 import {
   CallToolRequestSchema, CompleteRequestSchema, GetPromptRequestSchema, SubscribeRequestSchema, UnsubscribeRequestSchema, ListPromptsRequestSchema, ListResourcesRequestSchema, ListResourceTemplatesRequestSchema,
-  ListToolsRequestSchema, McpError, ReadResourceRequestSchema, isInitializeRequest,
+  ListToolsRequestSchema, McpError, ReadResourceRequestSchema, isInitializeRequest, type ElicitRequestFormParams,
 } from '@modelcontextprotocol/sdk/types.js';
 import type { Identity } from '../authn/identity.ts';
 import type { Connection } from '../connections/registry.ts';
@@ -44,6 +44,7 @@ import type { Store } from '../store/index.ts';
 import { parseJson } from '../../lib/json.ts';
 import { VERSION } from '../version.ts';
 import { AggregateCatalog, type Catalog } from './aggregate.ts';
+import { askOverMcp } from './confirm.ts';
 import { Firewall, type Authority } from './firewall.ts';
 import type { SourceFactory, ToolSource, UpstreamRelay } from './source.ts';
 
@@ -304,6 +305,8 @@ function buildServer(catalog: Catalog, source: ToolSource | undefined, firewall:
     try {
       return await catalog.callTool(req.params.name, req.params.arguments, typeof justification === 'string' ? justification.slice(0, 2000) : undefined, {
         signal: extra.signal, requestId: String(extra.requestId), onProgress: progress,
+        // Policy action confirm: asked on this call's own stream, only of a client that declared form elicitation.
+        ...(server.getClientCapabilities()?.elicitation?.form ? { confirm: (question: ElicitRequestFormParams, signal: AbortSignal) => askOverMcp(server, question, extra.requestId, signal) } : {}),
         onHeld: (reviewId) => {
           const message = `Held for human review ${reviewId}; a reviewer decides with \`airlock reviews approve ${reviewId}\`.`;
           progress({ progress: 0, message });
