@@ -55,6 +55,7 @@ function flags(p: any): string {
   if (p.streamed) s += ' [streamed]';
   if (p.withheld) s += paint('31', ' [withheld]');
   if (p.held) s += paint('35', ' [held for review]');
+  if (p.confirming) s += paint('36', ' [awaiting the caller\'s confirmation]');
   if (p.omitted) s += ` [body not recorded: ${p.omitted}]`;
   if (p.truncated && typeof p.truncated === 'object') s += ` [body not recorded: ${p.truncated.bytes} bytes over the ${p.truncated.why} limit]`;
   return s;
@@ -181,7 +182,7 @@ function line(e: RecordedEvent): string | undefined {
       return `  ${paint('33', `finding ${p.kind}`)}${has(p.path) ? ` at ${p.path}` : ''}${has(p.detail) ? `: ${p.detail}` : ''}`;
     case 'decision': {
       if (!has(p.decision)) return undefined;
-      const color = p.decision === 'deny' ? '31' : p.decision === 'review' ? '35' : p.decision === 'mask' ? '33' : '32';
+      const color = p.decision === 'deny' ? '31' : p.decision === 'review' ? '35' : p.decision === 'confirm' ? '36' : p.decision === 'mask' ? '33' : '32';
       const reasons = Array.isArray(p.reasons) ? p.reasons.map((r: any) => r?.reason).filter(has) : [];
       return `  ${paint(color, `decision ${p.decision}`)}${has(p.direction) ? ` (${p.direction})` : ''}${reasons.length ? `: ${reasons.join(', ')}` : ''}`;
     }
@@ -191,6 +192,11 @@ function line(e: RecordedEvent): string | undefined {
       return `${paint('31', what)}${has(p.tool) ? ` (${p.tool})` : ''}: ${has(p.message) ? p.message : '(no message)'}`;
     }
     case 'chunk': return has(p.part) ? `chunk ${p.part} of the body before it` : undefined;
+    case 'confirm': { // the caller's answer to a confirmation (policy action confirm)
+      const said: Record<string, string> = { accept: 'confirmed by the caller', decline: 'declined by the caller', cancel: 'dismissed by the caller', unsupported: 'not asked: the client has no elicitation', unanswered: 'not answered' };
+      if (!has(p.answer)) return undefined;
+      return `${paint(p.answer === 'accept' ? '32' : '31', `confirm ${said[String(p.answer)] ?? String(p.answer)}`)}${has(p.tool) ? ` (${p.tool})` : ''}${has(p.code) ? `: ${p.code}` : ''}${body(p.body)}`; // accepted: the arguments as they left
+    }
     default:
       return e.type.startsWith('review.') ? review(e.type, p) : undefined;
   }

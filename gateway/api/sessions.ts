@@ -11,6 +11,7 @@
 //   GET  /api/v1/ledger?since=&session=            the ledger's chains with their signed heads (auditor, admin)
 //   GET  /api/v1/ledger/<chain>/entries?after=&limit=  a page of a chain's entries, by seq (auditor, admin)
 //   GET  /api/v1/recording-key                     every recording key, current and retired, with its validity (JWKS; no auth)
+import { ACTIONS } from '../policy/schema.ts';
 import type { Authenticator } from '../authn/authenticate.ts';
 import type { Identity } from '../authn/identity.ts';
 import { GatewayError } from '../errors.ts';
@@ -54,7 +55,7 @@ export function sessionAccess(store: Store): SessionAccess {
       const sinceMs = dateParam(q.get('since'), 'since');
       const untilMs = dateParam(q.get('until'), 'until');
       const decision = q.get('decision') ?? undefined;
-      if (decision !== undefined && !['allow', 'mask', 'review', 'deny'].includes(decision)) throw new GatewayError('GW_BAD_REQUEST', 'decision must be allow, mask, review or deny.');
+      if (decision !== undefined && !(ACTIONS as readonly string[]).includes(decision)) throw new GatewayError('GW_BAD_REQUEST', `decision must be one of ${ACTIONS.join(', ')}.`);
       return store.sessions.list({
         ...(q.get('connection') ? { connection: q.get('connection')! } : {}), ...(subject ? { subject } : {}),
         ...(sinceMs !== undefined ? { since: sinceMs } : {}), ...(untilMs !== undefined ? { until: untilMs } : {}), ...(decision ? { decision } : {}), limit: intParam(q.get('limit'), 100, 1000, 'limit'),

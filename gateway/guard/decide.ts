@@ -43,8 +43,29 @@ export function policyFor(deps: Pick<GuardDeps, 'config' | 'policies'>, connecti
   return deps.policies.get(selection);
 }
 
-/** The connection's policies (the gateway's baseline first) applied to one request or answer, with the caller as CEL sees it; `usage`: the limits' usage (`usage.<limit>` in CEL). */
-export function decideFor(deps: Pick<GuardDeps, 'config' | 'policies' | 'maskKey'>, identity: Identity, connection: Connection, request: PolicyRequest, extraFindings: readonly Finding[] = [], inspected?: readonly Finding[], usage?: Readonly<Record<string, Usage>>): Outcome {
+/** The synthetic rule that refuses a `confirm` decision where nobody can be asked (see confirmable). */
+export const CONFIRM_UNAVAILABLE = '(confirm-unavailable)';
+
+/**
+ * The connection's policies (the gateway's baseline first) applied to one request or answer, with
+ * the caller as CEL sees it; `usage`: the limits' usage (`usage.<limit>` in CEL).
+ * `confirmable`: the data path can ask the human at the client to confirm this message before it
+ * leaves (only an MCP tools/call: MCP elicitation). Default false: a `confirm` decision is then a
+ * deny (fail closed: HTTP, WebSocket, answers and notifications have nobody to ask).
+ */
+export function decideFor(deps: Pick<GuardDeps, 'config' | 'policies' | 'maskKey'>, identity: Identity, connection: Connection, request: PolicyRequest, extraFindings: readonly Finding[] = [], inspected?: readonly Finding[], usage?: Readonly<Record<string, Usage>>, confirmable = false): Outcome {
+  const outcome = decideOnly(deps, identity, connection, request, extraFindings, inspected, usage);
+  return outcome.decision === 'confirm' && !confirmable ? unconfirmable(outcome, request) : outcome;
+}
+
+/** A confirm decision where nobody can confirm: a deny under the synthetic rule, the confirm rules still listed. */
+function unconfirmable(outcome: Outcome, request: PolicyRequest): Outcome {
+  const { mask: _unused, ...rest } = outcome;
+  const message = `A rule asks the human at the MCP client to confirm this ${request.direction}; only a tool call made through /mcp can be confirmed (MCP elicitation), so it was refused.`;
+  return { ...rest, decision: 'deny', reasons: [{ rule: CONFIRM_UNAVAILABLE, policy: '(built-in)', action: 'deny', reason: 'confirm.unavailable', message }, ...outcome.reasons] };
+}
+
+function decideOnly(deps: Pick<GuardDeps, 'config' | 'policies' | 'maskKey'>, identity: Identity, connection: Connection, request: PolicyRequest, extraFindings: readonly Finding[], inspected: readonly Finding[] | undefined, usage: Readonly<Record<string, Usage>> | undefined): Outcome {
   const policy = policyFor(deps, connection);
   return decide(policy, {
     identity: { sub: identity.sub, email: identity.email, name: identity.name, groups: identity.groups, roles: identity.roles, via: identity.via },

@@ -55,7 +55,8 @@ export async function recordStep(recorder: Recorder, session: RecordingSession, 
     return typeof step.leaving === 'string' && typeof r !== 'string' ? stringifyJson(r) : withoutBigInts(r);
   };
   const body = step.payload === undefined ? undefined : (passes ? step.leaving : redacted()) as Json;
-  const flag: JsonObject = passes ? {} : outcome.decision === 'review' ? { held: true } : { withheld: true };
+  // A call awaiting the caller's confirmation is recorded like a held one (redacted); what leaves once confirmed is in its `confirm` event.
+  const flag: JsonObject = passes ? {} : outcome.decision === 'review' ? { held: true } : outcome.decision === 'confirm' ? { confirming: true } : { withheld: true };
   const writes: Array<Promise<void>> = [recorder.record(session, step.type, { ...step.summary, direction: step.direction, ...flag }, body)];
   for (const f of outcome.findings.slice(0, MAX_FINDING_EVENTS)) {
     writes.push(recorder.record(session, 'finding', { direction: step.direction, kind: f.kind, path: f.path, severity: f.severity, detail: f.detail ?? null }));

@@ -3,9 +3,11 @@
 import type { Connection } from '../connections/registry.ts';
 import { GatewayError } from '../errors.ts';
 import type { Outcome } from '../policy/decide.ts';
+import { CONFIRM_UNAVAILABLE } from './decide.ts';
 
 /**
- * Throws GW_POLICY_DENIED (deny) or GW_REVIEW_REQUIRED (review); allow and mask pass.
+ * Throws GW_POLICY_DENIED (deny), GW_REVIEW_REQUIRED (review) or GW_CONFIRM_NEEDS_MCP (a confirm
+ * the data path could not ask for: decideFor made it a deny); allow and mask pass.
  * `streamedAt`: the byte offset of a streamed body's window, which cannot wait for a review either.
  */
 export function refuseUnlessAllowed(outcome: Outcome, connection: Connection, direction: 'request' | 'response', streamedAt?: number): void {
@@ -14,6 +16,9 @@ export function refuseUnlessAllowed(outcome: Outcome, connection: Connection, di
   const first = outcome.reasons[0];
   const why = first?.message ?? `rule ${first?.rule} (${first?.reason})`;
   const detail = { reasons: outcome.reasons, findings: outcome.findings.map((f) => ({ kind: f.kind, path: f.path, detail: f.detail })) };
+  if (first?.rule === CONFIRM_UNAVAILABLE) {
+    throw new GatewayError('GW_CONFIRM_NEEDS_MCP', `The ${direction} on connection ${connection.name} needs the caller's confirmation (${outcome.reasons[1]?.reason ?? 'confirm'}), which only an MCP client can give: call the tool through /mcp/${connection.name} from a client that supports elicitation, or ask an admin to change the rule. It was refused.`, { detail });
+  }
   if (outcome.decision === 'review') {
     const message = streamedAt === undefined
       ? `The ${direction} on connection ${connection.name} needs a human review (${first?.reason}): ${why} Only a request can be held for a review (an answer or a message cannot wait for one), so it was refused.`

@@ -10,14 +10,13 @@ import type { CallToolResult, Tool } from '@modelcontextprotocol/sdk/types.js';
 import type { Logger } from '../../lib/log.ts';
 import { GatewayError } from '../errors.ts';
 import { CALL_TOOL, DESCRIBE_TOOL, META_TOOLS, SEARCH_MAX_LIMIT, SEARCH_TOOLS, buildSearchIndex, searchTools, type SearchIndex } from './search.ts';
-import type { Firewall } from './firewall.ts';
-import type { CallContext } from './source.ts';
+import type { CallerContext, Firewall } from './firewall.ts';
 
 export const SEPARATOR = '__';
 
 export interface Catalog {
   listTools(signal?: AbortSignal): Promise<Tool[]>;
-  callTool(name: string, args: unknown, justification: string | undefined, ctx: CallContext & { onHeld?: (reviewId: string) => void }): Promise<CallToolResult>;
+  callTool(name: string, args: unknown, justification: string | undefined, ctx: CallerContext): Promise<CallToolResult>;
 }
 
 export class AggregateCatalog implements Catalog {
@@ -62,7 +61,7 @@ export class AggregateCatalog implements Catalog {
     return this.#all.length > this.#limit ? [...META_TOOLS] : this.#all;
   }
 
-  async callTool(name: string, args: unknown, justification: string | undefined, ctx: CallContext & { onHeld?: (reviewId: string) => void }): Promise<CallToolResult> {
+  async callTool(name: string, args: unknown, justification: string | undefined, ctx: CallerContext): Promise<CallToolResult> {
     if (this.#all.length === 0) await this.listTools(ctx.signal);
     const a = (args ?? {}) as Record<string, unknown>;
     if (this.#all.length > this.#limit || name === SEARCH_TOOLS || name === DESCRIBE_TOOL || name === CALL_TOOL) {
@@ -83,7 +82,7 @@ export class AggregateCatalog implements Catalog {
     return this.#route(name, args, justification, ctx);
   }
 
-  #route(name: string, args: unknown, justification: string | undefined, ctx: CallContext & { onHeld?: (reviewId: string) => void }): Promise<CallToolResult> {
+  #route(name: string, args: unknown, justification: string | undefined, ctx: CallerContext): Promise<CallToolResult> {
     const at = name.indexOf(SEPARATOR);
     const firewall = at > 0 ? this.#firewalls.get(name.slice(0, at)) : undefined;
     if (!firewall || !this.#all.some((t) => t.name === name)) return Promise.resolve(notFound(name));

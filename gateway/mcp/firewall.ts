@@ -8,6 +8,7 @@
 //   tools/call   known, visible tool? ─► arguments valid against its schema (extra properties
 //                refused) ─► inspect (SQL/shell arguments with their inspectors, PII anywhere) +
 //                policy ─► record (durable) ─► deny: isError with the reason │ review: held │
+//                confirm: the human at the client asked (confirm.ts), the answer recorded ─►
 //                allow/mask: call the source with the (masked) arguments ─► inspect + policy on
 //                the result ─► record ─► the (masked) result; the upstream's progress during
 //                the call: inspect + policy on each ─► record ─► relayed masked, or dropped
@@ -44,6 +45,15 @@ import type { Logger } from '../../lib/log.ts';
 import { argumentRoles, inspectionRequests, rebaseFindings, validateArguments, withJustification } from './arguments.ts';
 import { decidePin, scanDescription, stripHidden, type PinMode } from './integrity.ts';
 import type { CallContext, ToolSource } from './source.ts';
+import { confirmQuestion, confirmRefusal, type Confirm } from './confirm.ts';
+
+/** What a call carries from the MCP server besides the source's context: review and confirmation hooks. */
+export interface CallerContext extends CallContext {
+  /** Called once the call is held for a review (the review's id). */
+  readonly onHeld?: (reviewId: string) => void;
+  /** Asks the human at the client to confirm the call (policy action confirm); absent: the client cannot be asked. */
+  readonly confirm?: Confirm;
+}
 
 export interface FirewallDeps extends GuardDeps {
   readonly store: Store;
@@ -136,7 +146,7 @@ export class Firewall {
   }
 
   /** One tools/call through the firewall. Policy refusals are tool results with isError (the model can act on them). */
-  async callTool(name: string, rawArgs: unknown, justificationMeta: string | undefined, ctx: CallContext & { onHeld?: (reviewId: string) => void }): Promise<CallToolResult> {
+  async callTool(name: string, rawArgs: unknown, justificationMeta: string | undefined, ctx: CallerContext): Promise<CallToolResult> {
     const summary = { tool: name, requestId: ctx.requestId };
     let now = await this.#recheck(summary);
     if ('refused' in now) return now.refused;
@@ -163,8 +173,9 @@ export class Firewall {
       ...(firstSql === undefined ? {} : { dialect: now.connection.sql.dialect }),
     };
     using gate = await limitsBefore(this.#deps, now.identity, now.connection, { direction: 'request', tool: name }); // in flight until the call returns
-    const outcome = withLimits(decideFor(this.#deps, now.identity, now.connection, request, extra, undefined, gate?.usage), gate);
-    const leaving = outcome.decision === 'mask' && outcome.masked !== undefined ? outcome.masked : args;
+    // A tools/call is the one message the human at the client can confirm (confirmable).
+    const outcome = withLimits(decideFor(this.#deps, now.identity, now.connection, request, extra, undefined, gate?.usage, true), gate);
+    const leaving = (outcome.decision === 'mask' || outcome.decision === 'confirm') && outcome.masked !== undefined ? outcome.masked : args;
     await recordStep(this.#deps.recording.recorder, this.#session, {
       type: 'request', direction: 'request', outcome, maskKey: this.#deps.maskKey, payload: args, leaving,
       summary: { ...summary, ...(justification === undefined ? {} : { justification }), ...(firstSql === undefined ? {} : { sql: true }), ...(firstCommand === undefined ? {} : { shell: true }) },
@@ -187,6 +198,12 @@ export class Firewall {
       }
     }
 
+    if (outcome.decision === 'confirm') {
+      const declined = await this.#confirm({ connection: this.#name, tool: name, args: leaving, ...(justification === undefined ? {} : { justification }), outcome }, ctx, summary);
+      if (declined !== undefined) return declined;
+      now = await this.#recheck(summary); // the question may have outlasted the caller's access
+      if ('refused' in now) return now.refused;
+    }
     if (released !== undefined) { // the wait may have outlasted the caller's access
       now = await this.#recheck(summary);
       if ('refused' in now) {
@@ -210,6 +227,20 @@ export class Firewall {
     }
     await progress.flushed(); // every progress message relayed (or dropped) before the answer
     return this.#checkResult(name, result, ctx.requestId, started);
+  }
+
+  /**
+   * Asks the human at the client to confirm the call as it would leave; the answer is recorded (a
+   * `confirm` event, durable, with the arguments that leave when confirmed) before anything else.
+   * Returns the refusal (a tool error naming its code) unless they confirmed.
+   */
+  async #confirm(subject: Parameters<typeof confirmQuestion>[0], ctx: CallerContext, summary: { tool: string; requestId: string }): Promise<CallToolResult | undefined> {
+    const { answer, detail } = ctx.confirm === undefined ? { answer: 'unsupported' as const, detail: undefined } : await ctx.confirm(confirmQuestion(subject), ctx.signal);
+    const refused = confirmRefusal(answer, subject, detail);
+    await this.#deps.recording.recorder.record(this.#session, 'confirm', {
+      ...summary, answer, ...(refused === undefined ? {} : { code: refused.code, message: refused.message }),
+    }, refused === undefined ? subject.args as Json : undefined);
+    return refused === undefined ? undefined : refusal(`${refused.message} (${refused.code})`);
   }
 
   /** The upstream's progress for one call, each through checkNotification, relayed in order. */

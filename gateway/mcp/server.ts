@@ -1,5 +1,6 @@
-// /mcp/<connection>: an MCP server over Streamable HTTP (the SDK's transport and Server), in front
-// of the connection's tool source, with the firewall (firewall.ts) on every call.
+// /mcp/<connection>: an MCP server over Streamable HTTP (the SDK's Server on a node:http
+// transport, http-transport.ts), in front of the connection's tool source, with the firewall
+// (firewall.ts) on every call.
 //
 //   authenticate (bearer; 401 with RFC 9728 metadata) ─► Origin allowed? ─► session: any request
 //   but initialize must name a session of the same identity (`sub`) on the same connection (else
@@ -24,10 +25,9 @@
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { Server } from '@modelcontextprotocol/sdk/server/index.js';
-import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/streamableHttp.js';
 import {
   CallToolRequestSchema, CompleteRequestSchema, GetPromptRequestSchema, SubscribeRequestSchema, UnsubscribeRequestSchema, ListPromptsRequestSchema, ListResourcesRequestSchema, ListResourceTemplatesRequestSchema,
-  ListToolsRequestSchema, McpError, ReadResourceRequestSchema, isInitializeRequest,
+  ListToolsRequestSchema, McpError, ReadResourceRequestSchema, isInitializeRequest, type ElicitRequestFormParams,
 } from '@modelcontextprotocol/sdk/types.js';
 import type { Identity } from '../authn/identity.ts';
 import type { Connection } from '../connections/registry.ts';
@@ -44,6 +44,8 @@ import type { Store } from '../store/index.ts';
 import { parseJson } from '../../lib/json.ts';
 import { VERSION } from '../version.ts';
 import { AggregateCatalog, type Catalog } from './aggregate.ts';
+import { askOverMcp } from './confirm.ts';
+import { HttpServerTransport } from './http-transport.ts';
 import { Firewall, type Authority } from './firewall.ts';
 import type { SourceFactory, ToolSource, UpstreamRelay } from './source.ts';
 
@@ -74,7 +76,7 @@ interface Session {
   readonly sub: string;
   readonly caller: Caller;
   readonly connection: string;
-  readonly transport: StreamableHTTPServerTransport;
+  readonly transport: HttpServerTransport;
   readonly sources: readonly ToolSource[];
   readonly recording: RecordingSession;
   lastUsed: number;
@@ -170,7 +172,7 @@ export function mcpRoutes(router: Router, deps: McpDeps): { close(): Promise<voi
   /** The firewall's view of the caller and `name` now: the latest identity, re-checked against the registry. */
   const authorityOf = (caller: Caller, name: string): Authority => () => ({ identity: caller.identity, connection: deps.connections.recheck(caller.identity, name, tokenClock()) });
 
-  const open = async (caller: Caller, connection: Connection, requestId: string, init: unknown): Promise<StreamableHTTPServerTransport> => {
+  const open = async (caller: Caller, connection: Connection, requestId: string, init: unknown): Promise<HttpServerTransport> => {
     const { identity } = caller;
     const recording = await deps.recording.recorder.open(sessionMeta(identity, connection, { mcp: true, client: clientOf(init) }));
     // The upstream's sampling and elicitation requests reach the caller's client only if it said
@@ -202,7 +204,7 @@ export function mcpRoutes(router: Router, deps: McpDeps): { close(): Promise<voi
   };
 
   /** /mcp: a source and firewall per usable connection with MCP tools; one that fails to open is left out (and logged). */
-  const openAggregate = async (caller: Caller, requestId: string, init: unknown): Promise<StreamableHTTPServerTransport> => {
+  const openAggregate = async (caller: Caller, requestId: string, init: unknown): Promise<HttpServerTransport> => {
     const { identity } = caller;
     const recording = await deps.recording.recorder.open({
       connection: AGGREGATE, kind: 'mcp', subject: identity.sub,
@@ -225,11 +227,11 @@ export function mcpRoutes(router: Router, deps: McpDeps): { close(): Promise<voi
   };
 
   /** The SDK server and transport of a new session; the session is registered once the transport has its id. */
-  const connect = async (caller: Caller, scope: string, catalog: Catalog, guarded: Guarded[], recording: RecordingSession, single?: ToolSource): Promise<{ transport: StreamableHTTPServerTransport; server: Server }> => {
+  const connect = async (caller: Caller, scope: string, catalog: Catalog, guarded: Guarded[], recording: RecordingSession, single?: ToolSource): Promise<{ transport: HttpServerTransport; server: Server }> => {
     const server = buildServer(catalog, single, single ? catalog as Firewall : undefined);
     let session: Session | undefined;
     const sources = guarded.map((g) => g.source);
-    const transport = new StreamableHTTPServerTransport({
+    const transport = new HttpServerTransport({
       sessionIdGenerator: () => randomUUID(),
       onsessioninitialized: (id) => {
         session = { id, sub: caller.identity.sub, caller, connection: scope, transport, sources, recording, lastUsed: Date.now() };
@@ -268,7 +270,7 @@ interface Guarded {
 }
 
 /** One upstream notification to the caller, through the firewall: masked, or dropped (and recorded). */
-async function relayNotification(server: Server, transport: StreamableHTTPServerTransport, firewall: Firewall, n: UpstreamNotification): Promise<void> {
+async function relayNotification(server: Server, transport: HttpServerTransport, firewall: Firewall, n: UpstreamNotification): Promise<void> {
   if (n.kind === 'list_changed') { // nothing but its kind: nothing to inspect
     await (n.what === 'tools' ? server.sendToolListChanged() : n.what === 'prompts' ? server.sendPromptListChanged() : server.sendResourceListChanged()).catch(() => {});
   } else if (n.kind === 'resource_updated') {
@@ -304,6 +306,8 @@ function buildServer(catalog: Catalog, source: ToolSource | undefined, firewall:
     try {
       return await catalog.callTool(req.params.name, req.params.arguments, typeof justification === 'string' ? justification.slice(0, 2000) : undefined, {
         signal: extra.signal, requestId: String(extra.requestId), onProgress: progress,
+        // Policy action confirm: asked on this call's own stream, only of a client that declared form elicitation.
+        ...(server.getClientCapabilities()?.elicitation?.form ? { confirm: (question: ElicitRequestFormParams, signal: AbortSignal) => askOverMcp(server, question, extra.requestId, signal) } : {}),
         onHeld: (reviewId) => {
           const message = `Held for human review ${reviewId}; a reviewer decides with \`airlock reviews approve ${reviewId}\`.`;
           progress({ progress: 0, message });

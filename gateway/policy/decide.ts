@@ -12,7 +12,7 @@ import { evaluate, type Decision, type EvaluateOptions } from './engine.ts';
 
 export interface Outcome extends Decision {
   /**
-   * The payload as it may leave: masked when the decision is mask, else unchanged. Set for
+   * The payload as it may leave: masked when the decision is mask (or confirm with mask rules), else unchanged. Set for
    * payloads the request carries (text, body, args); absent for SQL and shell, which are never
    * rewritten (a statement with masked literals would do something else).
    */
@@ -43,7 +43,8 @@ export function decide(policy: CompiledPolicy, ctx: Omit<EvalContext, 'findings'
   const payload = ctx.request.text ?? ctx.request.body ?? ctx.request.args;
   const parts = PARTS.filter((p) => ctx.request[p] !== undefined);
   if (payload === undefined && parts.length === 0) return decision;
-  if (decision.decision !== 'mask' || !decision.mask) {
+  // A confirmed call leaves masked too: the caller confirms what would leave.
+  if ((decision.decision !== 'mask' && decision.decision !== 'confirm') || !decision.mask) {
     return { ...decision, ...(payload === undefined ? {} : { masked: payload }), ...(parts.length === 0 ? {} : { maskedParts: Object.fromEntries(parts.map((p) => [p, ctx.request[p]])) }) };
   }
   const plan = decision.mask;

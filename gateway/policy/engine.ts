@@ -1,7 +1,8 @@
 // Deciding: every rule whose filters match and whose condition holds applies; the strictest action
-// wins (deny > review > mask > allow) and the decision lists every rule that applied, with its
+// wins (deny > review > confirm > mask > allow) and the decision lists every rule that applied, with its
 // reason. Nothing applied → the connection's default (allow unless set). Fail closed: a finding
-// that says something could not be parsed or inspected turns allow or mask into deny, and a
+// that says something could not be parsed or inspected turns allow, mask or confirm into deny (the
+// caller confirming their own agent's call is no second look at what nobody could read), and a
 // condition that fails to evaluate denies.
 import type { Finding } from '../inspect/types.ts';
 import type { CompiledPolicy, CompiledRule } from './compile.ts';
@@ -23,7 +24,7 @@ export interface Decision {
   /** Every rule that applied, strictest first; synthetic entries for defaults and fail-closed. */
   readonly reasons: readonly AppliedRule[];
   readonly findings: readonly Finding[];
-  /** With mask: the strategy per entity (`default` for the rest). */
+  /** With mask, and with confirm when mask rules applied too (what the caller confirms leaves masked): the strategy per entity (`default` for the rest). */
   readonly mask?: Readonly<Record<string, MaskStrategy>>;
   /** With review: who may approve, how many, how long to wait (the strictest of the review rules). */
   readonly review?: NonNullable<Rule['review']>;
@@ -77,7 +78,7 @@ export function evaluate(policy: CompiledPolicy, ctx: EvalContext, options: Eval
   applied.sort((a, b) => STRICTNESS[b.action] - STRICTNESS[a.action]);
 
   const result: { -readonly [K in keyof Decision]: Decision[K] } = { decision, reasons: applied, findings: ctx.findings };
-  if (decision === 'mask') result.mask = mergeMasks(masks, ctx.findings);
+  if (decision === 'mask' || (decision === 'confirm' && masks.length > 0)) result.mask = mergeMasks(masks, ctx.findings);
   if (decision === 'review') result.review = mergeReviews(reviews);
   return result;
 }

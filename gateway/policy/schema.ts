@@ -3,10 +3,14 @@
 // CEL condition (`when`), and what to do (`action`) with a reason code.
 import { z } from 'zod';
 
-export const ACTIONS = ['allow', 'mask', 'review', 'deny'] as const;
+/**
+ * `confirm`: the human at the MCP client confirms the call before it runs (MCP elicitation). It is
+ * weaker than `review` (which needs another person): the caller confirms their own agent's call.
+ */
+export const ACTIONS = ['allow', 'mask', 'confirm', 'review', 'deny'] as const;
 export type Action = (typeof ACTIONS)[number];
-/** Strictest wins: deny > review > mask > allow. */
-export const STRICTNESS: Readonly<Record<Action, number>> = { allow: 0, mask: 1, review: 2, deny: 3 };
+/** Strictest wins: deny > review > confirm > mask > allow. */
+export const STRICTNESS: Readonly<Record<Action, number>> = { allow: 0, mask: 1, confirm: 2, review: 3, deny: 4 };
 
 /** What a request carries, as the data paths (and `airlock policy eval`) describe it. */
 export const REQUEST_KINDS = ['sql', 'shell', 'http', 'mcp', 'text', 'json'] as const;

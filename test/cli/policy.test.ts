@@ -144,6 +144,28 @@ test('a custom policy with a CEL condition on arguments and groups, via --policy
   assert.equal(fine!.decision, 'allow');
 });
 
+test('action confirm: check accepts it, eval shows it (with the masked arguments the caller would confirm), a failure finding still denies', async () => {
+  const file = join(dir, 'confirm.yaml');
+  writeFileSync(file, [
+    'name: confirming',
+    'rules:',
+    '  - { id: wire, match: { kinds: [mcp], tools: [wire] }, action: confirm, reason: money.wire, message: Wires cannot be recalled. }',
+    '  - { id: pii, match: { kinds: [mcp], findings: ["pii.*"] }, action: mask, reason: pii.masked }',
+    '',
+  ].join('\n'));
+  const ok = await run(AIRLOCK, ['policy', 'check', file]);
+  assert.equal(ok.code, 0, ok.stderr);
+  assert.equal(ok.stdout, `ok  ${file}: policy confirming, 2 rules\n`);
+  const [wire, other] = await evalJsonl([
+    { kind: 'mcp', tool: 'wire', arguments: { to: 'ada.lovelace@example.com', amount: 10 } },
+    { kind: 'mcp', tool: 'balance', arguments: { account: 'a-1' } },
+  ], ['--policy', file]);
+  assert.equal(wire!.decision, 'confirm');
+  assert.deepEqual(wire!.reasons.map((r: { rule: string }) => r.rule), ['wire', 'pii']);
+  assert.deepEqual(wire!.masked, { to: '[EMAIL_ADDRESS]', amount: 10 });
+  assert.equal(other!.decision, 'allow');
+});
+
 test('policy test runs YAML cases and exits 3 when one fails', async () => {
   const tests = mkdtempSync(join(dir, 'tests-'));
   writeFileSync(join(tests, 'sql.yaml'), [

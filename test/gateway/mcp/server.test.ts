@@ -274,3 +274,41 @@ test('SQL in tool arguments is parsed in the connection\'s sql.dialect: a MySQL 
     for (const name of ['shop', 'shop-pg']) await t.call('DELETE', `/api/v1/connections/${name}`, admin);
   }
 });
+
+test('on the wire: an answer with nothing before it is one application/json body; a call that reports progress first is an SSE stream; notifications get 202', async () => {
+  const post = (body: unknown, session?: string) => fetch(`${t.gw.url}/mcp/crm`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${bob}`, accept: 'application/json, text/event-stream', 'content-type': 'application/json', 'mcp-protocol-version': '2025-06-18', ...(session ? { 'mcp-session-id': session } : {}) },
+    body: JSON.stringify(body),
+  });
+  const init = await post({ jsonrpc: '2.0', id: 1, method: 'initialize', params: { protocolVersion: '2025-06-18', capabilities: {}, clientInfo: { name: 'raw', version: '1' } } });
+  assert.equal(init.status, 200);
+  assert.equal(init.headers.get('content-type'), 'application/json');
+  const session = init.headers.get('mcp-session-id')!;
+  assert.match(session, /^[0-9a-f-]{36}$/);
+  assert.equal(((await init.json()) as { id: number; result: { serverInfo: { name: string } } }).result.serverInfo.name, 'airlock');
+  const note = await post({ jsonrpc: '2.0', method: 'notifications/initialized' }, session);
+  assert.equal(note.status, 202);
+  assert.equal(await note.text(), '');
+
+  const call = await post({ jsonrpc: '2.0', id: 2, method: 'tools/call', params: { name: 'getCustomer', arguments: { id: 'c-1' } } }, session);
+  assert.equal(call.headers.get('content-type'), 'application/json');
+  assert.equal(call.headers.get('mcp-session-id'), session);
+  const answer = await call.json() as { id: number; result: { content: Array<{ text: string }> } };
+  assert.equal(answer.id, 2);
+  assert.match(answer.result.content[0]!.text, /"name":"Ada"/);
+  assert.doesNotMatch(JSON.stringify(answer), /4111 1111 1111 1111/, 'masked as through the SDK client');
+
+  // A review hold sends progress before the answer: the same POST becomes an SSE stream.
+  const held = await post({ jsonrpc: '2.0', id: 3, method: 'tools/call', params: { name: 'deleteCustomer', arguments: { id: 'c-wire' }, _meta: { progressToken: 'p' } } }, session);
+  assert.equal(held.headers.get('content-type'), 'text/event-stream');
+  const reader = held.body!.getReader();
+  let text = '';
+  while (!text.includes('notifications/progress')) text += new TextDecoder().decode((await reader.read()).value);
+  assert.match(text, /^event: message\ndata: \{"method":"notifications\/progress","params":\{"progressToken":"p","progress":0,"message":"Held for human review rev_[0-9a-f]+; [^"]*"\},"jsonrpc":"2\.0"\}\n\n/);
+  await reader.cancel();
+  const bad = await post({ jsonrpc: '2.0', id: 4, method: 'tools/list' }, 'not-a-session');
+  assert.equal(bad.status, 404);
+  const gone = await fetch(`${t.gw.url}/mcp/crm`, { method: 'DELETE', headers: { authorization: `Bearer ${bob}`, 'mcp-session-id': session } });
+  assert.equal(gone.status, 200);
+});

@@ -150,3 +150,26 @@ test('pack includes that form a cycle are refused', () => {
   refused(() => loadPolicies({ packs: ['a'], packsDir: packs }), /cycle: a → b → a/);
   refused(() => loadPolicies({ packs: ['../etc'], packsDir: packs }), /not a pack name/);
 });
+
+test('confirm sits between mask and review: review and deny win over it, it wins over mask; a failure finding turns it into deny', () => {
+  const policy = loadPolicies({ files: [file('confirm.yaml', [
+    'name: c',
+    'rules:',
+    '  - { id: ask, match: { kinds: [mcp] }, action: confirm, reason: ask }',
+    '  - { id: hide, match: { findings: ["pii.*"] }, action: mask, reason: hide }',
+    '  - { id: held, match: { tools: [held] }, action: review, reason: held }',
+    '  - { id: no, match: { tools: [no] }, action: deny, reason: no }',
+    '',
+  ].join('\n'))] });
+  const mcp = (tool: string, findings: Finding[] = []) => evaluate(policy, ctx(findings, { kind: 'mcp', tool }));
+  const both = mcp('t', [f('pii.EMAIL_ADDRESS')]);
+  assert.equal(both.decision, 'confirm');
+  assert.deepEqual(both.reasons.map((r) => r.rule), ['ask', 'hide']);
+  assert.deepEqual(both.mask, { default: 'redact', EMAIL_ADDRESS: 'redact' }, 'the mask plan goes with confirm: the caller confirms what leaves');
+  assert.equal(mcp('t').mask, undefined);
+  assert.equal(mcp('held').decision, 'review');
+  assert.equal(mcp('no').decision, 'deny');
+  const unreadable = mcp('t', [f('sql.unparsed')]);
+  assert.equal(unreadable.decision, 'deny', 'the caller confirming their own call is no look at what nobody could read');
+  assert.equal(unreadable.reasons[0]!.reason, 'inspect.failed');
+});
