@@ -3,7 +3,8 @@
 // DEMO_TOKEN, the credential the agent holds: a caller reaching it directly is refused.
 //
 //   DEMO_TOKEN  the bearer token it accepts (required)
-//   DEMO_PORT   the port to bind on 0.0.0.0 (default 8090)
+//   DEMO_HOST   the address to bind (default 0.0.0.0: the container's every interface)
+//   DEMO_PORT   the port to bind (default 8090)
 import { onShutdownSignal } from '../../lib/cli.ts';
 import { startDemoService } from '../../cli/dev/demo-service.ts';
 
@@ -12,6 +13,6 @@ if (!token) {
   process.stderr.write('demo-service: DEMO_TOKEN is not set; set it to the bearer token the agent presents (the same value as the agent\'s credential for connection demo)\n');
   process.exit(2);
 }
-const demo = await startDemoService({ host: '0.0.0.0', port: Number(process.env.DEMO_PORT ?? 8090), token });
+const demo = await startDemoService({ host: process.env.DEMO_HOST ?? '0.0.0.0', port: Number(process.env.DEMO_PORT ?? 8090), token });
 process.stdout.write(`${JSON.stringify({ level: 'info', msg: 'demo service listening', url: demo.url })}\n`);
 onShutdownSignal(demo.close);

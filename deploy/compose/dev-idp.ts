@@ -5,6 +5,7 @@
 //
 //   IDP_ISSUER    the issuer, as gateways and browsers reach it (default http://idp:8081)
 //   IDP_AUDIENCE  the gateways' audience: their server.publicUrl (default http://localhost:8080)
+//   IDP_HOST      the address to bind (default 0.0.0.0: the container's every interface)
 //   IDP_PORT      the port to bind (default 8081)
 //   IDP_KEY_FILE  where its signing keys are kept, so tokens outlive a restart (default none)
 import { onShutdownSignal } from '../../lib/cli.ts';
@@ -12,7 +13,7 @@ import { startDevIdp } from '../../cli/dev/idp.ts';
 
 const env = process.env;
 const idp = await startDevIdp({
-  host: '0.0.0.0',
+  host: env.IDP_HOST ?? '0.0.0.0',
   port: Number(env.IDP_PORT ?? 8081),
   issuer: env.IDP_ISSUER ?? 'http://idp:8081',
   audience: env.IDP_AUDIENCE ?? 'http://localhost:8080',

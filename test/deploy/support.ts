@@ -10,7 +10,7 @@ import { loadAgentConfig } from '../../agent/config.ts';
 export const ROOT = resolve(new URL('../..', import.meta.url).pathname);
 
 export function readYamlFile(path: string): any {
-  return parse(readFileSync(join(ROOT, path), 'utf8'));
+  return parse(readFileSync(join(ROOT, path), 'utf8'), { merge: true });
 }
 
 /** Every document of a multi-document YAML text, as plain values. */
