@@ -46,6 +46,12 @@ export interface DevIdpOptions {
   host?: string;
   /** TCP port. Default 0 (a free port); `airlock dev` uses 8081. */
   port?: number;
+  /**
+   * The issuer when clients reach the provider under another name than the address it binds: in
+   * a container it binds 0.0.0.0 and is http://idp:8081 to the gateways (deploy/compose/).
+   * http:// origin, no path. Default http://<host>:<bound port>.
+   */
+  issuer?: string;
   /** The gateway's audience and resource URL (e.g. http://localhost:8080): the only resource tokens are issued for, and their `aud`. */
   audience: string;
   /** client_id of the public CLI client. Default airlock-cli. */
@@ -59,7 +65,7 @@ export interface DevIdpOptions {
 }
 
 export interface DevIdp {
-  /** Issuer identifier, http://<host>:<bound port> (no trailing slash). */
+  /** Issuer identifier: options.issuer, else http://<host>:<bound port> (no trailing slash). */
   readonly issuer: string;
   /** Base URL of the provider; the same as `issuer`. */
   readonly url: string;
@@ -84,6 +90,7 @@ export async function startDevIdp(options: DevIdpOptions): Promise<DevIdp> {
   if (!Number.isInteger(port) || port < 0 || port > 65535) throw new TypeError(`port must be an integer 0-65535, got ${port}`);
   if (!Number.isInteger(ttl) || ttl <= 0) throw new TypeError(`accessTokenTtl must be a positive integer (seconds), got ${ttl}`);
   if (clientId === '' || host === '') throw new TypeError('cliClientId and host must not be empty');
+  if (options.issuer !== undefined && URL.parse(options.issuer)?.origin !== options.issuer) throw new TypeError(`issuer must be an origin such as http://idp:8081 (no path, no trailing slash), got ${JSON.stringify(options.issuer)}`);
 
   const jwks = await signingKeys(options.keyFile, logger);
   let handle: ((req: IncomingMessage, res: ServerResponse) => void) | undefined;
@@ -92,7 +99,7 @@ export async function startDevIdp(options: DevIdpOptions): Promise<DevIdp> {
     else { res.statusCode = 503; res.end(); }
   });
   const address = await listen(server, host, port, '--idp-port'); // port in use: ListenError naming the port
-  const issuer = `http://${host.includes(':') ? `[${host}]` : host}:${address.port}`;
+  const issuer = options.issuer ?? `http://${host.includes(':') ? `[${host}]` : host}:${address.port}`;
 
   let closing: Promise<void> | undefined;
   const close = () => {

@@ -201,22 +201,31 @@ async function connected(gateway: RunningGateway, agent: AgentProcess): Promise<
 }
 
 /**
+ * The demo service's two connections, reached through `agent`: `demo` (its HTTP API, with its
+ * OpenAPI document as MCP tools) and `demo-mcp` (its MCP server as an upstream). Every signed-in
+ * user may use them. Also registered by the compose file's setup (deploy/compose/setup.ts).
+ */
+export function demoConnections(agent: string, url: string): Array<Record<string, unknown> & { name: string }> {
+  return [
+    { name: 'demo', kind: 'http', agent, target: url, groups: ['*'], description: 'The airlock dev demo service: customer records with fake cards, emails and SSNs.', tags: ['env=dev'], policy: { packs: ['default', 'http-writes', 'demo-limits'] }, openapi: structuredClone(DEMO_OPENAPI) as unknown as Record<string, unknown> },
+    { name: 'demo-mcp', kind: 'mcp', agent, target: { url: `${url}/mcp` }, groups: ['*'], description: 'The airlock dev demo MCP server: lookup_customer (PII, masked) and run_sql (claims read-only; judged anyway).', tags: ['env=dev'] },
+  ];
+}
+
+/** The demo connections, through agent `local`, created or replaced. */
+async function registerDemo(gateway: RunningGateway, url: string): Promise<void> {
+  for (const definition of demoConnections(LOCAL_AGENT, url)) {
+    if (gateway.connections.get(definition.name)) await gateway.connections.replace(definition.name, definition);
+    else await gateway.connections.create(definition);
+  }
+}
+
+/**
  * Starts `airlock-agent start` as a child process; its JSON log lines join ours on stdout. Dev
  * enrols its agent afresh on every run, the way an operator would: an empty data dir, the
  * record made pending (revoked first when a previous run left it active) with a one-time token,
  * which the child reads from a 0600 file (never argv) through --enroll-token-file.
  */
-/** The demo service as connection `demo`: every signed-in user may use it, through agent `local`. */
-async function registerDemo(gateway: RunningGateway, url: string): Promise<void> {
-  const definition = { name: 'demo', kind: 'http', agent: LOCAL_AGENT, target: url, groups: ['*'], description: 'The airlock dev demo service: customer records with fake cards, emails and SSNs.', tags: ['env=dev'], policy: { packs: ['default', 'http-writes', 'demo-limits'] }, openapi: structuredClone(DEMO_OPENAPI) as unknown as Record<string, unknown> };
-  if (gateway.connections.get('demo')) await gateway.connections.replace('demo', definition);
-  else await gateway.connections.create(definition);
-  // The demo service's MCP server, as an upstream MCP server reached through the agent.
-  const mcp = { name: 'demo-mcp', kind: 'mcp', agent: LOCAL_AGENT, target: { url: `${url}/mcp` }, groups: ['*'], description: 'The airlock dev demo MCP server: lookup_customer (PII, masked) and run_sql (claims read-only; judged anyway).', tags: ['env=dev'] };
-  if (gateway.connections.get('demo-mcp')) await gateway.connections.replace('demo-mcp', mcp);
-  else await gateway.connections.create(mcp);
-}
-
 async function startAgentProcess(gateway: RunningGateway, dataDir: string, configFile: string, port: number, logger: Logger, signal: AbortSignal | undefined, bearers: Readonly<Record<string, string>>): Promise<AgentProcess> {
   // A fresh identity on every run; the vault (and the local KMS key that opens it) stays, so
   // what you put there with `airlock-agent secrets set --config .airlock-dev/agent.yaml` is kept.

@@ -28,7 +28,16 @@ export interface Discovery {
 const FIRST_DELAY_MS = 500;
 const MAX_DELAY_MS = 30_000;
 
-export function discoverIssuer(auth: Config['auth'], logger: Logger): Discovery {
+export interface DiscoveryOptions {
+  /**
+   * Accept a plain http:// issuer on a non-loopback host. Only with dev.embeddedIdp (which starts
+   * with a DEV ONLY warning): the compose file's development provider runs in a container of its
+   * own, http://idp:8081. Default false: such an issuer is refused (tokens and keys in clear).
+   */
+  readonly allowPlainHttp?: boolean;
+}
+
+export function discoverIssuer(auth: Config['auth'], logger: Logger, options: DiscoveryOptions = {}): Discovery {
   const issuer = auth.issuer;
   let metadata: IssuerMetadata | undefined;
   let lastError = 'not attempted yet';
@@ -43,7 +52,7 @@ export function discoverIssuer(auth: Config['auth'], logger: Logger): Discovery 
     const attempt = async () => {
       if (stopped) return;
       try {
-        if (insecure && !isLoopbackHost(url.hostname)) throw new Error(`the issuer ${issuer} uses plain http on a non-loopback host; it must be https`);
+        if (insecure && !isLoopbackHost(url.hostname) && options.allowPlainHttp !== true) throw new Error(`the issuer ${issuer} uses plain http on a non-loopback host; it must be https`);
         const clientAuth = auth.introspection.enabled && auth.introspection.clientSecret ? oidc.ClientSecretBasic(auth.introspection.clientSecret) : oidc.None();
         const clientId = auth.introspection.enabled && auth.introspection.clientId ? auth.introspection.clientId : auth.cliClientId;
         const configuration = await oidc.discovery(url, clientId, undefined, clientAuth, { timeout: 5, ...(insecure ? { execute: [oidc.allowInsecureRequests] } : {}) });

@@ -32,7 +32,7 @@ export function audienceOf(config: Config): string {
 }
 
 export function createAuthn(config: Config, store: Store, logger: Logger): Authn {
-  const discovery = discoverIssuer(config.auth, logger);
+  const discovery = discoverIssuer(config.auth, logger, { allowPlainHttp: config.dev.embeddedIdp });
   let verifier: JwtVerifier | undefined;
   let introspector: Introspector | undefined;
   void discovery.done.then((meta) => {

@@ -225,7 +225,7 @@ export const configSchema = z.strictObject({
     sessionTtl: z.number().int().min(60).max(7 * 86400).default(43_200),
   }).prefault({}),
   dev: z.strictObject({
-    /** Set by `airlock dev`: the issuer is the embedded development identity provider. Never set this in production. */
+    /** Set by `airlock dev` and deploy/compose/: the issuer is the embedded development identity provider (a plain http:// issuer is then accepted on any host). Never set this in production. Default false. */
     embeddedIdp: z.boolean().default(false),
   }).prefault({}),
 });

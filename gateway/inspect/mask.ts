@@ -30,7 +30,7 @@ import { normaliseForMatch } from './pii/normalise.ts';
 export const MASK_STRATEGIES = ['redact', 'partial', 'hash'] as const;
 export type MaskStrategy = (typeof MASK_STRATEGIES)[number];
 
-/** Chooses the strategy for a finding kind (`pii.CREDIT_CARD`, `secret.API_KEY`, …). */
+/** Chooses the strategy for a finding kind (`pii.CREDIT_CARD`, `secret.API_KEY`, …); asked once per kind per masking call. */
 export type StrategyFor = (kind: string) => MaskStrategy;
 
 /** Shortest HMAC key accepted, in bytes. */
@@ -77,10 +77,12 @@ interface Masker {
   readonly key: KeyObject;
   /** Hash tokens by kind and normalised value: records repeat values, and an HMAC costs microseconds. */
   readonly hashes: Map<string, string>;
+  /** The strategy and entity of each kind met so far (a payload has a handful of kinds and thousands of findings). */
+  readonly kinds: Map<string, { readonly chosen: MaskStrategy; readonly entity: string }>;
 }
 
 function masker(strategy: StrategyFor, key: Uint8Array): Masker {
-  return { strategy, key: keyObject(key), hashes: new Map() };
+  return { strategy, key: keyObject(key), hashes: new Map(), kinds: new Map() };
 }
 
 /** The token that replaces `value`, found as `kind`. `key`: at least 16 bytes, as for maskText. */
@@ -89,9 +91,14 @@ export function maskToken(kind: string, value: string, strategy: StrategyFor, ke
 }
 
 function tokenFor(m: Masker, kind: string, value: string): string {
-  const chosen = m.strategy(kind);
-  if (!STRATEGIES.has(chosen)) throw new TypeError(`unknown mask strategy "${String(chosen)}" for ${kind}; expected redact, partial or hash`);
-  const entity = kind.slice(kind.indexOf('.') + 1);
+  let known = m.kinds.get(kind);
+  if (known === undefined) {
+    const chosen = m.strategy(kind);
+    if (!STRATEGIES.has(chosen)) throw new TypeError(`unknown mask strategy "${String(chosen)}" for ${kind}; expected redact, partial or hash`);
+    known = { chosen, entity: kind.slice(kind.indexOf('.') + 1) };
+    m.kinds.set(kind, known);
+  }
+  const { chosen, entity } = known;
   if (chosen === 'redact') return `[${entity}]`;
   const norm = normalise(entity, value);
   if (chosen === 'partial') {

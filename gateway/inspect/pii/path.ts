@@ -104,11 +104,15 @@ export function parsePath(path: string): ParsedPath | null {
       segments.push({ type: 'name', name });
       i = j + 2;
     } else if (c === '[') {
-      const m = /^\[(#?)(\d{1,15})\]/.exec(path.slice(i, i + 20));
-      if (!m) return null;
-      const index = Number(m[2]);
-      segments.push(m[1] ? { type: 'ordinal', index } : { type: 'index', index });
-      i += m[0].length;
+      // [123] or [#123]: 1–15 digits, read in place (masking parses a path per finding).
+      const ordinal = path.charCodeAt(i + 1) === 0x23;
+      let j = ordinal ? i + 2 : i + 1;
+      let index = 0;
+      const from = j;
+      for (let d = path.charCodeAt(j); d >= 0x30 && d <= 0x39 && j - from < 15; d = path.charCodeAt(++j)) index = index * 10 + (d - 0x30);
+      if (j === from || path.charCodeAt(j) !== 0x5d) return null;
+      segments.push(ordinal ? { type: 'ordinal', index } : { type: 'index', index });
+      i = j + 1;
     } else {
       return null;
     }

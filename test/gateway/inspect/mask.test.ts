@@ -49,6 +49,19 @@ test('strategy is chosen per kind', () => {
   assert.match(maskText(text, inspectText(text), strategy, KEY), /^card \[CREDIT_CARD …3047\] key \[AWS_ACCESS_KEY\] mail \[EMAIL_ADDRESS:[0-9a-f]{12}\]$/);
 });
 
+test('the strategy is asked once per kind per call, however many findings there are', () => {
+  const asked: string[] = [];
+  const strategy = (kind: string): MaskStrategy => { asked.push(kind); return kind === 'pii.EMAIL_ADDRESS' ? 'hash' : 'partial'; };
+  const doc = { rows: Array.from({ length: 50 }, (_, i) => ({ email: `user${i}@example.com`, card: '4577 4637 0643 3047', note: `mail user${i}@example.org` })) };
+  const masked = maskJson(doc, inspectJson(doc), strategy, KEY);
+  assert.deepEqual(asked.sort(), ['pii.CREDIT_CARD', 'pii.EMAIL_ADDRESS']);
+  assert.equal(masked.rows[7]!.card, '[CREDIT_CARD …3047]');
+  assert.match(masked.rows[7]!.email, /^\[EMAIL_ADDRESS:[0-9a-f]{12}\]$/);
+  assert.match(masked.rows[7]!.note, /^mail \[EMAIL_ADDRESS:[0-9a-f]{12}\]$/);
+  // An unknown strategy is still refused, on the first finding of its kind.
+  assert.throws(() => maskJson(doc, inspectJson(doc), () => 'blur' as MaskStrategy, KEY), { name: 'TypeError', message: 'unknown mask strategy "blur" for pii.EMAIL_ADDRESS; expected redact, partial or hash' });
+});
+
 test('overlapping findings are merged and masked once, under the widest', () => {
   const text = 'xx 4577463706433047 yy';
   const findings: Finding[] = [
