@@ -1,0 +1,237 @@
+// The PostgreSQL listener end to end: a real PostgreSQL server (password logins enforced), a real
+// gateway with the listener on, a real `airlock-agent` holding the database login in its vault,
+// and real clients: the `pg` driver and the `psql` binary. The password a client gives is an
+// airlock token; the database password never leaves the agent.
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import pg from 'pg';
+import { createLogger } from '../../../lib/log.ts';
+import { startPostgres, type TestPostgres } from '../../support/postgres.ts';
+import { AIRLOCK_AGENT, type Running } from '../../support/process.ts';
+import { eventually, startTestAgent, startTestGateway, type TestGateway } from '../../support/gateway.ts';
+
+const USER = 'wire_user';
+const PASSWORD = 'pg-Wire5ecret-4b1d-login';
+const DB = 'airlock_wire';
+const CARD = '4111 1111 1111 1111';
+const gatewayLog: string[] = [];
+let server: TestPostgres;
+let admin: pg.Client;
+let t: TestGateway;
+let agent: Running;
+let port: number;
+let bob: string;
+let alice: string;
+
+function setSecret(config: string, connection: string, value: string): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('AIRLOCK_')));
+    const child = spawn(process.execPath, [AIRLOCK_AGENT, 'secrets', 'set', connection, '--type', 'postgres', '--stdin', '--config', config], { cwd: t.dir, env: { ...env, NODE_NO_WARNINGS: '1' }, stdio: ['pipe', 'pipe', 'pipe'] });
+    let stderr = '';
+    child.stderr.on('data', (d: Buffer) => { stderr += d.toString(); });
+    child.on('close', (code) => code === 0 ? resolve() : reject(new Error(`secrets set ${connection} exited with ${code}: ${stderr}`)));
+    child.stdin.end(value);
+  });
+}
+
+/** A pg client through the listener, logged in with `token`. */
+async function client(token: string, database = 'shop'): Promise<pg.Client> {
+  const c = new pg.Client({ host: '127.0.0.1', port, database, user: 'bob', password: token, connectionTimeoutMillis: 10_000 });
+  c.on('error', () => {});
+  await c.connect();
+  return c;
+}
+
+/** `psql` through the listener: its exit code and what it printed. */
+function psql(token: string, args: string[], input?: string): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    const child = spawn('psql', ['-X', '-v', 'ON_ERROR_STOP=1', ...args], {
+      env: { PATH: process.env.PATH, PGHOST: '127.0.0.1', PGPORT: String(port), PGDATABASE: 'shop', PGUSER: 'bob', PGPASSWORD: token, PGSSLMODE: 'disable', PGCONNECT_TIMEOUT: '10' },
+      stdio: ['pipe', 'pipe', 'pipe'],
+    });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d: Buffer) => { stdout += d.toString(); });
+    child.stderr.on('data', (d: Buffer) => { stderr += d.toString(); });
+    const timer = setTimeout(() => child.kill('SIGKILL'), 30_000);
+    child.on('close', (code) => { clearTimeout(timer); resolve({ code, stdout, stderr }); });
+    child.stdin.end(input ?? '');
+  });
+}
+
+async function count(sql: string): Promise<number> {
+  return Number((await admin.query<{ n: string }>(sql)).rows[0]!.n);
+}
+
+before(async () => {
+  server = await startPostgres();
+  const root = new pg.Client({ connectionString: server.url });
+  await root.connect();
+  await root.query(`DROP DATABASE IF EXISTS ${DB}`);
+  await root.query(`CREATE DATABASE ${DB}`);
+  await root.query(`DROP ROLE IF EXISTS ${USER}`);
+  await root.query(`CREATE ROLE ${USER} LOGIN PASSWORD '${PASSWORD}'`);
+  const { rows } = await root.query<{ hba_file: string }>('SHOW hba_file');
+  await root.query(`COPY (VALUES ('local all all trust'), ('host all airlock 127.0.0.1/32 trust'), ('host all all 127.0.0.1/32 scram-sha-256')) TO '${rows[0]!.hba_file.replace(/'/g, "''")}'`);
+  await root.query('SELECT pg_reload_conf()');
+  await root.end();
+  const url = new URL(server.url);
+  const pgPort = Number(url.port);
+  url.pathname = `/${DB}`;
+  admin = new pg.Client({ connectionString: url.href });
+  await admin.connect();
+  await admin.query(`
+    CREATE TABLE customers (id int PRIMARY KEY, name text NOT NULL, card text);
+    INSERT INTO customers VALUES (1, 'Ada', '${CARD}'), (2, 'Bob', NULL), (3, 'Cy', '5500 0000 0000 0004');
+    CREATE TABLE notes (id serial PRIMARY KEY, body text);
+    INSERT INTO notes (body) VALUES ('one'), ('two'), ('three');
+    GRANT SELECT, INSERT, UPDATE, DELETE ON customers, notes TO ${USER};
+    GRANT USAGE ON SEQUENCE notes_id_seq TO ${USER};
+  `);
+
+  t = await startTestGateway({
+    logger: createLogger({ level: 'debug', write: (l) => { gatewayLog.push(l); } }),
+    config: { postgres: { enabled: true, port: 0 } },
+  });
+  port = t.gw.postgresPort!;
+  agent = await startTestAgent(t, 'edge', {
+    allow: [`postgres://127.0.0.1:${pgPort}`],
+    beforeStart: (config) => setSecret(config, 'shop', `${USER}:${PASSWORD}`),
+  });
+  alice = await t.token('alice', ['admins']);
+  bob = await t.token('bob', ['developers']);
+  const r = await t.call('POST', '/api/v1/connections', alice, { name: 'shop', kind: 'postgres', agent: 'edge', target: `postgres://127.0.0.1:${pgPort}/${DB}`, groups: ['developers'] });
+  assert.equal(r.status, 201, JSON.stringify(r.body));
+  const h = await t.call('POST', '/api/v1/connections', alice, { name: 'site', kind: 'http', agent: 'edge', target: 'http://127.0.0.1:9/api', groups: ['developers'] });
+  assert.equal(h.status, 201, JSON.stringify(h.body));
+});
+
+after(async () => {
+  await agent?.stop('SIGTERM');
+  await t?.close();
+  await admin?.end().catch(() => {});
+  await server?.stop();
+});
+
+test('a SELECT through the listener: card numbers masked by value, also when an expression hides the column', async () => {
+  const c = await client(bob);
+  try {
+    const { rows, fields } = await c.query('SELECT id, card, reverse(card) AS r, replace(card, \' \', \'\') AS flat FROM customers ORDER BY id');
+    assert.deepEqual(fields.map((f) => f.name), ['id', 'card', 'r', 'flat']);
+    assert.equal(rows.length, 3);
+    const all = JSON.stringify(rows);
+    for (const leaked of ['4111 1111 1111 1111', '4111111111111111', '1111 1111 1111 1114', '5500000000000004']) assert.ok(!all.includes(leaked), `${leaked} left the gateway: ${all}`);
+    assert.equal(rows[0].card, '[CREDIT_CARD …1111]');
+    assert.equal(rows[0].flat, '[CREDIT_CARD …1111]');
+    assert.match(String(rows[0].r), /^\[CREDIT_CARD …\d{4}\]$/); // the reversed reading, masked
+    assert.equal(rows[2].card, '[CREDIT_CARD …0004]');
+    assert.equal(rows[1].card, null);
+    assert.equal(rows[0].id, 1); // untouched values keep their type
+  } finally {
+    await c.end();
+  }
+  assert.ok(!gatewayLog.join('\n').includes(PASSWORD), 'the database password never reaches the gateway');
+});
+
+test('psql: the same SELECT prints masked cards', async () => {
+  const out = await psql(bob, ['-A', '-t', '-c', 'SELECT card FROM customers WHERE id = 1']);
+  assert.equal(out.code, 0, out.stderr);
+  assert.ok(!out.stdout.includes('4111 1111 1111 1111'));
+  assert.equal(out.stdout.trim(), '[CREDIT_CARD …1111]');
+});
+
+test('a DROP inside a transaction is refused with 42501 and airlock\'s reason; the transaction then rolls back cleanly', async () => {
+  const c = await client(bob);
+  try {
+    await c.query('BEGIN');
+    await c.query('INSERT INTO notes (body) VALUES (\'in the transaction\')');
+    const err = await c.query('DROP TABLE notes').then(() => assert.fail('DROP passed'), (e: pg.DatabaseError) => e);
+    assert.equal(err.code, '42501');
+    assert.match(err.message, /^airlock: The request on connection shop was refused by policy \(sql\.drop\): DROP and TRUNCATE are refused through airlock; ask a database owner to run them\. \(GW_POLICY_DENIED\)$/);
+    // As after any error in PostgreSQL: the block is aborted until it ends.
+    const aborted = await c.query('SELECT 1').then(() => assert.fail('the aborted block ran a statement'), (e: pg.DatabaseError) => e);
+    assert.equal(aborted.code, '25P02');
+    const end = await c.query('COMMIT');
+    assert.equal(end.command, 'ROLLBACK'); // COMMIT of a failed block rolls back, as PostgreSQL does
+    assert.equal(await count('SELECT count(*) AS n FROM notes WHERE body = \'in the transaction\''), 0);
+    assert.equal(await count('SELECT count(*) AS n FROM notes'), 3);
+    const after = await c.query('SELECT count(*)::int AS n FROM notes');
+    assert.equal(after.rows[0].n, 3); // the session goes on
+  } finally {
+    await c.end();
+  }
+});
+
+test('prepared statements with parameters: values bound and judged; a Bind to a statement not parsed here is refused', async () => {
+  const c = await client(bob);
+  try {
+    const r = await c.query({ name: 'by-id', text: 'SELECT name FROM customers WHERE id = $1', values: [3] });
+    assert.deepEqual(r.rows, [{ name: 'Cy' }]);
+    const again = await c.query({ name: 'by-id', text: 'SELECT name FROM customers WHERE id = $1', values: [1] });
+    assert.deepEqual(again.rows, [{ name: 'Ada' }]);
+    const ins = await c.query('INSERT INTO notes (body) VALUES ($1) RETURNING id', ['four']);
+    assert.equal(ins.rowCount, 1);
+    const denied = await c.query('SELECT $1::text AS x FROM pg_sleep(0) WHERE false; DROP TABLE notes').then(() => assert.fail('passed'), (e: pg.DatabaseError) => e);
+    assert.equal(denied.code, '42501');
+    // The connection is usable after a refusal in the extended protocol too.
+    const dropped = await c.query('DROP TABLE notes', []).then(() => assert.fail('passed'), (e: pg.DatabaseError) => e);
+    assert.equal(dropped.code, '42501');
+    assert.match(dropped.message, /\(GW_POLICY_DENIED\)$/);
+    const ok = await c.query('SELECT count(*)::int AS n FROM notes WHERE id > $1', [0]);
+    assert.equal(ok.rows[0].n, 4);
+  } finally {
+    await c.end();
+  }
+});
+
+test('an unbounded DELETE is held for review (NoticeResponse naming the review) and runs once approved', async () => {
+  const c = await client(bob);
+  const notices: string[] = [];
+  c.on('notice', (n) => notices.push(n.message ?? ''));
+  try {
+    const held = c.query('DELETE FROM notes');
+    const review = await eventually(async () => {
+      const pending = (await t.call('GET', '/api/v1/reviews?status=pending', alice)).body.reviews as Array<{ id: string; detail: { sql?: string } }>;
+      return pending.find((r) => r.detail.sql === 'DELETE FROM notes');
+    }, 10_000, 'a pending review of the DELETE');
+    await eventually(() => notices.length > 0 || undefined, 5000, 'the notice');
+    assert.equal(notices[0], `airlock: held for review ${review.id}; approve with \`airlock reviews approve ${review.id}\`. The statement runs once it is approved.`);
+    assert.equal(await count('SELECT count(*) AS n FROM notes'), 4); // nothing ran yet
+    const approved = await t.call('POST', `/api/v1/reviews/${review.id}/approve`, alice, {});
+    assert.equal(approved.status, 200, JSON.stringify(approved.body));
+    const result = await held;
+    assert.equal(result.command, 'DELETE');
+    assert.equal(result.rowCount, 4);
+    assert.equal(await count('SELECT count(*) AS n FROM notes'), 0);
+  } finally {
+    await c.end();
+  }
+});
+
+test('login refusals: a bad token (28P01), an unknown or non-postgres connection (3D000, 0A000), each with airlock\'s code', async () => {
+  const bad = await client('not-a-token').then(() => assert.fail('logged in'), (e: pg.DatabaseError) => e);
+  assert.equal(bad.code, '28P01');
+  assert.match(bad.message, /^airlock: .*\(GW_TOKEN_INVALID\)$/);
+  const unknown = await client(bob, 'nowhere').then(() => assert.fail('logged in'), (e: pg.DatabaseError) => e);
+  assert.equal(unknown.code, '3D000');
+  assert.match(unknown.message, /\(GW_CONNECTION_NOT_FOUND\)$/);
+  const http = await client(bob, 'site').then(() => assert.fail('logged in'), (e: pg.DatabaseError) => e);
+  assert.equal(http.code, '0A000');
+  assert.equal(http.message, 'airlock: Connection site is of kind http; the PostgreSQL listener serves postgres connections only. (GW_PG_UNSUPPORTED)');
+});
+
+test('the session is recorded: statements, decisions and masked results', async () => {
+  const c = await client(bob);
+  await c.query('SELECT card FROM customers WHERE id = 1');
+  await c.end();
+  const sessions = await t.gw.store.sessions.list({ connection: 'shop', limit: 100 });
+  const events = [];
+  for (const s of sessions) events.push(...await t.gw.store.events.list(s.id, { afterSeq: 0, limit: 1000 }));
+  const all = JSON.stringify(events);
+  assert.ok(!all.includes('4111 1111 1111 1111'), 'no card in the recording');
+  const types = new Set(events.map((e) => e.type));
+  for (const type of ['pg.query', 'pg.result', 'decision']) assert.ok(types.has(type), `a ${type} event`);
+  const result = events.find((e) => e.type === 'pg.result' && (e.payload as { command?: string }).command === 'SELECT 1');
+  assert.ok(result, 'the SELECT\'s result');
+});
