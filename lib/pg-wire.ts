@@ -161,10 +161,7 @@ export function readStartup(body: Buffer): Startup & { readonly cancel?: { pid: 
     r.end();
     return { protocol, params: new Map(), cancel };
   }
-  if (protocol !== PROTOCOL_3) {
-    r.end();
-    return { protocol, params: new Map() };
-  }
+  if (protocol !== PROTOCOL_3) return { protocol, params: new Map() }; // refused by its number; the rest is not read
   const params = new Map<string, string>();
   for (;;) {
     const name = r.cstring();

@@ -5,7 +5,10 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { connect } from 'node:net';
 import pg from 'pg';
+import { cstr, FrameReader, i32, message, PROTOCOL_3, readNotice, SSL_REQUEST } from '../../../lib/pg-wire.ts';
 import { createLogger } from '../../../lib/log.ts';
 import { startPostgres, type TestPostgres } from '../../support/postgres.ts';
 import { AIRLOCK_AGENT, type Running } from '../../support/process.ts';
@@ -234,4 +237,81 @@ test('the session is recorded: statements, decisions and masked results', async 
   for (const type of ['pg.query', 'pg.result', 'decision']) assert.ok(types.has(type), `a ${type} event`);
   const result = events.find((e) => e.type === 'pg.result' && (e.payload as { command?: string }).command === 'SELECT 1');
   assert.ok(result, 'the SELECT\'s result');
+});
+
+/** A raw client: writes `chunks` in turn (each after the answer to the one before when `stepwise`), returns every byte the listener sent until it closed. */
+function raw(chunks: Buffer[], options: { stepwise?: boolean; end?: boolean; until?: (got: Buffer, next: number) => boolean } = {}): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    const socket = connect({ host: '127.0.0.1', port });
+    const got: Buffer[] = [];
+    let i = 0;
+    const timer = setTimeout(() => { socket.destroy(); reject(new Error(`the listener neither answered nor closed; got ${Buffer.concat(got).toString('hex')}`)); }, 10_000);
+    socket.on('error', () => {});
+    socket.on('connect', () => {
+      if (options.stepwise) socket.write(chunks[i++]!);
+      else for (const c of chunks) socket.write(c);
+      if (options.end) socket.end(); // the client says no more: a partial message must not hold the listener
+    });
+    socket.on('data', (d: Buffer) => {
+      got.push(d);
+      if (options.stepwise && i < chunks.length && (options.until?.(Buffer.concat(got), i) ?? true)) socket.write(chunks[i++]!);
+    });
+    socket.on('close', () => { clearTimeout(timer); resolve(Buffer.concat(got)); });
+  });
+}
+
+const startupPacket = (params: Record<string, string>, protocol = PROTOCOL_3) => {
+  const body = Buffer.concat([i32(protocol), ...Object.entries(params).flatMap(([k, v]) => [cstr(k), cstr(v)]), Buffer.from([0])]);
+  return Buffer.concat([i32(body.length + 4), body]);
+};
+
+/** The fields of the ErrorResponse in what the listener sent (after any one-byte SSL answer). */
+function errorIn(bytes: Buffer): Record<string, string> {
+  const frames = new FrameReader({ maxBytes: 1 << 20 });
+  frames.push(bytes[0] === 0x4e ? bytes.subarray(1) : bytes);
+  for (let f = frames.next(); f !== undefined; f = frames.next()) if (f.type === 0x45) return Object.fromEntries(readNotice(f.body));
+  assert.fail(`no ErrorResponse in ${bytes.toString('hex')}`);
+}
+
+test('bad input before login: a coded FATAL ErrorResponse and a closed connection, never a crash', async () => {
+  const oversize = errorIn(await raw([Buffer.concat([i32(1_000_000), i32(PROTOCOL_3)])]));
+  assert.equal(oversize.C, '08P01');
+  assert.equal(oversize.S, 'FATAL');
+  assert.equal(oversize.M, 'airlock: The client broke the PostgreSQL protocol: a message of 1000000 bytes is larger than the 10000 bytes accepted. (GW_PG_PROTOCOL)');
+  // Data behind SSLRequest, before its answer, would be read as if it had come through TLS.
+  const smuggled = await raw([Buffer.concat([i32(8), i32(SSL_REQUEST), startupPacket({ user: 'bob', database: 'shop' })])]);
+  assert.equal(errorIn(smuggled).M, 'airlock: The client broke the PostgreSQL protocol: the client sent data after its encryption request, before the answer. (GW_PG_PROTOCOL)');
+  const v2 = errorIn(await raw([startupPacket({ user: 'bob' }, 0x20000)]));
+  assert.equal(v2.C, '0A000');
+  assert.match(v2.M!, /protocol 2\.0 .*\(GW_PG_UNSUPPORTED\)$/);
+  const replication = errorIn(await raw([startupPacket({ user: 'bob', database: 'shop', replication: 'database' })]));
+  assert.equal(replication.M, 'airlock: Replication connections are not taken through airlock. (GW_PG_UNSUPPORTED)');
+  // Without TLS configured, SSLRequest is answered N and the startup goes on in the clear (loopback).
+  const declined = await raw([Buffer.concat([i32(8), i32(SSL_REQUEST)]), startupPacket({ user: 'bob', database: 'shop' }), message('p', cstr('not-a-token'))], { stepwise: true });
+  assert.equal(declined[0], 0x4e);
+  assert.deepEqual(declined.subarray(1, 10), Buffer.concat([Buffer.from('R'), i32(8), i32(3)])); // AuthenticationCleartextPassword
+  assert.equal(errorIn(declined.subarray(10)).C, '28P01');
+  const wrongReply = errorIn(await raw([startupPacket({ user: 'bob', database: 'shop' }), message('Q', cstr('SELECT 1'))], { stepwise: true }));
+  assert.equal(wrongReply.M, 'airlock: The client broke the PostgreSQL protocol: the client answered the password request with message type "Q". (GW_PG_PROTOCOL)');
+  // Random bytes: every connection ends, and the listener still serves a real client after.
+  for (let n = 0; n < 40; n++) await raw([randomBytes(1 + (n * 37) % 300)], { end: true });
+  const c = await client(bob);
+  assert.equal((await c.query('SELECT 1 AS one')).rows[0].one, 1);
+  await c.end();
+});
+
+test('bad input after login: an unknown message type or a broken Bind ends the session with GW_PG_PROTOCOL', async () => {
+  const login = [startupPacket({ user: 'bob', database: 'shop' }), message('p', cstr(bob))];
+  const ready = (got: Buffer) => got.includes(Buffer.from([0x5a, 0, 0, 0, 5, 0x49])); // ReadyForQuery, idle
+  for (const [bad, expected] of [
+    [message('z', Buffer.from('??')), 'message type "z" is not one a client sends after startup'],
+    [message('B', Buffer.concat([cstr(''), cstr('')])), 'a Bind message ends before its fields do'],
+    [Buffer.concat([Buffer.from('Q'), i32(0x7ffffff0)]), 'a message of 2147483632 bytes is larger than the 8388612 bytes accepted'],
+  ] as const) {
+    const got = await raw([...login, bad], { stepwise: true, until: (g, next) => next === 1 || ready(g) });
+    const e = errorIn(got.subarray(got.indexOf(Buffer.from([0x5a, 0, 0, 0, 5, 0x49])) + 6));
+    assert.equal(e.S, 'FATAL');
+    assert.equal(e.C, '08P01');
+    assert.equal(e.M, `airlock: The PostgreSQL protocol was broken: ${expected}. (GW_PG_PROTOCOL)`);
+  }
 });
