@@ -5,6 +5,8 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { connect } from 'node:net';
 import pg from 'pg';
@@ -26,6 +28,7 @@ let agent: Running;
 let port: number;
 let bob: string;
 let alice: string;
+let target: string;
 
 function setSecret(config: string, connection: string, value: string): Promise<void> {
   return new Promise((resolve, reject) => {
@@ -102,9 +105,13 @@ before(async () => {
     allow: [`postgres://127.0.0.1:${pgPort}`],
     beforeStart: (config) => setSecret(config, 'shop', `${USER}:${PASSWORD}`),
   });
+  target = `postgres://127.0.0.1:${pgPort}/${DB}`;
   alice = await t.token('alice', ['admins']);
   bob = await t.token('bob', ['developers']);
-  const r = await t.call('POST', '/api/v1/connections', alice, { name: 'shop', kind: 'postgres', agent: 'edge', target: `postgres://127.0.0.1:${pgPort}/${DB}`, groups: ['developers'] });
+  // Secrets may not be written into the database (COPY data, parameters): refused on the way in.
+  const noSecrets = join(t.dir, 'no-secrets-in.yaml');
+  writeFileSync(noSecrets, 'name: no-secrets-in\nrules:\n  - id: secrets-in\n    match: { directions: [request], findings: [\'secret.*\'] }\n    action: deny\n    reason: secret.write\n    message: Secrets are not written to this database.\n');
+  const r = await t.call('POST', '/api/v1/connections', alice, { name: 'shop', kind: 'postgres', agent: 'edge', target: `postgres://127.0.0.1:${pgPort}/${DB}`, groups: ['developers'], policy: { files: [noSecrets] } });
   assert.equal(r.status, 201, JSON.stringify(r.body));
   const h = await t.call('POST', '/api/v1/connections', alice, { name: 'site', kind: 'http', agent: 'edge', target: 'http://127.0.0.1:9/api', groups: ['developers'] });
   assert.equal(h.status, 201, JSON.stringify(h.body));
@@ -314,4 +321,66 @@ test('bad input after login: an unknown message type or a broken Bind ends the s
     assert.equal(e.C, '08P01');
     assert.equal(e.M, `airlock: The PostgreSQL protocol was broken: ${expected}. (GW_PG_PROTOCOL)`);
   }
+});
+
+test('COPY: data out masked; data in with a secret refused (CopyFail), nothing copied', async () => {
+  const out = await psql(bob, ['-c', 'COPY (SELECT id, card FROM customers ORDER BY id) TO STDOUT']);
+  assert.equal(out.code, 0, out.stderr);
+  assert.equal(out.stdout, '1\t[CREDIT_CARD …1111]\n2\t\\N\n3\t[CREDIT_CARD …0004]\n');
+  const before = await count('SELECT count(*) AS n FROM notes');
+  const refused = await psql(bob, ['-c', 'COPY notes (body) FROM STDIN'], 'harmless line\nkey AKIAZ7Q3WXLM4PD2HRT5 here\nlast line\n\\.\n');
+  assert.notEqual(refused.code, 0);
+  assert.match(refused.stderr, /COPY from stdin failed: airlock refused the COPY data \(secret\.write\): Secrets are not written to this database\. \(GW_POLICY_DENIED\)/);
+  assert.equal(await count('SELECT count(*) AS n FROM notes'), before);
+  assert.equal(await count('SELECT count(*) AS n FROM notes WHERE body LIKE \'%AKIA%\''), 0);
+  const fine = await psql(bob, ['-c', 'COPY notes (body) FROM STDIN'], 'plain one\nplain two\n\\.\n');
+  assert.equal(fine.code, 0, fine.stderr);
+  assert.equal(await count('SELECT count(*) AS n FROM notes'), before + 2);
+  // A parameter carrying a secret is refused the same way.
+  const c = await client(bob);
+  const param = await c.query('INSERT INTO notes (body) VALUES ($1)', ['AKIAZ7Q3WXLM4PD2HRT5']).then(() => assert.fail('passed'), (e: pg.DatabaseError) => e);
+  assert.equal(param.code, '42501');
+  assert.match(param.message, /\(secret\.write\): Secrets are not written to this database\. \(GW_POLICY_DENIED\)$/);
+  await c.end();
+});
+
+test('a cancel request stops a long pg_sleep on the right backend; the session goes on', async () => {
+  const c = await client(bob);
+  const other = await client(bob);
+  try {
+    const sleeping = c.query('SELECT pg_sleep(30)').then(() => assert.fail('the sleep was not cancelled'), (e: pg.DatabaseError) => e);
+    const busy = other.query('SELECT pg_sleep(0.5) AS slept');
+    await eventually(async () => (await count('SELECT count(*) AS n FROM pg_stat_activity WHERE query = \'SELECT pg_sleep(30)\' AND state = \'active\'')) === 1 || undefined, 10_000, 'the sleep running');
+    const { processID, secretKey } = c as unknown as { processID: number; secretKey: number };
+    await raw([Buffer.concat([i32(16), i32(80877102), i32(processID), i32(secretKey)])], { end: true });
+    const err = await sleeping;
+    assert.equal(err.code, '57014');
+    assert.equal(err.message, 'canceling statement due to user request');
+    assert.deepEqual((await busy).rows, [{ slept: '' }]); // the other session was not touched
+    assert.equal((await c.query('SELECT 2 AS two')).rows[0].two, 2);
+    // A wrong secret cancels nothing.
+    const slow = c.query('SELECT pg_sleep(0.3) AS done');
+    await raw([Buffer.concat([i32(16), i32(80877102), i32(processID), i32(secretKey ^ 1)])], { end: true });
+    assert.deepEqual((await slow).rows, [{ done: '' }]);
+  } finally {
+    await c.end();
+    await other.end();
+  }
+});
+
+test('the agent killed mid-query: the client gets a clear error at once, no hang', async () => {
+  const second = await startTestAgent(t, 'edge-b', {
+    allow: [target.slice(0, target.lastIndexOf('/'))],
+    beforeStart: (config) => setSecret(config, 'shop-b', `${USER}:${PASSWORD}`),
+  });
+  const r = await t.call('POST', '/api/v1/connections', alice, { name: 'shop-b', kind: 'postgres', agent: 'edge-b', target, groups: ['developers'] });
+  assert.equal(r.status, 201, JSON.stringify(r.body));
+  const c = await client(bob, 'shop-b');
+  const failed = c.query('SELECT pg_sleep(30)').then(() => assert.fail('the query finished'), (e: pg.DatabaseError) => e);
+  await eventually(async () => (await count('SELECT count(*) AS n FROM pg_stat_activity WHERE query = \'SELECT pg_sleep(30)\' AND state = \'active\'')) >= 1 || undefined, 10_000, 'the sleep running');
+  await second.stop('SIGKILL');
+  const err = await failed;
+  assert.equal(err.code, '08006');
+  assert.match(err.message, /^airlock: The database session on connection shop-b was lost \(the agent or the database went away.*\); reconnect\. \(GW_UPSTREAM_FAILED\)$/);
+  await c.end().catch(() => {});
 });
