@@ -230,7 +230,7 @@ export class PgSession {
     const text = f.body.toString('utf8');
     const outcome = decideFor(this.#o.deps, this.#o.identity, now, { kind: 'sql', direction: 'request', text }, hiddenInValue(text));
     if (outcome.decision === 'allow' || outcome.decision === 'mask') return this.#toBackend(f.raw);
-    await recordResult(this.#o.deps, this.#o.recording, { type: 'pg.copy', outcome, payload: text, summary: { direction: 'in' } });
+    await recordResult(this.#o.deps, this.#o.recording, { type: 'pg.copy', direction: 'request', outcome, payload: text, summary: { bytes: f.body.length } });
     // CopyFail: the database ends the COPY with an error that carries airlock's reason; nothing is copied.
     const first = outcome.reasons[0];
     this.#skipping = false;

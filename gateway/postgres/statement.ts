@@ -89,10 +89,10 @@ function refusalOf(outcome: Outcome, connection: Connection): GatewayError {
   return new GatewayError('GW_POLICY_DENIED', `The statement on connection ${connection.name} was refused by policy.`);
 }
 
-/** Records a step of the database's answer (a result, an error, COPY data) with its decision. */
-export async function recordResult(deps: GuardDeps, session: RecordingSession, step: { type: string; outcome: Outcome; payload: unknown; leaving?: unknown; summary: JsonObject }): Promise<void> {
+/** Records a step of the database's answer (a result, an error, COPY data out) or of COPY data in (`direction` request) with its decision. */
+export async function recordResult(deps: GuardDeps, session: RecordingSession, step: { type: string; outcome: Outcome; payload: unknown; leaving?: unknown; summary: JsonObject; direction?: 'request' | 'response' }): Promise<void> {
   await recordStep(deps.recording.recorder, session, {
-    type: step.type, direction: 'response', outcome: step.outcome, maskKey: deps.maskKey, payload: step.payload,
+    type: step.type, direction: step.direction ?? 'response', outcome: step.outcome, maskKey: deps.maskKey, payload: step.payload,
     leaving: step.leaving ?? (step.outcome.decision === 'mask' && step.outcome.masked !== undefined ? step.outcome.masked : step.payload), summary: step.summary,
   });
 }

@@ -13,7 +13,7 @@ import pg from 'pg';
 import { cstr, FrameReader, i32, message, PROTOCOL_3, readNotice, SSL_REQUEST } from '../../../lib/pg-wire.ts';
 import { createLogger } from '../../../lib/log.ts';
 import { startPostgres, type TestPostgres } from '../../support/postgres.ts';
-import { AIRLOCK_AGENT, type Running } from '../../support/process.ts';
+import { AIRLOCK, AIRLOCK_AGENT, run, type Running } from '../../support/process.ts';
 import { eventually, startTestAgent, startTestGateway, type TestGateway } from '../../support/gateway.ts';
 
 const USER = 'wire_user';
@@ -229,6 +229,33 @@ test('login refusals: a bad token (28P01), an unknown or non-postgres connection
   const http = await client(bob, 'site').then(() => assert.fail('logged in'), (e: pg.DatabaseError) => e);
   assert.equal(http.code, '0A000');
   assert.equal(http.message, 'airlock: Connection site is of kind http; the PostgreSQL listener serves postgres connections only. (GW_PG_UNSUPPORTED)');
+});
+
+test('a psql session replays as a transcript (SQL, decisions, masked rows) and verifies', async () => {
+  const out = await psql(bob, ['-c', 'SELECT id, card FROM customers WHERE id = 1', '-c', 'DROP TABLE customers'], '');
+  assert.notEqual(out.code, 0);
+  assert.match(out.stderr, /ERROR: {2}airlock: The request on connection shop was refused by policy \(sql\.drop\)/);
+  const env = { AIRLOCK_GATEWAY: t.gw.url, AIRLOCK_CONFIG_DIR: join(t.dir, 'cli-config'), AIRLOCK_TOKEN: alice };
+  const id = await eventually(async () => {
+    const sessions = await t.gw.store.sessions.list({ connection: 'shop', limit: 100 });
+    for (const s of sessions) {
+      const events = await t.gw.store.events.list(s.id, { afterSeq: 0, limit: 1000 });
+      if (events.some((e) => e.type === 'pg.query' && (e.payload as { body?: string }).body === 'DROP TABLE customers') && events.at(-1)?.type === 'session.end') return s.id;
+    }
+    return undefined;
+  }, 10_000, 'the ended psql session');
+  const replay = await run(AIRLOCK, ['sessions', 'replay', id, '--speed', '0'], { env });
+  assert.equal(replay.code, 0, replay.stderr);
+  const text = replay.stdout.replace(/^\s*\+\d+\.\d{3}s {2}/gm, '');
+  assert.match(text, /^session start {2}bob on shop \(postgres, PostgreSQL protocol from psql\)$/m);
+  assert.match(text, /^→ query\n\s+SELECT id, card FROM customers WHERE id = 1$/m);
+  assert.match(text, /^← SELECT 1: 1 row, 1 masked \(\d+ ms\)\n\s+\[\["1","\[CREDIT_CARD …1111\]"\]\]$/m);
+  assert.match(text, /^→ query \[withheld\]\n\s+DROP TABLE customers$/m);
+  assert.match(text, /^ {2}decision deny \(request\): sql\.drop$/m);
+  assert.ok(!replay.stdout.includes('4111 1111 1111 1111'));
+  const ok = await run(AIRLOCK, ['sessions', 'verify', id], { env });
+  assert.equal(ok.code, 0, ok.stderr);
+  assert.match(ok.stdout, new RegExp(`^OK: session ${id} \\(ended\\): \\d+ events chained`));
 });
 
 test('the session is recorded: statements, decisions and masked results', async () => {
