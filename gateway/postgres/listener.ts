@@ -55,8 +55,12 @@ export interface PostgresListener {
 /** Largest password message (a token), in bytes. */
 const MAX_PASSWORD_BYTES = 16 * 1024;
 
-/** The startup parameters a client may send; the rest (replication, options) are refused or ignored. */
 const LOOPBACK = /^(127\.\d+\.\d+\.\d+|::1|::ffff:127\.\d+\.\d+\.\d+)$/;
+
+/** True when a client's address (as net reports it) is on this machine's loopback: the only place a token may cross in the clear by default. */
+export function isLoopbackAddress(address: string): boolean {
+  return LOOPBACK.test(address);
+}
 
 export function createPostgresListener(deps: PostgresDeps): PostgresListener {
   const { config, logger } = deps;
@@ -157,7 +161,7 @@ export function createPostgresListener(deps: PostgresDeps): PostgresListener {
         throw new GatewayError('GW_PG_UNSUPPORTED', 'Replication connections are not taken through airlock.');
       }
       const remote = socket.remoteAddress ?? '';
-      if (!encrypted && !cfg.allowPlaintext && !LOOPBACK.test(remote)) {
+      if (!encrypted && !cfg.allowPlaintext && !isLoopbackAddress(remote)) {
         throw new GatewayError('GW_PG_TLS_REQUIRED', `Your password is an airlock token, which is sent only over TLS from ${remote}; connect with sslmode=require${tls === undefined ? ' (an admin sets postgres.tls on the gateway)' : ''}.`);
       }
       stream.write(authenticationCleartext());
