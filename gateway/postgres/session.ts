@@ -33,7 +33,8 @@ import {
 import type { Identity } from '../authn/identity.ts';
 import type { Connection } from '../connections/registry.ts';
 import { GatewayError, type GatewayErrorCode } from '../errors.ts';
-import { decideFor, hiddenInValue, type GuardDeps } from '../guard/index.ts';
+import { decideFor, hiddenInValue, limitsAfter, type GuardDeps } from '../guard/index.ts';
+import type { Finding } from '../inspect/types.ts';
 import type { Outcome } from '../policy/decide.ts';
 import type { RecordingSession } from '../recorder/recorder.ts';
 import type { TunnelStream } from '../tunnel/index.ts';
@@ -66,7 +67,10 @@ const T = (c: string) => c.charCodeAt(0);
 const DIGIT_RUN = /\d(?:\D?\d){11}/;
 
 /** What the backend's answers are collected into until a CommandComplete. */
-interface Result { fields: readonly Field[]; rows: number; kept: unknown[][]; masked: number; findings: Outcome['findings'][number][]; started: number; withheld: boolean }
+interface Result { fields: readonly Field[]; rows: number; kept: unknown[][]; masked: number; findings: Finding[]; started: number; withheld: boolean; egress: Finding[] }
+
+/** Findings of rows held for the limits' egress budgets before they are counted (then counted, and the rest collected). */
+const EGRESS_BATCH = 1000;
 
 export class PgSession {
   readonly #o: SessionOptions;
@@ -313,7 +317,7 @@ export class PgSession {
   }
 
   #current(): Result {
-    this.#result ??= { fields: this.#fields, rows: 0, kept: [], masked: 0, findings: [], started: performance.now(), withheld: false };
+    this.#result ??= { fields: this.#fields, rows: 0, kept: [], masked: 0, findings: [], started: performance.now(), withheld: false, egress: [] };
     return this.#result;
   }
 
@@ -327,6 +331,9 @@ export class PgSession {
     const values = raw.map((v, i) => v === null ? null : fields[i]?.format === 1 ? v.toString('latin1') : decodeText(v));
     const outcome = decideFor(this.#o.deps, this.#o.identity, this.#authority(), { kind: 'sql', direction: 'response', body: values }, hiddenInValue(values));
     if (result.findings.length < 20) result.findings.push(...outcome.findings.slice(0, 20 - result.findings.length));
+    // Each row is a record for the egress budgets: its findings under $[row].
+    for (const finding of outcome.findings) result.egress.push({ ...finding, path: `$[${result.rows - 1}]${finding.path.slice(1)}` });
+    if (result.egress.length >= EGRESS_BATCH) await this.#countEgress(result, outcome);
     if (outcome.decision === 'deny' || outcome.decision === 'review') {
       result.withheld = true;
       await recordResult(this.#o.deps, this.#o.recording, { type: 'pg.result', outcome, payload: values, summary: { withheld: true, rows: result.rows } });
@@ -386,12 +393,20 @@ export class PgSession {
     return this.#toClient(leaving === text ? f.raw : message('d', Buffer.from(leaving, 'utf8')));
   }
 
+  /** The rows' findings counted against the limits' egress budgets (what left, masked or not, was asked for). */
+  async #countEgress(result: Result, outcome: Outcome): Promise<void> {
+    const findings = result.egress;
+    result.egress = [];
+    if (findings.length > 0) await limitsAfter(this.#o.deps, this.#o.identity, this.#authority(), { direction: 'response' }, { ...outcome, decision: 'allow', findings });
+  }
+
   /** A statement's end: its result recorded durably, then passed on (unless its rows were withheld). */
   async #complete(tag: string, raw: Buffer): Promise<void> {
     const result = this.#current();
     this.#result = undefined;
     const decision = result.withheld ? 'deny' : result.masked > 0 ? 'mask' : 'allow';
     const outcome = { decision, findings: result.findings, reasons: [] } as unknown as Outcome;
+    await this.#countEgress(result, outcome);
     await recordResult(this.#o.deps, this.#o.recording, {
       type: 'pg.result', outcome, payload: result.kept, leaving: result.kept,
       summary: { command: tag, rows: result.rows, masked: result.masked, columns: result.fields.map((c) => c.name).slice(0, 100), ms: Math.round(performance.now() - result.started) },

@@ -103,7 +103,10 @@ before(async () => {
   port = t.gw.postgresPort!;
   agent = await startTestAgent(t, 'edge', {
     allow: [`postgres://127.0.0.1:${pgPort}`],
-    beforeStart: (config) => setSecret(config, 'shop', `${USER}:${PASSWORD}`),
+    beforeStart: async (config) => {
+      await setSecret(config, 'shop', `${USER}:${PASSWORD}`);
+      await setSecret(config, 'budget', `${USER}:${PASSWORD}`);
+    },
   });
   target = `postgres://127.0.0.1:${pgPort}/${DB}`;
   alice = await t.token('alice', ['admins']);
@@ -113,6 +116,11 @@ before(async () => {
   writeFileSync(noSecrets, 'name: no-secrets-in\nrules:\n  - id: secrets-in\n    match: { directions: [request], findings: [\'secret.*\'] }\n    action: deny\n    reason: secret.write\n    message: Secrets are not written to this database.\n');
   const r = await t.call('POST', '/api/v1/connections', alice, { name: 'shop', kind: 'postgres', agent: 'edge', target: `postgres://127.0.0.1:${pgPort}/${DB}`, groups: ['developers'], policy: { files: [noSecrets] } });
   assert.equal(r.status, 201, JSON.stringify(r.body));
+  // Two rows holding PII per person per hour on `budget`; past that, statements are refused.
+  const budget = join(t.dir, 'budget.yaml');
+  writeFileSync(budget, 'name: budget\nlimits:\n  - name: card_rows\n    kind: egress\n    count: records\n    max: 2\n    window: 3600\n    key: [identity, connection]\n    action: deny\n    message: Two rows with personal data per hour.\n');
+  const b = await t.call('POST', '/api/v1/connections', alice, { name: 'budget', kind: 'postgres', agent: 'edge', target: `postgres://127.0.0.1:${pgPort}/${DB}`, groups: ['developers'], policy: { files: [budget] } });
+  assert.equal(b.status, 201, JSON.stringify(b.body));
   const h = await t.call('POST', '/api/v1/connections', alice, { name: 'site', kind: 'http', agent: 'edge', target: 'http://127.0.0.1:9/api', groups: ['developers'] });
   assert.equal(h.status, 201, JSON.stringify(h.body));
 });
@@ -410,4 +418,18 @@ test('the agent killed mid-query: the client gets a clear error at once, no hang
   assert.equal(err.code, '08006');
   assert.match(err.message, /^airlock: The database session on connection shop-b was lost \(the agent or the database went away.*\); reconnect\. \(GW_UPSTREAM_FAILED\)$/);
   await c.end().catch(() => {});
+});
+
+test('egress budgets count the rows with PII that left: past the budget, the next statement is refused (53400)', async () => {
+  const c = await client(bob, 'budget');
+  try {
+    const first = await c.query('SELECT id, card FROM customers ORDER BY id');
+    assert.equal(first.rows.length, 3); // two of them hold a card: the budget is spent
+    assert.equal(first.rows[0].card, '[CREDIT_CARD …1111]');
+    const over = await c.query('SELECT 1').then(() => assert.fail('passed'), (e: pg.DatabaseError) => e);
+    assert.equal(over.code, '53400');
+    assert.match(over.message, /^airlock: The request on connection budget is over limit card_rows: Two rows with personal data per hour\. Retry after \d+ s\. \(GW_LIMIT_EXCEEDED\)$/);
+  } finally {
+    await c.end();
+  }
 });
