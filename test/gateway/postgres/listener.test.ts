@@ -13,7 +13,7 @@ import pg from 'pg';
 import { cstr, FrameReader, i32, message, PROTOCOL_3, readNotice, SSL_REQUEST } from '../../../lib/pg-wire.ts';
 import { createLogger } from '../../../lib/log.ts';
 import { startPostgres, type TestPostgres } from '../../support/postgres.ts';
-import { AIRLOCK, AIRLOCK_AGENT, run, type Running } from '../../support/process.ts';
+import { AIRLOCK, AIRLOCK_AGENT, run, start, type Running } from '../../support/process.ts';
 import { eventually, startTestAgent, startTestGateway, type TestGateway } from '../../support/gateway.ts';
 
 const USER = 'wire_user';
@@ -431,5 +431,30 @@ test('egress budgets count the rows with PII that left: past the budget, the nex
     assert.match(over.message, /^airlock: The request on connection budget is over limit card_rows: Two rows with personal data per hour\. Retry after \d+ s\. \(GW_LIMIT_EXCEEDED\)$/);
   } finally {
     await c.end();
+  }
+});
+
+test('airlock connect: a local port where psql needs no password; --print gives the connection string', async () => {
+  const env = { AIRLOCK_GATEWAY: t.gw.url, AIRLOCK_CONFIG_DIR: join(t.dir, 'connect-config'), AIRLOCK_TOKEN: bob };
+  const printed = await run(AIRLOCK, ['connect', 'shop', '--pg-port', String(port), '--print'], { env });
+  assert.equal(printed.code, 0, printed.stderr);
+  assert.equal(printed.stdout, `host=127.0.0.1 port=${port} dbname=shop sslmode=prefer\n`);
+  assert.match(printed.stderr, /PGPASSWORD=\$\(airlock token\) psql/);
+  const relay = start(AIRLOCK, ['connect', 'shop', '--pg-port', String(port)], { env });
+  try {
+    const local = await eventually(() => /port=(\d+) dbname=shop/.exec(relay.output().stdout)?.[1], 15_000, 'the local port');
+    const out = await new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) => {
+      // No password anywhere: the relay answers the gateway's login with the token.
+      const child = spawn('psql', ['-X', '-A', '-t', '-h', '127.0.0.1', '-p', local, '-U', 'whoever', '-d', 'anything', '-c', 'SELECT card FROM customers WHERE id = 1'], { env: { PATH: process.env.PATH, PGCONNECT_TIMEOUT: '10' }, stdio: ['ignore', 'pipe', 'pipe'] });
+      let stdout = '';
+      let stderr = '';
+      child.stdout.on('data', (d: Buffer) => { stdout += d.toString(); });
+      child.stderr.on('data', (d: Buffer) => { stderr += d.toString(); });
+      child.on('close', (code) => resolve({ code, stdout, stderr }));
+    });
+    assert.equal(out.code, 0, `${out.stderr}\n${relay.output().stderr}`);
+    assert.equal(out.stdout.trim(), '[CREDIT_CARD …1111]');
+  } finally {
+    await relay.stop('SIGTERM');
   }
 });
