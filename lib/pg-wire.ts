@@ -199,6 +199,8 @@ export interface Bind {
   /** Per parameter: 0 text, 1 binary. */
   readonly formats: readonly number[];
   readonly values: ReadonlyArray<Buffer | null>;
+  /** The result columns' format codes, as sent. */
+  readonly resultFormats: readonly number[];
 }
 export function readBind(body: Buffer): Bind {
   const r = new BodyReader(body, 'a Bind message');
@@ -211,10 +213,23 @@ export function readBind(body: Buffer): Bind {
     const len = r.int32();
     return len === -1 ? null : r.bytes(len);
   });
-  const results = count(r);
-  for (let i = 0; i < results; i++) format(r.int16());
+  const resultFormats = Array.from({ length: count(r) }, () => format(r.int16()));
   r.end();
-  return { portal, statement, formats: values.map((_, i) => codes.length === 0 ? 0 : codes.length === 1 ? codes[0]! : codes[i]!), values };
+  return { portal, statement, formats: values.map((_, i) => codes.length === 0 ? 0 : codes.length === 1 ? codes[0]! : codes[i]!), values, resultFormats };
+}
+
+/** A Bind message (each parameter's format given explicitly). */
+export function bindMessage(bind: Bind): Buffer {
+  return message('B', cstr(bind.portal), cstr(bind.statement), i16(bind.formats.length), ...bind.formats.map(i16), i16(bind.values.length),
+    ...bind.values.flatMap((v) => v === null ? [i32(-1)] : [i32(v.length), v]), i16(bind.resultFormats.length), ...bind.resultFormats.map(i16));
+}
+
+/** A NotificationResponse (LISTEN/NOTIFY): the sender's process id, the channel and the payload. */
+export function readNotification(body: Buffer): { pid: number; channel: string; payload: string } {
+  const r = new BodyReader(body, 'a NotificationResponse message');
+  const out = { pid: r.int32(), channel: r.cstring(), payload: r.cstring() };
+  r.end();
+  return out;
 }
 
 function count(r: BodyReader): number {

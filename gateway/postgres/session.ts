@@ -27,7 +27,7 @@ import { randomUUID } from 'node:crypto';
 import type { Duplex } from 'node:stream';
 import type { Logger } from '../../lib/log.ts';
 import {
-  cstr, dataRow, executeMessage, FrameReader, message, notice, readBind, readCommandComplete, readDataRow, readNotice, readParse, readQuery, readRowDescription,
+  bindMessage, cstr, dataRow, executeMessage, i32, readNotification, FrameReader, message, notice, readBind, readCommandComplete, readDataRow, readNotice, readParse, readQuery, readRowDescription,
   syncMessage, WireError, type Field, type Frame,
 } from '../../lib/pg-wire.ts';
 import type { Identity } from '../authn/identity.ts';
@@ -207,9 +207,9 @@ export class PgSession {
 
   /** Judges a statement's SQL; forwards `raw` when it may pass. True when it was forwarded. */
   async #judged(sql: string, raw: Buffer, protocol: 'simple' | 'parse'): Promise<boolean> {
-    const verdict = await this.#judge({ sql }, protocol);
-    if (verdict !== undefined) {
-      await this.#refuse(verdict, protocol === 'simple' ? 'simple' : 'extended');
+    const { refusal } = await this.#judge({ sql }, protocol);
+    if (refusal !== undefined) {
+      await this.#refuse(refusal, protocol === 'simple' ? 'simple' : 'extended');
       return false;
     }
     await this.#toBackend(raw);
@@ -224,9 +224,14 @@ export class PgSession {
     }
     // Text parameters as the database reads them; binary ones scanned as their bytes (Latin-1).
     const params = bind.values.map((v, i) => v === null ? null : bind.formats[i] === 0 ? v.toString('utf8') : v.toString('latin1'));
-    const verdict = await this.#judge({ sql, params }, 'bind');
-    if (verdict !== undefined) return this.#refuse(verdict, 'extended');
-    return this.#toBackend(f.raw);
+    const judged = await this.#judge({ sql, params }, 'bind');
+    if (judged.refusal !== undefined) return this.#refuse(judged.refusal, 'extended');
+    if (judged.masked === undefined) return this.#toBackend(f.raw);
+    // Masked parameters leave as text; a binary one that would change cannot be written, so it is refused.
+    if (judged.masked.some((v, i) => v !== params[i] && bind.formats[i] === 1)) {
+      return this.#refuse(new GatewayError('GW_POLICY_DENIED', 'A binary-format parameter holds data policy masks, and a masked value cannot be written in binary form; send it as text.'), 'extended');
+    }
+    return this.#toBackend(bindMessage({ ...bind, values: judged.masked.map((v, i) => v === params[i] ? bind.values[i]! : v === null ? null : Buffer.from(v, 'utf8')) }));
   }
 
   async #copyIn(f: Frame): Promise<void> {
@@ -247,23 +252,22 @@ export class PgSession {
    * held here (NoticeResponse to the client while it waits). Undefined when it may go on; else the
    * refusal to answer.
    */
-  async #judge(what: { sql: string; params?: ReadonlyArray<string | null> }, protocol: 'simple' | 'parse' | 'bind'): Promise<GatewayError | undefined> {
+  async #judge(what: { sql: string; params?: ReadonlyArray<string | null> }, protocol: 'simple' | 'parse' | 'bind'): Promise<Judgement> {
     let connection: Connection;
     try {
       connection = this.#authority();
     } catch (err) {
       if (err instanceof GatewayError) {
         await this.shutdown(err.message, err.code, err.message);
-        return err;
+        return { refusal: err };
       }
       throw err;
     }
-    const judgement: Judgement = await judgeStatement(this.#o.deps, {
+    return judgeStatement(this.#o.deps, {
       identity: this.#o.identity, connection, session: this.#o.recording, what, protocol, signal: this.#gone.signal,
       onHeld: (review) => void this.#toClient(noticeResponse(`held for review ${review}; approve with \`airlock reviews approve ${review}\`. The statement runs once it is approved.`)),
       recheck: () => this.#authority(),
     });
-    return judgement.refusal;
   }
 
   /**
@@ -307,6 +311,7 @@ export class PgSession {
       case 'd': return this.#copyOut(f);
       case 'C': case 'I': return this.#complete(type === 'C' ? readCommandComplete(f.body) : '(empty)', f.raw);
       case 'E': case 'N': return this.#notice(type, f);
+      case 'A': return this.#notification(f);
       case 'Z':
         this.#refusals.clear(); // refusals the database never reached (an earlier error came first)
         this.#copyFailed = false;
@@ -412,6 +417,16 @@ export class PgSession {
       summary: { command: tag, rows: result.rows, masked: result.masked, columns: result.fields.map((c) => c.name).slice(0, 100), ms: Math.round(performance.now() - result.started) },
     });
     if (!result.withheld) return this.#toClient(raw);
+  }
+
+  /** A NOTIFY payload: another session's text, inspected and masked (or withheld) like a value. */
+  async #notification(f: Frame): Promise<void> {
+    const { pid, channel, payload } = readNotification(f.body);
+    const outcome = decideFor(this.#o.deps, this.#o.identity, this.#authority(), { kind: 'sql', direction: 'response', text: payload }, hiddenInValue(payload));
+    await recordResult(this.#o.deps, this.#o.recording, { type: 'pg.notice', outcome, payload, summary: { channel: channel.slice(0, 64) } });
+    if (outcome.decision === 'allow') return this.#toClient(f.raw);
+    if (outcome.decision !== 'mask' || typeof outcome.masked !== 'string') return; // withheld: dropped, as a notification cannot carry a refusal
+    return this.#toClient(message('A', i32(pid), cstr(channel), cstr(outcome.masked)));
   }
 
   /** An error or notice of the database: a refusal's stand-in replaced; message and detail masked. */

@@ -18,6 +18,8 @@ import type { Json, JsonObject } from '../store/index.ts';
 export interface Judgement {
   /** Why the statement may not run; undefined when it may. */
   readonly refusal?: GatewayError;
+  /** A Bind's parameters as they may leave, when policy masked them (SQL text is never rewritten). */
+  readonly masked?: ReadonlyArray<string | null>;
 }
 
 export interface StatementInput {
@@ -47,9 +49,10 @@ export async function judgeStatement(deps: GuardDeps, input: StatementInput): Pr
   using gate = await limitsBefore(deps, identity, connection, { direction: 'request' });
   const outcome = withLimits(decideFor(deps, identity, connection, request, hiddenInValue(payload), undefined, gate?.usage), gate);
   await recordStep(deps.recording.recorder, session, {
-    type: bind ? 'pg.bind' : 'pg.query', direction: 'request', outcome, maskKey: deps.maskKey, payload, leaving: payload,
+    type: bind ? 'pg.bind' : 'pg.query', direction: 'request', outcome, maskKey: deps.maskKey, payload, leaving: bind && outcome.decision === 'mask' && outcome.masked !== undefined ? outcome.masked : payload,
     summary: { protocol, ...(bind ? { sql: what.sql.slice(0, SUMMARY_SQL_CHARS), params: what.params!.length } : {}) },
   });
+  if (outcome.decision === 'mask' && bind && Array.isArray(outcome.masked)) return { masked: outcome.masked as Array<string | null> };
   if (outcome.decision === 'allow' || outcome.decision === 'mask') return {};
   if (outcome.decision === 'deny') return { refusal: refusalOf(outcome, connection) };
 

@@ -4,7 +4,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import {
-  BodyReader, cstr, dataRow, FrameReader, i16, i32, message, notice, PROTOCOL_3, readBind, readCommandComplete, readDataRow, readNotice, readParse, readQuery,
+  bindMessage, BodyReader, cstr, dataRow, FrameReader, i16, i32, message, notice, PROTOCOL_3, readBind, readCommandComplete, readDataRow, readNotice, readParse, readQuery,
   readRowDescription, readStartup, SSL_REQUEST, WireError,
 } from '../../lib/pg-wire.ts';
 
@@ -50,7 +50,8 @@ test('decoders are strict: strings terminated, UTF-8, counts and lengths within 
   assert.deepEqual(readParse(parse), { name: 's1', sql: 'SELECT $1', types: [23] });
   assert.throws(() => readParse(Buffer.concat([cstr('s1'), cstr('SELECT $1'), i16(2), i32(23)])), /a Parse message ends before its fields do/);
   const bind = Buffer.concat([cstr(''), cstr('s1'), i16(1), i16(0), i16(2), i32(2), Buffer.from('42'), i32(-1), i16(0)]);
-  assert.deepEqual(readBind(bind), { portal: '', statement: 's1', formats: [0, 0], values: [Buffer.from('42'), null] });
+  assert.deepEqual(readBind(bind), { portal: '', statement: 's1', formats: [0, 0], values: [Buffer.from('42'), null], resultFormats: [] });
+  assert.deepEqual(readBind(bindMessage(readBind(bind)).subarray(5)), readBind(bind));
   assert.throws(() => readBind(Buffer.concat([cstr(''), cstr('s1'), i16(1), i16(7), i16(0), i16(0)])), /format code 7 is neither text \(0\) nor binary \(1\)/);
   assert.throws(() => readBind(Buffer.concat([cstr(''), cstr('s1'), i16(2), i16(0), i16(0), i16(1), i32(-5)])), /a Bind message has a format count that is neither 0, 1 nor its parameter count|negative length/);
   const startup = Buffer.concat([i32(PROTOCOL_3), cstr('user'), cstr('a'), cstr('user'), cstr('b'), Buffer.from([0])]);

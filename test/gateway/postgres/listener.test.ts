@@ -106,6 +106,7 @@ before(async () => {
     beforeStart: async (config) => {
       await setSecret(config, 'shop', `${USER}:${PASSWORD}`);
       await setSecret(config, 'budget', `${USER}:${PASSWORD}`);
+      await setSecret(config, 'masked-in', `${USER}:${PASSWORD}`);
     },
   });
   target = `postgres://127.0.0.1:${pgPort}/${DB}`;
@@ -121,6 +122,11 @@ before(async () => {
   writeFileSync(budget, 'name: budget\nlimits:\n  - name: card_rows\n    kind: egress\n    count: records\n    max: 2\n    window: 3600\n    key: [identity, connection]\n    action: deny\n    message: Two rows with personal data per hour.\n');
   const b = await t.call('POST', '/api/v1/connections', alice, { name: 'budget', kind: 'postgres', agent: 'edge', target: `postgres://127.0.0.1:${pgPort}/${DB}`, groups: ['developers'], policy: { files: [budget] } });
   assert.equal(b.status, 201, JSON.stringify(b.body));
+  // PII written into the database is masked on the way in (a parameter leaves masked).
+  const maskIn = join(t.dir, 'mask-in.yaml');
+  writeFileSync(maskIn, 'name: mask-in\nrules:\n  - id: mask-in\n    match: { directions: [request], findings: [\'pii.*\'] }\n    action: mask\n    reason: pii.in\n    mask: { CREDIT_CARD: partial }\n');
+  const m = await t.call('POST', '/api/v1/connections', alice, { name: 'masked-in', kind: 'postgres', agent: 'edge', target: `postgres://127.0.0.1:${pgPort}/${DB}`, groups: ['developers'], policy: { files: [maskIn] } });
+  assert.equal(m.status, 201, JSON.stringify(m.body));
   const h = await t.call('POST', '/api/v1/connections', alice, { name: 'site', kind: 'http', agent: 'edge', target: 'http://127.0.0.1:9/api', groups: ['developers'] });
   assert.equal(h.status, 201, JSON.stringify(h.body));
 });
@@ -456,5 +462,28 @@ test('airlock connect: a local port where psql needs no password; --print gives 
     assert.equal(out.stdout.trim(), '[CREDIT_CARD …1111]');
   } finally {
     await relay.stop('SIGTERM');
+  }
+});
+
+test('a parameter policy masks leaves masked (the database stores the mask); a NOTIFY payload arrives masked', async () => {
+  const c = await client(bob, 'masked-in');
+  try {
+    const ins = await c.query('INSERT INTO notes (body) VALUES ($1) RETURNING id', [`card ${CARD}`]);
+    const id = ins.rows[0].id as number;
+    const stored = (await admin.query<{ body: string }>('SELECT body FROM notes WHERE id = $1', [id])).rows[0]!.body;
+    assert.equal(stored, 'card [CREDIT_CARD …1111]');
+    // LISTEN changes session state (sql.other): it waits for a review, approved here.
+    const listening = c.query('LISTEN airlock_test');
+    const review = await eventually(async () => {
+      const pending = (await t.call('GET', '/api/v1/reviews?status=pending', alice)).body.reviews as Array<{ id: string; detail: { sql?: string } }>;
+      return pending.find((r) => r.detail.sql === 'LISTEN airlock_test');
+    }, 10_000, 'the LISTEN review');
+    assert.equal((await t.call('POST', `/api/v1/reviews/${review.id}/approve`, alice, {})).status, 200);
+    await listening;
+    const got = new Promise<string | undefined>((resolve) => c.once('notification', (n) => resolve(n.payload)));
+    await admin.query(`NOTIFY airlock_test, 'pay with ${CARD}'`);
+    assert.equal(await got, 'pay with [CREDIT_CARD …1111]');
+  } finally {
+    await c.end();
   }
 });
