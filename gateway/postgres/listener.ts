@@ -70,6 +70,23 @@ export function createPostgresListener(deps: PostgresDeps): PostgresListener {
   const sockets = new Set<Duplex>();
   const cancels = new CancelKeys();
   let closing = false;
+  // Authority between statements too: a connection changed or removed, a group gone (onChange), an
+  // API key revoked on any replica (onEpoch: one store read per key in use) ends the sessions now.
+  const recheckKeys = async () => {
+    const byKey = new Map<string, PgSession[]>();
+    for (const s of sessions) if (s.identity.via === 'apikey' && s.identity.tokenId !== null) byKey.set(s.identity.tokenId, [...(byKey.get(s.identity.tokenId) ?? []), s]);
+    for (const held of byKey.values()) {
+      const problem = await deps.connections.credentialProblem(held[0]!.identity).catch((err: unknown) => {
+        logger.warn('cannot re-check an API key of live postgres sessions; the next epoch change retries', { err });
+        return undefined;
+      });
+      if (problem) for (const s of held) s.revokeIfGone(problem);
+    }
+  };
+  const unsubscribe = [
+    deps.connections.onChange(() => { for (const s of sessions) s.revokeIfGone(); }),
+    deps.connections.onEpoch(() => void recheckKeys()),
+  ];
 
   const server = createServer({ noDelay: true }, (socket) => {
     if (closing) return void socket.destroy();
@@ -215,6 +232,7 @@ export function createPostgresListener(deps: PostgresDeps): PostgresListener {
     }),
     close: () => {
       closing = true;
+      for (const u of unsubscribe) u();
       closed ??= (async () => {
         const stopped = new Promise<void>((resolve) => server.close(() => resolve()));
         await Promise.all([...sessions].map((s) => s.shutdown('the gateway is shutting down')));

@@ -59,6 +59,8 @@ export interface SessionOptions {
 
 /** Rows of one result kept in its recording (masked), at most. */
 const RECORDED_ROWS = 20;
+/** Characters of a CopyData read again in front of the next one (a card or key split across two). */
+const COPY_TAIL_CHARS = 256;
 /** Largest backend message, in bytes (PostgreSQL's own limit on a field is 1 GiB). */
 const MAX_BACKEND_BYTES = 256 * 1024 * 1024;
 
@@ -82,6 +84,8 @@ export class PgSession {
   #skipping = false;
   /** A CopyFail was sent for the client: its remaining CopyData and CopyDone are dropped until ReadyForQuery. */
   #copyFailed = false;
+  /** The end of the last CopyData that passed, read again in front of the next. */
+  #copyTail = '';
   #greeted = false;
   /** The database's ParameterStatus messages, held until the login is complete. */
   readonly #statuses: Buffer[] = [];
@@ -122,6 +126,24 @@ export class PgSession {
     logger.info('postgres session ended', { reason });
     await deps.recording.recorder.end(recording, reason).catch((err: unknown) => logger.error('postgres session end not recorded', { err }));
     this.#finish();
+  }
+
+  /** The caller as the session was opened (for the listener's re-checks). */
+  get identity(): Identity { return this.#o.identity; }
+
+  /**
+   * The re-check when the connections or the caller's credential changed (on any replica): a
+   * session whose caller may no longer use the connection ends now, even while idle.
+   */
+  revokeIfGone(problem?: GatewayError): void {
+    if (this.#ended) return;
+    if (problem !== undefined) return void this.shutdown(problem.message, problem.code, problem.message);
+    try {
+      this.#authority();
+    } catch (err) {
+      if (err instanceof GatewayError) void this.shutdown(err.message, err.code, err.message);
+      else throw err;
+    }
   }
 
   /** Frames of `stream` handled one at a time (the stream paused while one is judged). */
@@ -234,15 +256,35 @@ export class PgSession {
     return this.#toBackend(bindMessage({ ...bind, values: judged.masked.map((v, i) => v === params[i] ? bind.values[i]! : v === null ? null : Buffer.from(v, 'utf8')) }));
   }
 
+  /**
+   * COPY … FROM STDIN data, one CopyData at a time: judged alone (and masked alone when policy
+   * masks), and judged again behind the end of the message before it, so a value split across two
+   * messages is still seen. Refused data fails the COPY with CopyFail: nothing is copied.
+   */
   async #copyIn(f: Frame): Promise<void> {
     const now = this.#authority();
-    const text = f.body.toString('utf8');
-    const outcome = decideFor(this.#o.deps, this.#o.identity, now, { kind: 'sql', direction: 'request', text }, hiddenInValue(text));
-    if (outcome.decision === 'allow' || outcome.decision === 'mask') return this.#toBackend(f.raw);
-    await recordResult(this.#o.deps, this.#o.recording, { type: 'pg.copy', direction: 'request', outcome, payload: text, summary: { bytes: f.body.length } });
+    const text = decodeText(f.body);
+    const judge = (t: string) => decideFor(this.#o.deps, this.#o.identity, now, { kind: 'sql', direction: 'request', text: t }, hiddenInValue(t));
+    let outcome = judge(text);
+    let judged = text; // what the recorded (redacted) payload is: the spans of the findings are in it
+    const passes = (o: Outcome) => o.decision === 'allow' || o.decision === 'mask';
+    if (passes(outcome) && this.#copyTail !== '') {
+      const across = judge(this.#copyTail + text);
+      if (!passes(across)) {
+        outcome = across;
+        judged = this.#copyTail + text;
+      }
+    }
+    if (passes(outcome)) {
+      this.#copyTail = text.slice(-COPY_TAIL_CHARS);
+      const leaving = outcome.decision === 'mask' && typeof outcome.masked === 'string' ? outcome.masked : text;
+      if (leaving !== text) await recordResult(this.#o.deps, this.#o.recording, { type: 'pg.copy', direction: 'request', outcome, payload: text, summary: { bytes: f.body.length } });
+      return this.#toBackend(leaving === text ? f.raw : message('d', Buffer.from(leaving, 'utf8')));
+    }
+    await recordResult(this.#o.deps, this.#o.recording, { type: 'pg.copy', direction: 'request', outcome, payload: judged, summary: { bytes: f.body.length } });
     // CopyFail: the database ends the COPY with an error that carries airlock's reason; nothing is copied.
     const first = outcome.reasons[0];
-    this.#skipping = false;
+    this.#copyTail = '';
     await this.#toBackend(message('f', cstr(`airlock refused the COPY data (${first?.reason ?? 'policy'}): ${first?.message ?? 'refused by policy'} (GW_POLICY_DENIED)`)));
     this.#copyFailed = true;
   }
@@ -315,6 +357,7 @@ export class PgSession {
       case 'Z':
         this.#refusals.clear(); // refusals the database never reached (an earlier error came first)
         this.#copyFailed = false;
+        this.#copyTail = '';
         this.#result = undefined;
         return this.#toClient(f.raw);
       default: return this.#toClient(f.raw);

@@ -487,3 +487,30 @@ test('a parameter policy masks leaves masked (the database stores the mask); a N
     await c.end();
   }
 });
+
+test('access withdrawn while a session is idle: it ends at once with a FATAL 28000 GW_ACCESS_REVOKED', async () => {
+  const c = await client(bob, 'budget');
+  const ended = new Promise<pg.DatabaseError>((resolve) => c.once('error', (e) => resolve(e as pg.DatabaseError)));
+  const patched = await t.call('PATCH', '/api/v1/connections/budget', alice, { groups: ['admins'] }, { 'if-match': '"1"' });
+  assert.equal(patched.status, 200, JSON.stringify(patched.body));
+  const err = await ended;
+  assert.equal(err.code, '28000');
+  assert.match(err.message, /^airlock: You may no longer use connection "budget": .*\(GW_ACCESS_REVOKED\)$/);
+  await c.end().catch(() => {});
+});
+
+test('COPY data: a secret split across two CopyData messages is still refused', async () => {
+  const before = await count('SELECT count(*) AS n FROM notes');
+  const rfq = Buffer.from([0x5a, 0, 0, 0, 5]);
+  const times = (g: Buffer, needle: Buffer) => { let n = 0; for (let i = g.indexOf(needle); i !== -1; i = g.indexOf(needle, i + 1)) n++; return n; };
+  const got = await raw([
+    startupPacket({ user: 'bob', database: 'shop' }), message('p', cstr(bob)),
+    message('Q', cstr('COPY notes (body) FROM STDIN')),
+    Buffer.concat([message('d', Buffer.from('key AKIAZ7Q3')), message('d', Buffer.from('WXLM4PD2HRT5 here\n')), message('c')]),
+    message('X'),
+  ], { stepwise: true, until: (g, next) => next === 1 || (next === 2 && times(g, rfq) === 1) || (next === 3 && g.includes(Buffer.from([0x47, 0, 0, 0]))) || (next === 4 && times(g, rfq) === 2) });
+  const e = errorIn(got.subarray(got.indexOf(Buffer.from([0x47, 0, 0, 0]))));
+  assert.equal(e.C, '57014'); // query_canceled: the server's answer to CopyFail
+  assert.equal(e.M, 'COPY from stdin failed: airlock refused the COPY data (secret.write): Secrets are not written to this database. (GW_POLICY_DENIED)');
+  assert.equal(await count('SELECT count(*) AS n FROM notes'), before);
+});
