@@ -229,6 +229,8 @@ export const configSchema = z.strictObject({
     maxMessageBytes: z.number().int().min(64 * 1024).max(1024 ** 3).default(8 * 1024 * 1024),
     /** Seconds a client has to log in once connected. Default 30. */
     startupTimeout: seconds(600).default(30),
+    /** Sessions one identity may hold open at once on this gateway (each holds a database connection). Default 16. */
+    maxSessionsPerIdentity: z.number().int().min(1).max(1000).default(16),
   }).prefault({}),
   dev: z.strictObject({
     /** Set by `airlock dev`: the issuer is the embedded development identity provider. Never set this in production. */

@@ -30,7 +30,7 @@ import {
 import type { AgentOpener } from '../agents/exchange.ts';
 import type { Authenticator } from '../authn/authenticate.ts';
 import type { Identity } from '../authn/identity.ts';
-import type { ConnectionRegistry } from '../connections/registry.ts';
+import type { Connection, ConnectionRegistry } from '../connections/registry.ts';
 import { GatewayError } from '../errors.ts';
 import { sessionMeta, type GuardDeps } from '../guard/index.ts';
 import { CancelKeys } from './cancel.ts';
@@ -69,6 +69,8 @@ export function createPostgresListener(deps: PostgresDeps): PostgresListener {
   const sessions = new Set<PgSession>();
   const sockets = new Set<Duplex>();
   const cancels = new CancelKeys();
+  /** Sessions (and logins past authentication) per caller, for postgres.maxSessionsPerIdentity. */
+  const perIdentity = new Map<string, number>();
   let closing = false;
   // Authority between statements too: a connection changed or removed, a group gone (onChange), an
   // API key revoked on any replica (onEpoch: one store read per key in use) ends the sessions now.
@@ -201,6 +203,21 @@ export function createPostgresListener(deps: PostgresDeps): PostgresListener {
     if (connection.kind !== 'postgres') {
       throw new GatewayError('GW_PG_UNSUPPORTED', `Connection ${connection.name} is of kind ${connection.kind}; the PostgreSQL listener serves postgres connections only.`);
     }
+    const held = perIdentity.get(identity.sub) ?? 0;
+    if (held >= cfg.maxSessionsPerIdentity) {
+      throw new GatewayError('GW_TOO_MANY_REQUESTS', `${identity.sub} already holds ${held} PostgreSQL sessions on this gateway (postgres.maxSessionsPerIdentity); close one and connect again.`);
+    }
+    perIdentity.set(identity.sub, held + 1); // counted from here, so logins at the same time cannot pass the cap together
+    try {
+      await relaySession(stream, socket, frames, identity, connection, params);
+    } finally {
+      const left = (perIdentity.get(identity.sub) ?? 1) - 1;
+      if (left === 0) perIdentity.delete(identity.sub);
+      else perIdentity.set(identity.sub, left);
+    }
+  }
+
+  async function relaySession(stream: Duplex, socket: Socket, frames: FrameReader, identity: Identity, connection: Connection, params: ReadonlyMap<string, string>): Promise<void> {
     const id = randomUUID().replaceAll('-', '');
     const client = { postgres: true, application: (params.get('application_name') ?? '').slice(0, 100), remote: socket.remoteAddress ?? null, tls: stream !== socket };
     const recording = await deps.recording.recorder.open(sessionMeta(identity, connection, client));

@@ -98,7 +98,7 @@ before(async () => {
 
   t = await startTestGateway({
     logger: createLogger({ level: 'debug', write: (l) => { gatewayLog.push(l); } }),
-    config: { postgres: { enabled: true, port: 0 } },
+    config: { postgres: { enabled: true, port: 0, maxSessionsPerIdentity: 4 } },
   });
   port = t.gw.postgresPort!;
   agent = await startTestAgent(t, 'edge', {
@@ -513,4 +513,21 @@ test('COPY data: a secret split across two CopyData messages is still refused', 
   assert.equal(e.C, '57014'); // query_canceled: the server's answer to CopyFail
   assert.equal(e.M, 'COPY from stdin failed: airlock refused the COPY data (secret.write): Secrets are not written to this database. (GW_POLICY_DENIED)');
   assert.equal(await count('SELECT count(*) AS n FROM notes'), before);
+});
+
+test('sessions per identity are capped (postgres.maxSessionsPerIdentity): the next login gets 53300 GW_TOO_MANY_REQUESTS', async () => {
+  const open: pg.Client[] = [];
+  try {
+    for (let i = 0; i < 4; i++) open.push(await client(bob));
+    const over = await client(bob).then(() => assert.fail('a fifth session'), (e: pg.DatabaseError) => e);
+    assert.equal(over.code, '53300');
+    assert.equal(over.message, 'airlock: bob already holds 4 PostgreSQL sessions on this gateway (postgres.maxSessionsPerIdentity); close one and connect again. (GW_TOO_MANY_REQUESTS)');
+    const other = await client(alice); // another caller is not counted against bob
+    await other.end();
+    await open.pop()!.end();
+    const again = await eventually(() => client(bob).catch(() => undefined), 5000, 'a session once one closed');
+    open.push(again);
+  } finally {
+    for (const c of open) await c.end().catch(() => {});
+  }
 });
