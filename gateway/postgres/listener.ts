@@ -151,7 +151,7 @@ export function createPostgresListener(deps: PostgresDeps): PostgresListener {
         if (frame === undefined) return void socket.destroy();
         const first = readStartup(frame.body);
         if (first.cancel !== undefined) {
-          if (round === 0) await cancels.cancel(first.cancel.pid, first.cancel.secret, deps.agents, logger);
+          await cancels.cancel(first.cancel.pid, first.cancel.secret, deps.agents, logger); // in the clear, or inside TLS (libpq 17)
           return void socket.destroy(); // the server answers a cancel with nothing
         }
         if ((first.protocol === SSL_REQUEST || first.protocol === GSSENC_REQUEST) && round < 2 && !encrypted) {

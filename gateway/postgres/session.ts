@@ -108,8 +108,7 @@ export class PgSession {
     upstream.once('end', () => void this.shutdown('the database ended the session'));
     client.once('close', () => void this.shutdown('the client disconnected'));
     client.on('error', () => {});
-    this.#pump(upstream, this.#backend, (f) => this.#fromBackend(f));
-    this.#pump(client, this.#o.frames, (f) => this.#fromClient(f));
+    this.#pump(upstream, this.#backend, (f) => this.#fromBackend(f)); // the client's messages are read once the database session is up
     await this.#done;
   }
 
@@ -191,7 +190,6 @@ export class PgSession {
   // ---- client → database ----------------------------------------------------------------------
 
   async #fromClient(f: Frame): Promise<void> {
-    if (!this.#greeted) throw new WireError('the client sent a message before the session was ready');
     const type = String.fromCharCode(f.type);
     if (this.#skipping) {
       if (type === 'S') {
@@ -342,7 +340,7 @@ export class PgSession {
       this.#greeted = true;
       // In PostgreSQL's order: AuthenticationOk, ParameterStatus…, BackendKeyData, ReadyForQuery.
       await this.#toClient(Buffer.concat([this.#o.greeting.ok, ...this.#statuses, this.#o.greeting.key, f.raw]));
-      this.#o.client.resume();
+      this.#pump(this.#o.client, this.#o.frames, (frame) => this.#fromClient(frame));
       return;
     }
     switch (type) {
