@@ -205,7 +205,8 @@ export class PgSession {
       case 'P': {
         const parse = readParse(f.body);
         const ok = await this.#judged(parse.sql, f.raw, 'parse');
-        if (ok) this.#statements.set(parse.name, parse.sql);
+        // A named statement that exists is not replaced: the database refuses the second Parse.
+        if (ok && (parse.name === '' || !this.#statements.has(parse.name))) this.#statements.set(parse.name, parse.sql);
         return;
       }
       case 'B': return this.#bind(f);
