@@ -207,6 +207,17 @@ test('prepared statements with parameters: values bound and judged; a Bind to a 
   } finally {
     await c.end();
   }
+  // A Bind to a statement this session did not Parse (one from SQL PREPARE, or none) is refused; the session goes on.
+  const rfq = Buffer.from([0x5a, 0, 0, 0, 5]);
+  const times = (g: Buffer) => { let n = 0; for (let i = g.indexOf(rfq); i !== -1; i = g.indexOf(rfq, i + 1)) n++; return n; };
+  const bind = message('B', cstr(''), cstr('elsewhere'), Buffer.alloc(2), Buffer.alloc(2), Buffer.alloc(2));
+  const got = await raw([startupPacket({ user: 'bob', database: 'shop' }), message('p', cstr(bob)), Buffer.concat([bind, message('E', cstr(''), i32(0)), message('S')]), message('X')],
+    { stepwise: true, until: (g, next) => next === 1 || times(g) === next - 1 });
+  const e = errorIn(got.subarray(got.indexOf(rfq) + 6));
+  assert.equal(e.S, 'ERROR');
+  assert.equal(e.C, '0A000');
+  assert.equal(e.M, 'airlock: Statement "elsewhere" was not prepared by a Parse of this session (a statement from PREPARE runs with EXECUTE, which is judged as SQL). (GW_PG_UNSUPPORTED)');
+  assert.equal(times(got), 2, 'ReadyForQuery after the refusal: the session goes on');
 });
 
 test('an unbounded DELETE is held for review (NoticeResponse naming the review) and runs once approved', async () => {
