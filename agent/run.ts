@@ -7,7 +7,8 @@
 // → vault (dataDir/vault.json, its KMS and data-key cache) → credentials (agent/credentials/)
 // → the HTTP forwarder, registered as the `http` stream handler (agent/handlers.ts) that the
 // tunnels dispatch to, the stdio MCP servers (`mcp-stdio`, agent/mcp-stdio.ts) and the postgres
-// tools (`pg-tool`, agent/pg-tools.ts); other target dialers join as they are built.
+// tools (`pg-tool`, agent/pg-tools.ts), the PostgreSQL listener's sessions (`pg-wire`, `pg-cancel`,
+// agent/pg-wire.ts); other target dialers join as they are built.
 import { createServer } from 'node:http';
 import { resolve } from 'node:path';
 import { listen, ListenError, urlOf } from '../lib/listen.ts';
@@ -23,6 +24,7 @@ import { registerStreamHandler } from './handlers.ts';
 import { createHttpForwarder } from './http-forward.ts';
 import { createMcpStdioHandler } from './mcp-stdio.ts';
 import { createPgToolHandler } from './pg-tools.ts';
+import { createPgWireHandlers } from './pg-wire.ts';
 import { AGENT_VERSION } from './version.ts';
 import { createCredentials, type Credentials } from './credentials/index.ts';
 import { openConfiguredVaultAs } from './vault/configured.ts';
@@ -147,6 +149,9 @@ export async function startAgent(options: AgentStartOptions = {}): Promise<Runni
   const mcpStdio = createMcpStdioHandler({ commands: config.mcp.commands, dirs: config.mcp.dirs, maxProcesses: config.mcp.maxProcesses, dataDir, logger });
   const unregisterMcpStdio = registerStreamHandler('mcp-stdio', mcpStdio.handle);
   const unregisterPgTool = registerStreamHandler('pg-tool', createPgToolHandler({ allow: config.targets.allow, login: (connection) => creds.postgres(connection), logger }));
+  const pgWire = createPgWireHandlers({ allow: config.targets.allow, login: (connection) => creds.postgres(connection), logger });
+  const unregisterPgWire = registerStreamHandler('pg-wire', pgWire.wire);
+  const unregisterPgCancel = registerStreamHandler('pg-cancel', pgWire.cancel);
   for (const t of tunnels) {
     t.on('connected', () => { connected++; });
     t.on('disconnected', () => { connected--; });
@@ -162,6 +167,8 @@ export async function startAgent(options: AgentStartOptions = {}): Promise<Runni
       unregisterHttp();
       unregisterMcpStdio();
       unregisterPgTool();
+      unregisterPgWire();
+      unregisterPgCancel();
       await mcpStdio.close(); // servers whose streams the tunnels' close did not end yet
       creds.clear();
       kms.clear(); // no unwrapped data key outlives the agent's work

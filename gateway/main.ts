@@ -32,6 +32,7 @@ import { randomBytes } from 'node:crypto';
 import { Limiter } from './limits/limiter.ts';
 import { usageRoutes } from './api/usage.ts';
 import { consoleRoutes } from './console/index.ts';
+import { createPostgresListener, type PostgresListener } from './postgres/listener.ts';
 
 export interface StartOptions extends LoadOptions {
   /** Logger to use; default a JSON logger on stdout at config.log.level. */
@@ -54,6 +55,8 @@ export interface RunningGateway {
   readonly recording: RecordingSystem;
   /** The URL the gateway listens on (http://host:port). */
   readonly url: string;
+  /** The PostgreSQL listener's port, when postgres.enabled. */
+  readonly postgresPort?: number;
   /** Graceful stop: drain requests, then close the store. Idempotent. */
   stop(): Promise<void>;
 }
@@ -118,10 +121,19 @@ export async function startGateway(options: StartOptions = {}): Promise<RunningG
       router.addPrefix('/proxy', websocketProxyRoute(proxy)); // WebSocket upgrades on the HTTP data path
     },
   });
+  const postgres: PostgresListener | undefined = config.postgres.enabled
+    ? createPostgresListener({ ...proxy, logger: logger.child({ component: 'postgres' }) })
+    : undefined;
   let address;
+  let postgresPort: number | undefined;
   try {
     address = await gateway.listen();
+    if (postgres !== undefined) {
+      postgresPort = (await postgres.listen()).port;
+      logger.info('postgres listener started', { host: config.postgres.host, port: postgresPort, tls: config.postgres.tls !== undefined });
+    }
   } catch (err) {
+    await gateway.close(0);
     await recording.stop();
     await agents.hub.close();
     connections.stop();
@@ -138,6 +150,7 @@ export async function startGateway(options: StartOptions = {}): Promise<RunningG
   const stop = () => {
     stopping ??= (async () => {
       logger.info('gateway stopping');
+      await postgres?.close(); // PostgreSQL sessions end (recorded) before the drain
       await mcp?.close(); // MCP sessions end (their upstreams and recordings with them) before the drain
       await gateway.close(); // drains requests, then closes every agent tunnel (the hub)
       await agents.hub.close();
@@ -151,5 +164,5 @@ export async function startGateway(options: StartOptions = {}): Promise<RunningG
     })();
     return stopping;
   };
-  return { config, store, gateway, logger, authn, connections, agents: agents.hub, recording, url, stop };
+  return { config, store, gateway, logger, authn, connections, agents: agents.hub, recording, url, ...(postgresPort === undefined ? {} : { postgresPort }), stop };
 }

@@ -71,6 +71,10 @@ test('gateway/guard/ decides for every data path and imports from none of them; 
   }
   assert.ok(importsOf('gateway/mcp/firewall.ts').includes('gateway/guard/index.ts'), 'the MCP firewall decides through the guard');
   assert.ok(importsOf('gateway/proxy/http.ts').includes('gateway/guard/index.ts'), 'the HTTP path decides through the guard');
+  assert.ok(importsOf('gateway/postgres/statement.ts').includes('gateway/guard/index.ts') && importsOf('gateway/postgres/session.ts').includes('gateway/guard/index.ts'), 'the PostgreSQL listener decides through the guard');
+  for (const file of sources('gateway').filter((f) => f.startsWith('gateway/postgres/'))) {
+    for (const target of importsOf(file)) assert.ok(!/^gateway\/(proxy|mcp)\//.test(target), `${file} imports ${target}: the listener adapts a protocol, it takes no other path's stages`);
+  }
 });
 
 test('the rules see real imports (the parser is not vacuous)', () => {

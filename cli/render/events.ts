@@ -110,6 +110,24 @@ function streamEnd(p: any): string | undefined {
   return `${arrow(p)} end of the streamed ${p.direction === 'response' ? 'response' : 'request'}: ${status}${p.bytes} bytes in ${plural(Number(p.windows), 'window')}, ${p.masked ?? 0} masked${has(p.ms) ? ` (${p.ms} ms)` : ''}`;
 }
 
+/** The PostgreSQL listener's events (gateway/postgres/), read like a psql transcript: the SQL under its line, the rows under theirs. */
+function postgres(type: string, p: any): string | undefined {
+  const ms = has(p.ms) ? ` (${p.ms} ms)` : '';
+  switch (type) {
+    case 'pg.query': return `→ ${p.protocol === 'parse' ? 'prepare' : 'query'}`;
+    case 'pg.bind': return has(p.params) ? `→ bind ${plural(Number(p.params), 'parameter')}${has(p.sql) ? ` to ${JSON.stringify(String(p.sql).slice(0, 200))}` : ''}` : undefined;
+    case 'pg.result': {
+      if (!has(p.rows)) return undefined;
+      const masked = has(p.masked) && Number(p.masked) > 0 ? `, ${p.masked} masked` : '';
+      return `← ${has(p.command) ? p.command : 'result'}: ${plural(Number(p.rows), 'row')}${masked}${ms}`;
+    }
+    case 'pg.error': return `← database error${has(p.sqlstate) ? ` ${p.sqlstate}` : ''}`;
+    case 'pg.notice': return `← database notice${has(p.sqlstate) ? ` ${p.sqlstate}` : ''}`;
+    case 'pg.copy': return has(p.bytes) ? `${arrow(p)} COPY data (${p.bytes} bytes)` : undefined;
+    default: return undefined;
+  }
+}
+
 function message(p: any): string {
   return `${arrow(p)} WebSocket message${has(p.path) ? ` on ${p.path}` : ''}`;
 }
@@ -163,7 +181,7 @@ function line(e: RecordedEvent): string | undefined {
     case 'session.start': {
       if (!has(p.subject) || !has(p.connection)) return undefined;
       const on = p.connection === '*' ? 'every connection they may use' : p.connection;
-      const via = `${p.mcp && p.kind !== 'mcp' ? ', over MCP' : ''}${p.websocket ? `, a WebSocket on ${p.path}` : ''}${p.metadataOnly ? ', metadata only' : ''}`;
+      const via = `${p.mcp && p.kind !== 'mcp' ? ', over MCP' : ''}${p.postgres ? `, PostgreSQL protocol${p.tls ? ' over TLS' : ''}${has(p.application) && p.application !== '' ? ` from ${p.application}` : ''}` : ''}${p.websocket ? `, a WebSocket on ${p.path}` : ''}${p.metadataOnly ? ', metadata only' : ''}`;
       return `${paint('1', 'session start')}  ${p.subject} on ${on} (${p.kind}${via})`;
     }
     case 'session.end': return `${paint('1', 'session end')}  ${has(p.reason) ? p.reason : '(no reason recorded)'}`;
@@ -196,6 +214,10 @@ function line(e: RecordedEvent): string | undefined {
       const said: Record<string, string> = { accept: 'confirmed by the caller', decline: 'declined by the caller', cancel: 'dismissed by the caller', unsupported: 'not asked: the client has no elicitation', unanswered: 'not answered' };
       if (!has(p.answer)) return undefined;
       return `${paint(p.answer === 'accept' ? '32' : '31', `confirm ${said[String(p.answer)] ?? String(p.answer)}`)}${has(p.tool) ? ` (${p.tool})` : ''}${has(p.code) ? `: ${p.code}` : ''}${body(p.body)}`; // accepted: the arguments as they left
+    }
+    case 'pg.query': case 'pg.bind': case 'pg.result': case 'pg.error': case 'pg.notice': case 'pg.copy': {
+      const l = postgres(e.type, p);
+      return l && `${l}${flags(p)}${body(p.body)}`;
     }
     default:
       return e.type.startsWith('review.') ? review(e.type, p) : undefined;

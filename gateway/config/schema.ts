@@ -224,6 +224,24 @@ export const configSchema = z.strictObject({
     /** Seconds a console sign-in lasts at most, whatever the tokens allow. Default 43200 (12 h). */
     sessionTtl: z.number().int().min(60).max(7 * 86400).default(43_200),
   }).prefault({}),
+  postgres: z.strictObject({
+    /** Runs the PostgreSQL wire-protocol listener (gateway/postgres/). Default false; `airlock dev` turns it on. */
+    enabled: z.boolean().default(false),
+    /** Listen address. Default 127.0.0.1. */
+    host: z.string().min(1).default('127.0.0.1'),
+    /** Listen port; 0 picks a free one. Default 15432. */
+    port: port.default(15432),
+    /** TLS for `sslmode=require`: PEM files of the certificate (chain) and its key. Without it, clients off loopback are refused unless allowPlaintext. */
+    tls: z.strictObject({ certFile: z.string().min(1), keyFile: z.string().min(1) }).optional(),
+    /** Take a token as password in plaintext from clients off loopback (TLS ends in front of the gateway). Default false. */
+    allowPlaintext: z.boolean().default(false),
+    /** Largest message a client may send, in bytes (a Query, a Bind with its values, a CopyData). Default 8 MiB. */
+    maxMessageBytes: z.number().int().min(64 * 1024).max(1024 ** 3).default(8 * 1024 * 1024),
+    /** Seconds a client has to log in once connected. Default 30. */
+    startupTimeout: seconds(600).default(30),
+    /** Sessions one identity may hold open at once on this gateway (each holds a database connection). Default 16. */
+    maxSessionsPerIdentity: z.number().int().min(1).max(1000).default(16),
+  }).prefault({}),
   dev: z.strictObject({
     /** Set by `airlock dev` and deploy/compose/: the issuer is the embedded development identity provider (a plain http:// issuer is then accepted on any host). Never set this in production. Default false. */
     embeddedIdp: z.boolean().default(false),

@@ -1,5 +1,5 @@
 // The guard: the stages every data path shares after routing. A data path (HTTP, WebSocket,
-// MCP, and the Postgres listener to come) adapts its protocol and describes its message; the
+// MCP, the PostgreSQL listener in gateway/postgres/) adapts its protocol and describes its message; the
 // guard normalises it, inspects it, decides on it, records it, holds it for a review and masks
 // it. See DESIGN.md in this folder.
 export { decideFor, type GuardDeps } from './decide.ts';

@@ -68,6 +68,14 @@ const EXPECTED: Record<string, string> = {
   'error limit': 'refused by a limit GW_BODY_TIMEOUT: The request body arrived too slowly: 80 bytes in 0.5 s, under the 1000 bytes per second the gateway requires (server.limits.minBodyBytesPerSecond); send it faster.',
   'error limit size': 'refused by a limit GW_BODY_TOO_LARGE: The request body is larger than connection small-files accepts (2097152 bytes).',
   'session.end': 'session end  the gateway stopped',
+  'session.start postgres': 'session start  bob on shop (postgres, PostgreSQL protocol)',
+  'pg query': '→ query',
+  'pg result masked': '← SELECT 1: 1 row, 1 masked (4 ms)',
+  'pg query held': '→ query [held for review]',
+  'pg bind': '→ bind 1 parameter to "SELECT name FROM customers WHERE id = $1"',
+  'pg query withheld': '→ query [withheld]',
+  'pg error': '← database error 25P02',
+  'pg copy withheld': '→ COPY data (57 bytes) [withheld]',
 };
 
 test('every event recorded by a real gateway reads as its line, never "undefined"', () => {
