@@ -131,8 +131,9 @@ test('a reader that stops reading slows the writer at the other end, and nothing
   // Once every buffer on the way is full, what the target could not write stays with it (were the
   // gateway to read on regardless, it would hold the lot and the target would have sent it all).
   let held = -1;
-  for (let stable = 0, polls = 0; stable < 5 && polls < 100; polls++) { // at most 5 s
-    await new Promise((r) => setTimeout(r, 50));
+  // Stable for half a second, waiting at most 20 s (a loaded machine moves 32 MB slowly).
+  for (let stable = 0, polls = 0; stable < 5 && polls < 200; polls++) {
+    await new Promise((r) => setTimeout(r, 100));
     stable = sending.bufferedAmount === held ? stable + 1 : 0;
     held = sending.bufferedAmount;
   }
