@@ -14,7 +14,7 @@ after(() => rmSync(dir, { recursive: true, force: true }));
 const FREE = ['--port', '0', '--idp-port', '0', '--agent-port', '0', '--demo-port', '0'];
 
 test('airlock dev brings up every component, prints where, and stops them all on Ctrl-C', async () => {
-  const dev = start(AIRLOCK, ['dev', ...FREE, '--data-dir', join(dir, 'state')], { cwd: dir });
+  const dev = start(AIRLOCK, ['dev', ...FREE, '--data-dir', join(dir, 'state')], { cwd: dir, timeout: 60000 }); // a hang guard: airlock dev starts slowly on a loaded machine
   after(() => dev.stop('SIGKILL'));
   await dev.waitFor(/Ctrl-C stops everything\./, 30000);
   const { stdout } = dev.output();
@@ -142,7 +142,7 @@ test('a dev port in use exits 1 naming the flag, leaving nothing running', async
   await new Promise<void>((r) => blocker.listen(0, '127.0.0.1', r));
   after(() => blocker.close());
   const port = (blocker.address() as { port: number }).port;
-  const { code, stderr } = await run(AIRLOCK, ['dev', ...FREE.slice(0, 6), '--demo-port', String(port), '--data-dir', join(dir, 'state')], { cwd: dir });
+  const { code, stderr } = await run(AIRLOCK, ['dev', ...FREE.slice(0, 6), '--demo-port', String(port), '--data-dir', join(dir, 'state')], { cwd: dir, timeout: 60000 }); // a hang guard: airlock dev starts slowly on a loaded machine
   assert.equal(code, 1);
   assert.equal(stderr, `airlock: Port ${port} on 127.0.0.1 is already in use; stop what holds it, or choose another with --demo-port. (CLI_PORT_IN_USE)\n`);
 });
@@ -152,7 +152,7 @@ test('the gateway port in use under airlock dev names --port, then server.port',
   await new Promise<void>((r) => blocker.listen(0, '127.0.0.1', r));
   after(() => blocker.close());
   const port = (blocker.address() as { port: number }).port;
-  const { code, stderr } = await run(AIRLOCK, ['dev', '--port', String(port), ...FREE.slice(2), '--data-dir', join(dir, 'state')], { cwd: dir });
+  const { code, stderr } = await run(AIRLOCK, ['dev', '--port', String(port), ...FREE.slice(2), '--data-dir', join(dir, 'state')], { cwd: dir, timeout: 60000 }); // a hang guard: airlock dev starts slowly on a loaded machine
   assert.equal(code, 1);
   assert.equal(stderr, `airlock: Port ${port} on 127.0.0.1 is already in use; stop what holds it, or choose another with --port (0 picks a free one), or server.port in the --config file. (CLI_PORT_IN_USE)\n`);
 });
@@ -163,7 +163,7 @@ test('an agent that cannot start fails airlock dev with its reason, and the rest
   after(() => blocker.close());
   const port = (blocker.address() as { port: number }).port;
   const args = ['dev', '--port', '0', '--idp-port', '0', '--demo-port', '0', '--agent-port', String(port), '--data-dir', join(dir, 'state')];
-  const { code, stderr } = await run(AIRLOCK, args, { cwd: dir, timeout: 30000 });
+  const { code, stderr } = await run(AIRLOCK, args, { cwd: dir, timeout: 60000 });
   assert.equal(code, 1);
   assert.match(stderr, new RegExp(`^airlock: the local agent exited \\(status 1\\): Port ${port} on 127\\.0\\.0\\.1 is already in use; .* \\(AGENT_PORT_IN_USE\\) \\(CLI_DEV_FAILED\\)$`, 'm'));
 });
