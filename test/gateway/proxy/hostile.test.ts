@@ -212,7 +212,7 @@ test('duplicate JSON keys are refused either way, whatever their spelling; __pro
     assert.equal(r.status, 403, route);
     assert.equal(errorOf(r).code, 'GW_POLICY_DENIED');
     assert.match(errorOf(r).message, /inspect\.duplicate_key/);
-    assert.ok(!r.body.includes('4111'));
+    assert.doesNotMatch(r.body.toString(), /4111(?:[\s_-]|%20|=20)*1111/); // the card, not any '4111' (a random request id may hold one)
   }
   const before = seen.length;
   const up = await raw('POST', '/proxy/evil/echo', { 'content-type': 'application/json' }, Buffer.from('{"to":"ada","to":"mallory"}'));
@@ -536,7 +536,7 @@ test('a header value that hides a card in percent-escapes, an RFC 2231 filename 
     const r = await raw('GET', `/proxy/evil/${route}`);
     assert.equal(r.status, 403, `${route}: ${r.status} ${JSON.stringify(r.headers)}`);
     assert.match(errorOf(r).message, /inspect\.hidden_text/, route);
-    assert.ok(!JSON.stringify(r.headers).includes('4111'), route);
+    assert.doesNotMatch(JSON.stringify(r.headers), /4111(?:[\s_-]|%20|=20)*1111/, route);
   }
   const before = seen.length;
   const cookie = await raw('GET', '/proxy/evil/echo', { cookie: 'c=4111%201111%201111%201111' });
