@@ -102,11 +102,14 @@ export class AgentHub extends EventEmitter<HubEvents> {
 
   /**
    * Opens a stream to `agent` with the open header `header` (a JSON object, at most 8 KiB) on the
-   * usable tunnel carrying the fewest streams (ties take turns). Throws GW_AGENT_OFFLINE when the
-   * agent has no usable tunnel here; TunnelError TUNNEL_HEADER_INVALID for a bad header.
+   * usable tunnel carrying the fewest streams (ties take turns). `agent` may be a pool (a list of
+   * names): the tunnels of all of them are one set, so the least busy agent serves and an agent
+   * that went away is simply not chosen (failover). Throws GW_AGENT_OFFLINE when no agent named
+   * has a usable tunnel here; TunnelError TUNNEL_HEADER_INVALID for a bad header.
    */
-  open(agent: string, header: Record<string, unknown>): TunnelStream {
-    const usable = (this.#agents.get(agent) ?? []).filter((t) => t.usable && t.session.state === 'open');
+  open(agent: string | readonly string[], header: Record<string, unknown>): TunnelStream {
+    const names = typeof agent === 'string' ? [agent] : agent;
+    const usable = names.flatMap((name) => this.#agents.get(name) ?? []).filter((t) => t.usable && t.session.state === 'open');
     const start = this.#turn++ % Math.max(1, usable.length);
     const ordered = [...usable.slice(start), ...usable.slice(0, start)].sort((a, b) => a.session.streamCount - b.session.streamCount);
     for (const tunnel of ordered) { // at most maxTunnelsPerAgent
@@ -117,7 +120,8 @@ export class AgentHub extends EventEmitter<HubEvents> {
         throw err;
       }
     }
-    throw new GatewayError('GW_AGENT_OFFLINE', `Agent ${agent} is not connected to this gateway; check \`airlock agents list\` and the agent's log, then retry.`, { detail: { agent } });
+    if (names.length === 1) throw new GatewayError('GW_AGENT_OFFLINE', `Agent ${names[0]} is not connected to this gateway; check \`airlock agents list\` and the agent's log, then retry.`, { detail: { agent: names[0] } });
+    throw new GatewayError('GW_AGENT_OFFLINE', `No agent of the pool ${names.join(', ')} is connected to this gateway; check \`airlock agents list\` and the agents' logs, then retry.`, { detail: { agents: names } });
   }
 
   /** Usable tunnels, version and connect time of `agent` on this gateway. */

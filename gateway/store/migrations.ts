@@ -259,6 +259,42 @@ export const MIGRATIONS: readonly Migration[] = [
       CREATE INDEX limit_counters_expires ON limit_counters (expires_at);
     `,
   },
+  {
+    // Several replicas on one store (gateway/cluster/DESIGN.md). The jti of every agent connect
+    // token that verified, until the token expires: a captured token connects once to the whole
+    // deployment, not once per replica. On PostgreSQL the config epoch's bump also notifies
+    // (delivered at commit), so replicas LISTENing re-read the epoch at once instead of at their
+    // next poll.
+    version: 8,
+    name: 'replicas: shared connect-token replay cache, config epoch notifications',
+    sql: {
+      sqlite: `
+        CREATE TABLE connect_token_uses (
+          agent TEXT NOT NULL,
+          jti TEXT NOT NULL,
+          expires_at BIGINT NOT NULL,
+          PRIMARY KEY (agent, jti)
+        );
+        CREATE INDEX connect_token_uses_expires ON connect_token_uses (expires_at);
+      `,
+      postgres: `
+        CREATE TABLE connect_token_uses (
+          agent TEXT NOT NULL,
+          jti TEXT NOT NULL,
+          expires_at BIGINT NOT NULL,
+          PRIMARY KEY (agent, jti)
+        );
+        CREATE INDEX connect_token_uses_expires ON connect_token_uses (expires_at);
+        CREATE OR REPLACE FUNCTION airlock_bump_config_epoch() RETURNS trigger LANGUAGE plpgsql AS $$
+          BEGIN
+            UPDATE config_epoch SET epoch = epoch + 1 WHERE id = 1;
+            PERFORM pg_notify('airlock_config_epoch', '');
+            RETURN NULL;
+          END;
+        $$;
+      `,
+    },
+  },
 ];
 /** Newest schema version this code knows. */
 export const LATEST_VERSION = MIGRATIONS.at(-1)?.version ?? 0;

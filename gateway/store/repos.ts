@@ -5,7 +5,7 @@ import { parseJsonObject, parseJsonText, toJsonText } from './json.ts';
 import { conflict, first, num, op, optNum, optStr, positiveInt, q, str } from './ops.ts';
 import { recordingRepos } from './recording-repos.ts';
 import { reviewRepos } from './review-repos.ts';
-import { counterRepos } from './counter-repos.ts';
+import { connectTokenRepos, counterRepos } from './counter-repos.ts';
 import type { AgentPatch, AgentRecord, AgentStatus, ApiKeyRecord, ConnectionKind, ConnectionRecord, Store } from './types.ts';
 
 export interface StoreOptions {
@@ -100,7 +100,7 @@ export function createStore(driver: Driver, options: StoreOptions = {}): Store {
         return r ? toAgent(r) : null;
       }),
       list: () => op('list agents', async () => (await db.query(`SELECT ${AGENT_COLUMNS} FROM agents ORDER BY name`)).map(toAgent)),
-      update: (name, patch) => op(`update agent ${q(name)}`, async () => {
+      update: (name, patch, options = {}) => op(`update agent ${q(name)}`, async () => {
         const sets: string[] = [];
         const params: SqlValue[] = [];
         for (const [field, column] of Object.entries(AGENT_PATCH_COLUMNS) as Array<[keyof AgentPatch, string]>) {
@@ -111,7 +111,9 @@ export function createStore(driver: Driver, options: StoreOptions = {}): Store {
         }
         const r = sets.length === 0
           ? first(await db.query(`SELECT ${AGENT_COLUMNS} FROM agents WHERE name = ?`, [name]))
-          : first(await db.query(`UPDATE agents SET ${sets.join(', ')} WHERE name = ? RETURNING ${AGENT_COLUMNS}`, [...params, name]));
+          : options.ifEnrollmentTokenHash !== undefined
+            ? first(await db.query(`UPDATE agents SET ${sets.join(', ')} WHERE name = ? AND enrollment_token_hash = ? RETURNING ${AGENT_COLUMNS}`, [...params, name, options.ifEnrollmentTokenHash]))
+            : first(await db.query(`UPDATE agents SET ${sets.join(', ')} WHERE name = ? RETURNING ${AGENT_COLUMNS}`, [...params, name]));
         return r ? toAgent(r) : null;
       }),
       remove: (name) => op(`remove agent ${q(name)}`, async () => (await db.run('DELETE FROM agents WHERE name = ?', [name])) > 0),
@@ -159,6 +161,7 @@ export function createStore(driver: Driver, options: StoreOptions = {}): Store {
     ...recordingRepos(driver, now),
     ...reviewRepos(driver, now),
     ...counterRepos(driver, now),
+    ...connectTokenRepos(driver, now),
   };
 }
 

@@ -312,8 +312,24 @@ export interface Store {
     create(rec: NewAgent): Promise<AgentRecord>;
     get(name: string): Promise<AgentRecord | null>;
     list(): Promise<AgentRecord[]>;
-    update(name: string, patch: AgentPatch): Promise<AgentRecord | null>;
+    /**
+     * Writes `patch`; null when there is no such agent. With `ifEnrollmentTokenHash`, only while the
+     * stored enrollment token hash is exactly that (one statement: of two replicas redeeming one
+     * token at once, one wins and the other gets null).
+     */
+    update(name: string, patch: AgentPatch, options?: { readonly ifEnrollmentTokenHash?: string }): Promise<AgentRecord | null>;
     remove(name: string): Promise<boolean>;
+  };
+  /** Agent connect tokens used, shared by every replica (gateway/agents/replay.ts). */
+  readonly connectTokens: {
+    /**
+     * Records that `agent` connected with `jti`, kept until `expiresAt` (epoch ms). True the first
+     * time, false when it was recorded before (a replay, on any replica). Also forgets the agent's
+     * expired entries.
+     */
+    claim(agent: string, jti: string, expiresAt: EpochMs): Promise<boolean>;
+    /** Forgets every entry that expired before `before` (epoch ms, default now); resolves with how many. */
+    purge(before?: EpochMs): Promise<number>;
   };
   readonly apiKeys: {
     /** Duplicate id or hash → GW_STORE_CONFLICT. */
