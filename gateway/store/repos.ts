@@ -57,6 +57,7 @@ export function createStore(driver: Driver, options: StoreOptions = {}): Store {
     ping: () => op('answer a ping', async () => { await db.query('SELECT 1 AS ok'); }),
     schemaVersion: () => op('read its schema version', async () =>
       num(first(await db.query('SELECT COALESCE(MAX(version), 0) AS v FROM schema_migrations'))?.v ?? 0)),
+    onConfigEpoch: (onChange) => driver.listen?.('airlock_config_epoch', onChange) ?? (() => {}),
     configEpoch: () => op('read the config epoch', async () =>
       num(first(await db.query('SELECT epoch FROM config_epoch WHERE id = 1'))?.epoch ?? 0)),
     close: () => driver.close(),

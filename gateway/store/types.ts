@@ -296,6 +296,13 @@ export interface Store {
    * a gateway polls it to learn that another replica changed who may use what.
    */
   configEpoch(): Promise<number>;
+  /**
+   * Calls `onChange` soon after the config epoch moved on any replica (PostgreSQL: a NOTIFY from
+   * the epoch's trigger; see gateway/cluster/DESIGN.md), so readers need not wait for their next
+   * poll. Best effort: it may also call when nothing moved, and calls nothing on SQLite; polling
+   * configEpoch() stays the guarantee. Returns the unsubscribe function.
+   */
+  onConfigEpoch(onChange: () => void): () => void;
 
   readonly connections: {
     /** Version 1, createdAt = updatedAt = now. Duplicate name → GW_STORE_CONFLICT. */
