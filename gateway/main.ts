@@ -31,6 +31,7 @@ import { postgresSource } from './mcp/postgres.ts';
 import { randomBytes } from 'node:crypto';
 import { Limiter } from './limits/limiter.ts';
 import { usageRoutes } from './api/usage.ts';
+import { startCluster, type Cluster } from './cluster/index.ts';
 
 export interface StartOptions extends LoadOptions {
   /** Logger to use; default a JSON logger on stdout at config.log.level. */
@@ -117,9 +118,13 @@ export async function startGateway(options: StartOptions = {}): Promise<RunningG
     },
   });
   let address;
+  let cluster: Cluster | undefined;
   try {
+    // Several replicas: presence and the relay to replicas holding an agent's tunnel (cluster.port).
+    cluster = await startCluster(config, store, agents.hub, logger.child({ component: 'cluster' }));
     address = await gateway.listen();
   } catch (err) {
+    await cluster?.close();
     await recording.stop();
     await agents.hub.close();
     connections.stop();
@@ -139,6 +144,7 @@ export async function startGateway(options: StartOptions = {}): Promise<RunningG
       await mcp?.close(); // MCP sessions end (their upstreams and recordings with them) before the drain
       await gateway.close(); // drains requests, then closes every agent tunnel (the hub)
       await agents.hub.close();
+      await cluster?.close(); // after the drain: requests relayed here had their tunnels until now
       await recording.stop(); // after the drain: every session's end is recorded and signed
       connections.stop();
       policies.close();

@@ -97,6 +97,17 @@ export class AgentHub extends EventEmitter<HubEvents> {
     }, interval).unref();
   }
 
+  /**
+   * Set by gateway/cluster/: opens a stream to one of `agents` through another replica that holds
+   * a tunnel of it; undefined when none is known to.
+   */
+  relay: ((agents: readonly string[], header: Record<string, unknown>) => TunnelStream | undefined) | undefined;
+
+  /** Agents with a usable tunnel here. */
+  onlineAgents(): string[] {
+    return [...this.#agents.keys()].filter((a) => this.presence(a).online);
+  }
+
   /** True once close() was called: new tunnels are refused. */
   get closing(): boolean { return this.#closing !== undefined; }
 
@@ -105,9 +116,10 @@ export class AgentHub extends EventEmitter<HubEvents> {
    * usable tunnel carrying the fewest streams (ties take turns). `agent` may be a pool (a list of
    * names): the tunnels of all of them are one set, so the least busy agent serves and an agent
    * that went away is simply not chosen (failover). Throws GW_AGENT_OFFLINE when no agent named
-   * has a usable tunnel here; TunnelError TUNNEL_HEADER_INVALID for a bad header.
+   * has a usable tunnel here (and, with a relay set and without `localOnly`, no other replica
+   * has one either); TunnelError TUNNEL_HEADER_INVALID for a bad header.
    */
-  open(agent: string | readonly string[], header: Record<string, unknown>): TunnelStream {
+  open(agent: string | readonly string[], header: Record<string, unknown>, options: { readonly localOnly?: boolean } = {}): TunnelStream {
     const names = typeof agent === 'string' ? [agent] : agent;
     const usable = names.flatMap((name) => this.#agents.get(name) ?? []).filter((t) => t.usable && t.session.state === 'open');
     const start = this.#turn++ % Math.max(1, usable.length);
@@ -120,6 +132,10 @@ export class AgentHub extends EventEmitter<HubEvents> {
         throw err;
       }
     }
+    // No tunnel here: another replica that has one carries the stream (gateway/cluster/relay.ts).
+    // A relayed stream never relays again (localOnly), so two replicas cannot bounce it.
+    const relayed = options.localOnly === true ? undefined : this.relay?.(names, header);
+    if (relayed !== undefined) return relayed;
     if (names.length === 1) throw new GatewayError('GW_AGENT_OFFLINE', `Agent ${names[0]} is not connected to this gateway; check \`airlock agents list\` and the agent's log, then retry.`, { detail: { agent: names[0] } });
     throw new GatewayError('GW_AGENT_OFFLINE', `No agent of the pool ${names.join(', ')} is connected to this gateway; check \`airlock agents list\` and the agents' logs, then retry.`, { detail: { agents: names } });
   }

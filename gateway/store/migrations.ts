@@ -262,11 +262,12 @@ export const MIGRATIONS: readonly Migration[] = [
   {
     // Several replicas on one store (gateway/cluster/DESIGN.md). The jti of every agent connect
     // token that verified, until the token expires: a captured token connects once to the whole
-    // deployment, not once per replica. On PostgreSQL the config epoch's bump also notifies
+    // deployment, not once per replica. The replicas with a cluster listener (their internal URL
+    // and heartbeat) and which of them holds a tunnel of which agent, for the relay. On PostgreSQL the config epoch's bump also notifies
     // (delivered at commit), so replicas LISTENing re-read the epoch at once instead of at their
     // next poll.
     version: 8,
-    name: 'replicas: shared connect-token replay cache, config epoch notifications',
+    name: 'replicas: shared connect-token replay cache, presence, config epoch notifications',
     sql: {
       sqlite: `
         CREATE TABLE connect_token_uses (
@@ -276,6 +277,18 @@ export const MIGRATIONS: readonly Migration[] = [
           PRIMARY KEY (agent, jti)
         );
         CREATE INDEX connect_token_uses_expires ON connect_token_uses (expires_at);
+        CREATE TABLE cluster_replicas (
+          id TEXT NOT NULL PRIMARY KEY,
+          url TEXT NOT NULL,
+          started_at BIGINT NOT NULL,
+          heartbeat_at BIGINT NOT NULL
+        );
+        CREATE TABLE cluster_tunnels (
+          agent TEXT NOT NULL,
+          replica TEXT NOT NULL,
+          since BIGINT NOT NULL,
+          PRIMARY KEY (agent, replica)
+        );
       `,
       postgres: `
         CREATE TABLE connect_token_uses (
@@ -285,6 +298,18 @@ export const MIGRATIONS: readonly Migration[] = [
           PRIMARY KEY (agent, jti)
         );
         CREATE INDEX connect_token_uses_expires ON connect_token_uses (expires_at);
+        CREATE TABLE cluster_replicas (
+          id TEXT NOT NULL PRIMARY KEY,
+          url TEXT NOT NULL,
+          started_at BIGINT NOT NULL,
+          heartbeat_at BIGINT NOT NULL
+        );
+        CREATE TABLE cluster_tunnels (
+          agent TEXT NOT NULL,
+          replica TEXT NOT NULL,
+          since BIGINT NOT NULL,
+          PRIMARY KEY (agent, replica)
+        );
         CREATE OR REPLACE FUNCTION airlock_bump_config_epoch() RETURNS trigger LANGUAGE plpgsql AS $$
           BEGIN
             UPDATE config_epoch SET epoch = epoch + 1 WHERE id = 1;

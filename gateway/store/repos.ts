@@ -5,6 +5,7 @@ import { parseJsonObject, parseJsonText, toJsonText } from './json.ts';
 import { conflict, first, num, op, optNum, optStr, positiveInt, q, str } from './ops.ts';
 import { recordingRepos } from './recording-repos.ts';
 import { reviewRepos } from './review-repos.ts';
+import { clusterRepos } from './cluster-repos.ts';
 import { connectTokenRepos, counterRepos } from './counter-repos.ts';
 import type { AgentPatch, AgentRecord, AgentStatus, ApiKeyRecord, ConnectionKind, ConnectionRecord, Store } from './types.ts';
 
@@ -163,6 +164,7 @@ export function createStore(driver: Driver, options: StoreOptions = {}): Store {
     ...reviewRepos(driver, now),
     ...counterRepos(driver, now),
     ...connectTokenRepos(driver, now),
+    ...clusterRepos(driver),
   };
 }
 

@@ -327,6 +327,21 @@ export interface Store {
     update(name: string, patch: AgentPatch, options?: { readonly ifEnrollmentTokenHash?: string }): Promise<AgentRecord | null>;
     remove(name: string): Promise<boolean>;
   };
+  /** Replicas with a cluster listener and the agent tunnels each holds (gateway/cluster/). Times in epoch ms. */
+  readonly cluster: {
+    /** Inserts or refreshes replica `id` at internal `url`. */
+    beat(id: string, url: string, at: EpochMs): Promise<void>;
+    /** Forgets replica `id` and its tunnels (clean shutdown). */
+    leave(id: string): Promise<void>;
+    /** Records that replica `replica` holds (online) or no longer holds a usable tunnel of `agent`. */
+    tunnel(agent: string, replica: string, online: boolean, at: EpochMs): Promise<void>;
+    /** Which replica, alive at `aliveAfter` or later, holds a tunnel of which agent. */
+    routes(aliveAfter: EpochMs): Promise<Array<{ agent: string; replica: string; url: string }>>;
+    /** Replicas alive at `aliveAfter` or later, by id. */
+    replicas(aliveAfter: EpochMs): Promise<Array<{ id: string; url: string; startedAt: EpochMs; heartbeatAt: EpochMs }>>;
+    /** Forgets replicas whose heartbeat is older than `staleBefore`, with their tunnels; resolves with how many. */
+    sweep(staleBefore: EpochMs): Promise<number>;
+  };
   /** Agent connect tokens used, shared by every replica (gateway/agents/replay.ts). */
   readonly connectTokens: {
     /**

@@ -31,6 +31,10 @@ export interface TestCluster {
   /** The load balancer's URL (nginx in front of every replica). */
   readonly url: string;
   readonly replicas: Replica[];
+  /** The cluster secret the replicas share (relay clusters). */
+  readonly clusterSecret: string;
+  /** Each replica's cluster listener port (relay clusters), by replica index. */
+  readonly clusterPorts: readonly number[];
   token(sub: string, groups: string[]): Promise<string>;
   /** A JSON call to `base` (the load balancer by default). */
   call(method: string, path: string, bearer: string | undefined, body?: unknown, base?: string): Promise<Reply>;
@@ -47,6 +51,11 @@ export interface ClusterOptions {
   readonly replicas: number;
   /** More gateway configuration (YAML flow text per top-level key), over the defaults here. */
   readonly config?: Readonly<Record<string, string>>;
+  /**
+   * true: every replica has a cluster listener (relay), and agents dial the load balancer, so
+   * each holds one tunnel to one replica. false (default): agents hold a tunnel to every replica.
+   */
+  readonly relay?: boolean;
 }
 
 export async function startCluster(options: ClusterOptions): Promise<TestCluster> {
@@ -80,6 +89,8 @@ export async function startCluster(options: ClusterOptions): Promise<TestCluster
 
     const maskKey = randomBytes(32).toString('base64');
     const ports = await Promise.all(Array.from({ length: options.replicas }, () => freePort()));
+    const clusterPorts = await Promise.all(Array.from({ length: options.replicas }, () => freePort()));
+    const clusterSecret = randomBytes(32).toString('base64');
     const sections: Record<string, string> = {
       store: `{ url: '${storeUrl}' }`,
       auth: `{ issuer: '${idp.issuer}', audience: '${AUDIENCE}' }`,
@@ -94,7 +105,8 @@ export async function startCluster(options: ClusterOptions): Promise<TestCluster
     const configFile = (port: number) => {
       const file = join(dir, `gateway-${port}.yaml`);
       const server = `server: { host: 127.0.0.1, port: ${port}, publicUrl: '${AUDIENCE}', shutdownGrace: 10 }`;
-      writeFileSync(file, [server, ...Object.entries(sections).map(([k, v]) => `${k}: ${v}`), ''].join('\n'), { mode: 0o600 });
+      const cluster = options.relay === true ? [`cluster: { port: ${clusterPorts[ports.indexOf(port)]!}, secret: '${clusterSecret}', heartbeat: 0.3 }`] : [];
+      writeFileSync(file, [server, ...cluster, ...Object.entries(sections).map(([k, v]) => `${k}: ${v}`), ''].join('\n'), { mode: 0o600 });
       return file;
     };
     const boot = async (port: number): Promise<Running> => {
@@ -126,7 +138,7 @@ export async function startCluster(options: ClusterOptions): Promise<TestCluster
       return { status: res.status, body: text === '' ? {} : JSON.parse(text) as Record<string, any> };
     };
     return {
-      dir, storeUrl, url, replicas, token, call,
+      dir, storeUrl, url, replicas, token, call, clusterSecret, clusterPorts,
       async restart(i) {
         const r = replicas[i]!;
         r.process = await boot(r.port);
@@ -142,8 +154,9 @@ export async function startCluster(options: ClusterOptions): Promise<TestCluster
         writeFileSync(config, [
           `dataDir: ${join(dir, `agent-${name}`)}`,
           'health: { port: 0 }',
-          // A tunnel to every replica: whichever one a request lands on reaches the agent.
-          `gateway: { urls: [${replicas.map((r) => `'${r.url}'`).join(', ')}] }`,
+          // Mesh: a tunnel to every replica, so whichever one a request lands on reaches the agent.
+          // Relay: one tunnel, through the load balancer; the other replicas relay to it.
+          `gateway: { urls: [${(options.relay === true ? [url] : replicas.map((r) => r.url)).map((u) => `'${u}'`).join(', ')}] }`,
           'tunnel: { pingInterval: 0, reconnectMinDelay: 0.05, reconnectMaxDelay: 0.3 }',
           `targets: { allow: [${o.allow.map((a) => `'${a}'`).join(', ')}] }`,
           `credentials: { ${credentials} }`,
@@ -153,8 +166,9 @@ export async function startCluster(options: ClusterOptions): Promise<TestCluster
         if (enrolled.code !== 0) throw new Error(`enroll ${name}: ${enrolled.stderr}`);
         const agent = start(AIRLOCK_AGENT, ['start', '--config', config], { cwd: dir, env: {} });
         agents.push(agent);
-        // Up on every replica: one "tunnel connected" line per gateway.
-        await eventually(() => (agent.output().stdout.match(/"tunnel connected"/g)?.length ?? 0) >= replicas.length || undefined, 20_000, `agent ${name} connected to every replica`);
+        // Up on every replica (one "tunnel connected" line per gateway), or on one with the relay.
+        const tunnels = options.relay === true ? 1 : replicas.length;
+        await eventually(() => (agent.output().stdout.match(/"tunnel connected"/g)?.length ?? 0) >= tunnels || undefined, 20_000, `agent ${name} connected`);
         return agent;
       },
       query: async (sql, params = []) => (await pool.query(sql, params)).rows as Array<Record<string, any>>,
