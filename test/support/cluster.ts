@@ -42,6 +42,8 @@ export interface TestCluster {
   restart(i: number): Promise<void>;
   /** A real agent process enrolled as `name` (through the load balancer), dialling every replica. */
   agent(name: string, options: { allow: readonly string[]; bearer?: Readonly<Record<string, string>> }): Promise<Running>;
+  /** Another nginx in front of the replicas at `indexes` only (the bench's 1 vs 2 vs 3); stopped with the cluster. */
+  balancer(indexes: readonly number[]): Promise<string>;
   /** Runs a query on the store's database. */
   query(sql: string, params?: unknown[]): Promise<Array<Record<string, any>>>;
   close(): Promise<void>;
@@ -171,6 +173,17 @@ export async function startCluster(options: ClusterOptions): Promise<TestCluster
         await eventually(() => (agent.output().stdout.match(/"tunnel connected"/g)?.length ?? 0) >= tunnels || undefined, 20_000, `agent ${name} connected`);
         return agent;
       },
+      async balancer(indexes) {
+        const port = await freePort();
+        const sub = join(dir, `lb-${port}`);
+        mkdirSync(sub, { mode: 0o755 });
+        chmodSync(sub, 0o755);
+        const lb = startNginx(sub, port, indexes.map((i) => replicas[i]!.port));
+        cleanup.push(() => lb.stop());
+        const lbUrl = `http://127.0.0.1:${port}`;
+        await eventually(async () => (await fetch(`${lbUrl}/healthz`).then((r) => r.ok, () => false)) || undefined, 10_000, 'nginx answering');
+        return lbUrl;
+      },
       query: async (sql, params = []) => (await pool.query(sql, params)).rows as Array<Record<string, any>>,
       close: stopAll,
     };
@@ -213,7 +226,9 @@ http {
       proxy_set_header Host $host;
       proxy_set_header Upgrade $http_upgrade;
       proxy_set_header Connection $connection_upgrade;
-      proxy_next_upstream error timeout http_502;
+      # A replica that cannot serve (draining, just restarted before the agent's tunnel is back):
+      # idempotent requests go to the next one (nginx never resends a POST it has sent).
+      proxy_next_upstream error timeout http_502 http_503;
       proxy_buffering off;
       proxy_request_buffering off;
       proxy_read_timeout 300s;
