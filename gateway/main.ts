@@ -141,6 +141,8 @@ export async function startGateway(options: StartOptions = {}): Promise<RunningG
   const stop = () => {
     stopping ??= (async () => {
       logger.info('gateway stopping');
+      // Several replicas: the agents move to another replica before this one drains.
+      await cluster?.handover(Math.min(10_000, config.server.shutdownGrace * 1000));
       await mcp?.close(); // MCP sessions end (their upstreams and recordings with them) before the drain
       await gateway.close(); // drains requests, then closes every agent tunnel (the hub)
       await agents.hub.close();

@@ -27,6 +27,12 @@ export const AGENT_CLOSE_CODES = Object.freeze({
   TOO_MANY_TUNNELS: 4102,
 });
 
+/**
+ * The open header kind of the stream that tells an agent this gateway is going away: it dials
+ * again (elsewhere) and keeps this tunnel until it closes. agent/tunnel.ts repeats it.
+ */
+export const GOAWAY_KIND = 'goaway';
+
 export interface AgentHubOptions {
   readonly store: Store;
   readonly logger: Logger;
@@ -82,6 +88,7 @@ export class AgentHub extends EventEmitter<HubEvents> {
   readonly #timer: NodeJS.Timeout;
   #turn = 0;
   #closing: Promise<void> | undefined;
+  #draining = false;
 
   constructor(options: AgentHubOptions) {
     super();
@@ -108,8 +115,33 @@ export class AgentHub extends EventEmitter<HubEvents> {
     return [...this.#agents.keys()].filter((a) => this.presence(a).online);
   }
 
-  /** True once close() was called: new tunnels are refused. */
-  get closing(): boolean { return this.#closing !== undefined; }
+  /** True once close() or goaway() was called: new tunnels are refused. */
+  get closing(): boolean { return this.#closing !== undefined || this.#draining; }
+
+  /**
+   * The first step of a graceful stop: refuses new tunnels from now on and tells every connected
+   * agent to open a tunnel elsewhere (a `goaway` stream), while the tunnels here keep serving
+   * until close(). Agents that predate it reset the stream and reconnect after close(), as before.
+   * Returns the agents told.
+   */
+  goaway(): string[] {
+    this.#draining = true;
+    const told = new Set<string>();
+    for (const [agent, tunnels] of this.#agents) {
+      for (const t of tunnels.filter((x) => x.usable && x.session.state === 'open')) {
+        try {
+          const stream = t.session.open({ kind: GOAWAY_KIND });
+          stream.on('error', () => {}); // the agent closes it; an older one resets it
+          stream.end();
+          told.add(agent);
+        } catch {
+          // closing under us: nothing to tell
+        }
+      }
+    }
+    this.#logger.info('telling agents to reconnect elsewhere', { agents: told.size });
+    return [...told];
+  }
 
   /**
    * Opens a stream to `agent` with the open header `header` (a JSON object, at most 8 KiB) on the
@@ -180,7 +212,7 @@ export class AgentHub extends EventEmitter<HubEvents> {
    * another); `remote` its address, for the log.
    */
   attach(agent: string, session: TunnelSession, info: { version: string | null; publicKey?: string | null; remote?: string }): void {
-    if (this.#closing !== undefined) {
+    if (this.closing) {
       void session.close(AGENT_CLOSE_CODES.GATEWAY_SHUTDOWN, 'the gateway is shutting down');
       return;
     }

@@ -5,7 +5,8 @@
 //   which agent's tunnel, put right this replica's own tunnel rows
 //   hub online/offline → tunnel row written at once
 //   hub.open with no tunnel here → relay to a replica that has one
-//   stop → relay sessions and listener closed, rows removed (the others stop relaying here)
+//   stop → handover: agents told to dial elsewhere; once they hold a tunnel there, this
+//     replica's rows go → drain (main.ts) → relay sessions and listener closed, rows removed
 import { randomBytes } from 'node:crypto';
 import type { Logger } from '../../lib/log.ts';
 import type { AgentHub } from '../agents/hub.ts';
@@ -19,6 +20,13 @@ export interface Cluster {
   readonly id: string;
   /** The internal listener's URL as the other replicas use it. */
   readonly url: string;
+  /**
+   * The first step of a rolling restart, before the drain: new tunnels are refused here, every
+   * agent is told to dial elsewhere, and once each holds a tunnel on another live replica (or
+   * `timeoutMs` passed) this replica's tunnel rows go, and it waits two heartbeats so the others
+   * stop relaying here. Requests keep being served meanwhile. Idempotent.
+   */
+  handover(timeoutMs: number): Promise<void>;
   /** Stops relaying and leaves the presence table. Idempotent. */
   close(): Promise<void>;
 }
@@ -50,7 +58,9 @@ export async function startCluster(config: Config, store: Store, hub: AgentHub, 
     return relay.open(peer.replica, peer.url, agents, header);
   };
 
+  let leaving = false; // handing over: this replica no longer claims any tunnel
   const mark = (agent: string, online: boolean) => {
+    if (leaving && online) return;
     store.cluster.tunnel(agent, id, online, Date.now()).catch((err: unknown) => logger.warn('agent tunnel presence not recorded; the next heartbeat puts it right', { agent, err }));
   };
   const onOnline = (agent: string) => mark(agent, true);
@@ -72,7 +82,7 @@ export async function startCluster(config: Config, store: Store, hub: AgentHub, 
     }
     routes = next;
     // Put right what a failed write left wrong: the table says what this hub really holds.
-    const online = new Set(hub.onlineAgents());
+    const online = new Set(leaving ? [] : hub.onlineAgents());
     for (const a of online) if (!mine.has(a)) mark(a, true);
     for (const a of mine) if (!online.has(a)) mark(a, false);
   };
@@ -92,9 +102,34 @@ export async function startCluster(config: Config, store: Store, hub: AgentHub, 
   logger.info('cluster listener up', { id, url });
 
   let closing: Promise<void> | undefined;
+  let handingOver: Promise<void> | undefined;
+  const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+  const handover = async (timeoutMs: number) => {
+    const agents = hub.goaway();
+    // Alone (no other live replica): nowhere to go, nothing to wait for.
+    const others = (await store.cluster.replicas(Date.now() - 3 * heartbeatMs).catch(() => [])).filter((r) => r.id !== id);
+    if (others.length === 0 || agents.length === 0) return;
+    const deadline = Date.now() + timeoutMs;
+    let missing = agents;
+    while (missing.length > 0 && Date.now() < deadline) {
+      await sleep(50);
+      const rows = await store.cluster.routes(Date.now() - 3 * heartbeatMs).catch(() => []);
+      const elsewhere = new Set(rows.filter((r) => r.replica !== id).map((r) => r.agent));
+      missing = missing.filter((a) => !elsewhere.has(a));
+    }
+    if (missing.length > 0) logger.warn('handover: some agents hold no tunnel elsewhere yet; their requests wait for them to reconnect', { agents: missing });
+    leaving = true;
+    await Promise.allSettled(agents.map((a) => store.cluster.tunnel(a, id, false, Date.now())));
+    await sleep(2 * heartbeatMs + 50); // the others' next reads no longer route here
+    logger.info('handover done', { agents: agents.length, elsewhere: agents.length - missing.length });
+  };
   return {
     id,
     url,
+    handover: (timeoutMs) => {
+      handingOver ??= handover(timeoutMs);
+      return handingOver;
+    },
     close: () => {
       closing ??= (async () => {
         clearInterval(timer);

@@ -116,7 +116,7 @@ export async function startRelayListener(o: RelayListenerOptions): Promise<{ rea
     server,
     port: address.port,
     async close() {
-      await Promise.all([...sessions].map((s) => s.close(1001, 'the replica is stopping')));
+      await Promise.all([...sessions].map((s) => s.close(1000, 'the replica is stopping')));
       server.closeAllConnections();
       await new Promise<void>((r) => server.close(() => r()));
     },
@@ -176,7 +176,7 @@ export class RelayClient {
 
   async close(): Promise<void> {
     this.#closed = true;
-    await Promise.all([...this.#sessions.values()].map((s) => s.close(1001, 'the replica is stopping')));
+    await Promise.all([...this.#sessions.values()].map((s) => s.close(1000, 'the replica is stopping')));
     this.#sessions.clear();
   }
 
