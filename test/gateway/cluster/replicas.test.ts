@@ -138,6 +138,7 @@ test('SIGKILL of a replica under 100 concurrent requests loses no answered reque
     if (res.status === 200) answered.push(res.headers.get('x-request-id')!);
     else failed.push(res.status);
   };
+  const instancesBefore = new Set((await c.query('SELECT id FROM gateway_instances')).map((r) => r.id as string));
   const load = Promise.all(Array.from({ length: 100 }, (_, i) => new Promise((r) => setTimeout(r, i)).then(() => one(i))));
   await new Promise((r) => setTimeout(r, 40));
   await c.replicas[2]!.process.stop('SIGKILL');
@@ -145,7 +146,13 @@ test('SIGKILL of a replica under 100 concurrent requests loses no answered reque
   assert.ok(answered.length >= 90, `${answered.length} of 100 answered (failures: ${failed.join(',')})`);
 
   // A survivor finds the dead replica (3 missed 0.5 s heartbeats) and seals its open sessions.
-  await eventually(async () => (await c.query("SELECT count(*)::int AS n FROM sessions WHERE connection = 'crm' AND state = 'open' AND instance NOT IN (SELECT id FROM gateway_instances)"))[0]!.n === 0 || undefined, 10_000, 'the dead replica\'s sessions sealed');
+  const dead = await eventually(async () => {
+    const now = new Set((await c.query('SELECT id FROM gateway_instances')).map((r) => r.id as string));
+    const gone = [...instancesBefore].filter((id) => !now.has(id));
+    return gone.length === 1 ? gone[0]! : undefined;
+  }, 10_000, 'the dead replica swept');
+  const stillOpen = await c.query("SELECT id FROM sessions WHERE instance = $1 AND state = 'open'", [dead]);
+  assert.deepEqual(stillOpen, [], 'the sweep sealed every session of the dead replica');
   const rows = await c.query("SELECT e.payload FROM events e JOIN sessions s ON s.id = e.session_id WHERE s.connection = 'crm' AND e.type = 'response'");
   const recorded = new Set(rows.map((r) => (JSON.parse(r.payload as string) as { requestId?: string }).requestId));
   assert.deepEqual(answered.filter((id) => !recorded.has(id)), [], 'every answered request has its response recorded');
