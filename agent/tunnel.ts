@@ -2,6 +2,11 @@
 // TunnelSession over the WebSocket, hand the streams the gateway opens to agent/handlers.ts,
 // and when the tunnel ends, dial again after a jittered exponential delay (agent/backoff.ts).
 //
+// Handover: a gateway about to stop opens a `goaway` stream. The agent then dials again at once
+// (through a load balancer that lands elsewhere: the stopping gateway refuses new tunnels) while
+// the old tunnel keeps serving, and adopts the new tunnel when the old one closes, so the agent is
+// never without a tunnel during a rolling restart.
+//
 // What ends the loop: stop(), or a definitive refusal, which the gateway states with a code and
 // retrying cannot fix: GW_AGENT_REVOKED or close code 4100 (revoked), GW_AGENT_NOT_ENROLLED (the
 // gateway does not know this key's agent as enrolled). Every other failure (gateway down,
@@ -26,6 +31,9 @@ import { AGENT_VERSION } from './version.ts';
  */
 export const GATEWAY_CLOSE_CODES = Object.freeze({ REVOKED: 4100, GATEWAY_SHUTDOWN: 4101, TOO_MANY_TUNNELS: 4102 });
 
+/** The open header kind of the stream a stopping gateway sends (gateway/agents/hub.ts GOAWAY_KIND). */
+export const GOAWAY_KIND = 'goaway';
+
 /** Largest refusal body read, in bytes. */
 const MAX_REFUSAL_BYTES = 16 * 1024;
 
@@ -48,8 +56,9 @@ export class TunnelClient extends EventEmitter<{ connected: []; disconnected: []
 
   readonly #options: TunnelClientOptions;
   readonly #logger: Logger;
-  #session: TunnelSession | undefined;
-  #connected = false;
+  readonly #sessions = new Set<TunnelSession>();
+  #up = 0; // sessions whose handshake finished and that have not closed
+  #successor: Promise<{ refusal?: AgentError; upMs: number }> | undefined; // the handover's new tunnel
   #stopped = false;
   #wake: (() => void) | undefined;
   #loop: Promise<void> | undefined;
@@ -64,7 +73,7 @@ export class TunnelClient extends EventEmitter<{ connected: []; disconnected: []
   }
 
   /** True while the tunnel is up (handshake done). */
-  get connected(): boolean { return this.#connected; }
+  get connected(): boolean { return this.#up > 0; }
 
   /** Starts dialling; idempotent. */
   start(): void {
@@ -75,7 +84,7 @@ export class TunnelClient extends EventEmitter<{ connected: []; disconnected: []
   async stop(): Promise<void> {
     this.#stopped = true;
     this.#wake?.();
-    await this.#session?.close(1000, 'the agent is stopping');
+    await Promise.all([...this.#sessions].map((s) => s.close(1000, 'the agent is stopping')));
     await this.#loop;
   }
 
@@ -84,7 +93,14 @@ export class TunnelClient extends EventEmitter<{ connected: []; disconnected: []
     const s = this.#options.settings;
     const backoff = new Backoff({ minMs: s.reconnectMinDelay * 1000, maxMs: s.reconnectMaxDelay * 1000, ...(this.#options.random ? { random: this.#options.random } : {}) });
     while (!this.#stopped) {
-      const { refusal, upMs } = await this.#connectOnce();
+      let result = await this.#connectOnce();
+      // The tunnel that closed had handed over: carry on with its successor, without a pause.
+      while (this.#successor !== undefined && result.refusal === undefined && !this.#stopped) {
+        const next = this.#successor;
+        this.#successor = undefined;
+        result = await next;
+      }
+      const { refusal, upMs } = result;
       if (refusal !== undefined) {
         this.#logger.error('tunnel refused for good; not reconnecting', { code: refusal.code, error: refusal.message });
         this.#resolveRefused(refusal);
@@ -120,26 +136,35 @@ export class TunnelClient extends EventEmitter<{ connected: []; disconnected: []
       handshakeTimeoutMs: connectMs,
       logger: this.#logger,
     });
-    this.#session = session;
+    this.#sessions.add(session);
     let refusal: Refusal | undefined;
     ws.on('unexpected-response', (_req, res) => {
       void readRefusal(res).then((r) => { refusal = r; }, () => {}).finally(() => ws.terminate());
     });
-    session.on('stream', (stream) => dispatchStream(stream, { agent: identity.state.name, gateway: this.gateway, logger: this.#logger }));
+    session.on('stream', (stream) => {
+      if (stream.header.kind === GOAWAY_KIND) {
+        stream.destroy();
+        this.#handover();
+        return;
+      }
+      dispatchStream(stream, { agent: identity.state.name, gateway: this.gateway, logger: this.#logger });
+    });
     let connectedAt: number | undefined;
+    let up = false;
     void session.ready.then(() => {
       if (this.#stopped) return;
       connectedAt = Date.now();
-      this.#connected = true;
+      up = true;
+      this.#up++;
       this.#logger.info('tunnel connected', { agent: identity.state.name, version: session.version });
       this.emit('connected');
     }, () => {});
 
     const error = await session.closed;
-    this.#session = undefined;
+    this.#sessions.delete(session);
     const upMs = connectedAt === undefined ? 0 : Date.now() - connectedAt;
-    if (this.#connected) {
-      this.#connected = false;
+    if (up) {
+      this.#up--;
       const fields = { closeCode: session.closeCode, ...(error === undefined ? {} : { code: error.code, error: error.message }), upMs };
       if (this.#stopped) this.#logger.info('tunnel closed', fields);
       else this.#logger.warn('tunnel disconnected', fields);
@@ -151,6 +176,13 @@ export class TunnelClient extends EventEmitter<{ connected: []; disconnected: []
     }
     if (connectedAt === undefined && !this.#stopped) this.#logConnectFailure(error);
     return { upMs };
+  }
+
+  /** The gateway is going away: dial a second tunnel now; the loop adopts it when the first closes. */
+  #handover(): void {
+    if (this.#successor !== undefined || this.#stopped) return;
+    this.#logger.info('the gateway is going away; opening a tunnel elsewhere first');
+    this.#successor = this.#connectOnce();
   }
 
   #judgeRefusal(r: Refusal): { refusal?: AgentError } {

@@ -33,6 +33,7 @@ import { Limiter } from './limits/limiter.ts';
 import { usageRoutes } from './api/usage.ts';
 import { consoleRoutes } from './console/index.ts';
 import { createPostgresListener, type PostgresListener } from './postgres/listener.ts';
+import { startCluster, type Cluster } from './cluster/index.ts';
 
 export interface StartOptions extends LoadOptions {
   /** Logger to use; default a JSON logger on stdout at config.log.level. */
@@ -126,7 +127,10 @@ export async function startGateway(options: StartOptions = {}): Promise<RunningG
     : undefined;
   let address;
   let postgresPort: number | undefined;
+  let cluster: Cluster | undefined;
   try {
+    // Several replicas: presence and the relay to replicas holding an agent's tunnel (cluster.port).
+    cluster = await startCluster(config, store, agents.hub, logger.child({ component: 'cluster' }));
     address = await gateway.listen();
     if (postgres !== undefined) {
       postgresPort = (await postgres.listen()).port;
@@ -134,6 +138,7 @@ export async function startGateway(options: StartOptions = {}): Promise<RunningG
     }
   } catch (err) {
     await gateway.close(0);
+    await cluster?.close();
     await recording.stop();
     await agents.hub.close();
     connections.stop();
@@ -151,9 +156,12 @@ export async function startGateway(options: StartOptions = {}): Promise<RunningG
     stopping ??= (async () => {
       logger.info('gateway stopping');
       await postgres?.close(); // PostgreSQL sessions end (recorded) before the drain
+      // Several replicas: the agents move to another replica before this one drains.
+      await cluster?.handover(Math.min(10_000, config.server.shutdownGrace * 1000));
       await mcp?.close(); // MCP sessions end (their upstreams and recordings with them) before the drain
       await gateway.close(); // drains requests, then closes every agent tunnel (the hub)
       await agents.hub.close();
+      await cluster?.close(); // after the drain: requests relayed here had their tunnels until now
       await recording.stop(); // after the drain: every session's end is recorded and signed
       connections.stop();
       policies.close();

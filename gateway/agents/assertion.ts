@@ -111,6 +111,10 @@ export function createAgentTokenVerifier(options: AgentTokenVerifierOptions): Ag
       const seen = options.replay.use(`${name}\n${jti}`, (exp + skew) * 1000);
       if (seen === 'replayed') throw invalid(`its jti was already used; every connect needs a fresh token (a replay?)`);
       if (seen === 'full') throw new GatewayError('GW_AGENT_CONNECT_LIMITED', 'The gateway is taking too many tunnel connects right now; retry shortly.');
+      // The memory cache answers replays to this process at once; the store's answers them for
+      // every replica (a captured token must not connect once to each). A store that cannot
+      // answer refuses the connect (GW_STORE_UNAVAILABLE): fail closed.
+      if (!(await options.store.connectTokens.claim(name, jti, (exp + skew) * 1000))) throw invalid('its jti was already used; every connect needs a fresh token (a replay?)');
       return { agent, version: version ?? null, jti };
     },
   };

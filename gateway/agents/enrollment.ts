@@ -96,10 +96,12 @@ export async function completeEnrollment(store: Store, name: string, token: stri
     if (record.enrollmentExpiresAt === null || record.enrollmentExpiresAt <= now) {
       throw new GatewayError('GW_ENROLLMENT_EXPIRED', `The enrollment token for agent ${name} expired at ${new Date(record.enrollmentExpiresAt ?? 0).toISOString()}; ask an admin for a new one (airlock agents add ${name}).`);
     }
+    // Conditional on the token hash read above: a replica redeeming the same token at the same
+    // moment (the lock above is per process) finds it gone and gets null.
     const updated = await store.agents.update(name, {
       status: 'active', publicKey: JSON.stringify(body.publicKey), version: body.version,
       enrollmentTokenHash: null, enrollmentExpiresAt: null,
-    });
+    }, { ifEnrollmentTokenHash: record.enrollmentTokenHash! });
     if (updated === null) throw invalidToken(name);
     return updated;
   });

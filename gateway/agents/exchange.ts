@@ -8,7 +8,8 @@ import { NOTHING_READ, readRest } from '../http/respond.ts';
 import { isStaleStreamFailure, tunnelHttpPools, type TunnelStream } from '../tunnel/index.ts';
 
 /** Opens a tunnel stream to an agent (the hub; throws GW_AGENT_OFFLINE when it is not connected). */
-export interface AgentOpener { open(agent: string, header: Record<string, unknown>): TunnelStream }
+/** `agent`: one name, or a pool's names (any online one serves). */
+export interface AgentOpener { open(agent: string | readonly string[], header: Record<string, unknown>): TunnelStream }
 
 /** What the agent's `x-airlock-agent-error` codes mean to the caller (the WebSocket path maps them too). */
 export const AGENT_ERRORS: Record<string, { code: 'GW_TARGET_UNREACHABLE' | 'GW_TARGET_TIMEOUT' | 'GW_TARGET_REFUSED' | 'GW_CREDENTIAL_UNAVAILABLE'; what: string }> = {
@@ -44,7 +45,7 @@ export interface Outgoing { method: string; path: string; headers: Record<string
  * sent once more on another stream (RFC 9110 §9.2.2 allows it for idempotent methods only);
  * every other failure is GW_UPSTREAM_FAILED.
  */
-export function exchange(opener: AgentOpener, agent: string, open: Record<string, unknown>, out: Outgoing, timeouts: Connection['limits']['timeouts']): Promise<IncomingMessage> {
+export function exchange(opener: AgentOpener, agent: string | readonly string[], open: Record<string, unknown>, out: Outgoing, timeouts: Connection['limits']['timeouts']): Promise<IncomingMessage> {
   const pool = tunnelHttpPools(opener).agentFor(agent, open);
   const idempotent = ['GET', 'HEAD', 'OPTIONS', 'PUT', 'DELETE'].includes(out.method);
   return new Promise((resolve, reject) => {

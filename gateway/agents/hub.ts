@@ -27,6 +27,12 @@ export const AGENT_CLOSE_CODES = Object.freeze({
   TOO_MANY_TUNNELS: 4102,
 });
 
+/**
+ * The open header kind of the stream that tells an agent this gateway is going away: it dials
+ * again (elsewhere) and keeps this tunnel until it closes. agent/tunnel.ts repeats it.
+ */
+export const GOAWAY_KIND = 'goaway';
+
 export interface AgentHubOptions {
   readonly store: Store;
   readonly logger: Logger;
@@ -82,6 +88,7 @@ export class AgentHub extends EventEmitter<HubEvents> {
   readonly #timer: NodeJS.Timeout;
   #turn = 0;
   #closing: Promise<void> | undefined;
+  #draining = false;
 
   constructor(options: AgentHubOptions) {
     super();
@@ -97,16 +104,56 @@ export class AgentHub extends EventEmitter<HubEvents> {
     }, interval).unref();
   }
 
-  /** True once close() was called: new tunnels are refused. */
-  get closing(): boolean { return this.#closing !== undefined; }
+  /**
+   * Set by gateway/cluster/: opens a stream to one of `agents` through another replica that holds
+   * a tunnel of it; undefined when none is known to.
+   */
+  relay: ((agents: readonly string[], header: Record<string, unknown>) => TunnelStream | undefined) | undefined;
+
+  /** Agents with a usable tunnel here. */
+  onlineAgents(): string[] {
+    return [...this.#agents.keys()].filter((a) => this.presence(a).online);
+  }
+
+  /** True once close() or goaway() was called: new tunnels are refused. */
+  get closing(): boolean { return this.#closing !== undefined || this.#draining; }
+
+  /**
+   * The first step of a graceful stop: refuses new tunnels from now on and tells every connected
+   * agent to open a tunnel elsewhere (a `goaway` stream), while the tunnels here keep serving
+   * until close(). Agents that predate it reset the stream and reconnect after close(), as before.
+   * Returns the agents told.
+   */
+  goaway(): string[] {
+    this.#draining = true;
+    const told = new Set<string>();
+    for (const [agent, tunnels] of this.#agents) {
+      for (const t of tunnels.filter((x) => x.usable && x.session.state === 'open')) {
+        try {
+          const stream = t.session.open({ kind: GOAWAY_KIND });
+          stream.on('error', () => {}); // the agent closes it; an older one resets it
+          stream.end();
+          told.add(agent);
+        } catch {
+          // closing under us: nothing to tell
+        }
+      }
+    }
+    this.#logger.info('telling agents to reconnect elsewhere', { agents: told.size });
+    return [...told];
+  }
 
   /**
    * Opens a stream to `agent` with the open header `header` (a JSON object, at most 8 KiB) on the
-   * usable tunnel carrying the fewest streams (ties take turns). Throws GW_AGENT_OFFLINE when the
-   * agent has no usable tunnel here; TunnelError TUNNEL_HEADER_INVALID for a bad header.
+   * usable tunnel carrying the fewest streams (ties take turns). `agent` may be a pool (a list of
+   * names): the tunnels of all of them are one set, so the least busy agent serves and an agent
+   * that went away is simply not chosen (failover). Throws GW_AGENT_OFFLINE when no agent named
+   * has a usable tunnel here (and, with a relay set and without `localOnly`, no other replica
+   * has one either); TunnelError TUNNEL_HEADER_INVALID for a bad header.
    */
-  open(agent: string, header: Record<string, unknown>): TunnelStream {
-    const usable = (this.#agents.get(agent) ?? []).filter((t) => t.usable && t.session.state === 'open');
+  open(agent: string | readonly string[], header: Record<string, unknown>, options: { readonly localOnly?: boolean } = {}): TunnelStream {
+    const names = typeof agent === 'string' ? [agent] : agent;
+    const usable = names.flatMap((name) => this.#agents.get(name) ?? []).filter((t) => t.usable && t.session.state === 'open');
     const start = this.#turn++ % Math.max(1, usable.length);
     const ordered = [...usable.slice(start), ...usable.slice(0, start)].sort((a, b) => a.session.streamCount - b.session.streamCount);
     for (const tunnel of ordered) { // at most maxTunnelsPerAgent
@@ -117,7 +164,12 @@ export class AgentHub extends EventEmitter<HubEvents> {
         throw err;
       }
     }
-    throw new GatewayError('GW_AGENT_OFFLINE', `Agent ${agent} is not connected to this gateway; check \`airlock agents list\` and the agent's log, then retry.`, { detail: { agent } });
+    // No tunnel here: another replica that has one carries the stream (gateway/cluster/relay.ts).
+    // A relayed stream never relays again (localOnly), so two replicas cannot bounce it.
+    const relayed = options.localOnly === true ? undefined : this.relay?.(names, header);
+    if (relayed !== undefined) return relayed;
+    if (names.length === 1) throw new GatewayError('GW_AGENT_OFFLINE', `Agent ${names[0]} is not connected to this gateway; check \`airlock agents list\` and the agent's log, then retry.`, { detail: { agent: names[0] } });
+    throw new GatewayError('GW_AGENT_OFFLINE', `No agent of the pool ${names.join(', ')} is connected to this gateway; check \`airlock agents list\` and the agents' logs, then retry.`, { detail: { agents: names } });
   }
 
   /** Usable tunnels, version and connect time of `agent` on this gateway. */
@@ -160,7 +212,7 @@ export class AgentHub extends EventEmitter<HubEvents> {
    * another); `remote` its address, for the log.
    */
   attach(agent: string, session: TunnelSession, info: { version: string | null; publicKey?: string | null; remote?: string }): void {
-    if (this.#closing !== undefined) {
+    if (this.closing) {
       void session.close(AGENT_CLOSE_CODES.GATEWAY_SHUTDOWN, 'the gateway is shutting down');
       return;
     }

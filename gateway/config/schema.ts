@@ -132,6 +132,27 @@ export const configSchema = z.strictObject({
     /** Tunnels one agent may hold to this gateway at once; one more is refused (429). Default 8. */
     maxTunnelsPerAgent: z.number().int().min(1).max(64).default(8),
   }).prefault({}),
+  /**
+   * Several replicas on one PostgreSQL store (gateway/cluster/DESIGN.md): the internal listener
+   * over which a replica without an agent's tunnel relays the already-judged stream to the
+   * replica that has one. Off unless `port` is set; never expose it to callers.
+   */
+  cluster: z.strictObject({
+    /** Port of the internal listener; 0 = no listener, no relay (agents then need a tunnel to every replica). Default 0. */
+    port: port.default(0),
+    /** Address the internal listener binds. Default 127.0.0.1; a pod IP or 0.0.0.0 on a private network. */
+    host: z.string().min(1).default('127.0.0.1'),
+    /** How the other replicas reach this one's listener (http://host:port). Default http://<host>:<port>. */
+    url: z.url({ protocol: /^http$/, error: 'an http:// URL (the internal listener speaks plain HTTP: keep it on a private network)' }).optional(),
+    /**
+     * The secret every replica shares, at least 32 characters (e.g. 32 random bytes in base64):
+     * replicas prove to each other that they hold it (HMAC-SHA256, both directions). Required with
+     * `port`. Set it through AIRLOCK_CLUSTER_SECRET, not in a file others read.
+     */
+    secret: z.string().min(32, 'at least 32 characters (32 random bytes in base64: openssl rand -base64 32)').optional(),
+    /** Seconds between presence heartbeats; a replica silent for 3 of them is gone. Default 1. */
+    heartbeat: z.number().min(0.1).max(60).default(1),
+  }).prefault({}).refine((c) => c.port === 0 || c.secret !== undefined, { message: 'cluster.port needs cluster.secret (AIRLOCK_CLUSTER_SECRET): the internal listener must authenticate its peers', path: ['secret'] }),
   connections: z.strictObject({
     /**
      * Seconds between two reads of the connections from the store: how soon a change made through

@@ -77,6 +77,8 @@ export class ConnectionRegistry {
   #epochTimer: NodeJS.Timeout | undefined;
   #epoch: number | undefined;
   #epochFailing = false;
+  #unwatch: (() => void) | undefined;
+  #pollAgain = false; // a notification came while a poll was running: poll once more after it
   #polling = false;
 
   constructor(options: RegistryOptions) {
@@ -101,6 +103,8 @@ export class ConnectionRegistry {
     if (this.#timer !== undefined) return;
     this.#epochTimer = setInterval(() => void this.#pollEpoch(), this.#epochIntervalMs);
     this.#epochTimer.unref();
+    // PostgreSQL tells every replica when the epoch moved (NOTIFY): read it now, not at the next poll.
+    this.#unwatch = this.#store.onConfigEpoch(() => void this.#pollEpoch());
     this.#timer = setInterval(() => {
       this.reload().then(() => {
         if (this.#reloadFailing) this.#logger.info('connections reload works again');
@@ -121,6 +125,8 @@ export class ConnectionRegistry {
     clearInterval(this.#epochTimer);
     this.#timer = undefined;
     this.#epochTimer = undefined;
+    this.#unwatch?.();
+    this.#unwatch = undefined;
   }
 
   /**
@@ -134,8 +140,12 @@ export class ConnectionRegistry {
 
   /** One read of the epoch; when it moved: reload, then the epoch listeners. One poll at a time. */
   async #pollEpoch(): Promise<void> {
-    if (this.#polling) return;
+    if (this.#polling) {
+      this.#pollAgain = true;
+      return;
+    }
     this.#polling = true;
+    this.#pollAgain = false;
     try {
       const epoch = await this.#store.configEpoch();
       if (this.#epochFailing) this.#logger.info('the config epoch can be read again');
@@ -157,6 +167,7 @@ export class ConnectionRegistry {
       this.#epochFailing = true;
     } finally {
       this.#polling = false;
+      if (this.#pollAgain && this.#epochTimer !== undefined) void this.#pollEpoch();
     }
   }
 

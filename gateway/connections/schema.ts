@@ -222,6 +222,12 @@ const notHttp = (kind: string) => z.never({ error: `only http connections have a
 
 /** Fields every kind has, after name, kind, agent and target. */
 const common = {
+  /**
+   * An agent pool: more agents that reach the same target with the same credentials (agent hosts
+   * for failover and load). The connection is served by whichever of `agent` and these has a
+   * tunnel, the least busy first; `agent` may be listed again. At most 16. Default none.
+   */
+  agents: z.array(label).max(16).optional().refine((l) => l === undefined || new Set(l).size === l.length, 'lists an agent twice'),
   /** A sentence for people choosing a connection. Default none. */
   description: text(1000).optional(),
   /**
@@ -332,6 +338,14 @@ export const connectionSchema = z.discriminatedUnion('kind', [httpConnectionSche
 
 /** A validated connection definition, defaults filled in. */
 export type ConnectionSpec = z.output<typeof connectionSchema>;
+
+/**
+ * The agents that may serve a connection: `agent`, then the rest of `agents` (its pool), each
+ * once. What the data paths hand the hub's `open`.
+ */
+export function agentPool(spec: Pick<ConnectionSpec, 'agent' | 'agents'>): readonly string[] {
+  return spec.agents === undefined ? [spec.agent] : [spec.agent, ...spec.agents.filter((a) => a !== spec.agent)];
+}
 /** What may be written: defaults may be left out. */
 export type ConnectionInput = z.input<typeof connectionSchema>;
 

@@ -10,6 +10,7 @@ import { parseJson } from '../../lib/json.ts';
 import { toolsFromOpenApi, buildRequest, type OpenApiTool } from './openapi.ts';
 import { compileShape, shapeJson, truncateUtf8, type Shape } from './shape.ts';
 import type { SourceFactory } from './source.ts';
+import { agentPool } from '../connections/schema.ts';
 
 /** Tools made from one version of a connection's document, shared by its sessions. */
 const cache = new Map<string, Promise<OpenApiTool[]>>();
@@ -48,7 +49,7 @@ export const openapiSource: SourceFactory = async (ctx) => {
         ...(out.contentType ? { 'content-type': out.contentType } : {}),
         ...(body.length > 0 || ['POST', 'PUT', 'PATCH'].includes(out.method) ? { 'content-length': String(body.length) } : {}),
       };
-      const answer = await exchange(agents, connection.agent, { kind: 'http', connection: connection.name, target: target.origin, caller: identity.sub }, { method: out.method, path: `${base}${out.path}`, headers, body }, connection.limits.timeouts);
+      const answer = await exchange(agents, agentPool(connection), { kind: 'http', connection: connection.name, target: target.origin, caller: identity.sub }, { method: out.method, path: `${base}${out.path}`, headers, body }, connection.limits.timeouts);
       const agentError = answer.headers['x-airlock-agent-error'];
       if (typeof agentError === 'string') {
         answer.resume();

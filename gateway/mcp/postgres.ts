@@ -21,6 +21,7 @@ import { inspectRequest } from '../inspect/index.ts';
 import type { TunnelStream } from '../tunnel/index.ts';
 import { parseJson } from '../../lib/json.ts';
 import type { CallContext, SourceContext, SourceFactory } from './source.ts';
+import { agentPool } from '../connections/schema.ts';
 
 export const POSTGRES_TOOL_LIMITS = Object.freeze({
   /** Longest SQL text, in characters. */
@@ -242,7 +243,7 @@ function askAgent(ctx: SourceContext, body: string, call: CallContext, maxBytes:
   const { connection } = ctx;
   call.signal.throwIfAborted();
   const header = { kind: PG_TOOL_KIND, connection: connection.name, target: connection.target as string, caller: ctx.identity.sub, requestId: call.requestId };
-  const stream: TunnelStream = ctx.openStream(connection.agent, header); // GW_AGENT_OFFLINE when the agent is not here
+  const stream: TunnelStream = ctx.openStream(agentPool(connection), header); // GW_AGENT_OFFLINE when no agent of the pool is here
   const { connectMs, firstByteMs } = connection.limits.timeouts;
   const deadlineMs = connectMs + 2 * firstByteMs + 10_000; // beyond the agent's own, so its clearer answer comes first
   return new Promise<Answer>((resolve, reject) => {

@@ -21,9 +21,9 @@ export interface SourceContext {
   /** The caller: its `sub` goes to the agent (minted credentials), never its token. */
   readonly identity: Identity;
   /** Opens a stream to `agent` with an open header (`kind` picks the agent's handler). */
-  readonly openStream: (agent: string, header: Record<string, unknown>) => TunnelStream;
+  readonly openStream: (agent: string | readonly string[], header: Record<string, unknown>) => TunnelStream;
   /** The same, as the object the HTTP data path pools its kept-alive tunnel streams by. */
-  readonly agents?: { open(agent: string, header: Record<string, unknown>): TunnelStream };
+  readonly agents?: { open(agent: string | readonly string[], header: Record<string, unknown>): TunnelStream };
   readonly logger: Logger;
   /**
    * Requests the upstream sends its client (sampling, elicitation), relayed to the caller's MCP

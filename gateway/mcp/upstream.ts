@@ -24,7 +24,7 @@ import {
   CreateMessageRequestSchema, ElicitRequestSchema, ErrorCode, LoggingMessageNotificationSchema, McpError, PromptListChangedNotificationSchema, ResourceListChangedNotificationSchema, ResourceUpdatedNotificationSchema, ToolListChangedNotificationSchema,
   type CallToolResult, type CompleteRequest, type CompleteResult, type GetPromptResult, type Prompt, type ReadResourceResult, type Resource, type ResourceTemplate, type Tool,
 } from '@modelcontextprotocol/sdk/types.js';
-import type { McpTarget } from '../connections/schema.ts';
+import { agentPool, type McpTarget } from '../connections/schema.ts';
 import { GatewayError } from '../errors.ts';
 import { TunnelError, tunnelHttpPools } from '../tunnel/index.ts';
 import { VERSION } from '../version.ts';
@@ -85,11 +85,11 @@ class UpstreamSource implements ToolSource {
     const header = { kind: 'http', connection: connection.name, target: url.origin, caller: identity.sub };
     const fetch = tunnelFetch({
       target: url,
-      open: (h) => this.#ctx.openStream(connection.agent, h),
+      open: (h) => this.#ctx.openStream(agentPool(connection), h),
       header,
       // Kept-alive tunnel streams, as the HTTP data path uses: one per exchange costs a stream
       // open and an HTTP connection setup at the agent on every JSON-RPC message.
-      ...(this.#ctx.agents ? { pool: tunnelHttpPools(this.#ctx.agents).agentFor(connection.agent, header) } : {}),
+      ...(this.#ctx.agents ? { pool: tunnelHttpPools(this.#ctx.agents).agentFor(agentPool(connection), header) } : {}),
       connection: connection.name,
       firstByteMs: connection.limits.timeouts.firstByteMs,
       idleMs: connection.limits.timeouts.idleMs,
@@ -123,7 +123,7 @@ class UpstreamSource implements ToolSource {
       kind: 'mcp-stdio', connection: connection.name, caller: identity.sub, requestId: randomUUID(),
       command: target.command, ...(target.cwd === undefined ? {} : { cwd: target.cwd }), ...(target.env === undefined ? {} : { env: target.env }),
     };
-    const transport = new StreamTransport({ open: () => this.#ctx.openStream(connection.agent, header), maxMessageBytes: connection.limits.maxResponseBytes, connection: connection.name });
+    const transport = new StreamTransport({ open: () => this.#ctx.openStream(agentPool(connection), header), maxMessageBytes: connection.limits.maxResponseBytes, connection: connection.name });
     const failure = () => transport.failure;
     try {
       return { client: await this.#initialize(transport), failure };

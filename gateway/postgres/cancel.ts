@@ -9,7 +9,8 @@ import type { Logger } from '../../lib/log.ts';
 import { i32 } from '../../lib/pg-wire.ts';
 import type { AgentOpener } from '../agents/exchange.ts';
 
-interface Target { readonly agent: string; readonly session: string }
+/** Where a session's database connection is: its connection's agents (a pool: the agent that holds it is among them) and the session id. */
+interface Target { readonly agents: readonly string[]; readonly session: string }
 
 export class CancelKeys {
   readonly #byPid = new Map<number, { secret: number; target: Target }>();
@@ -29,14 +30,18 @@ export class CancelKeys {
       logger.info('postgres cancel request matched no session');
       return;
     }
-    try {
-      const stream = agents.open(entry.target.agent, { kind: 'pg-cancel', session: entry.target.session });
-      stream.on('error', () => {});
-      stream.resume();
-      stream.end();
-      logger.info('postgres cancel sent to the agent', { agent: entry.target.agent });
-    } catch (err) {
-      logger.warn('postgres cancel could not reach the agent', { agent: entry.target.agent, err });
+    // The session is held by one agent of the pool; the others know no such session and ignore
+    // the cancel, so it goes to each (a pool has at most 16 agents).
+    for (const agent of entry.target.agents) {
+      try {
+        const stream = agents.open(agent, { kind: 'pg-cancel', session: entry.target.session });
+        stream.on('error', () => {});
+        stream.resume();
+        stream.end();
+        logger.info('postgres cancel sent to the agent', { agent });
+      } catch (err) {
+        logger.warn('postgres cancel could not reach the agent', { agent, err });
+      }
     }
   }
 }

@@ -36,6 +36,7 @@ import { sessionMeta, type GuardDeps } from '../guard/index.ts';
 import { CancelKeys } from './cancel.ts';
 import { PgSession } from './session.ts';
 import { errorResponse } from './sqlstate.ts';
+import { agentPool } from '../connections/schema.ts';
 
 export interface PostgresDeps extends GuardDeps {
   readonly logger: Logger;
@@ -221,7 +222,7 @@ export function createPostgresListener(deps: PostgresDeps): PostgresListener {
     const id = randomUUID().replaceAll('-', '');
     const client = { postgres: true, application: (params.get('application_name') ?? '').slice(0, 100), remote: socket.remoteAddress ?? null, tls: stream !== socket };
     const recording = await deps.recording.recorder.open(sessionMeta(identity, connection, client));
-    const upstream = deps.agents.open(connection.agent, { kind: 'pg-wire', connection: connection.name, target: connection.target as string, caller: identity.sub, session: id }); // GW_AGENT_OFFLINE
+    const upstream = deps.agents.open(agentPool(connection), { kind: 'pg-wire', connection: connection.name, target: connection.target as string, caller: identity.sub, session: id }); // GW_AGENT_OFFLINE
     const key = { pid: randomBytes(4).readInt32BE() & 0x7fffffff, secret: randomBytes(4).readInt32BE() };
     frames.maxBytes = cfg.maxMessageBytes;
     const session = new PgSession({
@@ -230,7 +231,7 @@ export function createPostgresListener(deps: PostgresDeps): PostgresListener {
       tokenClock: () => Date.now() - config.auth.clockSkew * 1000,
     });
     sessions.add(session);
-    cancels.add(key, { agent: connection.agent, session: id });
+    cancels.add(key, { agents: agentPool(connection), session: id });
     logger.info('postgres session opened', { connection: connection.name, sub: identity.sub, session: recording.id });
     try {
       await session.run();

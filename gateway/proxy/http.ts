@@ -29,6 +29,7 @@ import { pumpBody, streamable, writeWithBackpressure, type StreamedBody } from '
 import type { Logger } from '../../lib/log.ts';
 import { effectiveMethod, forwardRequestHeaders, forwardResponseHeaders, gatewayForwardedHeaders } from './headers.ts';
 import { proxyTarget } from './path.ts';
+import { agentPool } from '../connections/schema.ts';
 
 
 export interface HttpProxyDeps extends GuardDeps {
@@ -184,7 +185,7 @@ async function proxyInSession(req: IncomingMessage, res: ServerResponse, ctx: { 
     const headers = gatewayHeaders(judged.headers);
     if (body.length > 0 || method === 'POST' || method === 'PUT' || method === 'PATCH') headers['content-length'] = String(body.length);
     try {
-      answer = await exchange(deps.agents, connection.agent, open, { method: realMethod, path: judged.target, headers, body }, limits.timeouts);
+      answer = await exchange(deps.agents, agentPool(connection), open, { method: realMethod, path: judged.target, headers, body }, limits.timeouts);
     } catch (err) {
       // Nothing reached the target: an approval this request used is given back for the retry.
       if (approvedBy !== undefined && err instanceof GatewayError && err.code === 'GW_AGENT_OFFLINE') await deps.recording.reviews.refund(approvedBy, session, err.code);
@@ -195,7 +196,7 @@ async function proxyInSession(req: IncomingMessage, res: ServerResponse, ctx: { 
     const judged = await check({ direction: 'request', headers: callerHeaders, body: NO_BODY, streamed: true }, { method, streamed: true, declaredBytes: Number.isFinite(declared) ? declared : null });
     const headers = gatewayHeaders(judged.headers);
     headers['transfer-encoding'] = 'chunked'; // masking may change the length: the end is the last chunk
-    upload = startUpload({ deps, open, agent: connection.agent, out: { method: realMethod, path: judged.target, headers }, timeouts: limits.timeouts, pump: (write) => pumpBody({ head: requestHead, rest: requestBody, max: limits.maxRequestBytes, tooLarge: tooLargeRequest, failed: clientFailed, pass: (w) => passWindow('request', w), write }) });
+    upload = startUpload({ deps, open, agent: agentPool(connection), out: { method: realMethod, path: judged.target, headers }, timeouts: limits.timeouts, pump: (write) => pumpBody({ head: requestHead, rest: requestBody, max: limits.maxRequestBytes, tooLarge: tooLargeRequest, failed: clientFailed, pass: (w) => passWindow('request', w), write }) });
     try {
       answer = await upload.answer;
     } catch (err) {
@@ -294,7 +295,7 @@ interface Upload {
  * `answer` rejects with whatever failed first: the upload's refusal or the exchange.
  */
 function startUpload(o: {
-  deps: HttpProxyDeps; agent: string; open: Record<string, unknown>; out: Omit<Outgoing, 'body'>; timeouts: Connection['limits']['timeouts'];
+  deps: HttpProxyDeps; agent: string | readonly string[]; open: Record<string, unknown>; out: Omit<Outgoing, 'body'>; timeouts: Connection['limits']['timeouts'];
   pump: (write: (bytes: Buffer) => Promise<void>) => Promise<StreamedBody>;
 }): Upload {
   const answer = Promise.withResolvers<IncomingMessage>();

@@ -37,6 +37,7 @@ import type { HttpProxyDeps } from './http.ts';
 import { proxyTarget } from './path.ts';
 import type { Finding } from '../inspect/types.ts';
 import { CLOSE, WebSocketRelay, type DecidedMessage, type Direction, type MessagePayload } from './websocket-relay.ts';
+import { agentPool } from '../connections/schema.ts';
 
 /** RFC 6455 §4.2.1: a base64 16-byte nonce. */
 const WS_KEY = /^[+/0-9A-Za-z]{22}==$/;
@@ -109,7 +110,7 @@ export function websocketProxyRoute(deps: HttpProxyDeps): UpgradeRoute {
         await record('request', upgrade, undefined, { upgrade: true, method: 'GET', path });
         refuseUnlessAllowed(upgrade, connection, 'request');
 
-        const stream = deps.agents.open(connection.agent, { kind: 'http', connection: connection.name, target: target.origin, caller: identity.sub, requestId: ctx.requestId });
+        const stream = deps.agents.open(agentPool(connection), { kind: 'http', connection: connection.name, target: target.origin, caller: identity.sub, requestId: ctx.requestId });
         const upstream = await dialTarget(stream, socket, {
           url: `ws://${target.host}${path}`,
           protocols,

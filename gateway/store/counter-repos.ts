@@ -1,5 +1,7 @@
-// The limits' counters (gateway/limits/): one row per limit, key and window. `add` is one
-// statement (an upsert that returns the new total), so replicas adding at once never lose a unit.
+// What replicas count and claim together, each in one statement so replicas acting at once never
+// lose a unit or both win: the limits' counters (gateway/limits/: one row per limit, key and
+// window, an upsert that returns the new total) and agent connect tokens used (an insert that
+// does nothing when the row exists).
 import type { Driver, Executor } from './driver.ts';
 import { first, num, op } from './ops.ts';
 import type { Store } from './types.ts';
@@ -22,6 +24,19 @@ export function counterRepos(driver: Driver, now: () => number): Pick<Store, 'co
         return rows.map((r) => ({ key: String(r.key), used: num(r.used), expiresAt: num(r.expires_at) }));
       }),
       purge: (before) => op('purge expired limit counters', () => db.run('DELETE FROM limit_counters WHERE expires_at < ?', [before ?? now()])),
+    },
+  };
+}
+
+export function connectTokenRepos(driver: Driver, now: () => number): Pick<Store, 'connectTokens'> {
+  const db: Executor = driver;
+  return {
+    connectTokens: {
+      claim: (agent, jti, expiresAt) => op('record an agent connect token', async () => {
+        await db.run('DELETE FROM connect_token_uses WHERE agent = ? AND expires_at < ?', [agent, now()]);
+        return (await db.run('INSERT INTO connect_token_uses (agent, jti, expires_at) VALUES (?, ?, ?) ON CONFLICT (agent, jti) DO NOTHING', [agent, jti, expiresAt])) === 1;
+      }),
+      purge: (before) => op('purge used agent connect tokens', () => db.run('DELETE FROM connect_token_uses WHERE expires_at < ?', [before ?? now()])),
     },
   };
 }

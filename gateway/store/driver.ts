@@ -23,6 +23,13 @@ export interface Driver extends Executor {
    * takes the write lock up front (BEGIN IMMEDIATE); PostgreSQL runs READ COMMITTED.
    */
   transaction<T>(fn: (tx: Executor) => Promise<T>): Promise<T>;
+  /**
+   * Calls `onNotify` whenever a notification on `channel` arrives (PostgreSQL LISTEN, on a
+   * connection of its own that reconnects after a loss, calling `onNotify` once reconnected, since
+   * notifications in between are lost). Absent where the backend has no notifications (SQLite: one
+   * host, polling is enough). Returns the unsubscribe function; close() also ends it.
+   */
+  listen?(channel: string, onNotify: () => void): () => void;
   /** Idempotent. */
   close(): Promise<void>;
 }

@@ -278,6 +278,67 @@ export const MIGRATIONS: readonly Migration[] = [
       CREATE INDEX console_sessions_expires ON console_sessions (expires_at);
     `,
   },
+  {
+    // Several replicas on one store (gateway/cluster/DESIGN.md). The jti of every agent connect
+    // token that verified, until the token expires: a captured token connects once to the whole
+    // deployment, not once per replica. The replicas with a cluster listener (their internal URL
+    // and heartbeat) and which of them holds a tunnel of which agent, for the relay. On PostgreSQL the config epoch's bump also notifies
+    // (delivered at commit), so replicas LISTENing re-read the epoch at once instead of at their
+    // next poll.
+    version: 9,
+    name: 'replicas: shared connect-token replay cache, presence, config epoch notifications',
+    sql: {
+      sqlite: `
+        CREATE TABLE connect_token_uses (
+          agent TEXT NOT NULL,
+          jti TEXT NOT NULL,
+          expires_at BIGINT NOT NULL,
+          PRIMARY KEY (agent, jti)
+        );
+        CREATE INDEX connect_token_uses_expires ON connect_token_uses (expires_at);
+        CREATE TABLE cluster_replicas (
+          id TEXT NOT NULL PRIMARY KEY,
+          url TEXT NOT NULL,
+          started_at BIGINT NOT NULL,
+          heartbeat_at BIGINT NOT NULL
+        );
+        CREATE TABLE cluster_tunnels (
+          agent TEXT NOT NULL,
+          replica TEXT NOT NULL,
+          since BIGINT NOT NULL,
+          PRIMARY KEY (agent, replica)
+        );
+      `,
+      postgres: `
+        CREATE TABLE connect_token_uses (
+          agent TEXT NOT NULL,
+          jti TEXT NOT NULL,
+          expires_at BIGINT NOT NULL,
+          PRIMARY KEY (agent, jti)
+        );
+        CREATE INDEX connect_token_uses_expires ON connect_token_uses (expires_at);
+        CREATE TABLE cluster_replicas (
+          id TEXT NOT NULL PRIMARY KEY,
+          url TEXT NOT NULL,
+          started_at BIGINT NOT NULL,
+          heartbeat_at BIGINT NOT NULL
+        );
+        CREATE TABLE cluster_tunnels (
+          agent TEXT NOT NULL,
+          replica TEXT NOT NULL,
+          since BIGINT NOT NULL,
+          PRIMARY KEY (agent, replica)
+        );
+        CREATE OR REPLACE FUNCTION airlock_bump_config_epoch() RETURNS trigger LANGUAGE plpgsql AS $$
+          BEGIN
+            UPDATE config_epoch SET epoch = epoch + 1 WHERE id = 1;
+            PERFORM pg_notify('airlock_config_epoch', '');
+            RETURN NULL;
+          END;
+        $$;
+      `,
+    },
+  },
 ];
 /** Newest schema version this code knows. */
 export const LATEST_VERSION = MIGRATIONS.at(-1)?.version ?? 0;

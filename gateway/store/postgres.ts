@@ -3,6 +3,7 @@
 import pg from 'pg';
 import type { Logger } from '../../lib/log.ts';
 import { DriverError, closedStoreError, type Driver, type Executor, type Row, type SqlValue } from './driver.ts';
+import { listenChannel } from './postgres-listen.ts';
 
 export interface PostgresOptions {
   /** Connections kept at most. Default 10. */
@@ -95,6 +96,7 @@ export async function openPostgresDriver(url: string, options: PostgresOptions):
   }
 
   const direct = executor(pool);
+  const listeners = new Set<() => Promise<void>>();
   let closed = false;
   let ending: Promise<void> | undefined;
   const guard = () => {
@@ -135,9 +137,18 @@ export async function openPostgresDriver(url: string, options: PostgresOptions):
         client.release(broken);
       }
     },
+    listen(channel, onNotify) {
+      guard();
+      const stop = listenChannel({ url, channel, onNotify, logger: options.logger, connectTimeoutMs: options.connectTimeoutMs ?? 5000 });
+      listeners.add(stop);
+      return () => {
+        listeners.delete(stop);
+        void stop();
+      };
+    },
     close() {
       closed = true;
-      ending ??= pool.end();
+      ending ??= Promise.all([...listeners].map((stop) => stop())).then(() => pool.end());
       return ending;
     },
   };

@@ -5,8 +5,9 @@ import { parseJsonObject, parseJsonText, toJsonText } from './json.ts';
 import { conflict, first, num, op, optNum, optStr, positiveInt, q, str } from './ops.ts';
 import { recordingRepos } from './recording-repos.ts';
 import { reviewRepos } from './review-repos.ts';
-import { counterRepos } from './counter-repos.ts';
 import { consoleRepos } from './console-repos.ts';
+import { clusterRepos } from './cluster-repos.ts';
+import { connectTokenRepos, counterRepos } from './counter-repos.ts';
 import type { AgentPatch, AgentRecord, AgentStatus, ApiKeyRecord, ConnectionKind, ConnectionRecord, Store } from './types.ts';
 
 export interface StoreOptions {
@@ -58,6 +59,7 @@ export function createStore(driver: Driver, options: StoreOptions = {}): Store {
     ping: () => op('answer a ping', async () => { await db.query('SELECT 1 AS ok'); }),
     schemaVersion: () => op('read its schema version', async () =>
       num(first(await db.query('SELECT COALESCE(MAX(version), 0) AS v FROM schema_migrations'))?.v ?? 0)),
+    onConfigEpoch: (onChange) => driver.listen?.('airlock_config_epoch', onChange) ?? (() => {}),
     configEpoch: () => op('read the config epoch', async () =>
       num(first(await db.query('SELECT epoch FROM config_epoch WHERE id = 1'))?.epoch ?? 0)),
     close: () => driver.close(),
@@ -101,7 +103,7 @@ export function createStore(driver: Driver, options: StoreOptions = {}): Store {
         return r ? toAgent(r) : null;
       }),
       list: () => op('list agents', async () => (await db.query(`SELECT ${AGENT_COLUMNS} FROM agents ORDER BY name`)).map(toAgent)),
-      update: (name, patch) => op(`update agent ${q(name)}`, async () => {
+      update: (name, patch, options = {}) => op(`update agent ${q(name)}`, async () => {
         const sets: string[] = [];
         const params: SqlValue[] = [];
         for (const [field, column] of Object.entries(AGENT_PATCH_COLUMNS) as Array<[keyof AgentPatch, string]>) {
@@ -112,7 +114,9 @@ export function createStore(driver: Driver, options: StoreOptions = {}): Store {
         }
         const r = sets.length === 0
           ? first(await db.query(`SELECT ${AGENT_COLUMNS} FROM agents WHERE name = ?`, [name]))
-          : first(await db.query(`UPDATE agents SET ${sets.join(', ')} WHERE name = ? RETURNING ${AGENT_COLUMNS}`, [...params, name]));
+          : options.ifEnrollmentTokenHash !== undefined
+            ? first(await db.query(`UPDATE agents SET ${sets.join(', ')} WHERE name = ? AND enrollment_token_hash = ? RETURNING ${AGENT_COLUMNS}`, [...params, name, options.ifEnrollmentTokenHash]))
+            : first(await db.query(`UPDATE agents SET ${sets.join(', ')} WHERE name = ? RETURNING ${AGENT_COLUMNS}`, [...params, name]));
         return r ? toAgent(r) : null;
       }),
       remove: (name) => op(`remove agent ${q(name)}`, async () => (await db.run('DELETE FROM agents WHERE name = ?', [name])) > 0),
@@ -161,6 +165,8 @@ export function createStore(driver: Driver, options: StoreOptions = {}): Store {
     ...reviewRepos(driver, now),
     ...counterRepos(driver, now),
     ...consoleRepos(driver, now),
+    ...connectTokenRepos(driver, now),
+    ...clusterRepos(driver),
   };
 }
 

@@ -307,6 +307,13 @@ export interface Store {
    * a gateway polls it to learn that another replica changed who may use what.
    */
   configEpoch(): Promise<number>;
+  /**
+   * Calls `onChange` soon after the config epoch moved on any replica (PostgreSQL: a NOTIFY from
+   * the epoch's trigger; see gateway/cluster/DESIGN.md), so readers need not wait for their next
+   * poll. Best effort: it may also call when nothing moved, and calls nothing on SQLite; polling
+   * configEpoch() stays the guarantee. Returns the unsubscribe function.
+   */
+  onConfigEpoch(onChange: () => void): () => void;
 
   readonly connections: {
     /** Version 1, createdAt = updatedAt = now. Duplicate name → GW_STORE_CONFLICT. */
@@ -323,8 +330,39 @@ export interface Store {
     create(rec: NewAgent): Promise<AgentRecord>;
     get(name: string): Promise<AgentRecord | null>;
     list(): Promise<AgentRecord[]>;
-    update(name: string, patch: AgentPatch): Promise<AgentRecord | null>;
+    /**
+     * Writes `patch`; null when there is no such agent. With `ifEnrollmentTokenHash`, only while the
+     * stored enrollment token hash is exactly that (one statement: of two replicas redeeming one
+     * token at once, one wins and the other gets null).
+     */
+    update(name: string, patch: AgentPatch, options?: { readonly ifEnrollmentTokenHash?: string }): Promise<AgentRecord | null>;
     remove(name: string): Promise<boolean>;
+  };
+  /** Replicas with a cluster listener and the agent tunnels each holds (gateway/cluster/). Times in epoch ms. */
+  readonly cluster: {
+    /** Inserts or refreshes replica `id` at internal `url`. */
+    beat(id: string, url: string, at: EpochMs): Promise<void>;
+    /** Forgets replica `id` and its tunnels (clean shutdown). */
+    leave(id: string): Promise<void>;
+    /** Records that replica `replica` holds (online) or no longer holds a usable tunnel of `agent`. */
+    tunnel(agent: string, replica: string, online: boolean, at: EpochMs): Promise<void>;
+    /** Which replica, alive at `aliveAfter` or later, holds a tunnel of which agent. */
+    routes(aliveAfter: EpochMs): Promise<Array<{ agent: string; replica: string; url: string }>>;
+    /** Replicas alive at `aliveAfter` or later, by id. */
+    replicas(aliveAfter: EpochMs): Promise<Array<{ id: string; url: string; startedAt: EpochMs; heartbeatAt: EpochMs }>>;
+    /** Forgets replicas whose heartbeat is older than `staleBefore`, with their tunnels; resolves with how many. */
+    sweep(staleBefore: EpochMs): Promise<number>;
+  };
+  /** Agent connect tokens used, shared by every replica (gateway/agents/replay.ts). */
+  readonly connectTokens: {
+    /**
+     * Records that `agent` connected with `jti`, kept until `expiresAt` (epoch ms). True the first
+     * time, false when it was recorded before (a replay, on any replica). Also forgets the agent's
+     * expired entries.
+     */
+    claim(agent: string, jti: string, expiresAt: EpochMs): Promise<boolean>;
+    /** Forgets every entry that expired before `before` (epoch ms, default now); resolves with how many. */
+    purge(before?: EpochMs): Promise<number>;
   };
   readonly apiKeys: {
     /** Duplicate id or hash → GW_STORE_CONFLICT. */

@@ -15,9 +15,12 @@ import { Agent, type ClientRequest } from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { TunnelStream } from './stream.ts';
 
-/** What opens streams to an agent: the gateway's AgentHub. `open` throws when it cannot (agent offline). */
+/**
+ * What opens streams to an agent, or to any one of a pool of agents (a list of names): the
+ * gateway's AgentHub. `open` throws when it cannot (agent offline).
+ */
 export interface StreamOpener {
-  open(agent: string, header: Record<string, unknown>): TunnelStream;
+  open(agent: string | readonly string[], header: Record<string, unknown>): TunnelStream;
 }
 
 export interface TunnelHttpPoolOptions {
@@ -65,8 +68,9 @@ export class TunnelHttpPools {
    * AgentHub.open). Pass it as the `agent` option of http.request. Opening a stream can throw
    * (the opener's error, e.g. GW_AGENT_OFFLINE): http.request then throws it synchronously.
    */
-  agentFor(agent: string, header: Record<string, unknown>): Agent {
-    const key = `${agent}\n${JSON.stringify(header)}`;
+  agentFor(agent: string | readonly string[], header: Record<string, unknown>): Agent {
+    // Agent names are DNS labels: a comma cannot occur in one.
+    const key = `${typeof agent === 'string' ? agent : agent.join(',')}\n${JSON.stringify(header)}`;
     let pool = this.#pools.get(key);
     if (pool !== undefined) {
       this.#pools.delete(key); // re-inserted below: most recently used

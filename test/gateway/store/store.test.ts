@@ -562,6 +562,35 @@ for (const backend of [sqliteBackend(), postgresBackend()]) {
       assert.equal(await store.consoleSessions.get(rec.id), null);
     });
 
+    test('replicas: a connect token is claimed once per agent; an enrollment token hash redeems once; epoch changes notify (PostgreSQL)', async () => {
+      clock = T0;
+      assert.equal(await store.connectTokens.claim('edge', 'jti-aaaaaaaaaaaaaaaa', T0 + 60_000), true);
+      assert.equal(await store.connectTokens.claim('edge', 'jti-aaaaaaaaaaaaaaaa', T0 + 60_000), false, 'the same token again');
+      assert.equal(await store.connectTokens.claim('edge-2', 'jti-aaaaaaaaaaaaaaaa', T0 + 60_000), true, 'the same jti from another agent');
+      clock = T0 + 120_000;
+      assert.equal(await store.connectTokens.purge(), 2);
+
+      await store.agents.create({ name: 'redeem', enrollmentTokenHash: 'sha256:t1', enrollmentExpiresAt: T0 + 1000, status: 'pending' });
+      const activate = { status: 'active' as const, publicKey: 'k', enrollmentTokenHash: null, enrollmentExpiresAt: null };
+      assert.equal(await store.agents.update('redeem', activate, { ifEnrollmentTokenHash: 'sha256:other' }), null, 'another token');
+      assert.equal((await store.agents.update('redeem', activate, { ifEnrollmentTokenHash: 'sha256:t1' }))?.status, 'active');
+      assert.equal(await store.agents.update('redeem', activate, { ifEnrollmentTokenHash: 'sha256:t1' }), null, 'the same token a second time');
+
+      let notified = 0;
+      const stop = store.onConfigEpoch(() => { notified++; });
+      try {
+        if (backend.name === 'sqlite') return; // one host: polling the epoch is the mechanism
+        // LISTEN starts on its own connection; edit until the notification comes through.
+        for (let i = 0; notified === 0; i++) {
+          assert.ok(i < 200, 'no notification within 200 edits');
+          await backend.raw(url, `INSERT INTO connections (name, kind, agent, spec, version, created_at, updated_at) VALUES ('notify-${i}', 'http', 'a', '{}', 1, 0, 0)`);
+          await new Promise((r) => setTimeout(r, 25));
+        }
+      } finally {
+        stop();
+      }
+    });
+
     test('close is idempotent; operations after it fail with a coded error', async () => {
       const closing = await openStore(await backend.freshUrl());
       await closing.ping();

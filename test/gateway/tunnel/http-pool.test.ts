@@ -27,8 +27,8 @@ function serveHeaders(session: TunnelSession): { server: http.Server; served: Tu
 }
 
 /** An opener over one session, as the AgentHub is over an agent's tunnels; it records each open. */
-function openerOf(session: TunnelSession): StreamOpener & { opened: Array<{ agent: string; header: Record<string, unknown> }> } {
-  const opened: Array<{ agent: string; header: Record<string, unknown> }> = [];
+function openerOf(session: TunnelSession): StreamOpener & { opened: Array<{ agent: string | readonly string[]; header: Record<string, unknown> }> } {
+  const opened: Array<{ agent: string | readonly string[]; header: Record<string, unknown> }> = [];
   return {
     opened,
     open(agent, header) {
