@@ -162,7 +162,7 @@ export class Firewall {
       ...(justification === undefined ? {} : { justification }),
       ...(firstSql === undefined ? {} : { dialect: now.connection.sql.dialect }),
     };
-    using gate = await limitsBefore(this.#deps, now.identity, now.connection, { direction: 'request', tool: name }); // in flight until the call returns
+    using gate = await limitsBefore(this.#deps, now.identity, now.connection, { direction: 'request', tool: name }, ctx.signal); // in flight until the call returns
     const outcome = withLimits(decideFor(this.#deps, now.identity, now.connection, request, extra, undefined, gate?.usage), gate);
     const leaving = outcome.decision === 'mask' && outcome.masked !== undefined ? outcome.masked : args;
     await recordStep(this.#deps.recording.recorder, this.#session, {

@@ -103,8 +103,9 @@ async function proxyInSession(req: IncomingMessage, res: ServerResponse, ctx: { 
   // inspects and decides (or the oversize rule); the step is recorded durably, held for a review
   // or refused unless allowed, and what may leave comes back (masked when the decision is mask).
   let approvedBy: string | undefined; // the review that released the request also covers its answer
+  let clientGone: AbortSignal | undefined; // a request waiting for a `delay` limit leaves its queue when its client goes
   const check = async (msg: Omit<HttpMessage, 'method' | 'pathname' | 'query'> & { streamed?: boolean }, summary: JsonObject): Promise<Judged> => {
-    const gate = await limitsBefore(deps, identity, connection, { direction: msg.direction, method, path: pathname });
+    const gate = await limitsBefore(deps, identity, connection, { direction: msg.direction, method, path: pathname }, msg.direction === 'request' ? clientGone ??= abortOnClose(req, res) : undefined);
     if (gate !== undefined) res.once('close', gate.release); // its place under `concurrent` limits ends with the exchange
     const judged = judgeHttp(deps, identity, connection, { ...msg, method, pathname, query, ...(gate === undefined ? {} : { limits: gate }) }, msg.direction === 'request' ? tooLargeRequest : tooLargeResponse);
     const { outcome, normal } = judged;
