@@ -51,6 +51,8 @@ export interface LimiterStats {
   readonly hits: Record<string, Partial<Record<LimitAction, number>>>;
   /** Requests let through uncounted because the store could not be reached and the limit is not `required`, by limit name. */
   readonly failOpen: Record<string, number>;
+  /** Requests waiting now for `delay` limits on this replica, by limit name (a gauge). */
+  readonly waiting: Record<string, number>;
 }
 
 export interface LimiterOptions {
@@ -78,6 +80,8 @@ export class Limiter {
   readonly #places: Places;
   /** Requests waiting per `delay` limit key on this replica (bounded by delay.maxQueue). */
   readonly #queued = new Map<string, number>();
+  /** The same, by limit name (stats). */
+  readonly #waiting = new Map<string, number>();
   /** Who to wake when a place under a `concurrent` key frees here. */
   readonly #wakers = new Wakers();
   readonly #hits = new Map<string, Partial<Record<LimitAction, number>>>();
@@ -208,7 +212,9 @@ export class Limiter {
     const full = first.some((o) => (this.#queued.get(o.key) ?? 0) >= o.limit.spec.delay!.maxQueue);
     if (full || tooLong(first)) return { over: first, held: [] };
     const queued = first.map((o) => o.key);
+    const names = first.map((o) => o.limit.name);
     for (const key of queued) this.#queued.set(key, (this.#queued.get(key) ?? 0) + 1);
+    for (const name of names) this.#waiting.set(name, (this.#waiting.get(name) ?? 0) + 1);
     try {
       let over = first;
       for (;;) {
@@ -221,10 +227,12 @@ export class Limiter {
         if (!over.every((o) => o.limit.spec.action === 'delay') || this.#now() >= deadline || tooLong(over)) return next;
       }
     } finally {
-      for (const key of queued) {
-        const left = (this.#queued.get(key) ?? 1) - 1;
-        if (left <= 0) this.#queued.delete(key);
-        else this.#queued.set(key, left);
+      for (const [map, ids] of [[this.#queued, queued], [this.#waiting, names]] as const) {
+        for (const id of ids) {
+          const left = (map.get(id) ?? 1) - 1;
+          if (left <= 0) map.delete(id);
+          else map.set(id, left);
+        }
       }
     }
   }
@@ -247,11 +255,12 @@ export class Limiter {
     this.#hits.set(name, byAction);
   }
 
-  /** Hits by limit and action, and requests passed open by limit, since start (plain numbers, a copy). */
+  /** Hits by limit and action, and requests passed open by limit, since start; requests waiting now (plain numbers, a copy). */
   stats(): LimiterStats {
     return {
       hits: Object.fromEntries([...this.#hits].map(([name, byAction]) => [name, { ...byAction }])),
       failOpen: Object.fromEntries(this.#failOpen),
+      waiting: Object.fromEntries(this.#waiting),
     };
   }
 

@@ -8,11 +8,10 @@ import assert from 'node:assert/strict';
 import { createServer, type Server } from 'node:http';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import pg from 'pg';
 import type { RunningGateway } from '../../../gateway/main.ts';
 import type { Running } from '../../support/process.ts';
 import { AUDIENCE, addConnections, eventually, startTestAgent, startTestGateway, stopAll, type TestGateway } from '../../support/gateway.ts';
-import { startPostgres, type TestPostgres } from '../../support/postgres.ts';
+import { createDatabase, startPostgres, type TestPostgres } from '../../support/postgres.ts';
 
 const MAX = 5;
 
@@ -29,13 +28,7 @@ for (const backend of ['sqlite', 'postgres'] as const) describe(backend, () => {
     let storeUrl: string | undefined;
     if (backend === 'postgres') {
       server = await startPostgres();
-      const db = `airlock_concurrent_${process.pid}`;
-      const c = new pg.Client({ connectionString: server.url });
-      await c.connect();
-      try { await c.query(`CREATE DATABASE ${db}`); } finally { await c.end(); }
-      const u = new URL(server.url);
-      u.pathname = `/${db}`;
-      storeUrl = u.href;
+      storeUrl = await createDatabase(server, `airlock_concurrent_${process.pid}`);
     }
     target = createServer((_req, res) => {
       inFlight++;

@@ -7,14 +7,13 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import pg from 'pg';
 import { createLogger, silentLogger } from '../../../lib/log.ts';
 import { GatewayError } from '../../../gateway/errors.ts';
 import { openStore, type Store } from '../../../gateway/store/index.ts';
 import { compileLimit, type LimitSubject } from '../../../gateway/limits/compile.ts';
 import { Limiter, type LimiterOptions } from '../../../gateway/limits/limiter.ts';
 import { limitSchema } from '../../../gateway/limits/schema.ts';
-import { startPostgres, type TestPostgres } from '../../support/postgres.ts';
+import { createDatabase, startPostgres, type TestPostgres } from '../../support/postgres.ts';
 import { eventually } from '../../support/gateway.ts';
 import { start } from '../../support/process.ts';
 
@@ -42,13 +41,7 @@ for (const backend of ['sqlite', 'postgres'] as const) {
     });
     const freshUrl = async () => {
       if (backend === 'sqlite') return `sqlite:${join(dir, `limits-${++n}.db`)}`;
-      const db = `airlock_limits_${process.pid}_${++n}`;
-      const c = new pg.Client({ connectionString: server!.url });
-      await c.connect();
-      try { await c.query(`CREATE DATABASE ${db}`); } finally { await c.end(); }
-      const url = new URL(server!.url);
-      url.pathname = `/${db}`;
-      return url.href;
+      return createDatabase(server!, `airlock_limits_${process.pid}_${++n}`);
     };
     const replica = async (url: string, options: Partial<LimiterOptions> = {}) => {
       const store = await openStore(url, { logger: silentLogger });
@@ -187,7 +180,7 @@ for (const backend of ['sqlite', 'postgres'] as const) {
       assert.equal((await limiter.before(optional, subject)).hits.length, 0);
       assert.ok(lines.some((l) => l.includes('limit not counted') && l.includes('"limit":"pages"')), lines.join('\n'));
       await limiter.before(optional, subject);
-      assert.deepEqual(limiter.stats(), { hits: {}, failOpen: { pages: 2 } }, 'each request passed open is counted');
+      assert.deepEqual(limiter.stats(), { hits: {}, failOpen: { pages: 2 }, waiting: {} }, 'each request passed open is counted');
     });
   });
 }
