@@ -34,6 +34,17 @@ export async function limitsBefore(deps: GuardDeps, identity: Identity, connecti
   return deps.limiter.before(limits, subjectOf(identity, connection, step), signal);
 }
 
+/**
+ * Before an answer that no request announced leaves (a WebSocket message from the target, a window
+ * of a streamed answer): the egress budgets concerning it must have room; undefined as for `limitsBefore`.
+ */
+export async function limitsRoom(deps: GuardDeps, identity: Identity, connection: Connection, step: LimitedStep): Promise<Gate | undefined> {
+  if (deps.limiter === undefined) return undefined;
+  const { limits } = policyFor(deps, connection);
+  if (limits.length === 0) return undefined;
+  return deps.limiter.room(limits, subjectOf(identity, connection, step));
+}
+
 /** After an answer left (allow or mask): egress budgets count its sensitive values. */
 export async function limitsAfter(deps: GuardDeps, identity: Identity, connection: Connection, step: LimitedStep, outcome: Outcome): Promise<void> {
   if (deps.limiter === undefined || (outcome.decision !== 'allow' && outcome.decision !== 'mask')) return;

@@ -152,6 +152,22 @@ export class Limiter {
   }
 
   /**
+   * Before an answer leaves that no request of its own announced (a WebSocket message from the
+   * target, a window of a streamed answer): whether the egress budgets concerning it have room
+   * (nothing is spent: `after` counts what left). Past one it is refused, whatever the limit's
+   * action (an answer cannot wait, nor be held for a review). Throws GW_STORE_UNAVAILABLE like `before`.
+   */
+  async room(limits: readonly CompiledLimit[], s: LimitSubject): Promise<Gate> {
+    const keys = limits.map((limit) => limit.keyOf(s));
+    const egress = limits.flatMap((limit, i) => (limit.spec.kind === 'egress' && limit.matches(s) ? [{ limit, key: keys[i]! }] : []));
+    const { over } = egress.length === 0 ? { over: [] } : await this.#attempt(egress, s);
+    const hits = over.map((o) => ({ ...this.#hit(o, 0), action: 'deny' as const }));
+    for (const h of hits) this.#count(h.limit, h.action);
+    const release = () => {};
+    return { usage: this.#usage(limits, keys), hits, release, [Symbol.dispose]: release };
+  }
+
+  /**
    * One check of every concerned limit. Units are taken as each is checked (no await between a
    * check and its take for the limits held in memory, so concurrent requests never share a token)
    * and given back when any limit is over: a refused request costs nothing.
