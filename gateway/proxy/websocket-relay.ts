@@ -8,7 +8,9 @@
 //   or format characters (UTF-16 text, valid UTF-8 with a NUL between characters) is an
 //   `inspect.hidden_text` finding — policy denies all three → decide → recorder hook → allow:
 //   forwarded as received │ mask: the masked payload is forwarded (UTF-8, JSON stays JSON) │
-//   deny or review: both sides closed with 1008 and a reason naming the reason code
+//   deny or review: both sides closed with 1008 and a reason naming the reason code (a limit
+//   declared in policy: `GW_LIMIT_EXCEEDED (limit.exceeded, retry after N s)`; the limits are
+//   applied in `decide`, gateway/guard/limits-hook.ts)
 //   binary that is not UTF-8 → both sides closed with 1003 (it cannot be inspected: no charset is
 //   declared for a binary message, so airlock reads binary only when it is UTF-8 text)
 //   larger than limits.inspectBytes → ws refuses it (maxPayload: 1009); both sides close
