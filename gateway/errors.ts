@@ -21,7 +21,7 @@ export const GATEWAY_ERRORS = {
   GW_REQUEST_TIMEOUT: { status: 408, summary: 'The request headers did not arrive within server.headersTimeout (or the whole request within server.limits.requestTimeout); the connection was closed.' },
   GW_HEADERS_TOO_LARGE: { status: 431, summary: 'The request headers are larger than the 32 KiB the gateway reads.' },
   GW_TOO_MANY_REQUESTS: { status: 429, summary: 'The caller already has its maximum of requests in flight or of body bytes held (server.limits, per identity); retry after the Retry-After seconds, once some of its requests finished.' },
-  GW_LIMIT_EXCEEDED: { status: 429, summary: 'A limit declared in policy (a request rate, a cost or an egress budget per window) is used up for this caller; the message names the limit, and Retry-After says in how many seconds it has room again.' },
+  GW_LIMIT_EXCEEDED: { status: 429, summary: 'A limit declared in policy (a request rate, requests in flight, a cost or an egress budget per window) is used up for this caller, and waiting (action delay) could not help; the message names the limit, and Retry-After (WebSocket: the close reason) says in how many seconds it has room again.' },
   GW_OVERLOADED: { status: 503, summary: 'The gateway as a whole has its maximum of requests in flight or of body bytes held (server.limits); retry after the Retry-After seconds, or against another replica.' },
   GW_CONFIG_INVALID: { status: 500, summary: 'The configuration file or an AIRLOCK_* variable is invalid (start-up only).' },
   GW_STORE_UNAVAILABLE: { status: 503, summary: 'The store cannot be reached or refused a write.' },

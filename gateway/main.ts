@@ -54,6 +54,8 @@ export interface RunningGateway {
   readonly agents: AgentHub;
   /** The recorder, HTTP sessions and reviews. */
   readonly recording: RecordingSystem;
+  /** The limits declared in policy: `limiter.stats()` counts hits and fail-opens (for metrics). */
+  readonly limiter: Limiter;
   /** The URL the gateway listens on (http://host:port). */
   readonly url: string;
   /** The PostgreSQL listener's port, when postgres.enabled. */
@@ -172,5 +174,5 @@ export async function startGateway(options: StartOptions = {}): Promise<RunningG
     })();
     return stopping;
   };
-  return { config, store, gateway, logger, authn, connections, agents: agents.hub, recording, url, ...(postgresPort === undefined ? {} : { postgresPort }), stop };
+  return { config, store, gateway, logger, authn, connections, agents: agents.hub, recording, limiter, url, ...(postgresPort === undefined ? {} : { postgresPort }), stop };
 }

@@ -14,9 +14,9 @@ export function checkPolicySources(policy: ConnectionSpec['policy'], packsDir: s
     if (!available.includes(pack)) issues.push({ field: `policy.packs.${i}`, message: `no policy pack "${pack}" (the packs are ${available.join(', ')})` });
   });
   if (issues.length > 0) return issues;
-  // Each file alone first, so a broken one is named by its index.
+  // Each file alone first, so a broken one is named by its index (a rule may read a limit another file declares).
   for (const [i, file] of policy.files.entries()) {
-    const problem = loadProblem(() => loadPolicies({ files: [file] }));
+    const problem = loadProblem(() => loadPolicies({ files: [file], partial: true }));
     if (problem !== undefined) return [{ field: `policy.files.${i}`, message: problem }];
   }
   const together = loadProblem(() => loadPolicies({ packs: policy.packs, files: policy.files, packsDir }));

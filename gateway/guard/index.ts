@@ -7,5 +7,5 @@ export { recordStep, redactFindings, sessionMeta, type Recording } from './recor
 export { reasonText, refuseUnlessAllowed } from './refuse.ts';
 export { firstValue, judgeHttp, oversizeOutcome, type HeaderMap, type HttpMessage, type Judged } from './message.ts';
 export { charsetOf, hiddenInValue, hiddenText, normaliseBody, readWholeKind, type NormalBody } from './normalise.ts';
-export { limitsAfter, limitsBefore, withLimits, type LimitedStep } from './limits-hook.ts';
+export { limitsAfter, limitsBefore, limitsRoom, withLimits, type LimitedStep } from './limits-hook.ts';
 export { DEFAULT_MAX_DEPTH, scanJson } from './json.ts';

@@ -22,12 +22,27 @@ function subjectOf(identity: Identity, connection: Connection, step: LimitedStep
   return { identity: { sub: identity.sub, groups: identity.groups, via: identity.via, tokenId: identity.tokenId }, connection: connection.name, ...step };
 }
 
-/** The limits' gate for one step; undefined when the gateway runs without limits or the connection's policies declare none. */
-export async function limitsBefore(deps: GuardDeps, identity: Identity, connection: Connection, step: LimitedStep): Promise<Gate | undefined> {
+/**
+ * The limits' gate for one step; undefined when the gateway runs without limits or the
+ * connection's policies declare none. `signal`: the client went away (a request waiting for a
+ * `delay` limit leaves its queue).
+ */
+export async function limitsBefore(deps: GuardDeps, identity: Identity, connection: Connection, step: LimitedStep, signal?: AbortSignal): Promise<Gate | undefined> {
   if (deps.limiter === undefined) return undefined;
   const { limits } = policyFor(deps, connection);
   if (limits.length === 0) return undefined;
-  return deps.limiter.before(limits, subjectOf(identity, connection, step));
+  return deps.limiter.before(limits, subjectOf(identity, connection, step), signal);
+}
+
+/**
+ * Before an answer that no request announced leaves (a WebSocket message from the target, a window
+ * of a streamed answer): the egress budgets concerning it must have room; undefined as for `limitsBefore`.
+ */
+export async function limitsRoom(deps: GuardDeps, identity: Identity, connection: Connection, step: LimitedStep): Promise<Gate | undefined> {
+  if (deps.limiter === undefined) return undefined;
+  const { limits } = policyFor(deps, connection);
+  if (limits.length === 0) return undefined;
+  return deps.limiter.room(limits, subjectOf(identity, connection, step));
 }
 
 /** After an answer left (allow or mask): egress budgets count its sensitive values. */
@@ -41,9 +56,11 @@ export async function limitsAfter(deps: GuardDeps, identity: Identity, connectio
 /**
  * The decision with the limits that are over: the strictest of the policy's decision and the
  * limits' actions, each hit listed first among the reasons (rule `(limit) <name>`, reason
- * `limit.exceeded`) and kept in `limits` for the refusal (Retry-After) and the recording.
+ * `limit.exceeded`) and kept in `limits` for the refusal (Retry-After) and the recording; a wait
+ * for `delay` limits that then passed is kept in `delayed` for the recording.
  */
 export function withLimits(outcome: Outcome, gate: Gate | undefined): Outcome {
+  if (gate?.delayed !== undefined) outcome = { ...outcome, delayed: gate.delayed }; // recorded with the decision
   if (gate === undefined || gate.hits.length === 0) return outcome;
   const action = gate.hits.some((h) => h.action === 'deny') ? 'deny' : 'review';
   const decision = STRICTNESS[action] > STRICTNESS[outcome.decision] ? action : outcome.decision;

@@ -65,7 +65,8 @@ export async function recordStep(recorder: Recorder, session: RecordingSession, 
     direction: step.direction, decision: outcome.decision, findings: outcome.findings.length,
     reasons: outcome.reasons.map((r) => ({ rule: r.rule, policy: r.policy, action: r.action, reason: r.reason })),
     ...(typeof step.summary.requestId === 'string' ? { requestId: step.summary.requestId } : {}),
-    ...(outcome.limits === undefined ? {} : { limits: outcome.limits.map((h) => ({ limit: h.limit, kind: h.kind, action: h.action, used: h.used, max: h.max, retryAfter: h.retryAfter })) }),
+    ...(outcome.limits === undefined ? {} : { limits: outcome.limits.map((h) => ({ limit: h.limit, kind: h.kind, action: h.action, used: h.used, max: h.max, retryAfter: h.retryAfter, ...(h.waitedMs === undefined ? {} : { waitedMs: h.waitedMs }) })) }),
+    ...(outcome.delayed === undefined ? {} : { delayed: { limits: [...outcome.delayed.limits], waitedMs: outcome.delayed.waitedMs } }),
   }, undefined, outcome.decision));
   await Promise.all(writes);
 }

@@ -1,7 +1,6 @@
 // Token buckets for `kind: rate`, per key, in this replica's memory: `rate` tokens per second up
-// to `burst`; a request takes one. Kept local on purpose (a rate is about the next second, a
-// store round trip per request would cost more than it protects): with N replicas behind a
-// balancer a caller gets up to N × rate (DESIGN.md).
+// to `burst`; a request takes one. This shapes the replica's own burst; the rate all replicas
+// share is held by a window counter in the store (compile.ts sharedRate, counters.ts; DESIGN.md).
 
 interface Bucket { tokens: number; at: number }
 

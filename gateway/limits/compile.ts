@@ -25,6 +25,11 @@ export interface CompiledLimit {
   readonly counts: (kind: string) => boolean;
   /** Units a replica reserves from the store at a time. */
   readonly block: number;
+  /**
+   * rate: the window counter in the store that all replicas share (DESIGN.md): `max` requests per
+   * `windowMs` (the window holds one burst: burst / rate seconds, at least one second).
+   */
+  readonly shared?: { readonly windowMs: number; readonly max: number };
 }
 
 type Match = Limit['match'];
@@ -62,6 +67,8 @@ export function compileLimit(limit: Limit, policy: string): CompiledLimit {
   const fields = [...new Set(limit.key)];
   const costs = (limit.costs ?? []).map((c) => ({ matches: matcherOf(c.match), cost: c.cost }));
   const kinds = limit.findings.map(globToRegExp);
+  const shared = limit.kind === 'rate' ? sharedRate(limit.rate!, limit.burst ?? Math.max(1, Math.ceil(limit.rate!))) : undefined;
+  const max = shared?.max ?? limit.max ?? 20;
   return {
     name: limit.name,
     policy,
@@ -70,6 +77,16 @@ export function compileLimit(limit: Limit, policy: string): CompiledLimit {
     keyOf: (s) => JSON.stringify([limit.name, ...fields.map((f) => [f, part[f](s)])]),
     costOf: (s) => costs.find((c) => c.matches(s))?.cost ?? limit.cost,
     counts: (kind) => kinds.some((re) => re.test(kind)),
-    block: limit.block ?? Math.min(100, Math.max(1, Math.floor((limit.max ?? 20) / 20))),
+    block: limit.block ?? Math.min(100, Math.max(1, Math.floor(max / 20))),
+    ...(shared === undefined ? {} : { shared }),
   };
+}
+
+/**
+ * A rate's window in the store: long enough to hold one burst (burst / rate seconds, at least one,
+ * whole seconds), allowing rate × window requests in it (rounded up).
+ */
+export function sharedRate(rate: number, burst: number): { windowMs: number; max: number } {
+  const seconds = Math.max(1, Math.ceil(burst / rate));
+  return { windowMs: seconds * 1000, max: Math.max(1, Math.ceil(rate * seconds - 1e-9)) };
 }

@@ -26,8 +26,10 @@ interface Slot {
 export interface CounterView {
   /** Units used in the window as far as this replica knows (every replica's reservations included). */
   readonly used: number;
-  /** Seconds until the window ends. */
+  /** Seconds until the window ends (at least 1: a Retry-After). */
   readonly resetIn: number;
+  /** Milliseconds until the window ends (what a delayed request waits). */
+  readonly endsInMs: number;
 }
 
 export class WindowCounters {
@@ -111,7 +113,7 @@ export class WindowCounters {
     const windowEnd = (Math.floor(now / windowMs) + 1) * windowMs;
     const slot = this.#slots.get(`${key}@${windowEnd}`); // read only: a caller never seen here costs no memory
     const used = slot === undefined ? 0 : Math.max(0, slot.granted - slot.local);
-    return { used, resetIn: Math.max(1, Math.ceil((windowEnd - now) / 1000)) };
+    return { used, resetIn: Math.max(1, Math.ceil((windowEnd - now) / 1000)), endsInMs: windowEnd - now };
   }
 
   /** Gives every unspent local unit of the current windows back to the store (a replica stopping), best effort. */

@@ -10,7 +10,8 @@ export type LimitKind = (typeof LIMIT_KINDS)[number];
 /** What a limit's usage is counted per; several combine (e.g. identity + connection). */
 export const LIMIT_KEYS = ['identity', 'group', 'apiKey', 'connection', 'route', 'tool'] as const;
 export type LimitKey = (typeof LIMIT_KEYS)[number];
-export const LIMIT_ACTIONS = ['deny', 'review'] as const;
+export const LIMIT_ACTIONS = ['deny', 'review', 'delay'] as const;
+export type LimitAction = (typeof LIMIT_ACTIONS)[number];
 
 const pattern = z.string().min(1).max(200).regex(/^[A-Za-z0-9._\-/:*{}]+$/, 'a name or pattern (letters, digits, . _ - / : and * as wildcard)');
 const match = z.strictObject({
@@ -26,8 +27,9 @@ export const limitSchema = z.strictObject({
   name: z.string().regex(/^[a-z][a-z0-9_]{0,62}$/, 'a name CEL can use: lower-case letters, digits and _, starting with a letter'),
   description: z.string().max(1000).optional(),
   /**
-   * rate: a token bucket (`rate` requests per second, up to `burst` at once); concurrent: at most
-   * `max` requests in flight at once (per replica; protects the target); cost: `max` units
+   * rate: a token bucket (`rate` requests per second, up to `burst` at once), shared by the
+   * replicas through a window counter in the store; concurrent: at most `max` requests in flight
+   * at once, shared through leases in the store (protects the target); cost: `max` units
    * per `window` (a request costs `cost`, or the first of `costs` that matches it); egress: `max`
    * sensitive values (or records holding one) received per `window`, counted from the answers.
    */
@@ -52,8 +54,21 @@ export const limitSchema = z.strictObject({
   count: z.enum(['values', 'records']).default('values'),
   /** egress: the finding kinds counted (with * wildcards). Default pii.*. */
   findings: z.array(pattern).min(1).max(100).default(['pii.*']),
-  /** Past the limit: deny (HTTP 429 + Retry-After, GW_LIMIT_EXCEEDED) or review (held like any review). Default deny. */
+  /**
+   * Past the limit: deny (HTTP 429 + Retry-After, GW_LIMIT_EXCEEDED), review (held like any
+   * review) or delay (queued on this replica until the limit has room, within `delay`; else deny).
+   * Default deny.
+   */
   action: z.enum(LIMIT_ACTIONS).default('deny'),
+  /**
+   * With action delay: how long a request may wait, in seconds (`maxWait`, at most 300), and how
+   * many may wait at once per key on one replica (`maxQueue`, default 100). A wait known to be
+   * longer (a window that ends later) is refused at once, as is a request finding the queue full.
+   */
+  delay: z.strictObject({
+    maxWait: z.number().positive().max(300),
+    maxQueue: z.number().int().min(1).max(100_000).default(100),
+  }).optional(),
   /** With action review: who may approve, how many, how long the request waits (as on a rule). Default: a rule's defaults. */
   review: reviewSettingsSchema.optional(),
   /** When the store cannot be reached to count: refuse (true, GW_STORE_UNAVAILABLE) or let pass, logged (false). Default true. */
@@ -61,7 +76,7 @@ export const limitSchema = z.strictObject({
   /** A sentence for the caller, shown with the refusal. */
   message: z.string().max(1000).optional(),
   /**
-   * cost, egress: units a replica reserves from the store at a time and spends locally (one store
+   * rate, cost, egress: units (concurrent: places) a replica reserves from the store at a time and spends locally (one store
    * round trip per block). Larger blocks: fewer round trips, more units held by one replica. Default
    * max/20, between 1 and 100.
    */
@@ -70,12 +85,14 @@ export const limitSchema = z.strictObject({
   const need = (field: keyof typeof limit, why: string) => { if (limit[field] === undefined) ctx.addIssue({ code: 'custom', path: [field], message: why }); };
   const refuse = (field: keyof typeof limit) => { if (limit[field] !== undefined) ctx.addIssue({ code: 'custom', path: [field], message: `${field} does not go with kind: ${limit.kind}` }); };
   if (limit.review && limit.action !== 'review') ctx.addIssue({ code: 'custom', path: ['review'], message: 'review settings go with action: review' });
+  if (limit.delay && limit.action !== 'delay') ctx.addIssue({ code: 'custom', path: ['delay'], message: 'delay settings go with action: delay' });
+  if (limit.action === 'delay' && !limit.delay) ctx.addIssue({ code: 'custom', path: ['delay'], message: 'action delay needs delay: { maxWait: seconds } (and optionally maxQueue)' });
   if (limit.kind === 'rate') {
     need('rate', 'a rate limit needs rate (requests per second)');
-    refuse('max'); refuse('costs'); refuse('block');
+    refuse('max'); refuse('costs');
   } else if (limit.kind === 'concurrent') {
     need('max', 'a concurrent limit needs max (requests in flight)');
-    refuse('rate'); refuse('burst'); refuse('costs'); refuse('block');
+    refuse('rate'); refuse('burst'); refuse('costs');
   } else {
     need('max', `a ${limit.kind} limit needs max (units per window)`);
     refuse('rate'); refuse('burst');

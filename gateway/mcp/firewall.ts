@@ -172,7 +172,7 @@ export class Firewall {
       ...(justification === undefined ? {} : { justification }),
       ...(firstSql === undefined ? {} : { dialect: now.connection.sql.dialect }),
     };
-    using gate = await limitsBefore(this.#deps, now.identity, now.connection, { direction: 'request', tool: name }); // in flight until the call returns
+    using gate = await limitsBefore(this.#deps, now.identity, now.connection, { direction: 'request', tool: name }, ctx.signal); // in flight until the call returns
     // A tools/call is the one message the human at the client can confirm (confirmable).
     const outcome = withLimits(decideFor(this.#deps, now.identity, now.connection, request, extra, undefined, gate?.usage, true), gate);
     const leaving = (outcome.decision === 'mask' || outcome.decision === 'confirm') && outcome.masked !== undefined ? outcome.masked : args;

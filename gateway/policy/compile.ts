@@ -6,6 +6,7 @@ import type { SourcedPolicy } from './load.ts';
 import type { Action, MaskStrategy, Rule } from './schema.ts';
 import type { EvalContext } from './context.ts';
 import { compileLimit, type CompiledLimit } from '../limits/compile.ts';
+import { unknownUsage } from '../limits/usage-names.ts';
 
 /** The variables a `when` expression sees (see context.ts for their fields). */
 const env = new Environment({ unlistedVariablesAreDyn: false })
@@ -42,24 +43,32 @@ export interface CompiledPolicy {
   readonly limits: readonly CompiledLimit[];
 }
 
-export function compilePolicies(sources: readonly SourcedPolicy[]): CompiledPolicy {
+/**
+ * `partial`: the sources are not the whole set in force (one file checked alone), so a rule may
+ * read a limit another file declares: `usage.<name>` is not checked against the limits here.
+ */
+export function compilePolicies(sources: readonly SourcedPolicy[], options: { partial?: boolean } = {}): CompiledPolicy {
   const rules: CompiledRule[] = [];
   const ids = new Map<string, string>();
   const limits: CompiledLimit[] = [];
   const limitNames = new Map<string, string>();
-  for (const { policy, file, ruleLines } of sources) {
+  for (const { policy, file } of sources) {
     for (const [i, limit] of policy.limits.entries()) {
       const previous = limitNames.get(limit.name);
       if (previous) throw new GatewayError('GW_POLICY_INVALID', `${file}: limits.${i} (${limit.name}): limit name "${limit.name}" is already used in ${previous}; names must be unique across the policies in force`);
       limitNames.set(limit.name, file);
       limits.push(compileLimit(limit, policy.name));
     }
+  }
+  for (const { policy, file, ruleLines, whenLines } of sources) {
     policy.rules.forEach((rule, i) => {
       const where = `${file}${ruleLines[i] ? `:${ruleLines[i]}` : ''}: rules.${i} (${rule.id})`;
       const previous = ids.get(rule.id);
       if (previous) throw new GatewayError('GW_POLICY_INVALID', `${where}: rule id "${rule.id}" is already used in ${previous}; ids must be unique across the policies in force`);
       ids.set(rule.id, file);
       rules.push(compileRule(rule, policy.name, where));
+      const unknown = rule.when === undefined || options.partial === true ? undefined : unknownUsage(rule.when, [...limitNames.keys()]);
+      if (unknown !== undefined) throw new GatewayError('GW_POLICY_INVALID', `${file}${whenLines[i] ? `:${whenLines[i]}` : ''}: rules.${i}.when (${rule.id}): ${unknown}`);
     });
   }
   return { rules, policies: sources.map((s) => s.policy.name), limits };

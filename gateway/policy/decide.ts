@@ -21,6 +21,8 @@ export interface Outcome extends Decision {
   readonly maskedParts?: Partial<Record<Part, unknown>>;
   /** Limits declared in policy that this request is over (gateway/limits/, set by the guard). */
   readonly limits?: readonly LimitHit[];
+  /** The request waited for limits with action delay, then passed: which, and how long (ms). */
+  readonly delayed?: { readonly limits: readonly string[]; readonly waitedMs: number };
 }
 
 /** How a review is held: reviewers, approvals, wait, expiry, validity, uses (policy `review:`). */

@@ -20,6 +20,8 @@ export interface SourcedPolicy {
   readonly file: string;
   /** Line of each rule, by index, for messages. */
   readonly ruleLines: readonly (number | undefined)[];
+  /** Line of each rule's `when`, by index (undefined without one). */
+  readonly whenLines: readonly (number | undefined)[];
 }
 
 /** Reads and validates one policy file (not its includes). */
@@ -38,7 +40,8 @@ export function readPolicyFile(file: string): SourcedPolicy {
     const doc = parseYaml(text, `policy file ${path}`);
     const parsed = parseStrict(policySchema, doc.raw);
     if (!parsed.success) throw describeIssues(parsed.error.issues, path, doc.position, new Map(), 'policy');
-    return { policy: parsed.data, file: path, ruleLines: parsed.data.rules.map((_, i) => doc.locate(['rules', i])) };
+    const rules = parsed.data.rules;
+    return { policy: parsed.data, file: path, ruleLines: rules.map((_, i) => doc.locate(['rules', i])), whenLines: rules.map((r, i) => (r.when === undefined ? undefined : doc.locate(['rules', i, 'when']))) };
   } catch (err) {
     if (err instanceof ConfigError) throw invalid(err.message, err);
     throw err;
@@ -54,15 +57,15 @@ export function readPack(name: string, dir: string = PACKS_DIR, seen: string[] =
   return [...included, own];
 }
 
-/** Reads packs and files, in that order, and compiles them into one policy set. */
-export function loadPolicies(sources: { packs?: readonly string[]; files?: readonly string[]; packsDir?: string }): CompiledPolicy {
+/** Reads packs and files, in that order, and compiles them into one policy set (`partial`: not the whole set in force, see compilePolicies). */
+export function loadPolicies(sources: { packs?: readonly string[]; files?: readonly string[]; packsDir?: string; partial?: boolean }): CompiledPolicy {
   const all = [
     ...(sources.packs ?? []).flatMap((p) => readPack(p, sources.packsDir)),
     ...(sources.files ?? []).map((f) => readPolicyFile(f)),
   ];
   // The same pack reached twice (default includes sql-safety, and sql-safety listed too) counts once.
   const unique = all.filter((p, i) => all.findIndex((q) => q.file === p.file) === i);
-  return compilePolicies(unique);
+  return compilePolicies(unique, { partial: sources.partial === true });
 }
 
 export function invalid(message: string, cause?: unknown): GatewayError {

@@ -21,7 +21,7 @@ import type { Router } from '../http/router.ts';
 import { DEFAULT_REVIEW } from '../policy/decide.ts';
 import type { RecordingSession } from '../recorder/recorder.ts';
 import type { JsonObject } from '../store/index.ts';
-import { decideFor, firstValue, hiddenText, judgeHttp, limitsAfter, limitsBefore, recordStep, refuseUnlessAllowed, sessionMeta, type GuardDeps, type HttpMessage, type Judged } from '../guard/index.ts';
+import { decideFor, firstValue, hiddenText, judgeHttp, limitsAfter, limitsBefore, limitsRoom, recordStep, refuseUnlessAllowed, sessionMeta, withLimits, type GuardDeps, type HttpMessage, type Judged } from '../guard/index.ts';
 import { AGENT_ERRORS, exchange, type AgentOpener, type Outgoing } from '../agents/exchange.ts';
 import { TunnelStream } from '../tunnel/index.ts';
 import type { ScanWindow } from '../inspect/stream.ts';
@@ -104,8 +104,9 @@ async function proxyInSession(req: IncomingMessage, res: ServerResponse, ctx: { 
   // inspects and decides (or the oversize rule); the step is recorded durably, held for a review
   // or refused unless allowed, and what may leave comes back (masked when the decision is mask).
   let approvedBy: string | undefined; // the review that released the request also covers its answer
+  let clientGone: AbortSignal | undefined; // a request waiting for a `delay` limit leaves its queue when its client goes
   const check = async (msg: Omit<HttpMessage, 'method' | 'pathname' | 'query'> & { streamed?: boolean }, summary: JsonObject): Promise<Judged> => {
-    const gate = await limitsBefore(deps, identity, connection, { direction: msg.direction, method, path: pathname });
+    const gate = await limitsBefore(deps, identity, connection, { direction: msg.direction, method, path: pathname }, msg.direction === 'request' ? clientGone ??= abortOnClose(req, res) : undefined);
     if (gate !== undefined) res.once('close', gate.release); // its place under `concurrent` limits ends with the exchange
     const judged = judgeHttp(deps, identity, connection, { ...msg, method, pathname, query, ...(gate === undefined ? {} : { limits: gate }) }, msg.direction === 'request' ? tooLargeRequest : tooLargeResponse);
     const { outcome, normal } = judged;
@@ -147,8 +148,11 @@ async function proxyInSession(req: IncomingMessage, res: ServerResponse, ctx: { 
   // re-checks the caller's authority and takes the connection's policy as it is now (a long stream
   // outlives a revoked group, key or replaced policy by at most one window).
   const passWindow = async (direction: 'request' | 'response', w: ScanWindow): Promise<Buffer> => {
+    const now = deps.connections.recheck(identity, connection.name);
+    // An answer's window leaves only while its egress budgets have room; what left is counted below (the request was counted once, at its head).
+    const gate = direction === 'response' ? await limitsRoom(deps, identity, now, { direction, method, path: pathname }) : undefined;
     // The window is also read through its escapes and without hiding characters (guard/normalise.ts).
-    const outcome = decideFor(deps, identity, deps.connections.recheck(identity, connection.name), { kind: 'http', direction, method, path: pathname, text: w.text }, hiddenText(w.text), w.findings);
+    const outcome = withLimits(decideFor(deps, identity, now, { kind: 'http', direction, method, path: pathname, text: w.text }, hiddenText(w.text), w.findings, gate?.usage), gate);
     const masked = outcome.decision === 'mask' && typeof outcome.masked === 'string' && outcome.masked !== w.text;
     const out = masked ? Buffer.from(outcome.masked as string, w.encoding) : w.bytes;
     await recordStep(recorder, session, {
@@ -160,6 +164,7 @@ async function proxyInSession(req: IncomingMessage, res: ServerResponse, ctx: { 
       return out;
     }
     refuseUnlessAllowed(outcome, connection, direction, w.offset);
+    if (direction === 'response') await limitsAfter(deps, identity, now, { direction, method, path: pathname }, outcome);
     return out;
   };
 

@@ -8,7 +8,9 @@
 //   or format characters (UTF-16 text, valid UTF-8 with a NUL between characters) is an
 //   `inspect.hidden_text` finding — policy denies all three → decide → recorder hook → allow:
 //   forwarded as received │ mask: the masked payload is forwarded (UTF-8, JSON stays JSON) │
-//   deny or review: both sides closed with 1008 and a reason naming the reason code
+//   deny or review: both sides closed with 1008 and a reason naming the reason code (a limit
+//   declared in policy: `GW_LIMIT_EXCEEDED (limit.exceeded, retry after N s)`; the limits are
+//   applied in `decide`, gateway/guard/limits-hook.ts)
 //   binary that is not UTF-8 → both sides closed with 1003 (it cannot be inspected: no charset is
 //   declared for a binary message, so airlock reads binary only when it is UTF-8 text)
 //   larger than limits.inspectBytes → ws refuses it (maxPayload: 1009); both sides close
@@ -66,8 +68,10 @@ export interface DecidedMessage {
 }
 
 export interface RelayOptions {
-  /** Inspects and decides on one message (or close reason) with the findings of reading it; throws a GatewayError to end the session. */
-  decide(direction: Direction, payload: MessagePayload, findings: readonly Finding[]): Outcome;
+  /** Inspects and decides on one message with the findings of reading it (limits included); throws a GatewayError to end the session. */
+  decide(direction: Direction, payload: MessagePayload, findings: readonly Finding[]): Outcome | Promise<Outcome>;
+  /** The same for a close reason, at once (not a message: no limit counts it). */
+  decideClose(direction: Direction, payload: MessagePayload, findings: readonly Finding[]): Outcome;
   /** The recorder's hook, called for each message decision in order; a rejection ends the session (fail closed). */
   onDecision?(direction: Direction, outcome: Outcome, message?: DecidedMessage): Promise<void> | void;
   /** limits.inspectBytes of the connection, in bytes (the ws maxPayload at both ends). */
@@ -133,15 +137,18 @@ export class WebSocketRelay {
     }
     const read = readMessage(data, direction);
     const { payload } = read;
-    const outcome = this.#options.decide(direction, payload, read.findings);
+    const outcome = await this.#options.decide(direction, payload, read.findings);
     const passes = outcome.decision === 'allow' || outcome.decision === 'mask';
     const out = !passes ? undefined : outcome.decision === 'mask' && outcome.masked !== undefined ? read.reencode(outcome.masked) : data;
     await this.#options.onDecision?.(direction, outcome, { payload: 'body' in payload ? payload.body : payload.text, ...(out === undefined ? {} : { leaving: out.toString('utf8') }) });
     if (this.#ending) return flushed(data.length);
     if (out === undefined) {
       const first = outcome.reasons[0];
-      const code = outcome.decision === 'deny' ? 'GW_POLICY_DENIED' : 'GW_REVIEW_REQUIRED';
-      this.#refuse(direction, CLOSE.POLICY_VIOLATION, `${code} (${first?.reason ?? 'policy'})${first?.message ? `: ${first.message}` : ''}`, { reason: first?.reason, rule: first?.rule, decision: outcome.decision });
+      // A limit's refusal says when to try again (the WebSocket form of Retry-After).
+      const hit = first?.reason === 'limit.exceeded' && outcome.decision === 'deny' ? outcome.limits?.find((h) => `(limit) ${h.limit}` === first.rule) : undefined;
+      const code = hit !== undefined ? 'GW_LIMIT_EXCEEDED' : outcome.decision === 'deny' ? 'GW_POLICY_DENIED' : 'GW_REVIEW_REQUIRED';
+      const why = hit !== undefined ? `limit.exceeded, retry after ${hit.retryAfter} s` : first?.reason ?? 'policy';
+      this.#refuse(direction, CLOSE.POLICY_VIOLATION, `${code} (${why})${first?.message ? `: ${first.message}` : ''}`, { reason: first?.reason, rule: first?.rule, decision: outcome.decision });
       return flushed(data.length);
     }
     to.send(out, { binary: isBinary }, () => flushed(data.length));
@@ -167,7 +174,7 @@ export class WebSocketRelay {
   /** A close reason is a payload too: it crosses as is when allowed, masked when masked, else not at all. */
   #inspectReason(direction: Direction, reason: string): string {
     if (reason === '') return '';
-    const outcome = this.#options.decide(direction, { text: reason }, hiddenText(reason));
+    const outcome = this.#options.decideClose(direction, { text: reason }, hiddenText(reason));
     if (outcome.decision === 'allow') return reason;
     if (outcome.decision === 'mask' && typeof outcome.masked === 'string' && Buffer.byteLength(outcome.masked) <= MAX_REASON_BYTES) return outcome.masked;
     return '';

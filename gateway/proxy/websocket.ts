@@ -32,10 +32,11 @@ import type { TunnelStream } from '../tunnel/index.ts';
 import { forwardRequestHeaders } from './headers.ts';
 import type { JsonObject } from '../store/index.ts';
 import { AGENT_ERRORS } from '../agents/exchange.ts';
-import { decideFor, recordStep, refuseUnlessAllowed, sessionMeta } from '../guard/index.ts';
+import { decideFor, limitsAfter, limitsBefore, limitsRoom, recordStep, refuseUnlessAllowed, sessionMeta, withLimits } from '../guard/index.ts';
 import type { HttpProxyDeps } from './http.ts';
 import { proxyTarget } from './path.ts';
 import type { Finding } from '../inspect/types.ts';
+import type { Gate } from '../limits/limiter.ts';
 import { CLOSE, WebSocketRelay, type DecidedMessage, type Direction, type MessagePayload } from './websocket-relay.ts';
 import { agentPool } from '../connections/schema.ts';
 
@@ -105,8 +106,11 @@ export function websocketProxyRoute(deps: HttpProxyDeps): UpgradeRoute {
         payload: message?.payload, leaving: message?.leaving, summary: { ...summary, requestId: ctx.requestId },
       });
       let relayed = false;
+      let gate: Gate | undefined;
       try {
-        const upgrade = decideFor(deps, identity, connection, { kind: 'http', direction: 'request', method: 'GET', path });
+        // The upgrade is a request to the limits; its `concurrent` places are held while the session lives.
+        gate = await limitsBefore(deps, identity, connection, { direction: 'request', method: 'GET', path: path.split('?')[0] ?? '/' });
+        const upgrade = withLimits(decideFor(deps, identity, connection, { kind: 'http', direction: 'request', method: 'GET', path }, [], undefined, gate?.usage), gate);
         await record('request', upgrade, undefined, { upgrade: true, method: 'GET', path });
         refuseUnlessAllowed(upgrade, connection, 'request');
 
@@ -131,9 +135,11 @@ export function websocketProxyRoute(deps: HttpProxyDeps): UpgradeRoute {
         let relay: WebSocketRelay | undefined;
         // No verifyClient: handleUpgrade answers 101 and calls back in this tick, or destroys a
         // socket the client already closed (and never calls back).
+        const ended = new AbortController();
         wss.handleUpgrade(req, socket, head, (caller) => {
           relay = new WebSocketRelay(caller, upstream, {
-            decide: (direction, payload, findings) => decideMessage(deps, identity, connection.name, direction, path, payload, findings),
+            decide: (direction, payload, findings) => decideMessage(deps, identity, connection.name, direction, path, payload, findings, ended.signal),
+            decideClose: (direction, payload, findings) => decideFor(deps, identity, deps.connections.recheck(identity, connection.name), { kind: 'http', direction, method: WEBSOCKET_METHOD, path, ...payload }, findings),
             onDecision: (direction, outcome, message) => record(direction, outcome, message, { method: WEBSOCKET_METHOD, path }),
             inspectBytes: connection.limits.inspectBytes,
             logger: log,
@@ -148,6 +154,8 @@ export function websocketProxyRoute(deps: HttpProxyDeps): UpgradeRoute {
         const expiry = expiryTimer(identity, session);
         log.info('websocket session opened', { path: path.split('?')[0], protocol: upstream.protocol || undefined });
         void session.closed.then(() => {
+          ended.abort();
+          gate?.release();
           clearTimeout(expiry);
           holders.delete(session);
           log.info('websocket session closed');
@@ -156,7 +164,10 @@ export function websocketProxyRoute(deps: HttpProxyDeps): UpgradeRoute {
         relayed = true;
         void session.closed.then(() => recorder.end(recording, 'the WebSocket closed')).catch((err: unknown) => log.error('ending a recorded session failed', { err }));
       } finally {
-        if (!relayed) await recorder.end(recording, 'the WebSocket was refused or failed').catch(() => {});
+        if (!relayed) {
+          gate?.release();
+          await recorder.end(recording, 'the WebSocket was refused or failed').catch(() => {});
+        }
       }
     },
     close: async () => {
@@ -184,12 +195,19 @@ function usable(deps: HttpProxyDeps, identity: Identity, name: string): Connecti
 
 /**
  * One message of a live session: the identity must still hold a valid credential and may still
- * use the connection (GW_TOKEN_EXPIRED, GW_ACCESS_REVOKED: the session ends), then the
- * connection's current policies decide.
+ * use the connection (GW_TOKEN_EXPIRED, GW_ACCESS_REVOKED: the session ends), then the limits and
+ * the connection's current policies decide. `signal`: the session ended (a message waiting for a
+ * `delay` limit stops waiting).
  */
-function decideMessage(deps: HttpProxyDeps, identity: Identity, name: string, direction: Direction, path: string, payload: MessagePayload, findings: readonly Finding[]): Outcome {
+async function decideMessage(deps: HttpProxyDeps, identity: Identity, name: string, direction: Direction, path: string, payload: MessagePayload, findings: readonly Finding[], signal: AbortSignal): Promise<Outcome> {
   const connection = deps.connections.recheck(identity, name);
-  return decideFor(deps, identity, connection, { kind: 'http', direction, method: WEBSOCKET_METHOD, path, ...payload }, findings);
+  const step = { direction, method: WEBSOCKET_METHOD, path };
+  // A caller's message is a request to the limits (rate, cost; a `concurrent` place only while it
+  // is decided); a target's message must find room in the egress budgets, and is counted once it passed.
+  using gate = direction === 'request' ? await limitsBefore(deps, identity, connection, step, signal) : await limitsRoom(deps, identity, connection, step);
+  const outcome = withLimits(decideFor(deps, identity, connection, { kind: 'http', direction, method: WEBSOCKET_METHOD, path, ...payload }, findings, undefined, gate?.usage), gate);
+  if (direction === 'response') await limitsAfter(deps, identity, connection, step, outcome);
+  return outcome;
 }
 
 /** Ends the session when the caller's credential expires (unref'd; cleared when the session ends). */

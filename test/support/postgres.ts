@@ -6,6 +6,7 @@ import { spawn, spawnSync } from 'node:child_process';
 import { accessSync, appendFileSync, chmodSync, chownSync, constants, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { delimiter, join } from 'node:path';
+import pg from 'pg';
 import { freePort } from '../../lib/listen.ts';
 
 export interface TestPostgres {
@@ -133,4 +134,14 @@ function serverLog(dir: string): string {
   } catch {
     return '(no server log)';
   }
+}
+
+/** A fresh database `name` on `server` (a test's own store); its URL. */
+export async function createDatabase(server: TestPostgres, name: string): Promise<string> {
+  const c = new pg.Client({ connectionString: server.url });
+  await c.connect();
+  try { await c.query(`CREATE DATABASE ${name}`); } finally { await c.end(); }
+  const url = new URL(server.url);
+  url.pathname = `/${name}`;
+  return url.href;
 }

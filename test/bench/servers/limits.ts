@@ -1,6 +1,7 @@
 // Bench server for the limits scenario: a real gateway + agent (startBenchGateway) whose connection
-// `bench` has five limits in force (two rates, two costs, one egress budget, all far from their
-// bounds), or none, to measure what limits add on the 1 KB HTTP path.
+// `bench` has five limits in force (a rate, a concurrency cap, two costs, one egress budget, all
+// far from their bounds; rate and concurrency shared through the store like the others), or none,
+// to measure what limits add on the 1 KB HTTP path.
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -10,7 +11,7 @@ export const FIVE_LIMITS = [
   'name: bench-limits',
   'limits:',
   '  - { name: calls, kind: rate, rate: 1000000, burst: 1000000 }',
-  '  - { name: calls_per_route, kind: rate, rate: 1000000, burst: 1000000, key: [identity, route] }',
+  '  - { name: in_flight, kind: concurrent, max: 100000, key: [connection] }',
   '  - { name: pages, kind: cost, max: 1000000000, block: 100 }',
   '  - { name: group_pages, kind: cost, max: 1000000000, block: 100, key: [group, connection] }',
   '  - { name: records, kind: egress, max: 1000000000, block: 100 }',

@@ -6,14 +6,18 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import pg from 'pg';
+import { fileURLToPath } from 'node:url';
 import { createLogger, silentLogger } from '../../../lib/log.ts';
 import { GatewayError } from '../../../gateway/errors.ts';
 import { openStore, type Store } from '../../../gateway/store/index.ts';
 import { compileLimit, type LimitSubject } from '../../../gateway/limits/compile.ts';
-import { Limiter } from '../../../gateway/limits/limiter.ts';
+import { Limiter, type LimiterOptions } from '../../../gateway/limits/limiter.ts';
 import { limitSchema } from '../../../gateway/limits/schema.ts';
-import { startPostgres, type TestPostgres } from '../../support/postgres.ts';
+import { createDatabase, startPostgres, type TestPostgres } from '../../support/postgres.ts';
+import { eventually } from '../../support/gateway.ts';
+import { start } from '../../support/process.ts';
+
+const HOLD_PLACES = fileURLToPath(new URL('./fixtures/hold-places.ts', import.meta.url));
 
 const subject: LimitSubject = { identity: { sub: 'scraper', groups: ['developers'], via: 'oidc', tokenId: null }, connection: 'demo', direction: 'request', method: 'GET', path: '/customers' };
 const limit = (spec: Record<string, unknown>) => compileLimit(limitSchema.parse(spec), 'test');
@@ -37,18 +41,12 @@ for (const backend of ['sqlite', 'postgres'] as const) {
     });
     const freshUrl = async () => {
       if (backend === 'sqlite') return `sqlite:${join(dir, `limits-${++n}.db`)}`;
-      const db = `airlock_limits_${process.pid}_${++n}`;
-      const c = new pg.Client({ connectionString: server!.url });
-      await c.connect();
-      try { await c.query(`CREATE DATABASE ${db}`); } finally { await c.end(); }
-      const url = new URL(server!.url);
-      url.pathname = `/${db}`;
-      return url.href;
+      return createDatabase(server!, `airlock_limits_${process.pid}_${++n}`);
     };
-    const replica = async (url: string) => {
+    const replica = async (url: string, options: Partial<LimiterOptions> = {}) => {
       const store = await openStore(url, { logger: silentLogger });
       stores.push(store);
-      const limiter = new Limiter({ counters: store.counters, logger: silentLogger, purgeIntervalMs: 0 });
+      const limiter = new Limiter({ counters: store.counters, logger: silentLogger, purgeIntervalMs: 0, ...options });
       limiters.push(limiter);
       return limiter;
     };
@@ -108,6 +106,63 @@ for (const backend of ['sqlite', 'postgres'] as const) {
       assert.equal(passed, 4);
     });
 
+    test('two replicas share one rate: a window in the store holds one burst for all (rate × window), blocks reserved ahead', async () => {
+      const url = await freshUrl();
+      let now = Date.UTC(2026, 0, 1); // one clock for both, so the test never straddles a window's end
+      const clock = { now: () => now };
+      const [a, b] = [await replica(url, clock), await replica(url, clock)];
+      // 10 per second, burst 100: a window of 10 s allowing 100; each replica's own bucket allows 100 too.
+      const calls = [limit({ name: 'calls', kind: 'rate', rate: 10, burst: 100, block: 5 })];
+      const run = async () => (await Promise.all(Array.from({ length: 300 }, (_, i) => (i % 2 === 0 ? a : b).before(calls, subject)))).filter((g) => g.hits.length === 0).length;
+      const passed = await run();
+      assert.ok(passed <= 100, `${passed} passed a shared rate of 100 per 10 s (per replica it would be 200)`);
+      assert.ok(passed >= 100 - 2 * (5 - 1), `${passed} passed: more lost to unspent blocks than 2 × (block - 1)`);
+      const refused = await a.before(calls, subject);
+      assert.deepEqual(refused.hits.map((h) => [h.limit, h.kind, h.max]), [['calls', 'rate', 100]]);
+      assert.equal(refused.hits[0]!.retryAfter, 10, 'the window ends in 10 s');
+      now += 10_000; // the next window (and full buckets)
+      assert.ok(await run() >= 100 - 2 * (5 - 1));
+    });
+
+    test('two replicas share one concurrency cap through leased places; places freed on one reach the other', async () => {
+      const url = await freshUrl();
+      const [a, b] = [await replica(url, { leaseSlotMs: 400 }), await replica(url, { leaseSlotMs: 400 })];
+      const slots = [limit({ name: 'slots', kind: 'concurrent', max: 5, key: ['connection'] })];
+      const gates = await Promise.all(Array.from({ length: 40 }, (_, i) => (i % 2 === 0 ? a : b).before(slots, subject)));
+      const held = gates.filter((g) => g.hits.length === 0);
+      assert.equal(held.length, 5, 'five places across both replicas, not five each');
+      const refused = gates.find((g) => g.hits.length > 0)!;
+      assert.deepEqual(refused.hits.map((h) => [h.limit, h.kind, h.max, h.retryAfter]), [['slots', 'concurrent', 5, 1]]);
+      const onA = gates.filter((g, i) => i % 2 === 0 && g.hits.length === 0);
+      assert.ok(onA.length >= 1 && onA.length <= 4, `a holds ${onA.length}`);
+      for (const g of onA) g.release();
+      // a gives its places back at its next heartbeat (a quarter slot): b gets them all.
+      const more = await eventually(async () => { const g = await b.before(slots, subject); return g.hits.length === 0 ? g : undefined; }, 5000, 'a place freed on a reaches b');
+      assert.equal(more.usage.slots!.used, 5 - onA.length + 1);
+    });
+
+    test('a replica that dies holding places: they come back within two lease slots', async () => {
+      const url = await freshUrl();
+      const dying = start(HOLD_PLACES, [url, '3', '400']);
+      try {
+        await dying.waitFor(/held 3/, 15_000);
+        const survivor = await replica(url, { leaseSlotMs: 400 });
+        const slots = [limit({ name: 'slots', kind: 'concurrent', max: 3, key: ['connection'] })];
+        assert.deepEqual((await survivor.before(slots, subject)).hits.map((h) => h.limit), ['slots'], 'the live replica renews its places');
+        dying.child.kill('SIGKILL');
+        await dying.exited;
+        const gates = await eventually(async () => {
+          const got = await Promise.all([1, 2, 3].map(() => survivor.before(slots, subject)));
+          if (got.every((g) => g.hits.length === 0)) return got;
+          for (const g of got) g.release();
+          return undefined;
+        }, 5000, 'the dead replica\'s places are back');
+        assert.equal(gates.length, 3);
+      } finally {
+        dying.child.kill('SIGKILL');
+      }
+    });
+
     test('a store that cannot be reached fails a required limit closed (GW_STORE_UNAVAILABLE) and lets the others pass, logged', async () => {
       const store = await openStore(await freshUrl(), { logger: silentLogger });
       const lines: string[] = [];
@@ -124,6 +179,8 @@ for (const backend of ['sqlite', 'postgres'] as const) {
       const optional = [limit({ name: 'pages', kind: 'cost', max: 10, required: false })];
       assert.equal((await limiter.before(optional, subject)).hits.length, 0);
       assert.ok(lines.some((l) => l.includes('limit not counted') && l.includes('"limit":"pages"')), lines.join('\n'));
+      await limiter.before(optional, subject);
+      assert.deepEqual(limiter.stats(), { hits: {}, failOpen: { pages: 2 }, waiting: {} }, 'each request passed open is counted');
     });
   });
 }

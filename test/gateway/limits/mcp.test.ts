@@ -44,7 +44,12 @@ before(async () => {
     '  - { name: one_at_a_time, kind: concurrent, max: 1 }', // released when each call returns, or the next would be refused
     '  - { name: emails, kind: egress, findings: [pii.EMAIL_ADDRESS], max: 3, window: 3600, block: 1, match: { tools: [getCustomer] }, message: "At most 3 e-mail addresses an hour." }',
   ].join('\n'));
-  await addConnections(t, admin, [{ name: 'crm', kind: 'http', agent: 'edge', target: `${url}/api`, groups: ['developers'], openapi, policy: { files: [policy] } }]);
+  const paced = join(t.dir, 'crm-paced.yaml');
+  writeFileSync(paced, 'name: crm-paced\nlimits:\n  - { name: lookups, kind: rate, rate: 1, burst: 1, match: { tools: [getCustomer] } }\n');
+  await addConnections(t, admin, [
+    { name: 'crm', kind: 'http', agent: 'edge', target: `${url}/api`, groups: ['developers'], openapi, policy: { files: [policy] } },
+    { name: 'crm-paced', kind: 'http', agent: 'edge', target: `${url}/api`, groups: ['developers'], openapi, policy: { files: [paced] } },
+  ]);
 });
 after(() => stopAll(agent, t, target));
 
@@ -66,5 +71,20 @@ test('an MCP scraping loop is stopped at its egress budget with isError and the 
   const hit = events.find((e) => e.type === 'decision' && (e.payload as Record<string, any>).limits !== undefined);
   assert.ok(hit, 'the limit hit is a recorded decision');
   assert.deepEqual((hit.payload as Record<string, any>).limits.map((l: Record<string, unknown>) => [l.limit, l.used, l.max]), [['emails', 3, 3]]);
+  await client.close();
+});
+
+test('a model that honours the retry time of a rate limit gets through later', async () => {
+  const { client } = await mcpConnect(`${t.gw.url}/mcp/crm-paced`, await t.token('carol', ['developers']), { name: 'limits-test' });
+  assert.equal((await client.callTool({ name: 'getCustomer', arguments: { id: 'p-1' } })).isError ?? false, false);
+  const refused = await client.callTool({ name: 'getCustomer', arguments: { id: 'p-2' } });
+  assert.equal(refused.isError, true);
+  const [, wait] = /^airlock: The call was refused by policy \(limit\.exceeded\): Limit lookups \(1 requests per second, burst 1\) is used up \(1 of 1\)\. Retry after (\d+) s\.$/.exec(textOf(refused)) ?? [];
+  assert.ok(wait, textOf(refused));
+  const before = served;
+  await new Promise((r) => setTimeout(r, Number(wait) * 1000));
+  const later = await client.callTool({ name: 'getCustomer', arguments: { id: 'p-2' } });
+  assert.equal(later.isError ?? false, false, textOf(later));
+  assert.equal(served, before + 1, 'the retried call reached the target');
   await client.close();
 });

@@ -10,9 +10,8 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { RunningGateway } from '../../../gateway/main.ts';
 import type { Running } from '../../support/process.ts';
-import pg from 'pg';
 import { addConnections, eventually, startTestAgent, startTestGateway, stopAll, type TestGateway } from '../../support/gateway.ts';
-import { startPostgres, type TestPostgres } from '../../support/postgres.ts';
+import { createDatabase, startPostgres, type TestPostgres } from '../../support/postgres.ts';
 
 const MAX = 10;
 const BLOCK = 3;
@@ -29,13 +28,7 @@ for (const backend of ['sqlite', 'postgres'] as const) describe(backend, () => {
   before(async () => {
     if (backend === 'postgres') {
       server = await startPostgres();
-      const db = `airlock_replicas_${process.pid}`;
-      const c = new pg.Client({ connectionString: server.url });
-      await c.connect();
-      try { await c.query(`CREATE DATABASE ${db}`); } finally { await c.end(); }
-      const u = new URL(server.url);
-      u.pathname = `/${db}`;
-      storeUrl = u.href;
+      storeUrl = await createDatabase(server, `airlock_replicas_${process.pid}`);
     }
     target = createServer((req, res) => {
       const page = Number(new URL(req.url ?? '/', 'http://x').searchParams.get('page') ?? '0');
