@@ -149,10 +149,12 @@ export function createStore(driver: Driver, options: StoreOptions = {}): Store {
     },
     principals: {
       put: (p) => op(`record the groups of ${q(p.sub)}`, async () => {
-        const values = [toJsonText(p.groups, 'principal groups'), p.seenAt];
-        const changed = await db.run('UPDATE principals SET groups = ?, seen_at = ? WHERE sub = ?', [...values, p.sub]);
-        if (changed === 0) await db.run('INSERT INTO principals (sub, groups, seen_at) VALUES (?, ?, ?)', [p.sub, ...values]);
-      }, () => `the groups of ${q(p.sub)} were written by another gateway at the same time; retry`),
+        // One statement: replicas that see a new person at the same moment both succeed (an
+        // update-then-insert lost that race with a unique violation), and the latest note wins.
+        await db.run(`INSERT INTO principals (sub, groups, seen_at) VALUES (?, ?, ?)
+          ON CONFLICT (sub) DO UPDATE SET groups = excluded.groups, seen_at = excluded.seen_at WHERE excluded.seen_at >= principals.seen_at`,
+        [p.sub, toJsonText(p.groups, 'principal groups'), p.seenAt]);
+      }),
       get: (sub) => op(`read the groups of ${q(sub)}`, async () => {
         const r = first(await db.query('SELECT sub, groups, seen_at FROM principals WHERE sub = ?', [sub]));
         if (!r) return null;

@@ -302,6 +302,24 @@ for (const backend of [sqliteBackend(), postgresBackend()]) {
       await assert.rejects(store.apiKeys.create({ id: 'key-5', name: 'x', hash: 'sha256:k5', roles: [], connections: [], createdBy: 'bob', kind: 'robot' as never }), /an api key kind is personal or service, got robot/);
     });
 
+    test('principals: two gateways noting a new person at once both succeed, and the later note wins', async () => {
+      const other = await openStore(url, { now });
+      try {
+        for (let i = 0; i < 20; i++) { // a race: both find no row, both insert
+          const sub = `racer-${i}`;
+          await Promise.all([
+            store.principals.put({ sub, groups: ['a'], seenAt: T0 + 1 }),
+            other.principals.put({ sub, groups: ['b'], seenAt: T0 + 2 }),
+          ]);
+          assert.deepEqual(await store.principals.get(sub), { sub, groups: ['b'], seenAt: T0 + 2 });
+        }
+        await store.principals.put({ sub: 'racer-0', groups: ['stale'], seenAt: T0 });
+        assert.deepEqual((await other.principals.get('racer-0'))?.groups, ['b'], 'an older note does not replace a newer one');
+      } finally {
+        await other.close();
+      }
+    });
+
     test('principals: the groups a person last presented, replaced on each note', async () => {
       assert.equal(await store.principals.get('carol'), null);
       await store.principals.put({ sub: 'carol', groups: ['admins', 'dba'], seenAt: T0 });
