@@ -33,6 +33,7 @@ import { forwardRequestHeaders } from './headers.ts';
 import type { JsonObject } from '../store/index.ts';
 import { AGENT_ERRORS } from '../agents/exchange.ts';
 import { decideFor, recordStep, refuseUnlessAllowed, sessionMeta } from '../guard/index.ts';
+import { beginStage } from '../telemetry/context.ts';
 import type { HttpProxyDeps } from './http.ts';
 import { proxyTarget } from './path.ts';
 import type { Finding } from '../inspect/types.ts';
@@ -110,13 +111,21 @@ export function websocketProxyRoute(deps: HttpProxyDeps): UpgradeRoute {
         refuseUnlessAllowed(upgrade, connection, 'request');
 
         const stream = deps.agents.open(connection.agent, { kind: 'http', connection: connection.name, target: target.origin, caller: identity.sub, requestId: ctx.requestId });
-        const upstream = await dialTarget(stream, socket, {
-          url: `ws://${target.host}${path}`,
-          protocols,
-          headers: { ...targetHeaders(req), 'x-request-id': ctx.requestId },
-          limits: connection.limits,
-          connection: connection.name,
-        });
+        const forward = beginStage('forward'); // until the target accepted the upgrade; its span is the target's traceparent
+        let upstream: WebSocket;
+        try {
+          upstream = await dialTarget(stream, socket, {
+            url: `ws://${target.host}${path}`,
+            protocols,
+            headers: { ...targetHeaders(req), 'x-request-id': ctx.requestId, ...(forward?.traceparent === undefined ? {} : { traceparent: forward.traceparent }) },
+            limits: connection.limits,
+            connection: connection.name,
+          });
+        } catch (err) {
+          forward?.end(err);
+          throw err;
+        }
+        forward?.end();
 
         if (closing) { // the dial outlived the shutdown's close of the sessions
           upstream.terminate();

@@ -1,0 +1,148 @@
+// /metrics end to end: a real gateway, a real agent process, a real HTTP service behind one
+// connection used both as /proxy (plain HTTP) and as /mcp (tools from its OpenAPI document, with
+// the MCP SDK's own client). After real traffic the exposition is scraped and parsed: the request
+// counters moved with the right labels (data path, connection, decision, status), every stage was
+// timed, the recorder, tunnels and reviews gauges read; no caller, path or token is a label.
+// The separate listener serves only GET /metrics; on the main listener /metrics is for admins.
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { createServer, type Server } from 'node:http';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Running } from '../../support/process.ts';
+import { startTestAgent, startTestGateway, stopAll, type TestGateway } from '../../support/gateway.ts';
+import { listenLoopback, mcpConnect, textOf } from '../../support/mcp.ts';
+import { parsePrometheus, sumOf, type Sample } from '../../support/prometheus.ts';
+
+const CARD = '4111 1111 1111 1111';
+let t: TestGateway;
+let target: Server;
+let agent: Running;
+let bob: string;
+let admin: string;
+
+const openapi = {
+  openapi: '3.0.3',
+  info: { title: 'Customers', version: '1' },
+  paths: {
+    '/customers/{id}': {
+      get: { operationId: 'getCustomer', summary: 'One customer by id', parameters: [{ name: 'id', in: 'path', required: true, schema: { type: 'string' } }], responses: { 200: { description: 'ok' } } },
+    },
+  },
+};
+
+before(async () => {
+  target = createServer((req, res) => {
+    req.resume();
+    req.on('end', () => {
+      res.writeHead(200, { 'content-type': 'application/json' });
+      res.end(JSON.stringify(req.url?.startsWith('/api/customers/') ? { id: 'c-1', card: CARD } : { ok: true }));
+    });
+  });
+  const url = await listenLoopback(target);
+  t = await startTestGateway({ config: { metrics: { port: 0 } } });
+  admin = await t.token('alice', ['admins']);
+  bob = await t.token('bob', ['developers']);
+  agent = await startTestAgent(t, 'edge', { allow: [url] });
+  const policy = join(t.dir, 'no-delete.yaml');
+  writeFileSync(policy, 'name: d\nrules:\n  - { id: no-delete, match: { kinds: [http], methods: [DELETE], directions: [request] }, action: deny, reason: crm.delete }\n');
+  const r = await t.call('POST', '/api/v1/connections', admin, { name: 'crm', kind: 'http', agent: 'edge', target: `${url}/api`, groups: ['developers'], openapi, policy: { files: [policy] } });
+  assert.equal(r.status, 201, JSON.stringify(r.body));
+});
+after(() => stopAll(agent, t, target));
+
+async function scrape(url = `${t.gw.metricsUrl}/metrics`, headers: Record<string, string> = {}): Promise<Sample[]> {
+  const res = await fetch(url, { headers });
+  assert.equal(res.status, 200);
+  assert.match(res.headers.get('content-type') ?? '', /^text\/plain; version=0\.0\.4/);
+  return parsePrometheus(await res.text());
+}
+
+test('after real HTTP and MCP traffic the counters moved with their labels, and every stage was timed', async () => {
+  const proxy = (method: string, path: string) => fetch(`${t.gw.url}/proxy/crm${path}`, { method, headers: { authorization: `Bearer ${bob}` } });
+  const before = await scrape();
+  assert.equal(sumOf(before, 'airlock_requests_total', { path: 'http' }), 0, 'a fresh gateway has counted no data-path request');
+
+  for (const id of ['c-1', 'c-2']) {
+    const res = await proxy('GET', `/customers/${id}?q=${id}`);
+    assert.equal(res.status, 200);
+    assert.doesNotMatch(await res.text(), /4111/, 'the answer is masked');
+  }
+  const denied = await proxy('DELETE', '/customers/c-1');
+  assert.equal(denied.status, 403);
+  assert.equal(((await denied.json()) as { error: { code: string } }).error.code, 'GW_POLICY_DENIED');
+  const anonymous = await fetch(`${t.gw.url}/proxy/crm/customers/c-1`);
+  assert.equal(anonymous.status, 401);
+
+  const { client } = await mcpConnect(`${t.gw.url}/mcp/crm`, bob);
+  const result = await client.callTool({ name: 'getCustomer', arguments: { id: 'c-9' } });
+  assert.doesNotMatch(textOf(result), /4111/);
+  await client.close();
+
+  const s = await scrape();
+  // HTTP: two answers masked (the card in the answer), one DELETE denied, one refused before any decision.
+  assert.equal(sumOf(s, 'airlock_requests_total', { path: 'http', connection: 'crm', decision: 'mask', status: '200' }), 2);
+  assert.equal(sumOf(s, 'airlock_requests_total', { path: 'http', connection: 'crm', decision: 'deny', status: '403' }), 1);
+  assert.equal(sumOf(s, 'airlock_requests_total', { path: 'http', connection: '', decision: 'none', status: '401' }), 1);
+  assert.equal(sumOf(s, 'airlock_errors_total', { path: 'http', code: 'GW_POLICY_DENIED' }), 1);
+  assert.equal(sumOf(s, 'airlock_errors_total', { path: 'http', code: 'GW_AUTH_REQUIRED' }), 1);
+  // MCP: the tool call's result was masked; its requests are counted on the mcp path.
+  assert.ok(sumOf(s, 'airlock_requests_total', { path: 'mcp', connection: 'crm', decision: 'mask' }) >= 1, 'the masked tool call is counted on the mcp path');
+  assert.equal(sumOf(s, 'airlock_requests_total', { path: 'mcp', connection: 'crm', decision: 'deny' }), 0);
+
+  // Each stage of the HTTP path: authn for all four, inspect and policy for a request and an answer
+  // each (three requests, two answers), record for each step, forward for the two that went on.
+  const count = (path: string, stage: string) => sumOf(s, 'airlock_stage_duration_seconds_count', { path, stage });
+  assert.equal(count('http', 'authn'), 4);
+  assert.equal(count('http', 'inspect'), 5);
+  assert.equal(count('http', 'policy'), 5);
+  assert.equal(count('http', 'record'), 5);
+  assert.equal(count('http', 'forward'), 2);
+  for (const stage of ['authn', 'inspect', 'policy', 'record', 'forward']) assert.ok(count('mcp', stage) >= 1, `the mcp path timed ${stage}`);
+  assert.ok(sumOf(s, 'airlock_stage_duration_seconds_sum', { path: 'http', stage: 'forward' }) > 0);
+
+  assert.ok(sumOf(s, 'airlock_recorder_commit_duration_seconds_count', { outcome: 'ok' }) >= 1, 'recorder commits are timed');
+  assert.equal(sumOf(s, 'airlock_recorder_commit_duration_seconds_count', { outcome: 'failed' }), 0);
+  assert.ok(s.some((x) => x.name === 'airlock_recorder_queue_depth'), 'the recorder queue is read at scrape time');
+  assert.ok(sumOf(s, 'airlock_agent_tunnels', { agent: 'edge' }) >= 1, 'the agent\'s tunnel is counted');
+  assert.ok(s.some((x) => x.name === 'airlock_tunnel_streams' && x.labels.agent === 'edge'));
+  assert.equal(sumOf(s, 'airlock_reviews_pending'), 0);
+  assert.equal(sumOf(s, 'airlock_store_errors_total'), 0);
+  assert.ok(s.some((x) => x.name === 'process_cpu_user_seconds_total'), 'the process metrics are there too');
+
+  // Bounded labels: no caller, path, query or token ever becomes a label value.
+  for (const x of s) {
+    for (const v of Object.values(x.labels)) {
+      assert.doesNotMatch(v, /bob|alice|customers|c-1|c-2|Bearer|eyJ/, `${x.name} carries ${v} as a label`);
+    }
+  }
+});
+
+test('on the main listener /metrics needs an admin: no token 401, a user 403, an admin reads it', async () => {
+  const none = await t.call('GET', '/metrics', undefined);
+  assert.equal(none.status, 401);
+  assert.equal(none.body.error.code, 'GW_AUTH_REQUIRED');
+  const user = await t.call('GET', '/metrics', bob);
+  assert.equal(user.status, 403);
+  assert.equal(user.body.error.code, 'GW_FORBIDDEN');
+  assert.match(user.body.error.message, /needs the admin role/);
+  const s = await scrape(`${t.gw.url}/metrics`, { authorization: `Bearer ${admin}` });
+  assert.ok(sumOf(s, 'airlock_requests_total', { path: 'other', status: '403' }) >= 1, 'the refused scrape is counted itself');
+});
+
+test('the separate listener serves GET /metrics and nothing else; metrics.enabled false serves none', async () => {
+  const other = await fetch(`${t.gw.metricsUrl}/api/v1/info`);
+  assert.equal(other.status, 404);
+  assert.match(await other.text(), /serves GET \/metrics only/);
+  const post = await fetch(`${t.gw.metricsUrl}/metrics`, { method: 'POST', body: 'x' });
+  assert.equal(post.status, 405);
+  assert.equal(post.headers.get('allow'), 'GET, HEAD');
+  assert.equal(new URL(t.gw.metricsUrl!).hostname, '127.0.0.1', 'loopback by default');
+
+  const off = await t.replica({ metrics: { enabled: false, port: 0 } });
+  assert.equal(off.metricsUrl, undefined, 'no separate listener');
+  assert.equal(off.telemetry.metrics, undefined);
+  const res = await fetch(`${off.url}/metrics`, { headers: { authorization: `Bearer ${admin}` } });
+  assert.equal(res.status, 404);
+  assert.equal(((await res.json()) as { error: { code: string } }).error.code, 'GW_NOT_FOUND');
+});
