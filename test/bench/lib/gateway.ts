@@ -18,12 +18,15 @@ export interface BenchGateway {
   close(): Promise<void>;
 }
 
-/** `connection`: the definition of `bench` (name, agent and groups are filled in); `allow`: the agent's targets.allow. */
-export async function startBenchGateway(connection: Record<string, unknown>, allow: readonly string[]): Promise<BenchGateway> {
+/**
+ * `connection`: the definition of `bench` (name, agent and groups are filled in); `allow`: the
+ * agent's targets.allow; `config`: more gateway configuration (top-level sections, e.g. metrics).
+ */
+export async function startBenchGateway(connection: Record<string, unknown>, allow: readonly string[], config: Record<string, unknown> = {}): Promise<BenchGateway> {
   const dir = mkdtempSync(join(tmpdir(), 'airlock-bench-gw-'));
   const gw = await startGateway({
     env: {}, cwd: dir, logger: silentLogger,
-    overrides: { server: { port: 0, publicUrl: 'http://127.0.0.1' }, store: { url: `sqlite:${join(dir, 'gw.db')}` }, log: { level: 'error' }, agents: { pingInterval: 0 }, policy: { maskKey: 'YmVuY2gtbWFzay1rZXktYmVuY2gtbWFzay1rZXk=' } },
+    overrides: { server: { port: 0, publicUrl: 'http://127.0.0.1' }, store: { url: `sqlite:${join(dir, 'gw.db')}` }, log: { level: 'error' }, agents: { pingInterval: 0 }, policy: { maskKey: 'YmVuY2gtbWFzay1rZXktYmVuY2gtbWFzay1rZXk=' }, ...config },
   });
   const key = generateApiKey();
   await gw.store.apiKeys.create({ id: key.id, name: 'bench', hash: key.hash, roles: ['user'], connections: ['bench'], createdBy: 'bench' });
