@@ -20,6 +20,7 @@ let target: Server;
 let agent: Running;
 let bob: string;
 let admin: string;
+let lastHeaders: import('node:http').IncomingHttpHeaders = {};
 
 const openapi = {
   openapi: '3.0.3',
@@ -33,6 +34,7 @@ const openapi = {
 
 before(async () => {
   target = createServer((req, res) => {
+    lastHeaders = req.headers;
     req.resume();
     req.on('end', () => {
       res.writeHead(200, { 'content-type': 'application/json' });
@@ -116,6 +118,14 @@ test('after real HTTP and MCP traffic the counters moved with their labels, and 
       assert.doesNotMatch(v, /bob|alice|customers|c-1|c-2|Bearer|eyJ/, `${x.name} carries ${v} as a label`);
     }
   }
+});
+
+test('with tracing off a caller\'s trace headers still never reach the target, and none is made up', async () => {
+  const res = await fetch(`${t.gw.url}/proxy/crm/other`, { headers: { authorization: `Bearer ${bob}`, traceparent: '00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01', tracestate: 'dd=s:2', baggage: 'k=v', b3: '1', 'x-datadog-trace-id': '1' } });
+  assert.equal(res.status, 200);
+  await res.text();
+  for (const h of ['traceparent', 'tracestate', 'baggage', 'b3', 'x-datadog-trace-id']) assert.equal(lastHeaders[h], undefined, `${h} does not cross`);
+  assert.equal(lastHeaders['x-request-id'], res.headers.get('x-request-id'), 'the request did reach the target');
 });
 
 test('on the main listener /metrics needs an admin: no token 401, a user 403, an admin reads it', async () => {
