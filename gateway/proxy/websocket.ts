@@ -33,7 +33,7 @@ import { forwardRequestHeaders } from './headers.ts';
 import type { JsonObject } from '../store/index.ts';
 import { AGENT_ERRORS } from '../agents/exchange.ts';
 import { decideFor, recordStep, refuseUnlessAllowed, sessionMeta } from '../guard/index.ts';
-import { beginStage } from '../telemetry/context.ts';
+import { beginStage, forMessages } from '../telemetry/context.ts';
 import type { HttpProxyDeps } from './http.ts';
 import { proxyTarget } from './path.ts';
 import type { Finding } from '../inspect/types.ts';
@@ -141,8 +141,8 @@ export function websocketProxyRoute(deps: HttpProxyDeps): UpgradeRoute {
         // socket the client already closed (and never calls back).
         wss.handleUpgrade(req, socket, head, (caller) => {
           relay = new WebSocketRelay(caller, upstream, {
-            decide: (direction, payload, findings) => decideMessage(deps, identity, connection.name, direction, path, payload, findings),
-            onDecision: (direction, outcome, message) => record(direction, outcome, message, { method: WEBSOCKET_METHOD, path }),
+            decide: forMessages((direction, payload, findings) => decideMessage(deps, identity, connection.name, direction, path, payload, findings)),
+            onDecision: forMessages((direction, outcome, message) => record(direction, outcome, message, { method: WEBSOCKET_METHOD, path })),
             inspectBytes: connection.limits.inspectBytes,
             logger: log,
           });

@@ -50,6 +50,18 @@ export function currentTelemetry(): RequestTelemetry | undefined {
   return current.getStore();
 }
 
+/**
+ * `fn`, run later (a WebSocket's messages, long after its handshake was counted) with the
+ * request's telemetry without its span: each message's stages are timed in the histograms, not
+ * traced one span each under a handshake that ended. `fn` itself outside a request.
+ */
+export function forMessages<A extends unknown[], R>(fn: (...args: A) => R): (...args: A) => R {
+  const rt = current.getStore();
+  if (rt === undefined) return fn;
+  const detached: RequestTelemetry = { ...rt, trace: undefined };
+  return (...args) => current.run(detached, fn, ...args);
+}
+
 /** The trace id of the request in progress (recorded in its session's events), when it is traced. */
 export function currentTraceId(): string | undefined {
   return current.getStore()?.trace?.traceId;
@@ -91,6 +103,12 @@ export function beginStage(name: Stage): OpenStage | undefined {
       if (span !== undefined) rt.telemetry.tracing?.endStage(span, end, error);
     },
   };
+}
+
+/** The request resolved to connection `name` (one the registry holds and the caller may use). */
+export function noteConnection(name: string): void {
+  const rt = current.getStore();
+  if (rt !== undefined) rt.connection = name;
 }
 
 /** The guard decided `decision` on connection `connection`: the request keeps the strictest. */

@@ -21,8 +21,8 @@ const scenario: Scenario = {
       const url = (g: typeof on) => `http://127.0.0.1:${g.port}/proxy/bench/small`;
       const headers = (g: typeof on) => ({ authorization: `Bearer ${String(g.info)}` });
       for (const g of [off, on]) await latency({ url: url(g), headers: headers(g), requests: 50, warmup: 20 });
-      const offOne = await latency({ url: url(off), headers: headers(off) });
-      const onOne = await latency({ url: url(on), headers: headers(on) });
+      const offOne = await latency({ url: url(off), headers: headers(off), warmup: 20, maxDuration: 10 });
+      const onOne = await latency({ url: url(on), headers: headers(on), warmup: 20, maxDuration: 10 });
       const c0 = await off.cpu();
       const offLoad = await load({ url: url(off), headers: headers(off) });
       const c1 = await off.cpu();

@@ -1,12 +1,13 @@
 // /metrics end to end: a real gateway, a real agent process, a real HTTP service behind one
-// connection used both as /proxy (plain HTTP) and as /mcp (tools from its OpenAPI document, with
-// the MCP SDK's own client). After real traffic the exposition is scraped and parsed: the request
+// connection used as /proxy (plain HTTP and a WebSocket) and as /mcp (tools from its OpenAPI
+// document, with the MCP SDK's own client). After real traffic the exposition is scraped and parsed: the request
 // counters moved with the right labels (data path, connection, decision, status), every stage was
 // timed, the recorder, tunnels and reviews gauges read; no caller, path or token is a label.
 // The separate listener serves only GET /metrics; on the main listener /metrics is for admins.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createServer, type Server } from 'node:http';
+import { WebSocket, WebSocketServer } from 'ws';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Running } from '../../support/process.ts';
@@ -41,6 +42,8 @@ before(async () => {
       res.end(JSON.stringify(req.url?.startsWith('/api/customers/') ? { id: 'c-1', card: CARD } : { ok: true }));
     });
   });
+  const echo = new WebSocketServer({ noServer: true });
+  target.on('upgrade', (req, socket, head) => echo.handleUpgrade(req, socket, head, (ws) => ws.on('message', (data, binary) => ws.send(data, { binary }))));
   const url = await listenLoopback(target);
   t = await startTestGateway({ config: { metrics: { port: 0 } } });
   admin = await t.token('alice', ['admins']);
@@ -76,6 +79,14 @@ test('after real HTTP and MCP traffic the counters moved with their labels, and 
   const anonymous = await fetch(`${t.gw.url}/proxy/crm/customers/c-1`);
   assert.equal(anonymous.status, 401);
 
+  // A WebSocket: its handshake counted once (101), its two messages timed on the websocket path.
+  const ws = new WebSocket(`${t.gw.url.replace(/^http/, 'ws')}/proxy/crm/ws`, { headers: { authorization: `Bearer ${bob}` } });
+  await new Promise((resolve, reject) => { ws.once('open', resolve); ws.once('error', reject); });
+  const echoed = new Promise<string>((resolve) => ws.once('message', (d) => resolve(String(d))));
+  ws.send('hello');
+  assert.equal(await echoed, 'hello');
+  await new Promise((resolve) => { ws.once('close', resolve); ws.close(); });
+
   const { client } = await mcpConnect(`${t.gw.url}/mcp/crm`, bob);
   const result = await client.callTool({ name: 'getCustomer', arguments: { id: 'c-9' } });
   assert.doesNotMatch(textOf(result), /4111/);
@@ -88,6 +99,10 @@ test('after real HTTP and MCP traffic the counters moved with their labels, and 
   assert.equal(sumOf(s, 'airlock_requests_total', { path: 'http', connection: '', decision: 'none', status: '401' }), 1);
   assert.equal(sumOf(s, 'airlock_errors_total', { path: 'http', code: 'GW_POLICY_DENIED' }), 1);
   assert.equal(sumOf(s, 'airlock_errors_total', { path: 'http', code: 'GW_AUTH_REQUIRED' }), 1);
+  assert.equal(sumOf(s, 'airlock_requests_total', { path: 'websocket', connection: 'crm', decision: 'allow', status: '101' }), 1);
+  // The upgrade, the message and its echo: inspected, decided and recorded each.
+  for (const stage of ['inspect', 'policy', 'record']) assert.equal(sumOf(s, 'airlock_stage_duration_seconds_count', { path: 'websocket', stage }), 3, `websocket ${stage}`);
+  assert.equal(sumOf(s, 'airlock_stage_duration_seconds_count', { path: 'websocket', stage: 'forward' }), 1, 'the upgrade to the target');
   // MCP: the tool call's result was masked; its requests are counted on the mcp path.
   assert.ok(sumOf(s, 'airlock_requests_total', { path: 'mcp', connection: 'crm', decision: 'mask' }) >= 1, 'the masked tool call is counted on the mcp path');
   assert.equal(sumOf(s, 'airlock_requests_total', { path: 'mcp', connection: 'crm', decision: 'deny' }), 0);
