@@ -19,11 +19,11 @@ function document(bytes: number): string {
 }
 
 /**
- * `telemetry` (gateway): 'off' turns metrics and tracing off; 'on' turns both on, every trace
- * sampled and exported to an OTLP receiver in this worker that takes and drops them. Unset: the
- * defaults (metrics on, tracing off).
+ * `telemetry` (gateway): 'off' turns metrics and tracing off; 'metrics' is the default (metrics
+ * on, tracing off); 'on' turns both on, every trace sampled and exported to an OTLP receiver in
+ * this worker that takes and drops them. Unset: the defaults.
  */
-export default async function start(arg: { kind: 'target' } | { kind: 'gateway'; target: string; unrecorded?: boolean; telemetry?: 'off' | 'on' }): Promise<{ port: number; info?: unknown; close(): Promise<void> }> {
+export default async function start(arg: { kind: 'target' } | { kind: 'gateway'; target: string; unrecorded?: boolean; telemetry?: 'off' | 'metrics' | 'on' }): Promise<{ port: number; info?: unknown; close(): Promise<void> }> {
   if (arg.kind === 'target') {
     const small = document(1024);
     const large = document(1024 * 1024);
