@@ -51,7 +51,9 @@ before(async () => {
   agent = await startTestAgent(t, 'edge', { allow: [url] });
   const policy = join(t.dir, 'no-delete.yaml');
   writeFileSync(policy, 'name: d\nrules:\n  - { id: no-delete, match: { kinds: [http], methods: [DELETE], directions: [request] }, action: deny, reason: crm.delete }\n');
-  const r = await t.call('POST', '/api/v1/connections', admin, { name: 'crm', kind: 'http', agent: 'edge', target: `${url}/api`, groups: ['developers'], openapi, policy: { files: [policy] } });
+  const limits = join(t.dir, 'limits.yaml');
+  writeFileSync(limits, 'name: l\nlimits:\n  - { name: slow, kind: rate, rate: 0.001, burst: 1, key: [identity, connection], match: { paths: ["/api/limited*"] }, action: deny, message: One a day. }\n');
+  const r = await t.call('POST', '/api/v1/connections', admin, { name: 'crm', kind: 'http', agent: 'edge', target: `${url}/api`, groups: ['developers'], openapi, policy: { files: [policy, limits] } });
   assert.equal(r.status, 201, JSON.stringify(r.body));
 });
 after(() => stopAll(agent, t, target));
@@ -141,6 +143,22 @@ test('with tracing off a caller\'s trace headers still never reach the target, a
   await res.text();
   for (const h of ['traceparent', 'tracestate', 'baggage', 'b3', 'x-datadog-trace-id']) assert.equal(lastHeaders[h], undefined, `${h} does not cross`);
   assert.equal(lastHeaders['x-request-id'], res.headers.get('x-request-id'), 'the request did reach the target');
+});
+
+test('a limit over is counted by kind and action, and the refusal by its code', async () => {
+  const get = () => fetch(`${t.gw.url}/proxy/crm/limited`, { headers: { authorization: `Bearer ${bob}` } });
+  const first = await get();
+  assert.equal(first.status, 200);
+  await first.text();
+  const second = await get();
+  assert.equal(second.status, 429);
+  const body = await second.json() as { error: { code: string; message: string } };
+  assert.equal(body.error.code, 'GW_LIMIT_EXCEEDED');
+  assert.match(body.error.message, /over limit slow: One a day\./);
+  const s = await scrape();
+  assert.equal(sumOf(s, 'airlock_limit_hits_total', { kind: 'rate', action: 'deny' }), 1);
+  assert.equal(sumOf(s, 'airlock_requests_total', { path: 'http', connection: 'crm', decision: 'deny', status: '429' }), 1);
+  assert.equal(sumOf(s, 'airlock_errors_total', { path: 'http', code: 'GW_LIMIT_EXCEEDED' }), 1);
 });
 
 test('on the main listener /metrics needs an admin: no token 401, a user 403, an admin reads it', async () => {
