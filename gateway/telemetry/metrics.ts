@@ -66,7 +66,9 @@ export class Metrics {
   /**
    * A gauge read when Prometheus scrapes: `read` gives its samples (labels bounded by
    * configuration, never users or paths). A read that throws is counted as a store error
-   * (`operation` = the gauge's name) and the gauge is left out of that scrape.
+   * (`operation` = the gauge's name; the gauges are read as the scrape is rendered, so the count
+   * shows from the next scrape on) and the gauge has no sample in that scrape (NaN when it has no
+   * labels).
    */
   gauge(name: string, help: string, labelNames: readonly string[], read: () => Iterable<GaugeSample> | Promise<Iterable<GaugeSample>>): void {
     const metrics = this;
@@ -79,6 +81,7 @@ export class Metrics {
           samples = await read();
         } catch {
           metrics.storeError(name);
+          if (labelNames.length === 0) this.set(NaN); // unknown, not a made-up 0 (a gauge without labels always has a sample)
           return;
         }
         for (const [labels, value] of samples) this.set(labels, value);
