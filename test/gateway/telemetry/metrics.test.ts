@@ -189,3 +189,14 @@ test('the separate listener serves GET /metrics and nothing else; metrics.enable
   assert.equal(res.status, 404);
   assert.equal(((await res.json()) as { error: { code: string } }).error.code, 'GW_NOT_FOUND');
 });
+
+test('a metrics.port already taken fails the start with GW_PORT_IN_USE naming metrics.port', async () => {
+  const taken = new URL(t.gw.metricsUrl!).port;
+  await assert.rejects(t.replica({ metrics: { port: Number(taken) } }), (err: unknown) => {
+    assert.equal((err as { code?: string }).code, 'GW_PORT_IN_USE');
+    assert.match((err as Error).message, new RegExp(`Port ${taken} on 127\\.0\\.0\\.1 is already in use; .*metrics\\.port in airlock\\.yaml or AIRLOCK_METRICS_PORT`));
+    return true;
+  });
+  const s = await scrape();
+  assert.ok(s.length > 0, 'the first gateway\'s metrics listener still answers');
+});
