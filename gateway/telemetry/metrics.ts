@@ -24,6 +24,7 @@ export class Metrics {
   readonly #commits: { ok: Observer; failed: Observer };
   readonly #storeErrors: Counter<'operation'>;
   readonly #limitHits: Counter<'kind' | 'action'>;
+  readonly #spans: Counter<'outcome'>;
 
   constructor() {
     const registers = [this.registry];
@@ -35,6 +36,7 @@ export class Metrics {
     const commits = new Histogram({ name: 'airlock_recorder_commit_duration_seconds', help: 'Time one recorder transaction (a batch of events, checkpoints and ledger entries) took to commit.', labelNames: ['outcome'], buckets: COMMIT_BUCKETS, registers });
     this.#commits = { ok: commits.labels('ok'), failed: commits.labels('failed') };
     this.#storeErrors = new Counter({ name: 'airlock_store_errors_total', help: 'Store operations that failed, by operation.', labelNames: ['operation'], registers });
+    this.#spans = new Counter({ name: 'airlock_trace_spans_exported_total', help: 'Spans sent to the OTLP endpoint, by outcome (failed: the backend did not take them; they are dropped).', labelNames: ['outcome'], registers });
     this.#limitHits = new Counter({ name: 'airlock_limit_hits_total', help: 'Limits declared in policy found over for a request, by limit kind and action.', labelNames: ['kind', 'action'], registers });
   }
 
@@ -57,6 +59,11 @@ export class Metrics {
 
   storeError(operation: string): void {
     this.#storeErrors.labels(operation).inc();
+  }
+
+  /** An export of `spans` spans, taken by the backend or not. */
+  spansExported(spans: number, ok: boolean): void {
+    this.#spans.labels(ok ? 'ok' : 'failed').inc(spans);
   }
 
   limitHit(kind: string, action: string): void {

@@ -24,7 +24,8 @@ export class Telemetry {
 
   constructor(config: Pick<Config, 'metrics' | 'tracing'>, version: string) {
     this.metrics = config.metrics.enabled ? new Metrics() : undefined;
-    this.tracing = config.tracing.enabled ? new Tracing(config.tracing, version) : undefined;
+    const metrics = this.metrics;
+    this.tracing = config.tracing.enabled ? new Tracing(config.tracing, version, metrics && ((spans, ok) => metrics.spansExported(spans, ok))) : undefined;
   }
 
   /** Whether requests carry telemetry at all (else the pipeline skips it). */
@@ -53,9 +54,9 @@ export class Telemetry {
     span.end();
   }
 
-  /** Exports the spans still buffered and stops the exporter. */
+  /** Exports the spans still buffered and stops the exporter; a backend that does not take them does not fail the stop (they are counted as failed). */
   async close(): Promise<void> {
-    await this.tracing?.close();
+    await this.tracing?.close().catch(() => {});
   }
 }
 

@@ -10,7 +10,7 @@
 import { ROOT_CONTEXT, SpanKind, SpanStatusCode, TraceFlags, trace, type Span, type SpanContext, type Tracer } from '@opentelemetry/api';
 import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-http';
 import { resourceFromAttributes } from '@opentelemetry/resources';
-import { BasicTracerProvider, BatchSpanProcessor, ParentBasedSampler, TraceIdRatioBasedSampler } from '@opentelemetry/sdk-trace-base';
+import { BasicTracerProvider, BatchSpanProcessor, ParentBasedSampler, TraceIdRatioBasedSampler, type ReadableSpan, type SpanExporter } from '@opentelemetry/sdk-trace-base';
 import type { Config } from '../config/schema.ts';
 import { GatewayError } from '../errors.ts';
 import type { DataPath, RequestTrace, Stage } from './context.ts';
@@ -51,8 +51,10 @@ export class Tracing {
   readonly #tracer: Tracer;
   readonly #trustIncoming: boolean;
 
-  constructor(config: Config['tracing'], version: string) {
-    const exporter = new OTLPTraceExporter({ url: config.otlp.endpoint, headers: parseOtlpHeaders(config.otlp.headers), timeoutMillis: config.otlp.timeout * 1000 });
+  /** `onExport`: told how many spans each export carried and whether the backend took them (metrics). */
+  constructor(config: Config['tracing'], version: string, onExport?: (spans: number, ok: boolean) => void) {
+    const otlp = new OTLPTraceExporter({ url: config.otlp.endpoint, headers: parseOtlpHeaders(config.otlp.headers), timeoutMillis: config.otlp.timeout * 1000 });
+    const exporter = onExport === undefined ? otlp : counted(otlp, onExport);
     this.#provider = new BasicTracerProvider({
       resource: resourceFromAttributes({ 'service.name': config.serviceName, 'service.version': version }),
       // A caller's sampling decision counts only when its traceparent is trusted (else there is no remote parent).
@@ -103,6 +105,20 @@ export class Tracing {
   close(): Promise<void> {
     return this.#provider.shutdown();
   }
+}
+
+/** The exporter, with each export's outcome told (a backend that is down drops spans silently otherwise). */
+function counted(exporter: SpanExporter, onExport: (spans: number, ok: boolean) => void): SpanExporter {
+  return {
+    export(spans: ReadableSpan[], done: Parameters<SpanExporter['export']>[1]) {
+      exporter.export(spans, (result) => {
+        onExport(spans.length, result.code === 0); // ExportResultCode.SUCCESS
+        done(result);
+      });
+    },
+    shutdown: () => exporter.shutdown(),
+    forceFlush: () => exporter.forceFlush?.() ?? Promise.resolve(),
+  };
 }
 
 /** Marks `span` failed: a coded error keeps its code (never its message: it may quote the request). */

@@ -15,6 +15,8 @@ import { eventually, requestEvents, startTestAgent, startTestGateway, stopAll, t
 import { listenLoopback, mcpConnect } from '../../support/mcp.ts';
 import { parseTraceparent, Tracing } from '../../../gateway/telemetry/tracing.ts';
 import { configSchema } from '../../../gateway/config/schema.ts';
+import { Telemetry } from '../../../gateway/telemetry/telemetry.ts';
+import { parsePrometheus, sumOf } from '../../support/prometheus.ts';
 
 interface OtlpSpan {
   traceId: string; spanId: string; parentSpanId?: string; name: string; kind: number;
@@ -189,3 +191,28 @@ test('tracing.trustIncoming: a caller\'s valid traceparent is the parent (and it
     await tracing.close();
   }
 });
+
+test('exports are counted by outcome: taken by the receiver, or failed when the backend refuses them (the spans are dropped)', async () => {
+  const ok = parsePrometheus(await t.gw.telemetry.metrics!.render());
+  assert.ok(sumOf(ok, 'airlock_trace_spans_exported_total', { outcome: 'ok' }) >= 9, 'the spans of the requests above');
+  assert.equal(sumOf(ok, 'airlock_trace_spans_exported_total', { outcome: 'failed' }), 0);
+
+  // A backend that answers 400 (a request it will never take: no retry).
+  const refusing = createServer((req, res) => { req.resume(); req.on('end', () => res.writeHead(400, { 'content-type': 'application/json' }).end('{"code":3,"message":"no"}')); });
+  const url = await listenLoopback(refusing);
+  const telemetry = new Telemetry(configSchema.parse({ tracing: { enabled: true, otlp: { endpoint: `${url}/v1/traces`, timeout: 2 } } }), 'test');
+  try {
+    const rt = telemetry.begin('http', 'GET', 'refused-0001', undefined);
+    telemetry.end(rt, 200);
+    await assert.rejects(telemetry.tracing!.flush(), /Bad Request/);
+    const s = parsePrometheus(await telemetry.metrics!.render());
+    assert.equal(sumOf(s, 'airlock_trace_spans_exported_total', { outcome: 'failed' }), 1);
+    assert.equal(sumOf(s, 'airlock_trace_spans_exported_total', { outcome: 'ok' }), 0);
+    const again = telemetry.begin('http', 'GET', 'refused-0002', undefined);
+    telemetry.end(again, 200);
+  } finally {
+    await telemetry.close(); // its last export fails too: the stop does not
+    await new Promise<void>((r) => refusing.close(() => r()));
+  }
+});
+
