@@ -50,7 +50,7 @@ export function createPipeline(router: Router, logger: Logger, state: PipelineSt
     let rt: RequestTelemetry | undefined;
     if (observed !== undefined) {
       const t = rt = observed.begin(dataPathOf(pathOf(req)), req.method ?? 'GET', requestId, req.headers.traceparent);
-      res.once('close', () => observed.end(t, res.statusCode));
+      res.once('close', () => observed.end(t, res.headersSent ? res.statusCode : 499)); // 499: the client left before an answer (nginx's code)
     }
     const handleRequest = async () => {
       let ticket: RequestTicket | undefined;
