@@ -12,6 +12,8 @@
 //   5. handle          the route's handler
 //   6. errors          GatewayError → its status and JSON body; anything else → 500 GW_INTERNAL,
 //                      with the detail in the log only
+//   7. telemetry       (metrics or tracing on) the request's data path, span and stage timings ride
+//                      along (gateway/telemetry/); counted and its span ended when the response closes
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { GatewayError } from './errors.ts';
@@ -19,6 +21,8 @@ import { withTicket, type ServerBudget, type RequestTicket } from './http/budget
 import { sendError } from './http/respond.ts';
 import type { Router } from './http/router.ts';
 import { withRequestContext, type Logger } from '../lib/log.ts';
+import { withTelemetry, type RequestTelemetry } from './telemetry/context.ts';
+import { dataPathOf, type Telemetry } from './telemetry/telemetry.ts';
 
 const SAFE_REQUEST_ID = /^[A-Za-z0-9._-]{8,64}$/;
 
@@ -30,7 +34,8 @@ export interface PipelineState {
 /** Paths a load balancer probes: never refused for load, so an overloaded replica is not restarted for it. */
 const PROBES = new Set(['/healthz', '/readyz']);
 
-export function createPipeline(router: Router, logger: Logger, state: PipelineState, budget: ServerBudget) {
+export function createPipeline(router: Router, logger: Logger, state: PipelineState, budget: ServerBudget, telemetry?: Telemetry) {
+  const observed = telemetry?.active === true ? telemetry : undefined;
   return function handle(req: IncomingMessage, res: ServerResponse): void {
     const offered = req.headers['x-request-id'];
     const requestId = typeof offered === 'string' && SAFE_REQUEST_ID.test(offered) ? offered : randomUUID();
@@ -42,7 +47,12 @@ export function createPipeline(router: Router, logger: Logger, state: PipelineSt
       logger.debug('request done', { method: req.method, path: pathOf(req), status: res.statusCode, ms: Math.round(performance.now() - started), requestId });
     });
 
-    withRequestContext(requestId, async () => {
+    let rt: RequestTelemetry | undefined;
+    if (observed !== undefined) {
+      const t = rt = observed.begin(dataPathOf(pathOf(req)), req.method ?? 'GET', requestId, req.headers.traceparent);
+      res.once('close', () => observed.end(t, res.headersSent ? res.statusCode : 499)); // 499: the client left before an answer (nginx's code)
+    }
+    const handleRequest = async () => {
       let ticket: RequestTicket | undefined;
       try {
         if (state.draining) {
@@ -59,6 +69,7 @@ export function createPipeline(router: Router, logger: Logger, state: PipelineSt
         const run = () => handler(req, res, { requestId, path: url.pathname, url });
         await (ticket === undefined ? run() : withTicket(ticket, run));
       } catch (err) {
+        if (rt !== undefined) rt.code = err instanceof GatewayError ? err.code : 'GW_INTERNAL';
         if (err instanceof GatewayError) {
           if (err.code === 'GW_OVERLOADED') logger.debug(err.message, { code: err.code }); // one line per refusal would flood the log under load
           else if (err.status >= 500) logger.error(err.message, { code: err.code, detail: err.detail, cause: err.cause });
@@ -70,7 +81,9 @@ export function createPipeline(router: Router, logger: Logger, state: PipelineSt
       } finally {
         ticket?.release();
       }
-    });
+    };
+    const observing = rt;
+    withRequestContext(requestId, observing === undefined ? handleRequest : () => withTelemetry(observing, handleRequest));
   };
 }
 

@@ -21,6 +21,7 @@ import { Router } from './http/router.ts';
 import { createUpgradePipeline, takesUpgrade, UpgradeRouter, type UpgradePipeline } from './http/upgrade.ts';
 import type { Logger } from '../lib/log.ts';
 import { createPipeline, type PipelineState } from './pipeline.ts';
+import type { Telemetry } from './telemetry/telemetry.ts';
 import { VERSION } from './version.ts';
 
 /** What the server needs of the store: a liveness probe. The full Store lives in gateway/store. */
@@ -43,6 +44,8 @@ export interface GatewayDeps {
    * drained (they may still use the upgraded connections).
    */
   readonly upgrades?: (router: UpgradeRouter) => void;
+  /** Metrics and traces of every request (gateway/telemetry/). Absent: none. */
+  readonly telemetry?: Telemetry;
 }
 
 export interface Gateway {
@@ -98,8 +101,8 @@ export function createGateway(deps: GatewayDeps): Gateway {
     keepAliveTimeout: config.server.keepAliveTimeout * 1000,
     maxHeaderSize: 32 * 1024,
     shouldUpgradeCallback: (req) => takesUpgrade(upgradeRouter, req),
-  }, createPipeline(router, logger, state, budget));
-  const upgrades = createUpgradePipeline(upgradeRouter, logger, state, budget);
+  }, createPipeline(router, logger, state, budget, deps.telemetry));
+  const upgrades = createUpgradePipeline(upgradeRouter, logger, state, budget, deps.telemetry);
   server.on('upgrade', upgrades.listener);
   server.on('clientError', (err: NodeJS.ErrnoException, socket: Duplex) => refuseClient(err, socket, config));
 

@@ -2,7 +2,8 @@
 // gateway/ never imports from agent/ or cli/; agent/ imports from gateway/ only gateway/tunnel/,
 // gateway/tunnel/ imports nothing else from gateway/ (so the agent's closure stays clean), and
 // lib/ (what the gateway and the agent share) imports from none of them; every data path decides
-// through gateway/guard/, which imports none of them.
+// through gateway/guard/, which imports none of them; gateway/telemetry/ only observes what the
+// others report to it.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readdirSync, readFileSync, statSync } from 'node:fs';
@@ -75,6 +76,15 @@ test('gateway/guard/ decides for every data path and imports from none of them; 
   for (const file of sources('gateway').filter((f) => f.startsWith('gateway/postgres/'))) {
     for (const target of importsOf(file)) assert.ok(!/^gateway\/(proxy|mcp)\//.test(target), `${file} imports ${target}: the listener adapts a protocol, it takes no other path's stages`);
   }
+});
+
+test('gateway/telemetry/ only observes: it imports no data path, nor the guard, policy, recorder or store it times', () => {
+  for (const file of sources('gateway/telemetry')) {
+    for (const target of importsOf(file)) {
+      assert.ok(!/^gateway\/(proxy|mcp|postgres|guard|policy|recorder|store|agents|tunnel|inspect|limits|reviews)\//.test(target), `${file} imports ${target}`);
+    }
+  }
+  assert.ok(importsOf('gateway/guard/record.ts').includes('gateway/telemetry/context.ts'), 'the guard reports its stages');
 });
 
 test('the rules see real imports (the parser is not vacuous)', () => {

@@ -6,6 +6,7 @@ import type { Connection } from '../connections/registry.ts';
 import { GatewayError } from '../errors.ts';
 import { NOTHING_READ, readRest } from '../http/respond.ts';
 import { isStaleStreamFailure, tunnelHttpPools, type TunnelStream } from '../tunnel/index.ts';
+import { beginStage } from '../telemetry/context.ts';
 
 /** Opens a tunnel stream to an agent (the hub; throws GW_AGENT_OFFLINE when it is not connected). */
 /** `agent`: one name, or a pool's names (any online one serves). */
@@ -48,12 +49,17 @@ export interface Outgoing { method: string; path: string; headers: Record<string
 export function exchange(opener: AgentOpener, agent: string | readonly string[], open: Record<string, unknown>, out: Outgoing, timeouts: Connection['limits']['timeouts']): Promise<IncomingMessage> {
   const pool = tunnelHttpPools(opener).agentFor(agent, open);
   const idempotent = ['GET', 'HEAD', 'OPTIONS', 'PUT', 'DELETE'].includes(out.method);
+  // The forward stage: until the answer's headers. A traced request tells the target its trace
+  // (the gateway's traceparent, naming this stage's span; the caller's never crosses: ../proxy/headers.ts).
+  const forward = beginStage('forward');
+  const headers = forward?.traceparent === undefined ? out.headers : { ...out.headers, traceparent: forward.traceparent };
   return new Promise((resolve, reject) => {
     let settled = false;
     let current: ReturnType<typeof request> | undefined;
     const settle = (err: Error | undefined, res?: IncomingMessage) => {
       if (settled) return;
       settled = true;
+      forward?.end(err);
       clearTimeout(firstByte);
       firstByte = undefined;
       if (err !== undefined) reject(err);
@@ -73,7 +79,7 @@ export function exchange(opener: AgentOpener, agent: string | readonly string[],
     const send = (mayRetry: boolean) => {
       let req: ReturnType<typeof request>;
       try {
-        req = request({ method: out.method, path: out.path, headers: out.headers, agent: pool, setHost: false });
+        req = request({ method: out.method, path: out.path, headers, agent: pool, setHost: false });
       } catch (err) {
         settle(err as Error); // no stream could be opened
         return;

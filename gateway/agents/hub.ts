@@ -184,6 +184,15 @@ export class AgentHub extends EventEmitter<HubEvents> {
     return this.#agents.get(agent)?.length ?? 0;
   }
 
+  /** Per connected agent: its tunnels here (usable or being confirmed) and the streams open on them (metrics). */
+  *stats(): Generator<{ agent: string; tunnels: number; streams: number }> {
+    for (const [agent, tunnels] of this.#agents) {
+      let streams = 0;
+      for (const t of tunnels) streams += t.session.streamCount;
+      yield { agent, tunnels: tunnels.length, streams };
+    }
+  }
+
   /** The most tunnels one agent may hold here. */
   get maxTunnelsPerAgent(): number { return this.#maxTunnels; }
 

@@ -57,6 +57,12 @@ function insecureSettings(config: Config): string[] {
   if (!isLoopbackHost(config.server.host) && !config.server.behindTls) {
     warnings.push(`INSECURE: the gateway serves plain HTTP on ${config.server.host}, which is not a loopback address; tokens cross the network in clear. Put TLS in front and set server.behindTls: true.`);
   }
+  if (config.metrics.enabled && config.metrics.port !== undefined && !isLoopbackHost(config.metrics.host)) {
+    warnings.push(`the metrics listener serves /metrics without authentication on ${config.metrics.host}, which is not a loopback address; let only your Prometheus reach metrics.port.`);
+  }
+  if (config.tracing.enabled && config.tracing.trustIncoming) {
+    warnings.push('tracing.trustIncoming is on: a caller\'s traceparent becomes the parent of its spans (and decides their sampling); turn it on only behind a proxy that sets or strips traceparent.');
+  }
   if (config.auth.issuer === undefined) {
     warnings.push('No identity provider configured (auth.issuer): every authenticated route will refuse requests.');
   }

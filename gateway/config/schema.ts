@@ -6,6 +6,9 @@ import { z } from 'zod';
 const port = z.number().int().min(0).max(65535);
 const seconds = (max: number) => z.number().min(0).max(max);
 
+/** OTEL_EXPORTER_OTLP_HEADERS: `name=value` pairs, names HTTP tokens, values without control characters or commas. */
+const OTLP_HEADERS = /^$|^[!#$%&'*+.^_`|~0-9A-Za-z-]+=[^,\x00-\x1f\x7f]*(,[!#$%&'*+.^_`|~0-9A-Za-z-]+=[^,\x00-\x1f\x7f]*)*$/;
+
 export const ROLES = ['admin', 'reviewer', 'auditor', 'user'] as const;
 export type Role = (typeof ROLES)[number];
 
@@ -262,6 +265,44 @@ export const configSchema = z.strictObject({
     startupTimeout: seconds(600).default(30),
     /** Sessions one identity may hold open at once on this gateway (each holds a database connection). Default 16. */
     maxSessionsPerIdentity: z.number().int().min(1).max(1000).default(16),
+  }).prefault({}),
+  metrics: z.strictObject({
+    /** Count requests, stages, the recorder, tunnels, reviews and limits for Prometheus (docs/observability.md). Default true. */
+    enabled: z.boolean().default(true),
+    /** Port of a separate listener that serves only GET /metrics, without authentication. Unset (default): no separate listener. */
+    port: port.optional(),
+    /** Address of that listener. Default 127.0.0.1; anything else starts with a warning (the numbers are not secret, but are not for everyone). */
+    host: z.string().min(1).default('127.0.0.1'),
+    /** Also serve GET /metrics on the main listener, to admins only (bearer token or API key with the admin role). Default true. */
+    adminRoute: z.boolean().default(true),
+  }).prefault({}),
+  tracing: z.strictObject({
+    /** Export OpenTelemetry traces (a span per request and per stage) over OTLP/HTTP. Default false. */
+    enabled: z.boolean().default(false),
+    /** The `service.name` of the spans. Default airlock-gateway. */
+    serviceName: z.string().min(1).max(200).default('airlock-gateway'),
+    /** Share of new traces kept, 0 to 1. Default 1 (every trace). */
+    sampleRatio: z.number().min(0).max(1).default(1),
+    /**
+     * Take a caller's W3C traceparent as the parent of the request's span (its sampling decision
+     * too). Default false: every request starts a new trace, and a caller's trace headers never
+     * reach a target (the gateway writes its own traceparent).
+     */
+    trustIncoming: z.boolean().default(false),
+    otlp: z.strictObject({
+      /** The OTLP/HTTP traces URL, path included (a collector's is http://127.0.0.1:4318/v1/traces). Required when tracing is enabled. */
+      endpoint: z.url({ protocol: /^https?$/ }).optional(),
+      /**
+       * Headers sent with every export, as OTEL_EXPORTER_OTLP_HEADERS writes them: `name=value`
+       * pairs separated by commas, values percent-encoded (an API key: prefer
+       * AIRLOCK_TRACING_OTLP_HEADERS over the file). Default none.
+       */
+      headers: z.string().max(8192).regex(OTLP_HEADERS, 'name=value pairs separated by commas (e.g. x-honeycomb-team=KEY)').default(''),
+      /** Seconds an export may take before it is dropped. Default 10. */
+      timeout: z.number().min(0.1).max(120).default(10),
+    }).prefault({}),
+  }).superRefine((tracing, ctx) => {
+    if (tracing.enabled && tracing.otlp.endpoint === undefined) ctx.addIssue({ code: 'custom', path: ['otlp', 'endpoint'], message: 'is required when tracing.enabled is true' });
   }).prefault({}),
   dev: z.strictObject({
     /** Set by `airlock dev` and deploy/compose/: the issuer is the embedded development identity provider (a plain http:// issuer is then accepted on any host). Never set this in production. Default false. */

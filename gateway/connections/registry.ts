@@ -21,6 +21,7 @@ import type { ConnectionRecord, EpochMs, JsonObject, Store } from '../store/type
 import { mergePatch } from './merge-patch.ts';
 import { checkPolicySources } from './policy-check.ts';
 import { describeFieldIssues, validateConnection, type ConnectionSpec, type FieldIssue } from './schema.ts';
+import { noteConnection } from '../telemetry/context.ts';
 
 /** A connection as the registry serves it: the validated definition and its store metadata. Deeply frozen. */
 export type Connection = ConnectionSpec & {
@@ -203,7 +204,10 @@ export class ConnectionRegistry {
    */
   resolve(identity: Identity, name: string): Connection {
     const connection = this.#byName.get(name);
-    if (connection && this.canUse(identity, connection)) return connection;
+    if (connection && this.canUse(identity, connection)) {
+      noteConnection(connection.name); // the request's connection label (gateway/telemetry/)
+      return connection;
+    }
     throw notFound(name, identity);
   }
 
@@ -219,7 +223,10 @@ export class ConnectionRegistry {
       throw new GatewayError('GW_TOKEN_EXPIRED', `The ${identity.via === 'apikey' ? 'API key' : 'access token'} this session was opened with expired at ${new Date(identity.expiresAt).toISOString()}; authenticate again with a fresh one.`);
     }
     const connection = this.#byName.get(name);
-    if (connection && this.canUse(identity, connection)) return connection;
+    if (connection && this.canUse(identity, connection)) {
+      noteConnection(connection.name);
+      return connection;
+    }
     throw new GatewayError('GW_ACCESS_REVOKED', `You may no longer use connection ${JSON.stringify(name.slice(0, 100))}: it was changed or removed while this session was open (groups, key scope, or the connection itself); ask an admin if you still need it.`);
   }
 

@@ -10,6 +10,8 @@ import type { PolicyManager, PolicySelection } from '../policy/manager.ts';
 import type { Recording } from './record.ts';
 import type { CompiledPolicy } from '../policy/compile.ts';
 import type { Limiter, Usage } from '../limits/limiter.ts';
+import { inspectRequest } from '../inspect/index.ts';
+import { noteDecision, stage } from '../telemetry/context.ts';
 
 /** What the guard needs from the gateway: configuration, policies, the masking key and the recording. */
 export interface GuardDeps {
@@ -67,11 +69,27 @@ function unconfirmable(outcome: Outcome, request: PolicyRequest): Outcome {
 
 function decideOnly(deps: Pick<GuardDeps, 'config' | 'policies' | 'maskKey'>, identity: Identity, connection: Connection, request: PolicyRequest, extraFindings: readonly Finding[], inspected: readonly Finding[] | undefined, usage: Readonly<Record<string, Usage>> | undefined): Outcome {
   const policy = policyFor(deps, connection);
-  return decide(policy, {
+  const found = inspected ?? inspectFor(request);
+  const since = performance.now();
+  const outcome = decide(policy, {
     identity: { sub: identity.sub, email: identity.email, name: identity.name, groups: identity.groups, roles: identity.roles, via: identity.via },
     connection: { name: connection.name, kind: connection.kind, tags: connection.tags },
     request,
     now: Date.now(),
     ...(usage === undefined ? {} : { usage }),
-  }, { defaultAction: connection.policy.defaultAction, maskKey: deps.maskKey }, extraFindings, inspected);
+  }, { defaultAction: connection.policy.defaultAction, maskKey: deps.maskKey }, extraFindings, found);
+  stage('policy', since);
+  noteDecision(connection.name, outcome.decision);
+  return outcome;
+}
+
+/**
+ * The inspectors over a policy request: its findings, timed as the `inspect` stage from `since`
+ * (performance.now(), ms; default now: a data path that read and normalised the message first
+ * passes when it began).
+ */
+export function inspectFor(request: PolicyRequest, since = performance.now()): Finding[] {
+  const findings = inspectRequest(request);
+  stage('inspect', since);
+  return findings;
 }

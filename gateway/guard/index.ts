@@ -2,7 +2,7 @@
 // MCP, the PostgreSQL listener in gateway/postgres/) adapts its protocol and describes its message; the
 // guard normalises it, inspects it, decides on it, records it, holds it for a review and masks
 // it. See DESIGN.md in this folder.
-export { decideFor, type GuardDeps } from './decide.ts';
+export { decideFor, inspectFor, type GuardDeps } from './decide.ts';
 export { recordStep, redactFindings, sessionMeta, type Recording } from './record.ts';
 export { reasonText, refuseUnlessAllowed } from './refuse.ts';
 export { firstValue, judgeHttp, oversizeOutcome, type HeaderMap, type HttpMessage, type Judged } from './message.ts';

@@ -10,6 +10,7 @@ import type { Gate } from '../limits/limiter.ts';
 import type { Outcome } from '../policy/decide.ts';
 import { STRICTNESS } from '../policy/schema.ts';
 import { policyFor, type GuardDeps } from './decide.ts';
+import { noteLimitHits } from '../telemetry/context.ts';
 
 export interface LimitedStep {
   readonly direction: 'request' | 'response';
@@ -62,6 +63,7 @@ export async function limitsAfter(deps: GuardDeps, identity: Identity, connectio
 export function withLimits(outcome: Outcome, gate: Gate | undefined): Outcome {
   if (gate?.delayed !== undefined) outcome = { ...outcome, delayed: gate.delayed }; // recorded with the decision
   if (gate === undefined || gate.hits.length === 0) return outcome;
+  noteLimitHits(gate.hits);
   const action = gate.hits.some((h) => h.action === 'deny') ? 'deny' : 'review';
   const decision = STRICTNESS[action] > STRICTNESS[outcome.decision] ? action : outcome.decision;
   const reasons = [...gate.hits.map((h) => ({ rule: `(limit) ${h.limit}`, policy: h.policy, action: h.action, reason: 'limit.exceeded', message: h.message })), ...outcome.reasons];

@@ -15,7 +15,8 @@ import { GatewayError } from '../errors.ts';
 import type { Finding } from '../inspect/types.ts';
 import type { PolicyRequest } from '../policy/context.ts';
 import type { Outcome } from '../policy/decide.ts';
-import { decideFor, type GuardDeps } from './decide.ts';
+import { decideFor, inspectFor, type GuardDeps } from './decide.ts';
+import { noteDecision } from '../telemetry/context.ts';
 import { inspectEmbedded } from './embedded.ts';
 import { normaliseBody, readWholeKind, type NormalBody } from './normalise.ts';
 import { withLimits } from './limits-hook.ts';
@@ -61,10 +62,12 @@ export interface Judged {
 
 /** Inspects and decides one HTTP message; throws the coded errors of normalisation (encoding, size). */
 export function judgeHttp(deps: GuardDeps, identity: Identity, connection: Connection, msg: HttpMessage, tooLarge: () => GatewayError): Judged {
+  const since = performance.now(); // the inspect stage: reading the message as its reader will, then the inspectors
   refuseOwnCredentials(msg, deps.config.auth.issuer);
   const parts = readParts(msg);
   const read = readBody(msg, connection.limits, tooLarge);
-  const outcome = withLimits(decide(deps, identity, connection, msg, parts, read), msg.limits);
+  const outcome = withLimits(decide(deps, identity, connection, msg, parts, read, since), msg.limits);
+  noteDecision(connection.name, outcome.decision); // the oversize rule's and the limits' too
   return { outcome, ...leaving(msg, parts, read.normal, outcome), redactedTarget: redactedTarget(msg, parts, outcome, deps.maskKey) };
 }
 
@@ -108,7 +111,7 @@ function readBody(msg: HttpMessage, limits: Connection['limits'], tooLarge: () =
 }
 
 /** The oversize rule's outcome, or policy's on every part of the message with the findings of all its readings. */
-function decide(deps: GuardDeps, identity: Identity, connection: Connection, msg: HttpMessage, parts: Parts, read: ReadBody): Outcome {
+function decide(deps: GuardDeps, identity: Identity, connection: Connection, msg: HttpMessage, parts: Parts, read: ReadBody, since: number): Outcome {
   const limits = connection.limits;
   if (read.overLimit) {
     const size = read.normal?.bytes.length ?? msg.body.length;
@@ -127,7 +130,7 @@ function decide(deps: GuardDeps, identity: Identity, connection: Connection, msg
     kind: 'http', direction: msg.direction, method: msg.method, path: parts.target, headers: msg.headers,
     ...(query === undefined ? {} : { query }), ...(segments === undefined ? {} : { segments }), ...read.fields,
   };
-  return decideFor(deps, identity, connection, request, extra, undefined, msg.limits?.usage);
+  return decideFor(deps, identity, connection, request, extra, inspectFor(request, since), msg.limits?.usage);
 }
 
 /** What leaves: the body decoded (re-encoded when masked), the headers and the target with what was masked. */

@@ -15,6 +15,7 @@ import type { Recorder, RecordingSession, SessionMeta } from '../recorder/record
 import type { HttpSessions } from '../recorder/http-sessions.ts';
 import type { Reviews } from '../reviews/reviews.ts';
 import type { Json, JsonObject } from '../store/index.ts';
+import { currentTraceId, noteSession, stage } from '../telemetry/context.ts';
 
 /** Findings recorded one event each, per step; the decision event counts them all. */
 const MAX_FINDING_EVENTS = 20;
@@ -57,7 +58,11 @@ export async function recordStep(recorder: Recorder, session: RecordingSession, 
   const body = step.payload === undefined ? undefined : (passes ? step.leaving : redacted()) as Json;
   // A call awaiting the caller's confirmation is recorded like a held one (redacted); what leaves once confirmed is in its `confirm` event.
   const flag: JsonObject = passes ? {} : outcome.decision === 'review' ? { held: true } : outcome.decision === 'confirm' ? { confirming: true } : { withheld: true };
-  const writes: Array<Promise<void>> = [recorder.record(session, step.type, { ...step.summary, direction: step.direction, ...flag }, body)];
+  // The request's trace, when it is traced: from the recording to the trace, and back (airlock.session).
+  const traceId = currentTraceId();
+  if (traceId !== undefined) noteSession(session.id);
+  const since = performance.now();
+  const writes: Array<Promise<void>> = [recorder.record(session, step.type, { ...step.summary, direction: step.direction, ...flag, ...(traceId === undefined ? {} : { traceId }) }, body)];
   for (const f of outcome.findings.slice(0, MAX_FINDING_EVENTS)) {
     writes.push(recorder.record(session, 'finding', { direction: step.direction, kind: f.kind, path: f.path, severity: f.severity, detail: f.detail ?? null }));
   }
@@ -68,7 +73,13 @@ export async function recordStep(recorder: Recorder, session: RecordingSession, 
     ...(outcome.limits === undefined ? {} : { limits: outcome.limits.map((h) => ({ limit: h.limit, kind: h.kind, action: h.action, used: h.used, max: h.max, retryAfter: h.retryAfter, ...(h.waitedMs === undefined ? {} : { waitedMs: h.waitedMs }) })) }),
     ...(outcome.delayed === undefined ? {} : { delayed: { limits: [...outcome.delayed.limits], waitedMs: outcome.delayed.waitedMs } }),
   }, undefined, outcome.decision));
-  await Promise.all(writes);
+  try {
+    await Promise.all(writes);
+  } catch (err) {
+    stage('record', since, err);
+    throw err;
+  }
+  stage('record', since);
 }
 
 /** A parsed value with every BigInt as its decimal string (JSON holds no BigInt). */

@@ -19,6 +19,8 @@ import { randomUUID } from 'node:crypto';
 import { STATUS_CODES, type IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { withRequestContext, type Logger } from '../../lib/log.ts';
+import { withTelemetry, type RequestTelemetry } from '../telemetry/context.ts';
+import { dataPathOf, type Telemetry } from '../telemetry/telemetry.ts';
 import { GatewayError, errorBody } from '../errors.ts';
 import { withTicket, type ServerBudget, type RequestTicket } from './budget.ts';
 import type { RequestContext } from './router.ts';
@@ -107,7 +109,8 @@ export interface UpgradePipeline {
   close(): Promise<void>;
 }
 
-export function createUpgradePipeline(router: UpgradeRouter, logger: Logger, state: { readonly draining: boolean }, budget: ServerBudget): UpgradePipeline {
+export function createUpgradePipeline(router: UpgradeRouter, logger: Logger, state: { readonly draining: boolean }, budget: ServerBudget, telemetry?: Telemetry): UpgradePipeline {
+  const observed = telemetry?.active === true ? telemetry : undefined;
   const sockets = new Set<Duplex>();
   const listener = (req: IncomingMessage, socket: Duplex, head: Buffer): void => {
     sockets.add(socket);
@@ -116,7 +119,9 @@ export function createUpgradePipeline(router: UpgradeRouter, logger: Logger, sta
     socket.on('error', (err) => logger.debug('upgrade socket error', { err }));
     const offered = req.headers['x-request-id'];
     const requestId = typeof offered === 'string' && SAFE_REQUEST_ID.test(offered) ? offered : randomUUID();
-    withRequestContext(requestId, async () => {
+    // Telemetry: a handshake is counted once, when it is answered (101, or the refusal's status).
+    const rt: RequestTelemetry | undefined = observed?.begin(dataPathOf(pathOf(req), true), req.method ?? 'GET', requestId, req.headers.traceparent);
+    const handleUpgrade = async () => {
       let ticket: RequestTicket | undefined;
       try {
         if (state.draining) throw new GatewayError('GW_SHUTTING_DOWN', 'The gateway is shutting down; reconnect in a moment (another replica will answer).');
@@ -128,7 +133,12 @@ export function createUpgradePipeline(router: UpgradeRouter, logger: Logger, sta
         const route = router.resolve(url.pathname, !isWebSocketUpgrade(req));
         if (route === undefined) throw new GatewayError('GW_NOT_FOUND', `No upgrade route for ${url.pathname}; see docs/reference/api.md for the gateway's endpoints.`);
         await withTicket(t, () => route.handle(req, socket, head, { requestId, path: url.pathname, url }));
+        if (rt !== undefined) observed!.end(rt, socket.destroyed ? 499 : 101);
       } catch (err) {
+        if (rt !== undefined) {
+          rt.code = err instanceof GatewayError ? err.code : 'GW_INTERNAL';
+          observed!.end(rt, err instanceof GatewayError ? err.status : 500);
+        }
         if (err instanceof GatewayError) {
           if (err.code === 'GW_OVERLOADED') logger.debug(err.message, { code: err.code });
           else if (err.status >= 500) logger.error(err.message, { code: err.code, detail: err.detail, cause: err.cause });
@@ -141,7 +151,8 @@ export function createUpgradePipeline(router: UpgradeRouter, logger: Logger, sta
       } finally {
         ticket?.release();
       }
-    });
+    };
+    withRequestContext(requestId, rt === undefined ? handleUpgrade : () => withTelemetry(rt, handleUpgrade));
   };
   return {
     listener,

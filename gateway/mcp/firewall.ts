@@ -38,10 +38,11 @@ import type { Finding } from '../inspect/types.ts';
 import { DEFAULT_REVIEW, type Outcome } from '../policy/decide.ts';
 import type { PolicyRequest } from '../policy/context.ts';
 import type { Gate } from '../limits/limiter.ts';
-import { decideFor, hiddenInValue, limitsAfter, limitsBefore, reasonText, recordStep, withLimits, type GuardDeps } from '../guard/index.ts';
+import { decideFor, hiddenInValue, inspectFor, limitsAfter, limitsBefore, reasonText, recordStep, withLimits, type GuardDeps } from '../guard/index.ts';
 import type { RecordingSession } from '../recorder/recorder.ts';
 import type { Json, JsonObject, Store } from '../store/index.ts';
 import type { Logger } from '../../lib/log.ts';
+import { noteDecision } from '../telemetry/context.ts';
 import { argumentRoles, inspectionRequests, rebaseFindings, validateArguments, withJustification } from './arguments.ts';
 import { decidePin, scanDescription, stripHidden, type PinMode } from './integrity.ts';
 import type { CallContext, ToolSource } from './source.ts';
@@ -162,6 +163,7 @@ export class Firewall {
     const justification = valid.justification ?? justificationMeta;
 
     // Inspect: SQL- and command-bearing arguments with their own inspectors, everything for PII.
+    const inspectStart = performance.now();
     const roles = argumentRoles(listed.original, args);
     const extra: Finding[] = inspectionRequests(listed.original, roles, now.connection.sql.dialect)
       .flatMap((r) => rebaseFindings(inspectRequest(r.request), r.path));
@@ -172,9 +174,11 @@ export class Firewall {
       ...(justification === undefined ? {} : { justification }),
       ...(firstSql === undefined ? {} : { dialect: now.connection.sql.dialect }),
     };
+    const inspected = inspectFor(request, inspectStart);
     using gate = await limitsBefore(this.#deps, now.identity, now.connection, { direction: 'request', tool: name }, ctx.signal); // in flight until the call returns
     // A tools/call is the one message the human at the client can confirm (confirmable).
-    const outcome = withLimits(decideFor(this.#deps, now.identity, now.connection, request, extra, undefined, gate?.usage, true), gate);
+    const outcome = withLimits(decideFor(this.#deps, now.identity, now.connection, request, extra, inspected, gate?.usage, true), gate);
+    noteDecision(now.connection.name, outcome.decision); // a limit's too
     const leaving = (outcome.decision === 'mask' || outcome.decision === 'confirm') && outcome.masked !== undefined ? outcome.masked : args;
     await recordStep(this.#deps.recording.recorder, this.#session, {
       type: 'request', direction: 'request', outcome, maskKey: this.#deps.maskKey, payload: args, leaving,

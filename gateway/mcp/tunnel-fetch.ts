@@ -15,6 +15,7 @@ import { Transform, pipeline } from 'node:stream';
 import type { FetchLike } from '@modelcontextprotocol/sdk/shared/transport.js';
 import { GatewayError } from '../errors.ts';
 import { AGENT_ERRORS } from '../agents/exchange.ts';
+import { beginStage } from '../telemetry/context.ts';
 import type { TunnelStream } from '../tunnel/index.ts';
 
 export interface TunnelFetchOptions {
@@ -72,18 +73,24 @@ export function tunnelFetch(options: TunnelFetchOptions): FetchLike {
     if (options.pool === undefined) headers.connection = 'close';
     headers['x-request-id'] = requestId;
     if (body !== undefined) headers['content-length'] = String(body.length);
+    // The forward stage of the caller's request, until the upstream's answer headers; a traced
+    // request tells the upstream its trace (the gateway's traceparent, naming this stage's span).
+    const forward = beginStage('forward');
+    if (forward?.traceparent !== undefined) headers.traceparent = forward.traceparent;
 
     let stream: TunnelStream | undefined;
     if (options.pool === undefined) {
       try {
         stream = options.open({ ...options.header, requestId });
       } catch (err) {
+        forward?.end(err);
         reject(err); // GW_AGENT_OFFLINE, as the hub says it
         return;
       }
     }
     let answered = false;
     const fail = (err: unknown) => {
+      forward?.end(err);
       clearTimeout(firstByte);
       if (!answered) reject(err);
     };
@@ -93,6 +100,7 @@ export function tunnelFetch(options: TunnelFetchOptions): FetchLike {
         ? request({ method, path: `${url.pathname}${url.search}`, headers, setHost: false, createConnection: () => stream as never })
         : request({ method, path: `${url.pathname}${url.search}`, headers, setHost: false, agent: options.pool });
     } catch (err) {
+      forward?.end(err);
       reject(err); // the pool could not open a stream: GW_AGENT_OFFLINE, as the hub says it
       return;
     }
@@ -123,6 +131,7 @@ export function tunnelFetch(options: TunnelFetchOptions): FetchLike {
         return;
       }
       answered = true;
+      forward?.end();
       resolve(toResponse(res, method, options));
     });
     req.end(body);

@@ -19,6 +19,15 @@ const CALLER_CREDENTIALS = new Set(['authorization', 'proxy-authorization']);
 const AIRLOCK_PREFIX = 'x-airlock-';
 
 /**
+ * Trace context (W3C, B3, Jaeger, Datadog, AWS, Google) and baggage. The gateway owns it: a caller
+ * that could name the trace a target's spans join could splice its requests into another's trace,
+ * force sampling, or hand the target's tracing vendor data (tracestate, baggage) nobody vouches
+ * for. With tracing on, the gateway sends its own traceparent (gateway/telemetry/tracing.ts).
+ */
+const TRACE_CONTEXT = ['traceparent', 'tracestate', 'baggage', 'b3', 'uber-trace-id', 'x-amzn-trace-id', 'x-cloud-trace-context', 'grpc-trace-bin', 'sw8', 'sw8-correlation', 'elastic-apm-traceparent'];
+const TRACE_CONTEXT_PREFIXES = ['x-b3-', 'x-datadog-', 'uberctx-', 'ot-baggage-'];
+
+/**
  * Headers a proxy sets to tell the target who the caller is or where the request came from
  * (RFC 7239, the X-Forwarded-* family, and the identity headers of auth proxies such as oauth2-proxy,
  * Pomerium, Apache and Cloudflare). Never taken from a caller.
@@ -27,8 +36,9 @@ const GATEWAY_OWNED = new Set([
   'forwarded', 'x-real-ip', 'x-client-ip', 'true-client-ip', 'cf-connecting-ip', 'x-cluster-client-ip', 'fastly-client-ip',
   'x-remote-user', 'x-remote-addr', 'x-remote-ip', 'x-remote-group', 'x-remote-groups', 'remote-user', 'x-user', 'x-user-id',
   'x-email', 'x-auth-user', 'x-authenticated-user', 'x-original-url', 'x-original-uri', 'x-original-method', 'x-rewrite-url', 'via',
+  ...TRACE_CONTEXT,
 ]);
-const GATEWAY_OWNED_PREFIXES = ['x-forwarded-', 'x-auth-request-', 'x-pomerium-', 'x-goog-authenticated-', 'cf-access-'];
+const GATEWAY_OWNED_PREFIXES = ['x-forwarded-', 'x-auth-request-', 'x-pomerium-', 'x-goog-authenticated-', 'cf-access-', ...TRACE_CONTEXT_PREFIXES];
 
 /** Headers that ask a server to treat a request as another method. */
 const METHOD_OVERRIDE_HEADERS = ['x-http-method-override', 'x-method-override', 'x-http-method'] as const;

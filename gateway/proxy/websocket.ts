@@ -33,6 +33,7 @@ import { forwardRequestHeaders } from './headers.ts';
 import type { JsonObject } from '../store/index.ts';
 import { AGENT_ERRORS } from '../agents/exchange.ts';
 import { decideFor, limitsAfter, limitsBefore, limitsRoom, recordStep, refuseUnlessAllowed, sessionMeta, withLimits } from '../guard/index.ts';
+import { beginStage, forMessages } from '../telemetry/context.ts';
 import type { HttpProxyDeps } from './http.ts';
 import { proxyTarget } from './path.ts';
 import type { Finding } from '../inspect/types.ts';
@@ -115,13 +116,21 @@ export function websocketProxyRoute(deps: HttpProxyDeps): UpgradeRoute {
         refuseUnlessAllowed(upgrade, connection, 'request');
 
         const stream = deps.agents.open(agentPool(connection), { kind: 'http', connection: connection.name, target: target.origin, caller: identity.sub, requestId: ctx.requestId });
-        const upstream = await dialTarget(stream, socket, {
-          url: `ws://${target.host}${path}`,
-          protocols,
-          headers: { ...targetHeaders(req), 'x-request-id': ctx.requestId },
-          limits: connection.limits,
-          connection: connection.name,
-        });
+        const forward = beginStage('forward'); // until the target accepted the upgrade; its span is the target's traceparent
+        let upstream: WebSocket;
+        try {
+          upstream = await dialTarget(stream, socket, {
+            url: `ws://${target.host}${path}`,
+            protocols,
+            headers: { ...targetHeaders(req), 'x-request-id': ctx.requestId, ...(forward?.traceparent === undefined ? {} : { traceparent: forward.traceparent }) },
+            limits: connection.limits,
+            connection: connection.name,
+          });
+        } catch (err) {
+          forward?.end(err);
+          throw err;
+        }
+        forward?.end();
 
         if (closing) { // the dial outlived the shutdown's close of the sessions
           upstream.terminate();
@@ -138,9 +147,9 @@ export function websocketProxyRoute(deps: HttpProxyDeps): UpgradeRoute {
         const ended = new AbortController();
         wss.handleUpgrade(req, socket, head, (caller) => {
           relay = new WebSocketRelay(caller, upstream, {
-            decide: (direction, payload, findings) => decideMessage(deps, identity, connection.name, direction, path, payload, findings, ended.signal),
-            decideClose: (direction, payload, findings) => decideFor(deps, identity, deps.connections.recheck(identity, connection.name), { kind: 'http', direction, method: WEBSOCKET_METHOD, path, ...payload }, findings),
-            onDecision: (direction, outcome, message) => record(direction, outcome, message, { method: WEBSOCKET_METHOD, path }),
+            decide: forMessages((direction, payload, findings) => decideMessage(deps, identity, connection.name, direction, path, payload, findings, ended.signal)),
+            decideClose: forMessages((direction, payload, findings) => decideFor(deps, identity, deps.connections.recheck(identity, connection.name), { kind: 'http', direction, method: WEBSOCKET_METHOD, path, ...payload }, findings)),
+            onDecision: forMessages((direction, outcome, message) => record(direction, outcome, message, { method: WEBSOCKET_METHOD, path })),
             inspectBytes: connection.limits.inspectBytes,
             logger: log,
           });

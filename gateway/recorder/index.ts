@@ -26,11 +26,12 @@ export interface RecordingSystem {
   stop(): Promise<void>;
 }
 
-export async function startRecording(config: Config, store: Store, connections: ConnectionRegistry, logger: Logger, publicUrl: string): Promise<RecordingSystem> {
+/** `onCommit`: told of every recorder commit, seconds and whether it succeeded (metrics). */
+export async function startRecording(config: Config, store: Store, connections: ConnectionRegistry, logger: Logger, publicUrl: string, onCommit?: (seconds: number, ok: boolean) => void): Promise<RecordingSystem> {
   const rc = config.recording;
   const keys = await loadRecordingKeys({ keyFile: rc.keyFile, keyNotBefore: rc.keyNotBefore, retiredKeys: rc.retiredKeys }, logger);
   const key = keys.current;
-  const recorder = new Recorder({ store, logger, key, trusted: keys.published, checkpointEvery: rc.checkpointEvery, chunkBytes: rc.chunkBytes, maxEventBytes: rc.maxEventBytes, maxSessionBytes: rc.maxSessionBytes });
+  const recorder = new Recorder({ store, logger, key, trusted: keys.published, checkpointEvery: rc.checkpointEvery, chunkBytes: rc.chunkBytes, maxEventBytes: rc.maxEventBytes, maxSessionBytes: rc.maxSessionBytes, ...(onCommit === undefined ? {} : { onCommit }) });
   const httpSessions = new HttpSessions(recorder, { idleMs: rc.httpIdle * 1000, logger });
   const notifier = new Notifier({ store, logger, webhooks: config.reviews.webhooks, attempts: config.reviews.webhookAttempts, timeoutMs: config.reviews.webhookTimeout * 1000, publicUrl, console: config.console.enabled });
   const reviews = new Reviews({ store, logger, recorder, notifier, pollIntervalMs: config.reviews.pollInterval * 1000 });

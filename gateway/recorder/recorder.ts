@@ -42,6 +42,8 @@ export interface RecorderOptions {
   readonly maxSessionBytes?: number;
   /** Epoch ms. Default Date.now. */
   readonly now?: () => number;
+  /** Told of every commit of a batch: seconds it took, and whether the store took it (metrics). Default none. */
+  readonly onCommit?: (seconds: number, ok: boolean) => void;
 }
 
 export interface SessionMeta {
@@ -102,7 +104,8 @@ interface Head {
 
 export class Recorder {
   readonly instance: string;
-  readonly #o: Required<Omit<RecorderOptions, 'instance'>>;
+  readonly #o: Required<Omit<RecorderOptions, 'instance' | 'onCommit'>>;
+  readonly #onCommit: RecorderOptions['onCommit'];
   readonly #open = new Map<string, SessionState>();
   readonly #chain: LedgerChain;
   #queue: Pending[] = [];
@@ -121,6 +124,12 @@ export class Recorder {
       maxEventBytes: options.maxEventBytes ?? 8 * 1024 * 1024, maxSessionBytes: options.maxSessionBytes ?? 256 * 1024 * 1024,
     };
     if (this.#o.chunkBytes < 1024) throw new TypeError('chunkBytes must be at least 1024');
+    this.#onCommit = options.onCommit;
+  }
+
+  /** Records waiting for the next commit (events, session starts and ends, checkpoints asked for). */
+  get queued(): number {
+    return this.#queue.length;
   }
 
   /**
@@ -328,11 +337,14 @@ export class Recorder {
       ...(h.endReason !== undefined ? { end: { at, state: 'ended' as const, reason: h.endReason } } : {}),
     }));
     if (batches.length > 0 || checkpoints.length > 0) {
+      const since = performance.now();
       try {
         await this.#o.store.events.commit({ batches, checkpoints, ledger: draft.entries, heads: draft.heads(at) });
       } catch (err) {
+        this.#onCommit?.((performance.now() - since) / 1000, false);
         return this.#refuse(taken, err);
       }
+      this.#onCommit?.((performance.now() - since) / 1000, true);
       draft.applied();
     }
     for (const [s, h] of heads) {

@@ -22,7 +22,7 @@ export interface BenchGateway {
 
 /**
  * `connection`: the definition of `bench` (name, agent and groups are filled in); `allow`: the
- * agent's targets.allow. `extra.config`: more gateway configuration (e.g. the postgres listener);
+ * agent's targets.allow. `extra.config`: more gateway configuration (e.g. the postgres listener, metrics);
  * `extra.postgresLogin`: the database login the agent's vault holds for `bench`.
  */
 export async function startBenchGateway(connection: Record<string, unknown>, allow: readonly string[], extra: { config?: Record<string, unknown>; postgresLogin?: { username: string; password: string } } = {}): Promise<BenchGateway> {

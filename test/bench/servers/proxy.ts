@@ -18,7 +18,12 @@ function document(bytes: number): string {
   return JSON.stringify(rows);
 }
 
-export default async function start(arg: { kind: 'target' } | { kind: 'gateway'; target: string; unrecorded?: boolean }): Promise<{ port: number; info?: unknown; close(): Promise<void> }> {
+/**
+ * `telemetry` (gateway): 'off' turns metrics and tracing off; 'metrics' is the default (metrics
+ * on, tracing off); 'on' turns both on, every trace sampled and exported to an OTLP receiver in
+ * this worker that takes and drops them. Unset: the defaults.
+ */
+export default async function start(arg: { kind: 'target' } | { kind: 'gateway'; target: string; unrecorded?: boolean; telemetry?: 'off' | 'metrics' | 'on' }): Promise<{ port: number; info?: unknown; close(): Promise<void> }> {
   if (arg.kind === 'target') {
     const small = document(1024);
     const large = document(1024 * 1024);
@@ -31,7 +36,15 @@ export default async function start(arg: { kind: 'target' } | { kind: 'gateway';
     return { port: (server.address() as AddressInfo).port, close: () => new Promise((r) => { server.closeAllConnections(); server.close(() => r()); }) };
   }
 
-  const bench = await startBenchGateway({ kind: 'http', target: arg.target, limits: { inspectBytes: 2 * 1024 * 1024 } }, [arg.target]);
+  let receiver: import('node:http').Server | undefined;
+  let telemetry: Record<string, unknown> = {};
+  if (arg.telemetry === 'off') telemetry = { metrics: { enabled: false }, tracing: { enabled: false } };
+  if (arg.telemetry === 'on') {
+    const r = receiver = createServer((req, res) => { req.resume(); req.on('end', () => res.writeHead(200, { 'content-type': 'application/json' }).end('{}')); });
+    await new Promise<void>((done) => r.listen(0, '127.0.0.1', done));
+    telemetry = { metrics: { enabled: true }, tracing: { enabled: true, sampleRatio: 1, otlp: { endpoint: `http://127.0.0.1:${(r.address() as AddressInfo).port}/v1/traces` } } };
+  }
+  const bench = await startBenchGateway({ kind: 'http', target: arg.target, limits: { inspectBytes: 2 * 1024 * 1024 } }, [arg.target], { config: telemetry });
   if (arg.unrecorded) {
     // Benchmark only, to measure what recording costs: the recorder's writes become no-ops in
     // this worker. The gateway has no setting that does this.
@@ -40,5 +53,11 @@ export default async function start(arg: { kind: 'target' } | { kind: 'gateway';
     recorder.open = (meta) => Promise.resolve({ id: 'ses_unrecorded', meta, startedAt: Date.now(), ended: false });
     recorder.end = () => Promise.resolve();
   }
-  return { port: bench.port, info: bench.key, close: () => bench.close() };
+  return {
+    port: bench.port, info: bench.key,
+    close: async () => {
+      await bench.close();
+      if (receiver !== undefined) await new Promise<void>((r) => { receiver!.closeAllConnections(); receiver!.close(() => r()); });
+    },
+  };
 }

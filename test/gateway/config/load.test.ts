@@ -144,3 +144,30 @@ test('deploy/airlock.example.yaml is valid and documents every option', () => {
     assert.ok(text.includes(variable), `${variable} is named in the example`);
   }
 });
+
+test('metrics and tracing: defaults, AIRLOCK_* variables, an endpoint required to trace, OTLP headers strict, warnings', () => {
+  const { config } = loadConfig({ env: {}, cwd: dir });
+  assert.deepEqual(config.metrics, { enabled: true, host: '127.0.0.1', adminRoute: true });
+  assert.equal(config.tracing.enabled, false);
+  assert.equal(config.tracing.trustIncoming, false);
+
+  const env = { AIRLOCK_TRACING_ENABLED: 'true', AIRLOCK_TRACING_OTLP_ENDPOINT: 'https://api.honeycomb.io/v1/traces', AIRLOCK_TRACING_OTLP_HEADERS: 'x-honeycomb-team=abc%2Cdef,x-dataset=airlock', AIRLOCK_METRICS_PORT: '9464' };
+  const traced = loadConfig({ env, cwd: dir });
+  assert.equal(traced.config.tracing.otlp.headers, 'x-honeycomb-team=abc%2Cdef,x-dataset=airlock');
+  assert.equal(traced.config.metrics.port, 9464);
+
+  const noEndpoint = configError(() => loadConfig({ env: { AIRLOCK_TRACING_ENABLED: 'true' }, cwd: dir }));
+  assert.match(noEndpoint.message, /tracing\.otlp\.endpoint/);
+  assert.match(noEndpoint.message, /required when tracing\.enabled is true/);
+  for (const headers of ['x-key', 'x key=v', 'a=b\r\nInjected: 1', 'a=b,,c=d']) {
+    const bad = configError(() => loadConfig({ env: { ...env, AIRLOCK_TRACING_OTLP_HEADERS: headers }, cwd: dir }));
+    assert.match(bad.message, /AIRLOCK_TRACING_OTLP_HEADERS/);
+    assert.match(bad.message, /name=value pairs separated by commas/);
+  }
+  const ftp = configError(() => loadConfig({ env: { ...env, AIRLOCK_TRACING_OTLP_ENDPOINT: 'ftp://collector/v1/traces' }, cwd: dir }));
+  assert.match(ftp.message, /tracing\.otlp\.endpoint/);
+
+  const { warnings } = loadConfig({ env: { ...env, AIRLOCK_METRICS_HOST: '0.0.0.0', AIRLOCK_TRACING_TRUST_INCOMING: 'true' }, cwd: dir });
+  assert.ok(warnings.some((w) => w.includes('serves /metrics without authentication on 0.0.0.0')), 'an exposed metrics listener is warned about');
+  assert.ok(warnings.some((w) => w.includes('tracing.trustIncoming is on')), 'trusting callers\' traceparent is warned about');
+});
