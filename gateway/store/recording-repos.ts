@@ -61,9 +61,18 @@ const DECISION = /^[a-z]{1,16}$/;
 /** Rows per INSERT statement: 8 parameters each stays far below either backend's limit. */
 const ROWS_PER_INSERT = 200;
 
-/** Multi-row INSERTs of `rows` into `table`: one round trip per ROWS_PER_INSERT rows (PostgreSQL pays per statement). */
-async function insertRows<T>(tx: Executor, table: string, columns: string, rows: readonly T[], params: (row: T) => SqlValue[]): Promise<void> {
+/**
+ * INSERTs of `rows` into `table`. PostgreSQL pays a round trip per statement: multi-row INSERTs of
+ * ROWS_PER_INSERT rows. SQLite has no round trip: one single-row statement, prepared once (the
+ * driver keeps it), run per row, which costs less than binding and parsing a new multi-row text.
+ */
+async function insertRows<T>(tx: Executor, backend: Driver['backend'], table: string, columns: string, rows: readonly T[], params: (row: T) => SqlValue[]): Promise<void> {
   const one = `(${columns.split(', ').map(() => '?').join(', ')})`;
+  if (backend === 'sqlite') {
+    const sql = `INSERT INTO ${table} (${columns}) VALUES ${one}`;
+    for (const row of rows) await tx.run(sql, params(row));
+    return;
+  }
   for (let i = 0; i < rows.length; i += ROWS_PER_INSERT) {
     const part = rows.slice(i, i + ROWS_PER_INSERT);
     await tx.run(`INSERT INTO ${table} (${columns}) VALUES ${part.map(() => one).join(', ')}`, part.flatMap(params));
@@ -140,7 +149,7 @@ export function recordingRepos(driver: Driver, _now: () => number): Pick<Store, 
       session.last = events[events.length - 1]!.seq; // a second batch of the same session follows this one
       for (const e of events) rows.push([sessionId, e]);
     }
-    await insertRows(tx, 'events', EVENT_COLUMNS, rows,
+    await insertRows(tx, driver.backend, 'events', EVENT_COLUMNS, rows,
       ([sessionId, e]) => [sessionId, e.seq, e.type, e.at, e.offsetMs, e.payloadText ?? toJsonText(e.payload, 'event payload'), e.prevHash, e.hash]);
     const known = new Map<string, string>();
     for (const batch of writing) {
@@ -177,8 +186,8 @@ export function recordingRepos(driver: Driver, _now: () => number): Pick<Store, 
         conflict(`session ${q(batch.sessionId)} has ended; it cannot end again.`);
       }
     }
-    await insertRows(tx, 'checkpoints', CHECKPOINT_COLUMNS, write.checkpoints ?? [], checkpointParams);
-    await insertRows(tx, 'ledger', LEDGER_COLUMNS, write.ledger ?? [],
+    await insertRows(tx, driver.backend, 'checkpoints', CHECKPOINT_COLUMNS, write.checkpoints ?? [], checkpointParams);
+    await insertRows(tx, driver.backend, 'ledger', LEDGER_COLUMNS, write.ledger ?? [],
       (e) => [e.chain, e.seq, e.at, e.type, e.sessionId, toJsonText(e.data, 'ledger entry data'), e.prevHash, e.hash]);
     for (const h of write.heads ?? []) {
       // A head only moves forward: a stale writer (or a replayed head) changes nothing.
@@ -247,7 +256,7 @@ export function recordingRepos(driver: Driver, _now: () => number): Pick<Store, 
 
     checkpoints: {
       add: (rec) => op(`store a checkpoint of session ${q(rec.sessionId)}`, async () => {
-        await insertRows(db, 'checkpoints', CHECKPOINT_COLUMNS, [rec], checkpointParams);
+        await insertRows(db, driver.backend, 'checkpoints', CHECKPOINT_COLUMNS, [rec], checkpointParams);
       }, () => `session ${q(rec.sessionId)} already has a checkpoint at event ${rec.seq}`),
       list: (sessionId) => op(`read checkpoints of session ${q(sessionId)}`, async () =>
         (await db.query(`SELECT ${CHECKPOINT_COLUMNS} FROM checkpoints WHERE session_id = ? ORDER BY seq`, [sessionId])).map(toCheckpoint)),
