@@ -5,7 +5,7 @@
 import type { Driver, Executor, Row, SqlValue } from './driver.ts';
 import { parseJsonObject, parseJsonText, toJsonText } from './json.ts';
 import { conflict, first, num, op, optNum, optStr, positiveInt, q, str } from './ops.ts';
-import type { AbandonedSession, CheckpointRecord, ConnectionKind, EventBatch, EventRecord, LedgerEntryRecord, LedgerHeadRecord, NewCheckpoint, NewSession, RecordingWrite, SessionRecord, SessionState, Store } from './types.ts';
+import type { AbandonedSession, CheckpointRecord, ConnectionKind, EventBatch, EventRecord, LedgerEntryRecord, LedgerHeadRecord, NewCheckpoint, NewEvent, NewSession, RecordingWrite, SessionRecord, SessionState, Store } from './types.ts';
 
 const DEFAULT_EVENT_PAGE = 1000;
 const MAX_EVENT_PAGE = 10_000;
@@ -61,13 +61,30 @@ const DECISION = /^[a-z]{1,16}$/;
 /** Rows per INSERT statement: 8 parameters each stays far below either backend's limit. */
 const ROWS_PER_INSERT = 200;
 
-/** Multi-row INSERTs of `rows` into `table`: one round trip per ROWS_PER_INSERT rows (PostgreSQL pays per statement). */
-async function insertRows<T>(tx: Executor, table: string, columns: string, rows: readonly T[], params: (row: T) => SqlValue[]): Promise<void> {
+/**
+ * INSERTs of `rows` into `table`. PostgreSQL pays a round trip per statement: multi-row INSERTs of
+ * ROWS_PER_INSERT rows. SQLite has no round trip: one single-row statement, prepared once (the
+ * driver keeps it), run per row, which costs less than binding and parsing a new multi-row text.
+ */
+async function insertRows<T>(tx: Executor, backend: Driver['backend'], table: string, columns: string, rows: readonly T[], params: (row: T) => SqlValue[]): Promise<void> {
   const one = `(${columns.split(', ').map(() => '?').join(', ')})`;
+  if (backend === 'sqlite') {
+    const sql = `INSERT INTO ${table} (${columns}) VALUES ${one}`;
+    for (const row of rows) await tx.run(sql, params(row));
+    return;
+  }
   for (let i = 0; i < rows.length; i += ROWS_PER_INSERT) {
     const part = rows.slice(i, i + ROWS_PER_INSERT);
     await tx.run(`INSERT INTO ${table} (${columns}) VALUES ${part.map(() => one).join(', ')}`, part.flatMap(params));
   }
+}
+
+/** Ids per `IN (...)` list: far below either backend's parameter limit. */
+const IDS_PER_QUERY = 500;
+function chunks<T>(items: readonly T[]): T[][] {
+  const out: T[][] = [];
+  for (let i = 0; i < items.length; i += IDS_PER_QUERY) out.push(items.slice(i, i + IDS_PER_QUERY));
+  return out;
 }
 
 /** A page of a gapless chain (events, ledger entries): after `afterSeq` (default 0), at most `limit` (default 1000, at most 10 000). */
@@ -85,39 +102,67 @@ export function recordingRepos(driver: Driver, _now: () => number): Pick<Store, 
   // up. SQLite's BEGIN IMMEDIATE already serialises writers (and has no FOR UPDATE).
   const postgres = driver.backend === 'postgres';
 
-  /** Inside a transaction: checks and stores one session's batch (the sessions row changes only for a new decision). */
-  async function appendIn(tx: Executor, batch: EventBatch): Promise<void> {
-    const { sessionId, events } = batch;
-    const head = events[0];
-    if (!head) return;
-    events.forEach((e, i) => {
-      positiveInt(e.seq, 'event seq');
-      if (i > 0 && e.seq !== events[i - 1]!.seq + 1) {
-        conflict(`events of session ${q(sessionId)} must be numbered without gaps: seq ${e.seq} follows ${events[i - 1]!.seq} in the batch; nothing was stored.`);
+  /**
+   * Inside a transaction: checks and stores the batches of every session in a write with a fixed
+   * number of statements, whatever the number of sessions (PostgreSQL pays a round trip per
+   * statement): one read of the sessions (locked, in id order), one of their last seq, one
+   * multi-row INSERT of all the events. The sessions row changes only for a new decision.
+   */
+  async function appendIn(tx: Executor, batches: readonly EventBatch[]): Promise<void> {
+    const writing = batches.filter((b) => b.events.length > 0);
+    if (writing.length === 0) return;
+    for (const { sessionId, events } of writing) {
+      events.forEach((e, i) => {
+        positiveInt(e.seq, 'event seq');
+        if (i > 0 && e.seq !== events[i - 1]!.seq + 1) {
+          conflict(`events of session ${q(sessionId)} must be numbered without gaps: seq ${e.seq} follows ${events[i - 1]!.seq} in the batch; nothing was stored.`);
+        }
+      });
+    }
+    const ids = [...new Set(writing.map((b) => b.sessionId))].sort();
+    // PostgreSQL: the row locks first (in id order, so two writers cannot deadlock), then the last
+    // seqs in a statement of its own, whose snapshot sees what a writer that held a lock before us
+    // committed. SQLite: one statement will do (BEGIN IMMEDIATE already serialises writers).
+    const sessions = new Map<string, { state: string; decisions: string; last: number }>();
+    for (const part of chunks(ids)) {
+      const list = part.map(() => '?').join(', ');
+      const rows = await tx.query(postgres
+        ? `SELECT id, state, decisions FROM sessions WHERE id IN (${list}) ORDER BY id FOR UPDATE`
+        : `SELECT id, state, decisions, ${LAST_SEQ} AS last_seq FROM sessions WHERE id IN (${list})`, part);
+      for (const r of rows) sessions.set(str(r.id), { state: str(r.state), decisions: str(r.decisions), last: num(r.last_seq ?? 0) });
+      if (postgres) {
+        // Per session (not MAX … GROUP BY, which reads every event of each session): the index's last entry.
+        for (const r of await tx.query(`SELECT id, ${LAST_SEQ} AS last_seq FROM sessions WHERE id IN (${list})`, part)) {
+          sessions.get(str(r.id))!.last = num(r.last_seq);
+        }
       }
-    });
-    // PostgreSQL: the row lock first, then the last seq in a statement of its own, whose snapshot
-    // sees what a writer that held the lock before us committed. SQLite: one statement will do.
-    const session = first(await tx.query(postgres
-      ? 'SELECT state, decisions FROM sessions WHERE id = ? FOR UPDATE'
-      : `SELECT state, decisions, ${LAST_SEQ} AS last_seq FROM sessions WHERE id = ?`, [sessionId]));
-    if (!session) conflict(`session ${q(sessionId)} does not exist; create it before recording its events.`);
-    if (session.state !== 'open') conflict(`session ${q(sessionId)} has ended; no more events can be recorded in it.`);
-    const last = num(postgres
-      ? first(await tx.query('SELECT COALESCE(MAX(seq), 0) AS last_seq FROM events WHERE session_id = ?', [sessionId]))!.last_seq
-      : session.last_seq);
-    if (head.seq !== last + 1) {
-      conflict(`event ${head.seq} does not follow the last stored event of session ${q(sessionId)} (${last}); the next must be ${last + 1}. Nothing was stored.`);
     }
-    await insertRows(tx, 'events', EVENT_COLUMNS, events,
-      (e) => [sessionId, e.seq, e.type, e.at, e.offsetMs, e.payloadText ?? toJsonText(e.payload, 'event payload'), e.prevHash, e.hash]);
-    const known = str(session.decisions);
-    let decisions = known;
-    for (const d of batch.decisions ?? []) {
-      if (!DECISION.test(d)) throw new TypeError(`a decision is a lower-case word, got ${JSON.stringify(d)}`);
-      if (!decisions.includes(`,${d},`)) decisions += `${d},`;
+    const rows: Array<[string, NewEvent]> = [];
+    for (const { sessionId, events } of writing) {
+      const session = sessions.get(sessionId);
+      if (!session) conflict(`session ${q(sessionId)} does not exist; create it before recording its events.`);
+      if (session.state !== 'open') conflict(`session ${q(sessionId)} has ended; no more events can be recorded in it.`);
+      const head = events[0]!;
+      if (head.seq !== session.last + 1) {
+        conflict(`event ${head.seq} does not follow the last stored event of session ${q(sessionId)} (${session.last}); the next must be ${session.last + 1}. Nothing was stored.`);
+      }
+      session.last = events[events.length - 1]!.seq; // a second batch of the same session follows this one
+      for (const e of events) rows.push([sessionId, e]);
     }
-    if (decisions !== known) await tx.run('UPDATE sessions SET decisions = ? WHERE id = ?', [decisions, sessionId]);
+    await insertRows(tx, driver.backend, 'events', EVENT_COLUMNS, rows,
+      ([sessionId, e]) => [sessionId, e.seq, e.type, e.at, e.offsetMs, e.payloadText ?? toJsonText(e.payload, 'event payload'), e.prevHash, e.hash]);
+    const known = new Map<string, string>();
+    for (const batch of writing) {
+      const session = sessions.get(batch.sessionId)!;
+      for (const d of batch.decisions ?? []) {
+        if (!DECISION.test(d)) throw new TypeError(`a decision is a lower-case word, got ${JSON.stringify(d)}`);
+        if (!session.decisions.includes(`,${d},`)) {
+          if (!known.has(batch.sessionId)) known.set(batch.sessionId, session.decisions);
+          session.decisions += `${d},`;
+        }
+      }
+    }
+    for (const id of known.keys()) await tx.run('UPDATE sessions SET decisions = ? WHERE id = ?', [sessions.get(id)!.decisions, id]);
   }
 
   async function createIn(tx: Executor, rec: NewSession): Promise<Row> {
@@ -133,15 +178,16 @@ export function recordingRepos(driver: Driver, _now: () => number): Pick<Store, 
 
   /** Inside a transaction: everything a recorder flush (or a sweep, a purge) writes at once. */
   async function commitIn(tx: Executor, write: RecordingWrite): Promise<void> {
-    for (const batch of write.batches ?? []) {
-      if (batch.create) await createIn(tx, batch.create);
-      await appendIn(tx, batch);
+    const batches = write.batches ?? [];
+    for (const batch of batches) if (batch.create) await createIn(tx, batch.create);
+    await appendIn(tx, batches);
+    for (const batch of batches) {
       if (batch.end && !(await endIn(tx, batch.sessionId, batch.end.at, batch.end.state, batch.end.reason))) {
         conflict(`session ${q(batch.sessionId)} has ended; it cannot end again.`);
       }
     }
-    await insertRows(tx, 'checkpoints', CHECKPOINT_COLUMNS, write.checkpoints ?? [], checkpointParams);
-    await insertRows(tx, 'ledger', LEDGER_COLUMNS, write.ledger ?? [],
+    await insertRows(tx, driver.backend, 'checkpoints', CHECKPOINT_COLUMNS, write.checkpoints ?? [], checkpointParams);
+    await insertRows(tx, driver.backend, 'ledger', LEDGER_COLUMNS, write.ledger ?? [],
       (e) => [e.chain, e.seq, e.at, e.type, e.sessionId, toJsonText(e.data, 'ledger entry data'), e.prevHash, e.hash]);
     for (const h of write.heads ?? []) {
       // A head only moves forward: a stale writer (or a replayed head) changes nothing.
@@ -193,13 +239,11 @@ export function recordingRepos(driver: Driver, _now: () => number): Pick<Store, 
     events: {
       append: (sessionId, events) => op(`record events of session ${q(sessionId)}`, async () => {
         if (events.length === 0) return;
-        await driver.transaction((tx) => appendIn(tx, { sessionId, events }));
+        await driver.transaction((tx) => appendIn(tx, [{ sessionId, events }]));
       }, () => `another writer recorded events in session ${q(sessionId)} at the same time; nothing of this batch was stored.`),
       appendMany: (batches) => op(`record events of ${batches.length} session(s)`, async () => {
         if (batches.every((b) => b.events.length === 0)) return;
-        await driver.transaction(async (tx) => {
-          for (const batch of batches) await appendIn(tx, batch);
-        });
+        await driver.transaction((tx) => appendIn(tx, batches));
       }, () => 'another writer recorded events in one of these sessions at the same time; nothing of this batch was stored.'),
       commit: (write) => op('record events, checkpoints and ledger entries', () => driver.transaction((tx) => commitIn(tx, write)),
         () => 'another writer recorded the same events, checkpoint or ledger entry at the same time; nothing of this batch was stored.'),
@@ -212,7 +256,7 @@ export function recordingRepos(driver: Driver, _now: () => number): Pick<Store, 
 
     checkpoints: {
       add: (rec) => op(`store a checkpoint of session ${q(rec.sessionId)}`, async () => {
-        await insertRows(db, 'checkpoints', CHECKPOINT_COLUMNS, [rec], checkpointParams);
+        await insertRows(db, driver.backend, 'checkpoints', CHECKPOINT_COLUMNS, [rec], checkpointParams);
       }, () => `session ${q(rec.sessionId)} already has a checkpoint at event ${rec.seq}`),
       list: (sessionId) => op(`read checkpoints of session ${q(sessionId)}`, async () =>
         (await db.query(`SELECT ${CHECKPOINT_COLUMNS} FROM checkpoints WHERE session_id = ? ORDER BY seq`, [sessionId])).map(toCheckpoint)),

@@ -445,6 +445,28 @@ for (const backend of [sqliteBackend(), postgresBackend()]) {
       assert.ok(await store.sessions.get('g3'));
     });
 
+    test('sessions: one write of many sessions locks them in id order and takes two batches of one session in turn', async () => {
+      for (const id of ['o1', 'o2', 'o3']) await store.sessions.create({ id, connection: 'demo', subject: 'alice', kind: 'http', startedAt: T0, instance: 'i8' });
+      // Opposite orders of the same sessions, at once: on PostgreSQL, locking in the order given
+      // could deadlock; in id order, one write waits for the other and then finds its seq taken.
+      const results = await Promise.allSettled([
+        store.events.appendMany([{ sessionId: 'o1', events: [event(1, { w: 'a' })] }, { sessionId: 'o2', events: [event(1, { w: 'a' })] }, { sessionId: 'o3', events: [event(1, { w: 'a' })] }]),
+        store.events.appendMany([{ sessionId: 'o3', events: [event(1, { w: 'b' })] }, { sessionId: 'o2', events: [event(1, { w: 'b' })] }, { sessionId: 'o1', events: [event(1, { w: 'b' })] }]),
+      ]);
+      assert.deepEqual(results.map((r) => r.status).sort(), ['fulfilled', 'rejected']);
+      const lost = results.find((r) => r.status === 'rejected') as PromiseRejectedResult;
+      assert.ok(lost.reason instanceof GatewayError && lost.reason.code === 'GW_STORE_CONFLICT', String(lost.reason));
+      const writer = ((await store.events.list('o1'))[0]!.payload as { w: string }).w;
+      for (const id of ['o2', 'o3']) assert.equal(((await store.events.list(id))[0]!.payload as { w: string }).w, writer, 'all of one write or none of it');
+      // Two batches of the same session in one write: the second follows the first.
+      await store.events.appendMany([{ sessionId: 'o1', events: [event(2)] }, { sessionId: 'o2', events: [event(2)] }, { sessionId: 'o1', events: [event(3), event(4)], decisions: ['mask'] }]);
+      assert.deepEqual((await store.events.list('o1')).map((e) => e.seq), [1, 2, 3, 4]);
+      assert.deepEqual((await store.sessions.get('o1'))?.decisions, ['mask']);
+      await rejectsWith(store.events.appendMany([{ sessionId: 'o1', events: [event(5)] }, { sessionId: 'o1', events: [event(7)] }]), 'GW_STORE_CONFLICT',
+        'event 7 does not follow the last stored event of session "o1" (5); the next must be 6. Nothing was stored.');
+      assert.equal((await store.sessions.get('o1'))?.lastSeq, 4);
+    });
+
     test('sessions: racing appends of the same seq store one; lastSeq comes from the events and is written at the end', async () => {
       await store.sessions.create({ id: 'race', connection: 'demo', subject: 'alice', kind: 'http', startedAt: T0, instance: 'i9' });
       await store.events.append('race', [event(1)]);
