@@ -15,6 +15,8 @@ import { ElicitRequestSchema, type ElicitRequest, type ElicitResult } from '@mod
 import type { Running } from '../../support/process.ts';
 import { startTestAgent, startTestGateway, type TestGateway } from '../../support/gateway.ts';
 import { listenLoopback, textOf } from '../../support/mcp.ts';
+import { confirmQuestion } from '../../../gateway/mcp/confirm.ts';
+import type { Outcome } from '../../../gateway/policy/decide.ts';
 
 const EMAIL = 'ada.lovelace@example.com';
 let t: TestGateway;
@@ -195,6 +197,21 @@ test('what the agent wrote cannot reorder or hide part of the question: bidi, ze
   assert.match(q, /\{"id":"c-1\\u202etxt\.exe\\u200b\\u2028rm"\}/);
   assert.match(q, /The agent's justification \(written by the agent, not checked\): "safe\\u2029trust me"/);
   await client.close();
+});
+
+test('invisible characters beyond format ones are shown escaped too: variation selectors, Hangul fillers, the title', async () => {
+  const { client, questions } = await connect(() => ({ action: 'decline' }));
+  // Variation selectors (U+FE0F, U+E0100..) carry bytes no reader sees ("emoji smuggling");
+  // U+3164 and U+115F are letters that render as nothing. None is Cf, all are default-ignorable.
+  const sneaky = 'ok\uFE0F\u{E0101}\u{E0102}\u3164\u115F\u2800end';
+  await client.callTool({ name: 'sendNote', arguments: { body: { to: 'x', text: sneaky } } });
+  const q = questions[0]!;
+  assert.ok(!/[\uFE0F\u3164\u115F\u2800]|\u{E0101}/u.test(q.message), `nothing invisible stays raw: ${JSON.stringify(q.message)}`);
+  assert.match(q.message, /"text":"ok\\ufe0f\\u\{e0101\}\\u\{e0102\}\\u3164\\u115f\\u2800end"/);
+  await client.close();
+  // An upstream MCP server names its tools as it likes: the title is escaped as the message is.
+  const titled = confirmQuestion({ connection: 'crm', tool: 'list\u202Eeteled', args: {}, outcome: { decision: 'confirm', reasons: [], findings: [] } as unknown as Outcome });
+  assert.equal(titled.requestedSchema.properties.confirm!.title, 'Run list\\u202eeteled on crm?');
 });
 
 test('on the HTTP path nobody can be asked: the guard refuses with GW_CONFIRM_NEEDS_MCP and records the deny', async () => {
