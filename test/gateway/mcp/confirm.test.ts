@@ -214,6 +214,35 @@ test('invisible characters beyond format ones are shown escaped too: variation s
   assert.equal(titled.requestedSchema.properties.confirm!.title, 'Run list\\u202eeteled on crm?');
 });
 
+test('a yes that comes after the call was abandoned is refused: the question died with its call, nothing runs', async () => {
+  const abandon = new AbortController();
+  let recorded: Event | undefined;
+  let answered!: () => void;
+  const lateYesSent = new Promise<void>((r) => { answered = r; });
+  const { client, questions } = await connect(() => { throw new Error('replaced below'); });
+  client.setRequestHandler(ElicitRequestSchema, async (req) => {
+    questions.push(req.params);
+    abandon.abort(); // the caller gives up (notifications/cancelled) while the question is open
+    for (let i = 0; i < 200 && recorded === undefined; i++) { // until the gateway has recorded how the question ended
+      await new Promise((r) => setTimeout(r, 25));
+      recorded = (await sessionOf('c-late').catch(() => [])).find((e) => e.type === 'confirm');
+    }
+    setImmediate(answered);
+    return { action: 'accept', content: { confirm: true } }; // the late yes
+  });
+  const before = seen.length;
+  await assert.rejects(client.callTool({ name: 'deleteCustomer', arguments: { id: 'c-late' } }, undefined, { signal: abandon.signal }));
+  await lateYesSent;
+  assert.ok(recorded, 'the gateway recorded how the question ended');
+  assert.equal(recorded.payload.answer, 'unanswered');
+  assert.equal(recorded.payload.code, 'GW_CONFIRM_UNANSWERED');
+  // A call after the late yes, on the same session: by then the yes has been read and dropped.
+  const next = await client.callTool({ name: 'getCustomer', arguments: { id: 'c-after' } });
+  assert.equal(next.isError, undefined, textOf(next));
+  assert.deepEqual(seen.slice(before).map((x) => `${x.method} ${x.url}`), ['GET /api/customers/c-after'], 'the abandoned delete never reached the service');
+  await client.close();
+});
+
 test('on the HTTP path nobody can be asked: the guard refuses with GW_CONFIRM_NEEDS_MCP and records the deny', async () => {
   const before = seen.length;
   const res = await fetch(`${t.gw.url}/proxy/crm/customers/c-http`, { method: 'DELETE', headers: { authorization: `Bearer ${bob}` } });
