@@ -78,6 +78,11 @@ test('console sign-in, cookie, CSRF, headers and sign-out', async (t) => {
       [`csrf=${'A'.repeat(43)}`, gw.origin, /without the page&#39;s form token/],
       [`csrf=${csrf}`, 'http://evil.test', /came from &#34;http:\/\/evil\.test&#34;, not from the console/],
       [`csrf=${csrf}`, undefined, /without an Origin header/],
+      // A sandboxed frame or a redirect chain sends "null"; another port on the same host is another origin.
+      [`csrf=${csrf}`, 'null', /came from &#34;null&#34;, not from the console/],
+      [`csrf=${csrf}`, gw.origin.replace(/:(\d+)$/, (_m, p: string) => `:${Number(p) + 1}`), /not from the console/],
+      [`csrf=${csrf}`, gw.origin.replace('127.0.0.1', 'localhost'), /not from the console/],
+      [`csrf=${csrf}`, `${gw.origin}/`, /not from the console/],
     ] as const) {
       const res = await post(body, origin);
       const text = await res.text();
