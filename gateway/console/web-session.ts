@@ -179,7 +179,9 @@ export class WebSessions {
         return null;
       }
       tokens = { ...fresh, sub: tokens.sub, refreshToken: fresh.refreshToken ?? tokens.refreshToken };
-      await this.#o.store.consoleSessions.put({ ...row, sealed: seal(secret, tokens) });
+      // An update, never an insert: a sign-out that removed the row meanwhile (another request,
+      // another replica) must not be undone by this refresh bringing the row back.
+      if (!(await this.#o.store.consoleSessions.reseal(id, seal(secret, tokens)))) return null;
     }
     let identity: Identity;
     try {

@@ -163,3 +163,21 @@ test('an access token about to expire is refreshed at the provider; a revoked re
   assert.equal(await sessions.identify(req, url), null, 'the provider refuses the refresh: signed out');
   assert.equal(await store.consoleSessions.get(rowId(secret)), null, 'and the row is gone');
 });
+
+test('a sign-out that lands while a refresh is under way stays a sign-out: the refresh does not bring the row back', async (t) => {
+  const gw = await startConsoleGateway();
+  t.after(() => gw.close());
+  const { cookie } = await consoleSignIn(gw.origin, 'alice');
+  const secret = cookie.split('=')[1]!;
+  const { config, authn, store, logger } = gw.gw;
+  let sessions: WebSessions;
+  const login = consoleLogin({ config, authn, sessions: () => sessions, publicUrl: gw.origin, resource: 'http://airlock.test', logger });
+  // A stolen cookie's request refreshes (an hour later by its clock) while the owner signs out on another replica.
+  sessions = new WebSessions({
+    store, authenticator: authn.authenticator, ttlS: 3600, now: () => Date.now() + 3_600_000,
+    refresh: async (r) => { const fresh = await login.refresh(r); await sessions.end(rowId(secret)); return fresh; },
+  });
+  const req = { headers: { cookie } } as IncomingMessage;
+  assert.equal(await sessions.identify(req, new URL(`${gw.origin}/console/reviews`)), null, 'the ended sign-in signs nobody in');
+  assert.equal(await store.consoleSessions.get(rowId(secret)), null, 'and its row stays gone');
+});
