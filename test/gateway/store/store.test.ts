@@ -557,8 +557,12 @@ for (const backend of [sqliteBackend(), postgresBackend()]) {
       clock += 100;
       assert.equal(await store.consoleSessions.get('b'.repeat(64)), null, 'expired: gone for readers');
       assert.equal(await store.consoleSessions.purge(), 1);
+      assert.equal(await store.consoleSessions.reseal(rec.id, 'sealed-3'), true);
+      assert.equal((await store.consoleSessions.get(rec.id))?.sealed, 'sealed-3', 'reseal replaces the content');
       assert.equal(await store.consoleSessions.remove(rec.id), true);
       assert.equal(await store.consoleSessions.remove(rec.id), false);
+      assert.equal(await store.consoleSessions.get(rec.id), null);
+      assert.equal(await store.consoleSessions.reseal(rec.id, 'sealed-3'), false, 'reseal never re-creates a removed row');
       assert.equal(await store.consoleSessions.get(rec.id), null);
     });
 
