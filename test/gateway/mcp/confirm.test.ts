@@ -243,6 +243,19 @@ test('a yes that comes after the call was abandoned is refused: the question die
   await client.close();
 });
 
+test('answers sent before the question (guessed request ids) are dropped: only an answer to the question asked counts', async () => {
+  const { client, questions } = await connect(() => ({ action: 'decline' }));
+  // The client's software pre-answers yes for every id the gateway's first requests could take.
+  for (const id of [0, 1, 2, 3, 4, 5]) await client.transport!.send({ jsonrpc: '2.0', id, result: { action: 'accept', content: { confirm: true } } });
+  const before = seen.length;
+  const result = await client.callTool({ name: 'deleteCustomer', arguments: { id: 'c-pre' } });
+  assert.equal(result.isError, true);
+  assert.match(textOf(result), /it was declined, so it did not run\. .*\(GW_CONFIRM_DECLINED\)$/);
+  assert.equal(questions.length, 1, 'the question was still asked, and its own answer counted');
+  assert.equal(seen.length, before, 'nothing reached the service');
+  await client.close();
+});
+
 test('on the HTTP path nobody can be asked: the guard refuses with GW_CONFIRM_NEEDS_MCP and records the deny', async () => {
   const before = seen.length;
   const res = await fetch(`${t.gw.url}/proxy/crm/customers/c-http`, { method: 'DELETE', headers: { authorization: `Bearer ${bob}` } });
