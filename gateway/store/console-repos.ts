@@ -21,6 +21,7 @@ export function consoleRepos(driver: Driver, now: () => number): Pick<Store, 'co
         return r ? { id: str(r.id), kind: str(r.kind) === 'login' ? 'login' : 'session', subject: optStr(r.subject), sealed: str(r.sealed), createdAt: num(r.created_at), expiresAt: num(r.expires_at) } : null;
       }),
       remove: (id) => op('remove a console sign-in', async () => (await db.run('DELETE FROM console_sessions WHERE id = ?', [id])) > 0),
+      count: (kind) => op('count console sign-ins', async () => num(first(await db.query('SELECT COUNT(*) AS n FROM console_sessions WHERE kind = ? AND expires_at > ?', [kind, now()]))?.n ?? 0)),
       purge: (before) => op('purge expired console sign-ins', () => db.run('DELETE FROM console_sessions WHERE expires_at < ?', [before ?? now()])),
     },
   };

@@ -463,6 +463,8 @@ export interface Store {
     get(id: string): Promise<ConsoleSessionRecord | null>;
     /** true if there was such a row. */
     remove(id: string): Promise<boolean>;
+    /** How many unexpired rows of `kind` there are. */
+    count(kind: ConsoleSessionRecord['kind']): Promise<number>;
     /** Deletes rows expired before `before` (epoch ms, default now); resolves with how many. */
     purge(before?: EpochMs): Promise<number>;
   };

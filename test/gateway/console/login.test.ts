@@ -2,6 +2,7 @@
 // the session cookie's flags, what the store keeps, CSRF on every POST, headers, sign-out, restart.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { GatewayError } from '../../../gateway/errors.ts';
 import { createHash } from 'node:crypto';
 import { DatabaseSync } from 'node:sqlite';
 import { join } from 'node:path';
@@ -180,4 +181,23 @@ test('a sign-out that lands while a refresh is under way stays a sign-out: the r
   const req = { headers: { cookie } } as IncomingMessage;
   assert.equal(await sessions.identify(req, new URL(`${gw.origin}/console/reviews`)), null, 'the ended sign-in signs nobody in');
   assert.equal(await store.consoleSessions.get(rowId(secret)), null, 'and its row stays gone');
+});
+
+test('sign-ins in progress are capped: a flood of GET /console/login cannot fill the store', async (t) => {
+  const gw = await startConsoleGateway();
+  t.after(() => gw.close());
+  const { authn, store } = gw.gw;
+  const sessions = new WebSessions({ store, authenticator: authn.authenticator, refresh: async () => null, ttlS: 3600, maxPendingLogins: 2 });
+  const login = { verifier: 'v', state: 's', nonce: 'n', returnTo: '/console/reviews' };
+  const first = await sessions.begin(login);
+  await sessions.begin(login);
+  await assert.rejects(sessions.begin(login), (err: GatewayError) => {
+    assert.equal(err.code, 'GW_CONSOLE_BUSY');
+    assert.equal(err.status, 503);
+    assert.match(err.message, /Too many console sign-ins are in progress right now; try again in a few minutes\./);
+    return true;
+  });
+  assert.equal(await store.consoleSessions.count('login'), 2, 'the refused one stored nothing');
+  assert.deepEqual(await sessions.takeLogin(first), login, 'a finished sign-in frees its place');
+  await sessions.begin(login);
 });
