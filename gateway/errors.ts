@@ -50,6 +50,7 @@ export const GATEWAY_ERRORS = {
   GW_REVIEW_FORBIDDEN: { status: 403, summary: 'You may not decide this review: it is your own request, you are not in its reviewer groups, or it is already decided.' },
   GW_RECORDING_FAILED: { status: 503, summary: 'The request could not be recorded (the store did not take the events), so it was not forwarded; retry.' },
   GW_CONSOLE_CSRF: { status: 403, summary: 'A change in the web console came without the page\'s form token, or from another origin (Origin header); reload the page and try again.' },
+  GW_CONSOLE_BUSY: { status: 503, summary: 'Too many web console sign-ins are in progress (started and not finished within 10 minutes); try again shortly.' },
   GW_CONSOLE_LOGIN_FAILED: { status: 400, summary: 'The web console sign-in did not complete: it expired, was started in another browser, or the identity provider refused it; sign in again from /console.' },
   GW_SESSION_NOT_FOUND: { status: 404, summary: 'No recorded session has this id, or you may not see it.' },
   GW_SESSION_ELSEWHERE: { status: 409, summary: 'A fresh checkpoint was asked of a replica that does not record the open session; only the replica recording it can sign its head: retry, or verify up to its last checkpoint.' },

@@ -4,6 +4,7 @@
 // forbids them, and the browser enforces it.
 import type { ServerResponse } from 'node:http';
 import type { Identity } from '../authn/identity.ts';
+import { visibleText } from '../../lib/visible.ts';
 
 /** Markup that is safe as it is (built by `html`). */
 export class Html {
@@ -18,9 +19,14 @@ export class Html {
 
 type Value = Html | string | number | boolean | null | undefined | readonly Value[];
 
-/** Escapes text for an element's content or a double-quoted attribute. */
+/**
+ * Escapes text for an element's content or a double-quoted attribute. Characters that draw
+ * nothing or reorder the text around them (bidi overrides, zero-width, variation selectors: what
+ * a requester's agent could write into a payload a reviewer reads) are shown as `\uXXXX`, so the
+ * page shows every character that is there; newline and tab stay (payloads in <pre>).
+ */
 export function escape(text: string): string {
-  return text.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
+  return visibleText(text, '\n\t').replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
 }
 
 function render(value: Value): string {

@@ -123,6 +123,8 @@ export interface WebSessionsOptions {
   readonly ttlS: number;
   /** Clock, epoch ms. Default Date.now. */
   readonly now?: () => number;
+  /** Sign-ins in progress at most (rows anyone can create with a GET /console/login). Default 10 000. */
+  readonly maxPendingLogins?: number;
 }
 
 export class WebSessions {
@@ -147,6 +149,10 @@ export class WebSessions {
     const secret = newSecret();
     const at = this.#now();
     await this.#o.store.consoleSessions.purge(at);
+    // Starting a sign-in needs no identity: without a cap, anyone could fill the store with rows.
+    if ((await this.#o.store.consoleSessions.count('login')) >= (this.#o.maxPendingLogins ?? 10_000)) {
+      throw new GatewayError('GW_CONSOLE_BUSY', 'Too many console sign-ins are in progress right now; try again in a few minutes.');
+    }
     await this.#o.store.consoleSessions.put({ id: rowId(secret), kind: 'login', subject: null, sealed: seal(secret, login), createdAt: at, expiresAt: at + LOGIN_TTL_S * 1000 });
     return secret;
   }
@@ -179,7 +185,9 @@ export class WebSessions {
         return null;
       }
       tokens = { ...fresh, sub: tokens.sub, refreshToken: fresh.refreshToken ?? tokens.refreshToken };
-      await this.#o.store.consoleSessions.put({ ...row, sealed: seal(secret, tokens) });
+      // An update, never an insert: a sign-out that removed the row meanwhile (another request,
+      // another replica) must not be undone by this refresh bringing the row back.
+      if (!(await this.#o.store.consoleSessions.reseal(id, seal(secret, tokens)))) return null;
     }
     let identity: Identity;
     try {

@@ -9,6 +9,7 @@ import type { Server } from '@modelcontextprotocol/sdk/server/index.js';
 import type { ElicitRequestFormParams, RequestId } from '@modelcontextprotocol/sdk/types.js';
 import { GatewayError } from '../errors.ts';
 import type { Outcome } from '../policy/decide.ts';
+import { visibleText } from '../../lib/visible.ts';
 
 /** How long the gateway waits for the human's answer, in ms (the MCP SDK's own default is 60 s). */
 export const CONFIRM_WAIT_MS = 120_000;
@@ -53,7 +54,7 @@ export function confirmQuestion(s: ConfirmSubject): ElicitRequestFormParams {
     message: lines.map(visible).join('\n'),
     requestedSchema: {
       type: 'object',
-      properties: { confirm: { type: 'boolean', title: `Run ${s.tool.slice(0, 100)} on ${s.connection}?`, description: 'true runs the call as shown above', default: false } },
+      properties: { confirm: { type: 'boolean', title: visible(`Run ${s.tool.slice(0, 100)} on ${s.connection}?`), description: 'true runs the call as shown above', default: false } },
       required: ['confirm'],
     },
   };
@@ -65,16 +66,11 @@ function shown(value: unknown): string {
 }
 
 /**
- * One line of the question with every control, format and line/paragraph separator character
- * escaped: what the agent or upstream wrote cannot reorder (bidi overrides), hide (zero-width, tag
- * characters) or push out of sight (line breaks) any part of what the human confirms.
+ * One line of the question with every invisible character escaped (lib/visible.ts): what the
+ * agent or upstream wrote cannot reorder (bidi overrides), hide (zero-width, tag characters,
+ * variation selectors, fillers) or push out of sight (line breaks) any part of what the human confirms.
  */
-function visible(line: string): string {
-  return line.replace(/[\p{Cc}\p{Cf}\p{Zl}\p{Zp}]/gu, (c) => {
-    const code = c.codePointAt(0)!;
-    return code > 0xffff ? `\\u{${code.toString(16)}}` : `\\u${code.toString(16).padStart(4, '0')}`;
-  });
-}
+const visible = (line: string): string => visibleText(line);
 
 /** Sends the question on the tools/call's own stream (`relatedRequestId`) and reads the answer strictly. */
 export async function askOverMcp(server: Server, question: ElicitRequestFormParams, relatedRequestId: RequestId, signal: AbortSignal): Promise<{ answer: ConfirmAnswer; detail?: string }> {

@@ -495,10 +495,14 @@ export interface Store {
   readonly consoleSessions: {
     /** Inserts, or replaces the content and expiry of, the row `id`. */
     put(rec: ConsoleSessionRecord): Promise<void>;
+    /** Replaces the sealed content of the row `id` only if it still exists (never re-creates a removed one); true if it did. */
+    reseal(id: string, sealed: string): Promise<boolean>;
     /** The row, or null when there is none or it has expired. */
     get(id: string): Promise<ConsoleSessionRecord | null>;
     /** true if there was such a row. */
     remove(id: string): Promise<boolean>;
+    /** How many unexpired rows of `kind` there are. */
+    count(kind: ConsoleSessionRecord['kind']): Promise<number>;
     /** Deletes rows expired before `before` (epoch ms, default now); resolves with how many. */
     purge(before?: EpochMs): Promise<number>;
   };

@@ -2,6 +2,7 @@
 // the session cookie's flags, what the store keeps, CSRF on every POST, headers, sign-out, restart.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { GatewayError } from '../../../gateway/errors.ts';
 import { createHash } from 'node:crypto';
 import { DatabaseSync } from 'node:sqlite';
 import { join } from 'node:path';
@@ -78,6 +79,11 @@ test('console sign-in, cookie, CSRF, headers and sign-out', async (t) => {
       [`csrf=${'A'.repeat(43)}`, gw.origin, /without the page&#39;s form token/],
       [`csrf=${csrf}`, 'http://evil.test', /came from &#34;http:\/\/evil\.test&#34;, not from the console/],
       [`csrf=${csrf}`, undefined, /without an Origin header/],
+      // A sandboxed frame or a redirect chain sends "null"; another port on the same host is another origin.
+      [`csrf=${csrf}`, 'null', /came from &#34;null&#34;, not from the console/],
+      [`csrf=${csrf}`, gw.origin.replace(/:(\d+)$/, (_m, p: string) => `:${Number(p) + 1}`), /not from the console/],
+      [`csrf=${csrf}`, gw.origin.replace('127.0.0.1', 'localhost'), /not from the console/],
+      [`csrf=${csrf}`, `${gw.origin}/`, /not from the console/],
     ] as const) {
       const res = await post(body, origin);
       const text = await res.text();
@@ -157,4 +163,41 @@ test('an access token about to expire is refreshed at the provider; a revoked re
   await login.revoke(stored.refreshToken);
   assert.equal(await sessions.identify(req, url), null, 'the provider refuses the refresh: signed out');
   assert.equal(await store.consoleSessions.get(rowId(secret)), null, 'and the row is gone');
+});
+
+test('a sign-out that lands while a refresh is under way stays a sign-out: the refresh does not bring the row back', async (t) => {
+  const gw = await startConsoleGateway();
+  t.after(() => gw.close());
+  const { cookie } = await consoleSignIn(gw.origin, 'alice');
+  const secret = cookie.split('=')[1]!;
+  const { config, authn, store, logger } = gw.gw;
+  let sessions: WebSessions;
+  const login = consoleLogin({ config, authn, sessions: () => sessions, publicUrl: gw.origin, resource: 'http://airlock.test', logger });
+  // A stolen cookie's request refreshes (an hour later by its clock) while the owner signs out on another replica.
+  sessions = new WebSessions({
+    store, authenticator: authn.authenticator, ttlS: 3600, now: () => Date.now() + 3_600_000,
+    refresh: async (r) => { const fresh = await login.refresh(r); await sessions.end(rowId(secret)); return fresh; },
+  });
+  const req = { headers: { cookie } } as IncomingMessage;
+  assert.equal(await sessions.identify(req, new URL(`${gw.origin}/console/reviews`)), null, 'the ended sign-in signs nobody in');
+  assert.equal(await store.consoleSessions.get(rowId(secret)), null, 'and its row stays gone');
+});
+
+test('sign-ins in progress are capped: a flood of GET /console/login cannot fill the store', async (t) => {
+  const gw = await startConsoleGateway();
+  t.after(() => gw.close());
+  const { authn, store } = gw.gw;
+  const sessions = new WebSessions({ store, authenticator: authn.authenticator, refresh: async () => null, ttlS: 3600, maxPendingLogins: 2 });
+  const login = { verifier: 'v', state: 's', nonce: 'n', returnTo: '/console/reviews' };
+  const first = await sessions.begin(login);
+  await sessions.begin(login);
+  await assert.rejects(sessions.begin(login), (err: GatewayError) => {
+    assert.equal(err.code, 'GW_CONSOLE_BUSY');
+    assert.equal(err.status, 503);
+    assert.match(err.message, /Too many console sign-ins are in progress right now; try again in a few minutes\./);
+    return true;
+  });
+  assert.equal(await store.consoleSessions.count('login'), 2, 'the refused one stored nothing');
+  assert.deepEqual(await sessions.takeLogin(first), login, 'a finished sign-in frees its place');
+  await sessions.begin(login);
 });

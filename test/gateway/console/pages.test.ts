@@ -138,6 +138,26 @@ test("a reviewer's own request is shown without the buttons, and deciding it is 
   assert.match(hidden.text, /GW_REVIEW_NOT_FOUND/);
 });
 
+test('what a reviewer reads cannot be reordered or hidden: bidi overrides and invisible characters are shown escaped', async () => {
+  // The requester's agent wrote all of this; the reviewer must see every character that leaves.
+  const id = 'rev_0123456789abcdef0456';
+  await gw.gw.store.reviews.create({
+    id, connection: 'orders', requester: 'bob', requestHash: 'sha256:y', expiresAt: Date.now() + 600_000,
+    detail: {
+      method: 'DELETE', path: '/api/items/9\u202E', requesterPerson: 'bob', justification: 'routine\u200B\u2028cleanup',
+      reasons: [{ rule: 'review-deletes', reason: 'demo.delete', message: 'Deletes wait\u2066 for a reviewer.' }],
+      headers: { 'x-note': 'a\uFE0Fb' }, payload: 'DELETE FROM t WHERE id = 1 \u202E; 1=1 --',
+    },
+  });
+  const page = (await get(`/console/reviews/${id}`, alice)).text;
+  assert.ok(!/[\u202E\u200B\u2028\u2066\uFE0F]/.test(page), 'no raw bidi, zero-width, separator or variation selector on the page');
+  assert.match(page, /DELETE FROM t WHERE id = 1 \\u202e; 1=1 --/);
+  assert.match(page, /routine\\u200b\\u2028cleanup/);
+  assert.match(page, /x-note: a\\ufe0fb/);
+  const inbox = (await get('/console/reviews', alice)).text;
+  assert.ok(!/[\u202E\u2066]/.test(inbox), 'nor in the inbox');
+});
+
 test('session filters are the API\'s: by time, and a bad value is named', async () => {
   assert.match((await get('/console/sessions', alice)).text, /<table id="sessions">/);
   assert.match((await get('/console/sessions?since=2999-01-01T00:00:00Z', alice)).text, /No session matches\./);

@@ -15,6 +15,8 @@ import { ElicitRequestSchema, type ElicitRequest, type ElicitResult } from '@mod
 import type { Running } from '../../support/process.ts';
 import { startTestAgent, startTestGateway, type TestGateway } from '../../support/gateway.ts';
 import { listenLoopback, textOf } from '../../support/mcp.ts';
+import { confirmQuestion } from '../../../gateway/mcp/confirm.ts';
+import type { Outcome } from '../../../gateway/policy/decide.ts';
 
 const EMAIL = 'ada.lovelace@example.com';
 let t: TestGateway;
@@ -194,6 +196,63 @@ test('what the agent wrote cannot reorder or hide part of the question: bidi, ze
   assert.ok(!/[\u202E\u200B\u2028\u2029]/.test(q), 'no raw bidi, zero-width or separator character');
   assert.match(q, /\{"id":"c-1\\u202etxt\.exe\\u200b\\u2028rm"\}/);
   assert.match(q, /The agent's justification \(written by the agent, not checked\): "safe\\u2029trust me"/);
+  await client.close();
+});
+
+test('invisible characters beyond format ones are shown escaped too: variation selectors, Hangul fillers, the title', async () => {
+  const { client, questions } = await connect(() => ({ action: 'decline' }));
+  // Variation selectors (U+FE0F, U+E0100..) carry bytes no reader sees ("emoji smuggling");
+  // U+3164 and U+115F are letters that render as nothing. None is Cf, all are default-ignorable.
+  const sneaky = 'ok\uFE0F\u{E0101}\u{E0102}\u3164\u115F\u2800end';
+  await client.callTool({ name: 'sendNote', arguments: { body: { to: 'x', text: sneaky } } });
+  const q = questions[0]!;
+  assert.ok(!/[\uFE0F\u3164\u115F\u2800]|\u{E0101}/u.test(q.message), `nothing invisible stays raw: ${JSON.stringify(q.message)}`);
+  assert.match(q.message, /"text":"ok\\ufe0f\\u\{e0101\}\\u\{e0102\}\\u3164\\u115f\\u2800end"/);
+  await client.close();
+  // An upstream MCP server names its tools as it likes: the title is escaped as the message is.
+  const titled = confirmQuestion({ connection: 'crm', tool: 'list\u202Eeteled', args: {}, outcome: { decision: 'confirm', reasons: [], findings: [] } as unknown as Outcome });
+  assert.equal(titled.requestedSchema.properties.confirm!.title, 'Run list\\u202eeteled on crm?');
+});
+
+test('a yes that comes after the call was abandoned is refused: the question died with its call, nothing runs', async () => {
+  const abandon = new AbortController();
+  let recorded: Event | undefined;
+  let answered!: () => void;
+  const lateYesSent = new Promise<void>((r) => { answered = r; });
+  const { client, questions } = await connect(() => { throw new Error('replaced below'); });
+  client.setRequestHandler(ElicitRequestSchema, async (req) => {
+    questions.push(req.params);
+    abandon.abort(); // the caller gives up (notifications/cancelled) while the question is open
+    for (let i = 0; i < 200 && recorded === undefined; i++) { // until the gateway has recorded how the question ended
+      await new Promise((r) => setTimeout(r, 25));
+      recorded = (await sessionOf('c-late').catch(() => [])).find((e) => e.type === 'confirm');
+    }
+    setImmediate(answered);
+    return { action: 'accept', content: { confirm: true } }; // the late yes
+  });
+  const before = seen.length;
+  await assert.rejects(client.callTool({ name: 'deleteCustomer', arguments: { id: 'c-late' } }, undefined, { signal: abandon.signal }));
+  await lateYesSent;
+  assert.ok(recorded, 'the gateway recorded how the question ended');
+  assert.equal(recorded.payload.answer, 'unanswered');
+  assert.equal(recorded.payload.code, 'GW_CONFIRM_UNANSWERED');
+  // A call after the late yes, on the same session: by then the yes has been read and dropped.
+  const next = await client.callTool({ name: 'getCustomer', arguments: { id: 'c-after' } });
+  assert.equal(next.isError, undefined, textOf(next));
+  assert.deepEqual(seen.slice(before).map((x) => `${x.method} ${x.url}`), ['GET /api/customers/c-after'], 'the abandoned delete never reached the service');
+  await client.close();
+});
+
+test('answers sent before the question (guessed request ids) are dropped: only an answer to the question asked counts', async () => {
+  const { client, questions } = await connect(() => ({ action: 'decline' }));
+  // The client's software pre-answers yes for every id the gateway's first requests could take.
+  for (const id of [0, 1, 2, 3, 4, 5]) await client.transport!.send({ jsonrpc: '2.0', id, result: { action: 'accept', content: { confirm: true } } });
+  const before = seen.length;
+  const result = await client.callTool({ name: 'deleteCustomer', arguments: { id: 'c-pre' } });
+  assert.equal(result.isError, true);
+  assert.match(textOf(result), /it was declined, so it did not run\. .*\(GW_CONFIRM_DECLINED\)$/);
+  assert.equal(questions.length, 1, 'the question was still asked, and its own answer counted');
+  assert.equal(seen.length, before, 'nothing reached the service');
   await client.close();
 });
 

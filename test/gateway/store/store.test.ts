@@ -596,9 +596,15 @@ for (const backend of [sqliteBackend(), postgresBackend()]) {
       await store.consoleSessions.put({ ...rec, id: 'b'.repeat(64), expiresAt: clock + 10 });
       clock += 100;
       assert.equal(await store.consoleSessions.get('b'.repeat(64)), null, 'expired: gone for readers');
+      assert.equal(await store.consoleSessions.count(rec.kind), 1, 'count: unexpired rows of the kind');
+      assert.equal(await store.consoleSessions.count(rec.kind === 'login' ? 'session' : 'login'), 0);
       assert.equal(await store.consoleSessions.purge(), 1);
+      assert.equal(await store.consoleSessions.reseal(rec.id, 'sealed-3'), true);
+      assert.equal((await store.consoleSessions.get(rec.id))?.sealed, 'sealed-3', 'reseal replaces the content');
       assert.equal(await store.consoleSessions.remove(rec.id), true);
       assert.equal(await store.consoleSessions.remove(rec.id), false);
+      assert.equal(await store.consoleSessions.get(rec.id), null);
+      assert.equal(await store.consoleSessions.reseal(rec.id, 'sealed-3'), false, 'reseal never re-creates a removed row');
       assert.equal(await store.consoleSessions.get(rec.id), null);
     });
 
