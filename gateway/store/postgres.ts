@@ -122,6 +122,11 @@ export async function openPostgresDriver(url: string, options: PostgresOptions):
         exec: async (sql) => { check(); return inner.exec(sql); },
       };
       let broken: Error | undefined;
+      // A checked-out connection has no listener of the pool's: one that drops between two
+      // statements (the transaction's own work in between) emits 'error', which would crash the
+      // process. It is noted instead; the next statement fails, and the connection is destroyed.
+      const lost = (err: Error) => { broken = err; };
+      client.on('error', lost);
       try {
         await inner.exec('BEGIN');
         const result = await fn(tx);
@@ -133,7 +138,8 @@ export async function openPostgresDriver(url: string, options: PostgresOptions):
         await client.query('ROLLBACK').catch((rollbackErr: Error) => { broken = rollbackErr; });
         throw err;
       } finally {
-        // A connection whose ROLLBACK failed is in an unknown state: destroy it, do not reuse it.
+        // A connection whose ROLLBACK failed (or that was lost) is in an unknown state: destroy it, do not reuse it.
+        client.removeListener('error', lost);
         client.release(broken);
       }
     },

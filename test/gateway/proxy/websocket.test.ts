@@ -107,7 +107,8 @@ async function refused(path: string, token?: string | null): Promise<Refused> {
   return r;
 }
 
-const received = (o: Opened, n: number) => eventually(() => o.messages.length >= n || undefined, 5000, `${n} messages`);
+/** Waits (at most `ms`, default 5 s) until `n` messages arrived. */
+const received = (o: Opened, n: number, ms = 5000) => eventually(() => o.messages.length >= n || undefined, ms, `${n} messages`);
 const sessionAt = (url: string) => eventually(() => sessions.findLast((s) => s.url === url), 5000, `the target session ${url}`);
 
 test('a round trip: messages reach the target through the agent and come back, in order', async () => {
@@ -140,7 +141,7 @@ test('a reader that stops reading slows the writer at the other end, and nothing
   assert.equal(c.messages.length, 0);
   assert.ok(held > 16 * 1024 * 1024, `the target still holds ${held} bytes: the pause reached it through the gateway, the tunnel and the agent`);
   c.ws.resume();
-  await received(c, 2000);
+  await received(c, 2000, 30_000); // 32 MB through gateway, tunnel and agent: slow on a loaded machine
   assert.deepEqual(c.messages.map((m) => (JSON.parse(m.text) as { i: number }).i), Array.from({ length: 2000 }, (_, i) => i));
   c.ws.close();
   await c.closed;
