@@ -61,7 +61,7 @@ test('airlock dev brings up every component, prints where, and stops them all on
   assert.equal(set.code, 0, set.stderr);
   const listed = await run(AIRLOCK_AGENT, ['secrets', 'list', '--config', 'state/agent.yaml'], { cwd: dir });
   assert.equal(listed.code, 0, listed.stderr);
-  assert.deepEqual(listed.stdout.split('\n').slice(1).filter(Boolean).map((l) => l.split(/\s+/).slice(0, 2).join(' ')), ['demo bearer', 'demo-mcp bearer', 'extra bearer']);
+  assert.deepEqual(listed.stdout.split('\n').slice(1).filter(Boolean).map((l) => l.split(/\s+/).slice(0, 2).join(' ')), ['demo bearer', 'demo-db postgres', 'demo-mcp bearer', 'extra bearer']);
   assert.ok(!listed.stdout.includes('extra-s3cret'));
   const direct = await fetch(`${demo}/customers`);
   assert.equal(direct.status, 401, 'the demo service refuses a caller without the credential only the agent holds');
