@@ -11,7 +11,7 @@ import { AIRLOCK, AIRLOCK_AGENT, run, start } from '../../support/process.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'airlock-dev-'));
 after(() => rmSync(dir, { recursive: true, force: true }));
-const FREE = ['--port', '0', '--idp-port', '0', '--agent-port', '0', '--demo-port', '0'];
+const FREE = ['--port', '0', '--idp-port', '0', '--agent-port', '0', '--demo-port', '0', '--postgres-port', '0'];
 
 test('airlock dev brings up every component, prints where, and stops them all on Ctrl-C', async () => {
   const dev = start(AIRLOCK, ['dev', ...FREE, '--data-dir', join(dir, 'state')], { cwd: dir });
@@ -142,7 +142,7 @@ test('a dev port in use exits 1 naming the flag, leaving nothing running', async
   await new Promise<void>((r) => blocker.listen(0, '127.0.0.1', r));
   after(() => blocker.close());
   const port = (blocker.address() as { port: number }).port;
-  const { code, stderr } = await run(AIRLOCK, ['dev', ...FREE.slice(0, 6), '--demo-port', String(port), '--data-dir', join(dir, 'state')], { cwd: dir });
+  const { code, stderr } = await run(AIRLOCK, ['dev', ...FREE.slice(0, 6), '--demo-port', String(port), '--postgres-port', '0', '--data-dir', join(dir, 'state')], { cwd: dir });
   assert.equal(code, 1);
   assert.equal(stderr, `airlock: Port ${port} on 127.0.0.1 is already in use; stop what holds it, or choose another with --demo-port. (CLI_PORT_IN_USE)\n`);
 });
@@ -162,7 +162,7 @@ test('an agent that cannot start fails airlock dev with its reason, and the rest
   await new Promise<void>((r) => blocker.listen(0, '127.0.0.1', r));
   after(() => blocker.close());
   const port = (blocker.address() as { port: number }).port;
-  const args = ['dev', '--port', '0', '--idp-port', '0', '--demo-port', '0', '--agent-port', String(port), '--data-dir', join(dir, 'state')];
+  const args = ['dev', '--port', '0', '--idp-port', '0', '--demo-port', '0', '--postgres-port', '0', '--agent-port', String(port), '--data-dir', join(dir, 'state')];
   const { code, stderr } = await run(AIRLOCK, args, { cwd: dir, timeout: 30000 });
   assert.equal(code, 1);
   assert.match(stderr, new RegExp(`^airlock: the local agent exited \\(status 1\\): Port ${port} on 127\\.0\\.0\\.1 is already in use; .* \\(AGENT_PORT_IN_USE\\) \\(CLI_DEV_FAILED\\)$`, 'm'));
