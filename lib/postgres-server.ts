@@ -12,8 +12,9 @@ export interface PostgresServerOptions {
   /**
    * Directory to create the server in (removed first if present, removed again on stop). Default:
    * a new temporary directory. Running as root the server runs as the `postgres` system user,
-   * which cannot reach a directory under a root-only parent, so a temporary directory is then
-   * always used.
+   * which cannot reach a directory under a root-only parent, so the server is then made in a
+   * temporary directory and this one only records where. A server a killed process left running
+   * there (or recorded there) is stopped first.
    */
   readonly dir?: string;
   /** pg_hba.conf lines. Default: trust for every local and 127.0.0.1 login (tests only). */
@@ -34,6 +35,9 @@ export interface PostgresServer {
 
 const USER = 'airlock';
 const START_TIMEOUT_S = 30;
+const TEMP_PREFIX = 'airlock-pg-';
+/** The file in `options.dir` naming the directory the server was made in. */
+const POINTER = 'server-dir';
 
 /** The directory holding both initdb and pg_ctl: PATH first, then the highest /usr/lib/postgresql/<v>/bin; undefined when absent. */
 export function findServerBinaries(): string | undefined {
@@ -55,18 +59,22 @@ export async function startPostgresServer(bin: string, options: PostgresServerOp
   const owner = asRoot ? systemUser('postgres') : undefined;
   if (asRoot && !owner) throw new Error('Running as root, but there is no `postgres` system user to run PostgreSQL as; `apt-get install -y postgresql` creates it.');
 
-  let dir: string;
-  if (options.dir !== undefined && !asRoot) {
-    dir = options.dir;
-    rmSync(dir, { recursive: true, force: true });
-    mkdirSync(dir, { recursive: true, mode: 0o700 });
-  } else {
-    dir = mkdtempSync(join(tmpdir(), 'airlock-pg-'));
+  const user = owner ? 'postgres' : undefined;
+  if (options.dir !== undefined) {
+    await stopLeftover(bin, options.dir, user);
+    rmSync(options.dir, { recursive: true, force: true });
+    mkdirSync(options.dir, { recursive: true, mode: 0o700 });
   }
+  const dir = options.dir !== undefined && !asRoot ? options.dir : mkdtempSync(join(tmpdir(), TEMP_PREFIX));
+  if (options.dir !== undefined) writeFileSync(join(options.dir, POINTER), dir, { mode: 0o600 });
   const data = join(dir, 'data');
   if (owner) chownSync(dir, owner.uid, owner.gid);
   chmodSync(dir, 0o700);
-  const run = (file: string, args: string[]) => runAs(owner ? 'postgres' : undefined, join(bin, file), args, dir);
+  const run = (file: string, args: string[]) => runAs(user, join(bin, file), args, dir);
+  const removeDirs = () => {
+    rmSync(dir, { recursive: true, force: true });
+    if (options.dir !== undefined) rmSync(options.dir, { recursive: true, force: true });
+  };
 
   let started = false;
   const stop = async () => {
@@ -75,12 +83,12 @@ export async function startPostgresServer(bin: string, options: PostgresServerOp
       process.removeListener('exit', killOnExit);
       await run('pg_ctl', ['-D', data, '-m', 'fast', '-w', 'stop']).catch(() => {});
     }
-    rmSync(dir, { recursive: true, force: true });
+    removeDirs();
   };
   // If the process dies without stop(), do not leave a server behind.
   const killOnExit = () => {
     spawnSync(owner ? 'runuser' : join(bin, 'pg_ctl'), [...(owner ? ['-u', 'postgres', '--', join(bin, 'pg_ctl')] : []), '-D', data, '-m', 'immediate', 'stop'], { stdio: 'ignore' });
-    rmSync(dir, { recursive: true, force: true });
+    removeDirs();
   };
 
   try {
@@ -109,6 +117,29 @@ export async function startPostgresServer(bin: string, options: PostgresServerOp
     await stop();
     throw err;
   }
+}
+
+/**
+ * Stops a server that a process killed without stop() left in (or recorded in) `dir`, and removes
+ * it, so its port and processes do not outlive it. Only `dir` itself or a directory this module
+ * made under the temporary directory is touched.
+ */
+async function stopLeftover(bin: string, dir: string, user: string | undefined): Promise<void> {
+  let recorded: string;
+  try {
+    recorded = readFileSync(join(dir, POINTER), 'utf8');
+  } catch {
+    return;
+  }
+  const ours = recorded === dir || (recorded.startsWith(join(tmpdir(), TEMP_PREFIX)) && !recorded.slice(tmpdir().length + 1).includes('/'));
+  if (!ours) return;
+  try {
+    accessSync(join(recorded, 'data', 'postmaster.pid'));
+    await runAs(user, join(bin, 'pg_ctl'), ['-D', join(recorded, 'data'), '-m', 'immediate', '-w', 'stop'], recorded).catch(() => {});
+  } catch {
+    // no server ran there any more
+  }
+  rmSync(recorded, { recursive: true, force: true });
 }
 
 function executable(file: string): boolean {
