@@ -14,15 +14,16 @@ function portArg(value: string): number {
 export function registerDevCommand(program: Command): void {
   const devCommand = program
     .command('dev')
-    .description('run airlock on this machine with embedded defaults: gateway (SQLite), dev identity provider, agent and a demo service. DEV ONLY')
+    .description('run airlock on this machine with embedded defaults: gateway (SQLite), dev identity provider, agent, a demo service and (when PostgreSQL is installed) a demo database. DEV ONLY')
     .option('-c, --config <file>', 'gateway configuration file (default: $AIRLOCK_CONFIG, else ./airlock.yaml if present, else embedded defaults)')
     .option('-p, --port <port>', 'gateway port, over server.port (default 8080)', portArg)
     .option('--idp-port <port>', 'port of the development identity provider', portArg, 8081)
     .option('--agent-port <port>', 'port of the local agent\'s health endpoint', portArg, 8082)
     .option('--demo-port <port>', 'port of the demo internal service', portArg, 8090)
+    .option('--postgres-port <port>', 'port of the gateway\'s PostgreSQL listener, over postgres.port (default 15432)', portArg)
     .option('--data-dir <dir>', 'where dev-only state (the provider\'s signing keys) is kept', '.airlock-dev')
     .addHelpText('after', '\nEverything listens on 127.0.0.1. Dev users: alice (group admins), bob (group developers).\nThe store is store.url (default sqlite:./data/airlock.db). Ctrl-C stops everything.')
-    .action(async (opts: { config?: string; port?: number; idpPort: number; agentPort: number; demoPort: number; dataDir: string }) => {
+    .action(async (opts: { config?: string; port?: number; idpPort: number; agentPort: number; demoPort: number; postgresPort?: number; dataDir: string }) => {
       const { startDev } = await import('../dev/run.ts'); // lazy: --help stays fast
       // Listen for Ctrl-C before anything starts, so the agent child (which gets the terminal's
       // SIGINT too) stopping is known to be expected.

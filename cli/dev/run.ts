@@ -3,7 +3,10 @@
 //   1. demo service        an internal HTTP API with fake PII (cli/dev/demo-service.ts)
 //   2. identity provider   the embedded development OpenID provider, users alice and bob
 //   3. gateway             SQLite store, trusting only that provider (logged as DEV ONLY)
-//   4. agent               a real `airlock-agent start` child process, enrolled afresh as `local`
+//   4. demo database       when PostgreSQL is installed: a throwaway cluster with the same records
+//                          (cli/dev/demo-postgres.ts), connection `demo-db` on the gateway's
+//                          PostgreSQL listener, its login only in the agent's vault
+//   5. agent               a real `airlock-agent start` child process, enrolled afresh as `local`
 //                          on every run and connected through its tunnel before the banner
 //
 // Everything listens on loopback. stop() takes it all down in reverse order.
@@ -25,7 +28,9 @@ import { GatewayError } from '../../gateway/errors.ts';
 import { loadAgentConfig } from '../../agent/config.ts';
 import { KEY_FILE, STATE_FILE } from '../../agent/identity.ts';
 import { openConfiguredVaultAs } from '../../agent/vault/configured.ts';
+import type { Secret } from '../../agent/credentials/schema.ts';
 import { DEMO_OPENAPI } from './demo-openapi.ts';
+import { startDemoPostgres, type DemoPostgres } from './demo-postgres.ts';
 import { startDemoService, type DemoService } from './demo-service.ts';
 import { DEV_USERS, startDevIdp, type DevIdp } from './idp.ts';
 
@@ -37,6 +42,8 @@ export interface DevOptions {
   readonly idpPort: number;
   readonly demoPort: number;
   readonly agentPort: number;
+  /** Port of the gateway's PostgreSQL listener, over postgres.port (default 15432); 0 picks a free one. */
+  readonly postgresPort?: number;
   /** Where dev-only state lives (the provider's signing keys). Default .airlock-dev. */
   readonly dataDir?: string;
   /**
@@ -51,6 +58,8 @@ export interface RunningDev {
   readonly idp: DevIdp;
   readonly demo: DemoService;
   readonly agentHealthUrl: string;
+  /** The demo database, when PostgreSQL is installed. */
+  readonly demoPostgres?: DemoPostgres;
   /** What runs where and what to try next, for the terminal. */
   readonly banner: string;
   /** Resolves when a component stops by itself (the agent exiting); dev then shuts down. */
@@ -92,31 +101,40 @@ export async function startDev(options: DevOptions): Promise<RunningDev> {
     }));
     cleanup.push(() => idp.close());
 
+    // The demo database before the gateway: its connection is registered with the others.
+    const devDir = resolve(options.dataDir ?? '.airlock-dev');
+    mkdirSync(devDir, { recursive: true, mode: 0o700 });
+    const database = await demoDatabase(devDir, logger);
+    if (database.running) cleanup.push(() => database.running!.stop());
+
     const gateway = await gatewayPortOption(port, startGateway({
       ...(options.config === undefined ? {} : { file: options.config }),
       logger,
       overrides: {
         server: { host: LOOPBACK, port, publicUrl }, auth: { issuer: idp.issuer, audience }, dev: { embeddedIdp: true },
+        // psql through airlock; on loopback, where a token as plaintext password is accepted.
+        postgres: { enabled: true, host: LOOPBACK, port: options.postgresPort ?? config.postgres.port },
         // Kept across restarts, so sessions recorded yesterday still verify today.
         recording: { keyFile: join(options.dataDir ?? '.airlock-dev', 'recording-key.pem') },
       },
     }));
     cleanup.push(() => gateway.stop());
 
-    await registerDemo(gateway, demo.url);
-    const devDir = resolve(options.dataDir ?? '.airlock-dev');
+    await registerDemo(gateway, demo.url, database.running?.target);
     const agentConfig = join(devDir, 'agent.yaml');
     const agentDir = join(devDir, 'agent');
-    mkdirSync(devDir, { recursive: true, mode: 0o700 });
-    writeFileSync(agentConfig, agentYaml(agentDir, gateway.url, demo.url), { mode: 0o600 });
-    const agent = await startAgentProcess(gateway, agentDir, agentConfig, options.agentPort, logger, options.signal, { demo: demoToken, 'demo-mcp': demoToken });
+    writeFileSync(agentConfig, agentYaml(agentDir, gateway.url, demo.url, database.running?.target), { mode: 0o600 });
+    const secrets: Record<string, Secret> = { demo: { type: 'bearer', token: demoToken }, 'demo-mcp': { type: 'bearer', token: demoToken } };
+    if (database.running) secrets[DEMO_DB] = { type: 'postgres', ...database.running.login };
+    const agent = await startAgentProcess(gateway, agentDir, agentConfig, options.agentPort, logger, options.signal, secrets);
     cleanup.push(() => agent.stop());
     await connected(gateway, agent);
 
     return {
       gateway, idp, demo,
       agentHealthUrl: agent.healthUrl,
-      banner: banner(gateway, idp, demo, agent.healthUrl, agentConfig),
+      ...(database.running ? { demoPostgres: database.running } : {}),
+      banner: banner(gateway, idp, demo, agent.healthUrl, agentConfig, database),
       failed: agent.exited,
       stop: stopAll,
     };
@@ -131,7 +149,7 @@ export async function startDev(options: DevOptions): Promise<RunningDev> {
  * finds the agent `airlock dev` runs (its name, its data directory, its gateway). Absolute
  * paths: the agent resolves dataDir against the working directory, not the file.
  */
-export function agentYaml(dataDir: string, gatewayUrl: string, demoUrl: string): string {
+export function agentYaml(dataDir: string, gatewayUrl: string, demoUrl: string, databaseUrl?: string): string {
   return [
     '# Written by `airlock dev` on every start: the configuration of its agent. Use it for the',
     '# agent\'s vault, e.g. airlock-agent secrets set NAME --type bearer --from-file F --config <this file>.',
@@ -139,9 +157,15 @@ export function agentYaml(dataDir: string, gatewayUrl: string, demoUrl: string):
     `name: ${LOCAL_AGENT}`,
     `dataDir: ${JSON.stringify(dataDir)}`,
     `gateway: { urls: [${JSON.stringify(gatewayUrl)}] }`,
-    `targets: { allow: [${JSON.stringify(demoUrl)}] }`,
+    `targets: { allow: [${[demoUrl, ...(databaseUrl ? [targetOrigin(databaseUrl)] : [])].map((u) => JSON.stringify(u)).join(', ')}] }`,
     '',
   ].join('\n');
+}
+
+/** postgres://host:port of a postgres:// URL (URL.origin is "null" for a scheme it does not know). */
+function targetOrigin(url: string): string {
+  const u = new URL(url);
+  return `${u.protocol}//${u.host}`;
 }
 
 /**
@@ -152,6 +176,9 @@ async function gatewayPortOption<T>(port: number, starting: Promise<T>): Promise
   try {
     return await starting;
   } catch (err) {
+    if (err instanceof GatewayError && err.code === 'GW_PORT_IN_USE' && err.message.includes('postgres.port')) {
+      throw new CliError('CLI_PORT_IN_USE', `${err.message.replace(/ with postgres\.port.*$/, '')} with --postgres-port (0 picks a free one), or postgres.port in the --config file.`, { cause: err });
+    }
     if (err instanceof GatewayError && err.code === 'GW_PORT_IN_USE' && err.message.includes('already in use')) {
       throw new CliError('CLI_PORT_IN_USE', `Port ${port} on ${LOOPBACK} is already in use; stop what holds it, or choose another with --port (0 picks a free one), or server.port in the --config file.`, { cause: err });
     }
@@ -212,11 +239,42 @@ export function demoConnections(agent: string, url: string): Array<Record<string
   ];
 }
 
-/** The demo connections, through agent `local`, created or replaced. */
-async function registerDemo(gateway: RunningGateway, url: string): Promise<void> {
-  for (const definition of demoConnections(LOCAL_AGENT, url)) {
+/** The demo database's connection name: the `dbname` psql gives the gateway's listener. */
+export const DEMO_DB = 'demo-db';
+
+/**
+ * `demo-db`: the demo database through `agent`, under the default pack (PII masked in results,
+ * DROP and TRUNCATE refused, unbounded writes held for review). Every signed-in user may use it.
+ */
+export function demoDbConnection(agent: string, target: string): Record<string, unknown> & { name: string } {
+  return { name: DEMO_DB, kind: 'postgres', agent, target, groups: ['*'], description: 'The airlock dev demo database: table customers with fake cards, emails and SSNs.', tags: ['env=dev'], policy: { packs: ['default'] } };
+}
+
+/**
+ * The demo connections, through agent `local`, created or replaced; `demo-db` only when the demo
+ * database runs (removed otherwise, so no connection points at a database that is gone).
+ */
+async function registerDemo(gateway: RunningGateway, url: string, databaseUrl: string | undefined): Promise<void> {
+  for (const definition of [...demoConnections(LOCAL_AGENT, url), ...(databaseUrl ? [demoDbConnection(LOCAL_AGENT, databaseUrl)] : [])]) {
     if (gateway.connections.get(definition.name)) await gateway.connections.replace(definition.name, definition);
     else await gateway.connections.create(definition);
+  }
+  if (!databaseUrl && gateway.connections.get(DEMO_DB)) await gateway.connections.remove(DEMO_DB);
+}
+
+/** The demo database, or why there is none: PostgreSQL not installed, or failing to start (dev goes on without it). */
+interface DemoDatabase {
+  readonly running?: DemoPostgres;
+  readonly absent?: string;
+}
+
+async function demoDatabase(devDir: string, logger: Logger): Promise<DemoDatabase> {
+  try {
+    const running = await startDemoPostgres(devDir);
+    return running ? { running } : { absent: 'PostgreSQL is not installed (no initdb on PATH or in /usr/lib/postgresql/*/bin): no demo database; apt-get install postgresql (or brew install postgresql) adds one' };
+  } catch (err) {
+    logger.warn('the demo database did not start; going on without it', { err });
+    return { absent: `the demo database did not start (${(err as Error).message.split('\n')[0]}); going on without it` };
   }
 }
 
@@ -226,7 +284,7 @@ async function registerDemo(gateway: RunningGateway, url: string): Promise<void>
  * record made pending (revoked first when a previous run left it active) with a one-time token,
  * which the child reads from a 0600 file (never argv) through --enroll-token-file.
  */
-async function startAgentProcess(gateway: RunningGateway, dataDir: string, configFile: string, port: number, logger: Logger, signal: AbortSignal | undefined, bearers: Readonly<Record<string, string>>): Promise<AgentProcess> {
+async function startAgentProcess(gateway: RunningGateway, dataDir: string, configFile: string, port: number, logger: Logger, signal: AbortSignal | undefined, secrets: Readonly<Record<string, Secret>>): Promise<AgentProcess> {
   // A fresh identity on every run; the vault (and the local KMS key that opens it) stays, so
   // what you put there with `airlock-agent secrets set --config .airlock-dev/agent.yaml` is kept.
   for (const file of [KEY_FILE, STATE_FILE, 'agent-key.new.pem']) rmSync(join(dataDir, file), { force: true });
@@ -235,7 +293,7 @@ async function startAgentProcess(gateway: RunningGateway, dataDir: string, confi
   // `airlock-agent secrets set` would put them: never in the agent's configuration file.
   const { config } = loadAgentConfig({ file: configFile, env: { AIRLOCK_AGENT_NAME: LOCAL_AGENT, AIRLOCK_AGENT_DATA_DIR: dataDir } });
   const { vault } = openConfiguredVaultAs(config, { dataDir, agent: LOCAL_AGENT, warn: (m) => logger.debug(m), cache: false });
-  for (const [connection, token] of Object.entries(bearers)) await vault.set(connection, { type: 'bearer', token });
+  for (const [connection, secret] of Object.entries(secrets)) await vault.set(connection, secret);
   if ((await gateway.store.agents.get(LOCAL_AGENT))?.status === 'active') await gateway.agents.revoke(LOCAL_AGENT);
   const { token } = await issueEnrollment(gateway.store, LOCAL_AGENT, { ttlSeconds: Math.ceil((AGENT_START_MS + AGENT_CONNECT_MS) / 1000) });
   const tokenFile = join(dataDir, '..', 'agent-enrollment.token');
@@ -333,7 +391,7 @@ function agentStartedLine(line: string): string | undefined {
   }
 }
 
-function banner(gateway: RunningGateway, idp: DevIdp, demo: DemoService, agentHealth: string, agentConfig: string): string {
+function banner(gateway: RunningGateway, idp: DevIdp, demo: DemoService, agentHealth: string, agentConfig: string, database: DemoDatabase): string {
   const users = DEV_USERS.map((u) => `${u.sub} (${u.groups.join(', ')})`).join(', ');
   const gw = gateway.url;
   // The console's sign-in returns to the public URL (its redirect URI and cookie origin), so that is the one to open.
@@ -348,6 +406,10 @@ function banner(gateway: RunningGateway, idp: DevIdp, demo: DemoService, agentHe
     `                     its configuration ${shortPath(agentConfig)}: airlock-agent secrets list --config ${shortPath(agentConfig)}`,
     `  demo service       ${demo.url}    connection "demo": fake cards, emails and SSNs; only the agent holds its credential`,
     `  web console        ${consoleUrl}    reviews, sessions and replays, connections; sign in as alice or bob`,
+    `  postgres listener  127.0.0.1:${gateway.postgresPort}    psql and drivers; dbname is the connection, password an airlock token`,
+    database.running
+      ? `  demo database      ${database.running.target}    connection "${DEMO_DB}": table customers, the same fake records; only the agent holds its login`
+      : `  demo database      none: ${database.absent}`,
     '',
     'Try:',
     `  airlock login --gateway ${gw}                 # sign in as alice or bob in a browser on this machine`,
@@ -357,6 +419,10 @@ function banner(gateway: RunningGateway, idp: DevIdp, demo: DemoService, agentHe
     `  curl ${demo.url}/customers                            # refused: the caller never holds the target's credential`,
     `  MCP clients: ${gw}/mcp/demo (its API as tools), ${gw}/mcp/demo-mcp (an MCP server), ${gw}/mcp (both)`,
     `  curl -X DELETE -H "Authorization: Bearer $(airlock token)" ${gw}/proxy/demo/customers/4   # held: approve it in the web console, or airlock reviews list`,
+    ...(database.running ? [
+      `  PGPASSWORD=$(airlock dev token --user bob) psql "host=127.0.0.1 port=${gateway.postgresPort} dbname=${DEMO_DB} user=bob"   # SELECT * FROM customers; comes back masked`,
+      `  airlock connect ${DEMO_DB}                              # or: a local port where psql needs no password`,
+    ] : []),
     `  echo '{"kind":"sql","sql":"DELETE FROM users"}' | airlock policy eval -i -`,
     `  curl ${gw}/readyz`,
     '  airlock --help                                      # not on PATH? npm link (README: Install)',

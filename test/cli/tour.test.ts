@@ -29,7 +29,7 @@ before(async () => {
   mkdirSync(bin);
   mkdirSync(elsewhere);
   for (const name of ['airlock', 'airlock-agent']) symlinkSync(join(clone, 'bin', name), join(bin, name));
-  npmStart = startProgram('npm', ['start', '--', '--port', '0', '--idp-port', '0', '--agent-port', '0', '--demo-port', '0'], { cwd: clone, env, group: true });
+  npmStart = startProgram('npm', ['start', '--', '--port', '0', '--idp-port', '0', '--agent-port', '0', '--demo-port', '0', '--postgres-port', '0'], { cwd: clone, env, group: true });
   await npmStart.waitFor(/Ctrl-C stops everything\./, 30_000);
   gateway = /^ {2}gateway\s+(http:\/\/127\.0\.0\.1:\d+)\s/m.exec(npmStart.output().stdout)?.[1] ?? '';
   assert.ok(gateway, `npm start names its gateway:\n${npmStart.output().stdout}`);

@@ -13,7 +13,7 @@ const dir = mkdtempSync(join(tmpdir(), 'airlock-dev-limit-'));
 after(() => rmSync(dir, { recursive: true, force: true }));
 
 test('airlock dev: a scraper paging through /customers is held for review after 20 records', async () => {
-  const dev = start(AIRLOCK, ['dev', '--port', '0', '--idp-port', '0', '--agent-port', '0', '--demo-port', '0', '--data-dir', join(dir, 'state')], { cwd: dir });
+  const dev = start(AIRLOCK, ['dev', '--port', '0', '--idp-port', '0', '--agent-port', '0', '--demo-port', '0', '--postgres-port', '0', '--data-dir', join(dir, 'state')], { cwd: dir });
   after(() => dev.stop('SIGKILL'));
   await dev.waitFor(/Ctrl-C stops everything\./, 30000);
   const gateway = dev.output().stdout.match(/^  gateway\s+(http:\/\/127\.0\.0\.1:\d+)\s/m)?.[1];

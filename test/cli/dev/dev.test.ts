@@ -11,7 +11,7 @@ import { AIRLOCK, AIRLOCK_AGENT, run, start } from '../../support/process.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'airlock-dev-'));
 after(() => rmSync(dir, { recursive: true, force: true }));
-const FREE = ['--port', '0', '--idp-port', '0', '--agent-port', '0', '--demo-port', '0'];
+const FREE = ['--port', '0', '--idp-port', '0', '--agent-port', '0', '--demo-port', '0', '--postgres-port', '0'];
 
 test('airlock dev brings up every component, prints where, and stops them all on Ctrl-C', async () => {
   const dev = start(AIRLOCK, ['dev', ...FREE, '--data-dir', join(dir, 'state')], { cwd: dir, timeout: 60000 }); // a hang guard: airlock dev starts slowly on a loaded machine
@@ -61,7 +61,7 @@ test('airlock dev brings up every component, prints where, and stops them all on
   assert.equal(set.code, 0, set.stderr);
   const listed = await run(AIRLOCK_AGENT, ['secrets', 'list', '--config', 'state/agent.yaml'], { cwd: dir });
   assert.equal(listed.code, 0, listed.stderr);
-  assert.deepEqual(listed.stdout.split('\n').slice(1).filter(Boolean).map((l) => l.split(/\s+/).slice(0, 2).join(' ')), ['demo bearer', 'demo-mcp bearer', 'extra bearer']);
+  assert.deepEqual(listed.stdout.split('\n').slice(1).filter(Boolean).map((l) => l.split(/\s+/).slice(0, 2).join(' ')), ['demo bearer', 'demo-db postgres', 'demo-mcp bearer', 'extra bearer']);
   assert.ok(!listed.stdout.includes('extra-s3cret'));
   const direct = await fetch(`${demo}/customers`);
   assert.equal(direct.status, 401, 'the demo service refuses a caller without the credential only the agent holds');
@@ -142,7 +142,7 @@ test('a dev port in use exits 1 naming the flag, leaving nothing running', async
   await new Promise<void>((r) => blocker.listen(0, '127.0.0.1', r));
   after(() => blocker.close());
   const port = (blocker.address() as { port: number }).port;
-  const { code, stderr } = await run(AIRLOCK, ['dev', ...FREE.slice(0, 6), '--demo-port', String(port), '--data-dir', join(dir, 'state')], { cwd: dir, timeout: 60000 }); // a hang guard: airlock dev starts slowly on a loaded machine
+  const { code, stderr } = await run(AIRLOCK, ['dev', ...FREE.slice(0, 6), '--demo-port', String(port), '--postgres-port', '0', '--data-dir', join(dir, 'state')], { cwd: dir, timeout: 60000 }); // a hang guard: airlock dev starts slowly on a loaded machine
   assert.equal(code, 1);
   assert.equal(stderr, `airlock: Port ${port} on 127.0.0.1 is already in use; stop what holds it, or choose another with --demo-port. (CLI_PORT_IN_USE)\n`);
 });
@@ -162,7 +162,7 @@ test('an agent that cannot start fails airlock dev with its reason, and the rest
   await new Promise<void>((r) => blocker.listen(0, '127.0.0.1', r));
   after(() => blocker.close());
   const port = (blocker.address() as { port: number }).port;
-  const args = ['dev', '--port', '0', '--idp-port', '0', '--demo-port', '0', '--agent-port', String(port), '--data-dir', join(dir, 'state')];
+  const args = ['dev', '--port', '0', '--idp-port', '0', '--demo-port', '0', '--postgres-port', '0', '--agent-port', String(port), '--data-dir', join(dir, 'state')];
   const { code, stderr } = await run(AIRLOCK, args, { cwd: dir, timeout: 60000 });
   assert.equal(code, 1);
   assert.match(stderr, new RegExp(`^airlock: the local agent exited \\(status 1\\): Port ${port} on 127\\.0\\.0\\.1 is already in use; .* \\(AGENT_PORT_IN_USE\\) \\(CLI_DEV_FAILED\\)$`, 'm'));
