@@ -147,6 +147,8 @@ export function mcpRoutes(router: Router, deps: McpDeps): { close(): Promise<voi
         void deps.store.mcpSessions.touch(session.id, session.lastUsed).catch((err: unknown) => deps.logger.warn('touching an mcp session failed', { err }));
       }
       if (req.method === 'GET') endAtExpiry(identity, res);
+      // Gone from the store before the client hears the DELETE answered, so no replica rebuilds it after.
+      if (req.method === 'DELETE') await deps.store.mcpSessions.remove(session.id);
       await session.transport.handleRequest(req, res, body);
       return;
     }
@@ -169,6 +171,7 @@ export function mcpRoutes(router: Router, deps: McpDeps): { close(): Promise<voi
       await opened.close('the MCP session could not be stored');
       throw err;
     }
+    deps.logger.info('mcp session started', { session: id, connection: scope, requestId: ctx.requestId });
     await opened.transport.handleRequest(req, res, body);
   };
 
@@ -295,7 +298,7 @@ export function mcpRoutes(router: Router, deps: McpDeps): { close(): Promise<voi
       await Promise.all(sources.map((x) => x.close().catch(() => {})));
       await deps.recording.recorder.end(recording, why).catch(() => {});
     };
-    transport.onclose = () => { if (session) void end(session, 'the client closed the session'); };
+    transport.onclose = () => { if (session) void end(session, 'the client closed the session', true); };
     // One chain per session: a notification waits for the decision on the one before it.
     let chain = Promise.resolve();
     for (const { source, firewall } of guarded) {
