@@ -176,10 +176,12 @@ export function mcpRoutes(router: Router, deps: McpDeps): { close(): Promise<voi
   };
 
   // A session id this replica does not hold: rebuilt from the store for the identity that started
-  // it (another replica made it, or made it and died). One rebuild per id at a time.
+  // it (another replica made it, or made it and died). One rebuild per id and caller at a time (by
+  // caller too, so a stranger's refused attempt never fails the owner's request waiting on it).
   const rebuilding = new Map<string, Promise<Session | undefined>>();
   const takeOver = (id: string, identity: Identity, scope: string, requestId: string): Promise<Session | undefined> => {
-    const pending = rebuilding.get(id);
+    const key = JSON.stringify([id, identity.sub, scope]);
+    const pending = rebuilding.get(key);
     if (pending) return pending;
     const work = (async () => {
       const stored = await deps.store.mcpSessions.get(id);
@@ -195,8 +197,8 @@ export function mcpRoutes(router: Router, deps: McpDeps): { close(): Promise<voi
       deps.logger.info('mcp session taken over', { session: id, connection: scope, requestId });
       return sessions.get(id);
     })();
-    rebuilding.set(id, work);
-    return work.finally(() => rebuilding.delete(id));
+    rebuilding.set(key, work);
+    return work.finally(() => rebuilding.delete(key));
   };
 
   /** A session on one connection the caller may no longer use ends: its upstream is theirs no more. */
