@@ -55,12 +55,33 @@ export class HttpServerTransport implements Transport {
   readonly #byRequest = new Map<RequestId, Exchange>();
   readonly #exchanges = new Set<Exchange>();
   #standalone: { res: ServerResponse; keepAlive?: NodeJS.Timeout } | undefined;
+  /** Answers to the requests restore() sends the server itself, by id. */
+  readonly #internal = new Map<RequestId, (answer: JSONRPCMessage) => void>();
 
   constructor(options: HttpTransportOptions) {
     this.#options = options;
   }
 
   async start(): Promise<void> {}
+
+  /**
+   * A session initialized on another replica (gateway/mcp/sessions.ts): takes its id and replays
+   * the client's initialize `params` and notifications/initialized into the connected server, so
+   * the SDK server negotiates the same version and knows the same client capabilities. The
+   * replayed answer goes nowhere; an error answer (a version this server no longer speaks) throws.
+   */
+  async restore(params: unknown): Promise<void> {
+    if (this.#initialized || this.onmessage === undefined) throw new Error('restore() needs a connected, uninitialized transport');
+    this.sessionId = this.#options.sessionIdGenerator();
+    this.#initialized = true;
+    const id = `airlock-restore-${this.sessionId}`;
+    const answered = new Promise<JSONRPCMessage>((resolve) => { this.#internal.set(id, resolve); });
+    this.onmessage({ jsonrpc: '2.0', id, method: 'initialize', params } as JSONRPCMessage);
+    const answer = await answered;
+    if ('error' in answer) throw new Error(`the stored initialize was refused: ${answer.error.message}`);
+    this.onmessage({ jsonrpc: '2.0', method: 'notifications/initialized' } as JSONRPCMessage);
+    this.#options.onsessioninitialized?.(this.sessionId);
+  }
 
   /** One HTTP request of the session; `parsedBody`: a POST's JSON body, parsed and checked by the caller. */
   async handleRequest(req: IncomingMessage, res: ServerResponse, parsedBody?: unknown): Promise<void> {
@@ -159,6 +180,11 @@ export class HttpServerTransport implements Transport {
       if (response) throw new Error('Cannot send a response on a standalone SSE stream unless resuming a previous client request');
       if (this.#standalone !== undefined) writeEvent(this.#standalone.res, message);
       return; // no standalone stream open: dropped, as the SDK drops it without an event store
+    }
+    const internal = response ? this.#internal.get(requestId) : undefined;
+    if (internal !== undefined) {
+      this.#internal.delete(requestId);
+      return internal(message);
     }
     const exchange = this.#byRequest.get(requestId);
     if (exchange === undefined) throw new Error(`No connection established for request ID: ${String(requestId)}`);

@@ -17,6 +17,10 @@
 // A session ends on DELETE, when idle for mcp.sessionIdle, when its connection is no longer the
 // caller's, or when the gateway stops; its upstream session and recording session end with it.
 //
+// Replicas: a session is also a row in the store (sessions.ts), so a replica that receives a
+// session id it does not hold rebuilds the session for the same identity (gateway/cluster/DESIGN.md
+// "MCP sessions"); a DELETE or a revocation removes the row, idleness and a gateway stop do not.
+//
 // What the upstream sends besides answers goes through the firewall of its connection too:
 // prompt, resource and template lists and completions (masked, or a JSON-RPC error), the text of
 // the JSON-RPC errors it answers (masked, or airlock's sentence instead), its log
@@ -46,6 +50,7 @@ import { VERSION } from '../version.ts';
 import { AggregateCatalog, type Catalog } from './aggregate.ts';
 import { askOverMcp } from './confirm.ts';
 import { HttpServerTransport } from './http-transport.ts';
+import { initParams, sessionOwnedElsewhere, TOUCH_MS, type StoredSession } from './sessions.ts';
 import { Firewall, type Authority } from './firewall.ts';
 import type { SourceFactory, ToolSource, UpstreamRelay } from './source.ts';
 
@@ -80,6 +85,8 @@ interface Session {
   readonly sources: readonly ToolSource[];
   readonly recording: RecordingSession;
   lastUsed: number;
+  /** When this replica last moved the store row's last_used_at (epoch ms). */
+  touched: number;
   closing?: Promise<void>;
 }
 
@@ -89,9 +96,11 @@ export function mcpRoutes(router: Router, deps: McpDeps): { close(): Promise<voi
   const publicOrigin = new URL(deps.config.server.publicUrl ?? `http://localhost:${deps.config.server.port}`).origin;
   const origins = new Set([publicOrigin, ...cfg.allowedOrigins.map((o) => new URL(o).origin)]);
 
-  const end = (s: Session, why: string): Promise<void> => {
+  /** Ends the session here; `forget`: everywhere (the store row goes, so no replica rebuilds it). */
+  const end = (s: Session, why: string, forget = false): Promise<void> => {
     s.closing ??= (async () => {
       sessions.delete(s.id);
+      if (forget) await deps.store.mcpSessions.remove(s.id).catch((err: unknown) => deps.logger.warn('removing an mcp session from the store failed', { err }));
       await s.transport.close().catch(() => {});
       await Promise.all(s.sources.map((x) => x.close().catch((err: unknown) => deps.logger.warn('closing an mcp upstream failed', { err }))));
       await deps.recording.recorder.end(s.recording, why).catch(() => {});
@@ -104,6 +113,7 @@ export function mcpRoutes(router: Router, deps: McpDeps): { close(): Promise<voi
   const sweeper = setInterval(() => {
     const cutoff = Date.now() - cfg.sessionIdle * 1000;
     for (const s of sessions.values()) if (s.lastUsed < cutoff) void end(s, `idle for ${cfg.sessionIdle} s`);
+    void deps.store.mcpSessions.sweep(cutoff).catch((err: unknown) => deps.logger.warn('sweeping idle mcp sessions failed', { err }));
   }, Math.min(60_000, cfg.sessionIdle * 250));
   sweeper.unref();
 
@@ -118,8 +128,9 @@ export function mcpRoutes(router: Router, deps: McpDeps): { close(): Promise<voi
     const scope = name[1] === undefined ? AGGREGATE : decodeURIComponent(name[1]);
     const offered = req.headers['mcp-session-id'];
     if (typeof offered === 'string') {
-      const session = sessions.get(offered);
-      if (!session || session.sub !== identity.sub || session.connection !== scope) return sessionNotFound(res);
+      const session = sessions.get(offered) ?? await takeOver(offered, identity, scope, ctx.requestId);
+      if (session !== undefined && session.sub !== identity.sub) throw sessionOwnedElsewhere();
+      if (!session || session.connection !== scope) return sessionNotFound(res);
       session.caller.identity = identity; // a refreshed token (new exp, groups) decides from now on
       if (scope !== AGGREGATE) recheckOrEnd(session, scope);
       let body: unknown;
@@ -131,7 +142,13 @@ export function mcpRoutes(router: Router, deps: McpDeps): { close(): Promise<voi
         throw err;
       }
       session.lastUsed = Date.now();
+      if (session.lastUsed - session.touched > Math.min(TOUCH_MS, cfg.sessionIdle * 250)) {
+        session.touched = session.lastUsed;
+        void deps.store.mcpSessions.touch(session.id, session.lastUsed).catch((err: unknown) => deps.logger.warn('touching an mcp session failed', { err }));
+      }
       if (req.method === 'GET') endAtExpiry(identity, res);
+      // Gone from the store before the client hears the DELETE answered, so no replica rebuilds it after.
+      if (req.method === 'DELETE') await deps.store.mcpSessions.remove(session.id);
       await session.transport.handleRequest(req, res, body);
       return;
     }
@@ -141,10 +158,47 @@ export function mcpRoutes(router: Router, deps: McpDeps): { close(): Promise<voi
       throw new GatewayError('GW_BAD_REQUEST', 'Start an MCP session with an initialize request (POST without Mcp-Session-Id); other requests name their session in Mcp-Session-Id.');
     }
     const mine = [...sessions.values()].filter((s) => s.sub === identity.sub).sort((a, b) => a.lastUsed - b.lastUsed);
-    if (mine.length >= cfg.maxSessionsPerIdentity) await end(mine[0]!, 'the identity opened too many sessions; the oldest was closed');
+    if (mine.length >= cfg.maxSessionsPerIdentity) await end(mine[0]!, 'the identity opened too many sessions; the oldest was closed', true);
+    const init = initParams(body);
     const caller: Caller = { identity };
-    const transport = connection ? await open(caller, connection, ctx.requestId, body) : await openAggregate(caller, ctx.requestId, body);
-    await transport.handleRequest(req, res, body);
+    const id = randomUUID();
+    const opened = connection ? await open(caller, connection, ctx.requestId, body.params, { id }) : await openAggregate(caller, ctx.requestId, body.params, { id });
+    try {
+      // Before the client learns the id: a session no other replica could find is not handed out.
+      const now = Date.now();
+      await deps.store.mcpSessions.create({ id, subject: identity.sub, connection: scope, init, recording: opened.recording.id, createdAt: now, lastUsedAt: now });
+    } catch (err) {
+      await opened.close('the MCP session could not be stored');
+      throw err;
+    }
+    deps.logger.info('mcp session started', { session: id, connection: scope, requestId: ctx.requestId });
+    await opened.transport.handleRequest(req, res, body);
+  };
+
+  // A session id this replica does not hold: rebuilt from the store for the identity that started
+  // it (another replica made it, or made it and died). One rebuild per id and caller at a time (by
+  // caller too, so a stranger's refused attempt never fails the owner's request waiting on it).
+  const rebuilding = new Map<string, Promise<Session | undefined>>();
+  const takeOver = (id: string, identity: Identity, scope: string, requestId: string): Promise<Session | undefined> => {
+    const key = JSON.stringify([id, identity.sub, scope]);
+    const pending = rebuilding.get(key);
+    if (pending) return pending;
+    const work = (async () => {
+      const stored = await deps.store.mcpSessions.get(id);
+      if (!stored) return undefined;
+      // The owner check comes before anything is opened: a stolen id opens nothing.
+      if (stored.subject !== identity.sub) throw sessionOwnedElsewhere();
+      if (stored.connection !== scope || stored.lastUsedAt < Date.now() - cfg.sessionIdle * 1000) return undefined;
+      const from: StoredSession = { id, init: JSON.parse(stored.init) as unknown, recording: stored.recording };
+      const caller: Caller = { identity };
+      const connection = scope === AGGREGATE ? null : deps.connections.resolve(identity, scope);
+      if (connection) await open(caller, connection, requestId, from.init, from);
+      else await openAggregate(caller, requestId, from.init, from);
+      deps.logger.info('mcp session taken over', { session: id, connection: scope, requestId });
+      return sessions.get(id);
+    })();
+    rebuilding.set(key, work);
+    return work.finally(() => rebuilding.delete(key));
   };
 
   /** A session on one connection the caller may no longer use ends: its upstream is theirs no more. */
@@ -152,13 +206,14 @@ export function mcpRoutes(router: Router, deps: McpDeps): { close(): Promise<voi
     try {
       deps.connections.recheck(session.caller.identity, name, tokenClock());
     } catch (err) {
-      if (err instanceof GatewayError && err.code === 'GW_ACCESS_REVOKED') void end(session, 'the caller may no longer use the connection');
+      if (err instanceof GatewayError && err.code === 'GW_ACCESS_REVOKED') void end(session, 'the caller may no longer use the connection', true);
       throw err;
     }
   };
 
+  /** `init`: the initialize params. */
   const clientOf = (init: unknown) => {
-    const info = (init as { params?: { clientInfo?: { name?: unknown; version?: unknown } } }).params?.clientInfo;
+    const info = (init as { clientInfo?: { name?: unknown; version?: unknown } } | undefined)?.clientInfo;
     return typeof info?.name === 'string' ? `${info.name.slice(0, 100)} ${String(info.version ?? '').slice(0, 40)}`.trim() : null;
   };
   const openSource = async (identity: Identity, connection: Connection, relay?: UpstreamRelay): Promise<ToolSource> => {
@@ -172,12 +227,13 @@ export function mcpRoutes(router: Router, deps: McpDeps): { close(): Promise<voi
   /** The firewall's view of the caller and `name` now: the latest identity, re-checked against the registry. */
   const authorityOf = (caller: Caller, name: string): Authority => () => ({ identity: caller.identity, connection: deps.connections.recheck(caller.identity, name, tokenClock()) });
 
-  const open = async (caller: Caller, connection: Connection, requestId: string, init: unknown): Promise<HttpServerTransport> => {
+  /** A session on one connection; `init`: the client's initialize params; `from`: its id, and what to restore when another replica started it. */
+  const open = async (caller: Caller, connection: Connection, requestId: string, init: unknown, from: StoredSession | { id: string }): Promise<Opened> => {
     const { identity } = caller;
-    const recording = await deps.recording.recorder.open(sessionMeta(identity, connection, { mcp: true, client: clientOf(init) }));
+    const recording = await deps.recording.recorder.open(sessionMeta(identity, connection, { mcp: true, client: clientOf(init), ...linkOf(from) }));
     // The upstream's sampling and elicitation requests reach the caller's client only if it said
     // it answers them; its answers go upstream through the firewall (inspected, masked, recorded).
-    const wants = (init as { params?: { capabilities?: { sampling?: unknown; elicitation?: unknown } } }).params?.capabilities ?? {};
+    const wants = (init as { capabilities?: { sampling?: unknown; elicitation?: unknown } } | undefined)?.capabilities ?? {};
     let server: Server | undefined;
     let firewall: Firewall | undefined;
     // The request itself comes from the upstream, so it is inspected as an answer is.
@@ -198,17 +254,17 @@ export function mcpRoutes(router: Router, deps: McpDeps): { close(): Promise<voi
       throw err;
     }
     firewall = new Firewall({ ...deps, pinMode: cfg.pinMode, descriptions: cfg.descriptions }, authorityOf(caller, connection.name), source, recording);
-    const connected = await connect(caller, connection.name, firewall, [{ source, firewall }], recording, source);
+    const connected = await connect(caller, connection.name, firewall, [{ source, firewall }], recording, from, source);
     server = connected.server;
-    return connected.transport;
+    return connected;
   };
 
   /** /mcp: a source and firewall per usable connection with MCP tools; one that fails to open is left out (and logged). */
-  const openAggregate = async (caller: Caller, requestId: string, init: unknown): Promise<HttpServerTransport> => {
+  const openAggregate = async (caller: Caller, requestId: string, init: unknown, from: StoredSession | { id: string }): Promise<Opened> => {
     const { identity } = caller;
     const recording = await deps.recording.recorder.open({
       connection: AGGREGATE, kind: 'mcp', subject: identity.sub,
-      metadata: { mcp: true, aggregate: true, client: clientOf(init), email: identity.email ?? null, via: identity.via, groups: [...identity.groups] },
+      metadata: { mcp: true, aggregate: true, client: clientOf(init), email: identity.email ?? null, via: identity.via, groups: [...identity.groups], ...linkOf(from) },
     });
     const firewalls = new Map<string, Firewall>();
     const sources: Guarded[] = [];
@@ -223,22 +279,28 @@ export function mcpRoutes(router: Router, deps: McpDeps): { close(): Promise<voi
         deps.logger.warn('an mcp connection is left out of /mcp', { connection: connection.name, requestId, err });
       }
     }
-    return (await connect(caller, AGGREGATE, new AggregateCatalog(firewalls, cfg.aggregateToolLimit, deps.logger), sources, recording)).transport;
+    return connect(caller, AGGREGATE, new AggregateCatalog(firewalls, cfg.aggregateToolLimit, deps.logger), sources, recording, from);
   };
 
   /** The SDK server and transport of a new session; the session is registered once the transport has its id. */
-  const connect = async (caller: Caller, scope: string, catalog: Catalog, guarded: Guarded[], recording: RecordingSession, single?: ToolSource): Promise<{ transport: HttpServerTransport; server: Server }> => {
+  const connect = async (caller: Caller, scope: string, catalog: Catalog, guarded: Guarded[], recording: RecordingSession, from: StoredSession | { id: string }, single?: ToolSource): Promise<Opened> => {
     const server = buildServer(catalog, single, single ? catalog as Firewall : undefined);
     let session: Session | undefined;
     const sources = guarded.map((g) => g.source);
     const transport = new HttpServerTransport({
-      sessionIdGenerator: () => randomUUID(),
+      sessionIdGenerator: () => from.id,
       onsessioninitialized: (id) => {
-        session = { id, sub: caller.identity.sub, caller, connection: scope, transport, sources, recording, lastUsed: Date.now() };
+        session = { id, sub: caller.identity.sub, caller, connection: scope, transport, sources, recording, lastUsed: Date.now(), touched: Date.now() };
         sessions.set(id, session);
       },
     });
-    transport.onclose = () => { if (session) void end(session, 'the client closed the session'); };
+    const closeAll = async (why: string) => {
+      if (session) return end(session, why);
+      await transport.close().catch(() => {});
+      await Promise.all(sources.map((x) => x.close().catch(() => {})));
+      await deps.recording.recorder.end(recording, why).catch(() => {});
+    };
+    transport.onclose = () => { if (session) void end(session, 'the client closed the session', true); };
     // One chain per session: a notification waits for the decision on the one before it.
     let chain = Promise.resolve();
     for (const { source, firewall } of guarded) {
@@ -249,7 +311,15 @@ export function mcpRoutes(router: Router, deps: McpDeps): { close(): Promise<voi
       });
     }
     await server.connect(transport);
-    return { transport, server };
+    if ('init' in from) {
+      try {
+        await transport.restore(from.init);
+      } catch (err) {
+        await closeAll('the MCP session could not be taken over');
+        throw new GatewayError('GW_BAD_REQUEST', `The MCP session could not be resumed on this gateway (${(err as Error).message}); start a new session with initialize.`, { cause: err });
+      }
+    }
+    return { transport, server, recording, close: closeAll };
   };
 
   router.addPrefix('/mcp', { GET: handle, POST: handle, DELETE: handle });
@@ -259,6 +329,20 @@ export function mcpRoutes(router: Router, deps: McpDeps): { close(): Promise<voi
       await Promise.all([...sessions.values()].map((s) => end(s, 'the gateway stopped')));
     },
   };
+}
+
+/** A session's transport and server, before or after its first request. */
+interface Opened {
+  readonly transport: HttpServerTransport;
+  readonly server: Server;
+  readonly recording: RecordingSession;
+  /** Ends it here (before it is registered too). */
+  close(why: string): Promise<void>;
+}
+
+/** What a recording session says of the MCP session it belongs to: its id, and the recording it continues (a takeover). */
+function linkOf(from: StoredSession | { id: string }): { mcpSession: string; continues?: string } {
+  return 'recording' in from ? { mcpSession: from.id, continues: from.recording } : { mcpSession: from.id };
 }
 
 type UpstreamNotification = Parameters<Parameters<NonNullable<ToolSource['onNotification']>>[0]>[0];

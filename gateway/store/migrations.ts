@@ -339,6 +339,24 @@ export const MIGRATIONS: readonly Migration[] = [
       `,
     },
   },
+  {
+    // gateway/mcp/sessions.ts: an MCP session any replica can serve (and take over when its
+    // replica dies). `init` is the client's initialize params, replayed into the SDK server.
+    version: 10,
+    name: 'mcp sessions shared by replicas',
+    sql: `
+      CREATE TABLE mcp_sessions (
+        id TEXT NOT NULL PRIMARY KEY,
+        subject TEXT NOT NULL,
+        connection TEXT NOT NULL,
+        init TEXT NOT NULL,
+        recording TEXT NOT NULL,
+        created_at BIGINT NOT NULL,
+        last_used_at BIGINT NOT NULL
+      );
+      CREATE INDEX mcp_sessions_last_used ON mcp_sessions (last_used_at);
+    `,
+  },
 ];
 /** Newest schema version this code knows. */
 export const LATEST_VERSION = MIGRATIONS.at(-1)?.version ?? 0;

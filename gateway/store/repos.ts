@@ -7,6 +7,7 @@ import { recordingRepos } from './recording-repos.ts';
 import { reviewRepos } from './review-repos.ts';
 import { consoleRepos } from './console-repos.ts';
 import { clusterRepos } from './cluster-repos.ts';
+import { mcpSessionRepos } from './mcp-session-repos.ts';
 import { connectTokenRepos, counterRepos } from './counter-repos.ts';
 import type { AgentPatch, AgentRecord, AgentStatus, ApiKeyRecord, ConnectionKind, ConnectionRecord, Store } from './types.ts';
 
@@ -169,6 +170,7 @@ export function createStore(driver: Driver, options: StoreOptions = {}): Store {
     ...consoleRepos(driver, now),
     ...connectTokenRepos(driver, now),
     ...clusterRepos(driver),
+    ...mcpSessionRepos(driver),
   };
 }
 

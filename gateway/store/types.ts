@@ -353,6 +353,17 @@ export interface Store {
     /** Forgets replicas whose heartbeat is older than `staleBefore`, with their tunnels; resolves with how many. */
     sweep(staleBefore: EpochMs): Promise<number>;
   };
+  /** MCP sessions, so any replica can serve one (gateway/mcp/sessions.ts). Times in epoch ms. */
+  readonly mcpSessions: {
+    /** Duplicate id → GW_STORE_CONFLICT. */
+    create(rec: McpSessionRecord): Promise<void>;
+    get(id: string): Promise<McpSessionRecord | null>;
+    /** Moves last_used_at forward to `at` (never back). */
+    touch(id: string, at: EpochMs): Promise<void>;
+    remove(id: string): Promise<boolean>;
+    /** Deletes sessions last used before `before`; resolves with how many. */
+    sweep(before: EpochMs): Promise<number>;
+  };
   /** Agent connect tokens used, shared by every replica (gateway/agents/replay.ts). */
   readonly connectTokens: {
     /**
@@ -509,4 +520,19 @@ export interface Store {
 
   /** Closes connections; later calls fail with GW_STORE_UNAVAILABLE. Idempotent. */
   close(): Promise<void>;
+}
+
+/** An MCP session as every replica sees it: whose it is, where, and what the client said at initialize. */
+export interface McpSessionRecord {
+  readonly id: string;
+  /** The identity's `sub`: only the same subject may use the session. */
+  readonly subject: string;
+  /** The connection name, or '*' for /mcp. */
+  readonly connection: string;
+  /** The client's initialize params (protocolVersion, capabilities, clientInfo), JSON text. */
+  readonly init: string;
+  /** The recording session opened at initialize (later ones on other replicas name it). */
+  readonly recording: string;
+  readonly createdAt: EpochMs;
+  readonly lastUsedAt: EpochMs;
 }

@@ -181,5 +181,5 @@ test('an expired token gets the 401 challenge on its session; a fresh token for 
   assert.match(continued.body.result.content[0].text, /"name":"Ada"/);
   // Someone else's fresh token does not.
   const carol = await rpc(await t.token('carol', ['developers']), '/mcp/hr', sessionId, 'tools/list', {});
-  assert.equal(carol.status, 404);
+  assert.deepEqual([carol.status, carol.body.error.code], [403, 'GW_MCP_SESSION_OWNER']);
 });

@@ -137,7 +137,7 @@ test('a call held for review is released by another user\'s approval; the caller
   await client.close();
 });
 
-test('a session id used by another identity is not found; a foreign Origin is refused', async () => {
+test('a session id used by another identity is refused (GW_MCP_SESSION_OWNER); a foreign Origin is refused', async () => {
   const { client, transport } = await connect(bob);
   const sessionId = transport.sessionId!;
   const carol = await t.token('carol', ['developers']);
@@ -145,8 +145,10 @@ test('a session id used by another identity is not found; a foreign Origin is re
     method: 'POST', headers: { authorization: `Bearer ${carol}`, 'mcp-session-id': sessionId, 'content-type': 'application/json', accept: 'application/json, text/event-stream' },
     body: JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'tools/list', params: {} }),
   });
-  assert.equal(stolen.status, 404);
-  assert.match(((await stolen.json()) as { error: { message: string } }).error.message, /^Session not found/);
+  assert.equal(stolen.status, 403);
+  const refused = (await stolen.json()) as { error: { code: string; message: string } };
+  assert.equal(refused.error.code, 'GW_MCP_SESSION_OWNER');
+  assert.match(refused.error.message, /^This MCP session was started by another identity; a session id is usable only with the credentials of the identity that started it\./);
   await client.close();
   const evil = await fetch(`${t.gw.url}/mcp/crm`, {
     method: 'POST', headers: { authorization: `Bearer ${bob}`, origin: 'http://evil.example', 'content-type': 'application/json', accept: 'application/json, text/event-stream' },

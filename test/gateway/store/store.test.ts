@@ -173,7 +173,7 @@ for (const backend of [sqliteBackend(), postgresBackend()]) {
         assert.equal(await one.schemaVersion(), LATEST_VERSION);
         assert.equal(await two.schemaVersion(), LATEST_VERSION);
         const applied = [...a.lines, ...b.lines].filter((l) => l.msg === 'store migration applied').map((l) => l.version);
-        assert.deepEqual(applied.sort(), MIGRATIONS.map((m) => m.version));
+        assert.deepEqual(applied.sort((x, y) => Number(x) - Number(y)), MIGRATIONS.map((m) => m.version)); // numerically: 10 after 9
         const [count] = await backend.raw(fresh, 'SELECT COUNT(*) AS n FROM schema_migrations');
         assert.equal(Number(count?.n), MIGRATIONS.length);
         await one.connections.create({ name: 'shared', kind: 'http', agent: 'a', spec: {} });
