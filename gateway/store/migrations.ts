@@ -18,6 +18,29 @@ export interface Migration {
   readonly sql: string | { readonly sqlite: string; readonly postgres: string };
 }
 
+// Migration 9's tables, the same on both backends (PostgreSQL adds the notifying trigger function).
+const REPLICA_TABLES = `
+        CREATE TABLE connect_token_uses (
+          agent TEXT NOT NULL,
+          jti TEXT NOT NULL,
+          expires_at BIGINT NOT NULL,
+          PRIMARY KEY (agent, jti)
+        );
+        CREATE INDEX connect_token_uses_expires ON connect_token_uses (expires_at);
+        CREATE TABLE cluster_replicas (
+          id TEXT NOT NULL PRIMARY KEY,
+          url TEXT NOT NULL,
+          started_at BIGINT NOT NULL,
+          heartbeat_at BIGINT NOT NULL
+        );
+        CREATE TABLE cluster_tunnels (
+          agent TEXT NOT NULL,
+          replica TEXT NOT NULL,
+          since BIGINT NOT NULL,
+          PRIMARY KEY (agent, replica)
+        );
+      `;
+
 export const MIGRATIONS: readonly Migration[] = [
   {
     version: 1,
@@ -288,47 +311,8 @@ export const MIGRATIONS: readonly Migration[] = [
     version: 9,
     name: 'replicas: shared connect-token replay cache, presence, config epoch notifications',
     sql: {
-      sqlite: `
-        CREATE TABLE connect_token_uses (
-          agent TEXT NOT NULL,
-          jti TEXT NOT NULL,
-          expires_at BIGINT NOT NULL,
-          PRIMARY KEY (agent, jti)
-        );
-        CREATE INDEX connect_token_uses_expires ON connect_token_uses (expires_at);
-        CREATE TABLE cluster_replicas (
-          id TEXT NOT NULL PRIMARY KEY,
-          url TEXT NOT NULL,
-          started_at BIGINT NOT NULL,
-          heartbeat_at BIGINT NOT NULL
-        );
-        CREATE TABLE cluster_tunnels (
-          agent TEXT NOT NULL,
-          replica TEXT NOT NULL,
-          since BIGINT NOT NULL,
-          PRIMARY KEY (agent, replica)
-        );
-      `,
-      postgres: `
-        CREATE TABLE connect_token_uses (
-          agent TEXT NOT NULL,
-          jti TEXT NOT NULL,
-          expires_at BIGINT NOT NULL,
-          PRIMARY KEY (agent, jti)
-        );
-        CREATE INDEX connect_token_uses_expires ON connect_token_uses (expires_at);
-        CREATE TABLE cluster_replicas (
-          id TEXT NOT NULL PRIMARY KEY,
-          url TEXT NOT NULL,
-          started_at BIGINT NOT NULL,
-          heartbeat_at BIGINT NOT NULL
-        );
-        CREATE TABLE cluster_tunnels (
-          agent TEXT NOT NULL,
-          replica TEXT NOT NULL,
-          since BIGINT NOT NULL,
-          PRIMARY KEY (agent, replica)
-        );
+      sqlite: REPLICA_TABLES,
+      postgres: `${REPLICA_TABLES}
         CREATE OR REPLACE FUNCTION airlock_bump_config_epoch() RETURNS trigger LANGUAGE plpgsql AS $$
           BEGIN
             UPDATE config_epoch SET epoch = epoch + 1 WHERE id = 1;
