@@ -19,7 +19,7 @@ before(async () => {
   writeFileSync(policy, ['name: review-deletes', 'rules:', '  - id: review-deletes', '    match: { methods: [DELETE] }', '    action: review', '    reason: demo.delete', '    message: Deletes wait for a reviewer.'].join('\n'));
   const admin = await gw.token('alice', ['admins']);
   for (const [name, groups] of [['orders', ['developers']], ['payroll', ['admins']]] as const) {
-    const r = await gw.call('POST', '/api/v1/connections', admin, { name, kind: 'http', agent: 'edge', target: 'http://127.0.0.1:9/api', groups, policy: { files: [policy] } });
+    const r = await gw.call('POST', '/api/v1/connections', admin, { name, kind: 'http', agent: 'edge', ...(name === 'payroll' ? { agents: ['spare'] } : {}), target: 'http://127.0.0.1:9/api', groups, policy: { files: [policy] } });
     assert.equal(r.status, 201, JSON.stringify(r.body));
   }
   alice = (await consoleSignIn(gw.origin, 'alice')).cookie;
@@ -46,6 +46,8 @@ test('connections: each sees what the API shows them; only admins edit, validate
   assert.match(bobs.text, /href="\/console\/connections\/orders"/);
   assert.doesNotMatch(bobs.text, /payroll/);
   assert.doesNotMatch(bobs.text, /<h2>Agents<\/h2>/, 'agents are for admins');
+  // A connection served by an agent pool names every agent of it; none is connected here.
+  assert.match((await get('/console/connections', alice)).text, />payroll<\/a><\/td><td>http<\/td><td>edge, spare<\/td><td><span class="badge offline">offline<\/span>/);
   const hidden = await get('/console/connections/payroll', bob);
   assert.equal(hidden.status, 404);
   assert.match(hidden.text, /GW_CONNECTION_NOT_FOUND/);
