@@ -2,11 +2,13 @@
 // timeline — each request with its findings, decision and response in one block, payloads as
 // recorded (masked values stay masked: the recording holds nothing else) — with a timed replay
 // (console.js: play, pause, speed), a live tail of an open session, and the badge of the same
-// verification `airlock sessions verify` runs (gateway/recorder/verify.ts).
+// verification `airlock sessions verify` runs (gateway/recorder/verify.ts), and its download as
+// `airlock sessions export --format json` writes it (to verify elsewhere with `--key`).
 import type { EventRecord, SessionRecord } from '../../store/index.ts';
 import { verifySession, type VerifyResult } from '../../recorder/verify.ts';
 import type { JWK } from 'jose';
-import { html, json, page, sendHtml, when, type Html } from '../html.ts';
+import { SECURITY_HEADERS, html, json, page, sendHtml, when, type Html } from '../html.ts';
+import { sessionView } from '../../api/sessions.ts';
 import type { ConsoleRoute, Shared } from '../index.ts';
 
 /** Events a session page shows (and verifies) at most; past it the CLI has the rest. */
@@ -120,8 +122,25 @@ ${list.length === 0 ? html`<p class="muted">No session matches.</p>` : html`<tab
 ${verdict ? badge(verdict) : html`<p class="notice">This session has more than ${MAX_EVENTS} events: the console shows the first ones; verify it with <code>airlock sessions verify ${session.id}</code>.</p>`}
 <div class="replay" id="replay"><button type="button" data-action="play">▶ Replay</button> <button type="button" data-action="pause">❚❚ Pause</button>
 <label>Speed <select data-action="speed"><option value="0.5">0.5×</option><option value="1" selected>1×</option><option value="2">2×</option><option value="10">10×</option><option value="100">100×</option></select></label>
-<span class="clock" data-clock>+0.000s</span></div>
+<span class="clock" data-clock>+0.000s</span> <a href="/console/sessions/${session.id}/export" download>Download (JSON)</a></div>
 <ol class="timeline" id="timeline" data-tail="${session.state === 'open' ? `/console/sessions/${session.id}/tail` : ''}" data-last="${last}">${timeline(events)}</ol>`));
+      },
+    },
+    {
+      // The whole recording as one JSON document, as `airlock sessions export --format json` writes
+      // it ({ session, events, checkpoints }), streamed a page of events at a time.
+      method: 'GET', path: /^\/console\/sessions\/(ses_[0-9a-f]{32})\/export$/, handler: async (c) => {
+        const session = await s.sessions.get(c.me.identity, c.params[0]!);
+        const checkpoints = await s.store.checkpoints.list(session.id);
+        c.res.writeHead(200, { ...SECURITY_HEADERS, 'content-type': 'application/json; charset=utf-8', 'content-disposition': `attachment; filename="${session.id}.json"` });
+        c.res.write(`{"session":${JSON.stringify(sessionView(session))},"events":[`);
+        for (let after = 0, first = true; ;) {
+          const batch = await s.store.events.list(session.id, { afterSeq: after, limit: PAGE });
+          for (const e of batch) { c.res.write(`${first ? '' : ','}${JSON.stringify(e)}`); first = false; }
+          if (batch.length < PAGE) break;
+          after = batch.at(-1)!.seq;
+        }
+        c.res.end(`],"checkpoints":${JSON.stringify(checkpoints)}}\n`);
       },
     },
     {

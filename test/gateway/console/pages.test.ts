@@ -8,6 +8,7 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { TestGateway } from '../../support/gateway.ts';
 import { consoleSignIn, csrfOf, startConsoleGateway } from '../../support/console.ts';
+import { verifySession } from '../../../gateway/recorder/verify.ts';
 
 let gw: TestGateway & { origin: string };
 let alice: string;
@@ -107,6 +108,20 @@ test('a signed session is verified, a tampered one fails, and recorded text is e
   const his = await get(`/console/sessions/${s.id}`, bob);
   assert.equal(his.status, 404);
   assert.match(his.text, /GW_SESSION_NOT_FOUND/);
+
+  // The download is `airlock sessions export --format json`'s document, and verifies on its own.
+  assert.match(page.text, new RegExp(`<a href="/console/sessions/${s.id}/export" download>`));
+  const res = await fetch(`${gw.origin}/console/sessions/${s.id}/export`, { headers: { cookie: alice } });
+  assert.equal(res.status, 200);
+  assert.equal(res.headers.get('content-disposition'), `attachment; filename="${s.id}.json"`);
+  assert.equal(res.headers.get('cache-control'), 'no-store');
+  const doc = await res.json() as { session: { id: string; state: string }; events: any[]; checkpoints: any[] };
+  assert.deepEqual(doc.session, (await gw.call('GET', `/api/v1/sessions/${s.id}`, await gw.token('alice', ['admins']))).body);
+  assert.deepEqual(doc.events.map((e) => e.type), ['session.start', 'request', 'session.end']);
+  const offline = verifySession({ sessionId: s.id, state: doc.session.state as never, events: doc.events, checkpoints: doc.checkpoints, keys: gw.gw.recording.keys.published as never });
+  assert.equal(offline.ok, true);
+  assert.equal(offline.signedThrough, 3);
+  assert.equal((await get(`/console/sessions/${s.id}/export`, bob)).status, 404, 'bob may not download it either');
 
   const db = new DatabaseSync(join(gw.dir, 'gw.db'));
   db.prepare("UPDATE events SET payload = replace(payload, 'masked:email', 'bob@example.com') WHERE session_id = ? AND seq = 2").run(s.id);
